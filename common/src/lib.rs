@@ -1,0 +1,28 @@
+//! Shared building blocks of d365mcp.
+//!
+//! # Layout
+//!
+//! - [`config`]: typed, validated configuration of every role, and the
+//!   [`config::ConfigError`] that names the bad setting.
+//! - [`error`]: [`ErrorCode`], the one error vocabulary of the cluster, mapped to
+//!   HTTP status, gRPC status and JSON-RPC code; [`Failure`], an error as it
+//!   crosses a process boundary.
+//! - [`proto`]: the edge↔worker gRPC contract generated from `proto/`.
+//! - [`executor`]: [`executor::ToolExecutor`], what a worker is to an edge.
+//! - [`catalogue`]: the MCP tools the cluster offers, with their JSON Schemas
+//!   and annotations.
+//! - [`ring`]: the consistent-hash ring with bounded load that maps a D365FO
+//!   environment to a worker.
+//! - [`store`]: the shared-state trait family and its in-memory backend.
+//! - [`telemetry`]: tracing set-up (text or JSON logs).
+
+pub mod catalogue;
+pub mod config;
+pub mod error;
+pub mod executor;
+pub mod proto;
+pub mod ring;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{ErrorCode, Failure};
