@@ -1,1 +1,28 @@
-//! placeholder
+//! The edge: terminates MCP over HTTP and dispatches tool calls to workers.
+//!
+//! # Layout
+//!
+//! - [`app`] / [`serve`]: the HTTP surface — MCP at `/mcp` (rmcp's Streamable
+//!   HTTP service, serving the 2026-07-28 stateless protocol and the
+//!   2025-11-25 session protocol on one endpoint), `/health` and `/ready`.
+//! - `mcp`: the MCP handler — `tools/list` from the catalogue, `tools/call`
+//!   turned into a worker call, progress forwarded, cancellation propagated.
+//! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
+//! - [`WorkerPool`]: the one worker client — in-process (for `dev`) or a set of
+//!   gRPC workers chosen by a consistent-hash ring over the D365FO
+//!   environment, with health checks and retry on a worker that never got the call.
+
+mod convert;
+mod error;
+mod guard;
+mod http;
+mod mcp;
+mod workers;
+
+pub use error::EdgeError;
+pub use http::{EdgeState, app, serve};
+pub use workers::{WorkerPool, WorkerStatus};
+
+#[cfg(test)]
+mod tests;

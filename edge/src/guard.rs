@@ -1,0 +1,142 @@
+//! Rejects a bad POST body before rmcp sees it, with a JSON-RPC error a
+//! person can act on.
+//!
+//! rmcp answers a body it cannot parse with `415` and a plain-text message;
+//! JSON-RPC says a parse error is `-32700` and a malformed request `-32600`,
+//! and HTTP says both are `400`. The body is read once here (bounded by the
+//! configured limit) and handed on unchanged.
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use common::ErrorCode;
+use rmcp::model::ClientJsonRpcMessage;
+use serde_json::{Value, json};
+
+/// Checks POST bodies of at most `limit` bytes.
+pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                reject(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge.jsonrpc_code(),
+                    Value::Null,
+                    format!("request body exceeds the limit of {limit} bytes (D365MCP_MAX_BODY_BYTES)"),
+                )
+            } else {
+                reject(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidRequest.jsonrpc_code(),
+                    Value::Null,
+                    format!("could not read the request body: {e}"),
+                )
+            };
+        }
+    };
+    if let Err(response) = check(&bytes) {
+        return *response;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Box::new(reject(
+            StatusCode::BAD_REQUEST,
+            -32700,
+            Value::Null,
+            format!("parse error: the body is not valid JSON ({e})"),
+        ))
+    })?;
+    let Value::Object(object) = &value else {
+        let what = if value.is_array() {
+            "JSON-RPC batches are not supported by MCP; send one message per request"
+        } else {
+            "the body must be a JSON-RPC 2.0 object"
+        };
+        return Err(Box::new(reject(StatusCode::BAD_REQUEST, -32600, Value::Null, what.into())));
+    };
+    let id = object.get("id").cloned().unwrap_or(Value::Null);
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(Box::new(reject(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            id,
+            "invalid request: `jsonrpc` must be \"2.0\"".into(),
+        )));
+    }
+    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+        let method = object.get("method").and_then(Value::as_str);
+        let (code, message) = match method {
+            Some(method) => (-32602, format!("invalid params for `{method}`: {e}")),
+            None => (-32600, format!("invalid request: {e}")),
+        };
+        return Err(Box::new(reject(StatusCode::BAD_REQUEST, code, id, message)));
+    }
+    Ok(())
+}
+
+fn reject(status: StatusCode, code: i32, id: Value, message: String) -> Response {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": code, "message": message }
+    });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rejection(body: &str) -> Option<(StatusCode, Value)> {
+        let response = check(&Bytes::from(body.to_owned())).err()?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        Some((status, serde_json::from_slice(&bytes).unwrap()))
+    }
+
+    #[tokio::test]
+    async fn accepts_requests_notifications_and_responses() {
+        for ok in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"some/custom","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+        ] {
+            assert!(rejection(ok).await.is_none(), "{ok}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_garbage_with_the_right_codes() {
+        for (bad, code) in [
+            ("", -32700),
+            ("{", -32700),
+            ("[]", -32600),
+            ("42", -32600),
+            (r#"{"id":1,"method":"tools/list"}"#, -32600),
+            (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, -32600),
+            (r#"{"jsonrpc":"2.0","id":9,"result":{},"error":{"code":1,"message":"m"}}"#, -32600),
+        ] {
+            let (status, body) = rejection(bad).await.unwrap_or_else(|| panic!("{bad} accepted"));
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(body["error"]["code"], code, "{bad}: {body}");
+            assert_eq!(body["jsonrpc"], "2.0");
+        }
+        let (_, body) = rejection(r#"{"jsonrpc":"1.0","id":9,"method":"tools/list"}"#).await.unwrap();
+        assert_eq!(body["id"], 9, "the error carries the request id");
+    }
+}

@@ -1,0 +1,125 @@
+//! The edge's HTTP surface.
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::get,
+    serve::ListenerExt,
+};
+use common::config::EdgeConfig;
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{EdgeError, WorkerPool, mcp::McpHandler};
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct EdgeState {
+    /// Validated configuration.
+    pub config: Arc<EdgeConfig>,
+    /// Where tool calls go.
+    pub workers: WorkerPool,
+    /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
+    pub shutdown: CancellationToken,
+}
+
+impl EdgeState {
+    /// State for `config` dispatching to `workers`.
+    pub fn new(config: EdgeConfig, workers: WorkerPool) -> Self {
+        Self {
+            config: Arc::new(config),
+            workers,
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// The edge's router: MCP at `/mcp`, `/health`, `/ready`.
+pub fn app(state: EdgeState) -> Router {
+    let config = &state.config;
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(config.allowed_hosts.clone())
+        .with_max_request_body_bytes(config.max_body_bytes)
+        .with_cancellation_token(state.shutdown.child_token());
+    if config.allowed_hosts.is_empty() {
+        mcp_config = mcp_config.disable_allowed_hosts();
+    }
+    if !config.allowed_origins.is_empty() {
+        mcp_config = mcp_config.with_allowed_origins(config.allowed_origins.clone());
+    }
+    let handler_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(McpHandler::new(handler_state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let mcp = Router::new()
+        .fallback_service(mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            crate::guard::jsonrpc_body,
+        ));
+    Router::new()
+        .nest("/mcp", mcp)
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    state: EdgeState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EdgeError> {
+    let stop = state.shutdown.clone();
+    let health_checks = state
+        .workers
+        .spawn_health_checks(state.config.health_interval, stop.clone());
+    // Without TCP_NODELAY every small SSE frame waits for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Ends open SSE streams so that the graceful drain can finish.
+            stop.cancel();
+        })
+        .await;
+    health_checks.abort();
+    result.map_err(EdgeError::from)
+}
+
+async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
+    let workers = state.workers.status();
+    let ready = workers.iter().any(|w| w.healthy);
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready: no healthy worker" },
+        "workers": workers.iter().map(|w| json!({
+            "url": w.url,
+            "healthy": w.healthy,
+            "in_flight": w.in_flight,
+        })).collect::<Vec<_>>(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}

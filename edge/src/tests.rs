@@ -1,0 +1,198 @@
+//! The edge's router driven in-process with `oneshot`, against a fake worker.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::{Body, to_bytes},
+    http::{Request, StatusCode},
+};
+use common::{
+    config::EdgeConfig,
+    executor::ToolExecutor,
+    proto::{self, CallToolEvent, CallToolRequest, ListToolsResponse, call_tool_event::Event},
+};
+use futures::{StreamExt, stream::BoxStream};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::{EdgeState, WorkerPool, app};
+
+/// Echoes the request back as structured content, after one progress event.
+struct FakeWorker;
+
+impl ToolExecutor for FakeWorker {
+    fn call_tool(&self, request: CallToolRequest) -> BoxStream<'static, CallToolEvent> {
+        let echo = json!({
+            "tool": request.tool,
+            "environment": request.environment,
+            "arguments": serde_json::from_str::<Value>(&request.arguments_json).unwrap(),
+            "want_progress": request.want_progress,
+        });
+        let progress = CallToolEvent {
+            event: Some(Event::Progress(proto::Progress { progress: 1.0, total: Some(2.0), message: "half".into() })),
+        };
+        let result = CallToolEvent {
+            event: Some(Event::Result(proto::ToolResult {
+                outcome: Some(proto::tool_result::Outcome::Output(proto::ToolOutput {
+                    content_json: json!([{"type": "text", "text": echo.to_string()}]).to_string(),
+                    structured_content_json: echo.to_string(),
+                    is_error: false,
+                })),
+            })),
+        };
+        futures::stream::iter([progress, result]).boxed()
+    }
+
+    fn list_tools(&self) -> ListToolsResponse {
+        ListToolsResponse::default()
+    }
+}
+
+fn state() -> EdgeState {
+    let mut config = EdgeConfig::local("127.0.0.1:0".parse().unwrap());
+    config.max_body_bytes = 64 * 1024;
+    config.call_timeout = Duration::from_secs(5);
+    EdgeState::new(config, WorkerPool::local(Arc::new(FakeWorker)))
+}
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
+    })
+}
+
+fn post(body: &str, method: &str, name: Option<&str>) -> Request<Body> {
+    let mut builder = Request::post("/mcp")
+        .header("host", "127.0.0.1:8080")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        builder = builder.header("mcp-name", name);
+    }
+    builder.body(Body::from(body.to_owned())).unwrap()
+}
+
+/// The JSON-RPC messages of a response, whether JSON or SSE.
+async fn messages(response: axum::response::Response) -> Vec<Value> {
+    let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        return vec![value];
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn health_and_ready() {
+    let response = app(state()).oneshot(Request::get("/health").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app(state()).oneshot(Request::get("/ready").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn stateless_tools_list_serves_the_catalogue() {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
+    let response = app(state()).oneshot(post(&body.to_string(), "tools/list", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let messages = messages(response).await;
+    let tools = messages.last().unwrap()["result"]["tools"].as_array().unwrap().clone();
+    assert_eq!(tools.len(), common::catalogue::tools().len());
+    assert!(tools.iter().any(|t| t["name"] == "d365fo_query_entities" && t["annotations"]["readOnlyHint"] == true));
+}
+
+#[tokio::test]
+async fn stateless_tools_call_reaches_the_worker_with_progress() {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {
+            "name": "d365fo_query_entities",
+            "arguments": {"entity_set": "CustomersV3"},
+            "_meta": {"progressToken": "p1", "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+        }
+    });
+    let response = app(state())
+        .oneshot(post(&body.to_string(), "tools/call", Some("d365fo_query_entities")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let messages = messages(response).await;
+    let progress = messages.iter().find(|m| m["method"] == "notifications/progress").expect("progress forwarded");
+    assert_eq!(progress["params"]["progressToken"], "p1");
+    assert_eq!(progress["params"]["total"], 2.0);
+    let result = &messages.last().unwrap()["result"];
+    assert_eq!(result["structuredContent"]["tool"], "d365fo_query_entities");
+    assert_eq!(result["structuredContent"]["environment"], "default");
+    assert_eq!(result["structuredContent"]["want_progress"], true);
+}
+
+#[tokio::test]
+async fn unknown_tool_is_a_jsonrpc_error_naming_it() {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "nope", "arguments": {}, "_meta": meta()}
+    });
+    let response = app(state()).oneshot(post(&body.to_string(), "tools/call", Some("nope"))).await.unwrap();
+    let messages = messages(response).await;
+    let error = &messages.last().unwrap()["error"];
+    assert_eq!(error["code"], -32602, "{messages:?}");
+    assert!(error["message"].as_str().unwrap().contains("nope"));
+    assert_eq!(error["data"]["code"], "unknown_tool");
+}
+
+#[tokio::test]
+async fn wrong_environment_type_is_a_tool_error() {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": {"name": "d365fo_test_connection", "arguments": {"environment": 5}, "_meta": meta()}
+    });
+    let response = app(state())
+        .oneshot(post(&body.to_string(), "tools/call", Some("d365fo_test_connection")))
+        .await
+        .unwrap();
+    let messages = messages(response).await;
+    let result = &messages.last().unwrap()["result"];
+    assert_eq!(result["isError"], true, "{messages:?}");
+    assert!(result["content"][0]["text"].as_str().unwrap().contains("environment"));
+}
+
+#[tokio::test]
+async fn malformed_json_is_rejected_with_400() {
+    let response = app(state()).oneshot(post("{not json", "tools/list", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn oversize_body_is_rejected_with_413() {
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(100 * 1024)
+    );
+    let response = app(state()).oneshot(post(&big, "tools/list", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn foreign_host_is_refused() {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
+    let mut request = post(&body.to_string(), "tools/list", None);
+    request.headers_mut().insert("host", "evil.example.com".parse().unwrap());
+    let response = app(state()).oneshot(request).await.unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+}
+
+#[tokio::test]
+async fn wrongly_typed_params_get_a_jsonrpc_error() {
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": 5, "_meta": meta()}});
+    let response = app(state()).oneshot(post(&body.to_string(), "tools/call", None)).await.unwrap();
+    let status = response.status();
+    let messages = messages(response).await;
+    assert!(status.is_client_error() || messages.last().is_some_and(|m| m["error"].is_object()), "{status} {messages:?}");
+}

@@ -1,0 +1,265 @@
+//! The command line: every flag has an environment-variable twin, and every
+//! value is validated into `common::config` types before anything starts.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use common::config::{
+    self, ConfigError, D365Config, D365Settings, EdgeConfig, LogFormat, WorkerConfig,
+};
+
+/// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
+#[derive(Debug, Parser)]
+#[command(name = "d365mcp", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "D365MCP_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+    /// Log filter when RUST_LOG is unset, e.g. `info` or `edge=debug,info`.
+    #[arg(long, env = "D365MCP_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The roles.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: simulator (unless D365FO_BASE_URL is set), worker and edge.
+    Dev(DevArgs),
+    /// An edge node: MCP over HTTP, dispatching tool calls to workers over gRPC.
+    Edge(EdgeArgs),
+    /// A worker node: executes tools against D365FO, serves gRPC.
+    Worker(WorkerArgs),
+    /// The D365FO simulator.
+    Sim(SimArgs),
+}
+
+/// The D365FO connection, named as d365fo-client users know it.
+#[derive(Debug, Clone, Args)]
+pub struct D365Args {
+    /// D365FO environment URL, e.g. https://contoso.operations.dynamics.com.
+    #[arg(long = "d365fo-base-url", env = "D365FO_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Entra ID application (client) id.
+    #[arg(long = "d365fo-client-id", env = "D365FO_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Entra ID client secret.
+    #[arg(long = "d365fo-client-secret", env = "D365FO_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// Entra ID directory (tenant) id.
+    #[arg(long = "d365fo-tenant-id", env = "D365FO_TENANT_ID")]
+    pub tenant_id: Option<String>,
+    /// Entra authority host (sovereign clouds); default https://login.microsoftonline.com.
+    #[arg(long = "d365fo-authority-host", env = "D365FO_AUTHORITY_HOST")]
+    pub authority_host: Option<String>,
+    /// Name of this D365FO environment inside the cluster (tools' `environment` argument).
+    #[arg(long = "environment-name", env = "D365MCP_ENVIRONMENT", default_value = "default")]
+    pub environment: String,
+}
+
+impl D365Args {
+    fn settings(&self) -> D365Settings {
+        D365Settings {
+            base_url: self.base_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            tenant_id: self.tenant_id.clone(),
+            authority_host: self.authority_host.clone(),
+        }
+    }
+
+    /// The validated connection; `None` when no base URL is set.
+    pub fn config(&self) -> Result<Option<D365Config>, ConfigError> {
+        let name = self.environment.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(ConfigError::new(
+                "D365MCP_ENVIRONMENT (--environment-name)",
+                format!("`{name}` must be letters, digits, `-`, `_` or `.`"),
+            ));
+        }
+        D365Config::from_settings(name, &self.settings())
+    }
+}
+
+/// Worker tuning shared by `worker` and `dev`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerTuning {
+    /// Timeout of one HTTP request to D365FO.
+    #[arg(long, env = "D365MCP_REQUEST_TIMEOUT", default_value = "60s")]
+    pub request_timeout: String,
+    /// Most rows one query call returns before handing back a cursor.
+    #[arg(long, env = "D365MCP_MAX_ROWS", default_value_t = 1000)]
+    pub max_rows: usize,
+}
+
+/// `d365mcp dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where MCP is served (at /mcp).
+    #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub d365: D365Args,
+    #[command(flatten)]
+    pub tuning: WorkerTuning,
+}
+
+/// `d365mcp edge`.
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// Where MCP is served (at /mcp).
+    #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// gRPC URLs of the workers, comma-separated, e.g. http://worker-0:50051,http://worker-1:50051.
+    #[arg(long, env = "D365MCP_WORKERS")]
+    pub workers: String,
+    /// Host header values accepted, comma-separated (DNS-rebinding protection). `*` accepts any.
+    #[arg(long, env = "D365MCP_ALLOWED_HOSTS", default_value = "localhost,127.0.0.1,::1")]
+    pub allowed_hosts: String,
+    /// Browser origins accepted, comma-separated, e.g. https://app.example.com:443.
+    #[arg(long, env = "D365MCP_ALLOWED_ORIGINS", default_value = "")]
+    pub allowed_origins: String,
+    /// Longest a tool call may run.
+    #[arg(long, env = "D365MCP_CALL_TIMEOUT", default_value = "120s")]
+    pub call_timeout: String,
+    /// How often each worker's health is checked.
+    #[arg(long, env = "D365MCP_HEALTH_INTERVAL", default_value = "2s")]
+    pub health_interval: String,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "D365MCP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// D365FO environment used when a tool call names none.
+    #[arg(long, env = "D365MCP_DEFAULT_ENVIRONMENT", default_value = "default")]
+    pub default_environment: String,
+}
+
+/// `d365mcp worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Where the gRPC service listens.
+    #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: String,
+    #[command(flatten)]
+    pub d365: D365Args,
+    #[command(flatten)]
+    pub tuning: WorkerTuning,
+}
+
+/// `d365mcp sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Where the simulator serves D365FO's HTTP API.
+    #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// Largest page of rows before @odata.nextLink paging (D365FO: 10,000).
+    #[arg(long, env = "SIM_MAX_PAGE_SIZE", default_value_t = 10_000)]
+    pub max_page_size: usize,
+    /// Seed of the generated data set.
+    #[arg(long, env = "SIM_SEED", default_value_t = 42)]
+    pub seed: u64,
+}
+
+const LISTEN: &str = "D365MCP_LISTEN (--listen)";
+
+impl Cli {
+    /// The validated log format.
+    pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        LogFormat::parse("D365MCP_LOG_FORMAT (--log-format)", &self.log_format)
+    }
+}
+
+/// Parses `--listen`.
+pub fn listen(raw: &str) -> Result<SocketAddr, ConfigError> {
+    config::parse_listen(LISTEN, raw)
+}
+
+impl EdgeArgs {
+    /// The validated edge configuration.
+    pub fn config(&self) -> Result<EdgeConfig, ConfigError> {
+        let mut config = EdgeConfig::local(listen(&self.listen)?);
+        config.workers = config::parse_worker_urls("D365MCP_WORKERS (--workers)", &self.workers)?;
+        if config.workers.is_empty() {
+            return Err(ConfigError::new(
+                "D365MCP_WORKERS (--workers)",
+                "at least one worker URL is required, e.g. http://127.0.0.1:50051",
+            ));
+        }
+        let hosts = config::parse_list(&self.allowed_hosts);
+        config.allowed_hosts = if hosts.iter().any(|h| h == "*") { Vec::new() } else { hosts };
+        config.allowed_origins = config::parse_list(&self.allowed_origins);
+        for origin in &config.allowed_origins {
+            if origin != "null" && !origin.contains("://") {
+                return Err(ConfigError::new(
+                    "D365MCP_ALLOWED_ORIGINS (--allowed-origins)",
+                    format!("`{origin}` needs a scheme, e.g. https://{origin}:443"),
+                ));
+            }
+        }
+        config.call_timeout = positive("D365MCP_CALL_TIMEOUT (--call-timeout)", &self.call_timeout)?;
+        config.health_interval = positive("D365MCP_HEALTH_INTERVAL (--health-interval)", &self.health_interval)?;
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "D365MCP_MAX_BODY_BYTES (--max-body-bytes)",
+                "must be at least 1024",
+            ));
+        }
+        config.max_body_bytes = self.max_body_bytes;
+        config.default_environment = self.default_environment.trim().to_owned();
+        Ok(config)
+    }
+}
+
+impl WorkerTuning {
+    /// Applies the tuning to `config`.
+    pub fn apply(&self, mut config: WorkerConfig) -> Result<WorkerConfig, ConfigError> {
+        config.request_timeout = positive("D365MCP_REQUEST_TIMEOUT (--request-timeout)", &self.request_timeout)?;
+        if !(1..=10_000).contains(&self.max_rows) {
+            return Err(ConfigError::new(
+                "D365MCP_MAX_ROWS (--max-rows)",
+                format!("{} is out of range 1..=10000", self.max_rows),
+            ));
+        }
+        config.max_rows = self.max_rows;
+        Ok(config)
+    }
+}
+
+impl WorkerArgs {
+    /// The validated worker configuration.
+    pub fn config(&self) -> Result<WorkerConfig, ConfigError> {
+        let Some(d365) = self.d365.config()? else {
+            return Err(ConfigError::new(
+                common::config::keys::BASE_URL,
+                "required for a worker: set it to the environment URL (or a simulator's, e.g. http://127.0.0.1:8090)",
+            ));
+        };
+        self.tuning.apply(WorkerConfig::new(listen(&self.listen)?, d365))
+    }
+}
+
+impl SimArgs {
+    /// The validated simulator configuration.
+    pub fn config(&self) -> Result<(SocketAddr, sim::SimConfig), ConfigError> {
+        if !(1..=10_000_000).contains(&self.max_page_size) {
+            return Err(ConfigError::new(
+                "SIM_MAX_PAGE_SIZE (--max-page-size)",
+                format!("{} is out of range 1..=10000000", self.max_page_size),
+            ));
+        }
+        let config = sim::SimConfig {
+            max_page_size: self.max_page_size,
+            seed: self.seed,
+            ..sim::SimConfig::default()
+        };
+        Ok((listen(&self.listen)?, config))
+    }
+}
+
+fn positive(key: &str, raw: &str) -> Result<Duration, ConfigError> {
+    let d = config::parse_duration(key, raw)?;
+    if d.is_zero() {
+        return Err(ConfigError::new(key, "must be greater than zero"));
+    }
+    Ok(d)
+}

@@ -1,0 +1,176 @@
+//! Starting each role: bind, announce, run until a shutdown signal, drain.
+//!
+//! Every server prints one line `d365mcp <role> listening on <addr>` to
+//! stdout once bound, so scripts and tests can start it on port 0.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use common::config::{ConfigError, D365Config, EdgeConfig, WorkerConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::cli::{Command, DevArgs, EdgeArgs, SimArgs, WorkerArgs, listen};
+
+/// Why a role stopped with an error.
+pub enum RunError {
+    /// The configuration is invalid (exit code 2).
+    Config(ConfigError),
+    /// Something failed at run time (exit code 1).
+    Failed(anyhow::Error),
+}
+
+impl From<ConfigError> for RunError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl From<anyhow::Error> for RunError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// Runs `command` until Ctrl-C or SIGTERM.
+pub async fn run(command: Command) -> Result<(), RunError> {
+    match command {
+        Command::Dev(args) => dev(args).await,
+        Command::Edge(args) => edge(args).await,
+        Command::Worker(args) => worker(args).await,
+        Command::Sim(args) => sim(args).await,
+    }
+}
+
+async fn bind(addr: SocketAddr, role: &str) -> Result<(TcpListener, SocketAddr), RunError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{role}: cannot listen on {addr}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    Ok((listener, local))
+}
+
+fn announce(role: &str, addr: SocketAddr) {
+    println!("d365mcp {role} listening on {addr}");
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let fired = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutdown requested; draining");
+        fired.cancel();
+    });
+    token
+}
+
+async fn sim(args: SimArgs) -> Result<(), RunError> {
+    let (addr, config) = args.config()?;
+    let (listener, local) = bind(addr, "sim").await?;
+    announce("sim", local);
+    let stop = shutdown_signal();
+    sim::serve(listener, config, stop.cancelled_owned())
+        .await
+        .context("simulator failed")?;
+    Ok(())
+}
+
+async fn worker(args: WorkerArgs) -> Result<(), RunError> {
+    let config = args.config()?;
+    let (listener, local) = bind(config.listen, "worker").await?;
+    tracing::info!(environment = %config.d365.name, base_url = %config.d365.base_url, "worker starting");
+    let worker = Arc::new(worker::Worker::new(config).context("worker set-up failed")?);
+    announce("worker", local);
+    let stop = shutdown_signal();
+    worker::serve(listener, worker, stop.cancelled_owned())
+        .await
+        .context("worker failed")?;
+    Ok(())
+}
+
+async fn edge(args: EdgeArgs) -> Result<(), RunError> {
+    let config = args.config()?;
+    let pool = edge::WorkerPool::remote(&config.workers).context("worker pool")?;
+    let (listener, local) = bind(config.listen, "edge").await?;
+    pool.check_health().await;
+    let state = edge::EdgeState::new(config, pool);
+    announce("edge", local);
+    let stop = shutdown_signal();
+    edge::serve(listener, state, stop.cancelled_owned())
+        .await
+        .context("edge failed")?;
+    Ok(())
+}
+
+async fn dev(args: DevArgs) -> Result<(), RunError> {
+    let listen_addr = listen(&args.listen)?;
+    let stop = shutdown_signal();
+    let d365 = match args.d365.config()? {
+        Some(d365) => d365,
+        None => {
+            let (listener, local) = bind(SocketAddr::from(([127, 0, 0, 1], 0)), "sim").await?;
+            let sim_stop = stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sim::serve(listener, sim::SimConfig::default(), sim_stop.cancelled_owned()).await {
+                    tracing::error!(error = %e, "simulator stopped");
+                }
+            });
+            let base_url = Url::parse(&format!("http://{local}"))
+                .context("simulator URL")?;
+            D365Config {
+                name: args.d365.environment.clone(),
+                base_url,
+                credentials: None,
+            }
+        }
+    };
+    let using_sim = d365.credentials.is_none() && d365.base_url.host_str() == Some("127.0.0.1");
+    let worker_config = args
+        .tuning
+        .apply(WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone()))?;
+    let worker = Arc::new(worker::Worker::new(worker_config).context("worker set-up failed")?);
+    let mut edge_config = EdgeConfig::local(listen_addr);
+    edge_config.default_environment = d365.name.clone();
+    let state = edge::EdgeState::new(edge_config, edge::WorkerPool::local(worker));
+    let (listener, local) = bind(listen_addr, "edge").await?;
+    announce("dev", local);
+    print_banner(local, &d365, using_sim);
+    edge::serve(listener, state, stop.cancelled_owned())
+        .await
+        .context("edge failed")?;
+    Ok(())
+}
+
+fn print_banner(addr: SocketAddr, d365: &D365Config, using_sim: bool) {
+    let url = format!("http://{addr}/mcp");
+    let backend = if using_sim {
+        format!("the built-in D365FO simulator at {}", d365.base_url)
+    } else {
+        format!("D365FO at {}", d365.base_url)
+    };
+    println!(
+        "\n  MCP endpoint: {url}\n  D365FO:       {backend}\n\n  Try it (2026-07-28, no handshake):\n\n    \
+         curl -s {url} -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n      \
+         -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: d365fo_query_entities' \\\n      \
+         -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"d365fo_query_entities\",\"arguments\":{{\"entity_set\":\"CustomersV3\",\"top\":3,\"select\":[\"CustomerAccount\",\"OrganizationName\"]}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}'\n\n  \
+         Or open the MCP Inspector: npx @modelcontextprotocol/inspector  (transport: Streamable HTTP, URL: {url})\n"
+    );
+}

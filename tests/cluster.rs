@@ -1,0 +1,164 @@
+//! Cluster tests: a simulator, two workers and an edge as real processes on
+//! loopback, driven by rmcp's MCP client in both protocol eras.
+
+mod support;
+
+use std::time::Duration;
+
+use rmcp::service::ServiceError;
+use serde_json::json;
+use support::{
+    Cluster,
+    mcp::{self, Era},
+};
+
+#[tokio::test]
+async fn tools_list_and_call_in_both_eras() {
+    let cluster = Cluster::builder().workers(2).start().await;
+    for era in Era::ALL {
+        let client = mcp::connect(&cluster.mcp_url(0), era).await;
+
+        let tools = client.list_all_tools().await.expect("tools/list");
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        for expected in [
+            "d365fo_test_connection",
+            "d365fo_get_environment_info",
+            "d365fo_query_entities",
+            "d365fo_get_entity_record",
+        ] {
+            assert!(names.contains(&expected), "{era:?}: {expected} missing from {names:?}");
+        }
+        let query_tool = tools.iter().find(|t| t.name == "d365fo_query_entities").unwrap();
+        assert_eq!(query_tool.annotations.as_ref().unwrap().read_only_hint, Some(true));
+
+        let result = mcp::call(
+            &client,
+            "d365fo_query_entities",
+            json!({"entity_set": "CustomersV3", "top": 5, "select": ["CustomerAccount", "OrganizationName", "dataAreaId"]}),
+        )
+        .await
+        .expect("tools/call");
+        assert_ne!(result.is_error, Some(true), "{era:?}: {}", mcp::text(&result));
+        let structured = result.structured_content.expect("structured content");
+        let rows = structured["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 5, "{era:?}: {structured}");
+        for row in rows {
+            assert_eq!(row["dataAreaId"], "usmf", "default company only: {row}");
+            assert!(row["CustomerAccount"].is_string());
+        }
+        assert_eq!(structured["more"], true, "{era:?}: more customers exist than 5");
+
+        let first = rows[0]["CustomerAccount"].as_str().unwrap().to_owned();
+        let record = mcp::call(
+            &client,
+            "d365fo_get_entity_record",
+            json!({"entity_set": "CustomersV3", "key": {"dataAreaId": "USMF", "CustomerAccount": first}}),
+        )
+        .await
+        .expect("get record");
+        assert_ne!(record.is_error, Some(true), "{}", mcp::text(&record));
+        assert_eq!(record.structured_content.unwrap()["record"]["CustomerAccount"], first);
+
+        let info = mcp::call(&client, "d365fo_get_environment_info", json!({})).await.expect("env info");
+        let info = info.structured_content.expect("structured env info");
+        assert!(info["application_version"].as_str().unwrap().starts_with("10.0"), "{info}");
+
+        let ping = mcp::call(&client, "d365fo_test_connection", json!({})).await.expect("test connection");
+        assert_eq!(ping.structured_content.unwrap()["ok"], true);
+
+        client.cancel().await.ok();
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_in_both_eras() {
+    let cluster = Cluster::builder().workers(2).start().await;
+    for era in Era::ALL {
+        let client = mcp::connect(&cluster.mcp_url(0), era).await;
+
+        // An unknown tool is a protocol error: JSON-RPC invalid params.
+        match mcp::call(&client, "d365fo_no_such_tool", json!({})).await {
+            Err(ServiceError::McpError(e)) => {
+                assert_eq!(e.code.0, -32602, "{era:?}: {e:?}");
+                assert!(e.message.contains("d365fo_no_such_tool"), "{}", e.message);
+            }
+            other => panic!("{era:?}: unknown tool should be a JSON-RPC error, got {other:?}"),
+        }
+
+        // Arguments of the wrong type: a tool error the model can correct.
+        let wrong = mcp::call(&client, "d365fo_query_entities", json!({"entity_set": "CustomersV3", "top": "ten"}))
+            .await
+            .expect("a tool result");
+        assert_eq!(wrong.is_error, Some(true), "{era:?}");
+        assert!(mcp::text(&wrong).contains("top"), "{era:?}: {}", mcp::text(&wrong));
+
+        // A malformed filter: D365FO's own complaint, as a tool error.
+        let bad_filter = mcp::call(
+            &client,
+            "d365fo_query_entities",
+            json!({"entity_set": "CustomersV3", "filter": "CustomerAccount eq 'unterminated"}),
+        )
+        .await
+        .expect("a tool result");
+        assert_eq!(bad_filter.is_error, Some(true), "{era:?}");
+        assert!(!mcp::text(&bad_filter).is_empty());
+
+        // A missing record.
+        let missing = mcp::call(
+            &client,
+            "d365fo_get_entity_record",
+            json!({"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "NO-SUCH-1"}}),
+        )
+        .await
+        .expect("a tool result");
+        assert_eq!(missing.is_error, Some(true), "{era:?}");
+
+        client.cancel().await.ok();
+    }
+}
+
+#[tokio::test]
+async fn calls_keep_succeeding_while_a_worker_is_stopped() {
+    let mut cluster = Cluster::builder().workers(2).start().await;
+    let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
+    let query = json!({"entity_set": "CustomersV3", "top": 2});
+    mcp::call(&client, "d365fo_query_entities", query.clone()).await.expect("warm-up");
+
+    // Stop each worker in turn; with the other alive, every call succeeds,
+    // including those issued before the edge's health check notices.
+    cluster.workers[0].kill().await;
+    for i in 0..10 {
+        let result = mcp::call(&client, "d365fo_query_entities", query.clone())
+            .await
+            .unwrap_or_else(|e| panic!("call {i} after stopping worker 0: {e}"));
+        assert_ne!(result.is_error, Some(true), "call {i}: {}", mcp::text(&result));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let ready: serde_json::Value = reqwest::get(format!("{}/ready", cluster.edges[0].url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let healthy = ready["workers"].as_array().unwrap().iter().filter(|w| w["healthy"] == true).count();
+    assert_eq!(healthy, 1, "{ready}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn ready_reports_unavailable_without_healthy_workers() {
+    let mut cluster = Cluster::builder().workers(1).start().await;
+    cluster.workers[0].kill().await;
+    support::cluster::wait_for(&format!("{}/ready", cluster.edges[0].url()), 503).await;
+    let health = reqwest::get(format!("{}/health", cluster.edges[0].url())).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
+    match mcp::call(&client, "d365fo_query_entities", json!({"entity_set": "CustomersV3"})).await {
+        Err(ServiceError::McpError(e)) => {
+            assert_eq!(e.data.as_ref().unwrap()["code"], "unavailable", "{e:?}");
+            assert!(e.message.contains("worker"), "{}", e.message);
+        }
+        other => panic!("no worker should be a JSON-RPC error, got {other:?}"),
+    }
+}

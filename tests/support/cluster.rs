@@ -1,0 +1,179 @@
+//! Start roles as child processes of the built binary; each prints
+//! `d365mcp <role> listening on <addr>` once bound, which is how the test
+//! learns its port. Children are killed when dropped.
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// A running `d365mcp` process.
+pub struct Process {
+    pub role: String,
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Process {
+    /// Starts `d365mcp <args>` and waits until it reports its address.
+    pub async fn start(role: &str, args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_d365mcp"));
+        command
+            .args(args)
+            .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env_remove("D365FO_BASE_URL")
+            .env_remove("D365FO_CLIENT_ID")
+            .env_remove("D365FO_CLIENT_SECRET")
+            .env_remove("D365FO_TENANT_ID")
+            .env_remove("D365MCP_LISTEN")
+            .env_remove("D365MCP_WORKERS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn d365mcp");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some((_, addr)) = line.split_once(" listening on ") {
+                    return addr.trim().parse::<SocketAddr>().expect("address");
+                }
+            }
+            panic!("d365mcp {role} exited before listening");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("d365mcp {role} did not start within 30 s"));
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Process {
+            role: role.into(),
+            addr,
+            child,
+        }
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kills the process and waits for it to exit.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A simulator, workers and edges.
+pub struct Cluster {
+    pub sim: Process,
+    pub workers: Vec<Process>,
+    pub edges: Vec<Process>,
+}
+
+/// Chooses the cluster's shape.
+pub struct ClusterBuilder {
+    workers: usize,
+    edges: usize,
+    sim_args: Vec<String>,
+    edge_args: Vec<String>,
+}
+
+impl Cluster {
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder {
+            workers: 1,
+            edges: 1,
+            sim_args: Vec::new(),
+            edge_args: Vec::new(),
+        }
+    }
+
+    /// The MCP URL of edge `i`.
+    pub fn mcp_url(&self, i: usize) -> String {
+        format!("{}/mcp", self.edges[i].url())
+    }
+}
+
+impl ClusterBuilder {
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    pub fn edges(mut self, n: usize) -> Self {
+        self.edges = n;
+        self
+    }
+
+    pub fn sim_arg(mut self, arg: &str) -> Self {
+        self.sim_args.push(arg.into());
+        self
+    }
+
+    pub fn edge_arg(mut self, arg: &str) -> Self {
+        self.edge_args.push(arg.into());
+        self
+    }
+
+    pub async fn start(self) -> Cluster {
+        let mut sim_args = vec!["sim", "--listen", "127.0.0.1:0"];
+        sim_args.extend(self.sim_args.iter().map(String::as_str));
+        let sim = Process::start("sim", &sim_args, &[]).await;
+        let sim_url = sim.url();
+        let mut workers = Vec::new();
+        for _ in 0..self.workers {
+            workers.push(
+                Process::start(
+                    "worker",
+                    &["worker", "--listen", "127.0.0.1:0", "--d365fo-base-url", &sim_url],
+                    &[],
+                )
+                .await,
+            );
+        }
+        let worker_urls = workers.iter().map(Process::url).collect::<Vec<_>>().join(",");
+        let mut edges = Vec::new();
+        for _ in 0..self.edges {
+            let mut args = vec![
+                "edge",
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                &worker_urls,
+                "--health-interval",
+                "250ms",
+            ];
+            args.extend(self.edge_args.iter().map(String::as_str));
+            edges.push(Process::start("edge", &args, &[]).await);
+        }
+        let cluster = Cluster { sim, workers, edges };
+        for i in 0..cluster.edges.len() {
+            wait_for(&format!("{}/ready", cluster.edges[i].url()), 200).await;
+        }
+        cluster
+    }
+}
+
+/// Polls `url` until it answers `status`, for at most 10 s.
+pub async fn wait_for(url: &str, status: u16) {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().as_u16() == status
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} did not answer {status} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,9 @@
+//! Test support: a cluster of real `d365mcp` processes on ephemeral loopback
+//! ports, and MCP clients for each protocol era.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod cluster;
+pub mod mcp;
+
+pub use cluster::{Cluster, Process};
