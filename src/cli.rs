@@ -156,7 +156,7 @@ pub struct SimArgs {
     #[arg(long, env = "SIM_MAX_PAGE_SIZE", default_value_t = 10_000)]
     pub max_page_size: usize,
     /// Seed of the generated data set.
-    #[arg(long, env = "SIM_SEED", default_value_t = 42)]
+    #[arg(long, env = "SIM_SEED", default_value_t = 365)]
     pub seed: u64,
 }
 

@@ -196,3 +196,82 @@ async fn wrongly_typed_params_get_a_jsonrpc_error() {
     let messages = messages(response).await;
     assert!(status.is_client_error() || messages.last().is_some_and(|m| m["error"].is_object()), "{status} {messages:?}");
 }
+
+/// Sends one progress event, then waits forever; records when its stream is dropped.
+struct StallingWorker {
+    dropped: Arc<tokio::sync::Notify>,
+}
+
+struct DropSignal(Arc<tokio::sync::Notify>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+impl ToolExecutor for StallingWorker {
+    fn call_tool(&self, _request: CallToolRequest) -> BoxStream<'static, CallToolEvent> {
+        let signal = DropSignal(self.dropped.clone());
+        let progress = CallToolEvent {
+            event: Some(Event::Progress(proto::Progress { progress: 1.0, total: None, message: String::new() })),
+        };
+        futures::stream::iter([progress])
+            .chain(futures::stream::pending())
+            .map(move |event| {
+                let _held = &signal;
+                event
+            })
+            .boxed()
+    }
+
+    fn list_tools(&self) -> ListToolsResponse {
+        ListToolsResponse::default()
+    }
+}
+
+#[tokio::test]
+async fn client_disconnect_cancels_the_worker_call() {
+    use http_body_util::BodyExt;
+
+    let dropped = Arc::new(tokio::sync::Notify::new());
+    let mut config = EdgeConfig::local("127.0.0.1:0".parse().unwrap());
+    config.call_timeout = Duration::from_secs(60);
+    let state = EdgeState::new(
+        config,
+        WorkerPool::local(Arc::new(StallingWorker { dropped: dropped.clone() })),
+    );
+    let body = json!({
+        "jsonrpc": "2.0", "id": 8, "method": "tools/call",
+        "params": {
+            "name": "d365fo_query_entities",
+            "arguments": {"entity_set": "CustomersV3"},
+            "_meta": {"progressToken": 1, "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+        }
+    });
+    let response = app(state)
+        .oneshot(post(&body.to_string(), "tools/call", Some("d365fo_query_entities")))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    // Read until the progress notification arrives: the call is running.
+    let mut seen = String::new();
+    while !seen.contains("notifications/progress") {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("progress within 5 s")
+            .expect("stream open")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), dropped.notified()).await.is_err(),
+        "the call must still be running while the client listens"
+    );
+    drop(body);
+    tokio::time::timeout(Duration::from_secs(5), dropped.notified())
+        .await
+        .expect("the worker call is cancelled when the client goes away");
+}

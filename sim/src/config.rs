@@ -1,0 +1,24 @@
+//! What a simulator instance is started with.
+
+/// Settings of one simulator instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Largest page a collection read returns before it answers with an
+    /// `@odata.nextLink` (D365FO uses 10,000). Values below 1 act as 1.
+    pub max_page_size: usize,
+    /// The caller's default legal entity: company-specific sets return only
+    /// its rows unless the query says `cross-company=true`. Case-insensitive.
+    pub default_company: String,
+    /// Seed of the generated data; the same seed gives the same rows.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            max_page_size: 10_000,
+            default_company: "usmf".to_owned(),
+            seed: 365,
+        }
+    }
+}

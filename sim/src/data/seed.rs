@@ -1,0 +1,333 @@
+//! Deterministic generation of the seeded rows.
+//!
+//! A small SplitMix64 generator is used instead of `rand` so that a seed
+//! gives the same data on every platform and every dependency version: tests
+//! and benchmark reports may quote row values.
+
+use super::Value;
+use super::schema::{self, SetDef};
+
+/// First RecId D365FO hands out in a fresh partition.
+const FIRST_REC_ID: u64 = 5_637_144_576;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` > 0; 0 gives 0).
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items
+            .get(self.below(items.len()))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// One legal entity of the seeded environment.
+struct Company {
+    id: &'static str,
+    name: &'static str,
+    country: &'static str,
+    cities: &'static [&'static str],
+    currency: &'static str,
+    language: &'static str,
+    prefix: &'static str,
+    phone: &'static str,
+}
+
+const COMPANIES: [Company; 4] = [
+    Company {
+        id: "usmf",
+        name: "Contoso Entertainment System USA",
+        country: "USA",
+        cities: &[
+            "Seattle",
+            "Redmond",
+            "Chicago",
+            "Atlanta",
+            "San Diego",
+            "Dallas",
+        ],
+        currency: "USD",
+        language: "en-us",
+        prefix: "US",
+        phone: "+1 425-555-0",
+    },
+    Company {
+        id: "demf",
+        name: "Contoso Entertainment System Germany",
+        country: "DEU",
+        cities: &["Berlin", "München", "Hamburg", "Köln", "Frankfurt"],
+        currency: "EUR",
+        language: "de",
+        prefix: "DE",
+        phone: "+49 30 5550",
+    },
+    Company {
+        id: "gbsi",
+        name: "Contoso Entertainment System UK",
+        country: "GBR",
+        cities: &["London", "Manchester", "Leeds", "Bristol"],
+        currency: "GBP",
+        language: "en-gb",
+        prefix: "GB",
+        phone: "+44 20 7946 0",
+    },
+    Company {
+        id: "usrt",
+        name: "Contoso Retail USA",
+        country: "USA",
+        cities: &["Seattle", "Bellevue", "Portland", "Boston"],
+        currency: "USD",
+        language: "en-us",
+        prefix: "RT",
+        phone: "+1 206-555-0",
+    },
+];
+
+/// Customers generated per company.
+pub(crate) const CUSTOMERS_PER_COMPANY: usize = 50;
+/// Vendors generated per company.
+pub(crate) const VENDORS_PER_COMPANY: usize = 30;
+
+const ORG_WORDS: &[&str] = &[
+    "Contoso",
+    "Fabrikam",
+    "Adventure Works",
+    "Litware",
+    "Northwind",
+    "Tailspin",
+    "Wingtip",
+    "Proseware",
+    "Alpine Ski House",
+    "Coho Winery",
+    "Lucerne Publishing",
+    "Trey Research",
+];
+const ORG_KINDS: &[&str] = &[
+    "Retail",
+    "Electronics",
+    "Wholesale",
+    "Supplies",
+    "Outlet",
+    "Group",
+    "Trading",
+    "Stores",
+];
+const FIRST_NAMES: &[&str] = &[
+    "Jodi", "Karen", "Alex", "Sam", "Maria", "Omar", "Lena", "Yuki",
+];
+const LAST_NAMES: &[&str] = &[
+    "Christiansen",
+    "Berg",
+    "Nguyen",
+    "Fischer",
+    "Okafor",
+    "Lopez",
+];
+const GROUPS: [(&str, &str); 5] = [
+    ("10", "Wholesale customers"),
+    ("20", "Major customers"),
+    ("30", "Retail customers"),
+    ("40", "Internet customers"),
+    ("90", "Intercompany customers"),
+];
+const PAYMENT_TERMS: &[&str] = &["Net10", "Net30", "Net45", "Net60", "COD"];
+const CURRENCIES: [(&str, &str, &str); 10] = [
+    ("AUD", "Australian dollar", "$"),
+    ("CAD", "Canadian dollar", "$"),
+    ("CHF", "Swiss franc", "CHF"),
+    ("CNY", "Chinese yuan", "¥"),
+    ("DKK", "Danish krone", "kr"),
+    ("EUR", "Euro", "€"),
+    ("GBP", "British pound", "£"),
+    ("JPY", "Japanese yen", "¥"),
+    ("SEK", "Swedish krona", "kr"),
+    ("USD", "US dollar", "$"),
+];
+
+fn s(v: impl Into<String>) -> Value {
+    Value::Str(v.into())
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+/// Rows of one set: values in schema order, each with its RecId.
+pub(crate) type Records = Vec<(Vec<Value>, u64)>;
+
+/// Rows of every set.
+pub(crate) fn generate(seed: u64) -> Vec<(&'static SetDef, Records)> {
+    let mut rng = Rng(seed);
+    let mut rec_id = FIRST_REC_ID;
+    let mut next_id = move || {
+        rec_id += 1;
+        rec_id
+    };
+    let mut out = Vec::new();
+
+    let currencies = CURRENCIES
+        .iter()
+        .map(|(code, name, sym)| {
+            let precision = if *code == "JPY" { 1.0 } else { 0.01 };
+            let triangulation = if *code == "EUR" { "Yes" } else { "No" };
+            let row = vec![
+                s(*code),
+                s(*name),
+                s(*sym),
+                Value::Decimal(precision),
+                s(triangulation),
+            ];
+            (row, next_id())
+        })
+        .collect();
+    out.push((&schema::CURRENCIES, currencies));
+
+    let mut groups = Vec::new();
+    for c in &COMPANIES {
+        for (id, description) in GROUPS {
+            let row = vec![
+                s(c.id),
+                s(id),
+                s(description),
+                s(rng.pick(PAYMENT_TERMS)),
+                s(if id == "30" { "Yes" } else { "No" }),
+                s(""),
+            ];
+            groups.push((row, next_id()));
+        }
+    }
+    out.push((&schema::CUSTOMER_GROUPS, groups));
+
+    let mut customers = Vec::new();
+    for (ci, c) in COMPANIES.iter().enumerate() {
+        for n in 1..=CUSTOMERS_PER_COMPANY {
+            let party = ci * 1000 + n;
+            customers.push((customer(&mut rng, c, n, party), next_id()));
+        }
+    }
+    out.push((&schema::CUSTOMERS_V3, customers));
+
+    let legal = COMPANIES
+        .iter()
+        .map(|c| {
+            let row = vec![
+                s(c.id.to_uppercase()),
+                s(c.name),
+                s(c.country),
+                s(c.cities.first().copied().unwrap_or_default()),
+                s(c.language),
+                s(c.currency),
+                Value::Bool(true),
+            ];
+            (row, next_id())
+        })
+        .collect();
+    out.push((&schema::LEGAL_ENTITIES, legal));
+
+    let mut vendors = Vec::new();
+    for (ci, c) in COMPANIES.iter().enumerate() {
+        for n in 1..=VENDORS_PER_COMPANY {
+            let name = format!(
+                "{} {}",
+                rng.pick(ORG_WORDS),
+                rng.pick(&["Supply", "Parts", "Logistics", "Components"])
+            );
+            let blocked = if rng.below(12) == 0 { "All" } else { "No" };
+            let row = vec![
+                s(c.id),
+                s(format!("{}-{}", c.prefix, 100 + n)),
+                s(name.clone()),
+                s(rng.pick(&["10", "20", "30", "40"])),
+                s(c.currency),
+                s(blocked),
+                s(c.country),
+                s(rng.pick(c.cities)),
+                s(format!("ap@{}.example.com", slug(&name))),
+                s(rng.pick(PAYMENT_TERMS)),
+                s(format!("{:09}", 500_000 + ci * 1000 + n)),
+                Value::Int(10 + rng.below(5000) as i64),
+            ];
+            vendors.push((row, next_id()));
+        }
+    }
+    out.push((&schema::VENDORS_V2, vendors));
+    out
+}
+
+fn customer(rng: &mut Rng, c: &Company, n: usize, party: usize) -> Vec<Value> {
+    let person = rng.below(5) == 0;
+    let name = if person {
+        format!("{} {}", rng.pick(FIRST_NAMES), rng.pick(LAST_NAMES))
+    } else {
+        format!("{} {}", rng.pick(ORG_WORDS), rng.pick(ORG_KINDS))
+    };
+    let group = if person { "30" } else { GROUPS[rng.below(4)].0 };
+    let on_hold = match rng.below(20) {
+        0 => "Invoice",
+        1 => "All",
+        _ => "No",
+    };
+    let email = if person {
+        format!("{}@example.com", slug(&name))
+    } else {
+        format!("sales@{}.example.com", slug(&name))
+    };
+    let created = format!(
+        "20{:02}-{:02}-{:02}T{:02}:{:02}:00Z",
+        17 + rng.below(8),
+        1 + rng.below(12),
+        1 + rng.below(28),
+        rng.below(24),
+        rng.below(60)
+    );
+    vec![
+        s(c.id),
+        s(format!("{}-{:03}", c.prefix, n)),
+        s(name),
+        s(if person { "Person" } else { "Organization" }),
+        s(group),
+        s(c.currency),
+        Value::Decimal((rng.below(201) * 500) as f64),
+        s(if rng.below(3) == 0 { "Yes" } else { "No" }),
+        s(on_hold),
+        s(rng.pick(PAYMENT_TERMS)),
+        s(c.country),
+        s(rng.pick(c.cities)),
+        s(format!(
+            "{} {} Street",
+            1 + rng.below(9999),
+            rng.pick(&["Main", "Oak", "Pine", "Lake", "Hill"])
+        )),
+        s(format!("{:05}", rng.below(99_999))),
+        s(email),
+        s(format!("{}{:03}", c.phone, rng.below(1000))),
+        s(c.language),
+        s(format!("{party:09}")),
+        s(rng.pick(&["CHCK", "ELEC", "CASH", ""])),
+        s(rng.pick(&["FOB", "CIF", "EXW", ""])),
+        s(if rng.below(10) == 0 { "Yes" } else { "No" }),
+        s(""),
+        s(format!("{:06}", 1 + rng.below(200))),
+        s(created),
+    ]
+}
