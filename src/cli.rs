@@ -13,7 +13,12 @@ use common::config::{
 #[command(name = "d365mcp", version, about, long_about = None)]
 pub struct Cli {
     /// Log format: `text` or `json`.
-    #[arg(long, env = "D365MCP_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "D365MCP_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: String,
     /// Log filter when RUST_LOG is unset, e.g. `info` or `edge=debug,info`.
     #[arg(long, env = "D365MCP_LOG_LEVEL", default_value = "info", global = true)]
@@ -45,7 +50,11 @@ pub struct D365Args {
     #[arg(long = "d365fo-client-id", env = "D365FO_CLIENT_ID")]
     pub client_id: Option<String>,
     /// Entra ID client secret.
-    #[arg(long = "d365fo-client-secret", env = "D365FO_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "d365fo-client-secret",
+        env = "D365FO_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: Option<String>,
     /// Entra ID directory (tenant) id.
     #[arg(long = "d365fo-tenant-id", env = "D365FO_TENANT_ID")]
@@ -54,7 +63,11 @@ pub struct D365Args {
     #[arg(long = "d365fo-authority-host", env = "D365FO_AUTHORITY_HOST")]
     pub authority_host: Option<String>,
     /// Name of this D365FO environment inside the cluster (tools' `environment` argument).
-    #[arg(long = "environment-name", env = "D365MCP_ENVIRONMENT", default_value = "default")]
+    #[arg(
+        long = "environment-name",
+        env = "D365MCP_ENVIRONMENT",
+        default_value = "default"
+    )]
     pub environment: String,
 }
 
@@ -72,7 +85,11 @@ impl D365Args {
     /// The validated connection; `None` when no base URL is set.
     pub fn config(&self) -> Result<Option<D365Config>, ConfigError> {
         let name = self.environment.trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err(ConfigError::new(
                 "D365MCP_ENVIRONMENT (--environment-name)",
                 format!("`{name}` must be letters, digits, `-`, `_` or `.`"),
@@ -115,7 +132,11 @@ pub struct EdgeArgs {
     #[arg(long, env = "D365MCP_WORKERS")]
     pub workers: String,
     /// Host header values accepted, comma-separated (DNS-rebinding protection). `*` accepts any.
-    #[arg(long, env = "D365MCP_ALLOWED_HOSTS", default_value = "localhost,127.0.0.1,::1")]
+    #[arg(
+        long,
+        env = "D365MCP_ALLOWED_HOSTS",
+        default_value = "localhost,127.0.0.1,::1"
+    )]
     pub allowed_hosts: String,
     /// Browser origins accepted, comma-separated, e.g. https://app.example.com:443.
     #[arg(long, env = "D365MCP_ALLOWED_ORIGINS", default_value = "")]
@@ -186,7 +207,11 @@ impl EdgeArgs {
             ));
         }
         let hosts = config::parse_list(&self.allowed_hosts);
-        config.allowed_hosts = if hosts.iter().any(|h| h == "*") { Vec::new() } else { hosts };
+        config.allowed_hosts = if hosts.iter().any(|h| h == "*") {
+            Vec::new()
+        } else {
+            hosts
+        };
         config.allowed_origins = config::parse_list(&self.allowed_origins);
         for origin in &config.allowed_origins {
             if origin != "null" && !origin.contains("://") {
@@ -196,8 +221,12 @@ impl EdgeArgs {
                 ));
             }
         }
-        config.call_timeout = positive("D365MCP_CALL_TIMEOUT (--call-timeout)", &self.call_timeout)?;
-        config.health_interval = positive("D365MCP_HEALTH_INTERVAL (--health-interval)", &self.health_interval)?;
+        config.call_timeout =
+            positive("D365MCP_CALL_TIMEOUT (--call-timeout)", &self.call_timeout)?;
+        config.health_interval = positive(
+            "D365MCP_HEALTH_INTERVAL (--health-interval)",
+            &self.health_interval,
+        )?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "D365MCP_MAX_BODY_BYTES (--max-body-bytes)",
@@ -213,7 +242,10 @@ impl EdgeArgs {
 impl WorkerTuning {
     /// Applies the tuning to `config`.
     pub fn apply(&self, mut config: WorkerConfig) -> Result<WorkerConfig, ConfigError> {
-        config.request_timeout = positive("D365MCP_REQUEST_TIMEOUT (--request-timeout)", &self.request_timeout)?;
+        config.request_timeout = positive(
+            "D365MCP_REQUEST_TIMEOUT (--request-timeout)",
+            &self.request_timeout,
+        )?;
         if !(1..=10_000).contains(&self.max_rows) {
             return Err(ConfigError::new(
                 "D365MCP_MAX_ROWS (--max-rows)",
@@ -234,7 +266,8 @@ impl WorkerArgs {
                 "required for a worker: set it to the environment URL (or a simulator's, e.g. http://127.0.0.1:8090)",
             ));
         };
-        self.tuning.apply(WorkerConfig::new(listen(&self.listen)?, d365))
+        self.tuning
+            .apply(WorkerConfig::new(listen(&self.listen)?, d365))
     }
 }
 

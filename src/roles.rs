@@ -129,12 +129,17 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
             let (listener, local) = bind(SocketAddr::from(([127, 0, 0, 1], 0)), "sim").await?;
             let sim_stop = stop.clone();
             tokio::spawn(async move {
-                if let Err(e) = sim::serve(listener, sim::SimConfig::default(), sim_stop.cancelled_owned()).await {
+                if let Err(e) = sim::serve(
+                    listener,
+                    sim::SimConfig::default(),
+                    sim_stop.cancelled_owned(),
+                )
+                .await
+                {
                     tracing::error!(error = %e, "simulator stopped");
                 }
             });
-            let base_url = Url::parse(&format!("http://{local}"))
-                .context("simulator URL")?;
+            let base_url = Url::parse(&format!("http://{local}")).context("simulator URL")?;
             D365Config {
                 name: args.d365.environment.clone(),
                 base_url,
@@ -143,9 +148,10 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
         }
     };
     let using_sim = d365.credentials.is_none() && d365.base_url.host_str() == Some("127.0.0.1");
-    let worker_config = args
-        .tuning
-        .apply(WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone()))?;
+    let worker_config = args.tuning.apply(WorkerConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        d365.clone(),
+    ))?;
     let worker = Arc::new(worker::Worker::new(worker_config).context("worker set-up failed")?);
     let mut edge_config = EdgeConfig::local(listen_addr);
     edge_config.default_environment = d365.name.clone();

@@ -1,6 +1,9 @@
 //! The command line: help for every role, and start-up refused with a
 //! message naming the bad setting.
 
+// Tests fail loudly on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 fn d365mcp(args: &[&str]) -> std::process::Output {
@@ -22,10 +25,18 @@ fn every_role_has_help() {
         assert!(out.status.success(), "{role} --help failed");
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("--listen"), "{role}: {help}");
-        assert!(help.contains("D365MCP_LISTEN"), "{role} shows env twins: {help}");
+        assert!(
+            help.contains("D365MCP_LISTEN"),
+            "{role} shows env twins: {help}"
+        );
     }
     let worker = String::from_utf8_lossy(&d365mcp(&["worker", "--help"]).stdout).into_owned();
-    for key in ["D365FO_BASE_URL", "D365FO_CLIENT_ID", "D365FO_CLIENT_SECRET", "D365FO_TENANT_ID"] {
+    for key in [
+        "D365FO_BASE_URL",
+        "D365FO_CLIENT_ID",
+        "D365FO_CLIENT_SECRET",
+        "D365FO_TENANT_ID",
+    ] {
         assert!(worker.contains(key), "worker --help lacks {key}");
     }
     let edge = String::from_utf8_lossy(&d365mcp(&["edge", "--help"]).stdout).into_owned();
@@ -47,22 +58,56 @@ fn refused(args: &[&str], envs: &[(&str, &str)], names: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should be refused");
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(stderr.contains(names), "{args:?}: stderr should name {names}: {stderr}");
+    assert!(
+        stderr.contains(names),
+        "{args:?}: stderr should name {names}: {stderr}"
+    );
 }
 
 #[test]
 fn invalid_configuration_is_refused_naming_the_setting() {
-    refused(&["worker", "--listen", "127.0.0.1:0"], &[], "D365FO_BASE_URL");
-    refused(&["worker"], &[("D365FO_BASE_URL", "ftp://nope")], "D365FO_BASE_URL");
+    refused(
+        &["worker", "--listen", "127.0.0.1:0"],
+        &[],
+        "D365FO_BASE_URL",
+    );
     refused(
         &["worker"],
-        &[("D365FO_BASE_URL", "https://x.operations.dynamics.com"), ("D365FO_CLIENT_ID", "abc")],
+        &[("D365FO_BASE_URL", "ftp://nope")],
+        "D365FO_BASE_URL",
+    );
+    refused(
+        &["worker"],
+        &[
+            ("D365FO_BASE_URL", "https://x.operations.dynamics.com"),
+            ("D365FO_CLIENT_ID", "abc"),
+        ],
         "D365FO_CLIENT_SECRET",
     );
     refused(&["edge", "--workers", "not a url"], &[], "D365MCP_WORKERS");
     refused(&["edge", "--workers", ""], &[], "D365MCP_WORKERS");
-    refused(&["edge", "--workers", "http://127.0.0.1:1", "--listen", "nowhere"], &[], "D365MCP_LISTEN");
-    refused(&["edge", "--workers", "http://127.0.0.1:1", "--call-timeout", "soon"], &[], "D365MCP_CALL_TIMEOUT");
+    refused(
+        &[
+            "edge",
+            "--workers",
+            "http://127.0.0.1:1",
+            "--listen",
+            "nowhere",
+        ],
+        &[],
+        "D365MCP_LISTEN",
+    );
+    refused(
+        &[
+            "edge",
+            "--workers",
+            "http://127.0.0.1:1",
+            "--call-timeout",
+            "soon",
+        ],
+        &[],
+        "D365MCP_CALL_TIMEOUT",
+    );
     refused(&["dev", "--log-format", "xml"], &[], "D365MCP_LOG_FORMAT");
     refused(&["sim", "--max-page-size", "0"], &[], "SIM_MAX_PAGE_SIZE");
 }

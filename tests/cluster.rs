@@ -1,6 +1,9 @@
 //! Cluster tests: a simulator, two workers and an edge as real processes on
 //! loopback, driven by rmcp's MCP client in both protocol eras.
 
+// Tests fail loudly on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -26,10 +29,19 @@ async fn tools_list_and_call_in_both_eras() {
             "d365fo_query_entities",
             "d365fo_get_entity_record",
         ] {
-            assert!(names.contains(&expected), "{era:?}: {expected} missing from {names:?}");
+            assert!(
+                names.contains(&expected),
+                "{era:?}: {expected} missing from {names:?}"
+            );
         }
-        let query_tool = tools.iter().find(|t| t.name == "d365fo_query_entities").unwrap();
-        assert_eq!(query_tool.annotations.as_ref().unwrap().read_only_hint, Some(true));
+        let query_tool = tools
+            .iter()
+            .find(|t| t.name == "d365fo_query_entities")
+            .unwrap();
+        assert_eq!(
+            query_tool.annotations.as_ref().unwrap().read_only_hint,
+            Some(true)
+        );
 
         let result = mcp::call(
             &client,
@@ -38,7 +50,12 @@ async fn tools_list_and_call_in_both_eras() {
         )
         .await
         .expect("tools/call");
-        assert_ne!(result.is_error, Some(true), "{era:?}: {}", mcp::text(&result));
+        assert_ne!(
+            result.is_error,
+            Some(true),
+            "{era:?}: {}",
+            mcp::text(&result)
+        );
         let structured = result.structured_content.expect("structured content");
         let rows = structured["rows"].as_array().expect("rows");
         assert_eq!(rows.len(), 5, "{era:?}: {structured}");
@@ -46,7 +63,10 @@ async fn tools_list_and_call_in_both_eras() {
             assert_eq!(row["dataAreaId"], "usmf", "default company only: {row}");
             assert!(row["CustomerAccount"].is_string());
         }
-        assert_eq!(structured["more"], true, "{era:?}: more customers exist than 5");
+        assert_eq!(
+            structured["more"], true,
+            "{era:?}: more customers exist than 5"
+        );
 
         let first = rows[0]["CustomerAccount"].as_str().unwrap().to_owned();
         let record = mcp::call(
@@ -57,13 +77,26 @@ async fn tools_list_and_call_in_both_eras() {
         .await
         .expect("get record");
         assert_ne!(record.is_error, Some(true), "{}", mcp::text(&record));
-        assert_eq!(record.structured_content.unwrap()["record"]["CustomerAccount"], first);
+        assert_eq!(
+            record.structured_content.unwrap()["record"]["CustomerAccount"],
+            first
+        );
 
-        let info = mcp::call(&client, "d365fo_get_environment_info", json!({})).await.expect("env info");
+        let info = mcp::call(&client, "d365fo_get_environment_info", json!({}))
+            .await
+            .expect("env info");
         let info = info.structured_content.expect("structured env info");
-        assert!(info["application_version"].as_str().unwrap().starts_with("10.0"), "{info}");
+        assert!(
+            info["application_version"]
+                .as_str()
+                .unwrap()
+                .starts_with("10.0"),
+            "{info}"
+        );
 
-        let ping = mcp::call(&client, "d365fo_test_connection", json!({})).await.expect("test connection");
+        let ping = mcp::call(&client, "d365fo_test_connection", json!({}))
+            .await
+            .expect("test connection");
         assert_eq!(ping.structured_content.unwrap()["ok"], true);
 
         client.cancel().await.ok();
@@ -86,11 +119,19 @@ async fn bad_input_gets_a_clear_error_in_both_eras() {
         }
 
         // Arguments of the wrong type: a tool error the model can correct.
-        let wrong = mcp::call(&client, "d365fo_query_entities", json!({"entity_set": "CustomersV3", "top": "ten"}))
-            .await
-            .expect("a tool result");
+        let wrong = mcp::call(
+            &client,
+            "d365fo_query_entities",
+            json!({"entity_set": "CustomersV3", "top": "ten"}),
+        )
+        .await
+        .expect("a tool result");
         assert_eq!(wrong.is_error, Some(true), "{era:?}");
-        assert!(mcp::text(&wrong).contains("top"), "{era:?}: {}", mcp::text(&wrong));
+        assert!(
+            mcp::text(&wrong).contains("top"),
+            "{era:?}: {}",
+            mcp::text(&wrong)
+        );
 
         // A malformed filter: D365FO's own complaint, as a tool error.
         let bad_filter = mcp::call(
@@ -122,16 +163,27 @@ async fn calls_keep_succeeding_while_a_worker_is_stopped() {
     let mut cluster = Cluster::builder().workers(2).start().await;
     let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
     let query = json!({"entity_set": "CustomersV3", "top": 2});
-    mcp::call(&client, "d365fo_query_entities", query.clone()).await.expect("warm-up");
+    mcp::call(&client, "d365fo_query_entities", query.clone())
+        .await
+        .expect("warm-up");
 
-    // Stop each worker in turn; with the other alive, every call succeeds,
-    // including those issued before the edge's health check notices.
-    cluster.workers[0].kill().await;
+    // Stop the worker the ring gives this environment to: with the other
+    // alive, every call succeeds, including those issued before the edge's
+    // health check notices.
+    let urls: Vec<String> = cluster.workers.iter().map(|w| w.url()).collect();
+    let owner = common::ring::HashRing::new(urls.clone()).candidates(&"default")[0].clone();
+    let owner = urls.iter().position(|u| *u == owner).unwrap();
+    cluster.workers[owner].kill().await;
     for i in 0..10 {
         let result = mcp::call(&client, "d365fo_query_entities", query.clone())
             .await
-            .unwrap_or_else(|e| panic!("call {i} after stopping worker 0: {e}"));
-        assert_ne!(result.is_error, Some(true), "call {i}: {}", mcp::text(&result));
+            .unwrap_or_else(|e| panic!("call {i} after stopping the owning worker: {e}"));
+        assert_ne!(
+            result.is_error,
+            Some(true),
+            "call {i}: {}",
+            mcp::text(&result)
+        );
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
     let ready: serde_json::Value = reqwest::get(format!("{}/ready", cluster.edges[0].url()))
@@ -140,7 +192,12 @@ async fn calls_keep_succeeding_while_a_worker_is_stopped() {
         .json()
         .await
         .unwrap();
-    let healthy = ready["workers"].as_array().unwrap().iter().filter(|w| w["healthy"] == true).count();
+    let healthy = ready["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["healthy"] == true)
+        .count();
     assert_eq!(healthy, 1, "{ready}");
     client.cancel().await.ok();
 }
@@ -150,11 +207,19 @@ async fn ready_reports_unavailable_without_healthy_workers() {
     let mut cluster = Cluster::builder().workers(1).start().await;
     cluster.workers[0].kill().await;
     support::cluster::wait_for(&format!("{}/ready", cluster.edges[0].url()), 503).await;
-    let health = reqwest::get(format!("{}/health", cluster.edges[0].url())).await.unwrap();
+    let health = reqwest::get(format!("{}/health", cluster.edges[0].url()))
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
 
     let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
-    match mcp::call(&client, "d365fo_query_entities", json!({"entity_set": "CustomersV3"})).await {
+    match mcp::call(
+        &client,
+        "d365fo_query_entities",
+        json!({"entity_set": "CustomersV3"}),
+    )
+    .await
+    {
         Err(ServiceError::McpError(e)) => {
             assert_eq!(e.data.as_ref().unwrap()["code"], "unavailable", "{e:?}");
             assert!(e.message.contains("worker"), "{}", e.message);

@@ -279,8 +279,16 @@ mod tests {
             assert!(tool.name.starts_with("d365fo_"), "{}", tool.name);
             assert!(seen.insert(tool.name), "duplicate {}", tool.name);
             assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
-            assert!(tool.description.len() > 40, "{} needs a real description", tool.name);
-            assert!(!tool.effects.read_only || !tool.effects.destructive, "{}", tool.name);
+            assert!(
+                tool.description.len() > 40,
+                "{} needs a real description",
+                tool.name
+            );
+            assert!(
+                !tool.effects.read_only || !tool.effects.destructive,
+                "{}",
+                tool.name
+            );
         }
         assert!(find(names::QUERY_ENTITIES).is_some());
         assert!(find("nope").is_none());

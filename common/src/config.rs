@@ -379,7 +379,12 @@ mod tests {
 
     use super::*;
 
-    fn settings(url: Option<&str>, id: Option<&str>, secret: Option<&str>, tenant: Option<&str>) -> D365Settings {
+    fn settings(
+        url: Option<&str>,
+        id: Option<&str>,
+        secret: Option<&str>,
+        tenant: Option<&str>,
+    ) -> D365Settings {
         D365Settings {
             base_url: url.map(Into::into),
             client_id: id.map(Into::into),
@@ -391,12 +396,16 @@ mod tests {
 
     #[test]
     fn no_url_and_no_credentials_means_simulator() {
-        assert_eq!(D365Config::from_settings("default", &settings(None, None, None, None)), Ok(None));
+        assert_eq!(
+            D365Config::from_settings("default", &settings(None, None, None, None)),
+            Ok(None)
+        );
     }
 
     #[test]
     fn credentials_without_url_name_the_url() {
-        let err = D365Config::from_settings("d", &settings(None, Some("id"), None, None)).unwrap_err();
+        let err =
+            D365Config::from_settings("d", &settings(None, Some("id"), None, None)).unwrap_err();
         assert!(err.key.contains("D365FO_BASE_URL"), "{err}");
     }
 
@@ -404,7 +413,12 @@ mod tests {
     fn partial_credentials_name_the_missing_one() {
         let err = D365Config::from_settings(
             "d",
-            &settings(Some("https://x.operations.dynamics.com"), Some("id"), None, Some("t")),
+            &settings(
+                Some("https://x.operations.dynamics.com"),
+                Some("id"),
+                None,
+                Some("t"),
+            ),
         )
         .unwrap_err();
         assert!(err.key.contains("D365FO_CLIENT_SECRET"), "{err}");
@@ -414,13 +428,24 @@ mod tests {
     fn full_credentials_build_scope_and_urls() {
         let cfg = D365Config::from_settings(
             "d",
-            &settings(Some("https://x.operations.dynamics.com/"), Some("id"), Some("s"), Some("t")),
+            &settings(
+                Some("https://x.operations.dynamics.com/"),
+                Some("id"),
+                Some("s"),
+                Some("t"),
+            ),
         )
         .unwrap()
         .unwrap();
         assert_eq!(cfg.scope(), "https://x.operations.dynamics.com/.default");
-        assert_eq!(cfg.url("/data/CustomersV3"), "https://x.operations.dynamics.com/data/CustomersV3");
-        assert!(!format!("{cfg:?}").contains("\"s\""), "secret leaked in Debug");
+        assert_eq!(
+            cfg.url("/data/CustomersV3"),
+            "https://x.operations.dynamics.com/data/CustomersV3"
+        );
+        assert!(
+            !format!("{cfg:?}").contains("\"s\""),
+            "secret leaked in Debug"
+        );
     }
 
     #[test]
@@ -436,14 +461,21 @@ mod tests {
         assert_eq!(parse_listen("K", "localhost:0").unwrap().port(), 0);
         assert!(parse_listen("K", "127.0.0.1").is_err());
         assert!(parse_listen("K", "nonsense:port").is_err());
-        let urls = parse_worker_urls("K", "http://127.0.0.1:1, http://127.0.0.1:2,,http://127.0.0.1:1").unwrap();
+        let urls = parse_worker_urls(
+            "K",
+            "http://127.0.0.1:1, http://127.0.0.1:2,,http://127.0.0.1:1",
+        )
+        .unwrap();
         assert_eq!(urls.len(), 2);
         assert!(parse_worker_urls("K", "127.0.0.1:1").is_err());
     }
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("K", "250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("K", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_duration("K", "30").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("K", "2m").unwrap(), Duration::from_secs(120));
         for bad in ["", "s", "-1s", "1d", "1e999s", "NaNs"] {

@@ -303,10 +303,7 @@ mod tests {
         for code in ErrorCode::ALL {
             let n = code.jsonrpc_code();
             let standard = [-32600, -32601, -32602, -32603, -32700].contains(&n);
-            assert!(
-                standard || (-32099..=-32000).contains(&n),
-                "{code} -> {n}"
-            );
+            assert!(standard || (-32099..=-32000).contains(&n), "{code} -> {n}");
         }
     }
 

@@ -28,7 +28,9 @@ impl<M: Clone + Eq + Hash + Ord + 'static> HashRing<M> {
         let mut members: Vec<M> = members.into_iter().collect();
         members.sort();
         members.dedup();
-        let nodes = members.iter().map(|m| Node::new(m.clone()).quantity(VNODES));
+        let nodes = members
+            .iter()
+            .map(|m| Node::new(m.clone()).quantity(VNODES));
         Self {
             ring: StaticHashRing::new(DefaultHash, nodes),
             members,
@@ -105,7 +107,9 @@ mod tests {
         let r = ring(4);
         let mut hits: HashMap<String, usize> = HashMap::new();
         for i in 0..4000 {
-            *hits.entry(r.candidates(&format!("env-{i}"))[0].clone()).or_default() += 1;
+            *hits
+                .entry(r.candidates(&format!("env-{i}"))[0].clone())
+                .or_default() += 1;
         }
         assert_eq!(hits.len(), 4);
         for (member, n) in hits {

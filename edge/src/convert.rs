@@ -31,7 +31,8 @@ fn output_to_result(output: proto::ToolOutput) -> Result<CallToolResult, ErrorDa
             format!("the worker sent malformed {what}: {e}"),
         ))
     };
-    let content: Value = serde_json::from_str(&output.content_json).map_err(|e| bad("content", e))?;
+    let content: Value =
+        serde_json::from_str(&output.content_json).map_err(|e| bad("content", e))?;
     let mut body = json!({ "content": content, "isError": output.is_error });
     if !output.structured_content_json.is_empty() {
         let structured: Value = serde_json::from_str(&output.structured_content_json)
@@ -101,7 +102,12 @@ mod tests {
 
     #[test]
     fn output_keeps_content_and_structure() {
-        let r = tool_result(output(r#"[{"type":"text","text":"hi"}]"#, r#"{"a":1}"#, false)).unwrap();
+        let r = tool_result(output(
+            r#"[{"type":"text","text":"hi"}]"#,
+            r#"{"a":1}"#,
+            false,
+        ))
+        .unwrap();
         assert_eq!(r.structured_content, Some(json!({"a": 1})));
         assert_eq!(r.is_error, Some(false));
         assert_eq!(r.content.len(), 1);
@@ -122,7 +128,8 @@ mod tests {
         let text = serde_json::to_value(&r.content).unwrap().to_string();
         assert!(text.contains("Retry after 3 s"), "{text}");
 
-        let e = failure_to_mcp(Failure::new(ErrorCode::UnknownTool, "unknown tool `x`")).unwrap_err();
+        let e =
+            failure_to_mcp(Failure::new(ErrorCode::UnknownTool, "unknown tool `x`")).unwrap_err();
         assert_eq!(e.code.0, -32602);
         assert_eq!(e.data.unwrap()["code"], "unknown_tool");
     }

@@ -33,7 +33,9 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
                     StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::PayloadTooLarge.jsonrpc_code(),
                     Value::Null,
-                    format!("request body exceeds the limit of {limit} bytes (D365MCP_MAX_BODY_BYTES)"),
+                    format!(
+                        "request body exceeds the limit of {limit} bytes (D365MCP_MAX_BODY_BYTES)"
+                    ),
                 )
             } else {
                 reject(
@@ -48,7 +50,8 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
     if let Err(response) = check(&bytes) {
         return *response;
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
@@ -66,7 +69,12 @@ fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
         } else {
             "the body must be a JSON-RPC 2.0 object"
         };
-        return Err(Box::new(reject(StatusCode::BAD_REQUEST, -32600, Value::Null, what.into())));
+        return Err(Box::new(reject(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            Value::Null,
+            what.into(),
+        )));
     };
     let id = object.get("id").cloned().unwrap_or(Value::Null);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
@@ -94,7 +102,12 @@ fn reject(status: StatusCode, code: i32, id: Value, message: String) -> Response
         "id": id,
         "error": { "code": code, "message": message }
     });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -104,7 +117,9 @@ mod tests {
     async fn rejection(body: &str) -> Option<(StatusCode, Value)> {
         let response = check(&Bytes::from(body.to_owned())).err()?;
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
         Some((status, serde_json::from_slice(&bytes).unwrap()))
     }
 
@@ -129,14 +144,21 @@ mod tests {
             ("42", -32600),
             (r#"{"id":1,"method":"tools/list"}"#, -32600),
             (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, -32600),
-            (r#"{"jsonrpc":"2.0","id":9,"result":{},"error":{"code":1,"message":"m"}}"#, -32600),
+            (
+                r#"{"jsonrpc":"2.0","id":9,"result":{},"error":{"code":1,"message":"m"}}"#,
+                -32600,
+            ),
         ] {
-            let (status, body) = rejection(bad).await.unwrap_or_else(|| panic!("{bad} accepted"));
+            let (status, body) = rejection(bad)
+                .await
+                .unwrap_or_else(|| panic!("{bad} accepted"));
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
             assert_eq!(body["error"]["code"], code, "{bad}: {body}");
             assert_eq!(body["jsonrpc"], "2.0");
         }
-        let (_, body) = rejection(r#"{"jsonrpc":"1.0","id":9,"method":"tools/list"}"#).await.unwrap();
+        let (_, body) = rejection(r#"{"jsonrpc":"1.0","id":9,"method":"tools/list"}"#)
+            .await
+            .unwrap();
         assert_eq!(body["id"], 9, "the error carries the request id");
     }
 }

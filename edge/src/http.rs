@@ -3,11 +3,7 @@
 use std::{future::Future, sync::Arc};
 
 use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    response::IntoResponse,
-    routing::get,
+    Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get,
     serve::ListenerExt,
 };
 use common::config::EdgeConfig;

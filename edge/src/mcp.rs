@@ -145,7 +145,8 @@ impl ServerHandler for McpHandler {
                 match event?.event {
                     Some(proto::call_tool_event::Event::Progress(p)) => {
                         if let Some(token) = &progress_token {
-                            let mut param = ProgressNotificationParam::new(token.clone(), p.progress);
+                            let mut param =
+                                ProgressNotificationParam::new(token.clone(), p.progress);
                             if let Some(total) = p.total {
                                 param = param.with_total(total);
                             }
@@ -224,4 +225,3 @@ mod tests {
         assert!(deadline_ms(std::time::Duration::from_secs(5)) >= now + 4_000);
     }
 }
-

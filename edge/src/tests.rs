@@ -29,7 +29,11 @@ impl ToolExecutor for FakeWorker {
             "want_progress": request.want_progress,
         });
         let progress = CallToolEvent {
-            event: Some(Event::Progress(proto::Progress { progress: 1.0, total: Some(2.0), message: "half".into() })),
+            event: Some(Event::Progress(proto::Progress {
+                progress: 1.0,
+                total: Some(2.0),
+                message: "half".into(),
+            })),
         };
         let result = CallToolEvent {
             event: Some(Event::Result(proto::ToolResult {
@@ -91,21 +95,39 @@ async fn messages(response: axum::response::Response) -> Vec<Value> {
 
 #[tokio::test]
 async fn health_and_ready() {
-    let response = app(state()).oneshot(Request::get("/health").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state())
+        .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = app(state()).oneshot(Request::get("/ready").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state())
+        .oneshot(Request::get("/ready").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn stateless_tools_list_serves_the_catalogue() {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
-    let response = app(state()).oneshot(post(&body.to_string(), "tools/list", None)).await.unwrap();
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
+    let response = app(state())
+        .oneshot(post(&body.to_string(), "tools/list", None))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let messages = messages(response).await;
-    let tools = messages.last().unwrap()["result"]["tools"].as_array().unwrap().clone();
+    let tools = messages.last().unwrap()["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(tools.len(), common::catalogue::tools().len());
-    assert!(tools.iter().any(|t| t["name"] == "d365fo_query_entities" && t["annotations"]["readOnlyHint"] == true));
+    assert!(
+        tools
+            .iter()
+            .any(|t| t["name"] == "d365fo_query_entities"
+                && t["annotations"]["readOnlyHint"] == true)
+    );
 }
 
 #[tokio::test]
@@ -119,12 +141,19 @@ async fn stateless_tools_call_reaches_the_worker_with_progress() {
         }
     });
     let response = app(state())
-        .oneshot(post(&body.to_string(), "tools/call", Some("d365fo_query_entities")))
+        .oneshot(post(
+            &body.to_string(),
+            "tools/call",
+            Some("d365fo_query_entities"),
+        ))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let messages = messages(response).await;
-    let progress = messages.iter().find(|m| m["method"] == "notifications/progress").expect("progress forwarded");
+    let progress = messages
+        .iter()
+        .find(|m| m["method"] == "notifications/progress")
+        .expect("progress forwarded");
     assert_eq!(progress["params"]["progressToken"], "p1");
     assert_eq!(progress["params"]["total"], 2.0);
     let result = &messages.last().unwrap()["result"];
@@ -139,7 +168,10 @@ async fn unknown_tool_is_a_jsonrpc_error_naming_it() {
         "jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": {"name": "nope", "arguments": {}, "_meta": meta()}
     });
-    let response = app(state()).oneshot(post(&body.to_string(), "tools/call", Some("nope"))).await.unwrap();
+    let response = app(state())
+        .oneshot(post(&body.to_string(), "tools/call", Some("nope")))
+        .await
+        .unwrap();
     let messages = messages(response).await;
     let error = &messages.last().unwrap()["error"];
     assert_eq!(error["code"], -32602, "{messages:?}");
@@ -154,18 +186,30 @@ async fn wrong_environment_type_is_a_tool_error() {
         "params": {"name": "d365fo_test_connection", "arguments": {"environment": 5}, "_meta": meta()}
     });
     let response = app(state())
-        .oneshot(post(&body.to_string(), "tools/call", Some("d365fo_test_connection")))
+        .oneshot(post(
+            &body.to_string(),
+            "tools/call",
+            Some("d365fo_test_connection"),
+        ))
         .await
         .unwrap();
     let messages = messages(response).await;
     let result = &messages.last().unwrap()["result"];
     assert_eq!(result["isError"], true, "{messages:?}");
-    assert!(result["content"][0]["text"].as_str().unwrap().contains("environment"));
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("environment")
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_is_rejected_with_400() {
-    let response = app(state()).oneshot(post("{not json", "tools/list", None)).await.unwrap();
+    let response = app(state())
+        .oneshot(post("{not json", "tools/list", None))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -175,15 +219,21 @@ async fn oversize_body_is_rejected_with_413() {
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#,
         "x".repeat(100 * 1024)
     );
-    let response = app(state()).oneshot(post(&big, "tools/list", None)).await.unwrap();
+    let response = app(state())
+        .oneshot(post(&big, "tools/list", None))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
 async fn foreign_host_is_refused() {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
     let mut request = post(&body.to_string(), "tools/list", None);
-    request.headers_mut().insert("host", "evil.example.com".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("host", "evil.example.com".parse().unwrap());
     let response = app(state()).oneshot(request).await.unwrap();
     assert!(response.status().is_client_error(), "{}", response.status());
 }
@@ -191,10 +241,16 @@ async fn foreign_host_is_refused() {
 #[tokio::test]
 async fn wrongly_typed_params_get_a_jsonrpc_error() {
     let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": 5, "_meta": meta()}});
-    let response = app(state()).oneshot(post(&body.to_string(), "tools/call", None)).await.unwrap();
+    let response = app(state())
+        .oneshot(post(&body.to_string(), "tools/call", None))
+        .await
+        .unwrap();
     let status = response.status();
     let messages = messages(response).await;
-    assert!(status.is_client_error() || messages.last().is_some_and(|m| m["error"].is_object()), "{status} {messages:?}");
+    assert!(
+        status.is_client_error() || messages.last().is_some_and(|m| m["error"].is_object()),
+        "{status} {messages:?}"
+    );
 }
 
 /// Sends one progress event, then waits forever; records when its stream is dropped.
@@ -214,7 +270,11 @@ impl ToolExecutor for StallingWorker {
     fn call_tool(&self, _request: CallToolRequest) -> BoxStream<'static, CallToolEvent> {
         let signal = DropSignal(self.dropped.clone());
         let progress = CallToolEvent {
-            event: Some(Event::Progress(proto::Progress { progress: 1.0, total: None, message: String::new() })),
+            event: Some(Event::Progress(proto::Progress {
+                progress: 1.0,
+                total: None,
+                message: String::new(),
+            })),
         };
         futures::stream::iter([progress])
             .chain(futures::stream::pending())
@@ -239,7 +299,9 @@ async fn client_disconnect_cancels_the_worker_call() {
     config.call_timeout = Duration::from_secs(60);
     let state = EdgeState::new(
         config,
-        WorkerPool::local(Arc::new(StallingWorker { dropped: dropped.clone() })),
+        WorkerPool::local(Arc::new(StallingWorker {
+            dropped: dropped.clone(),
+        })),
     );
     let body = json!({
         "jsonrpc": "2.0", "id": 8, "method": "tools/call",
@@ -250,7 +312,11 @@ async fn client_disconnect_cancels_the_worker_call() {
         }
     });
     let response = app(state)
-        .oneshot(post(&body.to_string(), "tools/call", Some("d365fo_query_entities")))
+        .oneshot(post(
+            &body.to_string(),
+            "tools/call",
+            Some("d365fo_query_entities"),
+        ))
         .await
         .unwrap();
     let mut body = response.into_body();
@@ -267,7 +333,9 @@ async fn client_disconnect_cancels_the_worker_call() {
         }
     }
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), dropped.notified()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(200), dropped.notified())
+            .await
+            .is_err(),
         "the call must still be running while the client listens"
     );
     drop(body);

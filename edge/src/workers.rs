@@ -226,7 +226,9 @@ impl Remote {
                 .get(key)
                 .map_or(0, |m| m.in_flight.load(Ordering::Relaxed))
         };
-        let mut order = self.ring.pick(&request.environment, healthy, load, LOAD_FACTOR);
+        let mut order = self
+            .ring
+            .pick(&request.environment, healthy, load, LOAD_FACTOR);
         if order.is_empty() {
             // Every health check failed; they may be stale, so try anyway.
             order = self.ring.candidates(&request.environment);
@@ -248,7 +250,10 @@ impl Remote {
                     });
                     return Ok(events.boxed());
                 }
-                Err(status) if never_started(&status) || (idempotent && status.code() == tonic::Code::Unavailable) => {
+                Err(status)
+                    if never_started(&status)
+                        || (idempotent && status.code() == tonic::Code::Unavailable) =>
+                {
                     member.healthy.store(false, Ordering::Relaxed);
                     tracing::warn!(worker = %member.url, error = %status, "worker unreachable; trying the next one");
                     last_error = format!("{}: {}", member.url, status.message());

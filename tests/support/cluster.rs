@@ -22,7 +22,10 @@ impl Process {
         let mut command = Command::new(env!("CARGO_BIN_EXE_d365mcp"));
         command
             .args(args)
-            .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env_remove("D365FO_BASE_URL")
             .env_remove("D365FO_CLIENT_ID")
             .env_remove("D365FO_CLIENT_SECRET")
@@ -131,13 +134,23 @@ impl ClusterBuilder {
             workers.push(
                 Process::start(
                     "worker",
-                    &["worker", "--listen", "127.0.0.1:0", "--d365fo-base-url", &sim_url],
+                    &[
+                        "worker",
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--d365fo-base-url",
+                        &sim_url,
+                    ],
                     &[],
                 )
                 .await,
             );
         }
-        let worker_urls = workers.iter().map(Process::url).collect::<Vec<_>>().join(",");
+        let worker_urls = workers
+            .iter()
+            .map(Process::url)
+            .collect::<Vec<_>>()
+            .join(",");
         let mut edges = Vec::new();
         for _ in 0..self.edges {
             let mut args = vec![
@@ -152,7 +165,11 @@ impl ClusterBuilder {
             args.extend(self.edge_args.iter().map(String::as_str));
             edges.push(Process::start("edge", &args, &[]).await);
         }
-        let cluster = Cluster { sim, workers, edges };
+        let cluster = Cluster {
+            sim,
+            workers,
+            edges,
+        };
         for i in 0..cluster.edges.len() {
             wait_for(&format!("{}/ready", cluster.edges[i].url()), 200).await;
         }

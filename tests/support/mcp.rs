@@ -49,7 +49,11 @@ pub async fn connect(url: &str, era: Era) -> Client {
 }
 
 /// Calls `tool` with `arguments` (a JSON object).
-pub async fn call(client: &Client, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
+pub async fn call(
+    client: &Client,
+    tool: &str,
+    arguments: Value,
+) -> Result<CallToolResult, ServiceError> {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object");
     };

@@ -6,4 +6,4 @@
 pub mod cluster;
 pub mod mcp;
 
-pub use cluster::{Cluster, Process};
+pub use cluster::Cluster;

@@ -1,1 +1,30 @@
-//! placeholder
+//! The d365mcp worker: executes MCP tools against Dynamics 365 Finance &
+//! Operations over OData.
+//!
+//! # Layout
+//!
+//! - [`executor`]: [`Worker`], which owns the pooled HTTP client and token
+//!   cache, and implements `common::executor::ToolExecutor`: one call is one
+//!   stream of events whose drop cancels the work.
+//! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
+//!   runs it with the standard health service on a listener it is handed.
+//! - [`tools`]: one module per tool (or pair of tools): parse the arguments,
+//!   call D365FO, build the structured result. `tools::cursor` is the opaque
+//!   paging cursor.
+//! - [`d365`]: D365FO's HTTP: the client with its retry policy and deadline
+//!   ([`d365::client`], [`d365::retry`]), Entra ID tokens ([`d365::auth`]),
+//!   error bodies ([`d365::errors`]) and OData URLs ([`d365::odata`]).
+//! - [`error`]: [`WorkerError`], mapped onto `common::ErrorCode`.
+//!
+//! Every error leaves the worker as a `ToolFailure` with its code; the edge
+//! decides from the code whether a client sees an `isError` tool result.
+
+pub mod d365;
+pub mod error;
+pub mod executor;
+pub mod grpc;
+pub mod tools;
+
+pub use error::WorkerError;
+pub use executor::Worker;
+pub use grpc::{GrpcService, grpc_service, serve};

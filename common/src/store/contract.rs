@@ -21,31 +21,81 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
 
 async fn kv(store: &dyn Store, p: &str) {
     let key = format!("{p}kv:a");
-    assert_eq!(store.get(&key).await.unwrap(), None, "kv: absent key reads None");
-    store.set(&key, Bytes::from_static(b"1"), None).await.unwrap();
-    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"1"[..]), "kv: set then get");
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        None,
+        "kv: absent key reads None"
+    );
+    store
+        .set(&key, Bytes::from_static(b"1"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"1"[..]),
+        "kv: set then get"
+    );
     assert!(
-        !store.set_if_absent(&key, Bytes::from_static(b"2"), Duration::from_secs(5)).await.unwrap(),
+        !store
+            .set_if_absent(&key, Bytes::from_static(b"2"), Duration::from_secs(5))
+            .await
+            .unwrap(),
         "kv: set_if_absent on a present key does nothing"
     );
-    assert!(store.delete(&key).await.unwrap(), "kv: delete reports existence");
-    assert!(!store.delete(&key).await.unwrap(), "kv: second delete reports absence");
     assert!(
-        store.set_if_absent(&key, Bytes::from_static(b"3"), Duration::from_millis(150)).await.unwrap(),
+        store.delete(&key).await.unwrap(),
+        "kv: delete reports existence"
+    );
+    assert!(
+        !store.delete(&key).await.unwrap(),
+        "kv: second delete reports absence"
+    );
+    assert!(
+        store
+            .set_if_absent(&key, Bytes::from_static(b"3"), Duration::from_millis(150))
+            .await
+            .unwrap(),
         "kv: set_if_absent on an absent key sets it"
     );
-    assert!(store.expire(&key, Duration::from_millis(150)).await.unwrap(), "kv: expire on a present key");
+    assert!(
+        store
+            .expire(&key, Duration::from_millis(150))
+            .await
+            .unwrap(),
+        "kv: expire on a present key"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.get(&key).await.unwrap(), None, "kv: entries expire");
-    assert!(!store.expire(&key, Duration::from_secs(1)).await.unwrap(), "kv: expire on an expired key");
+    assert!(
+        !store.expire(&key, Duration::from_secs(1)).await.unwrap(),
+        "kv: expire on an expired key"
+    );
 }
 
 async fn counters(store: &dyn Store, p: &str) {
     let key = format!("{p}ctr:a");
-    assert_eq!(store.incr(&key, 1, Duration::from_millis(200)).await.unwrap(), 1, "counter starts at zero");
-    assert_eq!(store.incr(&key, 2, Duration::from_millis(200)).await.unwrap(), 3, "counter adds");
+    assert_eq!(
+        store
+            .incr(&key, 1, Duration::from_millis(200))
+            .await
+            .unwrap(),
+        1,
+        "counter starts at zero"
+    );
+    assert_eq!(
+        store
+            .incr(&key, 2, Duration::from_millis(200))
+            .await
+            .unwrap(),
+        3,
+        "counter adds"
+    );
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(store.incr(&key, 1, Duration::from_secs(5)).await.unwrap(), 1, "counter window expires");
+    assert_eq!(
+        store.incr(&key, 1, Duration::from_secs(5)).await.unwrap(),
+        1,
+        "counter window expires"
+    );
 }
 
 async fn event_log(store: &dyn Store, p: &str) {
@@ -53,33 +103,72 @@ async fn event_log(store: &dyn Store, p: &str) {
     let ttl = Duration::from_secs(5);
     let mut ids = Vec::new();
     for i in 0..5u8 {
-        ids.push(store.append(&stream, Bytes::from(vec![i]), 3, ttl).await.unwrap());
+        ids.push(
+            store
+                .append(&stream, Bytes::from(vec![i]), 3, ttl)
+                .await
+                .unwrap(),
+        );
     }
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "event ids increase: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "event ids increase: {ids:?}"
+    );
     let all = store.read_after(&stream, 0, 100).await.unwrap();
     assert_eq!(all.len(), 3, "event log keeps only max_len newest");
-    assert_eq!(all[0].data.as_ref(), &[2u8], "oldest kept is the third appended");
+    assert_eq!(
+        all[0].data.as_ref(),
+        &[2u8],
+        "oldest kept is the third appended"
+    );
     let after = store.read_after(&stream, ids[3], 100).await.unwrap();
-    assert_eq!(after.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[4]], "read_after is exclusive");
-    assert_eq!(store.read_after(&stream, 0, 1).await.unwrap().len(), 1, "read_after honours limit");
-    assert!(store.read_after(&format!("{p}log:none"), 0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        after.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[4]],
+        "read_after is exclusive"
+    );
+    assert_eq!(
+        store.read_after(&stream, 0, 1).await.unwrap().len(),
+        1,
+        "read_after honours limit"
+    );
+    assert!(
+        store
+            .read_after(&format!("{p}log:none"), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn pubsub(store: &dyn Store, p: &str) {
     let channel = format!("{p}chan:a");
-    assert_eq!(store.publish(&channel, Bytes::from_static(b"lost")).await.unwrap(), 0, "no subscriber, no delivery");
+    assert_eq!(
+        store
+            .publish(&channel, Bytes::from_static(b"lost"))
+            .await
+            .unwrap(),
+        0,
+        "no subscriber, no delivery"
+    );
     let mut sub = store.subscribe(&channel).await.unwrap();
     // Redis subscriptions become active asynchronously; publish until seen.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        store.publish(&channel, Bytes::from_static(b"hello")).await.unwrap();
+        store
+            .publish(&channel, Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
         match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
             Ok(Some(message)) => {
                 assert_eq!(message.as_ref(), b"hello", "pubsub delivers the message");
                 break;
             }
             Ok(None) => panic!("pubsub: subscription ended"),
-            Err(_) => assert!(tokio::time::Instant::now() < deadline, "pubsub: nothing delivered in 5 s"),
+            Err(_) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "pubsub: nothing delivered in 5 s"
+            ),
         }
     }
 }

@@ -55,7 +55,11 @@ impl MemoryStore {
     }
 }
 
-fn live_mut<'a, T>(map: &'a mut HashMap<String, Entry<T>>, key: &str, now: Instant) -> Option<&'a mut Entry<T>> {
+fn live_mut<'a, T>(
+    map: &'a mut HashMap<String, Entry<T>>,
+    key: &str,
+    now: Instant,
+) -> Option<&'a mut Entry<T>> {
     if map.get(key).is_some_and(|e| !e.live(now)) {
         map.remove(key);
     }
@@ -133,7 +137,13 @@ impl CounterStore for MemoryStore {
 
 #[async_trait]
 impl EventLog for MemoryStore {
-    async fn append(&self, stream: &str, data: Bytes, max_len: usize, ttl: Duration) -> StoreResult<u64> {
+    async fn append(
+        &self,
+        stream: &str,
+        data: Bytes,
+        max_len: usize,
+        ttl: Duration,
+    ) -> StoreResult<u64> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let entry = match live_mut(&mut inner.streams, stream, now) {
@@ -157,7 +167,12 @@ impl EventLog for MemoryStore {
         Ok(id)
     }
 
-    async fn read_after(&self, stream: &str, after: u64, limit: usize) -> StoreResult<Vec<LoggedEvent>> {
+    async fn read_after(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<LoggedEvent>> {
         let mut inner = self.inner.lock();
         Ok(match live_mut(&mut inner.streams, stream, Instant::now()) {
             Some(entry) => entry

@@ -93,8 +93,12 @@ pub trait EventLog: Send + Sync {
         ttl: Duration,
     ) -> StoreResult<u64>;
     /// Events of `stream` with an id greater than `after`, oldest first, at most `limit`.
-    async fn read_after(&self, stream: &str, after: u64, limit: usize)
-    -> StoreResult<Vec<LoggedEvent>>;
+    async fn read_after(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<LoggedEvent>>;
 }
 
 /// Fire-and-forget messages to whoever listens on a channel.

@@ -1,0 +1,204 @@
+//! Turning a D365FO error response into a [`WorkerError`].
+//!
+//! D365FO answers errors in three shapes: OData's
+//! `{"error":{"code","message","innererror":{"message","type"}}}`, the
+//! front end's `{"Message":"Authentication failed."}` on 401, and a gateway's
+//! HTML page on 502/503/504. The status picks the error kind; the body gives
+//! the message a person reads, D365FO's own words wherever it has some.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::WorkerError;
+
+/// The most of a non-JSON body quoted in a message.
+const MAX_QUOTED: usize = 300;
+
+/// D365FO's outer message when the useful one is in `innererror`.
+const GENERIC_MESSAGES: [&str; 2] = ["An error has occurred.", ""];
+
+#[derive(Deserialize)]
+struct ODataError {
+    error: ODataErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ODataErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    innererror: Option<InnerError>,
+}
+
+#[derive(Deserialize)]
+struct InnerError {
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct FrontEndError {
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+/// The error for a non-2xx response.
+pub fn from_response(status: u16, retry_after: Option<Duration>, body: &str) -> WorkerError {
+    let message = message_of(status, body);
+    match status {
+        401 | 403 => WorkerError::UpstreamAuth { status, message },
+        404 => WorkerError::NotFound { message },
+        429 => WorkerError::Throttled { retry_after },
+        500..=599 => WorkerError::Unavailable(format!("HTTP {status}: {message}")),
+        _ => WorkerError::Rejected { status, message },
+    }
+}
+
+/// `Retry-After` in seconds. The HTTP-date form is not used by D365FO and
+/// reads as unknown.
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The most specific message the body offers.
+pub fn message_of(status: u16, body: &str) -> String {
+    let trimmed = body.trim();
+    if let Ok(ODataError { error }) = serde_json::from_str::<ODataError>(trimmed) {
+        let inner = error
+            .innererror
+            .map(|i| i.message.trim().to_owned())
+            .filter(|m| !m.is_empty());
+        let outer = error.message.trim();
+        let message = match inner {
+            Some(inner) if GENERIC_MESSAGES.contains(&outer) || outer == inner => inner,
+            Some(inner) => format!("{outer} ({inner})"),
+            None if !outer.is_empty() => outer.to_owned(),
+            None if !error.code.is_empty() => format!("error code {}", error.code),
+            None => "no message".to_owned(),
+        };
+        return message;
+    }
+    if let Ok(FrontEndError { message }) = serde_json::from_str::<FrontEndError>(trimmed) {
+        return message;
+    }
+    if trimmed.starts_with('<') {
+        return match html_title(trimmed) {
+            Some(title) => format!("an HTML error page titled {}", quote_cut(&title)),
+            None => "an HTML error page (from a gateway, not D365FO's OData service)".to_owned(),
+        };
+    }
+    if trimmed.is_empty() {
+        return format!("HTTP {status} with an empty body");
+    }
+    quote_cut(trimmed)
+}
+
+fn html_title(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower.get(start..)?.find("</title>")?;
+    let title = html.get(start..end)?.trim();
+    (!title.is_empty()).then(|| title.to_owned())
+}
+
+fn quote_cut(text: &str) -> String {
+    let mut cut: String = text.chars().take(MAX_QUOTED).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    format!("\"{cut}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use common::ErrorCode;
+
+    use super::*;
+
+    const BAD_PROPERTY: &str = r#"{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Could not find a property named 'Foo' on type 'Microsoft.Dynamics.DataEntities.CustomerV3'.","type":"Microsoft.OData.ODataException","stacktrace":""}}}"#;
+
+    #[test]
+    fn odata_error_prefers_the_inner_message() {
+        let e = from_response(400, None, BAD_PROPERTY);
+        assert_eq!(e.code(), ErrorCode::UpstreamRejected);
+        assert!(
+            e.to_string()
+                .contains("HTTP 400): Could not find a property named 'Foo'"),
+            "{e}"
+        );
+        let both = r#"{"error":{"code":"","message":"Write failed for table row of type 'CustCustomerV3Entity'.","innererror":{"message":"Customer group 99 does not exist.","type":"X"}}}"#;
+        assert_eq!(
+            message_of(400, both),
+            "Write failed for table row of type 'CustCustomerV3Entity'. (Customer group 99 does not exist.)"
+        );
+        let outer_only =
+            r#"{"error":{"code":"","message":"Resource not found for the segment 'Nope'."}}"#;
+        let e = from_response(404, None, outer_only);
+        assert_eq!(e.code(), ErrorCode::NotFound);
+        assert!(
+            e.to_string()
+                .contains("Resource not found for the segment 'Nope'.")
+        );
+        assert_eq!(
+            from_response(412, None, BAD_PROPERTY).code(),
+            ErrorCode::UpstreamRejected
+        );
+        assert_eq!(
+            from_response(422, None, BAD_PROPERTY).code(),
+            ErrorCode::UpstreamRejected
+        );
+    }
+
+    #[test]
+    fn authentication_failures() {
+        let body = r#"{"Message":"Authentication failed.","ExceptionType":"System.UnauthorizedAccessException"}"#;
+        let e = from_response(401, None, body);
+        assert_eq!(e.code(), ErrorCode::UpstreamAuth);
+        assert!(
+            e.to_string().contains("(HTTP 401): Authentication failed."),
+            "{e}"
+        );
+        assert_eq!(from_response(403, None, "").code(), ErrorCode::UpstreamAuth);
+    }
+
+    #[test]
+    fn gateway_html_is_unavailable() {
+        let html = "<!DOCTYPE html><html><head><TITLE>502 - Web server received an invalid \
+                    response</TITLE></head><body>...</body></html>";
+        let e = from_response(502, None, html);
+        assert_eq!(e.code(), ErrorCode::UpstreamUnavailable);
+        assert!(
+            e.to_string()
+                .contains("502 - Web server received an invalid response"),
+            "{e}"
+        );
+        assert!(message_of(503, "<html><body>down</body></html>").contains("HTML error page"));
+    }
+
+    #[test]
+    fn throttling_keeps_retry_after() {
+        let retry = parse_retry_after(Some(" 7 "));
+        assert_eq!(retry, Some(Duration::from_secs(7)));
+        let e = from_response(429, retry, "");
+        assert_eq!(e.code(), ErrorCode::Throttled);
+        assert_eq!(e.to_failure().retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
+        assert_eq!(parse_retry_after(None), None);
+    }
+
+    #[test]
+    fn odd_bodies_never_panic_and_are_cut() {
+        let long = "x".repeat(5000);
+        assert!(message_of(400, &long).len() < 400);
+        assert!(message_of(400, "").contains("empty body"));
+        assert!(message_of(400, "<title>").contains("HTML"));
+        assert!(message_of(400, "<title></title>").contains("HTML"));
+        assert_eq!(message_of(400, r#"{"error":{}}"#), "no message");
+    }
+}

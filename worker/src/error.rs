@@ -1,0 +1,186 @@
+//! [`WorkerError`], the one error type of the crate, and its mapping onto the
+//! cluster's [`ErrorCode`] vocabulary.
+//!
+//! Every failure of a tool call leaves the worker as a `ToolFailure` built by
+//! [`WorkerError::to_failure`]; the edge alone decides, from the code, whether
+//! an MCP client sees an `isError` tool result or a JSON-RPC error. Keeping
+//! that choice in one place is why the worker never builds `is_error` outputs.
+
+use std::time::Duration;
+
+use common::{ErrorCode, Failure};
+
+/// Anything that can go wrong in the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The arguments do not match the tool's input schema, or name an
+    /// environment this worker does not serve.
+    #[error("invalid arguments for {tool}: {reason}")]
+    InvalidArguments {
+        /// The tool called.
+        tool: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+
+    /// No tool of that name.
+    #[error("unknown tool `{name}`; available: {available}")]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The names this worker runs, comma-separated.
+        available: String,
+    },
+
+    /// D365FO understood the request and refused it (400, 409, 412, 422, ...).
+    #[error(
+        "D365FO rejected the request (HTTP {status}): {message}. Check the entity set, field \
+         names, filter syntax and key values, then try again."
+    )]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// D365FO's own message.
+        message: String,
+    },
+
+    /// D365FO answered 404: no such record or entity set.
+    #[error(
+        "not found in D365FO (HTTP 404): {message}. Check the entity set name (the public \
+         collection name, e.g. CustomersV3) and the key values, including dataAreaId."
+    )]
+    NotFound {
+        /// D365FO's own message.
+        message: String,
+    },
+
+    /// D365FO refused this server's token (401/403).
+    #[error(
+        "D365FO refused this server's credentials (HTTP {status}): {message}. The operator \
+         must check the app registration, its D365FO user mapping and the environment URL."
+    )]
+    UpstreamAuth {
+        /// HTTP status.
+        status: u16,
+        /// D365FO's own message.
+        message: String,
+    },
+
+    /// No token could be obtained from Entra ID.
+    #[error(
+        "could not obtain an Entra ID token for D365FO: {0}. The operator must check the \
+         tenant id, client id, client secret and authority host."
+    )]
+    Token(String),
+
+    /// D365FO throttled us and the retries allowed within the deadline ran out.
+    #[error("D365FO is throttling requests (HTTP 429){}; wait and retry the call", retry_hint(.retry_after))]
+    Throttled {
+        /// D365FO's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+
+    /// D365FO failed (5xx, a gateway's HTML page) or could not be reached.
+    #[error("D365FO is unavailable: {0}; retry later, or run d365fo_test_connection")]
+    Unavailable(String),
+
+    /// D365FO answered 2xx with a body that is not the JSON we expect.
+    #[error("D365FO sent an unexpected response: {0}")]
+    BadResponse(String),
+
+    /// The call's deadline, or the per-request timeout, passed.
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
+
+    /// The worker could not be set up (HTTP client, credentials).
+    #[error("worker setup failed: {0}")]
+    Setup(String),
+
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+
+    /// A bug or an unexpected state of this worker.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(" and asks to wait {}s", d.as_secs().max(1)),
+        None => String::new(),
+    }
+}
+
+impl WorkerError {
+    /// An [`WorkerError::InvalidArguments`] for `tool`.
+    pub fn invalid_args(tool: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidArguments {
+            tool: tool.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The cluster-wide code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidArguments { .. } => ErrorCode::InvalidArguments,
+            Self::UnknownTool { .. } => ErrorCode::UnknownTool,
+            Self::Rejected { .. } => ErrorCode::UpstreamRejected,
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::UpstreamAuth { .. } | Self::Token(_) => ErrorCode::UpstreamAuth,
+            Self::Throttled { .. } => ErrorCode::Throttled,
+            Self::Unavailable(_) | Self::BadResponse(_) => ErrorCode::UpstreamUnavailable,
+            Self::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
+            Self::Setup(_) | Self::Serve(_) | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// How long to wait before retrying, when D365FO said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The error as it crosses the process boundary.
+    pub fn to_failure(&self) -> Failure {
+        let failure = Failure::new(self.code(), self.to_string());
+        match self.retry_after() {
+            Some(d) => failure.with_retry_after(d),
+            None => failure,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_retry_hints() {
+        let e = WorkerError::Throttled {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        let f = e.to_failure();
+        assert_eq!(f.code, ErrorCode::Throttled);
+        assert_eq!(f.retry_after, Some(Duration::from_secs(3)));
+        assert!(f.message.contains("wait 3s"), "{}", f.message);
+
+        let e = WorkerError::invalid_args("d365fo_query_entities", "`top` must be an integer");
+        assert_eq!(e.code(), ErrorCode::InvalidArguments);
+        assert_eq!(
+            e.to_string(),
+            "invalid arguments for d365fo_query_entities: `top` must be an integer"
+        );
+        assert_eq!(
+            WorkerError::Token("x".into()).code(),
+            ErrorCode::UpstreamAuth
+        );
+        assert_eq!(
+            WorkerError::BadResponse("x".into()).code(),
+            ErrorCode::UpstreamUnavailable
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! `d365fo_test_connection` and `d365fo_get_environment_info`.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Context, args::de, check_environment};
+use crate::{
+    d365::{
+        Call, Idempotency,
+        odata::{QueryOptions, data_url},
+    },
+    error::WorkerError,
+};
+
+/// Arguments of both tools: only the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentArgs {
+    #[serde(default, deserialize_with = "de::environment")]
+    environment: Option<String>,
+}
+
+/// One row of `LegalEntities`: the cheapest authenticated read there is, and
+/// present in every environment.
+pub async fn test_connection(
+    ctx: &Context<'_>,
+    args: EnvironmentArgs,
+) -> Result<Value, WorkerError> {
+    const TOOL: &str = common::catalogue::names::TEST_CONNECTION;
+    check_environment(ctx, TOOL, args.environment.as_deref())?;
+    let query = QueryOptions {
+        select: vec!["LegalEntityId".into()],
+        top: Some(1),
+        ..QueryOptions::default()
+    };
+    let url = data_url(ctx.client.base_url(), "LegalEntities", &query);
+    let started = tokio::time::Instant::now();
+    // No retries: whoever runs this wants to see the first failure as it is.
+    let outcome = ctx
+        .client
+        .send(Call {
+            method: &Method::GET,
+            url: &url,
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            retry: false,
+            deadline: ctx.deadline,
+        })
+        .await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (ok, message) = match outcome {
+        Ok(_) => (
+            true,
+            "connected and authenticated; D365FO answered an OData query".to_owned(),
+        ),
+        Err(e) => (false, format!("{}: {e}", e.code())),
+    };
+    Ok(json!({
+        "ok": ok,
+        "environment": ctx.client.config().name,
+        "base_url": ctx.client.base_url().as_str().trim_end_matches('/'),
+        "latency_ms": (latency_ms * 10.0).round() / 10.0,
+        "message": message,
+    }))
+}
+
+/// The application and platform versions, asked concurrently.
+pub async fn environment_info(
+    ctx: &Context<'_>,
+    args: EnvironmentArgs,
+) -> Result<Value, WorkerError> {
+    const TOOL: &str = common::catalogue::names::GET_ENVIRONMENT_INFO;
+    check_environment(ctx, TOOL, args.environment.as_deref())?;
+    let (application, platform) = tokio::try_join!(
+        version(ctx, "GetApplicationVersion"),
+        version(ctx, "GetPlatformBuildVersion"),
+    )?;
+    Ok(json!({
+        "environment": ctx.client.config().name,
+        "base_url": ctx.client.base_url().as_str().trim_end_matches('/'),
+        "application_version": application,
+        "platform_version": platform,
+    }))
+}
+
+async fn version(ctx: &Context<'_>, action: &str) -> Result<String, WorkerError> {
+    let url = data_url(
+        ctx.client.base_url(),
+        &format!("DataManagementEntities/Microsoft.Dynamics.DataEntities.{action}"),
+        &QueryOptions::default(),
+    );
+    let body = json!({});
+    let answer = ctx
+        .client
+        .send(Call {
+            method: &Method::POST,
+            url: &url,
+            body: Some(&body),
+            // A POST, but these actions only read, so sending again is safe.
+            idempotency: Idempotency::Idempotent,
+            retry: true,
+            deadline: ctx.deadline,
+        })
+        .await?;
+    answer
+        .get("value")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| WorkerError::BadResponse(format!("{action} returned no `value` string")))
+}
