@@ -343,3 +343,49 @@ async fn client_disconnect_cancels_the_worker_call() {
         .await
         .expect("the worker call is cancelled when the client goes away");
 }
+
+#[tokio::test]
+async fn session_delete_answers_204_then_the_session_is_gone() {
+    let app = app(state());
+    let init = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    });
+    let request = Request::post("/mcp")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Body::from(init.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let delete = |app: axum::Router| {
+        let session = session.clone();
+        async move {
+            let request = Request::delete("/mcp")
+                .header("host", "127.0.0.1")
+                .header("mcp-session-id", session)
+                .body(Body::empty())
+                .unwrap();
+            app.oneshot(request).await.unwrap().status()
+        }
+    };
+    assert_eq!(delete(app.clone()).await, StatusCode::NO_CONTENT);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let request = Request::post("/mcp")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", session)
+        .body(Body::from(list.to_string()))
+        .unwrap();
+    assert_eq!(
+        app.oneshot(request).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}
