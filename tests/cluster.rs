@@ -227,3 +227,63 @@ async fn ready_reports_unavailable_without_healthy_workers() {
         other => panic!("no worker should be a JSON-RPC error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn progress_of_a_multi_page_query_reaches_the_client() {
+    // Pages of 10 rows make a 35-row query take four D365FO requests.
+    let cluster = Cluster::builder()
+        .workers(2)
+        .sim_arg("--max-page-size")
+        .sim_arg("10")
+        .start()
+        .await;
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": "d365fo_query_entities",
+            "arguments": {"entity_set": "CustomersV3", "top": 35, "select": ["CustomerAccount"]},
+            "_meta": {
+                "progressToken": "rows",
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }
+    });
+    let text = reqwest::Client::new()
+        .post(cluster.mcp_url(0))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "d365fo_query_entities")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let messages: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect();
+    let progress: Vec<f64> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            assert_eq!(m["params"]["progressToken"], "rows");
+            m["params"]["progress"].as_f64().unwrap()
+        })
+        .collect();
+    assert!(
+        progress.len() >= 3,
+        "one progress event per page: {progress:?}\n{text}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] < w[1]),
+        "progress increases: {progress:?}"
+    );
+    let result = &messages.last().unwrap()["result"];
+    assert_eq!(result["structuredContent"]["returned"], 35, "{result}");
+}
