@@ -345,3 +345,64 @@ fn lost_worker(url: &str, status: &tonic::Status) -> Failure {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port nothing listens on: bind, note the port, close.
+    async fn closed_port() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    fn request() -> CallToolRequest {
+        CallToolRequest {
+            request_id: "r1".into(),
+            environment: "default".into(),
+            tool: "d365fo_create_thing".into(),
+            arguments_json: "{}".into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_proves_the_call_never_started() {
+        let url = format!("http://127.0.0.1:{}", closed_port().await);
+        let channel = Endpoint::from_shared(url).unwrap().connect_lazy();
+        let status = WorkerClient::new(channel)
+            .call_tool(request())
+            .await
+            .expect_err("nothing listens there");
+        assert!(never_started(&status), "{status:?}");
+        assert!(!never_started(&tonic::Status::unavailable(
+            "worker shutting down"
+        )));
+        assert!(!never_started(&tonic::Status::internal("boom")));
+    }
+
+    #[tokio::test]
+    async fn a_non_idempotent_call_fails_over_only_when_it_never_started() {
+        let urls = [
+            Url::parse(&format!("http://127.0.0.1:{}", closed_port().await)).unwrap(),
+            Url::parse(&format!("http://127.0.0.1:{}", closed_port().await)).unwrap(),
+        ];
+        let pool = WorkerPool::remote(&urls).unwrap();
+        let failure = match pool.call(request(), false, Duration::from_secs(2)).await {
+            Err(failure) => failure,
+            Ok(_) => panic!("no worker is listening"),
+        };
+        assert_eq!(failure.code, ErrorCode::Unavailable);
+        assert!(failure.message.contains("2 tried"), "{}", failure.message);
+        assert!(
+            pool.status().iter().all(|w| !w.healthy),
+            "refused workers are marked unhealthy"
+        );
+        assert!(!pool.is_ready());
+    }
+
+    #[test]
+    fn no_workers_is_a_configuration_error() {
+        assert!(matches!(WorkerPool::remote(&[]), Err(EdgeError::NoWorkers)));
+    }
+}
