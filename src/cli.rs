@@ -1,5 +1,6 @@
 //! The command line: every flag has an environment-variable twin, and every
 //! value is validated into `common::config` types before anything starts.
+//! No type here derives `Debug`: they hold the raw client secret.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -9,7 +10,7 @@ use common::config::{
 };
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "d365mcp", version, about, long_about = None)]
 pub struct Cli {
     /// Log format: `text` or `json`.
@@ -28,7 +29,7 @@ pub struct Cli {
 }
 
 /// The roles.
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Everything in one process: simulator (unless D365FO_BASE_URL is set), worker and edge.
     Dev(DevArgs),
@@ -41,7 +42,7 @@ pub enum Command {
 }
 
 /// The D365FO connection, named as d365fo-client users know it.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct D365Args {
     /// D365FO environment URL, e.g. https://contoso.operations.dynamics.com.
     #[arg(long = "d365fo-base-url", env = "D365FO_BASE_URL")]
@@ -100,7 +101,7 @@ impl D365Args {
 }
 
 /// Worker tuning shared by `worker` and `dev`.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct WorkerTuning {
     /// Timeout of one HTTP request to D365FO.
     #[arg(long, env = "D365MCP_REQUEST_TIMEOUT", default_value = "60s")]
@@ -111,7 +112,7 @@ pub struct WorkerTuning {
 }
 
 /// `d365mcp dev`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct DevArgs {
     /// Where MCP is served (at /mcp).
     #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8080")]
@@ -123,7 +124,7 @@ pub struct DevArgs {
 }
 
 /// `d365mcp edge`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct EdgeArgs {
     /// Where MCP is served (at /mcp).
     #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8080")]
@@ -150,13 +151,10 @@ pub struct EdgeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "D365MCP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// D365FO environment used when a tool call names none.
-    #[arg(long, env = "D365MCP_DEFAULT_ENVIRONMENT", default_value = "default")]
-    pub default_environment: String,
 }
 
 /// `d365mcp worker`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct WorkerArgs {
     /// Where the gRPC service listens.
     #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:50051")]
@@ -168,7 +166,7 @@ pub struct WorkerArgs {
 }
 
 /// `d365mcp sim`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct SimArgs {
     /// Where the simulator serves D365FO's HTTP API.
     #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8090")]
@@ -234,7 +232,6 @@ impl EdgeArgs {
             ));
         }
         config.max_body_bytes = self.max_body_bytes;
-        config.default_environment = self.default_environment.trim().to_owned();
         Ok(config)
     }
 }

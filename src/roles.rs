@@ -153,8 +153,7 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
         d365.clone(),
     ))?;
     let worker = Arc::new(worker::Worker::new(worker_config).context("worker set-up failed")?);
-    let mut edge_config = EdgeConfig::local(listen_addr);
-    edge_config.default_environment = d365.name.clone();
+    let edge_config = EdgeConfig::local(listen_addr);
     let state = edge::EdgeState::new(edge_config, edge::WorkerPool::local(worker));
     let (listener, local) = bind(listen_addr, "edge").await?;
     announce("dev", local);

@@ -127,6 +127,7 @@ async fn bad_input_gets_a_clear_error_in_both_eras() {
         .await
         .expect("a tool result");
         assert_eq!(wrong.is_error, Some(true), "{era:?}");
+        assert_eq!(mcp::error_code(&wrong), "invalid_arguments", "{era:?}");
         assert!(
             mcp::text(&wrong).contains("top"),
             "{era:?}: {}",
@@ -142,7 +143,8 @@ async fn bad_input_gets_a_clear_error_in_both_eras() {
         .await
         .expect("a tool result");
         assert_eq!(bad_filter.is_error, Some(true), "{era:?}");
-        assert!(!mcp::text(&bad_filter).is_empty());
+        assert_eq!(mcp::error_code(&bad_filter), "upstream_rejected", "{era:?}");
+        assert!(mcp::text(&bad_filter).contains("Syntax error"), "{era:?}: {}", mcp::text(&bad_filter));
 
         // A missing record.
         let missing = mcp::call(
@@ -153,6 +155,7 @@ async fn bad_input_gets_a_clear_error_in_both_eras() {
         .await
         .expect("a tool result");
         assert_eq!(missing.is_error, Some(true), "{era:?}");
+        assert_eq!(mcp::error_code(&missing), "not_found", "{era:?}: {}", mcp::text(&missing));
 
         client.cancel().await.ok();
     }
@@ -171,7 +174,17 @@ async fn calls_keep_succeeding_while_a_worker_is_stopped() {
     // alive, every call succeeds, including those issued before the edge's
     // health check notices.
     let urls: Vec<String> = cluster.workers.iter().map(|w| w.url()).collect();
-    let owner = common::ring::HashRing::new(urls.clone()).candidates(&"default")[0].clone();
+    let owner = common::ring::HashRing::new(urls.clone()).candidates(&"")[0].clone();
+    let ready: serde_json::Value = reqwest::get(format!("{}/ready", cluster.edges[0].url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready["workers"].as_array().unwrap().iter().any(|w| w["url"] == owner.as_str()),
+        "the edge keys its ring by the same URLs: {ready}"
+    );
     let owner = urls.iter().position(|u| *u == owner).unwrap();
     cluster.workers[owner].kill().await;
     for i in 0..10 {

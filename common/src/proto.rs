@@ -9,3 +9,8 @@ pub mod v1 {
 }
 
 pub use v1::*;
+
+/// Largest gRPC message either side sends or accepts. A tool result is one
+/// message; tonic's 4 MiB default is too small for a page of wide D365FO rows,
+/// and the worker bounds its results well below this.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

@@ -8,12 +8,15 @@
 //! - `mcp`: the MCP handler — `tools/list` from the catalogue, `tools/call`
 //!   turned into a worker call, progress forwarded, cancellation propagated.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - `dispatch`: one tool call as plain functions — the worker request, the
+//!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
 //! - [`WorkerPool`]: the one worker client — in-process (for `dev`) or a set of
 //!   gRPC workers chosen by a consistent-hash ring over the D365FO
 //!   environment, with health checks and retry on a worker that never got the call.
 
 mod convert;
+mod dispatch;
 mod error;
 mod guard;
 mod http;

@@ -3,10 +3,8 @@
 //! Adapters stay thin: `tools/list` reads the catalogue, `tools/call` builds a
 //! worker request, relays the worker's events and converts the result.
 
-use std::time::SystemTime;
-
 use common::{ErrorCode, Failure, catalogue, proto};
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
@@ -15,9 +13,9 @@ use rmcp::{
     },
     service::RequestContext,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{EdgeState, convert};
+use crate::{EdgeState, convert, dispatch};
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -101,103 +99,52 @@ impl ServerHandler for McpHandler {
                 ),
             )));
         };
-        let arguments = request.arguments.clone().unwrap_or_default();
-        let environment = match arguments.get("environment") {
-            None | Some(Value::Null) => self.state.config.default_environment.clone(),
-            Some(Value::String(env)) => env.clone(),
-            Some(other) => {
-                return convert::failure_to_mcp(Failure::new(
-                    ErrorCode::InvalidArguments,
-                    format!(
-                        "invalid arguments for {name}: `environment` must be a string naming a configured D365FO environment, got {other}"
-                    ),
-                ))
-                .map(Into::into);
-            }
-        };
         let progress_token = context.meta.get_progress_token();
         let timeout = self.state.config.call_timeout;
-        let worker_request = proto::CallToolRequest {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            tenant: "default".into(),
-            environment,
-            principal: Some(proto::Principal {
-                subject: "anonymous".into(),
-                issuer: "none".into(),
-                scopes: Vec::new(),
-            }),
-            tool: spec.name.into(),
-            arguments_json: Value::Object(arguments).to_string(),
-            deadline_unix_ms: deadline_ms(timeout),
-            trace_context: Default::default(),
-            want_progress: progress_token.is_some(),
-        };
-        let request_id = worker_request.request_id.clone();
-        tracing::debug!(%request_id, tool = spec.name, "dispatching tool call");
-
-        let call = async {
-            let mut events = self
-                .state
-                .workers
-                .call(worker_request, spec.effects.idempotent, timeout)
-                .await?;
-            while let Some(event) = events.next().await {
-                match event?.event {
-                    Some(proto::call_tool_event::Event::Progress(p)) => {
-                        if let Some(token) = &progress_token {
-                            let mut param =
-                                ProgressNotificationParam::new(token.clone(), p.progress);
-                            if let Some(total) = p.total {
-                                param = param.with_total(total);
-                            }
-                            if !p.message.is_empty() {
-                                param = param.with_message(p.message);
-                            }
-                            // A client that went away just misses progress.
-                            let _ = context.peer.notify_progress(param).await;
-                        }
-                    }
-                    Some(proto::call_tool_event::Event::Log(log)) => {
-                        tracing::debug!(%request_id, level = %log.level, logger = %log.logger, data = %log.data_json, "worker log");
-                    }
-                    Some(proto::call_tool_event::Event::Result(result)) => return Ok(result),
-                    None => {}
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let worker_request =
+            match dispatch::worker_request(spec, arguments, progress_token.is_some(), timeout) {
+                Ok(worker_request) => worker_request,
+                Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
+            };
+        let peer = context.peer.clone();
+        let on_progress = move |p: proto::Progress| -> BoxFuture<'static, ()> {
+            let Some(token) = progress_token.clone() else {
+                return Box::pin(std::future::ready(()));
+            };
+            let peer = peer.clone();
+            Box::pin(async move {
+                let mut param = ProgressNotificationParam::new(token, p.progress);
+                if let Some(total) = p.total {
+                    param = param.with_total(total);
                 }
-            }
-            Err(Failure::new(
-                ErrorCode::Unavailable,
-                "the worker ended the call without a result; it may have stopped",
-            ))
+                if !p.message.is_empty() {
+                    param = param.with_message(p.message);
+                }
+                // A client that went away just misses progress.
+                let _ = peer.notify_progress(param).await;
+            })
         };
-
+        let call = dispatch::run(
+            &self.state.workers,
+            worker_request,
+            spec.effects.idempotent,
+            timeout,
+            on_progress,
+        );
         // Dropping `call` drops the worker stream, which cancels the work there.
         let outcome = tokio::select! {
-            outcome = tokio::time::timeout(timeout, call) => outcome,
+            outcome = call => outcome,
             _ = context.ct.cancelled() => {
-                tracing::debug!(%request_id, "client cancelled the call");
                 return Err(convert::error_data(&Failure::new(ErrorCode::Cancelled, "the call was cancelled")));
             }
         };
-        let result = match outcome {
-            Ok(Ok(result)) => convert::tool_result(result),
-            Ok(Err(failure)) => convert::failure_to_mcp(failure),
-            Err(_) => convert::failure_to_mcp(Failure::new(
-                ErrorCode::DeadlineExceeded,
-                format!(
-                    "the tool call did not finish within {} s and was cancelled; narrow the query (filter, select, top) and try again",
-                    timeout.as_secs()
-                ),
-            )),
-        };
-        result.map(Into::into)
+        match outcome {
+            Ok(result) => convert::tool_result(result),
+            Err(failure) => convert::failure_to_mcp(failure),
+        }
+        .map(Into::into)
     }
-}
-
-fn deadline_ms(timeout: std::time::Duration) -> u64 {
-    SystemTime::now()
-        .checked_add(timeout)
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -214,14 +161,5 @@ mod tests {
         assert!(query.output_schema.is_some());
         let annotations = query.annotations.as_ref().unwrap();
         assert_eq!(annotations.read_only_hint, Some(true));
-    }
-
-    #[test]
-    fn deadline_is_in_the_future() {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        assert!(deadline_ms(std::time::Duration::from_secs(5)) >= now + 4_000);
     }
 }

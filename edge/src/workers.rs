@@ -23,7 +23,7 @@ use std::{
 use common::{
     ErrorCode, Failure,
     executor::ToolExecutor,
-    proto::{CallToolEvent, CallToolRequest, worker_client::WorkerClient},
+    proto::{CallToolEvent, CallToolRequest, MAX_MESSAGE_BYTES, worker_client::WorkerClient},
     ring::HashRing,
 };
 use futures::{StreamExt, stream::BoxStream};
@@ -113,7 +113,9 @@ impl WorkerPool {
                 key.clone(),
                 Arc::new(Member {
                     url: key,
-                    client: WorkerClient::new(channel.clone()),
+                    client: WorkerClient::new(channel.clone())
+                        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                        .max_encoding_message_size(MAX_MESSAGE_BYTES),
                     health: HealthClient::new(channel),
                     healthy: AtomicBool::new(true),
                     in_flight: AtomicUsize::new(0),
@@ -333,17 +335,29 @@ fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
 }
 
 fn lost_worker(url: &str, status: &tonic::Status) -> Failure {
-    if status.code() == tonic::Code::DeadlineExceeded {
-        return status_to_failure(url, status);
-    }
-    Failure::new(
-        ErrorCode::Unavailable,
-        format!(
-            "lost the connection to worker {url} during the call ({}); the call may or may not \
-             have completed",
-            status.message()
+    match status.code() {
+        tonic::Code::DeadlineExceeded => status_to_failure(url, status),
+        // The stream itself was fine; what it carried was not (too large, or
+        // malformed). Retrying would fail the same way.
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal => {
+            Failure::new(
+                ErrorCode::Internal,
+                format!(
+                    "worker {url} sent a result this edge cannot accept ({}); if the result is \
+                     large, narrow `select` or lower `top`",
+                    status.message()
+                ),
+            )
+        }
+        _ => Failure::new(
+            ErrorCode::Unavailable,
+            format!(
+                "lost the connection to worker {url} during the call ({}); the call may or may \
+                 not have completed",
+                status.message()
+            ),
         ),
-    )
+    }
 }
 
 #[cfg(test)]

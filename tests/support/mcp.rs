@@ -69,3 +69,11 @@ pub fn text(result: &CallToolResult) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// The `ErrorCode` name of a tool error result (`_meta["d365mcp/error"].code`).
+pub fn error_code(result: &CallToolResult) -> String {
+    serde_json::to_value(result).unwrap()["_meta"]["d365mcp/error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -6,6 +6,9 @@
 //! `invalid configuration: D365FO_BASE_URL (--d365fo-base-url): ...` and knows
 //! what to fix.
 
+mod d365;
+mod roles;
+
 use std::{
     fmt,
     net::{SocketAddr, ToSocketAddrs},
@@ -13,6 +16,9 @@ use std::{
 };
 
 use url::Url;
+
+pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
+pub use roles::{EdgeConfig, WorkerConfig};
 
 /// A setting is missing, malformed or inconsistent with another.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,144 +83,6 @@ impl LogFormat {
                 format!("`{other}` is not a log format; use `text` or `json`"),
             )),
         }
-    }
-}
-
-/// Entra ID client credentials for one D365FO environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCredentials {
-    /// Directory (tenant) id.
-    pub tenant_id: String,
-    /// Application (client) id.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: Secret,
-    /// The Entra authority, `https://login.microsoftonline.com` unless
-    /// overridden (sovereign clouds, or the simulator's token endpoint).
-    pub authority_host: Url,
-}
-
-/// The D365FO settings as given, before validation.
-#[derive(Debug, Clone, Default)]
-pub struct D365Settings {
-    /// `D365FO_BASE_URL`.
-    pub base_url: Option<String>,
-    /// `D365FO_CLIENT_ID`.
-    pub client_id: Option<String>,
-    /// `D365FO_CLIENT_SECRET`.
-    pub client_secret: Option<String>,
-    /// `D365FO_TENANT_ID`.
-    pub tenant_id: Option<String>,
-    /// `D365FO_AUTHORITY_HOST`.
-    pub authority_host: Option<String>,
-}
-
-/// Setting names, shared by validation messages and the CLI.
-pub mod keys {
-    /// D365FO environment URL.
-    pub const BASE_URL: &str = "D365FO_BASE_URL (--d365fo-base-url)";
-    /// Entra application id.
-    pub const CLIENT_ID: &str = "D365FO_CLIENT_ID (--d365fo-client-id)";
-    /// Entra client secret.
-    pub const CLIENT_SECRET: &str = "D365FO_CLIENT_SECRET (--d365fo-client-secret)";
-    /// Entra tenant id.
-    pub const TENANT_ID: &str = "D365FO_TENANT_ID (--d365fo-tenant-id)";
-    /// Entra authority host.
-    pub const AUTHORITY_HOST: &str = "D365FO_AUTHORITY_HOST (--d365fo-authority-host)";
-}
-
-/// One D365FO environment a worker talks to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct D365Config {
-    /// The environment's name inside this cluster (the hash-ring key and the
-    /// `environment` argument of tools).
-    pub name: String,
-    /// Environment URL without a trailing slash, e.g.
-    /// `https://contoso.operations.dynamics.com`.
-    pub base_url: Url,
-    /// `None`: send no token (a simulator or a gateway that adds one).
-    pub credentials: Option<ClientCredentials>,
-}
-
-impl D365Config {
-    /// The default authority host of Entra ID.
-    pub const DEFAULT_AUTHORITY: &'static str = "https://login.microsoftonline.com";
-
-    /// Validates `settings`. Returns `Ok(None)` when no base URL is set (then
-    /// `dev` uses its built-in simulator and `worker` refuses to start).
-    pub fn from_settings(name: &str, s: &D365Settings) -> Result<Option<Self>, ConfigError> {
-        fn given(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-        }
-        let (client_id, secret, tenant) = (
-            given(&s.client_id),
-            given(&s.client_secret),
-            given(&s.tenant_id),
-        );
-        let Some(raw_url) = given(&s.base_url) else {
-            if client_id.is_some() || secret.is_some() || tenant.is_some() {
-                return Err(ConfigError::new(
-                    keys::BASE_URL,
-                    "required when client credentials are given: set it to the environment URL, \
-                     e.g. https://contoso.operations.dynamics.com",
-                ));
-            }
-            return Ok(None);
-        };
-        let base_url = parse_base_url(keys::BASE_URL, raw_url)?;
-        let credentials = match (client_id, secret, tenant) {
-            (None, None, None) => None,
-            (Some(client_id), Some(secret), Some(tenant)) => {
-                let authority_host = match given(&s.authority_host) {
-                    Some(raw) => parse_base_url(keys::AUTHORITY_HOST, raw)?,
-                    None => Url::parse(Self::DEFAULT_AUTHORITY).map_err(|e| {
-                        ConfigError::new(keys::AUTHORITY_HOST, format!("built-in default: {e}"))
-                    })?,
-                };
-                Some(ClientCredentials {
-                    tenant_id: tenant.to_owned(),
-                    client_id: client_id.to_owned(),
-                    client_secret: Secret::new(secret),
-                    authority_host,
-                })
-            }
-            (client_id, secret, tenant) => {
-                let missing = [
-                    (client_id.is_none(), keys::CLIENT_ID),
-                    (secret.is_none(), keys::CLIENT_SECRET),
-                    (tenant.is_none(), keys::TENANT_ID),
-                ];
-                let first = missing
-                    .iter()
-                    .find(|(is_missing, _)| *is_missing)
-                    .map(|(_, key)| *key)
-                    .unwrap_or(keys::CLIENT_ID);
-                return Err(ConfigError::new(
-                    first,
-                    "missing: client credentials need D365FO_CLIENT_ID, D365FO_CLIENT_SECRET \
-                     and D365FO_TENANT_ID together (or none of them, to send no token)",
-                ));
-            }
-        };
-        Ok(Some(Self {
-            name: name.to_owned(),
-            base_url,
-            credentials,
-        }))
-    }
-
-    /// The OAuth scope for this environment: `{base}/.default`.
-    pub fn scope(&self) -> String {
-        format!("{}/.default", self.base_url.as_str().trim_end_matches('/'))
-    }
-
-    /// `{base}/{path}` with exactly one slash between them.
-    pub fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.base_url.as_str().trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
     }
 }
 
@@ -308,71 +176,6 @@ pub fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// Configuration of an edge node.
-#[derive(Debug, Clone)]
-pub struct EdgeConfig {
-    /// Where MCP is served.
-    pub listen: SocketAddr,
-    /// gRPC endpoints of the workers.
-    pub workers: Vec<Url>,
-    /// `Host` header values accepted (DNS-rebinding protection).
-    pub allowed_hosts: Vec<String>,
-    /// Browser `Origin`s accepted; empty accepts requests without a foreign origin only.
-    pub allowed_origins: Vec<String>,
-    /// Longest a tool call may run before it is cancelled.
-    pub call_timeout: Duration,
-    /// How often each worker's health is checked.
-    pub health_interval: Duration,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Name of the D365FO environment used when a call names none.
-    pub default_environment: String,
-}
-
-impl EdgeConfig {
-    /// The defaults of a loopback-only edge with no workers yet.
-    pub fn local(listen: SocketAddr) -> Self {
-        Self {
-            listen,
-            workers: Vec::new(),
-            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-            allowed_origins: Vec::new(),
-            call_timeout: Duration::from_secs(120),
-            health_interval: Duration::from_secs(2),
-            max_body_bytes: 4 * 1024 * 1024,
-            default_environment: "default".into(),
-        }
-    }
-}
-
-/// Configuration of a worker node.
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// Where the gRPC service listens.
-    pub listen: SocketAddr,
-    /// The D365FO environment this worker serves.
-    pub d365: D365Config,
-    /// Timeout of one HTTP request to D365FO.
-    pub request_timeout: Duration,
-    /// Timeout to open a connection to D365FO.
-    pub connect_timeout: Duration,
-    /// Most rows a query tool returns in one call before handing back a cursor.
-    pub max_rows: usize,
-}
-
-impl WorkerConfig {
-    /// Sensible defaults for `d365` on `listen`.
-    pub fn new(listen: SocketAddr, d365: D365Config) -> Self {
-        Self {
-            listen,
-            d365,
-            request_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            max_rows: 1000,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -445,6 +248,51 @@ mod tests {
         assert!(
             !format!("{cfg:?}").contains("\"s\""),
             "secret leaked in Debug"
+        );
+    }
+
+    #[test]
+    fn credentials_need_tls_except_on_loopback() {
+        let remote = D365Config::from_settings(
+            "d",
+            &settings(
+                Some("http://x.operations.dynamics.com"),
+                Some("id"),
+                Some("s"),
+                Some("t"),
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            remote.key.contains("D365FO_BASE_URL") && remote.reason.contains("https"),
+            "{remote}"
+        );
+        let local = D365Config::from_settings(
+            "d",
+            &settings(
+                Some("http://127.0.0.1:8090"),
+                Some("id"),
+                Some("s"),
+                Some("t"),
+            ),
+        );
+        assert!(local.is_ok(), "{local:?}");
+        let mut plain_authority = settings(
+            Some("https://x.operations.dynamics.com"),
+            Some("id"),
+            Some("s"),
+            Some("t"),
+        );
+        plain_authority.authority_host = Some("http://login.example.com".into());
+        let err = D365Config::from_settings("d", &plain_authority).unwrap_err();
+        assert!(err.key.contains("D365FO_AUTHORITY_HOST"), "{err}");
+        let no_credentials = D365Config::from_settings(
+            "d",
+            &settings(Some("http://gateway.internal"), None, None, None),
+        );
+        assert!(
+            no_credentials.is_ok(),
+            "no token, nothing to protect: {no_credentials:?}"
         );
     }
 

@@ -1,0 +1,69 @@
+//! Per-role configuration, validated by the CLI before a role starts.
+
+use std::{net::SocketAddr, time::Duration};
+
+use url::Url;
+
+use super::D365Config;
+
+/// Configuration of an edge node.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Where MCP is served.
+    pub listen: SocketAddr,
+    /// gRPC endpoints of the workers.
+    pub workers: Vec<Url>,
+    /// `Host` header values accepted (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted; empty accepts requests without a foreign origin only.
+    pub allowed_origins: Vec<String>,
+    /// Longest a tool call may run before it is cancelled.
+    pub call_timeout: Duration,
+    /// How often each worker's health is checked.
+    pub health_interval: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl EdgeConfig {
+    /// The defaults of a loopback-only edge with no workers yet.
+    pub fn local(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            workers: Vec::new(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: Vec::new(),
+            call_timeout: Duration::from_secs(120),
+            health_interval: Duration::from_secs(2),
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Configuration of a worker node.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Where the gRPC service listens.
+    pub listen: SocketAddr,
+    /// The D365FO environment this worker serves.
+    pub d365: D365Config,
+    /// Timeout of one HTTP request to D365FO.
+    pub request_timeout: Duration,
+    /// Timeout to open a connection to D365FO.
+    pub connect_timeout: Duration,
+    /// Most rows a query tool returns in one call before handing back a cursor.
+    pub max_rows: usize,
+}
+
+impl WorkerConfig {
+    /// Sensible defaults for `d365` on `listen`.
+    pub fn new(listen: SocketAddr, d365: D365Config) -> Self {
+        Self {
+            listen,
+            d365,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_rows: 1000,
+        }
+    }
+}
