@@ -2,6 +2,12 @@
 //!
 //! Printing is fully parenthesized, so `parse(print(e)) == e` for every tree
 //! the parser can produce; the property tests rely on that.
+//!
+//! Chains of `and` / `or` are n-ary ([`Expr::And`] / [`Expr::Or`] hold every
+//! operand of one chain), so a filter of thousands of clauses is a wide,
+//! shallow tree: nothing that walks it (printing, binding, evaluating,
+//! dropping) recurses once per clause. Depth comes only from parentheses,
+//! `not` and calls, which the parser caps.
 
 use std::fmt;
 
@@ -99,10 +105,12 @@ impl CmpOp {
 /// A `$filter` expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    /// `a or b`.
-    Or(Box<Expr>, Box<Expr>),
-    /// `a and b`.
-    And(Box<Expr>, Box<Expr>),
+    /// `a or b or …`: every operand of one unparenthesized chain, in order
+    /// (at least two when built by the parser).
+    Or(Vec<Expr>),
+    /// `a and b and …`: every operand of one unparenthesized chain, in order
+    /// (at least two when built by the parser).
+    And(Vec<Expr>),
     /// `not a`.
     Not(Box<Expr>),
     /// `a op b`.
@@ -137,8 +145,8 @@ impl fmt::Display for Literal {
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Or(a, b) => write!(f, "({a} or {b})"),
-            Self::And(a, b) => write!(f, "({a} and {b})"),
+            Self::Or(items) => chain(f, items, " or "),
+            Self::And(items) => chain(f, items, " and "),
             Self::Not(a) => write!(f, "(not {a})"),
             Self::Cmp(op, a, b) => write!(f, "({a} {} {b})", op.keyword()),
             Self::Field(name) => f.write_str(name),
@@ -155,4 +163,16 @@ impl fmt::Display for Expr {
             }
         }
     }
+}
+
+/// Prints `(a op b op …)`.
+fn chain(f: &mut fmt::Formatter<'_>, items: &[Expr], op: &str) -> fmt::Result {
+    f.write_str("(")?;
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(op)?;
+        }
+        write!(f, "{e}")?;
+    }
+    f.write_str(")")
 }

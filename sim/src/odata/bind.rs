@@ -14,10 +14,10 @@ use crate::data::{EntitySet, FieldType, Value};
 pub enum Predicate {
     /// Always this value (e.g. `1 eq 1`).
     Const(bool),
-    /// Both hold.
-    And(Box<Predicate>, Box<Predicate>),
-    /// Either holds.
-    Or(Box<Predicate>, Box<Predicate>),
+    /// All hold (one `and` chain; evaluated with a loop, short-circuiting).
+    And(Vec<Predicate>),
+    /// Any holds (one `or` chain; evaluated with a loop, short-circuiting).
+    Or(Vec<Predicate>),
     /// Does not hold.
     Not(Box<Predicate>),
     /// `field op value`.
@@ -93,23 +93,8 @@ fn operand(expr: &Expr, set: &EntitySet) -> Result<Operand, String> {
             Operand::Field(i, set.fields[i].ty)
         }
         Expr::Lit(l) => Operand::Lit(l.clone()),
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            let (l, r) = (operand(a, set)?, operand(b, set)?);
-            let op = if matches!(expr, Expr::And(..)) {
-                "And"
-            } else {
-                "Or"
-            };
-            let placeholder = Operand::Bool(Predicate::Const(true));
-            let l = boolean(l, op, &r)?;
-            let r = boolean(r, op, &placeholder)?;
-            let p = if op == "And" {
-                Predicate::And(Box::new(l), Box::new(r))
-            } else {
-                Predicate::Or(Box::new(l), Box::new(r))
-            };
-            Operand::Bool(p)
-        }
+        Expr::And(items) => Operand::Bool(Predicate::And(chain(items, "And", set)?)),
+        Expr::Or(items) => Operand::Bool(Predicate::Or(chain(items, "Or", set)?)),
         Expr::Not(a) => {
             let inner = operand(a, set)?;
             match inner {
@@ -137,6 +122,31 @@ fn operand(expr: &Expr, set: &EntitySet) -> Result<Operand, String> {
             return Err(format!("The function '{name}' is not supported.{hint}"));
         }
     })
+}
+
+/// Binds the operands of one `and` / `or` chain with a loop (so a chain of
+/// any length adds no recursion), checking types as the left-nested binary
+/// tree `((a op b) op c) …` would: each operand is bound before the pair
+/// is checked, and the left side is named first in a type error.
+fn chain(items: &[Expr], op: &str, set: &EntitySet) -> Result<Vec<Predicate>, String> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut rest = items.iter();
+    let Some(first) = rest.next() else {
+        return Ok(out);
+    };
+    let mut pending = Some(operand(first, set)?);
+    let placeholder = Operand::Bool(Predicate::Const(true));
+    for item in rest {
+        let r = operand(item, set)?;
+        if let Some(l) = pending.take() {
+            out.push(boolean(l, op, &r)?);
+        }
+        out.push(boolean(r, op, &placeholder)?);
+    }
+    if let Some(only) = pending {
+        out.push(boolean(only, op, &placeholder)?);
+    }
+    Ok(out)
 }
 
 fn compare(op: CmpOp, l: Operand, r: Operand) -> Result<Predicate, String> {
@@ -268,8 +278,8 @@ impl Predicate {
         let get = |i: usize| row.get(i).unwrap_or(&Value::Null);
         match self {
             Self::Const(b) => *b,
-            Self::And(a, b) => a.eval(row) && b.eval(row),
-            Self::Or(a, b) => a.eval(row) || b.eval(row),
+            Self::And(items) => items.iter().all(|p| p.eval(row)),
+            Self::Or(items) => items.iter().any(|p| p.eval(row)),
             Self::Not(a) => !a.eval(row),
             Self::Cmp(op, i, v) => {
                 let x = get(*i);

@@ -1,6 +1,9 @@
 use super::*;
+use crate::SimError;
 use crate::data::Dataset;
+use crate::odata::QueryOptions;
 use crate::odata::parse_filter;
+use crate::odata::parser::too_many_nodes_message;
 
 fn customers() -> Dataset {
     Dataset::seeded(42)
@@ -112,6 +115,184 @@ fn null_comparisons() {
         d.get("CustomersV3").unwrap().rows().len()
     );
     assert_eq!(run(&d, "CreditLimit gt null").unwrap(), 0);
+}
+
+/// Runs `f` on a thread with a small stack, so a test proves the code does
+/// not recurse once per clause: a stack overflow aborts the whole test run.
+fn on_small_stack<F: FnOnce() + Send + 'static>(f: F) {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Goes the whole way a request does: query string → parse → bind/plan →
+/// evaluate every row. `Ok` is the match count, `Err` a 400's message.
+fn through_plan(d: &Dataset, filter: &str) -> Result<usize, SimError> {
+    let set = d.get("CustomersV3").unwrap();
+    let raw = format!("$filter={}", filter.replace(' ', "%20"));
+    let plan = QueryOptions::parse(Some(&raw))?.plan(set)?;
+    let pred = plan.predicate.unwrap();
+    Ok(set.rows().iter().filter(|r| pred.eval(&r.values)).count())
+}
+
+fn accounts(d: &Dataset) -> Vec<String> {
+    let set = d.get("CustomersV3").unwrap();
+    let i = set.field_index("CustomerAccount").unwrap();
+    set.rows()
+        .iter()
+        .map(|r| match &r.values[i] {
+            Value::Str(s) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn ten_thousand_and_clauses_do_not_overflow() {
+    on_small_stack(|| {
+        let d = customers();
+        let total = d.get("CustomersV3").unwrap().rows().len();
+        let filter = vec!["true"; 10_000].join(" and ");
+        match through_plan(&d, &filter) {
+            Ok(n) => assert_eq!(n, total),
+            Err(e) => {
+                assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+                assert_eq!(e, SimError::InvalidQuery(too_many_nodes_message()));
+            }
+        }
+    });
+}
+
+#[test]
+fn ten_thousand_or_clauses_do_not_overflow() {
+    on_small_stack(|| {
+        let d = customers();
+        let accounts = accounts(&d);
+        let filter = (0..10_000)
+            .map(|i| format!("CustomerAccount eq '{}'", accounts[i % accounts.len()]))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        match through_plan(&d, &filter) {
+            Ok(n) => assert_eq!(n, accounts.len()),
+            Err(e) => assert_eq!(e, SimError::InvalidQuery(too_many_nodes_message())),
+        }
+    });
+}
+
+#[test]
+fn chains_under_the_budget_evaluate_correctly_on_a_small_stack() {
+    on_small_stack(|| {
+        let d = customers();
+        let accounts = accounts(&d);
+        let wanted: Vec<&String> = accounts.iter().step_by(3).take(250).collect();
+        let filter = wanted
+            .iter()
+            .map(|a| format!("CustomerAccount eq '{a}'"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let expected = accounts.iter().filter(|a| wanted.contains(a)).count();
+        assert_eq!(through_plan(&d, &filter), Ok(expected));
+
+        let total = accounts.len();
+        let all_true = vec!["CreditLimit ge 0"; 249].join(" and ");
+        let pos = through_plan(&d, "CreditLimit ge 0").unwrap();
+        assert_eq!(through_plan(&d, &all_true), Ok(pos));
+        let one_false = format!("{all_true} and false");
+        assert_eq!(through_plan(&d, &one_false), Ok(0));
+        assert!(pos <= total);
+    });
+}
+
+#[test]
+fn huge_trees_built_directly_bind_evaluate_print_and_drop() {
+    // The parser would reject these; the tree itself must still be safe to
+    // walk, since chains are n-ary rather than nested.
+    on_small_stack(|| {
+        let d = customers();
+        let set = d.get("CustomersV3").unwrap();
+        let accounts = accounts(&d);
+        let cmp = |a: &str| {
+            Expr::Cmp(
+                CmpOp::Eq,
+                Box::new(Expr::Field("CustomerAccount".into())),
+                Box::new(Expr::Lit(Literal::Str(a.into()))),
+            )
+        };
+        let or = Expr::Or(
+            (0..10_000)
+                .map(|i| cmp(&accounts[i % accounts.len()]))
+                .collect(),
+        );
+        let pred = bind(&or, set).unwrap();
+        let n = set.rows().iter().filter(|r| pred.eval(&r.values)).count();
+        assert_eq!(n, accounts.len());
+
+        let and = Expr::And(vec![Expr::Lit(Literal::Bool(true)); 10_000]);
+        let pred = bind(&and, set).unwrap();
+        assert!(set.rows().iter().all(|r| pred.eval(&r.values)));
+        let printed = and.to_string();
+        assert!(printed.starts_with("(true and true"));
+        assert_eq!(
+            parse_filter(&printed),
+            Err(too_many_nodes_message()),
+            "over the node budget"
+        );
+        let mixed = bind(&Expr::And(vec![or, cmp("nobody")]), set).unwrap();
+        assert!(!set.rows().iter().any(|r| mixed.eval(&r.values)));
+    });
+}
+
+#[test]
+fn maximum_nesting_is_bounded() {
+    // Nesting is the parser's only recursion and is capped at MAX_DEPTH;
+    // at that cap a whole request stays well inside a tokio worker's 2 MiB
+    // stack even in a debug build (about 7 KiB per level there).
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(|| {
+            let d = customers();
+            let depth = crate::odata::parser::MAX_DEPTH;
+            let total = d.get("CustomersV3").unwrap().rows().len();
+            let parens = format!(
+                "{}CustomerAccount ne null{}",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            );
+            assert_eq!(through_plan(&d, &parens), Ok(total));
+            let nots = format!("{}(CustomerAccount ne null)", "not ".repeat(depth - 1));
+            let expected = if (depth - 1).is_multiple_of(2) {
+                total
+            } else {
+                0
+            };
+            assert_eq!(through_plan(&d, &nots), Ok(expected));
+            let too_deep = format!("{}true{}", "(".repeat(depth + 1), ")".repeat(depth + 1));
+            assert!(through_plan(&d, &too_deep).is_err());
+            let calls = format!("{}true{}", "f(".repeat(depth + 1), ")".repeat(depth + 1));
+            assert!(through_plan(&d, &calls).is_err());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn type_errors_in_chains_name_the_offending_operand() {
+    let d = customers();
+    assert_eq!(
+        run(&d, "CustomerAccount and true"),
+        Err("A binary operator with incompatible types was detected. Found operand types 'Edm.String' and 'Edm.Boolean' for operator kind 'And'.".into())
+    );
+    assert_eq!(
+        run(&d, "true or false or 5"),
+        Err("A binary operator with incompatible types was detected. Found operand types 'Edm.Int32' and 'Edm.Boolean' for operator kind 'Or'.".into())
+    );
+    let total = d.get("CustomersV3").unwrap().rows().len();
+    assert_eq!(run(&d, "true and false or true"), Ok(total));
+    assert_eq!(run(&d, "true and (false or true) and false"), Ok(0));
 }
 
 mod props {

@@ -12,13 +12,36 @@
 //!
 //! Like Microsoft.OData.Core, `not` binds tighter than comparisons, so
 //! `not A eq 'x'` is `(not A) eq 'x'`, which the binder rejects unless `A`
-//! is boolean. Nesting is capped so hostile input cannot overflow the stack.
+//! is boolean.
+//!
+//! Hostile input cannot overflow the stack or run away with memory:
+//!
+//! - `and` / `or` chains are read with a loop into one n-ary node, so their
+//!   length adds no depth;
+//! - nesting (parentheses, `not`, function calls), the only recursion, is
+//!   capped at [`MAX_DEPTH`];
+//! - the whole tree is capped at [`MAX_NODES`] nodes, so an absurdly long
+//!   filter is a 400 with the message of Web API's node-count validation
+//!   (the real service also refuses absurdly long filters).
 
 use super::ast::{CmpOp, Expr, Literal};
 use super::lexer::{Tok, Token, tokenize};
 
-/// Deepest nesting of parentheses and `not` accepted.
+/// Deepest nesting of parentheses, `not` and function calls accepted.
 pub const MAX_DEPTH: usize = 100;
+
+/// Most nodes a `$filter` tree may have. Every property, literal,
+/// comparison, `not`, call and each `and` / `or` operator counts one, so
+/// `A eq 'x' or A eq 'y'` is 7. Web API's own default (`MaxNodeCount`) is
+/// 100; this is deliberately more generous, about 330 `eq` clauses.
+pub const MAX_NODES: usize = 1000;
+
+/// The message for a filter over [`MAX_NODES`], in Web API's wording.
+pub fn too_many_nodes_message() -> String {
+    format!(
+        "The node count limit of '{MAX_NODES}' has been exceeded. To increase the limit, set the 'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings."
+    )
+}
 
 /// Parses a `$filter` value. The error is the OData message, e.g.
 /// `Syntax error at position 7 in 'Name eq'.`
@@ -29,6 +52,7 @@ pub fn parse_filter(text: &str) -> Result<Expr, String> {
         at: 0,
         text,
         depth: 0,
+        nodes: 0,
     };
     let expr = p.or()?;
     match p.peek() {
@@ -42,6 +66,7 @@ struct Parser<'a> {
     at: usize,
     text: &'a str,
     depth: usize,
+    nodes: usize,
 }
 
 impl Parser<'_> {
@@ -93,24 +118,41 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// Counts one tree node against [`MAX_NODES`].
+    fn node(&mut self) -> Result<(), String> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(too_many_nodes_message());
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Expr, String> {
-        let mut left = self.and()?;
+        let first = self.and()?;
+        if !self.peek_keyword("or") {
+            return Ok(first);
+        }
+        let mut items = vec![first];
         while self.peek_keyword("or") {
             self.bump();
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            self.node()?;
+            items.push(self.and()?);
         }
-        Ok(left)
+        Ok(Expr::Or(items))
     }
 
     fn and(&mut self) -> Result<Expr, String> {
-        let mut left = self.cmp()?;
+        let first = self.cmp()?;
+        if !self.peek_keyword("and") {
+            return Ok(first);
+        }
+        let mut items = vec![first];
         while self.peek_keyword("and") {
             self.bump();
-            let right = self.cmp()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            self.node()?;
+            items.push(self.cmp()?);
         }
-        Ok(left)
+        Ok(Expr::And(items))
     }
 
     fn cmp(&mut self) -> Result<Expr, String> {
@@ -121,6 +163,7 @@ impl Parser<'_> {
         };
         let Some(op) = op else { return Ok(left) };
         self.bump();
+        self.node()?;
         let right = self.unary()?;
         Ok(Expr::Cmp(op, Box::new(left), Box::new(right)))
     }
@@ -128,6 +171,7 @@ impl Parser<'_> {
     fn unary(&mut self) -> Result<Expr, String> {
         if self.peek_keyword("not") {
             self.bump();
+            self.node()?;
             self.enter()?;
             let inner = self.unary()?;
             self.depth -= 1;
@@ -150,17 +194,25 @@ impl Parser<'_> {
                     }
                 }
             }
-            Tok::Lit(l) => Ok(Expr::Lit(l)),
+            Tok::Lit(l) => {
+                self.node()?;
+                Ok(Expr::Lit(l))
+            }
             Tok::Ident(name) => match name.as_str() {
-                "null" => Ok(Expr::Lit(Literal::Null)),
-                "true" => Ok(Expr::Lit(Literal::Bool(true))),
-                "false" => Ok(Expr::Lit(Literal::Bool(false))),
                 "and" | "or" | "not" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" => {
                     self.at = self.at.saturating_sub(1);
                     Err(self.expected("Expression"))
                 }
-                _ if matches!(self.peek(), Tok::LParen) => self.call(name),
-                _ => Ok(Expr::Field(name)),
+                _ => {
+                    self.node()?;
+                    Ok(match name.as_str() {
+                        "null" => Expr::Lit(Literal::Null),
+                        "true" => Expr::Lit(Literal::Bool(true)),
+                        "false" => Expr::Lit(Literal::Bool(false)),
+                        _ if matches!(self.peek(), Tok::LParen) => return self.call(name),
+                        _ => Expr::Field(name),
+                    })
+                }
             },
             _ => {
                 self.at = self.at.saturating_sub(1);

@@ -13,27 +13,23 @@ fn lit(l: Literal) -> Box<Expr> {
 #[test]
 fn precedence_and_binds_tighter_than_or() {
     let e = parse_filter("A eq 1 or B eq 2 and C eq 3").ok();
-    let expected = Expr::Or(
-        Box::new(Expr::Cmp(CmpOp::Eq, field("A"), lit(Literal::Int(1)))),
-        Box::new(Expr::And(
-            Box::new(Expr::Cmp(CmpOp::Eq, field("B"), lit(Literal::Int(2)))),
-            Box::new(Expr::Cmp(CmpOp::Eq, field("C"), lit(Literal::Int(3)))),
-        )),
-    );
+    let expected = Expr::Or(vec![
+        Expr::Cmp(CmpOp::Eq, field("A"), lit(Literal::Int(1))),
+        Expr::And(vec![
+            Expr::Cmp(CmpOp::Eq, field("B"), lit(Literal::Int(2))),
+            Expr::Cmp(CmpOp::Eq, field("C"), lit(Literal::Int(3))),
+        ]),
+    ]);
     assert_eq!(e, Some(expected));
 }
 
 #[test]
 fn parentheses_and_not() {
     let e = parse_filter("not (A eq 'x' or B ne null)").ok();
-    let expected = Expr::Not(Box::new(Expr::Or(
-        Box::new(Expr::Cmp(
-            CmpOp::Eq,
-            field("A"),
-            lit(Literal::Str("x".into())),
-        )),
-        Box::new(Expr::Cmp(CmpOp::Ne, field("B"), lit(Literal::Null))),
-    )));
+    let expected = Expr::Not(Box::new(Expr::Or(vec![
+        Expr::Cmp(CmpOp::Eq, field("A"), lit(Literal::Str("x".into()))),
+        Expr::Cmp(CmpOp::Ne, field("B"), lit(Literal::Null)),
+    ])));
     assert_eq!(e, Some(expected));
 }
 
@@ -69,6 +65,40 @@ fn deep_nesting_is_rejected_not_overflowed() {
     assert!(parse_filter(&deep).is_err());
     let nots = format!("{}A", "not ".repeat(10_000));
     assert!(parse_filter(&nots).is_err());
+}
+
+#[test]
+fn chains_are_flat_and_parentheses_nest() {
+    let a = || Expr::Cmp(CmpOp::Eq, field("A"), lit(Literal::Int(1)));
+    assert_eq!(
+        parse_filter("A eq 1 and A eq 1 and A eq 1"),
+        Ok(Expr::And(vec![a(), a(), a()]))
+    );
+    assert_eq!(
+        parse_filter("(A eq 1 or A eq 1) or A eq 1"),
+        Ok(Expr::Or(vec![Expr::Or(vec![a(), a()]), a()]))
+    );
+    let e = Expr::And(vec![Expr::Or(vec![a(), a()]), a(), a()]);
+    assert_eq!(
+        e.to_string(),
+        "(((A eq 1) or (A eq 1)) and (A eq 1) and (A eq 1))"
+    );
+    assert_eq!(parse_filter(&e.to_string()), Ok(e));
+}
+
+#[test]
+fn node_budget_allows_long_filters_and_rejects_absurd_ones() {
+    // 1 + 2 * 499 = 999 nodes: accepted, as one flat chain.
+    let ok = vec!["true"; 500].join(" and ");
+    assert!(matches!(parse_filter(&ok), Ok(Expr::And(v)) if v.len() == 500));
+    // 3 * 250 + 249 = 999 nodes.
+    let ok = vec!["A eq 'x'"; 250].join(" or ");
+    assert!(matches!(parse_filter(&ok), Ok(Expr::Or(v)) if v.len() == 250));
+    let over = vec!["A eq 'x'"; 251].join(" or ");
+    assert_eq!(parse_filter(&over), Err(too_many_nodes_message()));
+    assert!(
+        too_many_nodes_message().starts_with("The node count limit of '1000' has been exceeded.")
+    );
 }
 
 fn arb_literal() -> impl Strategy<Value = Literal> {
@@ -124,8 +154,8 @@ fn arb_expr() -> impl Strategy<Value = Expr> {
         .prop_map(|(f, op, l)| Expr::Cmp(op, Box::new(Expr::Field(f)), Box::new(Expr::Lit(l))));
     leaf.prop_recursive(6, 48, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::And),
+            prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::Or),
             inner.prop_map(|a| Expr::Not(Box::new(a))),
         ]
     })
