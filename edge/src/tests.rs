@@ -158,7 +158,10 @@ async fn stateless_tools_call_reaches_the_worker_with_progress() {
     assert_eq!(progress["params"]["total"], 2.0);
     let result = &messages.last().unwrap()["result"];
     assert_eq!(result["structuredContent"]["tool"], "d365fo_query_entities");
-    assert_eq!(result["structuredContent"]["environment"], "", "the worker picks its default");
+    assert_eq!(
+        result["structuredContent"]["environment"], "",
+        "the worker picks its default"
+    );
     assert_eq!(result["structuredContent"]["want_progress"], true);
 }
 

@@ -35,6 +35,9 @@ use crate::{
 /// Events buffered between a call's work and its consumer.
 const EVENT_BUFFER: usize = 16;
 
+/// Largest output sent: a message's limit less room for its framing.
+const MAX_OUTPUT_BYTES: usize = crate::MAX_MESSAGE_BYTES - 64 * 1024;
+
 /// How long an idle pooled connection to D365FO is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
@@ -46,6 +49,7 @@ pub struct Worker {
 struct Inner {
     client: D365Client,
     max_rows: usize,
+    max_result_bytes: usize,
 }
 
 impl Worker {
@@ -71,8 +75,19 @@ impl Worker {
             inner: Arc::new(Inner {
                 client,
                 max_rows: config.max_rows.max(1),
+                max_result_bytes: tools::MAX_RESULT_BYTES,
             }),
         })
+    }
+
+    /// The same worker with a different bound on the row JSON a query
+    /// returns per call (default [`tools::MAX_RESULT_BYTES`]); for tests.
+    /// Has no effect once the worker is shared.
+    pub fn with_max_result_bytes(mut self, bytes: usize) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.max_result_bytes = bytes;
+        }
+        self
     }
 }
 
@@ -120,6 +135,7 @@ impl Inner {
         let ctx = Context {
             client: &self.client,
             max_rows: self.max_rows,
+            max_result_bytes: self.max_result_bytes,
             deadline,
             progress: Progress::new(request.want_progress.then(|| tx.clone())),
             environment: &request.environment,
@@ -136,8 +152,20 @@ impl Inner {
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outcome = match outcome {
             Ok(structured) => {
-                tracing::info!(elapsed_ms, "tool call succeeded");
-                Outcome::Output(tools::output(&structured))
+                let output = tools::output(&structured);
+                let size = output.content_json.len() + output.structured_content_json.len();
+                if size > MAX_OUTPUT_BYTES {
+                    // The tools bound their results well below this; a bug
+                    // must not become a gRPC error that hides the cause.
+                    let error = WorkerError::Internal(format!(
+                        "a result of {size} bytes, more than a message may carry"
+                    ));
+                    tracing::error!(elapsed_ms, %error, "tool call failed");
+                    Outcome::Failure(error.to_failure().to_proto())
+                } else {
+                    tracing::info!(elapsed_ms, "tool call succeeded");
+                    Outcome::Output(output)
+                }
             }
             Err(error) => {
                 let code = error.code();

@@ -8,6 +8,7 @@
 //!   stream of events whose drop cancels the work.
 //! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
 //!   runs it with the standard health service on a listener it is handed.
+//!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
 //! - [`tools`]: one module per tool (or pair of tools): parse the arguments,
 //!   call D365FO, build the structured result. `tools::cursor` is the opaque
 //!   paging cursor.
@@ -27,4 +28,4 @@ pub mod tools;
 
 pub use error::WorkerError;
 pub use executor::Worker;
-pub use grpc::{GrpcService, grpc_service, serve};
+pub use grpc::{GrpcService, MAX_MESSAGE_BYTES, grpc_service, serve};

@@ -4,7 +4,9 @@
 //! [`ClientSecretCredential`] and cached here until five minutes before they
 //! expire. The cache is single-flight: the refresh runs under an async mutex,
 //! so a burst of calls after expiry makes one token request, and the others
-//! wait for it and reuse its answer.
+//! wait for it and reuse its answer. A caller waits at most
+//! [`FETCH_TIMEOUT`] for the lock and the fetch together, so a hung token
+//! endpoint fails calls with a clear error instead of holding them forever.
 //!
 //! `azure_identity` insists on an `https` authority host. A local simulator's
 //! token endpoint is plain `http`, so for that case the same client-credentials
@@ -31,6 +33,13 @@ use crate::error::WorkerError;
 
 /// Refresh this long before a token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Longest a token is cached, whatever the endpoint says (Entra ID's are
+/// about an hour; a bogus `expires_in` must not pin a token for ever).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Longest a caller waits for a token: for the cache's lock and the fetch.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bearer token. No `Debug`, so it cannot be logged by accident.
 #[derive(Clone)]
@@ -64,6 +73,7 @@ pub struct TokenProvider {
     source: Option<Source>,
     scope: String,
     cache: Mutex<Option<Cached>>,
+    fetch_timeout: Duration,
 }
 
 impl TokenProvider {
@@ -73,6 +83,7 @@ impl TokenProvider {
             source: None,
             scope: String::new(),
             cache: Mutex::new(None),
+            fetch_timeout: FETCH_TIMEOUT,
         }
     }
 
@@ -119,6 +130,7 @@ impl TokenProvider {
             source: Some(source),
             scope,
             cache: Mutex::new(None),
+            fetch_timeout: FETCH_TIMEOUT,
         })
     }
 
@@ -127,29 +139,47 @@ impl TokenProvider {
         let Some(source) = &self.source else {
             return Ok(None);
         };
+        tokio::time::timeout(self.fetch_timeout, self.cached_or_fetch(source))
+            .await
+            .unwrap_or_else(|_| {
+                Err(WorkerError::Token(format!(
+                    "the token endpoint did not answer within {} s",
+                    self.fetch_timeout.as_secs_f64()
+                )))
+            })
+            .map(Some)
+    }
+
+    async fn cached_or_fetch(&self, source: &Source) -> Result<Token, WorkerError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref().filter(|c| Instant::now() < c.refresh_at) {
-            return Ok(Some(cached.token.clone()));
+            return Ok(cached.token.clone());
         }
         let (token, lifetime) = fetch(source, &self.scope).await?;
-        // A short-lived token is used for half its life rather than refetched
-        // on every call.
-        let keep = lifetime.checked_sub(REFRESH_MARGIN).unwrap_or(lifetime / 2);
         *cache = Some(Cached {
             token: token.clone(),
-            refresh_at: Instant::now() + keep,
+            refresh_at: refresh_at(Instant::now(), lifetime),
         });
         tracing::debug!(
             valid_for_secs = lifetime.as_secs(),
             "obtained a D365FO token"
         );
-        Ok(Some(token))
+        Ok(token)
     }
 
     /// Forgets the cached token, after D365FO refused it.
     pub async fn invalidate(&self) {
         *self.cache.lock().await = None;
     }
+}
+
+/// When to fetch again a token obtained at `now` that lives `lifetime`:
+/// [`REFRESH_MARGIN`] before it expires, or halfway through a short-lived
+/// one rather than on every call. Never panics, whatever the endpoint said.
+fn refresh_at(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_LIFETIME);
+    let keep = lifetime.checked_sub(REFRESH_MARGIN).unwrap_or(lifetime / 2);
+    now.checked_add(keep).unwrap_or(now)
 }
 
 async fn fetch(source: &Source, scope: &str) -> Result<(Token, Duration), WorkerError> {
@@ -263,6 +293,48 @@ mod tests {
             "http://127.0.0.1:1/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token"
         );
         assert!(TokenProvider::none().token().await.unwrap().is_none());
+    }
+
+    #[test]
+    fn token_lifetimes_are_clamped() {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(refresh_at(now, hour), now + hour - REFRESH_MARGIN);
+        assert_eq!(
+            refresh_at(now, Duration::from_secs(60)),
+            now + Duration::from_secs(30)
+        );
+        assert_eq!(refresh_at(now, Duration::ZERO), now);
+        // A bogus `expires_in` neither panics nor caches beyond a day.
+        for huge in [Duration::from_secs(u64::MAX), Duration::MAX] {
+            assert_eq!(refresh_at(now, huge), now + MAX_LIFETIME - REFRESH_MARGIN);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_token_endpoint_fails_every_caller_in_time() {
+        // Bound but never accepted: the connection opens, nothing answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority = format!("http://{}", listener.local_addr().unwrap());
+        let mut provider = TokenProvider::client_credentials(
+            &credentials(&authority),
+            "s".into(),
+            &reqwest::Client::new(),
+        )
+        .unwrap();
+        provider.fetch_timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        // The second caller waits behind the first's fetch, on the same clock.
+        let (a, b) = tokio::join!(provider.token(), provider.token());
+        for result in [a, b] {
+            let Err(error) = result else {
+                panic!("a token from a silent endpoint");
+            };
+            assert_eq!(error.code(), common::ErrorCode::UpstreamAuth);
+            assert!(error.to_string().contains("did not answer"), "{error}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The HTTP client of one D365FO environment: sends a request with a token,
 //! maps the answer to JSON or a [`WorkerError`], and retries what the
-//! [`RetryPolicy`] allows.
+//! [`RetryPolicy`] allows. Bodies are read up to [`MAX_BODY_BYTES`]: D365FO
+//! pages are bounded, and anything larger is refused rather than buffered.
 
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ use super::{
 };
 use crate::error::WorkerError;
 
+/// Largest response body read from D365FO.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 /// Talks to one D365FO environment over a shared, pooled HTTP client.
 pub struct D365Client {
     http: reqwest::Client,
@@ -23,6 +27,7 @@ pub struct D365Client {
     auth: TokenProvider,
     request_timeout: Duration,
     retry: RetryPolicy,
+    max_body_bytes: usize,
 }
 
 /// One request to send.
@@ -56,7 +61,15 @@ impl D365Client {
             auth,
             request_timeout,
             retry: RetryPolicy::default(),
+            max_body_bytes: MAX_BODY_BYTES,
         }
+    }
+
+    /// The same client, reading bodies of at most `bytes` (tests use a small
+    /// limit; the default is [`MAX_BODY_BYTES`]).
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
     }
 
     /// The environment's settings.
@@ -150,10 +163,7 @@ impl D365Client {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok()),
         );
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&e, timeout))?;
+        let body = read_body(response, self.max_body_bytes, timeout).await?;
         tracing::debug!(
             method = %call.method,
             path = path_of(call.url),
@@ -177,6 +187,41 @@ impl D365Client {
             WorkerError::BadResponse(format!("HTTP {status} with {kind}"))
         })
     }
+}
+
+/// The body of `response`, refused once it passes `limit` bytes.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, WorkerError> {
+    let too_large = || {
+        let limit = if limit >= 1 << 20 {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{limit} bytes")
+        };
+        WorkerError::BadResponse(format!(
+            "a response body larger than {limit}, not read; ask for fewer rows (`top`) or \
+             fields (`select`)"
+        ))
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if !usize::try_from(declared).is_ok_and(|n| n <= limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, timeout))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The URL without its query: logs may not hold filters and keys' values

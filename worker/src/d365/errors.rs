@@ -73,7 +73,9 @@ pub fn message_of(status: u16, body: &str) -> String {
             .filter(|m| !m.is_empty());
         let outer = error.message.trim();
         let message = match inner {
-            Some(inner) if GENERIC_MESSAGES.contains(&outer) || outer == inner => inner,
+            Some(inner) if GENERIC_MESSAGES.contains(&outer) => inner,
+            // OData's outer message often quotes the inner one already.
+            Some(inner) if outer.contains(inner.as_str()) => outer.to_owned(),
             Some(inner) => format!("{outer} ({inner})"),
             None if !outer.is_empty() => outer.to_owned(),
             None if !error.code.is_empty() => format!("error code {}", error.code),
@@ -119,6 +121,15 @@ mod tests {
     use super::*;
 
     const BAD_PROPERTY: &str = r#"{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Could not find a property named 'Foo' on type 'Microsoft.Dynamics.DataEntities.CustomerV3'.","type":"Microsoft.OData.ODataException","stacktrace":""}}}"#;
+
+    #[test]
+    fn an_inner_message_quoted_by_the_outer_one_is_not_repeated() {
+        let body = r#"{"error":{"code":"","message":"The query specified in the URI is not valid. Bad thing.","innererror":{"message":"Bad thing.","type":"Microsoft.OData.ODataException","stacktrace":""}}}"#;
+        assert_eq!(
+            message_of(400, body),
+            "The query specified in the URI is not valid. Bad thing."
+        );
+    }
 
     #[test]
     fn odata_error_prefers_the_inner_message() {

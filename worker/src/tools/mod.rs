@@ -24,12 +24,19 @@ use crate::{
     error::WorkerError,
 };
 
+/// Default of [`Context::max_result_bytes`]. [`output`] carries a result
+/// twice (text and structured), the text escaped, so this stays well under
+/// a quarter of [`crate::MAX_MESSAGE_BYTES`].
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+
 /// What a tool runs with.
 pub struct Context<'a> {
     /// The environment's client.
     pub client: &'a D365Client,
     /// Most rows a query returns per call.
     pub max_rows: usize,
+    /// Most bytes of row JSON a query returns per call.
+    pub max_result_bytes: usize,
     /// The call's deadline.
     pub deadline: Deadline,
     /// Where progress goes.

@@ -5,6 +5,14 @@
 //! holds more than `limit` rows. The extra row is how the tool knows there is
 //! more without a second round trip; the cursor then resumes at
 //! `skip + limit`.
+//!
+//! Two bounds keep one call finite. Rows stop being added once their JSON
+//! would pass [`Context::max_result_bytes`]; the result then says so and its
+//! cursor resumes right after the last row returned. Paging stops with an
+//! error when a next link repeats one already read, or after [`MAX_PAGES`]
+//! pages (an upstream that pages empty results for ever).
+
+use std::{collections::HashSet, io};
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -19,6 +27,10 @@ const TOOL: &str = common::catalogue::names::QUERY_ENTITIES;
 
 /// Rows per call when `top` is not given.
 const DEFAULT_TOP: usize = 100;
+
+/// Most pages one call reads; D365FO pages hold up to 10,000 rows, so a
+/// real query needs one or two.
+pub const MAX_PAGES: usize = 100;
 
 /// Arguments, as the catalogue defines them.
 #[derive(Debug, Deserialize)]
@@ -77,32 +89,61 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
         cross_company: plan.cross_company,
     };
     let mut url = data_url(base, &plan.entity_set, &options);
+    let mut visited = HashSet::from([normalized(&url)]);
     let mut rows: Vec<Value> = Vec::new();
+    let mut bytes = 0;
     let mut total: Option<u64> = None;
-    loop {
+    // Whether rows beyond those returned exist, and whether size cut them.
+    let mut more = false;
+    let mut cut_by_size = false;
+    for page_number in 1.. {
+        if page_number > MAX_PAGES {
+            return Err(WorkerError::BadResponse(format!(
+                "more than {MAX_PAGES} pages for one call ({} rows so far); paging stopped. \
+                 Narrow `filter` or lower `top`",
+                rows.len()
+            )));
+        }
         let mut page = into_object(ctx.client.get_json(&url, ctx.deadline).await?)?;
         if total.is_none() {
             total = page.get("@odata.count").and_then(count_of);
         }
-        match page.remove("value") {
-            Some(Value::Array(values)) => rows.extend(values),
-            _ => {
-                return Err(WorkerError::BadResponse(
-                    "a query page without a `value` array".into(),
-                ));
+        let Some(Value::Array(values)) = page.remove("value") else {
+            return Err(WorkerError::BadResponse(
+                "a query page without a `value` array".into(),
+            ));
+        };
+        for row in values {
+            if rows.len() == limit {
+                more = true;
+                break;
             }
+            let size = json_len(&row);
+            if bytes + size > ctx.max_result_bytes {
+                if rows.is_empty() {
+                    return Err(too_wide(ctx.max_result_bytes, size));
+                }
+                more = true;
+                cut_by_size = true;
+                break;
+            }
+            bytes += size;
+            rows.push(row);
         }
         report_progress(ctx, &plan, limit, rows.len(), total).await;
-        if rows.len() > limit {
+        if more {
             break;
         }
-        match page.get("@odata.nextLink").and_then(Value::as_str) {
-            Some(link) => url = next_link(&url, link, base)?,
-            None => break,
+        let Some(link) = page.get("@odata.nextLink").and_then(Value::as_str) else {
+            break;
+        };
+        url = next_link(&url, link, base)?;
+        if !visited.insert(normalized(&url)) {
+            return Err(WorkerError::BadResponse(
+                "an @odata.nextLink that repeats a page already read; paging stopped".into(),
+            ));
         }
     }
-    let more = rows.len() > limit;
-    rows.truncate(limit);
     let mut result = json!({
         "entity_set": &plan.entity_set,
         "returned": rows.len(),
@@ -114,13 +155,55 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
     if more {
         let next = Cursor {
             top: limit,
-            skip: plan.skip + limit,
+            skip: plan.skip + rows.len(),
             ..plan
         };
         result["next_cursor"] = json!(next.encode());
     }
+    if cut_by_size {
+        result["note"] = json!(format!(
+            "the result was cut at {} rows to stay under {} bytes; pass `next_cursor` for the \
+             rest, or name fewer fields in `select`",
+            rows.len(),
+            ctx.max_result_bytes
+        ));
+    }
     result["rows"] = Value::Array(rows);
     Ok(result)
+}
+
+/// The error when a single row is larger than the whole result may be.
+fn too_wide(budget: usize, size: usize) -> WorkerError {
+    WorkerError::invalid_args(
+        TOOL,
+        format!(
+            "one row alone is {size} bytes of JSON, more than the {budget} bytes a result may \
+             hold; name only the fields you need in `select`"
+        ),
+    )
+}
+
+/// The length of `value` as compact JSON, without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// A URL in the url crate's normal form, for comparing links.
+fn normalized(link: &str) -> String {
+    url::Url::parse(link).map_or_else(|_| link.to_owned(), String::from)
 }
 
 fn into_object(value: Value) -> Result<Map<String, Value>, WorkerError> {
@@ -139,12 +222,21 @@ fn count_of(value: &Value) -> Option<u64> {
         .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
 
-/// Resolves a next link (absolute in D365FO, relative allowed by OData)
-/// and refuses one that leaves the environment.
+/// Resolves a next link (absolute in D365FO, relative allowed by OData,
+/// against the URL of the page that carried it) and refuses one that leaves
+/// the environment.
 fn next_link(current: &str, link: &str, base: &url::Url) -> Result<String, WorkerError> {
-    let resolved = url::Url::parse(current)
-        .and_then(|u| u.join(link))
-        .map_err(|_| WorkerError::BadResponse("an unreadable @odata.nextLink".into()))?;
+    let unreadable = || WorkerError::BadResponse("an unreadable @odata.nextLink".into());
+    let (resolved, absolute) = match url::Url::parse(link) {
+        Ok(url) => (url, true),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let joined = url::Url::parse(current)
+                .and_then(|u| u.join(link))
+                .map_err(|_| unreadable())?;
+            (joined, false)
+        }
+        Err(_) => return Err(unreadable()),
+    };
     if !odata::is_within(base, resolved.as_str()) {
         return Err(WorkerError::BadResponse(format!(
             "an @odata.nextLink outside the environment ({}); not followed",
@@ -152,7 +244,7 @@ fn next_link(current: &str, link: &str, base: &url::Url) -> Result<String, Worke
         )));
     }
     // Verbatim: the link as D365FO wrote it, when it was absolute already.
-    Ok(if link.contains("://") {
+    Ok(if absolute {
         link.to_owned()
     } else {
         resolved.into()
@@ -183,4 +275,57 @@ async fn report_progress(
     ctx.progress
         .report(done as f64, goal.map(|g| g as f64), message)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const BASE: &str = "https://h.example/env/";
+    const CURRENT: &str = "https://h.example/env/data/Urls?$top=11";
+
+    fn resolve(link: &str) -> Result<String, WorkerError> {
+        next_link(CURRENT, link, &url::Url::parse(BASE).unwrap())
+    }
+
+    #[test]
+    fn next_links_absolute_and_relative() {
+        let absolute = "https://h.example/env/data/Urls?$top=11&$skiptoken=p3%2Bz";
+        assert_eq!(resolve(absolute).unwrap(), absolute, "kept verbatim");
+        // A relative link whose query holds `://` is still relative.
+        assert_eq!(
+            resolve("Urls?$filter=Link%20eq%20%27http://x.example/%27&$skiptoken=1").unwrap(),
+            "https://h.example/env/data/Urls?$filter=Link%20eq%20%27http://x.example/%27&$skiptoken=1"
+        );
+        assert_eq!(
+            resolve("/env/data/Urls?$skiptoken=2").unwrap(),
+            "https://h.example/env/data/Urls?$skiptoken=2"
+        );
+        for outside in [
+            "https://evil.example/env/data/Urls?x=https://h.example/env/",
+            "//evil.example/env/data/Urls",
+            "http://h.example/env/data/Urls",
+            "/other/Urls",
+        ] {
+            let e = resolve(outside).unwrap_err();
+            assert!(
+                e.to_string().contains("outside the environment"),
+                "{outside}: {e}"
+            );
+        }
+        assert!(resolve("https://").is_err());
+    }
+
+    #[test]
+    fn json_lengths_match_the_text() {
+        for value in [
+            json!(null),
+            json!({"a": "x\"y\u{1}", "b": [1, 2.5, true], "c": "é"}),
+            json!("plain"),
+        ] {
+            assert_eq!(json_len(&value), value.to_string().len(), "{value}");
+        }
+    }
 }

@@ -9,7 +9,11 @@ use common::executor::ToolExecutor;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::{ENV, call, fixture::Fixture, request, with_credentials, worker};
+use super::{
+    ENV, call, config,
+    fixture::{Fixture, WIDE_PAGE, wide_row},
+    request, with_credentials, worker,
+};
 
 const QUERY: &str = "d365fo_query_entities";
 const RECORD: &str = "d365fo_get_entity_record";
@@ -364,4 +368,178 @@ async fn tokens_are_fetched_once_and_sent() {
         failure.message
     );
     assert!(fx.seen().last().unwrap().authorization.is_none());
+}
+
+fn ids(rows: &serde_json::Value) -> Vec<u64> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn results_are_cut_by_size_and_resume_exactly_after_the_last_row() {
+    let fx = Fixture::start().await;
+    let budget = 400_000;
+    let worker = ::worker::Worker::new(config(&fx.base))
+        .unwrap()
+        .with_max_result_bytes(budget);
+    let row_len = wide_row(1).to_string().len();
+    let fit = budget / row_len;
+    assert!(
+        fit > WIDE_PAGE && fit < 2 * WIDE_PAGE,
+        "the cut falls in page 2"
+    );
+
+    let first = call(
+        &worker,
+        request(QUERY, json!({"entity_set": "Wide", "top": 100})),
+    )
+    .await;
+    let out = first.ok();
+    let expected: Vec<u64> = (1..=fit as u64).collect();
+    assert_eq!(ids(&out["rows"]), expected);
+    assert_eq!(out["returned"], fit);
+    assert_eq!(out["more"], true);
+    assert!(
+        out["note"].as_str().unwrap().contains("cut at"),
+        "the cut is said: {out}"
+    );
+    assert!(out["rows"].to_string().len() <= budget);
+    assert_eq!(
+        fx.seen_path("/data/Wide").len(),
+        2,
+        "no page is read once the budget is full"
+    );
+
+    let cursor = out["next_cursor"].as_str().unwrap();
+    let next = call(
+        &worker,
+        request(QUERY, json!({"entity_set": "Wide", "cursor": cursor})),
+    )
+    .await;
+    let out = next.ok();
+    let expected: Vec<u64> = (fit as u64 + 1..=2 * fit as u64).collect();
+    assert_eq!(ids(&out["rows"]), expected, "nothing skipped or repeated");
+    assert_eq!(
+        fx.seen_path("/data/Wide")[2].params()["$skip"],
+        fit.to_string()
+    );
+
+    // Within the budget, no note.
+    let small = call(
+        &worker,
+        request(QUERY, json!({"entity_set": "Wide", "top": 3})),
+    )
+    .await;
+    assert_eq!(small.ok()["returned"], 3);
+    assert!(small.ok().get("note").is_none());
+}
+
+#[tokio::test]
+async fn a_row_wider_than_the_whole_budget_is_refused() {
+    let fx = Fixture::start().await;
+    let worker = ::worker::Worker::new(config(&fx.base))
+        .unwrap()
+        .with_max_result_bytes(5_000);
+    let called = call(&worker, request(QUERY, json!({"entity_set": "Wide"}))).await;
+    let failure = called.failure();
+    assert_eq!(failure.code, "invalid_arguments");
+    assert!(failure.message.contains("`select`"), "{}", failure.message);
+}
+
+#[tokio::test]
+async fn paging_stops_at_repeated_links_and_endless_pages() {
+    let fx = Fixture::start().await;
+    let worker = worker(&fx.base);
+    let within = |req| tokio::time::timeout(Duration::from_secs(30), call(&worker, req));
+
+    let called = within(request(QUERY, json!({"entity_set": "SelfLink"})))
+        .await
+        .expect("a self link loops");
+    let failure = called.failure();
+    assert_eq!(failure.code, "upstream_unavailable");
+    assert!(failure.message.contains("repeats"), "{}", failure.message);
+    assert_eq!(fx.seen_path("/data/SelfLink").len(), 1);
+
+    let called = within(request(QUERY, json!({"entity_set": "Loop"})))
+        .await
+        .expect("empty pages loop");
+    let failure = called.failure();
+    assert_eq!(failure.code, "upstream_unavailable");
+    assert!(failure.message.contains("100 pages"), "{}", failure.message);
+    assert_eq!(fx.seen_path("/data/Loop").len(), 100);
+}
+
+#[tokio::test]
+async fn response_bodies_are_read_up_to_a_limit() {
+    use ::worker::d365::{D365Client, Deadline, auth::TokenProvider};
+
+    let fx = Fixture::start().await;
+    let client = |limit| {
+        let c = D365Client::new(
+            reqwest::Client::new(),
+            config(&fx.base).d365,
+            TokenProvider::none(),
+            Duration::from_secs(10),
+        );
+        match limit {
+            Some(limit) => c.with_max_body_bytes(limit),
+            None => c,
+        }
+    };
+    let wide = format!("{}data/Wide?$top=2", fx.base);
+    let streamed = format!("{}data/Streamed", fx.base);
+    // Declared by Content-Length, and found while reading a chunked body.
+    for url in [&wide, &streamed] {
+        let error = client(Some(10_000))
+            .get_json(url, Deadline::NONE)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), common::ErrorCode::UpstreamUnavailable);
+        assert!(
+            error.to_string().contains("larger than 10000 bytes"),
+            "{error}"
+        );
+    }
+    let page = client(None)
+        .get_json(&streamed, Deadline::NONE)
+        .await
+        .unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_empty_environment_selects_the_configured_one() {
+    let fx = Fixture::start().await;
+    let worker = worker(&fx.base);
+    let query = json!({"entity_set": "CustomersV3", "top": 1});
+    for environment in ["", ENV] {
+        let mut req = request(QUERY, query.clone());
+        req.environment = environment.into();
+        assert_eq!(
+            call(&worker, req).await.ok()["returned"],
+            1,
+            "{environment:?}"
+        );
+    }
+    let with_arg = json!({"entity_set": "CustomersV3", "top": 1, "environment": ""});
+    assert_eq!(
+        call(&worker, request(QUERY, with_arg)).await.ok()["returned"],
+        1
+    );
+
+    let mut req = request(QUERY, query);
+    req.environment = "prod".into();
+    let called = call(&worker, req).await;
+    let failure = called.failure();
+    assert_eq!(failure.code, "invalid_arguments");
+    assert!(
+        failure
+            .message
+            .contains(&format!("configured environments: {ENV}")),
+        "{}",
+        failure.message
+    );
 }

@@ -28,6 +28,11 @@ use url::Url;
 pub const PAGE: usize = 3;
 /// Rows in `CustomersV3`.
 pub const CUSTOMERS: usize = 7;
+/// Rows in `Wide`, each about `WIDE_WIDTH` bytes of JSON.
+pub const WIDE_ROWS: usize = 1000;
+pub const WIDE_WIDTH: usize = 7000;
+/// Rows per page of `Wide`.
+pub const WIDE_PAGE: usize = 40;
 /// The token the token endpoint hands out.
 pub const TOKEN: &str = "tok-1";
 
@@ -169,6 +174,33 @@ async fn handle(
 
     match path.as_str() {
         "/data/CustomersV3" => customers(&base, &raw_query, &params),
+        "/data/Wide" => wide(&base, &raw_query, &params),
+        // Empty pages, each linking to a new next one, for ever.
+        "/data/Loop" => {
+            let n = params.get("$skiptoken").and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+            json_response(
+                StatusCode::OK,
+                json!({"value": [], "@odata.nextLink": format!("{base}/data/Loop?$skiptoken={}", n + 1)}),
+            )
+        }
+        // A page whose next link is itself.
+        "/data/SelfLink" => json_response(
+            StatusCode::OK,
+            json!({"value": [{"Id": 1}], "@odata.nextLink": format!("{base}{path}?{raw_query}")}),
+        ),
+        // `Wide`'s first rows, chunked, with no Content-Length.
+        "/data/Streamed" => {
+            let rows: Vec<Value> = (1..=3).map(wide_row).collect();
+            let text = json!({ "value": rows }).to_string().into_bytes();
+            let chunks: Vec<Result<Bytes, std::convert::Infallible>> = text
+                .chunks(1024)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from_stream(futures::stream::iter(chunks)))
+                .unwrap()
+        }
         "/data/LegalEntities" => json_response(
             StatusCode::OK,
             json!({"@odata.context": format!("{base}/data/$metadata#LegalEntities(LegalEntityId)"),
@@ -258,6 +290,37 @@ fn customers(base: &str, raw_query: &str, params: &HashMap<String, String>) -> R
             "{base}/data/CustomersV3?{}&$skiptoken=p{}%2Bz",
             rest.join("&"),
             pos + PAGE
+        ));
+    }
+    json_response(StatusCode::OK, body)
+}
+
+pub fn wide_row(n: usize) -> Value {
+    json!({"Id": n, "Blob": "x".repeat(WIDE_WIDTH)})
+}
+
+fn wide(base: &str, raw_query: &str, params: &HashMap<String, String>) -> Response {
+    let num = |k: &str| params.get(k).and_then(|v| v.parse::<usize>().ok());
+    let skip = num("$skip").unwrap_or(0);
+    let top = num("$top").unwrap_or(usize::MAX);
+    let pos = num("$skiptoken").unwrap_or(0);
+    let selection: Vec<usize> = (1..=WIDE_ROWS).skip(skip).take(top).collect();
+    let page: Vec<Value> = selection
+        .iter()
+        .skip(pos)
+        .take(WIDE_PAGE)
+        .map(|n| wide_row(*n))
+        .collect();
+    let mut body = json!({ "value": page });
+    if pos + WIDE_PAGE < selection.len() {
+        let rest: Vec<&str> = raw_query
+            .split('&')
+            .filter(|p| !p.starts_with("$skiptoken=") && !p.is_empty())
+            .collect();
+        body["@odata.nextLink"] = json!(format!(
+            "{base}/data/Wide?{}&$skiptoken={}",
+            rest.join("&"),
+            pos + WIDE_PAGE
         ));
     }
     json_response(StatusCode::OK, body)
