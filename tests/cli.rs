@@ -110,4 +110,14 @@ fn invalid_configuration_is_refused_naming_the_setting() {
     );
     refused(&["dev", "--log-format", "xml"], &[], "D365MCP_LOG_FORMAT");
     refused(&["sim", "--max-page-size", "0"], &[], "SIM_MAX_PAGE_SIZE");
+    refused(&["sim", "--scale", "huge"], &[], "SIM_SCALE");
+    refused(&["sim", "--auth", "maybe"], &[], "SIM_AUTH");
+    refused(&["sim", "--client", "no-secret"], &[], "SIM_CLIENTS");
+    refused(
+        &["sim", "--latency-jitter", "gauss:5"],
+        &[],
+        "SIM_LATENCY_JITTER",
+    );
+    refused(&["sim", "--throttle-rate", "10"], &[], "SIM_THROTTLE_RATE");
+    refused(&["sim", "--fail-500", "1.5"], &[], "fault settings");
 }

@@ -11,6 +11,13 @@ pub struct SimConfig {
     pub default_company: String,
     /// Seed of the generated data; the same seed gives the same rows.
     pub seed: u64,
+    /// How much data to generate (`--scale`).
+    pub scale: crate::data::Scale,
+    /// The token endpoint's tenant and clients, and how D365FO endpoints
+    /// check bearer tokens (default: no token needed).
+    pub auth: crate::auth::AuthConfig,
+    /// Faults at start-up; the admin API changes them at run time.
+    pub faults: crate::faults::FaultConfig,
 }
 
 impl Default for SimConfig {
@@ -19,6 +26,9 @@ impl Default for SimConfig {
             max_page_size: 10_000,
             default_company: "usmf".to_owned(),
             seed: 365,
+            scale: crate::data::Scale::default(),
+            auth: crate::auth::AuthConfig::default(),
+            faults: crate::faults::FaultConfig::default(),
         }
     }
 }

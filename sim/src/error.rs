@@ -37,6 +37,20 @@ pub enum SimError {
     /// Nothing is routed at this URL for this method; 404.
     #[error("No HTTP resource was found that matches the request URI '{0}'.")]
     NoResource(String),
+    /// An error raised by the application (a failed write, a stale ETag, a
+    /// malformed batch): `message` outside, `inner` and the .NET exception
+    /// type `kind` in `innererror`, sent with `status`.
+    #[error("{message}")]
+    App {
+        /// HTTP status.
+        status: StatusCode,
+        /// `error.message`.
+        message: String,
+        /// `error.innererror.message`.
+        inner: String,
+        /// `error.innererror.type`.
+        kind: &'static str,
+    },
 }
 
 impl SimError {
@@ -44,6 +58,7 @@ impl SimError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidQuery(_) | Self::InvalidKey(_) => StatusCode::BAD_REQUEST,
+            Self::App { status, .. } => *status,
             Self::SegmentNotFound(_) | Self::EntityNotFound(_) | Self::NoResource(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -55,6 +70,7 @@ impl SimError {
     fn inner_message(&self) -> String {
         match self {
             Self::InvalidQuery(m) | Self::InvalidKey(m) => m.clone(),
+            Self::App { inner, .. } => inner.clone(),
             Self::NoResource(_) => "No route data was found for this request.".to_owned(),
             other => other.to_string(),
         }
@@ -64,6 +80,7 @@ impl SimError {
         match self {
             Self::SegmentNotFound(_) => UNRECOGNIZED_PATH_EXCEPTION,
             Self::NoResource(_) => "",
+            Self::App { kind, .. } => kind,
             _ => ODATA_EXCEPTION,
         }
     }

@@ -14,17 +14,30 @@
 //! - [`odata`]: the OData request language: query options, the `$filter`
 //!   tokenizer/parser/binder/evaluator, and entity-key parsing.
 //! - [`error`]: [`SimError`], rendered as D365FO error bodies.
+//! - [`metadata`]: the catalogue behind `/Metadata/*`, labels, the actions
+//!   served, and the EDMX of `/data/$metadata`; `pdf` writes report output.
 //! - `routes`: the HTTP adapter: service document, collections, keyed reads
 //!   and the version actions.
+//! - [`auth`]: the Entra-style token endpoint and D365FO's bearer check.
+//! - [`faults`]: latency, throttling, 5xx and dropped connections;
+//!   `admin` changes them at run time (`/_sim/faults`, `/_sim/reset`), and
+//!   `gate` puts both in front of D365FO's endpoints (see README.md).
 //! - [`app`] builds the router (pure, for `oneshot` tests); [`serve`] runs it on
-//!   a listener it is handed until a shutdown future resolves.
+//!   a listener it is handed until a shutdown future resolves (`server`).
 
+mod admin;
+pub mod auth;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod faults;
+mod gate;
 mod json;
+pub mod metadata;
 pub mod odata;
+mod pdf;
 mod routes;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,28 +50,24 @@ pub use error::SimError;
 /// Pure apart from seeding: nothing is bound, so tests can drive the result
 /// with `tower::ServiceExt::oneshot`.
 pub fn app(config: SimConfig) -> axum::Router {
-    let dataset = data::Dataset::seeded(config.seed);
-    routes::router(Arc::new(routes::AppState::new(config, dataset)))
+    let (auth, faults) = (config.auth.clone(), config.faults.clone());
+    let dataset = data::Dataset::generate(config.seed, config.scale);
+    let d365 = routes::router(Arc::new(routes::AppState::new(config, dataset)));
+    gate::wrap(d365, auth, faults)
 }
 
 /// Serves the simulator on `listener` until `shutdown` resolves, then drains
 /// in-flight requests.
 ///
-/// Accepted sockets get `TCP_NODELAY`: small OData responses would otherwise
-/// wait on Nagle's algorithm and distort latency measurements.
+/// Accepted sockets get `TCP_NODELAY`, and each connection can be dropped
+/// mid-request by fault injection (see `server`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: SimConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, company = %config.default_company, "D365FO simulator listening");
     }
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::run(listener, app(config), shutdown).await
 }

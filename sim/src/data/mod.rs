@@ -1,32 +1,40 @@
-//! The simulator's data: seeded entity sets held in memory.
+//! The simulator's data: seeded entity sets held in memory, readable and
+//! writable by concurrent requests.
 //!
-//! Every set is built once at start-up. Each row is kept three ways: typed
-//! values (for `$filter` and `$orderby`), a pre-serialized JSON fragment (so
-//! an unprojected read copies bytes instead of serializing) and an entry in a
-//! key index (so a keyed read is one hash lookup). Requests share the data
-//! through an `Arc` and never clone a table.
+//! - `schema`: property types, enum types, navigation and foreign-key
+//!   descriptors; `sets`: the published entity sets.
+//! - `seed`: deterministic generation at a [`Scale`].
+//! - `table`: one set's rows with a key index and child indexes.
+//! - `write`: turning a JSON body into a validated row.
+//!
+//! Each [`EntitySet`] keeps its schema as plain data and its rows behind a
+//! `parking_lot::RwLock`: a keyed read takes the read lock for one hash
+//! lookup. Lock order, so readers and writers never deadlock: a plain write
+//! holds one set's write lock and nothing else (it validates foreign keys
+//! before taking it); anything holding several locks (an `$expand`, a
+//! changeset) takes them in [`Dataset::names`] order.
 
+mod scale;
 mod schema;
 mod seed;
+mod sets;
+mod table;
+mod tx;
 mod value;
+pub(crate) mod write;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use schema::{EnumType, Field, FieldType};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use scale::Scale;
+pub use schema::{EnumType, Field, FieldType, ForeignKey, Navigation};
+pub use table::{Row, Table};
+pub(crate) use tx::{Op, Outcome, Tx};
 pub use value::Value;
 
 use crate::json;
-
-/// One row of an entity set.
-#[derive(Debug, Clone)]
-pub struct Row {
-    /// Field values, in the order of [`EntitySet::fields`].
-    pub values: Vec<Value>,
-    /// The weak ETag, e.g. `W/"JzEsNTYzNzE0NDU3Nic="`.
-    pub etag: String,
-    /// `"@odata.etag":…,"Field":value,…` without braces.
-    pub json: String,
-}
 
 /// A public data entity exposed as an OData entity set.
 #[derive(Debug)]
@@ -35,52 +43,76 @@ pub struct EntitySet {
     pub name: &'static str,
     /// Qualified entity type, e.g. `Microsoft.Dynamics.DataEntities.CustomerV3`.
     pub type_name: &'static str,
+    /// The data entity's AOT name, e.g. `CustCustomerV3Entity`.
+    pub aot_name: &'static str,
+    /// The table label D365FO uses in messages, e.g. `Customers`.
+    pub label: &'static str,
     /// The entity's properties, in output order.
     pub fields: Vec<Field>,
     /// Indexes into `fields` of the entity key, in key order.
     pub keys: Vec<usize>,
     /// Index of `dataAreaId` when the set is company-specific.
     pub company: Option<usize>,
-    rows: Vec<Row>,
-    index: HashMap<String, usize>,
+    /// Indexes of properties a create must fill (besides the keys).
+    pub mandatory: Vec<usize>,
+    navigations: &'static [Navigation],
+    foreign_keys: &'static [ForeignKey],
+    table: RwLock<Table>,
 }
 
 impl EntitySet {
-    fn new(def: &schema::SetDef, records: seed::Records) -> Self {
+    fn new(def: &'static schema::SetDef, records: seed::Records) -> Self {
         let fields = def.fields.to_vec();
-        let keys: Vec<usize> = def
-            .keys
-            .iter()
-            .filter_map(|k| fields.iter().position(|f| f.name == *k))
-            .collect();
-        let company = fields.iter().position(|f| f.name == "dataAreaId");
-        let mut set = Self {
+        let position = |name: &str| fields.iter().position(|f| f.name == name);
+        let keys: Vec<usize> = def.keys.iter().filter_map(|k| position(k)).collect();
+        let mandatory = def.mandatory.iter().filter_map(|k| position(k)).collect();
+        let company = position("dataAreaId");
+        let mut table = Table::new(keys.clone(), records.len());
+        for (values, rec_id) in records {
+            // Seeded keys are unique by construction; a clash would only drop a row.
+            let _ = table.insert(Row {
+                values,
+                rec_id,
+                version: 1,
+            });
+        }
+        Self {
             name: def.name,
             type_name: def.type_name,
+            aot_name: def.aot_name,
+            label: def.label,
             fields,
             keys,
             company,
-            rows: Vec::with_capacity(records.len()),
-            index: HashMap::with_capacity(records.len()),
-        };
-        for (values, rec_id) in records {
-            let etag = weak_etag(rec_id);
-            let mut row = Row {
-                values,
-                etag,
-                json: String::new(),
-            };
-            row.json = set.row_json(&row, None);
-            let key = index_key(set.keys.iter().map(|&k| &row.values[k]));
-            set.index.insert(key, set.rows.len());
-            set.rows.push(row);
+            mandatory,
+            navigations: def.navigations,
+            foreign_keys: def.foreign_keys,
+            table: RwLock::new(table),
         }
-        set
     }
 
-    /// All rows, in key order.
-    pub fn rows(&self) -> &[Row] {
-        &self.rows
+    /// Navigation properties, as the EDMX declares them.
+    pub fn navigations(&self) -> &'static [Navigation] {
+        self.navigations
+    }
+
+    /// The navigation property called `name`.
+    pub fn navigation(&self, name: &str) -> Option<&'static Navigation> {
+        self.navigations.iter().find(|n| n.name == name)
+    }
+
+    /// Relations a write must satisfy.
+    pub fn foreign_keys(&self) -> &'static [ForeignKey] {
+        self.foreign_keys
+    }
+
+    /// Read access to the rows (a shared lock; hold it briefly).
+    pub fn rows(&self) -> RwLockReadGuard<'_, Table> {
+        self.table.read()
+    }
+
+    pub(crate) fn rows_mut(&self) -> RwLockWriteGuard<'_, Table> {
+        self.table.write()
     }
 
     /// Index of the property called `name` (case-sensitive, as in OData).
@@ -88,54 +120,79 @@ impl EntitySet {
         self.fields.iter().position(|f| f.name == name)
     }
 
-    /// The row whose key equals `key` (values in key order). String
-    /// comparison ignores case, as D365FO's SQL collation does.
-    pub fn lookup(&self, key: &[Value]) -> Option<&Row> {
-        let idx = self.index.get(&index_key(key.iter()))?;
-        self.rows.get(*idx)
+    /// A copy of the row whose key equals `key` (values in key order).
+    /// String comparison ignores case, as D365FO's SQL collation does. The
+    /// copy holds no lock; hot paths read through [`EntitySet::rows`].
+    pub fn lookup(&self, key: &[Value]) -> Option<Row> {
+        self.table.read().lookup(key).cloned()
     }
 
     /// The JSON fragment of `row` limited to `select` (all fields if `None`).
     pub fn row_json(&self, row: &Row, select: Option<&[usize]>) -> String {
-        let mut out = String::with_capacity(256);
+        let mut out = String::with_capacity(64 + row.values.len() * 24);
+        self.write_row_json(&mut out, row, select);
+        out
+    }
+
+    /// Appends `"@odata.etag":…,"Field":value,…` (no braces) to `out`.
+    pub fn write_row_json(&self, out: &mut String, row: &Row, select: Option<&[usize]>) {
         out.push_str("\"@odata.etag\":");
-        json::push_str(&mut out, &row.etag);
-        let all: Vec<usize>;
-        let chosen = match select {
-            Some(s) => s,
-            None => {
-                all = (0..self.fields.len()).collect();
-                &all
+        json::push_str(out, &row.etag());
+        let mut field = |i: usize| {
+            if let (Some(field), Some(value)) = (self.fields.get(i), row.values.get(i)) {
+                out.push(',');
+                json::push_str(out, field.name);
+                out.push(':');
+                value.write_json(out);
             }
         };
-        for &i in chosen {
-            let (Some(field), Some(value)) = (self.fields.get(i), row.values.get(i)) else {
+        match select {
+            Some(chosen) => chosen.iter().for_each(|&i| field(i)),
+            None => (0..self.fields.len()).for_each(field),
+        }
+    }
+
+    /// The key predicate of `row` as written in a URL, e.g.
+    /// `dataAreaId='usmf',CustomerAccount='US-001'`.
+    pub fn key_text(&self, row: &Row) -> String {
+        let mut out = String::new();
+        for (n, &k) in self.keys.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            let (Some(field), Some(value)) = (self.fields.get(k), row.values.get(k)) else {
                 continue;
             };
-            out.push(',');
-            json::push_str(&mut out, field.name);
-            out.push(':');
-            value.write_json(&mut out);
+            out.push_str(field.name);
+            out.push('=');
+            match (field.ty, value) {
+                (FieldType::String | FieldType::Enum(_), Value::Str(s)) => {
+                    out.push('\'');
+                    out.push_str(&s.replace('\'', "''"));
+                    out.push('\'');
+                }
+                (_, Value::Str(s)) => out.push_str(s),
+                (_, other) => other.write_json(&mut out),
+            }
         }
         out
     }
 }
 
 /// D365FO's weak ETag: base64 of `'{version},{RecId}'`.
-fn weak_etag(rec_id: u64) -> String {
-    format!("W/\"{}\"", base64(format!("'1,{rec_id}'").as_bytes()))
+fn weak_etag(version: u32, rec_id: u64) -> String {
+    format!(
+        "W/\"{}\"",
+        base64(format!("'{version},{rec_id}'").as_bytes())
+    )
 }
 
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let at = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (at(0) << 16) | (at(1) << 8) | at(2);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
                 out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
@@ -147,35 +204,50 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The key-index form of a key: values joined by U+001F, strings lowered.
-fn index_key<'a>(values: impl Iterator<Item = &'a Value>) -> String {
-    let mut out = String::new();
-    for (i, v) in values.enumerate() {
-        if i > 0 {
-            out.push('\u{1f}');
-        }
-        v.write_key(&mut out);
-    }
-    out
-}
-
 /// Every entity set of one simulated environment.
 #[derive(Debug)]
 pub struct Dataset {
     sets: HashMap<&'static str, EntitySet>,
     names: Vec<&'static str>,
+    next_rec_id: AtomicU64,
 }
 
 impl Dataset {
-    /// Generates the data set for `seed`; equal seeds give equal data.
+    /// The small data set for `seed`; equal seeds give equal data.
     pub fn seeded(seed: u64) -> Self {
+        Self::generate(seed, Scale::Small)
+    }
+
+    /// Generates the data set for `seed` at `scale`; equal inputs give equal data.
+    pub fn generate(seed: u64, scale: Scale) -> Self {
+        let (generated, last_rec_id) = seed::generate(seed, scale);
         let mut sets = HashMap::new();
         let mut names = Vec::new();
-        for (def, records) in seed::generate(seed) {
+        for (def, records) in generated {
             names.push(def.name);
             sets.insert(def.name, EntitySet::new(def, records));
         }
-        Self { sets, names }
+        names.sort_unstable();
+        // The many side of each collection navigation gets a child index, so
+        // `$expand` of an order's lines is a hash lookup, not a scan.
+        for set in sets.values() {
+            for nav in set.navigations.iter().filter(|n| n.collection) {
+                let Some(target) = sets.get(nav.target) else {
+                    continue;
+                };
+                let fields: Vec<usize> = nav
+                    .constraints
+                    .iter()
+                    .filter_map(|(_, theirs)| target.field_index(theirs))
+                    .collect();
+                target.rows_mut().add_child_index(fields);
+            }
+        }
+        Self {
+            sets,
+            names,
+            next_rec_id: AtomicU64::new(last_rec_id + 1),
+        }
     }
 
     /// The set called `name` (case-sensitive).
@@ -183,44 +255,38 @@ impl Dataset {
         self.sets.get(name)
     }
 
-    /// Entity set names, in service-document order.
+    /// Entity set names, in service-document (and lock) order.
     pub fn names(&self) -> &[&'static str] {
         &self.names
+    }
+
+    /// Every enum type some property uses, each once, by name.
+    pub fn enum_types(&self) -> Vec<&'static EnumType> {
+        let mut out: Vec<&'static EnumType> = Vec::new();
+        for set in self.sets.values() {
+            for field in &set.fields {
+                if let FieldType::Enum(e) = field.ty
+                    && !out.iter().any(|o| o.name == e.name)
+                {
+                    out.push(e);
+                }
+            }
+        }
+        out.sort_unstable_by_key(|e| e.name);
+        out
+    }
+
+    /// Live rows across all sets.
+    pub fn total_rows(&self) -> usize {
+        self.sets.values().map(|s| s.rows().len()).sum()
+    }
+
+    /// A fresh RecId for a created row.
+    pub(crate) fn next_rec_id(&self) -> u64 {
+        self.next_rec_id.fetch_add(1, Ordering::Relaxed)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etag_matches_d365_encoding() {
-        assert_eq!(weak_etag(5637144576), "W/\"JzEsNTYzNzE0NDU3Nic=\"");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"a"), "YQ==");
-    }
-
-    #[test]
-    fn seeding_is_deterministic() {
-        let a = Dataset::seeded(7);
-        let b = Dataset::seeded(7);
-        let (Some(ca), Some(cb)) = (a.get("CustomersV3"), b.get("CustomersV3")) else {
-            panic!("CustomersV3 missing");
-        };
-        assert_eq!(ca.rows().len(), cb.rows().len());
-        for (x, y) in ca.rows().iter().zip(cb.rows()) {
-            assert_eq!(x.json, y.json);
-        }
-    }
-
-    #[test]
-    fn lookup_ignores_case() {
-        let d = Dataset::seeded(1);
-        let Some(c) = d.get("CustomersV3") else {
-            panic!("CustomersV3 missing")
-        };
-        let key = [Value::Str("USMF".into()), Value::Str("us-001".into())];
-        let row = c.lookup(&key).map(|r| r.json.clone()).unwrap_or_default();
-        assert!(row.contains("\"CustomerAccount\":\"US-001\""), "{row}");
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -54,7 +54,7 @@ pub struct Field {
     pub ty: FieldType,
 }
 
-const fn f(name: &'static str, ty: FieldType) -> Field {
+pub(crate) const fn f(name: &'static str, ty: FieldType) -> Field {
     Field { name, ty }
 }
 
@@ -76,107 +76,89 @@ pub static CUST_VENDOR_BLOCKED: EnumType = EnumType {
     members: &["No", "Invoice", "All", "Payment", "Requisition", "Never"],
 };
 
-use FieldType::{Boolean, DateTime, Decimal, Enum, Int32, String as Str};
+/// `Microsoft.Dynamics.DataEntities.SalesStatus` (header and line status).
+pub static SALES_STATUS: EnumType = EnumType {
+    name: "Microsoft.Dynamics.DataEntities.SalesStatus",
+    members: &["None", "Backorder", "Delivered", "Invoiced", "Canceled"],
+};
+
+/// `Microsoft.Dynamics.DataEntities.EcoResProductType`.
+pub static PRODUCT_TYPE: EnumType = EnumType {
+    name: "Microsoft.Dynamics.DataEntities.EcoResProductType",
+    members: &["Item", "Service"],
+};
+
+/// `Microsoft.Dynamics.DataEntities.EcoResProductSubtype`.
+pub static PRODUCT_SUBTYPE: EnumType = EnumType {
+    name: "Microsoft.Dynamics.DataEntities.EcoResProductSubtype",
+    members: &["Product", "ProductMaster"],
+};
+
+/// `Microsoft.Dynamics.DataEntities.DimensionLedgerAccountType` (main account type).
+pub static MAIN_ACCOUNT_TYPE: EnumType = EnumType {
+    name: "Microsoft.Dynamics.DataEntities.DimensionLedgerAccountType",
+    members: &[
+        "ProfitAndLoss",
+        "Revenue",
+        "Expense",
+        "BalanceSheet",
+        "Asset",
+        "Liability",
+        "Equity",
+        "Total",
+        "Reporting",
+    ],
+};
+
+/// `Microsoft.Dynamics.DataEntities.DebCredProposal`.
+pub static DEBIT_CREDIT: EnumType = EnumType {
+    name: "Microsoft.Dynamics.DataEntities.DebCredProposal",
+    members: &["None", "Debit", "Credit"],
+};
+
+/// A navigation property: rows of `target` related through `constraints`
+/// (`(this set's property, target's property)` pairs), as the EDMX
+/// `NavigationProperty` / `ReferentialConstraint` elements describe it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Navigation {
+    /// Property name, e.g. `SalesOrderLines`.
+    pub name: &'static str,
+    /// Entity set name of the related rows.
+    pub target: &'static str,
+    /// `Collection(…)` (one-to-many) rather than a single entity.
+    pub collection: bool,
+    /// Joined properties: `(this set's, target's)`.
+    pub constraints: &'static [(&'static str, &'static str)],
+    /// The navigation property on the target that points back, if any.
+    pub partner: Option<&'static str>,
+}
+
+/// A relation a write must satisfy: the values of `fields` must name an
+/// existing row of `target`. D365FO enforces these in `validateWrite`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// `(this set's property, target's property)`; the last pair is the
+    /// one the error message names.
+    pub fields: &'static [(&'static str, &'static str)],
+    /// Entity set the values must exist in.
+    pub target: &'static str,
+}
 
 /// The static description of one entity set.
 #[derive(Debug)]
 pub(crate) struct SetDef {
     pub name: &'static str,
     pub type_name: &'static str,
+    /// The AOT name of the data entity, e.g. `CustCustomerV3Entity`; D365FO
+    /// names it in write errors.
+    pub aot_name: &'static str,
+    /// The table label used in messages, e.g. `Customers`.
+    pub label: &'static str,
     pub keys: &'static [&'static str],
     pub fields: &'static [Field],
+    /// Properties a create must give a non-empty value (keys other than
+    /// `dataAreaId` are always mandatory).
+    pub mandatory: &'static [&'static str],
+    pub navigations: &'static [Navigation],
+    pub foreign_keys: &'static [ForeignKey],
 }
-
-pub(crate) static LEGAL_ENTITIES: SetDef = SetDef {
-    name: "LegalEntities",
-    type_name: "Microsoft.Dynamics.DataEntities.LegalEntity",
-    keys: &["LegalEntityId"],
-    fields: &[
-        f("LegalEntityId", Str),
-        f("Name", Str),
-        f("AddressCountryRegionId", Str),
-        f("AddressCity", Str),
-        f("LanguageId", Str),
-        f("AccountingCurrency", Str),
-        f("IsInternalOrganization", Boolean),
-    ],
-};
-
-pub(crate) static CURRENCIES: SetDef = SetDef {
-    name: "Currencies",
-    type_name: "Microsoft.Dynamics.DataEntities.Currency",
-    keys: &["CurrencyCode"],
-    fields: &[
-        f("CurrencyCode", Str),
-        f("Name", Str),
-        f("Symbol", Str),
-        f("GeneralRoundingPrecision", Decimal),
-        f("ReferenceCurrencyForTriangulation", Enum(&NO_YES)),
-    ],
-};
-
-pub(crate) static CUSTOMER_GROUPS: SetDef = SetDef {
-    name: "CustomerGroups",
-    type_name: "Microsoft.Dynamics.DataEntities.CustomerGroup",
-    keys: &["dataAreaId", "CustomerGroupId"],
-    fields: &[
-        f("dataAreaId", Str),
-        f("CustomerGroupId", Str),
-        f("Description", Str),
-        f("PaymentTermId", Str),
-        f("IsSalesTaxIncludedInPrice", Enum(&NO_YES)),
-        f("ClearingPeriodPaymentTermName", Str),
-    ],
-};
-
-pub(crate) static CUSTOMERS_V3: SetDef = SetDef {
-    name: "CustomersV3",
-    type_name: "Microsoft.Dynamics.DataEntities.CustomerV3",
-    keys: &["dataAreaId", "CustomerAccount"],
-    fields: &[
-        f("dataAreaId", Str),
-        f("CustomerAccount", Str),
-        f("OrganizationName", Str),
-        f("CustomerType", Enum(&CUSTOMER_TYPE)),
-        f("CustomerGroupId", Str),
-        f("SalesCurrencyCode", Str),
-        f("CreditLimit", Decimal),
-        f("CreditLimitIsMandatory", Enum(&NO_YES)),
-        f("OnHoldStatus", Enum(&CUST_VENDOR_BLOCKED)),
-        f("PaymentTerms", Str),
-        f("AddressCountryRegionId", Str),
-        f("AddressCity", Str),
-        f("AddressStreet", Str),
-        f("AddressZipCode", Str),
-        f("PrimaryContactEmail", Str),
-        f("PrimaryContactPhone", Str),
-        f("LanguageId", Str),
-        f("PartyNumber", Str),
-        f("CustomerPaymentMethod", Str),
-        f("DeliveryTerms", Str),
-        f("IsOneTimeCustomer", Enum(&NO_YES)),
-        f("ShipCarrierAccount", Str),
-        f("EmployeeResponsibleNumber", Str),
-        f("CreatedDateTime", DateTime),
-    ],
-};
-
-pub(crate) static VENDORS_V2: SetDef = SetDef {
-    name: "VendorsV2",
-    type_name: "Microsoft.Dynamics.DataEntities.VendorV2",
-    keys: &["dataAreaId", "VendorAccountNumber"],
-    fields: &[
-        f("dataAreaId", Str),
-        f("VendorAccountNumber", Str),
-        f("VendorOrganizationName", Str),
-        f("VendorGroupId", Str),
-        f("CurrencyCode", Str),
-        f("OnHoldStatus", Enum(&CUST_VENDOR_BLOCKED)),
-        f("AddressCountryRegionId", Str),
-        f("AddressCity", Str),
-        f("PrimaryEmailAddress", Str),
-        f("PaymentTermsName", Str),
-        f("VendorPartyNumber", Str),
-        f("NumberOfEmployees", Int32),
-    ],
-};

@@ -10,9 +10,11 @@
 //! - [`query`]: the system query options of a request (`$top`, `$skip`,
 //!   `$select`, `$filter`, `$orderby`, `$count`, `cross-company`).
 //! - [`key`]: the `(…)` entity key of a path segment.
+//! - [`expand`]: the `$expand` option (one level, nested `$select`).
 
 pub mod ast;
 pub mod bind;
+pub mod expand;
 pub mod key;
 pub mod lexer;
 pub mod parser;

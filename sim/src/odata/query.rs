@@ -40,6 +40,8 @@ pub struct Plan {
     pub select: Option<Vec<usize>>,
     /// `$orderby` keys: field index and descending flag.
     pub order: Vec<(usize, bool)>,
+    /// `$expand` items, parsed but not yet bound to navigation properties.
+    pub expand: Vec<super::expand::ExpandItem>,
 }
 
 fn decode(raw: &str) -> Result<String, SimError> {
@@ -123,27 +125,7 @@ impl QueryOptions {
             }
         };
 
-        let select = match self.select.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let items: Vec<&str> = text.split(',').map(str::trim).collect();
-                if items.contains(&"*") {
-                    None
-                } else {
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in items.into_iter().filter(|i| !i.is_empty()) {
-                        let i = field(item)?;
-                        if !out.contains(&i) {
-                            out.push(i);
-                        }
-                    }
-                    // Properties come out in declaration order, as OData writes them.
-                    out.sort_unstable();
-                    Some(out)
-                }
-            }
-        };
-
+        let select = bind_select(set, self.select.as_deref())?;
         let mut order = Vec::new();
         if let Some(text) = self.orderby.as_deref().filter(|t| !t.trim().is_empty()) {
             for item in text.split(',') {
@@ -162,26 +144,46 @@ impl QueryOptions {
             }
         }
 
-        if let Some(expand) = self
-            .expand
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            let first = expand
-                .split([',', '(', '/'])
-                .next()
-                .unwrap_or(expand)
-                .trim();
-            return Err(not_found(first));
-        }
+        let expand = match self.expand.as_deref().map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(text) => super::expand::parse_expand(text)?,
+        };
 
         Ok(Plan {
             predicate,
             select,
             order,
+            expand,
         })
     }
+}
+
+/// Binds a `$select` list to `set`: field indexes in declaration order, or
+/// `None` for all (absent, empty or `*`).
+pub fn bind_select(set: &EntitySet, text: Option<&str>) -> Result<Option<Vec<usize>>, SimError> {
+    let text = match text.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(t) => t,
+    };
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.contains(&"*") {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items.into_iter().filter(|i| !i.is_empty()) {
+        let i = set.field_index(item).ok_or_else(|| {
+            SimError::InvalidQuery(format!(
+                "Could not find a property named '{item}' on type '{}'.",
+                set.type_name
+            ))
+        })?;
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    // Properties come out in declaration order, as OData writes them.
+    out.sort_unstable();
+    Ok(Some(out))
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
-//! `GET /data/{Set}` (collections, with query options and server paging) and
+//! `GET /data/{Set}` (collections, with query options, `$expand` and server
+//! paging), `GET /data/{Set}/$count` (a plain-text number) and
 //! `GET /data/{Set}({key})` (keyed reads, optionally `/{Property}`).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, base_url, data_segments, odata_json};
-use crate::data::{EntitySet, Row, Value};
+use super::{AppState, base_url, data_segments, expand, odata_json};
+use crate::data::{EntitySet, Row, Table, Value};
 use crate::odata::QueryOptions;
 use crate::odata::key::{parse_key, resolve_key};
 use crate::odata::query::Plan;
@@ -27,7 +28,7 @@ pub(super) async fn get(
     }
 }
 
-fn read(
+pub(super) fn read(
     state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
@@ -37,49 +38,65 @@ fn read(
     let Some(first) = segments.first() else {
         return Err(SimError::NoResource(format!("{base}{uri}")));
     };
-    let (name, key) = match first.split_once('(') {
-        Some((name, rest)) => {
-            let inner = rest.strip_suffix(')').ok_or_else(|| {
-                SimError::InvalidKey("Bad Request - Error in query syntax.".to_owned())
-            })?;
-            (name, Some(inner))
-        }
-        None => (first.as_str(), None),
-    };
+    let (name, key) = split_key(first)?;
     let set = state
         .data
         .get(name)
         .ok_or_else(|| SimError::SegmentNotFound(name.to_owned()))?;
     let opts = QueryOptions::parse(uri.query())?;
-    match (key, segments.get(1)) {
-        (None, None) => {
+    match (key, segments.get(1).map(String::as_str), segments.len()) {
+        (None, None, _) => {
             let plan = opts.plan(set)?;
-            Ok(odata_json(collection(state, set, &opts, &plan, &base)))
+            let expand = expand::bind(&state.data, set, &plan.expand)?;
+            Ok(odata_json(collection(
+                state, set, &opts, &plan, &expand, &base,
+            )))
         }
-        (Some(key), property) => {
+        (None, Some("$count"), 2) => {
+            let plan = opts.plan(set)?;
+            let table = set.rows();
+            let n = matching(state, set, &opts, &plan, &table).len();
+            let mut response = (StatusCode::OK, n.to_string()).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+                .headers_mut()
+                .insert("odata-version", HeaderValue::from_static("4.0"));
+            Ok(response)
+        }
+        (Some(key), property, n) if n <= 2 => {
             let values = resolve_key(&parse_key(key)?, set, &state.company)?;
-            let row = set
-                .lookup(&values)
-                .ok_or_else(|| SimError::EntityNotFound(name.to_owned()))?;
             let context = format!("{base}/data/$metadata#{name}");
-            let mut response = match property {
+            let (body, etag) = match property {
                 None => {
                     let plan = opts.plan(set)?;
-                    let mut out = String::with_capacity(row.json.len() + 96);
+                    let expand = expand::bind(&state.data, set, &plan.expand)?;
+                    let locked =
+                        expand::Locked::new(&state.data, &expand::tables_for(set, &expand));
+                    let row = locked
+                        .get(set.name)
+                        .and_then(|t| t.lookup(&values))
+                        .ok_or_else(|| SimError::EntityNotFound(name.to_owned()))?;
+                    let mut out = String::with_capacity(1024);
                     out.push_str("{\"@odata.context\":");
-                    json::push_str(&mut out, &format!("{context}/$entity"));
+                    let suffix = expand::context_suffix(set, plan.select.as_deref(), &expand);
+                    json::push_str(&mut out, &format!("{context}{suffix}/$entity"));
                     out.push(',');
-                    match &plan.select {
-                        None => out.push_str(&row.json),
-                        Some(sel) => out.push_str(&set.row_json(row, Some(sel))),
-                    }
+                    set.write_row_json(&mut out, row, plan.select.as_deref());
+                    expand::write_expanded(&mut out, row, &expand, &locked);
                     out.push('}');
-                    odata_json(out)
+                    (out, row.etag())
                 }
                 Some(prop) => {
+                    let table = set.rows();
+                    let row = table
+                        .lookup(&values)
+                        .ok_or_else(|| SimError::EntityNotFound(name.to_owned()))?;
                     let i = set
                         .field_index(prop)
-                        .ok_or_else(|| SimError::SegmentNotFound(prop.clone()))?;
+                        .ok_or_else(|| SimError::SegmentNotFound(prop.to_owned()))?;
                     let mut out = String::with_capacity(128);
                     out.push_str("{\"@odata.context\":");
                     json::push_str(&mut out, &format!("{context}({key})/{prop}"));
@@ -89,15 +106,29 @@ fn read(
                         .unwrap_or(&Value::Null)
                         .write_json(&mut out);
                     out.push('}');
-                    odata_json(out)
+                    (out, row.etag())
                 }
             };
-            if let Ok(etag) = HeaderValue::from_str(&row.etag) {
+            let mut response = odata_json(body);
+            if let Ok(etag) = HeaderValue::from_str(&etag) {
                 response.headers_mut().insert(header::ETAG, etag);
             }
             Ok(response)
         }
-        (None, Some(_)) => Err(SimError::NoResource(format!("{base}{uri}"))),
+        _ => Err(SimError::NoResource(format!("{base}{uri}"))),
+    }
+}
+
+/// Splits `Set(key)` into the set name and the key text.
+pub(super) fn split_key(segment: &str) -> Result<(&str, Option<&str>), SimError> {
+    match segment.split_once('(') {
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix(')').ok_or_else(|| {
+                SimError::InvalidKey("Bad Request - Error in query syntax.".to_owned())
+            })?;
+            Ok((name, Some(inner)))
+        }
+        None => Ok((segment, None)),
     }
 }
 
@@ -125,24 +156,40 @@ fn order(plan: &Plan, a: &Row, b: &Row) -> Ordering {
     Ordering::Equal
 }
 
+/// The rows a collection query selects, filtered and ordered.
+fn matching<'t>(
+    state: &AppState,
+    set: &EntitySet,
+    opts: &QueryOptions,
+    plan: &Plan,
+    table: &'t Table,
+) -> Vec<&'t Row> {
+    let mut rows: Vec<&Row> = table
+        .iter()
+        .filter(|r| in_company(state, set, opts, r))
+        .filter(|r| plan.predicate.as_ref().is_none_or(|p| p.eval(&r.values)))
+        .collect();
+    if !plan.order.is_empty() {
+        // Stable: ties keep RecId order, so pages do not shuffle between calls.
+        rows.sort_by(|a, b| order(plan, a, b));
+    }
+    rows
+}
+
 /// Runs a collection query and renders one page of it.
 fn collection(
     state: &AppState,
     set: &EntitySet,
     opts: &QueryOptions,
     plan: &Plan,
+    expand: &[expand::Bound<'_>],
     base: &str,
 ) -> String {
-    let mut rows: Vec<&Row> = set
-        .rows()
-        .iter()
-        .filter(|r| in_company(state, set, opts, r))
-        .filter(|r| plan.predicate.as_ref().is_none_or(|p| p.eval(&r.values)))
-        .collect();
-    if !plan.order.is_empty() {
-        // Stable: ties keep key order, so pages do not shuffle between calls.
-        rows.sort_by(|a, b| order(plan, a, b));
-    }
+    let locked = expand::Locked::new(&state.data, &expand::tables_for(set, expand));
+    let Some(table) = locked.get(set.name) else {
+        return String::new();
+    };
+    let rows = matching(state, set, opts, plan, table);
     let total = rows.len();
     let start = opts.skip.min(total);
     let available = total - start;
@@ -150,19 +197,15 @@ fn collection(
     let page_size = state.config.max_page_size.max(1);
     let page = wanted.min(page_size);
     let page_rows = rows.get(start..start + page).unwrap_or_default();
+    let width = plan.select.as_ref().map_or(set.fields.len(), Vec::len);
 
-    let mut out =
-        String::with_capacity(128 + page_rows.iter().map(|r| r.json.len() + 2).sum::<usize>());
+    let mut out = String::with_capacity(128 + page_rows.len() * (32 + width * 28));
     out.push_str("{\"@odata.context\":");
-    let mut context = format!("{base}/data/$metadata#{}", set.name);
-    if let Some(sel) = &plan.select {
-        let names: Vec<&str> = sel
-            .iter()
-            .filter_map(|&i| set.fields.get(i).map(|f| f.name))
-            .collect();
-        context.push_str(&format!("({})", names.join(",")));
-    }
-    json::push_str(&mut out, &context);
+    let suffix = expand::context_suffix(set, plan.select.as_deref(), expand);
+    json::push_str(
+        &mut out,
+        &format!("{base}/data/$metadata#{}{suffix}", set.name),
+    );
     if opts.count {
         out.push_str(&format!(",\"@odata.count\":{total}"));
     }
@@ -172,10 +215,8 @@ fn collection(
             out.push(',');
         }
         out.push('{');
-        match &plan.select {
-            None => out.push_str(&row.json),
-            Some(sel) => out.push_str(&set.row_json(row, Some(sel))),
-        }
+        set.write_row_json(&mut out, row, plan.select.as_deref());
+        expand::write_expanded(&mut out, row, expand, &locked);
         out.push('}');
     }
     out.push(']');

@@ -77,7 +77,7 @@ async fn collection_shape_top_and_default_company() {
         .iter()
         .map(|r| r["dataAreaId"].as_str().unwrap())
         .collect();
-    assert_eq!(rows(&cross).len(), 200);
+    assert_eq!(rows(&cross).len(), 250);
     assert!(companies.contains("usmf") && companies.contains("demf"));
 
     let demf = crate::app(SimConfig {
@@ -289,8 +289,8 @@ async fn next_links_page_through_everything_once() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 200);
-    assert_eq!(pages, 200usize.div_ceil(7));
+    assert_eq!(seen.len(), 250);
+    assert_eq!(pages, 250usize.div_ceil(7));
 
     let (_, topped) = get(&app, "/data/CustomersV3?$top=10").await;
     let next = topped["@odata.nextLink"].as_str().unwrap();

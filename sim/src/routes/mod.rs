@@ -6,7 +6,13 @@
 //! with quotes, commas and even `/` percent-encoded by clients.
 
 mod actions;
+mod batch;
 mod entities;
+mod expand;
+mod metadata;
+mod reports;
+mod services;
+mod write;
 
 use std::sync::Arc;
 
@@ -14,7 +20,7 @@ use axum::Router;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use percent_encoding::percent_decode_str;
 
 use crate::data::Dataset;
@@ -27,15 +33,19 @@ pub(crate) struct AppState {
     pub data: Dataset,
     /// `config.default_company`, lower-cased once.
     pub company: String,
+    /// What `/Metadata` and `/data/$metadata` describe, built once.
+    pub catalogue: crate::metadata::Catalogue,
 }
 
 impl AppState {
     pub fn new(config: SimConfig, data: Dataset) -> Self {
         let company = config.default_company.to_lowercase();
+        let catalogue = crate::metadata::Catalogue::build(&data);
         Self {
             config,
             data,
             company,
+            catalogue,
         }
     }
 }
@@ -44,7 +54,25 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/data", get(service_document))
         .route("/data/", get(service_document))
-        .route("/data/{*rest}", get(entities::get).post(actions::post))
+        .route("/data/$batch", post(batch::post))
+        .route(
+            "/data/{*rest}",
+            get(entities::get)
+                .post(write::post)
+                .patch(write::change)
+                .put(write::change)
+                .delete(write::change),
+        )
+        .route("/data/$metadata", get(metadata::edmx))
+        .route("/Metadata", get(metadata::service_document))
+        .route("/Metadata/", get(metadata::service_document))
+        .route("/Metadata/{*rest}", get(metadata::get))
+        .route("/api/services", get(services::get))
+        .route("/api/services/", get(services::get))
+        .route(
+            "/api/services/{*rest}",
+            get(services::get).post(services::post),
+        )
         .fallback(fallback)
         .with_state(state)
 }

@@ -5,4 +5,10 @@
 // Tests fail loudly on anything unexpected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions;
+mod auth;
+mod data;
+mod faults;
+mod metadata;
+mod services;
 mod support;

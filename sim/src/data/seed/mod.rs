@@ -3,17 +3,25 @@
 //! A small SplitMix64 generator is used instead of `rand` so that a seed
 //! gives the same data on every platform and every dependency version: tests
 //! and benchmark reports may quote row values.
+//!
+//! Reference data (legal entities, currencies, customer groups, main
+//! accounts, exchange rates) has a fixed size; customers, vendors, products,
+//! orders and order lines grow with the [`Scale`](super::Scale) unit.
+//! `orders` generates products, orders and lines; `ledger` the finance sets.
 
-use super::Value;
-use super::schema::{self, SetDef};
+mod ledger;
+mod orders;
+
+use super::schema::SetDef;
+use super::{Scale, Value, sets};
 
 /// First RecId D365FO hands out in a fresh partition.
 const FIRST_REC_ID: u64 = 5_637_144_576;
 
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -22,7 +30,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (`n` > 0; 0 gives 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {
@@ -30,7 +38,7 @@ impl Rng {
         }
     }
 
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    pub(super) fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items
             .get(self.below(items.len()))
             .copied()
@@ -39,18 +47,18 @@ impl Rng {
 }
 
 /// One legal entity of the seeded environment.
-struct Company {
-    id: &'static str,
+pub(super) struct Company {
+    pub id: &'static str,
     name: &'static str,
-    country: &'static str,
-    cities: &'static [&'static str],
-    currency: &'static str,
-    language: &'static str,
+    pub country: &'static str,
+    pub cities: &'static [&'static str],
+    pub currency: &'static str,
+    pub language: &'static str,
     prefix: &'static str,
     phone: &'static str,
 }
 
-const COMPANIES: [Company; 4] = [
+pub(super) const COMPANIES: [Company; 5] = [
     Company {
         id: "usmf",
         name: "Contoso Entertainment System USA",
@@ -98,12 +106,17 @@ const COMPANIES: [Company; 4] = [
         prefix: "RT",
         phone: "+1 206-555-0",
     },
+    Company {
+        id: "jpmf",
+        name: "Contoso Entertainment Japan",
+        country: "JPN",
+        cities: &["Tokyo", "Osaka", "Nagoya", "Yokohama"],
+        currency: "JPY",
+        language: "ja",
+        prefix: "JP",
+        phone: "+81 3-5555-",
+    },
 ];
-
-/// Customers generated per company.
-pub(crate) const CUSTOMERS_PER_COMPANY: usize = 50;
-/// Vendors generated per company.
-pub(crate) const VENDORS_PER_COMPANY: usize = 30;
 
 const ORG_WORDS: &[&str] = &[
     "Contoso",
@@ -147,8 +160,8 @@ const GROUPS: [(&str, &str); 5] = [
     ("40", "Internet customers"),
     ("90", "Intercompany customers"),
 ];
-const PAYMENT_TERMS: &[&str] = &["Net10", "Net30", "Net45", "Net60", "COD"];
-const CURRENCIES: [(&str, &str, &str); 10] = [
+pub(super) const PAYMENT_TERMS: &[&str] = &["Net10", "Net30", "Net45", "Net60", "COD"];
+pub(super) const CURRENCIES: [(&str, &str, &str); 10] = [
     ("AUD", "Australian dollar", "$"),
     ("CAD", "Canadian dollar", "$"),
     ("CHF", "Swiss franc", "CHF"),
@@ -161,11 +174,11 @@ const CURRENCIES: [(&str, &str, &str); 10] = [
     ("USD", "US dollar", "$"),
 ];
 
-fn s(v: impl Into<String>) -> Value {
+pub(super) fn s(v: impl Into<String>) -> Value {
     Value::Str(v.into())
 }
 
-fn slug(name: &str) -> String {
+pub(super) fn slug(name: &str) -> String {
     name.chars()
         .filter(char::is_ascii_alphanumeric)
         .flat_map(|c| c.to_lowercase())
@@ -175,14 +188,11 @@ fn slug(name: &str) -> String {
 /// Rows of one set: values in schema order, each with its RecId.
 pub(crate) type Records = Vec<(Vec<Value>, u64)>;
 
-/// Rows of every set.
-pub(crate) fn generate(seed: u64) -> Vec<(&'static SetDef, Records)> {
+/// Rows of every set, and the last RecId handed out.
+pub(crate) fn generate(seed: u64, scale: Scale) -> (Vec<(&'static SetDef, Records)>, u64) {
+    let unit = scale.unit(COMPANIES.len());
     let mut rng = Rng(seed);
-    let mut rec_id = FIRST_REC_ID;
-    let mut next_id = move || {
-        rec_id += 1;
-        rec_id
-    };
+    let mut ids = RecIds(FIRST_REC_ID);
     let mut out = Vec::new();
 
     let currencies = CURRENCIES
@@ -197,10 +207,10 @@ pub(crate) fn generate(seed: u64) -> Vec<(&'static SetDef, Records)> {
                 Value::Decimal(precision),
                 s(triangulation),
             ];
-            (row, next_id())
+            (row, ids.next())
         })
         .collect();
-    out.push((&schema::CURRENCIES, currencies));
+    out.push((&sets::CURRENCIES, currencies));
 
     let mut groups = Vec::new();
     for c in &COMPANIES {
@@ -213,19 +223,19 @@ pub(crate) fn generate(seed: u64) -> Vec<(&'static SetDef, Records)> {
                 s(if id == "30" { "Yes" } else { "No" }),
                 s(""),
             ];
-            groups.push((row, next_id()));
+            groups.push((row, ids.next()));
         }
     }
-    out.push((&schema::CUSTOMER_GROUPS, groups));
+    out.push((&sets::CUSTOMER_GROUPS, groups));
 
-    let mut customers = Vec::new();
+    let mut customers = Vec::with_capacity(COMPANIES.len() * 10 * unit);
     for (ci, c) in COMPANIES.iter().enumerate() {
-        for n in 1..=CUSTOMERS_PER_COMPANY {
-            let party = ci * 1000 + n;
-            customers.push((customer(&mut rng, c, n, party), next_id()));
+        for n in 1..=10 * unit {
+            let party = ci * 1_000_000 + n;
+            customers.push((customer(&mut rng, c, n, party), ids.next()));
         }
     }
-    out.push((&schema::CUSTOMERS_V3, customers));
+    out.push((&sets::CUSTOMERS_V3, customers));
 
     let legal = COMPANIES
         .iter()
@@ -239,39 +249,70 @@ pub(crate) fn generate(seed: u64) -> Vec<(&'static SetDef, Records)> {
                 s(c.currency),
                 Value::Bool(true),
             ];
-            (row, next_id())
+            (row, ids.next())
         })
         .collect();
-    out.push((&schema::LEGAL_ENTITIES, legal));
+    out.push((&sets::LEGAL_ENTITIES, legal));
 
-    let mut vendors = Vec::new();
+    let mut vendors = Vec::with_capacity(COMPANIES.len() * 6 * unit);
     for (ci, c) in COMPANIES.iter().enumerate() {
-        for n in 1..=VENDORS_PER_COMPANY {
-            let name = format!(
-                "{} {}",
-                rng.pick(ORG_WORDS),
-                rng.pick(&["Supply", "Parts", "Logistics", "Components"])
-            );
-            let blocked = if rng.below(12) == 0 { "All" } else { "No" };
-            let row = vec![
-                s(c.id),
-                s(format!("{}-{}", c.prefix, 100 + n)),
-                s(name.clone()),
-                s(rng.pick(&["10", "20", "30", "40"])),
-                s(c.currency),
-                s(blocked),
-                s(c.country),
-                s(rng.pick(c.cities)),
-                s(format!("ap@{}.example.com", slug(&name))),
-                s(rng.pick(PAYMENT_TERMS)),
-                s(format!("{:09}", 500_000 + ci * 1000 + n)),
-                Value::Int(10 + rng.below(5000) as i64),
-            ];
-            vendors.push((row, next_id()));
+        for n in 1..=6 * unit {
+            vendors.push((vendor(&mut rng, c, ci, n), ids.next()));
         }
     }
-    out.push((&schema::VENDORS_V2, vendors));
-    out
+    out.push((&sets::VENDORS_V2, vendors));
+
+    out.extend(orders::generate(&mut rng, &mut ids, unit));
+    out.extend(ledger::generate(&mut rng, &mut ids));
+    (out, ids.0)
+}
+
+/// Hands out consecutive RecIds.
+pub(super) struct RecIds(u64);
+
+impl RecIds {
+    pub(super) fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+fn vendor(rng: &mut Rng, c: &Company, ci: usize, n: usize) -> Vec<Value> {
+    let name = format!(
+        "{} {}",
+        rng.pick(ORG_WORDS),
+        rng.pick(&["Supply", "Parts", "Logistics", "Components"])
+    );
+    let blocked = if rng.below(12) == 0 { "All" } else { "No" };
+    vec![
+        s(c.id),
+        s(format!("{}-{}", c.prefix, 100 + n)),
+        s(name.clone()),
+        s(rng.pick(&["10", "20", "30", "40"])),
+        s(c.currency),
+        s(blocked),
+        s(c.country),
+        s(rng.pick(c.cities)),
+        s(format!("ap@{}.example.com", slug(&name))),
+        s(rng.pick(PAYMENT_TERMS)),
+        s(format!("{:09}", 500_000_000 + ci * 1_000_000 + n)),
+        Value::Int(10 + rng.below(5000) as i64),
+    ]
+}
+
+/// A seeded date-time in `2017..2024`, as D365FO writes it (UTC, seconds).
+pub(super) fn date_time(rng: &mut Rng, midnight: bool) -> String {
+    let (h, m) = if midnight {
+        (0, 0)
+    } else {
+        (rng.below(24), rng.below(60))
+    };
+    format!(
+        "20{:02}-{:02}-{:02}T{h:02}:{m:02}:00Z",
+        17 + rng.below(8),
+        1 + rng.below(12),
+        1 + rng.below(28),
+    )
 }
 
 fn customer(rng: &mut Rng, c: &Company, n: usize, party: usize) -> Vec<Value> {
@@ -292,14 +333,7 @@ fn customer(rng: &mut Rng, c: &Company, n: usize, party: usize) -> Vec<Value> {
     } else {
         format!("sales@{}.example.com", slug(&name))
     };
-    let created = format!(
-        "20{:02}-{:02}-{:02}T{:02}:{:02}:00Z",
-        17 + rng.below(8),
-        1 + rng.below(12),
-        1 + rng.below(28),
-        rng.below(24),
-        rng.below(60)
-    );
+    let created = date_time(rng, false);
     vec![
         s(c.id),
         s(format!("{}-{:03}", c.prefix, n)),

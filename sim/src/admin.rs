@@ -1,0 +1,79 @@
+//! The admin API: faults read and changed at run time.
+//!
+//! - `GET /_sim/faults`: the current [`FaultConfig`] as JSON.
+//! - `PUT /_sim/faults`: replaces it; fields left out take their defaults
+//!   (off), so a PUT says the whole intended state. 400 with
+//!   `{"error":"…"}` naming the bad field; nothing changes then.
+//! - `POST /_sim/reset`: back to the start-up faults, throttling state
+//!   (counters, blocks, escalation) forgotten; 204.
+//!
+//! The simulator is a test tool on a trusted network: the admin API has no
+//! auth of its own, and is never subject to the faults it controls.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::faults::FaultConfig;
+use crate::gate::Control;
+
+/// The admin routes over `control`.
+pub(crate) fn router(control: Arc<Control>) -> Router {
+    Router::new()
+        .route("/_sim/faults", get(get_faults).put(put_faults))
+        .route("/_sim/reset", post(reset))
+        .with_state(control)
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+fn error(message: &str) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    json(StatusCode::BAD_REQUEST, body)
+}
+
+fn config_json(config: &FaultConfig) -> Response {
+    match serde_json::to_string(config) {
+        Ok(body) => json(StatusCode::OK, body),
+        // Unreachable for this plain struct; still no panic.
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({ "error": e.to_string() }).to_string(),
+        ),
+    }
+}
+
+async fn get_faults(State(control): State<Arc<Control>>) -> Response {
+    config_json(&control.faults.current())
+}
+
+async fn put_faults(State(control): State<Arc<Control>>, body: Bytes) -> Response {
+    let config: FaultConfig = match serde_json::from_slice(&body) {
+        Ok(config) => config,
+        Err(e) => return error(&format!("not a fault configuration: {e}")),
+    };
+    if let Err(why) = config.validate() {
+        return error(&why);
+    }
+    tracing::info!(?config, "faults changed");
+    control.faults.replace(config.clone());
+    config_json(&config)
+}
+
+async fn reset(State(control): State<Arc<Control>>) -> StatusCode {
+    control.faults.reset();
+    tracing::info!("faults reset to the start-up configuration");
+    StatusCode::NO_CONTENT
+}

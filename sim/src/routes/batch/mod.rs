@@ -1,0 +1,300 @@
+//! `POST /data/$batch`: OData v4 batches in `multipart/mixed`.
+//!
+//! The whole payload is parsed before anything runs, so a malformed batch
+//! is a 400 that changes nothing. Each top-level `application/http` part
+//! then runs on its own (reads and non-entity requests through the
+//! simulator's own router); each changeset runs as one [`Tx`] holding every
+//! set's write lock, all-or-nothing: the first failing request rolls back
+//! the others and its error answers for the whole changeset, as ASP.NET
+//! Web API OData does. The outer response is 200 either way, with one
+//! response part per request. `$n` in a changeset request's URL names the
+//! entity created by the request with `Content-ID: n`.
+
+pub mod multipart;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request as HttpRequest, StatusCode, Uri, header,
+};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+
+use self::multipart::{Request, boundary, request, split};
+use super::AppState;
+use crate::SimError;
+use crate::data::Tx;
+use crate::error::ODATA_EXCEPTION;
+
+/// Largest sub-response body copied into the batch response.
+const MAX_PART_BODY: usize = 64 << 20;
+
+/// One unit of a batch: a lone request or an atomic changeset.
+enum Item<'a> {
+    Single(Option<String>, Request<'a>),
+    Changeset(Vec<(Option<String>, Request<'a>)>),
+}
+
+fn malformed(message: String) -> SimError {
+    SimError::App {
+        status: StatusCode::BAD_REQUEST,
+        inner: message.clone(),
+        message,
+        kind: ODATA_EXCEPTION,
+    }
+}
+
+/// `POST /data/$batch`.
+pub(super) async fn post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match run(&state, &headers, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Item<'a>>, SimError> {
+    let boundary = boundary(content_type).ok_or_else(|| {
+        malformed(format!(
+            "The content type '{content_type}' specifies a batch payload; however, the payload either does not include a batch boundary or includes more than one boundary. In OData, batch payload content types must specify exactly one batch boundary in the 'boundary' parameter of the content type."
+        ))
+    })?;
+    let mut items = Vec::new();
+    for part in split(body, &boundary).map_err(malformed)? {
+        let id = part.header("content-id").map(str::to_owned);
+        let ct = part.header("content-type").unwrap_or("");
+        if ct.to_ascii_lowercase().starts_with("multipart/mixed") {
+            let inner = boundary_of(ct)?;
+            let mut requests = Vec::new();
+            for p in split(part.body, &inner).map_err(malformed)? {
+                let req = http_part(p.header("content-type").unwrap_or(""), p.body)?;
+                if req.method == "GET" {
+                    return Err(malformed(format!(
+                        "An invalid HTTP method '{}' was detected for a request in a change set. Requests in change sets only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.",
+                        req.method
+                    )));
+                }
+                requests.push((p.header("content-id").map(str::to_owned), req));
+            }
+            items.push(Item::Changeset(requests));
+        } else {
+            items.push(Item::Single(id, http_part(ct, part.body)?));
+        }
+    }
+    Ok(items)
+}
+
+fn boundary_of(ct: &str) -> Result<String, SimError> {
+    boundary(ct).ok_or_else(|| {
+        malformed(format!(
+            "The content type '{ct}' specifies a batch payload; however, the payload either does not include a batch boundary or includes more than one boundary. In OData, batch payload content types must specify exactly one batch boundary in the 'boundary' parameter of the content type."
+        ))
+    })
+}
+
+fn http_part<'a>(content_type: &str, body: &'a [u8]) -> Result<Request<'a>, SimError> {
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/http")
+    {
+        return Err(malformed(format!(
+            "The content type '{content_type}' of a batch operation is not supported. Operations must use 'application/http'."
+        )));
+    }
+    request(body).map_err(malformed)
+}
+
+async fn run(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, SimError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let items = parse(ct, body)?;
+    let outer = format!("batchresponse_{}", uuid::Uuid::new_v4());
+    let mut out = Vec::with_capacity(1024);
+    for item in items {
+        out.extend_from_slice(format!("--{outer}\r\n").as_bytes());
+        match item {
+            Item::Single(id, req) => {
+                let response = single(state, headers, &req).await;
+                write_part(&mut out, id.as_deref(), response).await;
+            }
+            Item::Changeset(requests) => {
+                let inner = format!("changesetresponse_{}", uuid::Uuid::new_v4());
+                let responses = match changeset(state, headers, &requests) {
+                    Ok(responses) => responses,
+                    Err(failed) => {
+                        // A failed changeset answers with its one error, not a nested multipart.
+                        let (id, response) = *failed;
+                        write_part(&mut out, id.as_deref(), response).await;
+                        continue;
+                    }
+                };
+                out.extend_from_slice(
+                    format!("Content-Type: multipart/mixed; boundary={inner}\r\n\r\n").as_bytes(),
+                );
+                for (id, response) in responses {
+                    out.extend_from_slice(format!("--{inner}\r\n").as_bytes());
+                    write_part(&mut out, id.as_deref(), response).await;
+                }
+                out.extend_from_slice(format!("--{inner}--\r\n").as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(format!("--{outer}--\r\n").as_bytes());
+    let mut response = (StatusCode::OK, out).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("multipart/mixed; boundary={outer}")) {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.0"));
+    Ok(response)
+}
+
+/// A Content-ID and the response to its request.
+type Answer = (Option<String>, Response);
+
+/// Runs a changeset's writes in one transaction. On failure the error is
+/// the failing request's response alone, and nothing stays applied.
+fn changeset(
+    state: &AppState,
+    outer: &HeaderMap,
+    requests: &[(Option<String>, Request<'_>)],
+) -> Result<Vec<Answer>, Box<Answer>> {
+    let mut tx = Tx::changeset(&state.data);
+    let mut created: HashMap<String, String> = HashMap::new();
+    let mut responses = Vec::with_capacity(requests.len());
+    for (id, req) in requests {
+        let result = sub_request(outer, req, &created).and_then(|(method, uri, headers)| {
+            super::write::execute(state, &mut tx, &method, &headers, &uri, req.body)
+        });
+        match result {
+            Ok(response) => {
+                if let (Some(id), Some(location)) = (id, response.headers().get(header::LOCATION))
+                    && let Ok(location) = location.to_str()
+                {
+                    created.insert(id.clone(), location.to_owned());
+                }
+                responses.push((id.clone(), response));
+            }
+            Err(e) => {
+                tx.rollback();
+                return Err(Box::new((id.clone(), e.into_response())));
+            }
+        }
+    }
+    Ok(responses)
+}
+
+/// Runs a lone request: writes in their own transaction, anything else
+/// through the router, as if it had arrived on its own.
+async fn single(state: &Arc<AppState>, outer: &HeaderMap, req: &Request<'_>) -> Response {
+    let (method, uri, headers) = match sub_request(outer, req, &HashMap::new()) {
+        Ok(parts) => parts,
+        Err(e) => return e.into_response(),
+    };
+    let is_write = matches!(method, Method::PATCH | Method::PUT | Method::DELETE)
+        || (method == Method::POST && super::write::names_a_set(state, &uri));
+    if is_write {
+        let mut tx = Tx::single(&state.data);
+        return super::write::execute(state, &mut tx, &method, &headers, &uri, req.body)
+            .unwrap_or_else(IntoResponse::into_response);
+    }
+    let mut builder = HttpRequest::builder().method(method).uri(uri);
+    if let Some(h) = builder.headers_mut() {
+        *h = headers;
+    }
+    let Ok(request) = builder.body(Body::from(req.body.to_vec())) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    match super::router(Arc::clone(state)).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// The method, `/data/…` URI and headers of a batch request. `Host` and
+/// `Authorization` come from the batch itself unless the part sets them.
+fn sub_request(
+    outer: &HeaderMap,
+    req: &Request<'_>,
+    created: &HashMap<String, String>,
+) -> Result<(Method, Uri, HeaderMap), SimError> {
+    let bad_url =
+        || SimError::InvalidKey(format!("The request URI '{}' is not valid.", req.target));
+    let method = Method::from_bytes(req.method.as_bytes()).map_err(|_| bad_url())?;
+    let mut target = req.target.clone();
+    if let Some(reference) = target.strip_prefix('$') {
+        let end = reference.find(['/', '?']).unwrap_or(reference.len());
+        let location = created.get(&reference[..end]).ok_or_else(bad_url)?;
+        target = format!("{location}{}", &reference[end..]);
+    }
+    if let Some(after_scheme) = target.split_once("://").map(|(_, r)| r) {
+        target = after_scheme
+            .find('/')
+            .map_or("/".to_owned(), |i| after_scheme[i..].to_owned());
+    } else if !target.starts_with('/') {
+        target = format!("/data/{target}");
+    }
+    let uri: Uri = target.parse().map_err(|_| bad_url())?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &req.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    for name in [header::HOST, header::AUTHORIZATION] {
+        if let (false, Some(v)) = (headers.contains_key(&name), outer.get(&name)) {
+            headers.insert(name, v.clone());
+        }
+    }
+    Ok((method, uri, headers))
+}
+
+/// Appends one `application/http` response part (after its delimiter).
+async fn write_part(out: &mut Vec<u8>, id: Option<&str>, response: Response) {
+    out.extend_from_slice(
+        b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n",
+    );
+    if let Some(id) = id {
+        out.extend_from_slice(format!("Content-ID: {id}\r\n").as_bytes());
+    }
+    let status = response.status();
+    out.extend_from_slice(
+        format!(
+            "\r\nHTTP/1.1 {} {}\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .as_bytes(),
+    );
+    let (parts, body) = response.into_parts();
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Ok(bytes) = axum::body::to_bytes(body, MAX_PART_BODY).await {
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(b"\r\n");
+}
