@@ -5,15 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PYTHON="${PYTHON:-$(command -v python3.13 || ls /root/.pyenv/versions/3.13*/bin/python 2>/dev/null | head -1 || true)}"
-if [ -z "$PYTHON" ]; then
+if [ -z "${PYTHON:-}" ]; then
+    for candidate in python3.13 python3.14 python3 ${PYENV_ROOT:-$HOME/.pyenv}/versions/3.1[3-9]*/bin/python; do
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
+            PYTHON="$candidate"
+            break
+        fi
+    done
+fi
+if [ -z "${PYTHON:-}" ]; then
     echo "need Python >= 3.13 (set PYTHON=/path/to/python3.13)" >&2
     exit 2
 fi
 VENV="${VENV:-target/d365fo-client-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/pip" install -q d365fo-client
+    # d365fo-client imports the MCP SDK v1 API.
+    "$VENV/bin/pip" install -q d365fo-client "mcp<2"
 fi
 
 cargo build --release -q
