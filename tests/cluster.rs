@@ -313,3 +313,74 @@ async fn progress_of_a_multi_page_query_reaches_the_client() {
     let result = &messages.last().unwrap()["result"];
     assert_eq!(result["structuredContent"]["returned"], 35, "{result}");
 }
+
+#[tokio::test]
+async fn workers_authenticate_with_entra_client_credentials() {
+    // The simulator issues and checks tokens like Entra ID and D365FO.
+    let good = Cluster::builder()
+        .sim_arg("--auth")
+        .sim_arg("required")
+        .worker_arg("--d365fo-tenant-id")
+        .worker_arg("00000000-0000-0000-0000-000000000365")
+        .worker_arg("--d365fo-client-id")
+        .worker_arg("11111111-2222-3333-4444-555555555555")
+        .worker_arg("--d365fo-client-secret")
+        .worker_arg("d365mcp-sim-secret")
+        .worker_arg("--d365fo-authority-host")
+        .worker_arg("{sim}")
+        .start()
+        .await;
+    let client = mcp::connect(&good.mcp_url(0), Era::Stateless2026).await;
+    let query = json!({"entity_set": "CustomersV3", "top": 1});
+    let result = mcp::call(&client, "d365fo_query_entities", query.clone())
+        .await
+        .expect("tools/call");
+    assert_ne!(result.is_error, Some(true), "{}", mcp::text(&result));
+
+    // Without credentials the simulator refuses, and the error says whose to fix.
+    let anonymous = Cluster::builder()
+        .sim_arg("--auth")
+        .sim_arg("required")
+        .start()
+        .await;
+    let client = mcp::connect(&anonymous.mcp_url(0), Era::Stateless2026).await;
+    let refused = mcp::call(&client, "d365fo_query_entities", query)
+        .await
+        .expect("a tool result");
+    assert_eq!(refused.is_error, Some(true));
+    assert_eq!(
+        mcp::error_code(&refused),
+        "upstream_auth",
+        "{}",
+        mcp::text(&refused)
+    );
+}
+
+#[tokio::test]
+async fn a_d365fo_gateway_failure_is_a_clear_retryable_tool_error() {
+    // Every D365FO request gets an HTML 502 page from a "gateway".
+    let cluster = Cluster::builder()
+        .sim_arg("--fail-502")
+        .sim_arg("1.0")
+        .start()
+        .await;
+    let client = mcp::connect(&cluster.mcp_url(0), Era::Session2025).await;
+    let result = mcp::call(
+        &client,
+        "d365fo_get_entity_record",
+        json!({"entity_set": "Currencies", "key": {"CurrencyCode": "USD"}}),
+    )
+    .await
+    .expect("a tool result");
+    assert_eq!(result.is_error, Some(true));
+    assert_eq!(
+        mcp::error_code(&result),
+        "upstream_unavailable",
+        "{}",
+        mcp::text(&result)
+    );
+    let text = mcp::text(&result);
+    assert!(text.contains("502"), "{text}");
+    assert!(!text.contains("<html"), "no HTML reaches the model: {text}");
+    client.cancel().await.ok();
+}

@@ -85,6 +85,7 @@ pub struct ClusterBuilder {
     edges: usize,
     sim_args: Vec<String>,
     edge_args: Vec<String>,
+    worker_args: Vec<String>,
 }
 
 impl Cluster {
@@ -94,6 +95,7 @@ impl Cluster {
             edges: 1,
             sim_args: Vec::new(),
             edge_args: Vec::new(),
+            worker_args: Vec::new(),
         }
     }
 
@@ -119,6 +121,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// An argument for every worker; `{sim}` is replaced by the simulator's URL.
+    pub fn worker_arg(mut self, arg: &str) -> Self {
+        self.worker_args.push(arg.into());
+        self
+    }
+
     pub fn edge_arg(mut self, arg: &str) -> Self {
         self.edge_args.push(arg.into());
         self
@@ -130,21 +138,21 @@ impl ClusterBuilder {
         let sim = Process::start("sim", &sim_args, &[]).await;
         let sim_url = sim.url();
         let mut workers = Vec::new();
+        let extra: Vec<String> = self
+            .worker_args
+            .iter()
+            .map(|a| a.replace("{sim}", &sim_url))
+            .collect();
         for _ in 0..self.workers {
-            workers.push(
-                Process::start(
-                    "worker",
-                    &[
-                        "worker",
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--d365fo-base-url",
-                        &sim_url,
-                    ],
-                    &[],
-                )
-                .await,
-            );
+            let mut args = vec![
+                "worker",
+                "--listen",
+                "127.0.0.1:0",
+                "--d365fo-base-url",
+                &sim_url,
+            ];
+            args.extend(extra.iter().map(String::as_str));
+            workers.push(Process::start("worker", &args, &[]).await);
         }
         let worker_urls = workers
             .iter()

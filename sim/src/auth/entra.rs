@@ -173,18 +173,23 @@ impl EntraError {
 
     /// The full response.
     pub fn into_response_at(self, now: u64, correlation_id: Option<&str>) -> Response {
-        let mut response = (self.status(), self.body(now, correlation_id)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store, no-cache"),
-        );
-        response
+        json_response(self.status(), self.body(now, correlation_id))
     }
+}
+
+/// A token-endpoint answer: JSON, never cached, as Entra sends it.
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
+    response
 }
 
 /// `YYYY-MM-DD hh:mm:ssZ` in UTC, Entra's timestamp format.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use percent_encoding::percent_decode_str;
 
@@ -156,17 +156,7 @@ impl Issuer {
         ));
         json::push_str(&mut body, token);
         body.push('}');
-        let mut response = (StatusCode::OK, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store, no-cache"),
-        );
-        response
+        super::entra::json_response(StatusCode::OK, body)
     }
 }
 
