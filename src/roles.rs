@@ -85,9 +85,13 @@ fn shutdown_signal() -> CancellationToken {
 async fn sim(args: SimArgs) -> Result<(), RunError> {
     let (addr, config) = args.config()?;
     let (listener, local) = bind(addr, "sim").await?;
+    // Seed before announcing: "listening" means the data is there.
+    let app = tokio::task::spawn_blocking(move || sim::app(config))
+        .await
+        .context("seeding the simulator's data")?;
     announce("sim", local);
     let stop = shutdown_signal();
-    sim::serve(listener, config, stop.cancelled_owned())
+    sim::serve_app(listener, app, stop.cancelled_owned())
         .await
         .context("simulator failed")?;
     Ok(())

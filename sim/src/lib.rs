@@ -69,5 +69,15 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, company = %config.default_company, "D365FO simulator listening");
     }
-    server::run(listener, app(config), shutdown).await
+    serve_app(listener, app(config), shutdown).await
+}
+
+/// Serves a router built by [`app`]. Lets a caller seed the data (seconds at
+/// `--scale large`) before it announces that the simulator is ready.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    server::run(listener, app, shutdown).await
 }
