@@ -225,8 +225,9 @@ fn build() -> Vec<ToolSpec> {
             description: "Reads one record of a D365FO data entity by its key. `key` is an \
                 object of key field to value; most entities are keyed by company and an id, \
                 e.g. `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}`. Use \
-                `select` to return only some fields. Returns a not-found error when no record \
-                has that key.",
+                `select` to return only some fields. A record of another company than the \
+                default one needs `cross_company: true`. Returns a not-found error when no \
+                record has that key.",
             input_schema: json!({
                 "type": "object",
                 "properties": {
@@ -248,7 +249,7 @@ fn build() -> Vec<ToolSpec> {
                     },
                     "cross_company": {
                         "type": "boolean",
-                        "description": "Look the key up across all companies."
+                        "description": "Required to read a record of a company other than the caller's default company (D365FO answers not-found otherwise)."
                     },
                     "environment": environment_property()
                 },

@@ -64,7 +64,7 @@ async fn gate(State(control): State<Arc<Control>>, request: Request, next: Next)
     if (auth == AuthMode::None && !control.faults.is_active()) || !is_d365(request.uri().path()) {
         return next.run(request).await;
     }
-    let base = crate::routes::base_url(request.headers());
+    let base = crate::routes::base_url(request.headers(), request.uri());
     let caller = match control.verifier.check(request.headers(), &base) {
         Ok(caller) => caller,
         Err(why) => {
@@ -104,8 +104,9 @@ async fn gate(State(control): State<Arc<Control>>, request: Request, next: Next)
     }
 }
 
-/// The client's IP, for callers without a token; one identity for all
-/// when the app runs without a server (router tests).
+/// The client's IP, for callers without a verified token (and every caller
+/// in auth modes `none` and `any-token`); one identity for all when the app
+/// runs without a server (router tests).
 fn peer_identity(request: &Request) -> Caller {
     match request.extensions().get::<ConnMeta>() {
         Some(meta) => Caller(format!("ip:{}", meta.peer.ip())),

@@ -33,8 +33,10 @@ pub enum AuthFailure {
     WrongAudience(String),
 }
 
-/// Who is calling, for per-caller throttling: the token's `oid` (or
-/// `appid`), else the client's IP address.
+/// Who is calling, for per-caller throttling: a verified token's `oid` (or
+/// `appid`), else the client's IP address. A token nobody checked (modes
+/// `None` and `AnyToken`) names no one: a client could mint a fresh `oid`
+/// per request and never be throttled.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller(pub String);
 
@@ -69,7 +71,7 @@ impl Verifier {
     }
 
     /// Checks the request's token for an environment at `base_url`; the
-    /// caller identity on success (`None` when the token names nobody).
+    /// caller identity on success (`None` when no verified token names one).
     pub fn check(
         &self,
         headers: &HeaderMap,
@@ -77,8 +79,8 @@ impl Verifier {
     ) -> Result<Option<Caller>, AuthFailure> {
         let token = bearer(headers);
         match self.mode {
-            AuthMode::None => Ok(token.and_then(unverified_caller)),
-            AuthMode::AnyToken => token.map(unverified_caller).ok_or(AuthFailure::Missing),
+            AuthMode::None => Ok(None),
+            AuthMode::AnyToken => token.map(|_| None).ok_or(AuthFailure::Missing),
             AuthMode::Required => {
                 let token = token.ok_or(AuthFailure::Missing)?;
                 let claims = self.verify(token)?;
@@ -108,22 +110,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The identity in a token nobody checked (modes `None` and `AnyToken`).
-fn unverified_caller(token: &str) -> Option<Caller> {
-    /// Only the identity claims, so tokens from any issuer (or none) parse.
-    #[derive(serde::Deserialize)]
-    struct Ids {
-        #[serde(default)]
-        oid: String,
-        #[serde(default)]
-        appid: String,
-        #[serde(default)]
-        azp: String,
-    }
-    let ids = jsonwebtoken::dangerous::insecure_decode_claims::<Ids>(token).ok()?;
-    identity([&ids.oid, &ids.appid, &ids.azp])
 }
 
 fn caller_of(claims: &Claims) -> Option<Caller> {
@@ -223,5 +209,11 @@ mod tests {
         );
         let none = Verifier::new(&AuthConfig::default());
         assert_eq!(none.check(&HeaderMap::new(), "http://h"), Ok(None));
+        // An unchecked token names no caller, however well-formed: anyone
+        // could mint a fresh oid per request to dodge throttling.
+        let issuer = Issuer::new(AuthConfig::default());
+        let token = issuer.sign("http://h", "app", now()).unwrap();
+        assert_eq!(none.check(&headers(&token), "http://h"), Ok(None));
+        assert_eq!(any.check(&headers(&token), "http://h"), Ok(None));
     }
 }

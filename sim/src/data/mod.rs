@@ -14,6 +14,7 @@
 //! before taking it); anything holding several locks (an `$expand`, a
 //! changeset) takes them in [`Dataset::names`] order.
 
+pub mod datetime;
 mod scale;
 mod schema;
 mod seed;
@@ -27,11 +28,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use scale::Scale;
 pub use schema::{EnumType, Field, FieldType, ForeignKey, Navigation};
-pub use table::{Row, Table};
-pub(crate) use tx::{Op, Outcome, Tx};
+pub use table::{Access, Row, Table};
+pub(crate) use tx::{Op, Outcome, Tx, not_found};
 pub use value::Value;
 
 use crate::json;
@@ -153,9 +155,13 @@ impl EntitySet {
     }
 
     /// The key predicate of `row` as written in a URL, e.g.
-    /// `dataAreaId='usmf',CustomerAccount='US-001'`.
+    /// `dataAreaId='usmf',CustomerAccount='US-001'`: percent-encoded, so a
+    /// key holding a space, `#`, `?`, `%`, `/` or non-ASCII text still
+    /// makes a valid URL that reads the row back, with `'(),=` (and the
+    /// `:` of date-times) left literal, as D365FO clients expect.
     pub fn key_text(&self, row: &Row) -> String {
-        let mut out = String::new();
+        let mut text = String::new();
+        let out = &mut text;
         for (n, &k) in self.keys.iter().enumerate() {
             if n > 0 {
                 out.push(',');
@@ -171,13 +177,26 @@ impl EntitySet {
                     out.push_str(&s.replace('\'', "''"));
                     out.push('\'');
                 }
-                (_, Value::Str(s)) => out.push_str(s),
-                (_, other) => other.write_json(&mut out),
+                (_, other) => other.write_text(out),
             }
         }
-        out
+        utf8_percent_encode(&text, KEY_URL).to_string()
     }
 }
+
+/// What [`EntitySet::key_text`] encodes: everything but RFC 3986's
+/// unreserved characters and the key syntax `'(),=:`.
+const KEY_URL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b',')
+    .remove(b'=')
+    .remove(b':');
 
 /// D365FO's weak ETag: base64 of `'{version},{RecId}'`.
 fn weak_etag(version: u32, rec_id: u64) -> String {
@@ -228,10 +247,11 @@ impl Dataset {
             sets.insert(def.name, EntitySet::new(def, records));
         }
         names.sort_unstable();
-        // The many side of each collection navigation gets a child index, so
-        // `$expand` of an order's lines is a hash lookup, not a scan.
+        // Every navigation's target side is indexed: the key index when the
+        // join is the target's key (a line's header), else a child index (an
+        // order's lines), so each `$expand` row is a hash lookup, not a scan.
         for set in sets.values() {
-            for nav in set.navigations.iter().filter(|n| n.collection) {
+            for nav in set.navigations {
                 let Some(target) = sets.get(nav.target) else {
                     continue;
                 };

@@ -38,6 +38,17 @@ struct ChildIndex {
     map: HashMap<Box<str>, Vec<u32>>,
 }
 
+/// How rows are found by the values of some fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// One hash lookup in the key index.
+    Key,
+    /// One hash lookup in a child index.
+    Child,
+    /// A pass over every row.
+    Scan,
+}
+
 /// The rows of one entity set, with a key index and child indexes.
 #[derive(Debug, Default)]
 pub struct Table {
@@ -61,7 +72,7 @@ impl Table {
 
     /// Starts maintaining a child index over `fields` (no-op if present).
     pub(crate) fn add_child_index(&mut self, fields: Vec<usize>) {
-        if self.children.iter().any(|c| c.fields == fields) {
+        if self.access(&fields) != Access::Scan {
             return;
         }
         let mut child = ChildIndex {
@@ -98,9 +109,35 @@ impl Table {
         self.get(self.id_of(key)?)
     }
 
-    /// Rows whose `fields` equal `values` (case-insensitively), through a
-    /// child index when one covers exactly these fields, else by a scan.
+    /// How [`Table::matching`] finds rows by `fields`: the key index when
+    /// they are the key (in any order), a child index over exactly these
+    /// fields, else a scan of every row.
+    pub fn access(&self, fields: &[usize]) -> Access {
+        if self.key_order(fields).is_some() {
+            Access::Key
+        } else if self.children.iter().any(|c| c.fields == fields) {
+            Access::Child
+        } else {
+            Access::Scan
+        }
+    }
+
+    /// Rows whose `fields` equal `values` (case-insensitively), in RecId
+    /// order, found as [`Table::access`] says.
     pub fn matching<'a>(&'a self, fields: &[usize], values: &[&Value]) -> Vec<&'a Row> {
+        if let Some(order) = self.key_order(fields) {
+            let key = index_key(
+                order
+                    .iter()
+                    .map(|&p| values.get(p).copied().unwrap_or(&Value::Null)),
+            );
+            return self
+                .index
+                .get(&key)
+                .and_then(|&id| self.get(id))
+                .into_iter()
+                .collect();
+        }
         let key = index_key(values.iter().copied());
         if let Some(child) = self.children.iter().find(|c| c.fields == fields) {
             return child
@@ -111,6 +148,18 @@ impl Table {
         }
         self.iter()
             .filter(|r| index_key(fields.iter().map(|&f| field(r, f))) == key)
+            .collect()
+    }
+
+    /// Where each key field sits in `fields`, in key order, if `fields` is
+    /// the key in some order.
+    fn key_order(&self, fields: &[usize]) -> Option<Vec<usize>> {
+        if fields.len() != self.keys.len() || fields.is_empty() {
+            return None;
+        }
+        self.keys
+            .iter()
+            .map(|k| fields.iter().position(|f| f == k))
             .collect()
     }
 
@@ -181,7 +230,12 @@ impl Table {
     fn link_children(&mut self, id: u32, row: &Row) {
         for child in &mut self.children {
             let key = index_key(child.fields.iter().map(|&f| field(row, f)));
-            child.map.entry(key).or_default().push(id);
+            let ids = child.map.entry(key).or_default();
+            // Sorted by row id, i.e. RecId order, however often a row is
+            // re-linked by an update or a rollback.
+            if let Err(at) = ids.binary_search(&id) {
+                ids.insert(at, id);
+            }
         }
     }
 
@@ -189,7 +243,9 @@ impl Table {
         for child in &mut self.children {
             let key = index_key(child.fields.iter().map(|&f| field(row, f)));
             if let Some(ids) = child.map.get_mut(&key) {
-                ids.retain(|&i| i != id);
+                if let Ok(at) = ids.binary_search(&id) {
+                    ids.remove(at);
+                }
                 if ids.is_empty() {
                     child.map.remove(&key);
                 }
@@ -252,5 +308,47 @@ mod tests {
         assert_eq!(moved, old);
         assert_eq!(t.matching(&[0, 2], &s1).len(), 1);
         assert_eq!(t.iter().count(), 2);
+    }
+
+    #[test]
+    fn key_fields_in_any_order_use_the_key_index() {
+        let mut t = Table::new(vec![0, 1], 4);
+        t.insert(row("usmf", "L1", "S1")).unwrap();
+        t.insert(row("usmf", "L2", "S1")).unwrap();
+        assert_eq!(t.access(&[0, 1]), Access::Key);
+        assert_eq!(t.access(&[1, 0]), Access::Key);
+        assert_eq!(t.access(&[0, 2]), Access::Scan);
+        let (company, id) = (Value::Str("USMF".into()), Value::Str("l2".into()));
+        let found = t.matching(&[1, 0], &[&id, &company]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].values[1], Value::Str("L2".into()));
+        assert!(t.matching(&[0, 1], &[&company, &company]).is_empty());
+        t.add_child_index(vec![1, 0]);
+        assert_eq!(t.children.len(), 0, "the key needs no child index");
+        t.add_child_index(vec![0, 2]);
+        assert_eq!(t.access(&[0, 2]), Access::Child);
+    }
+
+    #[test]
+    fn child_lists_stay_in_row_order_through_updates_and_restores() {
+        let mut t = Table::new(vec![0, 1], 4);
+        t.add_child_index(vec![0, 2]);
+        let ids: Vec<u32> = ["L1", "L2", "L3"]
+            .iter()
+            .map(|l| t.insert(row("usmf", l, "S1")).unwrap())
+            .collect();
+        let s1 = [&Value::Str("usmf".into()), &Value::Str("S1".into())];
+        let lines = |t: &Table| -> Vec<Value> {
+            t.matching(&[0, 2], &s1)
+                .iter()
+                .map(|r| r.values[1].clone())
+                .collect()
+        };
+        let before = lines(&t);
+        t.replace(ids[0], row("usmf", "L1", "S1")).unwrap();
+        assert_eq!(lines(&t), before, "an update keeps the line's place");
+        let old = t.remove(ids[1]).unwrap();
+        t.restore(ids[1], old);
+        assert_eq!(lines(&t), before, "a restored line goes back to its place");
     }
 }

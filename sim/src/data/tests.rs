@@ -161,3 +161,32 @@ fn seeds_a_million_rows() {
     }
     println!("100k keyed lookups in {:?}", started.elapsed());
 }
+
+#[test]
+fn every_navigation_is_an_index_lookup() {
+    let d = Dataset::generate(5, Scale::Rows(5_000));
+    for name in d.names() {
+        let set = d.get(name).unwrap();
+        for nav in set.navigations() {
+            let target = d.get(nav.target).unwrap();
+            let theirs: Vec<usize> = nav
+                .constraints
+                .iter()
+                .map(|(_, t)| target.field_index(t).unwrap())
+                .collect();
+            let access = target.rows().access(&theirs);
+            assert_ne!(access, Access::Scan, "{name}/{}", nav.name);
+        }
+    }
+    let lines = d.get("SalesOrderLines").unwrap();
+    let headers = d.get("SalesOrderHeadersV2").unwrap();
+    let line = lines.rows().iter().next().unwrap().clone();
+    let found = headers
+        .rows()
+        .matching(&[1, 0], &[&line.values[2], &line.values[0]])
+        .len();
+    assert_eq!(found, 1, "a line's header, joined in either field order");
+}
+
+#[path = "rollback_tests.rs"]
+mod rollback;

@@ -12,7 +12,8 @@ use parking_lot::RwLockWriteGuard;
 use serde_json::{Map, Value as Json};
 
 use super::write::{
-    DELETE_EXCEPTION, Mode, WRITE_EXCEPTION, missing_mandatory, row_values, write_failed,
+    COMPANIES_SET, DELETE_EXCEPTION, Mode, WRITE_EXCEPTION, company_problem, missing_mandatory,
+    row_values, write_failed,
 };
 use super::{Dataset, EntitySet, Row, Table, Value};
 use crate::SimError;
@@ -200,6 +201,10 @@ impl<'a> Tx<'a> {
 
     fn validate(&self, set: &EntitySet, values: &[Value]) -> Result<(), SimError> {
         let mut infolog = missing_mandatory(set, values);
+        let companies = self.data.get(COMPANIES_SET);
+        infolog.extend(company_problem(set, values, |id| {
+            companies.is_some_and(|c| self.exists(c, &c.keys, &[id]))
+        }));
         for fk in set.foreign_keys() {
             let Some(target) = self.data.get(fk.target) else {
                 continue;
@@ -284,7 +289,7 @@ fn conflict(set: &EntitySet) -> SimError {
 }
 
 /// 400: an update or delete named a key that matches no row.
-fn not_found(set: &EntitySet, verb: &str) -> SimError {
+pub(crate) fn not_found(set: &EntitySet, verb: &str) -> SimError {
     SimError::App {
         status: StatusCode::BAD_REQUEST,
         message: "An error has occurred.".to_owned(),
@@ -306,10 +311,7 @@ fn duplicate(set: &EntitySet, row: &Row) -> SimError {
         .iter()
         .filter_map(|&k| {
             let mut v = String::new();
-            match row.values.get(k)? {
-                Value::Str(s) => v.push_str(s),
-                other => other.write_json(&mut v),
-            }
+            row.values.get(k)?.write_text(&mut v);
             Some((set.fields.get(k)?.name, v))
         })
         .unzip();

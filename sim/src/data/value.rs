@@ -2,10 +2,12 @@
 
 use std::cmp::Ordering;
 
+use super::datetime;
 use crate::json;
 
-/// A typed value. Enum members and date-times are held as their OData
-/// string form (`"Organization"`, `"2024-01-31T12:00:00Z"`).
+/// A typed value. Enum members are held as their member name
+/// (`"Organization"`); date-times as UTC epoch milliseconds, so equal
+/// instants compare equal however they were written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// `null`.
@@ -16,8 +18,10 @@ pub enum Value {
     Int(i64),
     /// `Edm.Decimal` / `Edm.Double`.
     Decimal(f64),
-    /// `Edm.String`, an enum member name, or an ISO 8601 date-time.
+    /// `Edm.String` or an enum member name.
     Str(String),
+    /// `Edm.DateTimeOffset`: milliseconds since 1970-01-01T00:00:00Z.
+    DateTime(i64),
 }
 
 impl Value {
@@ -29,6 +33,21 @@ impl Value {
             Self::Int(i) => out.push_str(&i.to_string()),
             Self::Decimal(d) => json::push_decimal(out, *d),
             Self::Str(s) => json::push_str(out, s),
+            Self::DateTime(ms) => {
+                out.push('"');
+                datetime::write(*ms, out);
+                out.push('"');
+            }
+        }
+    }
+
+    /// Appends the value as text in a message or a URL key: strings as they
+    /// are, date-times as D365FO renders them, the rest as JSON.
+    pub(crate) fn write_text(&self, out: &mut String) {
+        match self {
+            Self::Str(s) => out.push_str(s),
+            Self::DateTime(ms) => datetime::write(*ms, out),
+            other => other.write_json(out),
         }
     }
 
@@ -40,6 +59,7 @@ impl Value {
                 out.push_str(&(*d as i64).to_string())
             }
             Self::Null => out.push_str("\u{0}null"),
+            Self::DateTime(ms) => out.push_str(&ms.to_string()),
             other => other.write_json(out),
         }
     }
@@ -58,6 +78,7 @@ impl Value {
             (Self::Decimal(a), Self::Int(b)) => a.partial_cmp(&(*b as f64)),
             (Self::Decimal(a), Self::Decimal(b)) => a.partial_cmp(b),
             (Self::Str(a), Self::Str(b)) => Some(cmp_ignore_case(a, b)),
+            (Self::DateTime(a), Self::DateTime(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value as Json};
 
-use super::{EntitySet, FieldType, Value};
+use super::{EntitySet, FieldType, Value, datetime};
 use crate::SimError;
 
 /// .NET type of D365FO's write failures.
@@ -65,7 +65,7 @@ pub fn default_value(ty: FieldType) -> Value {
         FieldType::Decimal => Value::Decimal(0.0),
         FieldType::Boolean => Value::Bool(false),
         // D365FO's "no date" is 1900-01-01, never null.
-        FieldType::DateTime => Value::Str("1900-01-01T00:00:00Z".to_owned()),
+        FieldType::DateTime => Value::DateTime(datetime::NO_DATE_MS),
         FieldType::Enum(e) => Value::Str(e.members.first().copied().unwrap_or("").to_owned()),
     }
 }
@@ -134,6 +134,27 @@ pub fn row_values(
     Ok(values)
 }
 
+/// The set companies live in: a row's `dataAreaId` must name one of them.
+pub const COMPANIES_SET: &str = "LegalEntities";
+
+/// The Infolog line for a row whose company is blank or names no legal
+/// entity (`exists` looks one up, ignoring case); `None` when it is fine or
+/// the set is not company-specific. Without the check a create with
+/// `"dataAreaId": null` or `"nosuchco"` would store a row no company sees.
+pub fn company_problem(
+    set: &EntitySet,
+    values: &[Value],
+    exists: impl FnOnce(&Value) -> bool,
+) -> Option<String> {
+    let value = values.get(set.company?)?;
+    match value {
+        Value::Str(id) if !id.trim().is_empty() => {
+            (!exists(value)).then(|| format!("Company '{id}' does not exist."))
+        }
+        _ => Some("Field 'dataAreaId' must be filled in.".to_owned()),
+    }
+}
+
 /// The Infolog lines for keys and mandatory properties left empty.
 pub fn missing_mandatory(set: &EntitySet, values: &[Value]) -> Vec<String> {
     let empty = |v: Option<&Value>| match v {
@@ -177,7 +198,10 @@ fn convert(ty: FieldType, json: &Json) -> Result<Value, SimError> {
             Value::Decimal(d)
         }
         (FieldType::Boolean, Json::Bool(b)) => Value::Bool(*b),
-        (FieldType::DateTime, Json::String(s)) if is_date_time(s) => Value::Str(s.clone()),
+        // Stored in UTC, in whole seconds, as D365FO's utcdatetime is.
+        (FieldType::DateTime, Json::String(s)) => Value::DateTime(datetime::truncate_to_seconds(
+            datetime::parse(s).ok_or_else(mismatch)?,
+        )),
         (FieldType::Enum(e), Json::String(s)) => {
             let member = e
                 .members
@@ -210,40 +234,6 @@ fn literal(json: &Json) -> String {
             text.chars().take(100).collect()
         }
     }
-}
-
-/// `YYYY-MM-DDThh:mm[:ss[.fff]](Z|±hh:mm)`, as Edm.DateTimeOffset requires.
-pub fn is_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digit_or = |(p, c): (&u8, &u8)| {
-        if *p == b'd' {
-            c.is_ascii_digit()
-        } else {
-            p == c
-        }
-    };
-    if b.len() < 16 || !b"dddd-dd-ddTdd:dd".iter().zip(b).all(digit_or) {
-        return false;
-    }
-    let mut rest = &b[16..];
-    if rest.first() == Some(&b':') {
-        if rest.len() < 3 || !rest[1..3].iter().all(u8::is_ascii_digit) {
-            return false;
-        }
-        rest = &rest[3..];
-    }
-    if rest.first() == Some(&b'.') {
-        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 {
-            return false;
-        }
-        rest = &rest[1 + n..];
-    }
-    rest == b"Z"
-        || (rest.len() == 6
-            && matches!(rest[0], b'+' | b'-')
-            && rest[3] == b':'
-            && rest[1..3].iter().chain(&rest[4..6]).all(u8::is_ascii_digit))
 }
 
 #[cfg(test)]

@@ -111,7 +111,8 @@ impl Faults {
                 (mu + sigma * normal).exp()
             }
         };
-        let total = l.fixed_ms as f64 + random_ms.clamp(0.0, (10 * MAX_LATENCY_MS) as f64);
+        // The random part is capped like every latency value (README: 60 s).
+        let total = l.fixed_ms as f64 + random_ms.clamp(0.0, MAX_LATENCY_MS as f64);
         // try_: a NaN or overflow must not panic a request; none it is.
         Duration::try_from_secs_f64(total / 1000.0).unwrap_or(Duration::ZERO)
     }
@@ -252,5 +253,17 @@ mod tests {
                 / f64::from(n);
             assert!((14.0..16.0).contains(&mean), "{random:?}: {mean}");
         }
+    }
+
+    #[test]
+    fn random_latency_is_capped_at_a_minute() {
+        let mut config = FaultConfig::default();
+        config.latency.random = Jitter::LogNormal {
+            mean_ms: MAX_LATENCY_MS,
+            sigma: 4.0,
+        };
+        let f = Faults::new(config.clone());
+        let longest = (0..2_000).map(|_| f.latency(&config)).max();
+        assert_eq!(longest, Some(Duration::from_millis(MAX_LATENCY_MS)));
     }
 }

@@ -7,8 +7,12 @@
 //! pushing is made to wait longer: each refused request doubles the wait
 //! (capped at `max_retry_after_secs`). The first request admitted after a
 //! block clears the escalation.
+//!
+//! The caller table is bounded: past [`MAX_CALLERS`] the least recently
+//! seen caller is forgotten (O(log n), through a recency index), so no
+//! stream of new identities can grow memory or make admission slow.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,8 +21,8 @@ use parking_lot::Mutex;
 use super::Throttle;
 use crate::auth::bearer::Caller;
 
-/// Callers remembered before idle ones are forgotten.
-const MAX_CALLERS: usize = 10_000;
+/// Callers remembered; past this the least recently seen is forgotten.
+pub const MAX_CALLERS: usize = 10_000;
 
 /// Which limit a caller broke; it picks D365FO's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +73,12 @@ struct CallerState {
     in_flight: u32,
     blocked: Option<(Instant, Limit)>,
     strikes: u32,
-    last_seen: Instant,
+    /// When it was last seen, in [`Callers::tick`]s: its key in `recency`.
+    seen: u64,
 }
 
 impl CallerState {
-    fn new(now: Instant) -> Self {
+    fn new(now: Instant, seen: u64) -> Self {
         Self {
             bucket_start: now,
             current: 0,
@@ -81,7 +86,7 @@ impl CallerState {
             in_flight: 0,
             blocked: None,
             strikes: 0,
-            last_seen: now,
+            seen,
         }
     }
 
@@ -108,9 +113,51 @@ impl CallerState {
 }
 
 /// Per-caller throttling state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Throttler {
-    callers: Mutex<HashMap<Caller, CallerState>>,
+    callers: Mutex<Callers>,
+    capacity: usize,
+}
+
+/// The caller table and its recency index (oldest first).
+#[derive(Debug, Default)]
+struct Callers {
+    states: HashMap<Caller, CallerState>,
+    recency: BTreeMap<u64, Caller>,
+    tick: u64,
+}
+
+impl Callers {
+    /// The state of `caller`, marked as seen now; a new caller evicts the
+    /// least recently seen one when the table is full. A forgotten caller
+    /// that still holds a slot just finds no state to release it into.
+    fn touch(&mut self, caller: &Caller, now: Instant, capacity: usize) -> &mut CallerState {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(state) = self.states.get(caller) {
+            self.recency.remove(&state.seen);
+        } else {
+            while self.states.len() >= capacity.max(1) {
+                let Some((_, oldest)) = self.recency.pop_first() else {
+                    break;
+                };
+                self.states.remove(&oldest);
+            }
+        }
+        self.recency.insert(tick, caller.clone());
+        let state = self
+            .states
+            .entry(caller.clone())
+            .or_insert_with(|| CallerState::new(now, tick));
+        state.seen = tick;
+        state
+    }
+}
+
+impl Default for Throttler {
+    fn default() -> Self {
+        Self::with_capacity(MAX_CALLERS)
+    }
 }
 
 /// Holds a caller's concurrency slot; gives it back when dropped, also when
@@ -123,13 +170,31 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(state) = self.throttler.callers.lock().get_mut(&self.caller) {
+        if let Some(state) = self.throttler.callers.lock().states.get_mut(&self.caller) {
             state.in_flight = state.in_flight.saturating_sub(1);
         }
     }
 }
 
 impl Throttler {
+    /// A throttler remembering at most `capacity` callers.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            callers: Mutex::default(),
+            capacity,
+        }
+    }
+
+    /// Callers currently remembered.
+    pub fn len(&self) -> usize {
+        self.callers.lock().states.len()
+    }
+
+    /// Whether no caller is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Admits a request of `caller` under `limits`, or refuses it.
     pub fn admit(
         self: &Arc<Self>,
@@ -138,18 +203,7 @@ impl Throttler {
         now: Instant,
     ) -> Result<Slot, Refusal> {
         let mut callers = self.callers.lock();
-        if callers.len() >= MAX_CALLERS && !callers.contains_key(caller) {
-            let idle = Duration::from_secs(limits.window_secs.saturating_mul(2));
-            callers.retain(|_, s| {
-                s.in_flight > 0
-                    || s.blocked.is_some_and(|(until, _)| until > now)
-                    || now.saturating_duration_since(s.last_seen) < idle
-            });
-        }
-        let state = callers
-            .entry(caller.clone())
-            .or_insert_with(|| CallerState::new(now));
-        state.last_seen = now;
+        let state = callers.touch(caller, now, self.capacity);
         let base = Duration::from_secs(limits.retry_after_secs.max(1));
         let max = Duration::from_secs(limits.max_retry_after_secs.max(limits.retry_after_secs));
         if let Some((until, limit)) = state.blocked {
@@ -192,7 +246,9 @@ impl Throttler {
     /// the caller's fresh state, saturating at zero: at worst one request
     /// more is admitted right after a reset.
     pub fn clear(&self) {
-        self.callers.lock().clear();
+        let mut callers = self.callers.lock();
+        callers.states.clear();
+        callers.recency.clear();
     }
 }
 
@@ -240,6 +296,36 @@ mod tests {
         // After the block and the window, the caller is admitted again.
         let later = now + Duration::from_secs(200);
         assert!(t.admit(&me, &l, later).is_ok());
+    }
+
+    #[test]
+    fn the_caller_table_is_bounded_and_forgets_the_least_recent() {
+        let t = Arc::new(Throttler::with_capacity(3));
+        let l = limits(Some(1), None);
+        let now = Instant::now();
+        let who = |n: u32| Caller(format!("ip:{n}"));
+        // Caller 0 uses its budget and is blocked.
+        assert!(t.admit(&who(0), &l, now).is_ok());
+        assert!(t.admit(&who(0), &l, now).is_err());
+        // Callers 1 and 2 fill the table; 0 is seen again, so 1 is oldest.
+        assert!(t.admit(&who(1), &l, now).is_ok());
+        assert!(t.admit(&who(2), &l, now).is_ok());
+        assert!(t.admit(&who(0), &l, now).is_err());
+        assert!(t.admit(&who(3), &l, now).is_ok());
+        assert_eq!(t.len(), 3);
+        // 1 was forgotten (a fresh budget); 0 is still blocked.
+        assert!(t.admit(&who(1), &l, now).is_ok());
+        assert!(t.admit(&who(0), &l, now).is_err());
+        // A flood of new callers never grows the table.
+        for n in 10..10_000 {
+            let _ = t.admit(&who(n), &l, now);
+        }
+        assert_eq!(t.len(), 3);
+        let big = Arc::new(Throttler::default());
+        for n in 0..(MAX_CALLERS as u32 + 500) {
+            let _ = big.admit(&who(n), &l, now);
+        }
+        assert_eq!(big.len(), MAX_CALLERS);
     }
 
     #[test]

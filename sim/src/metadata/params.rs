@@ -82,26 +82,10 @@ fn check_type(param: &Param, value: &Json) -> Result<(), String> {
     if ok { Ok(()) } else { Err(primitive()) }
 }
 
-/// `YYYY-MM-DDThh:mm[:ss[.f]](Z|±hh:mm)`, as `Edm.DateTimeOffset` accepts.
+/// `YYYY-MM-DDThh:mm[:ss[.f]](Z|±hh:mm)` with every field in range, as
+/// `Edm.DateTimeOffset` accepts.
 pub fn is_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let shape = digits(0..4)
-        && b.get(4) == Some(&b'-')
-        && digits(5..7)
-        && b.get(7) == Some(&b'-')
-        && digits(8..10)
-        && b.get(10) == Some(&b'T')
-        && digits(11..13)
-        && b.get(13) == Some(&b':')
-        && digits(14..16);
-    let zone_ok = s.ends_with('Z')
-        || s.get(s.len().saturating_sub(6)..).is_some_and(|z| {
-            let z = z.as_bytes();
-            matches!(z.first(), Some(b'+' | b'-')) && z.get(3) == Some(&b':')
-        });
-    shape && zone_ok
+    crate::data::datetime::parse(s).is_some()
 }
 
 #[cfg(test)]

@@ -162,7 +162,8 @@ fn eval(expr: &Expr, row: &Json) -> Result<V, String> {
             Literal::Bool(b) => V::Bool(*b),
             Literal::Int(i) => V::Num(*i as f64),
             Literal::Num(n) => V::Num(*n),
-            Literal::Str(s) | Literal::DateTime(s) => V::Str(s.clone()),
+            Literal::Str(s) => V::Str(s.clone()),
+            Literal::DateTime(ms) => V::Str(crate::data::datetime::render(*ms)),
             // Enum properties are written as their member name.
             Literal::Enum { member, .. } => V::Str(member.clone()),
         },

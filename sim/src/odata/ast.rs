@@ -24,8 +24,9 @@ pub enum Literal {
     Num(f64),
     /// `'text'` (with `''` unescaped).
     Str(String),
-    /// An unquoted date-time, e.g. `2024-01-31T00:00:00Z`.
-    DateTime(String),
+    /// An unquoted date-time, e.g. `2024-01-31T00:00:00Z` (or a date,
+    /// taken as midnight UTC), as UTC milliseconds since the Unix epoch.
+    DateTime(i64),
     /// `Namespace.EnumType'Member'`.
     Enum {
         /// Qualified enum type name.
@@ -136,7 +137,7 @@ impl fmt::Display for Literal {
                 f.write_str(&s)
             }
             Self::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
-            Self::DateTime(d) => f.write_str(d),
+            Self::DateTime(ms) => f.write_str(&crate::data::datetime::render(*ms)),
             Self::Enum { ty, member } => write!(f, "{ty}'{}'", member.replace('\'', "''")),
         }
     }

@@ -194,7 +194,8 @@ fn plain_value(l: &Literal) -> Value {
         Literal::Bool(b) => Value::Bool(*b),
         Literal::Int(i) => Value::Int(*i),
         Literal::Num(n) => Value::Decimal(*n),
-        Literal::Str(s) | Literal::DateTime(s) => Value::Str(s.clone()),
+        Literal::Str(s) => Value::Str(s.clone()),
+        Literal::DateTime(ms) => Value::DateTime(*ms),
         Literal::Enum { member, .. } => Value::Str(member.clone()),
     }
 }
@@ -214,7 +215,7 @@ fn field_vs_literal(op: CmpOp, i: usize, ft: FieldType, lit: Literal) -> Result<
             Literal::Int(_) | Literal::Num(_),
         ) => plain_value(&lit),
         (FieldType::Boolean, Literal::Bool(b)) => Value::Bool(*b),
-        (FieldType::DateTime, Literal::DateTime(d)) => Value::Str(d.clone()),
+        (FieldType::DateTime, Literal::DateTime(ms)) => Value::DateTime(*ms),
         (FieldType::Enum(e), Literal::Enum { ty, member }) if ty == e.name => {
             enum_member(e.members, member)?
         }

@@ -100,6 +100,17 @@ pub fn resolve_key(
         .collect()
 }
 
+/// Whether resolved `key` values lie in `company`, or the set is not
+/// company-specific. D365FO runs a request in the caller's default company:
+/// without `cross-company=true`, a key naming another company's record
+/// finds nothing, for reads and writes alike.
+pub fn in_company(set: &EntitySet, key: &[Value], company: &str) -> bool {
+    let Some(at) = set.keys.iter().position(|&k| Some(k) == set.company) else {
+        return true;
+    };
+    matches!(key.get(at), Some(Value::Str(c)) if c.eq_ignore_ascii_case(company))
+}
+
 fn key_value(ty: FieldType, l: &Literal) -> Option<Value> {
     Some(match (ty, l) {
         (FieldType::String | FieldType::Enum(_), Literal::Str(s)) => Value::Str(s.clone()),
@@ -108,7 +119,7 @@ fn key_value(ty: FieldType, l: &Literal) -> Option<Value> {
         (FieldType::Decimal, Literal::Int(i)) => Value::Decimal(*i as f64),
         (FieldType::Decimal, Literal::Num(n)) => Value::Decimal(*n),
         (FieldType::Boolean, Literal::Bool(b)) => Value::Bool(*b),
-        (FieldType::DateTime, Literal::DateTime(d)) => Value::Str(d.clone()),
+        (FieldType::DateTime, Literal::DateTime(ms)) => Value::DateTime(*ms),
         _ => return None,
     })
 }

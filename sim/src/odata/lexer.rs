@@ -1,6 +1,7 @@
 //! Tokenizer for `$filter` expressions and entity keys.
 
 use super::ast::Literal;
+use crate::data::datetime;
 
 /// A token kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +131,9 @@ fn number_or_date(chars: &[char], i: &mut usize, text: &str) -> Result<Tok, Stri
             *i += 1;
         }
         let raw: String = chars[start..*i].iter().collect();
-        return Ok(Tok::Lit(Literal::DateTime(raw)));
+        return datetime::parse_literal(&raw)
+            .map(|ms| Tok::Lit(Literal::DateTime(ms)))
+            .ok_or_else(|| datetime::invalid_literal(&raw));
     }
     if chars[*i] == '-' {
         *i += 1;
@@ -203,7 +206,7 @@ mod tests {
                 Tok::Ident("and".into()),
                 Tok::Ident("D".into()),
                 Tok::Ident("eq".into()),
-                Tok::Lit(Literal::DateTime("2024-01-31T00:00:00Z".into())),
+                Tok::Lit(Literal::DateTime(1_706_659_200_000)),
                 Tok::Eof,
             ]
         );
@@ -220,6 +223,17 @@ mod tests {
                 }),
                 Tok::Eof
             ]
+        );
+    }
+
+    #[test]
+    fn date_times_are_normalized_or_refused() {
+        let same = toks("2024-09-15T05:31:00Z");
+        assert_eq!(toks("2024-09-15T05:31:00.000Z"), same);
+        assert_eq!(toks("2024-09-15T07:31:00+02:00"), same);
+        assert!(
+            tokenize("D ge 2099-99-99Tjunk")
+                .is_err_and(|e| e.contains("The DateTimeOffset text '2099-99-99Tjunk'"))
         );
     }
 

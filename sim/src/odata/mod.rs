@@ -9,11 +9,13 @@
 //!   a [`bind::Predicate`] that evaluates rows cheaply.
 //! - [`query`]: the system query options of a request (`$top`, `$skip`,
 //!   `$select`, `$filter`, `$orderby`, `$count`, `cross-company`).
+//! - [`execute`]: running a bound query over a table: filter, order, page.
 //! - [`key`]: the `(…)` entity key of a path segment.
 //! - [`expand`]: the `$expand` option (one level, nested `$select`).
 
 pub mod ast;
 pub mod bind;
+pub mod execute;
 pub mod expand;
 pub mod key;
 pub mod lexer;

@@ -31,6 +31,11 @@ pub struct QueryOptions {
     pub passthrough: Vec<String>,
 }
 
+/// Most `$orderby` clauses a query may have: Web API OData's default
+/// `MaxOrderByNodeCount`, which D365FO keeps. Each one is a comparison per
+/// pair of rows sorted, so the cap also bounds the cost of a sort.
+pub const MAX_ORDERBY_CLAUSES: usize = 5;
+
 /// Query options bound to one entity set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -128,6 +133,12 @@ impl QueryOptions {
         let select = bind_select(set, self.select.as_deref())?;
         let mut order = Vec::new();
         if let Some(text) = self.orderby.as_deref().filter(|t| !t.trim().is_empty()) {
+            let clauses = text.split(',').count();
+            if clauses > MAX_ORDERBY_CLAUSES {
+                return Err(SimError::InvalidQuery(format!(
+                    "The number of clauses in $orderby query option exceeded the maximum number allowed. The maximum number of $orderby clauses allowed is {MAX_ORDERBY_CLAUSES}."
+                )));
+            }
             for item in text.split(',') {
                 let words: Vec<&str> = item.split_whitespace().collect();
                 let (name, desc) = match words.as_slice() {
@@ -140,7 +151,15 @@ impl QueryOptions {
                         )));
                     }
                 };
-                order.push((field(name)?, desc));
+                let i = field(name)?;
+                // A repeated key could never change the order; Web API
+                // OData refuses it rather than sort on it twice.
+                if order.iter().any(|&(j, _)| j == i) {
+                    return Err(SimError::InvalidQuery(format!(
+                        "Duplicate property named '{name}' is not supported in '$orderby'."
+                    )));
+                }
+                order.push((i, desc));
             }
         }
 
@@ -245,5 +264,46 @@ mod tests {
         );
         let bad = QueryOptions::parse(Some("$orderby=CreditLimit sideways")).unwrap();
         assert!(bad.plan(set).is_err());
+    }
+
+    #[test]
+    fn caps_orderby_clauses_and_refuses_repeated_keys() {
+        let d = Dataset::seeded(3);
+        let set = d.get("CustomersV3").unwrap();
+        let five = "dataAreaId,CustomerAccount,CreditLimit desc,CustomerGroupId,CustomerType";
+        let plan = QueryOptions::parse(Some(&format!("$orderby={five}")))
+            .unwrap()
+            .plan(set)
+            .unwrap();
+        assert_eq!(plan.order.len(), 5);
+        let six = QueryOptions::parse(Some(&format!("$orderby={five},CreatedDateTime")))
+            .unwrap()
+            .plan(set)
+            .unwrap_err();
+        assert_eq!(six.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            six.body()
+                .contains("The maximum number of $orderby clauses allowed is 5."),
+            "{}",
+            six.body()
+        );
+        let many = vec!["CreditLimit"; 10_000].join(",");
+        assert!(
+            QueryOptions::parse(Some(&format!("$orderby={many}")))
+                .unwrap()
+                .plan(set)
+                .is_err()
+        );
+        let twice = QueryOptions::parse(Some("$orderby=CreditLimit,CreditLimit desc"))
+            .unwrap()
+            .plan(set)
+            .unwrap_err();
+        assert!(
+            twice
+                .body()
+                .contains("Duplicate property named 'CreditLimit' is not supported in '$orderby'."),
+            "{}",
+            twice.body()
+        );
     }
 }

@@ -155,7 +155,7 @@ pub(super) async fn post(
     OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Response {
-    let base = base_url(&headers);
+    let base = base_url(&headers, &uri);
     let result = data_segments(uri.path()).and_then(|segments| {
         let target = resolve(&state, &segments, &format!("{base}{uri}"))?;
         let args = params::bind_args(target.def, &body).map_err(SimError::InvalidKey)?;

@@ -1,8 +1,10 @@
 //! `GET /data/{Set}` (collections, with query options, `$expand` and server
 //! paging), `GET /data/{Set}/$count` (a plain-text number) and
 //! `GET /data/{Set}({key})` (keyed reads, optionally `/{Property}`).
+//!
+//! The query engine (filter, order, page) is [`crate::odata::execute`];
+//! this adapter parses the request, calls it, and renders the JSON.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, State};
@@ -10,9 +12,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, base_url, data_segments, expand, odata_json};
-use crate::data::{EntitySet, Row, Table, Value};
+use crate::data::{EntitySet, Value};
 use crate::odata::QueryOptions;
-use crate::odata::key::{parse_key, resolve_key};
+use crate::odata::execute::{self, Selection};
+use crate::odata::key::{in_company, parse_key, resolve_key};
 use crate::odata::query::Plan;
 use crate::{SimError, json};
 
@@ -22,10 +25,13 @@ pub(super) async fn get(
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    match read(&state, &headers, &uri) {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+    // A filter, sort or render over a large set takes a while (and holds
+    // read locks meanwhile): off the async workers, so it never stalls
+    // unrelated requests.
+    super::blocking(move || {
+        read(&state, &headers, &uri).unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
 }
 
 pub(super) fn read(
@@ -33,7 +39,7 @@ pub(super) fn read(
     headers: &HeaderMap,
     uri: &axum::http::Uri,
 ) -> Result<Response, SimError> {
-    let base = base_url(headers);
+    let base = base_url(headers, uri);
     let segments = data_segments(uri.path())?;
     let Some(first) = segments.first() else {
         return Err(SimError::NoResource(format!("{base}{uri}")));
@@ -54,8 +60,7 @@ pub(super) fn read(
         }
         (None, Some("$count"), 2) => {
             let plan = opts.plan(set)?;
-            let table = set.rows();
-            let n = matching(state, set, &opts, &plan, &table).len();
+            let n = execute::count(&set.rows(), company(state, set, &opts), &plan);
             let mut response = (StatusCode::OK, n.to_string()).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -68,6 +73,10 @@ pub(super) fn read(
         }
         (Some(key), property, n) if n <= 2 => {
             let values = resolve_key(&parse_key(key)?, set, &state.company)?;
+            // Another company's record is not found without cross-company=true.
+            if !opts.cross_company && !in_company(set, &values, &state.company) {
+                return Err(SimError::EntityNotFound(name.to_owned()));
+            }
             let context = format!("{base}/data/$metadata#{name}");
             let (body, etag) = match property {
                 None => {
@@ -132,48 +141,12 @@ pub(super) fn split_key(segment: &str) -> Result<(&str, Option<&str>), SimError>
     }
 }
 
-fn in_company(state: &AppState, set: &EntitySet, opts: &QueryOptions, row: &Row) -> bool {
+/// The company a query over `set` is limited to, unless it is cross-company.
+fn company<'a>(state: &'a AppState, set: &EntitySet, opts: &QueryOptions) -> execute::Company<'a> {
     match set.company {
-        Some(i) if !opts.cross_company => {
-            matches!(row.values.get(i), Some(Value::Str(c)) if c.eq_ignore_ascii_case(&state.company))
-        }
-        _ => true,
+        Some(i) if !opts.cross_company => Some((i, state.company.as_str())),
+        _ => None,
     }
-}
-
-fn order(plan: &Plan, a: &Row, b: &Row) -> Ordering {
-    for &(i, desc) in &plan.order {
-        let (x, y) = (a.values.get(i), b.values.get(i));
-        let ord = match (x, y) {
-            (Some(x), Some(y)) => x.compare(y).unwrap_or(Ordering::Equal),
-            _ => Ordering::Equal,
-        };
-        let ord = if desc { ord.reverse() } else { ord };
-        if ord != Ordering::Equal {
-            return ord;
-        }
-    }
-    Ordering::Equal
-}
-
-/// The rows a collection query selects, filtered and ordered.
-fn matching<'t>(
-    state: &AppState,
-    set: &EntitySet,
-    opts: &QueryOptions,
-    plan: &Plan,
-    table: &'t Table,
-) -> Vec<&'t Row> {
-    let mut rows: Vec<&Row> = table
-        .iter()
-        .filter(|r| in_company(state, set, opts, r))
-        .filter(|r| plan.predicate.as_ref().is_none_or(|p| p.eval(&r.values)))
-        .collect();
-    if !plan.order.is_empty() {
-        // Stable: ties keep RecId order, so pages do not shuffle between calls.
-        rows.sort_by(|a, b| order(plan, a, b));
-    }
-    rows
 }
 
 /// Runs a collection query and renders one page of it.
@@ -189,17 +162,17 @@ fn collection(
     let Some(table) = locked.get(set.name) else {
         return String::new();
     };
-    let rows = matching(state, set, opts, plan, table);
-    let total = rows.len();
-    let start = opts.skip.min(total);
-    let available = total - start;
-    let wanted = opts.top.map_or(available, |t| t.min(available));
-    let page_size = state.config.max_page_size.max(1);
-    let page = wanted.min(page_size);
-    let page_rows = rows.get(start..start + page).unwrap_or_default();
+    let Selection { rows, total, page } = execute::page(
+        table,
+        company(state, set, opts),
+        plan,
+        opts.skip,
+        opts.top,
+        state.config.max_page_size,
+    );
     let width = plan.select.as_ref().map_or(set.fields.len(), Vec::len);
 
-    let mut out = String::with_capacity(128 + page_rows.len() * (32 + width * 28));
+    let mut out = String::with_capacity(128 + rows.len() * (32 + width * 28));
     out.push_str("{\"@odata.context\":");
     let suffix = expand::context_suffix(set, plan.select.as_deref(), expand);
     json::push_str(
@@ -210,7 +183,7 @@ fn collection(
         out.push_str(&format!(",\"@odata.count\":{total}"));
     }
     out.push_str(",\"value\":[");
-    for (n, row) in page_rows.iter().enumerate() {
+    for (n, row) in rows.iter().enumerate() {
         if n > 0 {
             out.push(',');
         }
@@ -220,36 +193,11 @@ fn collection(
         out.push('}');
     }
     out.push(']');
-    if wanted > page {
+    if let Some((skip, top)) = page.next {
         out.push_str(",\"@odata.nextLink\":");
-        json::push_str(
-            &mut out,
-            &next_link(
-                base,
-                set.name,
-                opts,
-                start + page,
-                opts.top.map(|t| t - page),
-            ),
-        );
+        let link = execute::next_link(base, set.name, &opts.passthrough, skip, top);
+        json::push_str(&mut out, &link);
     }
     out.push('}');
     out
-}
-
-/// The link to the next page: the request's own options, verbatim, with
-/// `$top` and `$skip` advanced.
-fn next_link(
-    base: &str,
-    set: &str,
-    opts: &QueryOptions,
-    skip: usize,
-    top: Option<usize>,
-) -> String {
-    let mut params = opts.passthrough.clone();
-    if let Some(top) = top {
-        params.push(format!("$top={top}"));
-    }
-    params.push(format!("$skip={skip}"));
-    format!("{base}/data/{set}?{}", params.join("&"))
 }

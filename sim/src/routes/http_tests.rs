@@ -228,9 +228,16 @@ async fn key_lookup_hit_miss_and_encoded() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(same, body);
 
-    let (status, de) = get(
+    // Another company's record only with cross-company=true, as D365FO.
+    let (status, _) = get(
         &app,
         "/data/CustomersV3(dataAreaId='DEMF',CustomerAccount='DE-007')",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, de) = get(
+        &app,
+        "/data/CustomersV3(dataAreaId='DEMF',CustomerAccount='DE-007')?cross-company=true",
     )
     .await;
     assert_eq!(status, StatusCode::OK);

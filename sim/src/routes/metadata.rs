@@ -44,8 +44,11 @@ pub(super) async fn edmx(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /Metadata`: the metadata service document.
-pub(super) async fn service_document(headers: HeaderMap) -> Response {
-    let base = base_url(&headers);
+pub(super) async fn service_document(
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let base = base_url(&headers, &uri);
     let value: Vec<Json> = COLLECTIONS
         .iter()
         .map(|c| json!({"name": c, "kind": "EntitySet", "url": c}))
@@ -61,7 +64,7 @@ pub(super) async fn get(
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    match read(&state, &base_url(&headers), &uri) {
+    match read(&state, &base_url(&headers, &uri), &uri) {
         Ok(body) => odata_json(body.to_string()),
         Err(e) => e.into_response(),
     }

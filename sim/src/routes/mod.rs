@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use percent_encoding::percent_decode_str;
 
 use crate::data::Dataset;
@@ -51,10 +51,37 @@ impl AppState {
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    routes()
+        .route("/data/$batch", post(batch::post))
+        .with_state(state)
+}
+
+/// The router a `$batch` runs its parts through: every route but `$batch`
+/// itself, which answers that a batch may not hold a batch. Nesting can
+/// thus never recurse.
+pub(crate) fn part_router(state: Arc<AppState>) -> Router {
+    routes()
+        .route("/data/$batch", any(batch::nested))
+        .with_state(state)
+}
+
+/// Runs `work` on the blocking pool and answers with its response: for
+/// handlers that scan, sort or render many rows, or wait on a lock a long
+/// read may hold, so the async workers stay free for other requests.
+pub(crate) async fn blocking(work: impl FnOnce() -> Response + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a blocking request handler failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/data", get(service_document))
         .route("/data/", get(service_document))
-        .route("/data/$batch", post(batch::post))
         .route(
             "/data/{*rest}",
             get(entities::get)
@@ -74,14 +101,21 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(services::get).post(services::post),
         )
         .fallback(fallback)
-        .with_state(state)
 }
 
-/// `http://{host}` of the request, for absolute links the client follows.
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
+/// `http://{host}` of the request, for absolute links the client follows
+/// and the audience a token must name. HTTP/1.1 sends the host in `Host`;
+/// HTTP/2 sends it as `:authority`, which arrives as the URI's authority.
+pub(crate) fn base_url(headers: &HeaderMap, uri: &Uri) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            // Never userinfo: links name only host and port.
+            let authority = uri.authority()?.as_str();
+            authority.rsplit('@').next()
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or("localhost");
     let scheme = headers
@@ -90,6 +124,13 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
         .filter(|s| *s == "https")
         .unwrap_or("http");
     format!("{scheme}://{host}")
+}
+
+/// The request's absolute URL, as D365FO quotes it in 404 messages. (An
+/// HTTP/2 request's URI is already absolute; only its path is appended.)
+pub(crate) fn request_url(headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("{}{path}", base_url(headers, uri))
 }
 
 /// The decoded path segments after `/data/` (empty ones dropped).
@@ -122,8 +163,12 @@ pub(crate) fn odata_json(body: String) -> Response {
     response
 }
 
-async fn service_document(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let base = base_url(&headers);
+async fn service_document(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let base = base_url(&headers, &uri);
     let mut out = String::with_capacity(128 + state.data.names().len() * 64);
     out.push_str("{\"@odata.context\":");
     crate::json::push_str(&mut out, &format!("{base}/data/$metadata"));
@@ -143,9 +188,13 @@ async fn service_document(State(state): State<Arc<AppState>>, headers: HeaderMap
 }
 
 async fn fallback(headers: HeaderMap, OriginalUri(uri): OriginalUri) -> SimError {
-    SimError::NoResource(format!("{}{}", base_url(&headers), uri))
+    SimError::NoResource(request_url(&headers, &uri))
 }
 
 #[cfg(test)]
 #[path = "http_tests.rs"]
 mod http_tests;
+
+#[cfg(test)]
+#[path = "blocking_tests.rs"]
+mod blocking_tests;

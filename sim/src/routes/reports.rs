@@ -82,9 +82,8 @@ pub(super) fn account_statement(set: &EntitySet, row: &Row, from: &str, to: &str
         let mut out = String::new();
         if let Some(v) = set.field_index(name).and_then(|i| row.values.get(i)) {
             match v {
-                Value::Str(s) => out.push_str(s),
                 Value::Null => {}
-                other => other.write_json(&mut out),
+                other => other.write_text(&mut out),
             }
         }
         out

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
-use super::{AppState, base_url};
+use super::{AppState, request_url};
 use crate::data::Value;
 use crate::metadata::params::is_date_time;
 
@@ -201,7 +201,7 @@ fn reply(status: StatusCode, body: &Json) -> Response {
 /// ASP.NET Web API's 404 body, which the services endpoint sends for a name
 /// it does not know.
 fn not_found(headers: &HeaderMap, uri: &axum::http::Uri) -> Response {
-    let url = format!("{}{uri}", base_url(headers));
+    let url = request_url(headers, uri);
     reply(
         StatusCode::NOT_FOUND,
         &json!({ "Message": format!("No HTTP resource was found that matches the request URI '{url}'.") }),

@@ -14,10 +14,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
 use super::entities::split_key;
-use super::{AppState, base_url, data_segments, odata_json};
+use super::{AppState, base_url, data_segments, odata_json, request_url};
 use crate::data::write::{Mode, invalid_request};
-use crate::data::{EntitySet, Op, Outcome, Row, Tx};
-use crate::odata::key::{parse_key, resolve_key};
+use crate::data::{EntitySet, Op, Outcome, Row, Tx, not_found};
+use crate::odata::QueryOptions;
+use crate::odata::key::{in_company, parse_key, resolve_key};
 use crate::{SimError, json};
 
 /// `POST /data/…`: a create when the path names an entity set, else an action.
@@ -28,7 +29,7 @@ pub(super) async fn post(
     body: Bytes,
 ) -> Response {
     if names_a_set(&state, &uri) {
-        return single(&state, &Method::POST, &headers, &uri, &body);
+        return super::blocking(move || single(&state, &Method::POST, &headers, &uri, &body)).await;
     }
     super::actions::post(State(state), headers, OriginalUri(uri), body).await
 }
@@ -41,7 +42,7 @@ pub(super) async fn change(
     OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Response {
-    single(&state, &method, &headers, &uri, &body)
+    super::blocking(move || single(&state, &method, &headers, &uri, &body)).await
 }
 
 /// Whether `uri` is `/data/{Set}` for a known set (a create, not an action).
@@ -49,6 +50,8 @@ pub(super) fn names_a_set(state: &AppState, uri: &Uri) -> bool {
     matches!(data_segments(uri.path()).as_deref(), Ok([one]) if !one.contains('(') && state.data.get(one).is_some())
 }
 
+/// Runs one write in its own transaction. Blocking: the set's write lock
+/// waits for readers to finish.
 fn single(
     state: &AppState,
     method: &Method,
@@ -72,10 +75,10 @@ pub(super) fn execute<'a>(
     uri: &Uri,
     body: &[u8],
 ) -> Result<Response, SimError> {
-    let base = base_url(headers);
+    let base = base_url(headers, uri);
     let segments = data_segments(uri.path())?;
     let [segment] = segments.as_slice() else {
-        return Err(SimError::NoResource(format!("{base}{uri}")));
+        return Err(SimError::NoResource(request_url(headers, uri)));
     };
     let (name, key) = split_key(segment)?;
     let set = state
@@ -89,11 +92,14 @@ pub(super) fn execute<'a>(
         .unwrap_or("")
         .to_ascii_lowercase();
     let company = state.company.as_str();
+    let cross_company = QueryOptions::parse(uri.query()).is_ok_and(|o| o.cross_company);
+    // Another company's record is out of reach without cross-company=true.
+    let visible = |key: &[crate::data::Value]| cross_company || in_company(set, key, company);
     match (method, key) {
         (&Method::POST, None) => {
             let body = object(body)?;
             let Outcome::Created(row) = tx.apply(set, Op::Create(&body), company)? else {
-                return Err(SimError::NoResource(format!("{base}{uri}")));
+                return Err(SimError::NoResource(request_url(headers, uri)));
             };
             let location = format!("{base}/data/{}({})", set.name, set.key_text(&row));
             let mut response = if prefer.contains("return=minimal") {
@@ -112,6 +118,9 @@ pub(super) fn execute<'a>(
         }
         (&Method::PATCH | &Method::PUT, Some(key)) => {
             let key = resolve_key(&parse_key(key)?, set, company)?;
+            if !visible(&key) {
+                return Err(not_found(set, "edit"));
+            }
             let body = object(body)?;
             let mode = if method == Method::PUT {
                 Mode::Replace
@@ -125,7 +134,7 @@ pub(super) fn execute<'a>(
                 if_match,
             };
             let Outcome::Updated(row) = tx.apply(set, op, company)? else {
-                return Err(SimError::NoResource(format!("{base}{uri}")));
+                return Err(SimError::NoResource(request_url(headers, uri)));
             };
             let mut response = if prefer.contains("return=representation") {
                 let mut r = entity(&base, set, &row);
@@ -139,10 +148,13 @@ pub(super) fn execute<'a>(
         }
         (&Method::DELETE, Some(key)) => {
             let key = resolve_key(&parse_key(key)?, set, company)?;
+            if !visible(&key) {
+                return Err(not_found(set, "delete"));
+            }
             tx.apply(set, Op::Delete { key, if_match }, company)?;
             Ok(no_content())
         }
-        _ => Err(SimError::NoResource(format!("{base}{uri}"))),
+        _ => Err(SimError::NoResource(request_url(headers, uri))),
     }
 }
 

@@ -122,6 +122,44 @@ async fn issues_tokens_in_entra_shape_that_d365_accepts() {
 }
 
 #[tokio::test]
+async fn http2_requests_get_their_own_host_in_links_and_audience() {
+    let sim = sim(AuthMode::Required).await;
+    let token = fetch_token(&sim).await;
+    // HTTP/2 carries the host as `:authority`; there is no Host header.
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let res = h2
+        .get(sim.url("/data"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["@odata.context"],
+        format!("{}/data/$metadata", sim.base)
+    );
+    let res = h2
+        .get(sim.url("/data/Currencies?$top=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let context = body["@odata.context"].as_str().unwrap();
+    assert!(
+        context.starts_with(&format!("{}/data/$metadata#Currencies", sim.base)),
+        "{context}"
+    );
+}
+
+#[tokio::test]
 async fn token_errors_are_entras() {
     let sim = sim(AuthMode::Required).await;
     let base = good_request(&sim);

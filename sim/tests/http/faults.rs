@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sim::SimConfig;
+use sim::auth::token::Issuer;
+use sim::auth::{AuthConfig, AuthMode};
 use sim::faults::{FaultConfig, Latency, Throttle};
 
 use crate::support::Sim;
@@ -35,7 +37,7 @@ async fn get(sim: &Sim, bearer: Option<&str>) -> reqwest::Response {
 }
 
 /// An unsigned token naming `oid`: in auth mode `None` it is not checked,
-/// but it still names the caller throttling counts against.
+/// so it must not name a caller of its own.
 fn token_of(oid: &str) -> String {
     let claims = json!({ "oid": oid });
     jsonwebtoken::encode(
@@ -76,7 +78,13 @@ async fn latency_is_added_and_changed_at_run_time() {
     assert_eq!(response.status(), StatusCode::OK);
     let started = Instant::now();
     assert_eq!(get(&sim, None).await.status(), StatusCode::OK);
-    assert!(started.elapsed() >= Duration::from_millis(50));
+    let elapsed = started.elapsed();
+    // At least the new fixed part, and clearly less than the old one: the
+    // PUT took effect (seed 0's first exponential draw is well under 150 ms).
+    assert!(
+        elapsed >= Duration::from_millis(50) && elapsed < Duration::from_millis(200),
+        "{elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -115,15 +123,54 @@ async fn rate_throttling_is_per_caller_and_escalates() {
         );
         last = retry_after(&again);
     }
-    // Another identity (the token's oid) has its own budget.
-    assert_eq!(
-        get(&sim, Some(&token_of("someone-else"))).await.status(),
-        StatusCode::OK
-    );
+    // An unchecked token's oid names no one: a fresh one per request is
+    // still the same caller (the client's IP), and still refused.
+    for n in 0..3 {
+        assert_eq!(
+            get(&sim, Some(&token_of(&format!("fresh-{n}"))))
+                .await
+                .status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
     // Reset forgets the block.
     let reset = sim.http.post(sim.url("/_sim/reset")).send().await.unwrap();
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     assert_eq!(get(&sim, None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn verified_callers_have_their_own_budgets() {
+    let sim = Sim::start(SimConfig {
+        auth: AuthConfig {
+            mode: AuthMode::Required,
+            ..AuthConfig::default()
+        },
+        faults: FaultConfig {
+            throttle: Throttle {
+                requests: Some(2),
+                window_secs: 60,
+                ..Throttle::default()
+            },
+            ..FaultConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    // Signed with the default key, as the simulator's token endpoint would.
+    let issuer = Issuer::new(AuthConfig::default());
+    let now = sim::auth::bearer::now();
+    let a = issuer.sign(&sim.base, "client-a", now).unwrap();
+    let b = issuer.sign(&sim.base, "client-b", now).unwrap();
+    for _ in 0..2 {
+        assert_eq!(get(&sim, Some(&a)).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        get(&sim, Some(&a)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Same address, another verified identity: its own budget.
+    assert_eq!(get(&sim, Some(&b)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -7,8 +7,10 @@
 
 mod actions;
 mod auth;
+mod batch;
 mod data;
 mod faults;
 mod metadata;
 mod services;
 mod support;
+mod values;

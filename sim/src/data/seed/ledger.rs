@@ -2,7 +2,7 @@
 //! monthly exchange rates. Fixed size at every scale, as in a real
 //! environment where these do not grow with transaction volume.
 
-use super::{CURRENCIES, RecIds, Records, Rng, s};
+use super::{CURRENCIES, RecIds, Records, Rng, at, s};
 use crate::data::schema::SetDef;
 use crate::data::{Value, sets};
 
@@ -47,8 +47,8 @@ pub(super) fn generate(rng: &mut Rng, ids: &mut RecIds) -> Vec<(&'static SetDef,
                     }),
                     Value::Int(rec_id as i64),
                     Value::Int(chart_rec_id as i64),
-                    s("1900-01-01T00:00:00Z"),
-                    s("2154-12-31T00:00:00Z"),
+                    at("1900-01-01T00:00:00Z"),
+                    at("2154-12-31T00:00:00Z"),
                 ];
                 accounts.push((row, rec_id));
             }
@@ -71,8 +71,8 @@ pub(super) fn generate(rng: &mut Rng, ids: &mut RecIds) -> Vec<(&'static SetDef,
                 s(RATE_TYPE),
                 s(*code),
                 s("USD"),
-                s(format!("{year}-{m:02}-01T00:00:00Z")),
-                s(format!("{end_year}-{end_month:02}-01T00:00:00Z")),
+                at(&format!("{year}-{m:02}-01T00:00:00Z")),
+                at(&format!("{end_year}-{end_month:02}-01T00:00:00Z")),
                 Value::Decimal((base * drift * 10_000.0).round() / 10_000.0),
                 s(format!("{name} to US dollar")),
             ];

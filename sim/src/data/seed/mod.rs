@@ -13,7 +13,7 @@ mod ledger;
 mod orders;
 
 use super::schema::SetDef;
-use super::{Scale, Value, sets};
+use super::{Scale, Value, datetime, sets};
 
 /// First RecId D365FO hands out in a fresh partition.
 const FIRST_REC_ID: u64 = 5_637_144_576;
@@ -300,19 +300,26 @@ fn vendor(rng: &mut Rng, c: &Company, ci: usize, n: usize) -> Vec<Value> {
     ]
 }
 
-/// A seeded date-time in `2017..2024`, as D365FO writes it (UTC, seconds).
-pub(super) fn date_time(rng: &mut Rng, midnight: bool) -> String {
+/// A seeded date-time in `2017..2024`, as D365FO stores it (UTC, seconds).
+pub(super) fn date_time(rng: &mut Rng, midnight: bool) -> Value {
     let (h, m) = if midnight {
         (0, 0)
     } else {
         (rng.below(24), rng.below(60))
     };
-    format!(
+    let text = format!(
         "20{:02}-{:02}-{:02}T{h:02}:{m:02}:00Z",
         17 + rng.below(8),
         1 + rng.below(12),
         1 + rng.below(28),
-    )
+    );
+    at(&text)
+}
+
+/// The date-time value of a literal the seeds spell out; they are all
+/// well-formed, so the fallback (D365FO's "no date") never shows.
+pub(super) fn at(text: &str) -> Value {
+    Value::DateTime(datetime::parse(text).unwrap_or(datetime::NO_DATE_MS))
 }
 
 fn customer(rng: &mut Rng, c: &Company, n: usize, party: usize) -> Vec<Value> {
@@ -362,6 +369,6 @@ fn customer(rng: &mut Rng, c: &Company, n: usize, party: usize) -> Vec<Value> {
         s(if rng.below(10) == 0 { "Yes" } else { "No" }),
         s(""),
         s(format!("{:06}", 1 + rng.below(200))),
-        s(created),
+        created,
     ]
 }

@@ -88,7 +88,7 @@ pub(super) fn generate(
                     s(status),
                     s(site),
                     s(warehouse),
-                    s(ship.clone()),
+                    ship.clone(),
                     Value::Int(line_no as i64),
                 ];
                 lines.push((row, ids.next()));
@@ -108,9 +108,9 @@ pub(super) fn generate(
                 s(site),
                 s(warehouse),
                 s(c.language),
-                s(ship.clone()),
-                s(ship),
-                s(date_time(rng, false)),
+                ship.clone(),
+                ship,
+                date_time(rng, false),
                 Value::Decimal((total * 100.0).round() / 100.0),
                 s(if rng.below(25) == 0 { "Yes" } else { "No" }),
             ];

@@ -1,16 +1,23 @@
 //! `POST /data/$batch`: OData v4 batches in `multipart/mixed`.
 //!
 //! The whole payload is parsed before anything runs, so a malformed batch
-//! is a 400 that changes nothing. Each top-level `application/http` part
-//! then runs on its own (reads and non-entity requests through the
-//! simulator's own router); each changeset runs as one [`Tx`] holding every
-//! set's write lock, all-or-nothing: the first failing request rolls back
-//! the others and its error answers for the whole changeset, as ASP.NET
-//! Web API OData does. The outer response is 200 either way, with one
-//! response part per request. `$n` in a changeset request's URL names the
-//! entity created by the request with `Content-ID: n`.
+//! is a 400 that changes nothing; so is a batch holding a request to
+//! `$batch` (a batch may not contain a batch). Each top-level
+//! `application/http` part then runs on its own (reads and non-entity
+//! requests through [`super::part_router`], which has no `$batch` route);
+//! each changeset runs as one [`Tx`] holding every set's write lock,
+//! all-or-nothing: the first failing request rolls back the others and its
+//! error answers for the whole changeset, as ASP.NET Web API OData does.
+//! The outer response is 200 either way, with one response part per
+//! request. `$n` in a changeset request's URL names the entity created by
+//! the request with `Content-ID: n`.
+//!
+//! Limits (see [`Limits`]): a part whose response body is over 64 MiB
+//! answers 500 with an error body; a batch whose response grows past
+//! 64 MiB stops there and answers 400 as a whole.
 
 pub mod multipart;
+mod respond;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,21 +28,31 @@ use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request as HttpRequest, StatusCode, Uri, header,
 };
 use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
 use tower::ServiceExt;
 
-use self::multipart::{Request, boundary, request, split};
+use self::multipart::{boundary, request, split};
+pub(super) use self::respond::Limits;
+use self::respond::write_part;
 use super::AppState;
 use crate::SimError;
 use crate::data::Tx;
 use crate::error::ODATA_EXCEPTION;
 
-/// Largest sub-response body copied into the batch response.
-const MAX_PART_BODY: usize = 64 << 20;
+/// One request of a batch, owning its parts of the payload.
+struct Part {
+    id: Option<String>,
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    /// Shares the batch payload's buffer.
+    body: Bytes,
+}
 
 /// One unit of a batch: a lone request or an atomic changeset.
-enum Item<'a> {
-    Single(Option<String>, Request<'a>),
-    Changeset(Vec<(Option<String>, Request<'a>)>),
+enum Item {
+    Single(Part),
+    Changeset(Vec<Part>),
 }
 
 fn malformed(message: String) -> SimError {
@@ -53,13 +70,34 @@ pub(super) async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match run(&state, &headers, &body).await {
+    match run(&state, &headers, &body, &Limits::DEFAULT).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Item<'a>>, SimError> {
+/// `/data/$batch` inside a batch: refused, whatever the method.
+pub(super) async fn nested() -> Response {
+    nested_batch("POST", "$batch").into_response()
+}
+
+fn nested_batch(method: &str, target: &str) -> SimError {
+    malformed(format!(
+        "The operation '{method} {target}' is a batch request inside a batch request. A batch request may not contain another batch request."
+    ))
+}
+
+/// Whether a part's target is the `$batch` endpoint, in any spelling.
+fn names_batch(target: &str) -> bool {
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let path = percent_decode_str(path).decode_utf8_lossy();
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.eq_ignore_ascii_case("$batch"))
+}
+
+fn parse(content_type: &str, body: &Bytes) -> Result<Vec<Item>, SimError> {
     let boundary = boundary(content_type).ok_or_else(|| {
         malformed(format!(
             "The content type '{content_type}' specifies a batch payload; however, the payload either does not include a batch boundary or includes more than one boundary. In OData, batch payload content types must specify exactly one batch boundary in the 'boundary' parameter of the content type."
@@ -73,18 +111,19 @@ fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Item<'a>>, SimErr
             let inner = boundary_of(ct)?;
             let mut requests = Vec::new();
             for p in split(part.body, &inner).map_err(malformed)? {
-                let req = http_part(p.header("content-type").unwrap_or(""), p.body)?;
+                let id = p.header("content-id").map(str::to_owned);
+                let req = http_part(body, id, p.header("content-type").unwrap_or(""), p.body)?;
                 if req.method == "GET" {
                     return Err(malformed(format!(
                         "An invalid HTTP method '{}' was detected for a request in a change set. Requests in change sets only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.",
                         req.method
                     )));
                 }
-                requests.push((p.header("content-id").map(str::to_owned), req));
+                requests.push(req);
             }
             items.push(Item::Changeset(requests));
         } else {
-            items.push(Item::Single(id, http_part(ct, part.body)?));
+            items.push(Item::Single(http_part(body, id, ct, part.body)?));
         }
     }
     Ok(items)
@@ -98,7 +137,12 @@ fn boundary_of(ct: &str) -> Result<String, SimError> {
     })
 }
 
-fn http_part<'a>(content_type: &str, body: &'a [u8]) -> Result<Request<'a>, SimError> {
+fn http_part(
+    payload: &Bytes,
+    id: Option<String>,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<Part, SimError> {
     if !content_type
         .to_ascii_lowercase()
         .starts_with("application/http")
@@ -107,36 +151,67 @@ fn http_part<'a>(content_type: &str, body: &'a [u8]) -> Result<Request<'a>, SimE
             "The content type '{content_type}' of a batch operation is not supported. Operations must use 'application/http'."
         )));
     }
-    request(body).map_err(malformed)
+    let req = request(bytes).map_err(malformed)?;
+    if names_batch(&req.target) {
+        return Err(nested_batch(&req.method, &req.target));
+    }
+    Ok(Part {
+        id,
+        body: share(payload, req.body),
+        method: req.method,
+        target: req.target,
+        headers: req.headers,
+    })
+}
+
+/// `part` as a view into `whole` when it lies inside it (no copy), else a copy.
+fn share(whole: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if !part.is_empty() && end <= whole.len() => whole.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
+    }
 }
 
 async fn run(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
+    limits: &Limits,
 ) -> Result<Response, SimError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let items = parse(ct, body)?;
+    let router = super::part_router(Arc::clone(state));
     let outer = format!("batchresponse_{}", uuid::Uuid::new_v4());
     let mut out = Vec::with_capacity(1024);
     for item in items {
         out.extend_from_slice(format!("--{outer}\r\n").as_bytes());
         match item {
-            Item::Single(id, req) => {
-                let response = single(state, headers, &req).await;
-                write_part(&mut out, id.as_deref(), response).await;
+            Item::Single(req) => {
+                let response = single(state, &router, headers, &req).await;
+                write_part(&mut out, req.id.as_deref(), response, limits).await?;
             }
             Item::Changeset(requests) => {
                 let inner = format!("changesetresponse_{}", uuid::Uuid::new_v4());
-                let responses = match changeset(state, headers, &requests) {
+                let (state, outer_headers) = (Arc::clone(state), headers.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    changeset(&state, &outer_headers, &requests)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "a batch changeset failed");
+                    let failed = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    Err(Box::new((None, failed)))
+                });
+                let responses = match done {
                     Ok(responses) => responses,
                     Err(failed) => {
                         // A failed changeset answers with its one error, not a nested multipart.
                         let (id, response) = *failed;
-                        write_part(&mut out, id.as_deref(), response).await;
+                        write_part(&mut out, id.as_deref(), response, limits).await?;
                         continue;
                     }
                 };
@@ -145,7 +220,7 @@ async fn run(
                 );
                 for (id, response) in responses {
                     out.extend_from_slice(format!("--{inner}\r\n").as_bytes());
-                    write_part(&mut out, id.as_deref(), response).await;
+                    write_part(&mut out, id.as_deref(), response, limits).await?;
                 }
                 out.extend_from_slice(format!("--{inner}--\r\n").as_bytes());
             }
@@ -170,14 +245,15 @@ type Answer = (Option<String>, Response);
 fn changeset(
     state: &AppState,
     outer: &HeaderMap,
-    requests: &[(Option<String>, Request<'_>)],
+    requests: &[Part],
 ) -> Result<Vec<Answer>, Box<Answer>> {
     let mut tx = Tx::changeset(&state.data);
     let mut created: HashMap<String, String> = HashMap::new();
     let mut responses = Vec::with_capacity(requests.len());
-    for (id, req) in requests {
+    for req in requests {
+        let id = &req.id;
         let result = sub_request(outer, req, &created).and_then(|(method, uri, headers)| {
-            super::write::execute(state, &mut tx, &method, &headers, &uri, req.body)
+            super::write::execute(state, &mut tx, &method, &headers, &uri, &req.body)
         });
         match result {
             Ok(response) => {
@@ -198,8 +274,13 @@ fn changeset(
 }
 
 /// Runs a lone request: writes in their own transaction, anything else
-/// through the router, as if it had arrived on its own.
-async fn single(state: &Arc<AppState>, outer: &HeaderMap, req: &Request<'_>) -> Response {
+/// through the part router, as if it had arrived on its own.
+async fn single(
+    state: &Arc<AppState>,
+    router: &axum::Router,
+    outer: &HeaderMap,
+    req: &Part,
+) -> Response {
     let (method, uri, headers) = match sub_request(outer, req, &HashMap::new()) {
         Ok(parts) => parts,
         Err(e) => return e.into_response(),
@@ -207,18 +288,22 @@ async fn single(state: &Arc<AppState>, outer: &HeaderMap, req: &Request<'_>) -> 
     let is_write = matches!(method, Method::PATCH | Method::PUT | Method::DELETE)
         || (method == Method::POST && super::write::names_a_set(state, &uri));
     if is_write {
-        let mut tx = Tx::single(&state.data);
-        return super::write::execute(state, &mut tx, &method, &headers, &uri, req.body)
-            .unwrap_or_else(IntoResponse::into_response);
+        let (state, body) = (Arc::clone(state), req.body.clone());
+        return super::blocking(move || {
+            let mut tx = Tx::single(&state.data);
+            super::write::execute(&state, &mut tx, &method, &headers, &uri, &body)
+                .unwrap_or_else(IntoResponse::into_response)
+        })
+        .await;
     }
     let mut builder = HttpRequest::builder().method(method).uri(uri);
     if let Some(h) = builder.headers_mut() {
         *h = headers;
     }
-    let Ok(request) = builder.body(Body::from(req.body.to_vec())) else {
+    let Ok(request) = builder.body(Body::from(req.body.clone())) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    match super::router(Arc::clone(state)).oneshot(request).await {
+    match router.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
@@ -228,7 +313,7 @@ async fn single(state: &Arc<AppState>, outer: &HeaderMap, req: &Request<'_>) -> 
 /// `Authorization` come from the batch itself unless the part sets them.
 fn sub_request(
     outer: &HeaderMap,
-    req: &Request<'_>,
+    req: &Part,
     created: &HashMap<String, String>,
 ) -> Result<(Method, Uri, HeaderMap), SimError> {
     let bad_url =
@@ -265,36 +350,6 @@ fn sub_request(
     Ok((method, uri, headers))
 }
 
-/// Appends one `application/http` response part (after its delimiter).
-async fn write_part(out: &mut Vec<u8>, id: Option<&str>, response: Response) {
-    out.extend_from_slice(
-        b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n",
-    );
-    if let Some(id) = id {
-        out.extend_from_slice(format!("Content-ID: {id}\r\n").as_bytes());
-    }
-    let status = response.status();
-    out.extend_from_slice(
-        format!(
-            "\r\nHTTP/1.1 {} {}\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .as_bytes(),
-    );
-    let (parts, body) = response.into_parts();
-    for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    if let Ok(bytes) = axum::body::to_bytes(body, MAX_PART_BODY).await {
-        out.extend_from_slice(&bytes);
-    }
-    out.extend_from_slice(b"\r\n");
-}
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
