@@ -384,3 +384,64 @@ async fn a_d365fo_gateway_failure_is_a_clear_retryable_tool_error() {
     assert!(!text.contains("<html"), "no HTML reaches the model: {text}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_client_disconnect_cancels_the_d365fo_request_behind_it() {
+    // D365FO answers after 3 s and lets one request per caller run at a time;
+    // a second concurrent request gets a 429 whose Retry-After (100 s) the
+    // worker will not wait out. So the second call below succeeds only if
+    // the first call's D365FO request was cancelled when its client left:
+    // edge → gRPC → worker → HTTP.
+    let cluster = Cluster::builder()
+        .sim_arg("--latency-ms")
+        .sim_arg("3000")
+        .sim_arg("--throttle-concurrency")
+        .sim_arg("1")
+        .sim_arg("--throttle-retry-after")
+        .sim_arg("100")
+        .start()
+        .await;
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": "d365fo_get_entity_record",
+            "arguments": {"entity_set": "Currencies", "key": {"CurrencyCode": "USD"}},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }
+    });
+    let abandoned = reqwest::Client::new()
+        .post(cluster.mcp_url(0))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "d365fo_get_entity_record")
+        .body(body.to_string())
+        .send();
+    // Give up on the first call while D365FO is still "working" on it.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), abandoned)
+            .await
+            .is_err(),
+        "the first call should still be running"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
+    let second = mcp::call(
+        &client,
+        "d365fo_get_entity_record",
+        json!({"entity_set": "Currencies", "key": {"CurrencyCode": "EUR"}}),
+    )
+    .await
+    .expect("a tool result");
+    assert_ne!(
+        second.is_error,
+        Some(true),
+        "the abandoned call still held D365FO: {}",
+        mcp::text(&second)
+    );
+}

@@ -48,7 +48,10 @@ pub fn failure_to_mcp(failure: Failure) -> Result<CallToolResult, ErrorData> {
         return Err(error_data(&failure));
     }
     let mut text = failure.message.clone();
-    if let Some(after) = failure.retry_after {
+    // The hint is also in `_meta`; say it in words only if the message doesn't.
+    if let Some(after) = failure.retry_after
+        && !text.to_ascii_lowercase().contains("retry")
+    {
         text.push_str(&format!(" Retry after {} s.", after.as_secs().max(1)));
     }
     let body = json!({

@@ -220,7 +220,9 @@ mod keyed_tests {
 
     #[test]
     fn keyed_paths_are_told_from_collections() {
-        assert!(is_keyed("/data/CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')"));
+        assert!(is_keyed(
+            "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')"
+        ));
         assert!(is_keyed("/data/Currencies%28%27USD%27%29"));
         assert!(is_keyed("/data/Currencies('USD')/Name"));
         assert!(!is_keyed("/data/CustomersV3"));
