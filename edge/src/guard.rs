@@ -69,45 +69,49 @@ fn session_deleted(mut response: Response) -> Response {
 }
 
 fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        Box::new(reject(
-            StatusCode::BAD_REQUEST,
-            -32700,
-            Value::Null,
-            format!("parse error: the body is not valid JSON ({e})"),
-        ))
-    })?;
+    // The one parse every request pays; only a body rmcp would refuse is
+    // looked at again, to say what is wrong with it.
+    match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Box::new(explain(bytes, &e))),
+    }
+}
+
+/// Why rmcp cannot take `bytes`, as a JSON-RPC error response.
+fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                Value::Null,
+                format!("parse error: the body is not valid JSON ({e})"),
+            );
+        }
+    };
     let Value::Object(object) = &value else {
         let what = if value.is_array() {
             "JSON-RPC batches are not supported by MCP; send one message per request"
         } else {
             "the body must be a JSON-RPC 2.0 object"
         };
-        return Err(Box::new(reject(
-            StatusCode::BAD_REQUEST,
-            -32600,
-            Value::Null,
-            what.into(),
-        )));
+        return reject(StatusCode::BAD_REQUEST, -32600, Value::Null, what.into());
     };
     let id = object.get("id").cloned().unwrap_or(Value::Null);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(Box::new(reject(
+        return reject(
             StatusCode::BAD_REQUEST,
             -32600,
             id,
             "invalid request: `jsonrpc` must be \"2.0\"".into(),
-        )));
+        );
     }
-    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
-        let method = object.get("method").and_then(Value::as_str);
-        let (code, message) = match method {
-            Some(method) => (-32602, format!("invalid params for `{method}`: {e}")),
-            None => (-32600, format!("invalid request: {e}")),
-        };
-        return Err(Box::new(reject(StatusCode::BAD_REQUEST, code, id, message)));
-    }
-    Ok(())
+    let (code, message) = match object.get("method").and_then(Value::as_str) {
+        Some(method) => (-32602, format!("invalid params for `{method}`: {error}")),
+        None => (-32600, format!("invalid request: {error}")),
+    };
+    reject(StatusCode::BAD_REQUEST, code, id, message)
 }
 
 fn reject(status: StatusCode, code: i32, id: Value, message: String) -> Response {
