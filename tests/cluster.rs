@@ -119,52 +119,36 @@ async fn bad_input_gets_a_clear_error_in_both_eras() {
         }
 
         // Arguments of the wrong type: a tool error the model can correct.
-        let wrong = mcp::call(
+        let wrong = mcp::expect_tool_error(
             &client,
             "d365fo_query_entities",
             json!({"entity_set": "CustomersV3", "top": "ten"}),
+            "invalid_arguments",
         )
-        .await
-        .expect("a tool result");
-        assert_eq!(wrong.is_error, Some(true), "{era:?}");
-        assert_eq!(mcp::error_code(&wrong), "invalid_arguments", "{era:?}");
-        assert!(
-            mcp::text(&wrong).contains("top"),
-            "{era:?}: {}",
-            mcp::text(&wrong)
-        );
+        .await;
+        assert!(wrong.contains("top"), "{era:?}: {wrong}");
 
         // A malformed filter: D365FO's own complaint, as a tool error.
-        let bad_filter = mcp::call(
+        let bad_filter = mcp::expect_tool_error(
             &client,
             "d365fo_query_entities",
             json!({"entity_set": "CustomersV3", "filter": "CustomerAccount eq 'unterminated"}),
+            "upstream_rejected",
         )
-        .await
-        .expect("a tool result");
-        assert_eq!(bad_filter.is_error, Some(true), "{era:?}");
-        assert_eq!(mcp::error_code(&bad_filter), "upstream_rejected", "{era:?}");
+        .await;
         assert!(
-            mcp::text(&bad_filter).contains("unterminated string literal"),
-            "{era:?}: {}",
-            mcp::text(&bad_filter)
+            bad_filter.contains("unterminated string literal"),
+            "{era:?}: {bad_filter}"
         );
 
         // A missing record.
-        let missing = mcp::call(
+        mcp::expect_tool_error(
             &client,
             "d365fo_get_entity_record",
             json!({"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "NO-SUCH-1"}}),
-        )
-        .await
-        .expect("a tool result");
-        assert_eq!(missing.is_error, Some(true), "{era:?}");
-        assert_eq!(
-            mcp::error_code(&missing),
             "not_found",
-            "{era:?}: {}",
-            mcp::text(&missing)
-        );
+        )
+        .await;
 
         client.cancel().await.ok();
     }
@@ -263,32 +247,18 @@ async fn progress_of_a_multi_page_query_reaches_the_client() {
         .sim_arg("10")
         .start()
         .await;
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {
-            "name": "d365fo_query_entities",
-            "arguments": {"entity_set": "CustomersV3", "top": 35, "select": ["CustomerAccount"]},
-            "_meta": {
-                "progressToken": "rows",
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }
-        }
-    });
-    let text = reqwest::Client::new()
-        .post(cluster.mcp_url(0))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "d365fo_query_entities")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = mcp::stateless_call(
+        &cluster.mcp_url(0),
+        "d365fo_query_entities",
+        json!({"entity_set": "CustomersV3", "top": 35, "select": ["CustomerAccount"]}),
+        json!({"progressToken": "rows"}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     let messages: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
@@ -344,16 +314,7 @@ async fn workers_authenticate_with_entra_client_credentials() {
         .start()
         .await;
     let client = mcp::connect(&anonymous.mcp_url(0), Era::Stateless2026).await;
-    let refused = mcp::call(&client, "d365fo_query_entities", query)
-        .await
-        .expect("a tool result");
-    assert_eq!(refused.is_error, Some(true));
-    assert_eq!(
-        mcp::error_code(&refused),
-        "upstream_auth",
-        "{}",
-        mcp::text(&refused)
-    );
+    mcp::expect_tool_error(&client, "d365fo_query_entities", query, "upstream_auth").await;
 }
 
 #[tokio::test]
@@ -365,21 +326,13 @@ async fn a_d365fo_gateway_failure_is_a_clear_retryable_tool_error() {
         .start()
         .await;
     let client = mcp::connect(&cluster.mcp_url(0), Era::Session2025).await;
-    let result = mcp::call(
+    let text = mcp::expect_tool_error(
         &client,
         "d365fo_get_entity_record",
         json!({"entity_set": "Currencies", "key": {"CurrencyCode": "USD"}}),
-    )
-    .await
-    .expect("a tool result");
-    assert_eq!(result.is_error, Some(true));
-    assert_eq!(
-        mcp::error_code(&result),
         "upstream_unavailable",
-        "{}",
-        mcp::text(&result)
-    );
-    let text = mcp::text(&result);
+    )
+    .await;
     assert!(text.contains("502"), "{text}");
     assert!(!text.contains("<html"), "no HTML reaches the model: {text}");
     client.cancel().await.ok();
@@ -401,26 +354,13 @@ async fn a_client_disconnect_cancels_the_d365fo_request_behind_it() {
         .sim_arg("100")
         .start()
         .await;
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {
-            "name": "d365fo_get_entity_record",
-            "arguments": {"entity_set": "Currencies", "key": {"CurrencyCode": "USD"}},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }
-        }
-    });
-    let abandoned = reqwest::Client::new()
-        .post(cluster.mcp_url(0))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "d365fo_get_entity_record")
-        .body(body.to_string())
-        .send();
+    let abandoned = mcp::stateless_call(
+        &cluster.mcp_url(0),
+        "d365fo_get_entity_record",
+        json!({"entity_set": "Currencies", "key": {"CurrencyCode": "USD"}}),
+        json!({}),
+    )
+    .send();
     // Give up on the first call while D365FO is still "working" on it.
     assert!(
         tokio::time::timeout(Duration::from_millis(500), abandoned)

@@ -77,3 +77,49 @@ pub fn error_code(result: &CallToolResult) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Calls `tool`, requiring a tool error result (`isError: true`) whose
+/// `ErrorCode` is `code`; returns the error's text for further checks.
+pub async fn expect_tool_error(
+    client: &Client,
+    tool: &str,
+    arguments: Value,
+    code: &str,
+) -> String {
+    let result = call(client, tool, arguments)
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: expected a tool result, got {e}"));
+    let text = text(&result);
+    assert_eq!(result.is_error, Some(true), "{tool}: not an error: {text}");
+    assert_eq!(error_code(&result), code, "{tool}: {text}");
+    text
+}
+
+/// A raw 2026-07-28 `tools/call` POST, for tests that read the SSE stream
+/// themselves or walk away from it. `meta` is merged into `params._meta`.
+pub fn stateless_call(
+    url: &str,
+    tool: &str,
+    arguments: Value,
+    meta: Value,
+) -> reqwest::RequestBuilder {
+    let mut all_meta = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    if let (Some(all), Value::Object(extra)) = (all_meta.as_object_mut(), meta) {
+        all.extend(extra);
+    }
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": all_meta}
+    });
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+}
