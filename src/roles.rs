@@ -127,8 +127,8 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
 async fn dev(args: DevArgs) -> Result<(), RunError> {
     let listen_addr = listen(&args.listen)?;
     let stop = shutdown_signal();
-    let d365 = match args.d365.config()? {
-        Some(d365) => d365,
+    let (d365, using_sim) = match args.d365.config()? {
+        Some(d365) => (d365, false),
         None => {
             let (listener, local) = bind(SocketAddr::from(([127, 0, 0, 1], 0)), "sim").await?;
             let sim_stop = stop.clone();
@@ -144,14 +144,14 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
                 }
             });
             let base_url = Url::parse(&format!("http://{local}")).context("simulator URL")?;
-            D365Config {
+            let d365 = D365Config {
                 name: args.d365.environment.clone(),
                 base_url,
                 credentials: None,
-            }
+            };
+            (d365, true)
         }
     };
-    let using_sim = d365.credentials.is_none() && d365.base_url.host_str() == Some("127.0.0.1");
     let worker_config = args.tuning.apply(WorkerConfig::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         d365.clone(),

@@ -194,7 +194,7 @@ mod tests {
     fn parses_and_matches_the_catalogue() {
         let data = Dataset::seeded(1);
         let cat = Catalogue::build(&data);
-        let doc = roxmltree::Document::parse(&cat.edmx).unwrap();
+        let doc = roxmltree::Document::parse(std::str::from_utf8(&cat.edmx).unwrap()).unwrap();
         let sets: Vec<&str> = doc
             .descendants()
             .filter(|n| n.has_tag_name("EntitySet"))

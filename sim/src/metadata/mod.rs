@@ -83,8 +83,8 @@ pub struct Catalogue {
     pub enums: Vec<EnumMeta>,
     /// Every label id assigned above.
     pub labels: Labels,
-    /// `/data/$metadata`, rendered once.
-    pub edmx: String,
+    /// `/data/$metadata`, rendered once and shared by every response.
+    pub edmx: axum::body::Bytes,
 }
 
 /// `(set, AOT name, category)` of known entities. The data plane names the
@@ -190,9 +190,9 @@ impl Catalogue {
             entities,
             enums,
             labels,
-            edmx: String::new(),
+            edmx: axum::body::Bytes::new(),
         };
-        catalogue.edmx = edmx::render(&catalogue);
+        catalogue.edmx = edmx::render(&catalogue).into();
         catalogue
     }
 
