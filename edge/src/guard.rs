@@ -14,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use common::ErrorCode;
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest};
 use serde_json::{Value, json};
 
 /// Checks POST bodies of at most `limit` bytes.
@@ -72,9 +72,73 @@ fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
     // The one parse every request pays; only a body rmcp would refuse is
     // looked at again, to say what is wrong with it.
     match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        Ok(ClientJsonRpcMessage::Request(request)) => match &request.request {
+            // rmcp reads an MCP method whose params don't fit its schema as
+            // an unknown custom method, and answers "method not found":
+            // wrong about the method, silent about the params.
+            ClientRequest::CustomRequest(custom)
+                if MCP_METHODS.contains(&custom.method.as_str()) =>
+            {
+                let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
+                Err(Box::new(invalid_params(
+                    &custom.method,
+                    custom.params.clone(),
+                    id,
+                )))
+            }
+            _ => Ok(()),
+        },
         Ok(_) => Ok(()),
         Err(e) => Err(Box::new(explain(bytes, &e))),
     }
+}
+
+/// The MCP request methods: a request naming one of these that rmcp could
+/// not read as that method has malformed params.
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Response {
+    let params = params.unwrap_or(Value::Null);
+    let detail = match method {
+        "tools/call" if !params["name"].is_string() => {
+            ": `params.name` must be the tool's name, a string".to_owned()
+        }
+        "tools/call"
+            if params
+                .get("arguments")
+                .is_some_and(|a| !a.is_object() && !a.is_null()) =>
+        {
+            ": `params.arguments` must be an object".to_owned()
+        }
+        "tools/call" => serde_json::from_value::<CallToolRequestParams>(params)
+            .err()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    reject(
+        StatusCode::BAD_REQUEST,
+        -32602,
+        id,
+        format!(
+            "invalid params for `{method}`: they do not match the MCP schema of this method{detail}"
+        ),
+    )
 }
 
 /// Why rmcp cannot take `bytes`, as a JSON-RPC error response.
@@ -166,6 +230,11 @@ mod tests {
                 r#"{"jsonrpc":"2.0","id":9,"result":{},"error":{"code":1,"message":"m"}}"#,
                 -32600,
             ),
+            (
+                r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":5}}"#,
+                -32602,
+            ),
+            (r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#, -32602),
         ] {
             let (status, body) = rejection(bad)
                 .await

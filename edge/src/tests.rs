@@ -250,9 +250,14 @@ async fn wrongly_typed_params_get_a_jsonrpc_error() {
         .unwrap();
     let status = response.status();
     let messages = messages(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{messages:?}");
+    let error = &messages.last().unwrap()["error"];
+    assert_eq!(error["code"], -32602, "{messages:?}");
+    assert_eq!(messages.last().unwrap()["id"], 5);
+    let message = error["message"].as_str().unwrap();
     assert!(
-        status.is_client_error() || messages.last().is_some_and(|m| m["error"].is_object()),
-        "{status} {messages:?}"
+        message.contains("tools/call") && message.contains("name"),
+        "{message}"
     );
 }
 
