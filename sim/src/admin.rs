@@ -1,11 +1,13 @@
-//! The admin API: faults read and changed at run time.
+//! The admin API: faults read and changed at run time, and request counts.
 //!
 //! - `GET /_sim/faults`: the current [`FaultConfig`] as JSON.
 //! - `PUT /_sim/faults`: replaces it; fields left out take their defaults
 //!   (off), so a PUT says the whole intended state. 400 with
 //!   `{"error":"…"}` naming the bad field; nothing changes then.
+//! - `GET /_sim/requests`: requests received by `/data`, `/Metadata` and
+//!   `/api`, `{"total": N, "by_path": {path: n}}` (see `requests`).
 //! - `POST /_sim/reset`: back to the start-up faults, throttling state
-//!   (counters, blocks, escalation) forgotten; 204.
+//!   (counters, blocks, escalation) and request counts forgotten; 204.
 //!
 //! The simulator is a test tool on a trusted network: the admin API has no
 //! auth of its own, and is never subject to the faults it controls.
@@ -26,6 +28,7 @@ use crate::gate::Control;
 pub(crate) fn router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/_sim/faults", get(get_faults).put(put_faults))
+        .route("/_sim/requests", get(get_requests))
         .route("/_sim/reset", post(reset))
         .with_state(control)
 }
@@ -72,8 +75,13 @@ async fn put_faults(State(control): State<Arc<Control>>, body: Bytes) -> Respons
     config_json(&config)
 }
 
+async fn get_requests(State(control): State<Arc<Control>>) -> Response {
+    json(StatusCode::OK, control.requests.snapshot().to_string())
+}
+
 async fn reset(State(control): State<Arc<Control>>) -> StatusCode {
     control.faults.reset();
-    tracing::info!("faults reset to the start-up configuration");
+    control.requests.reset();
+    tracing::info!("faults reset to the start-up configuration, request counts zeroed");
     StatusCode::NO_CONTENT
 }

@@ -1,11 +1,12 @@
 //! The middleware in front of D365FO's endpoints, and the router around it.
 //!
-//! Every request to `/data`, `/Metadata` or `/api` passes, in order:
-//! the bearer check (401), throttling (429, holding a concurrency slot until
-//! the response is done), added latency, then an injected fault (drop,
-//! 500, 502, 503) or the real handler. With auth mode `None` and no fault
-//! configured, the gate is one atomic load and a branch, so it costs a
-//! benchmark nothing.
+//! Every request to `/data`, `/Metadata` or `/api` is counted by path (for
+//! `GET /_sim/requests`), then passes, in order: the bearer check (401),
+//! throttling (429, holding a concurrency slot until the response is done),
+//! added latency, then an injected fault (drop, 500, 502, 503) or the real
+//! handler. With auth mode `None` and no fault configured, the gate is the
+//! count (an atomic add and a short, usually uncontended lock) and one
+//! atomic load and a branch.
 //!
 //! The token endpoint and the admin API are merged beside the gated router,
 //! so faults never reach them.
@@ -27,12 +28,14 @@ use crate::auth::token::{Issuer, token};
 use crate::auth::{AuthConfig, AuthMode};
 use crate::faults::FaultConfig;
 use crate::faults::inject::{Faults, Outcome, error_response, throttled};
+use crate::requests::RequestLog;
 use crate::server::ConnMeta;
 
-/// The shared run-time state of auth and faults.
+/// The shared run-time state of auth, faults and request counts.
 pub(crate) struct Control {
     pub verifier: Verifier,
     pub faults: Faults,
+    pub requests: RequestLog,
 }
 
 /// Puts the gate in front of `d365` (D365FO's routes) and merges in the
@@ -41,6 +44,7 @@ pub(crate) fn wrap(d365: Router, auth: AuthConfig, faults: FaultConfig) -> Route
     let control = Arc::new(Control {
         verifier: Verifier::new(&auth),
         faults: Faults::new(faults),
+        requests: RequestLog::default(),
     });
     let tokens = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -60,8 +64,12 @@ fn is_d365(path: &str) -> bool {
 }
 
 async fn gate(State(control): State<Arc<Control>>, request: Request, next: Next) -> Response {
-    let auth = control.verifier.mode();
-    if (auth == AuthMode::None && !control.faults.is_active()) || !is_d365(request.uri().path()) {
+    if !is_d365(request.uri().path()) {
+        return next.run(request).await;
+    }
+    // Counted before anything can refuse it: the count is what clients sent.
+    control.requests.record(request.uri().path());
+    if control.verifier.mode() == AuthMode::None && !control.faults.is_active() {
         return next.run(request).await;
     }
     let base = crate::routes::base_url(request.headers(), request.uri());

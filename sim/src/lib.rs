@@ -20,8 +20,9 @@
 //!   and the version actions.
 //! - [`auth`]: the Entra-style token endpoint and D365FO's bearer check.
 //! - [`faults`]: latency, throttling, 5xx and dropped connections;
-//!   `admin` changes them at run time (`/_sim/faults`, `/_sim/reset`), and
-//!   `gate` puts both in front of D365FO's endpoints (see README.md).
+//!   `admin` changes them at run time (`/_sim/faults`, `/_sim/reset`) and
+//!   reports the request counts of `requests` (`/_sim/requests`), and
+//!   `gate` puts all of it in front of D365FO's endpoints (see README.md).
 //! - [`app`] builds the router (pure, for `oneshot` tests); [`serve`] runs it on
 //!   a listener it is handed until a shutdown future resolves (`server`).
 
@@ -36,6 +37,7 @@ mod json;
 pub mod metadata;
 pub mod odata;
 mod pdf;
+mod requests;
 mod routes;
 mod server;
 

@@ -11,6 +11,7 @@ mod batch;
 mod data;
 mod faults;
 mod metadata;
+mod requests;
 mod services;
 mod support;
 mod values;
