@@ -54,6 +54,11 @@ pub enum WorkerError {
         message: String,
     },
 
+    /// A metadata object (entity, enumeration, label) does not exist; the
+    /// message says what to do instead.
+    #[error("{0}")]
+    Missing(String),
+
     /// D365FO refused this server's token (401/403).
     #[error(
         "D365FO refused this server's credentials (HTTP {status}): {message}. The operator \
@@ -121,13 +126,51 @@ impl WorkerError {
         }
     }
 
+    /// A copy, for the many callers that waited on one shared fill (the
+    /// metadata cache). Only a gRPC server error, which no tool returns,
+    /// loses its type.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::InvalidArguments { tool, reason } => Self::InvalidArguments {
+                tool: tool.clone(),
+                reason: reason.clone(),
+            },
+            Self::UnknownTool { name, available } => Self::UnknownTool {
+                name: name.clone(),
+                available: available.clone(),
+            },
+            Self::Rejected { status, message } => Self::Rejected {
+                status: *status,
+                message: message.clone(),
+            },
+            Self::NotFound { message } => Self::NotFound {
+                message: message.clone(),
+            },
+            Self::UpstreamAuth { status, message } => Self::UpstreamAuth {
+                status: *status,
+                message: message.clone(),
+            },
+            Self::Missing(m) => Self::Missing(m.clone()),
+            Self::Token(m) => Self::Token(m.clone()),
+            Self::Throttled { retry_after } => Self::Throttled {
+                retry_after: *retry_after,
+            },
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::BadResponse(m) => Self::BadResponse(m.clone()),
+            Self::DeadlineExceeded(m) => Self::DeadlineExceeded(m.clone()),
+            Self::Setup(m) => Self::Setup(m.clone()),
+            Self::Serve(e) => Self::Internal(format!("gRPC server failed: {e}")),
+            Self::Internal(m) => Self::Internal(m.clone()),
+        }
+    }
+
     /// The cluster-wide code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidArguments { .. } => ErrorCode::InvalidArguments,
             Self::UnknownTool { .. } => ErrorCode::UnknownTool,
             Self::Rejected { .. } => ErrorCode::UpstreamRejected,
-            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::NotFound { .. } | Self::Missing(_) => ErrorCode::NotFound,
             Self::UpstreamAuth { .. } | Self::Token(_) => ErrorCode::UpstreamAuth,
             Self::Throttled { .. } => ErrorCode::Throttled,
             Self::Unavailable(_) | Self::BadResponse(_) => ErrorCode::UpstreamUnavailable,

@@ -12,20 +12,29 @@
 //! - [`tools`]: one module per tool (or pair of tools): parse the arguments,
 //!   call D365FO, build the structured result. `tools::cursor` is the opaque
 //!   paging cursor.
+//! - [`cache`]: [`MetadataCache`], metadata and labels keyed by environment
+//!   version, in memory (L1) and in the shared store (L2), one fill per key
+//!   across the cluster (see `cache/README.md`).
 //! - [`d365`]: D365FO's HTTP: the client with its retry policy and deadline
 //!   ([`d365::client`], [`d365::retry`]), Entra ID tokens ([`d365::auth`]),
 //!   error bodies ([`d365::errors`]) and OData URLs ([`d365::odata`]).
+//! - [`metadata`]: D365FO's metadata (entities, enumerations, labels,
+//!   actions) read through the cache; the metadata tools and the start-up
+//!   warm-up run on it.
 //! - [`error`]: [`WorkerError`], mapped onto `common::ErrorCode`.
 //!
 //! Every error leaves the worker as a `ToolFailure` with its code; the edge
 //! decides from the code whether a client sees an `isError` tool result.
 
+pub mod cache;
 pub mod d365;
 pub mod error;
 pub mod executor;
 pub mod grpc;
+pub mod metadata;
 pub mod tools;
 
+pub use cache::MetadataCache;
 pub use error::WorkerError;
 pub use executor::Worker;
 pub use grpc::{GrpcService, MAX_MESSAGE_BYTES, grpc_service, serve};

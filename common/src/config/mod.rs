@@ -6,6 +6,7 @@
 //! `invalid configuration: D365FO_BASE_URL (--d365fo-base-url): ...` and knows
 //! what to fix.
 
+mod cache;
 mod d365;
 mod roles;
 
@@ -17,6 +18,7 @@ use std::{
 
 use url::Url;
 
+pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use roles::{EdgeConfig, WorkerConfig};
 

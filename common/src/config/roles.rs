@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::D365Config;
+use super::{CacheConfig, D365Config};
 
 /// Configuration of an edge node.
 #[derive(Debug, Clone)]
@@ -53,6 +53,8 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// Most rows a query tool returns in one call before handing back a cursor.
     pub max_rows: usize,
+    /// The metadata and label cache.
+    pub cache: CacheConfig,
 }
 
 impl WorkerConfig {
@@ -64,6 +66,7 @@ impl WorkerConfig {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             max_rows: 1000,
+            cache: CacheConfig::default(),
         }
     }
 }

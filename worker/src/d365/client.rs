@@ -97,9 +97,36 @@ impl D365Client {
 
     /// Sends `call`, retrying as its idempotency and the policy allow.
     pub async fn send(&self, call: Call<'_>) -> Result<Value, WorkerError> {
+        self.with_retries(&call, || self.send_once(&call)).await
+    }
+
+    /// GET `url` as text (`/data/$metadata`, which is XML), retried as a read.
+    pub async fn get_text(&self, url: &str, deadline: Deadline) -> Result<String, WorkerError> {
+        let call = Call {
+            method: &Method::GET,
+            url,
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            retry: true,
+            deadline,
+        };
+        self.with_retries(&call, || async {
+            let (_, body) = self.exchange(&call, "application/xml").await?;
+            String::from_utf8(body)
+                .map_err(|_| WorkerError::BadResponse("a document that is not UTF-8".into()))
+        })
+        .await
+    }
+
+    /// Runs `once` until it succeeds or the policy gives up.
+    async fn with_retries<T, F, Fut>(&self, call: &Call<'_>, mut once: F) -> Result<T, WorkerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, WorkerError>>,
+    {
         let mut attempts = Attempts::default();
         loop {
-            let error = match self.send_once(&call).await {
+            let error = match once().await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
@@ -129,6 +156,24 @@ impl D365Client {
     }
 
     async fn send_once(&self, call: &Call<'_>) -> Result<Value, WorkerError> {
+        let (status, body) = self.exchange(call, "application/json").await?;
+        let text = String::from_utf8_lossy(&body);
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            let kind = if text.trim_start().starts_with('<') {
+                "an HTML page instead of JSON".to_owned()
+            } else {
+                format!("invalid JSON ({e})")
+            };
+            WorkerError::BadResponse(format!("HTTP {status} with {kind}"))
+        })
+    }
+
+    /// One request: the status and body of a 2xx answer, else the error
+    /// the answer means.
+    async fn exchange(&self, call: &Call<'_>, accept: &str) -> Result<(u16, Vec<u8>), WorkerError> {
         if call.deadline.is_past() {
             return Err(WorkerError::DeadlineExceeded(
                 "the call's deadline passed before D365FO answered".into(),
@@ -142,7 +187,7 @@ impl D365Client {
             .http
             .request(call.method.clone(), call.url)
             .timeout(timeout)
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, accept)
             .header("OData-Version", "4.0")
             .header("OData-MaxVersion", "4.0");
         if let Some(token) = self.auth.token().await? {
@@ -171,21 +216,14 @@ impl D365Client {
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "D365FO answered"
         );
-        let text = String::from_utf8_lossy(&body);
         if !(200..300).contains(&status) {
-            return Err(errors::from_response(status, retry_after, &text));
+            return Err(errors::from_response(
+                status,
+                retry_after,
+                &String::from_utf8_lossy(&body),
+            ));
         }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).map_err(|e| {
-            let kind = if text.trim_start().starts_with('<') {
-                "an HTML page instead of JSON".to_owned()
-            } else {
-                format!("invalid JSON ({e})")
-            };
-            WorkerError::BadResponse(format!("HTTP {status} with {kind}"))
-        })
+        Ok((status, body))
     }
 }
 
