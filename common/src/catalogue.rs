@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use crate::proto::ToolDescriptor;
 
+pub mod metadata;
+
 /// Hints about a tool's effects, as MCP `annotations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Effects {
@@ -22,7 +24,8 @@ pub struct Effects {
 }
 
 impl Effects {
-    const READ: Self = Self {
+    /// Reads D365FO and changes nothing.
+    pub const READ: Self = Self {
         read_only: true,
         destructive: false,
         idempotent: true,
@@ -89,9 +92,11 @@ pub mod names {
     pub const QUERY_ENTITIES: &str = "d365fo_query_entities";
     /// One record by key.
     pub const GET_ENTITY_RECORD: &str = "d365fo_get_entity_record";
+    pub use super::metadata::names::*;
 }
 
-fn environment_property() -> Value {
+/// The `environment` argument every tool takes.
+pub fn environment_property() -> Value {
     json!({
         "type": "string",
         "description": "Name of a configured D365FO environment. Omit to use the default environment."
@@ -99,6 +104,12 @@ fn environment_property() -> Value {
 }
 
 fn build() -> Vec<ToolSpec> {
+    let mut tools = core();
+    tools.extend(metadata::specs());
+    tools
+}
+
+fn core() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
             name: names::TEST_CONNECTION,

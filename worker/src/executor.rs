@@ -21,12 +21,14 @@ use common::{
         CallToolEvent, CallToolRequest, ListToolsResponse, ToolResult, call_tool_event::Event,
         tool_result::Outcome,
     },
+    store::SharedStore,
 };
 use futures::{Stream, future::BoxFuture, stream::BoxStream};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::{
+    cache::MetadataCache,
     d365::{D365Client, Deadline, auth::TokenProvider},
     error::WorkerError,
     tools::{self, Context, Progress},
@@ -48,6 +50,7 @@ pub struct Worker {
 
 struct Inner {
     client: D365Client,
+    cache: MetadataCache,
     max_rows: usize,
     max_result_bytes: usize,
 }
@@ -74,6 +77,7 @@ impl Worker {
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
+                cache: MetadataCache::new(config.cache, None),
                 max_rows: config.max_rows.max(1),
                 max_result_bytes: tools::MAX_RESULT_BYTES,
             }),
@@ -88,6 +92,38 @@ impl Worker {
             inner.max_result_bytes = bytes;
         }
         self
+    }
+}
+
+impl Worker {
+    /// The same worker with its metadata cache backed by `store` (L2), so
+    /// workers sharing the store share entries and fills. Has no effect
+    /// once the worker is shared.
+    pub fn with_store(mut self, store: SharedStore) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.cache = MetadataCache::new(inner.cache.config().clone(), Some(store));
+        }
+        self
+    }
+
+    /// The metadata cache (its counters feed the statistics tool).
+    pub fn cache(&self) -> &MetadataCache {
+        &self.inner.cache
+    }
+
+    /// Warms the metadata cache for the configured environment: version
+    /// hash, entity list, enumeration list. `progress` hears after each
+    /// step (done, total, message); dropping the future stops it.
+    pub async fn warm_up(
+        &self,
+        progress: Option<crate::metadata::warm::ProgressFn<'_>>,
+    ) -> Result<serde_json::Value, WorkerError> {
+        let meta = crate::metadata::Metadata {
+            client: &self.inner.client,
+            cache: &self.inner.cache,
+            deadline: crate::d365::Deadline::NONE,
+        };
+        crate::metadata::warm::warm_up(&meta, progress).await
     }
 }
 
@@ -134,6 +170,7 @@ impl Inner {
         let deadline = Deadline::from_unix_ms(request.deadline_unix_ms);
         let ctx = Context {
             client: &self.client,
+            cache: &self.cache,
             max_rows: self.max_rows,
             max_result_bytes: self.max_result_bytes,
             deadline,

@@ -5,13 +5,20 @@
 //! [`Metadata`] is what the metadata tools run on; the tool modules parse
 //! arguments and shape results, the reads and their caching live here.
 //!
+//! - [`entities`], [`enums`], [`labels`], [`actions`]: each tool's
+//!   arguments and result; [`args`]: their field readers.
 //! - `fetch`: the D365FO requests, uncached.
 //! - [`edmx`]: the action index parsed from `/data/$metadata`.
 //! - [`rank`]: search ranking.
 //! - [`warm`]: the warm-up run at worker start.
 
+pub mod actions;
+pub mod args;
 pub mod edmx;
+pub mod entities;
+pub mod enums;
 mod fetch;
+pub mod labels;
 pub mod rank;
 pub mod warm;
 
@@ -288,6 +295,15 @@ impl Metadata<'_> {
             .await?;
         list(&entry, "the action index")
     }
+}
+
+/// The version hash and parsed modules of raw `GetInstalledModules` entries.
+pub fn version_hash_of(entries: &[String]) -> (String, Vec<crate::cache::Module>) {
+    let modules: Vec<_> = entries
+        .iter()
+        .map(|e| crate::cache::version::parse_module(e))
+        .collect();
+    (crate::cache::version::version_hash(&modules), modules)
 }
 
 /// A cached list as typed records.

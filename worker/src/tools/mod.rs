@@ -9,6 +9,7 @@
 pub mod args;
 mod connection;
 pub mod cursor;
+mod metadata;
 mod query;
 mod record;
 
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::{
+    cache::MetadataCache,
     d365::{D365Client, Deadline},
     error::WorkerError,
 };
@@ -33,6 +35,8 @@ pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 pub struct Context<'a> {
     /// The environment's client.
     pub client: &'a D365Client,
+    /// The worker's metadata and label cache.
+    pub cache: &'a MetadataCache,
     /// Most rows a query returns per call.
     pub max_rows: usize,
     /// Most bytes of row JSON a query returns per call.
@@ -93,6 +97,7 @@ pub async fn run(
         }
         names::QUERY_ENTITIES => query::run(ctx, args::parse(tool, arguments_json)?).await,
         names::GET_ENTITY_RECORD => record::run(ctx, args::parse(tool, arguments_json)?).await,
+        other if metadata::serves(other) => metadata::run(ctx, other, arguments_json).await,
         other => Err(WorkerError::UnknownTool {
             name: other.chars().take(100).collect(),
             available: catalogue::tools()

@@ -8,6 +8,10 @@
 mod calls;
 mod fixture;
 mod grpc;
+mod metadata_cache;
+mod metadata_labels;
+mod metadata_tools;
+mod simulator;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

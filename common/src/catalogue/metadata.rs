@@ -1,0 +1,267 @@
+//! The metadata and label tools: entity, action and enumeration search,
+//! schemas, labels, installed modules. All read-only, idempotent and
+//! open-world; all served from the metadata cache after the first call.
+
+use serde_json::{Value, json};
+
+use super::{Effects, ToolSpec, environment_property};
+
+/// Tool names of this group.
+pub mod names {
+    /// Ranked entity search.
+    pub const SEARCH_ENTITIES: &str = "d365fo_search_entities";
+    /// One entity's schema.
+    pub const GET_ENTITY_SCHEMA: &str = "d365fo_get_entity_schema";
+    /// Ranked action search.
+    pub const SEARCH_ACTIONS: &str = "d365fo_search_actions";
+    /// Ranked enumeration search.
+    pub const SEARCH_ENUMERATIONS: &str = "d365fo_search_enumerations";
+    /// One enumeration with members.
+    pub const GET_ENUMERATION: &str = "d365fo_get_enumeration";
+    /// One label text.
+    pub const GET_LABEL: &str = "d365fo_get_label";
+    /// Many label texts.
+    pub const GET_LABELS: &str = "d365fo_get_labels";
+    /// Installed modules and the version hash.
+    pub const GET_INSTALLED_MODULES: &str = "d365fo_get_installed_modules";
+}
+
+fn language() -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$",
+        "description": "Language of label texts, e.g. \"en-us\" (default) or \"de\"."
+    })
+}
+
+fn query(example: &str) -> Value {
+    json!({
+        "type": "string",
+        "maxLength": 200,
+        "description": format!("Words to look for, e.g. \"{example}\". Omit to list everything (filtered).")
+    })
+}
+
+fn top() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 200, "description": "Most results to return (default 20)."})
+}
+
+fn skip() -> Value {
+    json!({"type": "integer", "minimum": 0, "description": "Results to skip: pass a previous result's `next_skip` to continue."})
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    let mut properties = properties;
+    properties["environment"] = environment_property();
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+fn page(field: &str, item: Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "total": {"type": "integer"},
+            "returned": {"type": "integer"},
+            "more": {"type": "boolean"},
+            "next_skip": {"type": "integer"},
+            field: {"type": "array", "items": item}
+        },
+        "required": ["total", "returned", "more", field]
+    })
+}
+
+/// The specs of this group, in listing order.
+pub fn specs() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: names::SEARCH_ENTITIES,
+            title: "Search D365FO data entities",
+            description: "Finds D365FO data entities by name or label, best match first (exact name, \
+                then prefix, substring, all words, then similar spelling). Use it to find the entity \
+                set to pass to d365fo_query_entities or d365fo_get_entity_schema, e.g. \
+                {\"query\": \"customer\"} finds CustomersV3. Filters: `category` (Master, \
+                Transaction, Reference, Document, Parameters), `data_service_enabled` (true for \
+                entities OData serves), `read_only`. Returns `top` results (default 20); when \
+                `more` is true pass `next_skip` as `skip` for the next page.",
+            input_schema: object(
+                json!({
+                    "query": query("sales order"),
+                    "category": {"type": "string", "description": "Entity category, e.g. \"Master\"."},
+                    "data_service_enabled": {"type": "boolean", "description": "Only entities OData serves (true) or does not (false)."},
+                    "read_only": {"type": "boolean", "description": "Only read-only (true) or writable (false) entities."},
+                    "top": top(),
+                    "skip": skip(),
+                    "language": language()
+                }),
+                &[],
+            ),
+            output_schema: Some(page(
+                "entities",
+                json!({"type": "object", "properties": {
+                    "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
+                    "name": {"type": "string"}, "label": {"type": ["string", "null"]},
+                    "category": {"type": "string"}, "read_only": {"type": "boolean"},
+                    "data_service_enabled": {"type": "boolean"}, "score": {"type": "integer"}
+                }}),
+            )),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::GET_ENTITY_SCHEMA,
+            title: "Get a D365FO entity's schema",
+            description: "Returns a data entity's fields with their types, key and mandatory flags \
+                and labels, the members of enum-typed fields, navigation properties and bound \
+                actions. `entity` is the entity set name (e.g. \"CustomersV3\"), the public entity \
+                name (\"CustomerV3\") or the AOT name. Read it before writing a filter or creating \
+                a record: `keys` are the fields d365fo_get_entity_record needs, `mandatory` ones \
+                must be given on create. Labels come in `language` (default en-us). An unknown \
+                entity is a not-found error with similar names suggested.",
+            input_schema: object(
+                json!({
+                    "entity": {"type": "string", "minLength": 1, "description": "Entity set or entity name, e.g. \"CustomersV3\"."},
+                    "language": language()
+                }),
+                &["entity"],
+            ),
+            output_schema: Some(json!({"type": "object", "properties": {
+                "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
+                "label": {"type": ["string", "null"]}, "keys": {"type": "array", "items": {"type": "string"}},
+                "properties": {"type": "array", "items": {"type": "object"}},
+                "navigation_properties": {"type": "array", "items": {"type": "object"}},
+                "actions": {"type": "array", "items": {"type": "object"}}
+            }, "required": ["entity_set", "public_entity_name", "keys", "properties"]})),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::SEARCH_ACTIONS,
+            title: "Search D365FO OData actions",
+            description: "Finds OData actions (operations beyond reading and writing rows) by name, \
+                best match first, with their binding, parameters, return type and the `path` to \
+                call under /data. `entity` limits the search to actions bound to one entity (e.g. \
+                \"CustomersV3\"); `binding` to \"Unbound\", \"BoundToEntitySet\" or \
+                \"BoundToEntityInstance\". Example: {\"query\": \"version\"} finds \
+                GetApplicationVersion. Returns `top` results; when `more` is true pass \
+                `next_skip` as `skip`.",
+            input_schema: object(
+                json!({
+                    "query": query("version"),
+                    "entity": {"type": "string", "description": "Only actions bound to this entity, e.g. \"CustomersV3\"."},
+                    "binding": {"type": "string", "enum": ["Unbound", "BoundToEntitySet", "BoundToEntityInstance"]},
+                    "top": top(),
+                    "skip": skip()
+                }),
+                &[],
+            ),
+            output_schema: Some(page(
+                "actions",
+                json!({"type": "object", "properties": {
+                    "name": {"type": "string"}, "binding": {"type": "string"},
+                    "entity_set": {"type": ["string", "null"]}, "path": {"type": ["string", "null"]},
+                    "parameters": {"type": "array"}, "return_type": {"type": ["string", "null"]}
+                }}),
+            )),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::SEARCH_ENUMERATIONS,
+            title: "Search D365FO enumerations",
+            description: "Finds enumerations (the value lists of enum-typed fields, e.g. NoYes, \
+                SalesStatus) by name or label, best match first. Use d365fo_get_enumeration for \
+                one enumeration's members. In a $filter an enum value is written \
+                Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. Returns `top` results; when \
+                `more` is true pass `next_skip` as `skip`.",
+            input_schema: object(
+                json!({"query": query("sales status"), "top": top(), "skip": skip(), "language": language()}),
+                &[],
+            ),
+            output_schema: Some(page(
+                "enumerations",
+                json!({"type": "object", "properties": {
+                    "name": {"type": "string"}, "label": {"type": ["string", "null"]}, "score": {"type": "integer"}
+                }}),
+            )),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::GET_ENUMERATION,
+            title: "Get a D365FO enumeration",
+            description: "Returns an enumeration's members with their names, integer values and \
+                labels in `language` (default en-us), e.g. {\"name\": \"SalesStatus\"}. Filters \
+                use the member name: Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. An \
+                unknown name is a not-found error.",
+            input_schema: object(
+                json!({
+                    "name": {"type": "string", "minLength": 1, "description": "Enumeration name, e.g. \"NoYes\"."},
+                    "language": language()
+                }),
+                &["name"],
+            ),
+            output_schema: Some(json!({"type": "object", "properties": {
+                "name": {"type": "string"}, "label": {"type": ["string", "null"]},
+                "members": {"type": "array", "items": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "value": {"type": "integer"}, "label": {"type": ["string", "null"]}
+                }}}
+            }, "required": ["name", "members"]})),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::GET_LABEL,
+            title: "Get a D365FO label",
+            description: "Returns the text of one label id in `language` (default en-us), e.g. \
+                {\"label_id\": \"@SYS13342\"} gives \"Company\". Label ids appear in schemas and \
+                search results as `label_id`. For several ids use d365fo_get_labels. A label \
+                without text in that language is a not-found error.",
+            input_schema: object(
+                json!({
+                    "label_id": {"type": "string", "pattern": "^@[A-Za-z0-9_:.-]+$", "maxLength": 200, "description": "Label id, e.g. \"@SYS13342\"."},
+                    "language": language()
+                }),
+                &["label_id"],
+            ),
+            output_schema: Some(json!({"type": "object", "properties": {
+                "label_id": {"type": "string"}, "language": {"type": "string"}, "text": {"type": "string"}
+            }, "required": ["label_id", "language", "text"]})),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::GET_LABELS,
+            title: "Get many D365FO labels",
+            description: "Returns the texts of up to 100 label ids in one call, in the order asked, \
+                each with `found` true or false, e.g. {\"label_ids\": [\"@SYS13342\", \
+                \"@SYS7399\"], \"language\": \"de\"}. Ids D365FO does not know come back with \
+                `found: false` rather than failing the call.",
+            input_schema: object(
+                json!({
+                    "label_ids": {"type": "array", "minItems": 1, "maxItems": 100,
+                        "items": {"type": "string", "pattern": "^@[A-Za-z0-9_:.-]+$", "maxLength": 200},
+                        "description": "Label ids, e.g. [\"@SYS13342\"]."},
+                    "language": language()
+                }),
+                &["label_ids"],
+            ),
+            output_schema: Some(json!({"type": "object", "properties": {
+                "language": {"type": "string"}, "found": {"type": "integer"}, "missing": {"type": "integer"},
+                "labels": {"type": "array", "items": {"type": "object", "properties": {
+                    "label_id": {"type": "string"}, "found": {"type": "boolean"}, "text": {"type": ["string", "null"]}
+                }}}
+            }, "required": ["language", "labels"]})),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            name: names::GET_INSTALLED_MODULES,
+            title: "Get D365FO installed modules",
+            description: "Lists the modules (models) installed in the D365FO environment with \
+                their versions and publishers, and the `version_hash` over them that keys this \
+                server's metadata cache: two environments with the same hash run the same code. \
+                Use it to check whether an ISV solution or a feature's module is present.",
+            input_schema: object(json!({}), &[]),
+            output_schema: Some(json!({"type": "object", "properties": {
+                "version_hash": {"type": "string"}, "count": {"type": "integer"},
+                "modules": {"type": "array", "items": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "version": {"type": "string"}, "publisher": {"type": "string"}
+                }}}
+            }, "required": ["version_hash", "modules"]})),
+            effects: Effects::READ,
+        },
+    ]
+}

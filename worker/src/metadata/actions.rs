@@ -1,0 +1,119 @@
+//! `d365fo_search_actions`: over the action index of `/data/$metadata`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ActionInfo, Metadata, args, entities::paged, rank::Query};
+use crate::error::WorkerError;
+
+/// The binding kinds, as the metadata API names them.
+const BINDINGS: [&str; 3] = ["Unbound", "BoundToEntitySet", "BoundToEntityInstance"];
+
+/// Arguments of `d365fo_search_actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    #[serde(default, deserialize_with = "args::query")]
+    query: String,
+    #[serde(default, deserialize_with = "args::text")]
+    entity: Option<String>,
+    #[serde(default, deserialize_with = "args::text")]
+    binding: Option<String>,
+    #[serde(default = "default_top", deserialize_with = "args::top")]
+    top: usize,
+    #[serde(default, deserialize_with = "args::skip")]
+    skip: usize,
+}
+
+fn default_top() -> usize {
+    args::DEFAULT_TOP
+}
+
+/// Ranks, filters and pages the actions.
+pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
+    const TOOL: &str = "d365fo_search_actions";
+    let binding = match args.binding.as_deref().filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => Some(
+            BINDINGS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(b))
+                .copied()
+                .ok_or_else(|| {
+                    WorkerError::invalid_args(
+                        TOOL,
+                        format!(
+                            "`binding` must be one of {}, got {}",
+                            BINDINGS.join(", "),
+                            crate::d365::odata::quote(b)
+                        ),
+                    )
+                })?,
+        ),
+    };
+    // An entity filter names the entity any way the schema tool accepts.
+    let entity = match args.entity.as_deref().filter(|e| !e.is_empty()) {
+        Some(name) => Some(meta.resolve_entity(name).await?),
+        None => None,
+    };
+    let actions = meta.actions().await?;
+    let entities = meta.entities().await?;
+    let set_of = |a: &ActionInfo| {
+        a.entity_set.clone().or_else(|| {
+            let entity = a.entity.as_deref()?;
+            entities
+                .iter()
+                .find(|e| e.public_entity_name == entity)
+                .map(|e| e.public_collection_name.clone())
+        })
+    };
+    let query = Query::new(&args.query);
+    let mut scored: Vec<(u32, &ActionInfo, Option<String>)> = actions
+        .iter()
+        .filter(|a| binding.is_none_or(|b| a.binding == b))
+        .filter(|a| {
+            entity
+                .as_ref()
+                .is_none_or(|e| a.entity.as_deref() == Some(e.public_entity_name.as_str()))
+        })
+        .map(|a| (query.score(&a.name), a, set_of(a)))
+        .filter(|(score, _, _)| *score > 0)
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    let total = scored.len();
+    let page = scored
+        .iter()
+        .skip(args.skip)
+        .take(args.top)
+        .map(|(score, a, set)| {
+            json!({
+                "name": a.name,
+                "binding": a.binding,
+                "entity": a.entity,
+                "entity_set": set,
+                "parameters": a.parameters,
+                "return_type": a.return_type,
+                "path": path(a, set.as_deref()),
+                "score": score,
+            })
+        })
+        .collect();
+    Ok(paged(
+        "actions",
+        page,
+        total,
+        args.skip,
+        json!({"query": args.query}),
+    ))
+}
+
+/// Where the action is called, as a template under `/data/`.
+fn path(a: &ActionInfo, set: Option<&str>) -> Value {
+    let action = format!("Microsoft.Dynamics.DataEntities.{}", a.name);
+    match (a.binding.as_str(), set) {
+        ("Unbound", _) => json!(action),
+        ("BoundToEntitySet", Some(set)) => json!(format!("{set}/{action}")),
+        ("BoundToEntityInstance", Some(set)) => json!(format!("{set}({{key}})/{action}")),
+        _ => Value::Null,
+    }
+}

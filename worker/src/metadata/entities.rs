@@ -1,0 +1,276 @@
+//! `d365fo_search_entities` and `d365fo_get_entity_schema`.
+//!
+//! Search ranks the cached `DataEntities` list by name (entity, set and
+//! AOT names) and by label text. Label texts cost one request each, so a
+//! search fetches them only in a small environment (at most
+//! [`LABEL_FETCH_LIMIT`] entities, all labels then cached for later
+//! searches); in a large one it ranks by the labels this worker already
+//! holds, which schema lookups and earlier searches have filled.
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{EntitySummary, Metadata, args, edmx::short_name, rank::Query};
+use crate::error::WorkerError;
+
+/// Most entities whose labels a search fetches from D365FO.
+pub const LABEL_FETCH_LIMIT: usize = 200;
+
+/// Arguments of `d365fo_search_entities`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    #[serde(default, deserialize_with = "args::query")]
+    query: String,
+    #[serde(default, deserialize_with = "args::text")]
+    category: Option<String>,
+    #[serde(default, deserialize_with = "args::flag")]
+    data_service_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "args::flag")]
+    read_only: Option<bool>,
+    #[serde(default = "default_top", deserialize_with = "args::top")]
+    top: usize,
+    #[serde(default, deserialize_with = "args::skip")]
+    skip: usize,
+    #[serde(default = "default_language", deserialize_with = "args::language")]
+    language: String,
+}
+
+fn default_top() -> usize {
+    args::DEFAULT_TOP
+}
+
+fn default_language() -> String {
+    args::DEFAULT_LANGUAGE.to_owned()
+}
+
+/// Ranks, filters and pages the entity list.
+pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
+    let entities = meta.entities().await?;
+    let kept: Vec<&EntitySummary> = entities
+        .iter()
+        .filter(|e| {
+            args.category
+                .as_deref()
+                .is_none_or(|c| e.entity_category.eq_ignore_ascii_case(c))
+                && args
+                    .data_service_enabled
+                    .is_none_or(|v| e.data_service_enabled == v)
+                && args.read_only.is_none_or(|v| e.is_read_only == v)
+        })
+        .collect();
+    // Collected first: an iterator borrowing `kept` held across the awaits
+    // below would make the call's future not `Send`.
+    let label_ids: Vec<String> = kept.iter().map(|e| e.label_id.clone()).collect();
+    let labels: HashMap<String, String> = if kept.len() <= LABEL_FETCH_LIMIT {
+        // Labels only rank: one that cannot be read must not fail the search.
+        match meta.labels(label_ids.clone(), &args.language).await {
+            Ok(map) => map.into_iter().filter_map(|(k, v)| Some((k, v?))).collect(),
+            Err(error) => {
+                tracing::info!(%error, "entity labels unavailable; ranking by name only");
+                meta.cached_labels(label_ids, &args.language).await?
+            }
+        }
+    } else {
+        meta.cached_labels(label_ids, &args.language).await?
+    };
+    let query = Query::new(&args.query);
+    let mut scored: Vec<(u32, &EntitySummary)> = kept
+        .into_iter()
+        .map(|e| {
+            let by_name = query.best([
+                e.public_entity_name.as_str(),
+                e.public_collection_name.as_str(),
+                e.name.as_str(),
+            ]);
+            let by_label = labels
+                .get(&e.label_id)
+                .map_or(0, |text| query.score_label(text));
+            (by_name.max(by_label), e)
+        })
+        .filter(|(score, _)| *score > 0)
+        .collect();
+    scored.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.public_collection_name.cmp(&b.1.public_collection_name))
+    });
+    let total = scored.len();
+    let page: Vec<Value> = scored
+        .iter()
+        .skip(args.skip)
+        .take(args.top)
+        .map(|(score, e)| {
+            json!({
+                "entity_set": e.public_collection_name,
+                "public_entity_name": e.public_entity_name,
+                "name": e.name,
+                "label_id": e.label_id,
+                "label": labels.get(&e.label_id),
+                "category": e.entity_category,
+                "data_service_enabled": e.data_service_enabled,
+                "data_management_enabled": e.data_management_enabled,
+                "read_only": e.is_read_only,
+                "score": score,
+            })
+        })
+        .collect();
+    Ok(paged(
+        "entities",
+        page,
+        total,
+        args.skip,
+        json!({"query": args.query, "language": args.language}),
+    ))
+}
+
+/// A page of results with `total`, `returned`, `more` and, when more
+/// exist, `next_skip` (pass it as `skip` for the next page).
+pub fn paged(field: &str, page: Vec<Value>, total: usize, skip: usize, mut base: Value) -> Value {
+    let returned = page.len();
+    let more = skip + returned < total;
+    base["total"] = json!(total);
+    base["returned"] = json!(returned);
+    base["more"] = json!(more);
+    if more {
+        base["next_skip"] = json!(skip + returned);
+    }
+    base[field] = Value::Array(page);
+    base
+}
+
+/// Arguments of `d365fo_get_entity_schema`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaArgs {
+    #[serde(deserialize_with = "entity_name")]
+    entity: String,
+    #[serde(default = "default_language", deserialize_with = "args::language")]
+    language: String,
+}
+
+fn entity_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    args::name(d, "entity", "CustomersV3")
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn array<'a>(value: &'a Value, field: &str) -> &'a [Value] {
+    value
+        .get(field)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// An entity's schema with labels in `language` and enum members inline.
+pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, WorkerError> {
+    let entity = meta.resolve_entity(&args.entity).await?;
+    let public = meta.public_entity(&entity).await?;
+    let properties = array(&public, "Properties");
+    // Enumerations of enum-typed properties, each read once.
+    let mut enum_names: Vec<String> = properties
+        .iter()
+        .map(|p| text(p, "TypeName"))
+        .filter(|t| !t.is_empty() && !t.starts_with("Edm."))
+        .map(|t| short_name(&t).to_owned())
+        .collect();
+    enum_names.sort_unstable();
+    enum_names.dedup();
+    let enums: HashMap<String, Value> = stream::iter(enum_names)
+        .map(|name| async move { Ok::<_, WorkerError>((meta.enumeration(&name).await?, name)) })
+        .buffer_unordered(super::LABEL_CONCURRENCY)
+        .try_filter_map(|(value, name)| async move { Ok(value.map(|v| (name, v))) })
+        .try_collect()
+        .await?;
+    let mut label_ids = vec![text(&public, "LabelId")];
+    label_ids.extend(properties.iter().map(|p| text(p, "LabelId")));
+    for e in enums.values() {
+        label_ids.extend(array(e, "Members").iter().map(|m| text(m, "LabelId")));
+    }
+    let labels = meta.labels(label_ids, &args.language).await?;
+    let label = |id: &str| labels.get(id).cloned().flatten();
+    let props: Vec<Value> = properties
+        .iter()
+        .map(|p| {
+            let type_name = text(p, "TypeName");
+            let mut out = json!({
+                "name": text(p, "Name"),
+                "type": type_name,
+                "data_type": text(p, "DataType"),
+                "label_id": text(p, "LabelId"),
+                "label": label(&text(p, "LabelId")),
+                "is_key": p.get("IsKey").and_then(Value::as_bool).unwrap_or(false),
+                "mandatory": p.get("IsMandatory").and_then(Value::as_bool).unwrap_or(false),
+                "allow_edit": p.get("AllowEdit").and_then(Value::as_bool),
+                "allow_edit_on_create": p.get("AllowEditOnCreate").and_then(Value::as_bool),
+            });
+            if let Some(e) = enums.get(short_name(&type_name)) {
+                out["enum"] = json!({
+                    "name": text(e, "Name"),
+                    "members": array(e, "Members").iter().map(|m| json!({
+                        "name": text(m, "Name"),
+                        "value": m.get("Value").cloned().unwrap_or(Value::Null),
+                        "label": label(&text(m, "LabelId")),
+                    })).collect::<Vec<_>>(),
+                });
+            }
+            out
+        })
+        .collect();
+    let keys: Vec<String> = properties
+        .iter()
+        .filter(|p| p.get("IsKey").and_then(Value::as_bool) == Some(true))
+        .map(|p| text(p, "Name"))
+        .collect();
+    let navigation: Vec<Value> = array(&public, "NavigationProperties")
+        .iter()
+        .map(|n| {
+            json!({
+                "name": text(n, "Name"),
+                "related_entity": text(n, "RelatedEntity"),
+                "cardinality": text(n, "Cardinality"),
+                "constraints": array(n, "Constraints").iter().map(|c| json!({
+                    "property": text(c, "Property"),
+                    "referenced_property": text(c, "ReferencedProperty"),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let actions: Vec<Value> = array(&public, "Actions")
+        .iter()
+        .map(|a| {
+            json!({
+                "name": text(a, "Name"),
+                "binding": text(a, "BindingKind"),
+                "parameters": array(a, "Parameters").iter().skip(1).map(|p| json!({
+                    "name": text(p, "Name"),
+                    "type": p.pointer("/Type/TypeName").cloned().unwrap_or(Value::Null),
+                })).collect::<Vec<_>>(),
+                "return_type": a.pointer("/ReturnType/TypeName").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    let entity_label_id = text(&public, "LabelId");
+    Ok(json!({
+        "entity_set": entity.public_collection_name,
+        "public_entity_name": entity.public_entity_name,
+        "name": entity.name,
+        "label_id": entity_label_id,
+        "label": label(&entity_label_id),
+        "category": entity.entity_category,
+        "read_only": public.get("IsReadOnly").and_then(Value::as_bool).unwrap_or(entity.is_read_only),
+        "language": args.language,
+        "keys": keys,
+        "properties": props,
+        "navigation_properties": navigation,
+        "actions": actions,
+    }))
+}

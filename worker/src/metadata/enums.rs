@@ -1,0 +1,138 @@
+//! `d365fo_search_enumerations` and `d365fo_get_enumeration`.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{EnumSummary, Metadata, args, entities::paged, rank::Query};
+use crate::error::WorkerError;
+
+/// Most enumerations whose labels a search fetches from D365FO; past
+/// that it ranks by the labels this worker already holds.
+pub const LABEL_FETCH_LIMIT: usize = 200;
+
+/// Arguments of `d365fo_search_enumerations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    #[serde(default, deserialize_with = "args::query")]
+    query: String,
+    #[serde(default = "default_top", deserialize_with = "args::top")]
+    top: usize,
+    #[serde(default, deserialize_with = "args::skip")]
+    skip: usize,
+    #[serde(default = "default_language", deserialize_with = "args::language")]
+    language: String,
+}
+
+fn default_top() -> usize {
+    args::DEFAULT_TOP
+}
+
+fn default_language() -> String {
+    args::DEFAULT_LANGUAGE.to_owned()
+}
+
+/// Ranks and pages the enumeration list.
+pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
+    let enums = meta.enumerations().await?;
+    let ids: Vec<String> = enums.iter().map(|e| e.label_id.clone()).collect();
+    let labels: HashMap<String, String> = if enums.len() <= LABEL_FETCH_LIMIT {
+        match meta.labels(ids, &args.language).await {
+            Ok(map) => map.into_iter().filter_map(|(k, v)| Some((k, v?))).collect(),
+            Err(error) => {
+                tracing::info!(%error, "enumeration labels unavailable; ranking by name only");
+                HashMap::new()
+            }
+        }
+    } else {
+        meta.cached_labels(ids, &args.language).await?
+    };
+    let query = Query::new(&args.query);
+    let mut scored: Vec<(u32, &EnumSummary)> = enums
+        .iter()
+        .map(|e| {
+            let by_label = labels.get(&e.label_id).map_or(0, |t| query.score_label(t));
+            (query.score(&e.name).max(by_label), e)
+        })
+        .filter(|(score, _)| *score > 0)
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    let total = scored.len();
+    let page = scored
+        .iter()
+        .skip(args.skip)
+        .take(args.top)
+        .map(|(score, e)| {
+            json!({
+                "name": e.name,
+                "label_id": e.label_id,
+                "label": labels.get(&e.label_id),
+                "score": score,
+            })
+        })
+        .collect();
+    Ok(paged(
+        "enumerations",
+        page,
+        total,
+        args.skip,
+        json!({"query": args.query, "language": args.language}),
+    ))
+}
+
+/// Arguments of `d365fo_get_enumeration`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    #[serde(deserialize_with = "enum_name")]
+    name: String,
+    #[serde(default = "default_language", deserialize_with = "args::language")]
+    language: String,
+}
+
+fn enum_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    args::name(d, "name", "NoYes")
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One enumeration with its members' values and labels.
+pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<Value, WorkerError> {
+    let Some(record) = meta.enumeration(&args.name).await? else {
+        return Err(WorkerError::Missing(format!(
+            "enumeration {} not found; search with d365fo_search_enumerations, or read an \
+             entity's schema (d365fo_get_entity_schema), which lists the members of its \
+             enum-typed fields",
+            crate::d365::odata::quote(&args.name)
+        )));
+    };
+    let members = record
+        .get("Members")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut ids = vec![text(&record, "LabelId")];
+    ids.extend(members.iter().map(|m| text(m, "LabelId")));
+    let labels = meta.labels(ids, &args.language).await?;
+    let label = |id: &str| labels.get(id).cloned().flatten();
+    let label_id = text(&record, "LabelId");
+    Ok(json!({
+        "name": text(&record, "Name"),
+        "label_id": label_id,
+        "label": label(&label_id),
+        "language": args.language,
+        "members": members.iter().map(|m| json!({
+            "name": text(m, "Name"),
+            "value": m.get("Value").cloned().unwrap_or(Value::Null),
+            "label_id": text(m, "LabelId"),
+            "label": label(&text(m, "LabelId")),
+        })).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,86 @@
+//! `d365fo_get_label`, `d365fo_get_labels` and `d365fo_get_installed_modules`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Metadata, args, version_hash_of};
+use crate::error::WorkerError;
+
+fn default_language() -> String {
+    args::DEFAULT_LANGUAGE.to_owned()
+}
+
+/// Arguments of `d365fo_get_label`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelArgs {
+    #[serde(deserialize_with = "args::label_id")]
+    label_id: String,
+    #[serde(default = "default_language", deserialize_with = "args::language")]
+    language: String,
+}
+
+/// One label's text; not-found when D365FO has none in that language.
+pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<Value, WorkerError> {
+    match meta.label(&args.label_id, &args.language).await? {
+        Some(text) => Ok(json!({
+            "label_id": args.label_id,
+            "language": args.language,
+            "text": text,
+        })),
+        None => Err(WorkerError::Missing(format!(
+            "label {} has no text in language {}; check the id (as an entity schema lists it) \
+             and try language \"en-us\"",
+            crate::d365::odata::quote(&args.label_id),
+            crate::d365::odata::quote(&args.language)
+        ))),
+    }
+}
+
+/// Arguments of `d365fo_get_labels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsArgs {
+    #[serde(deserialize_with = "args::label_ids")]
+    label_ids: Vec<String>,
+    #[serde(default = "default_language", deserialize_with = "args::language")]
+    language: String,
+}
+
+/// Many labels' texts, in the order asked, each found or not.
+pub async fn get_labels(meta: &Metadata<'_>, args: LabelsArgs) -> Result<Value, WorkerError> {
+    let texts = meta
+        .labels(args.label_ids.iter().cloned(), &args.language)
+        .await?;
+    let labels: Vec<Value> = args
+        .label_ids
+        .iter()
+        .map(|id| match texts.get(id).cloned().flatten() {
+            Some(text) => json!({"label_id": id, "found": true, "text": text}),
+            None => json!({"label_id": id, "found": false, "text": null}),
+        })
+        .collect();
+    let found = labels.iter().filter(|l| l["found"] == true).count();
+    Ok(json!({
+        "language": args.language,
+        "found": found,
+        "missing": labels.len() - found,
+        "labels": labels,
+    }))
+}
+
+/// Arguments of `d365fo_get_installed_modules`: none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModulesArgs {}
+
+/// The installed modules, read now, and the version hash they make.
+pub async fn installed_modules(meta: &Metadata<'_>, _: ModulesArgs) -> Result<Value, WorkerError> {
+    let entries = meta.installed_modules().await?;
+    let (hash, modules) = version_hash_of(&entries);
+    Ok(json!({
+        "version_hash": hash,
+        "count": modules.len(),
+        "modules": modules,
+    }))
+}
