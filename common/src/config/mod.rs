@@ -7,6 +7,7 @@
 //! what to fix.
 
 mod d365;
+pub mod environments;
 mod roles;
 
 use std::{
@@ -18,6 +19,7 @@ use std::{
 use url::Url;
 
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
+pub use environments::Environments;
 pub use roles::{EdgeConfig, WorkerConfig};
 
 /// A setting is missing, malformed or inconsistent with another.

@@ -1,0 +1,11 @@
+//! Server tools: the cluster's statistics and effective configuration.
+
+use super::ToolSpec;
+
+/// Tool names of this group.
+pub mod names {}
+
+/// This group's tools, in listing order.
+pub fn specs() -> Vec<ToolSpec> {
+    Vec::new()
+}
