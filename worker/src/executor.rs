@@ -169,7 +169,7 @@ async fn execute(
             let code = error.code();
             if known_tool {
                 node.stats
-                    .record(&request.tool, elapsed, Some(&code.to_string()));
+                    .record(&request.tool, elapsed, Some(code.as_str()));
             }
             if code == common::ErrorCode::Internal {
                 tracing::error!(elapsed_ms, %code, %error, "tool call failed");

@@ -26,6 +26,11 @@ pub struct Environment {
 
 /// A worker's shared state.
 pub struct Node {
+    /// This worker's name in statistics: the host name (a pod's name under
+    /// Kubernetes) and the process id.
+    pub id: String,
+    /// When the node was built.
+    pub started: std::time::Instant,
     /// Environments by name.
     pub environments: BTreeMap<String, Arc<Environment>>,
     /// The environment of calls that name none.
@@ -78,7 +83,13 @@ impl Node {
                 names(&environments)
             )));
         }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| "worker".into());
         Ok(Self {
+            id: format!("{}-{}", host.trim(), std::process::id()),
+            started: std::time::Instant::now(),
             default_environment: config.default_environment.clone(),
             environments,
             cache: MetadataCache::new(store.clone()),

