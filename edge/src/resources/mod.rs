@@ -152,30 +152,30 @@ fn contents(
             format!("the worker sent malformed output for {tool}: {e}"),
         )
     };
-    let text = if output.structured_content_json.is_empty() {
-        // No structured result: the text blocks are the answer.
-        let content: Vec<Value> = serde_json::from_str(&output.content_json).map_err(malformed)?;
+    let content: Vec<Value> = serde_json::from_str(&output.content_json).map_err(malformed)?;
+    let words = || {
         content
             .iter()
             .filter_map(|block| block["text"].as_str())
             .collect::<Vec<_>>()
             .join("\n")
-    } else {
-        serde_json::from_str::<Value>(&output.structured_content_json).map_err(malformed)?;
-        output.structured_content_json
     };
     if output.is_error {
         // Workers report failures as `ToolFailure`; this is a worker that did not.
         return Err(worker_failure(
             uri,
             tool,
-            Failure::new(ErrorCode::UpstreamRejected, text),
+            Failure::new(ErrorCode::UpstreamRejected, words()),
         ));
     }
-    let mime_type = if serde_json::from_str::<Value>(&text).is_ok() {
-        JSON
+    let (text, mime_type) = if output.structured_content_json.is_empty() {
+        // No structured result: the text blocks are the answer, JSON or not.
+        let text = words();
+        let json = serde_json::from_str::<Value>(&text).is_ok();
+        (text, if json { JSON } else { "text/plain" })
     } else {
-        "text/plain"
+        serde_json::from_str::<Value>(&output.structured_content_json).map_err(malformed)?;
+        (output.structured_content_json, JSON)
     };
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type(mime_type),
@@ -286,8 +286,9 @@ mod tests {
             e.message.contains(URI) && e.message.contains("no such entity"),
             "{e}"
         );
-        let e = contents(URI, "t", output("", "D365FO said no", true)).unwrap_err();
+        let e = contents(URI, "t", output("{}", "D365FO said no", true)).unwrap_err();
         assert_eq!(e.code, ErrorCode::UpstreamRejected);
+        assert!(e.message.contains("D365FO said no"), "{e}");
         let e = contents(URI, "d365fo_x", failure(ErrorCode::UnknownTool, "?")).unwrap_err();
         assert_eq!(e.code, ErrorCode::Unavailable);
         assert!(e.message.contains("d365fo_x"), "{e}");
