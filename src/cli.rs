@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use common::config::{
-    self, ConfigError, D365Config, D365Settings, EdgeConfig, LogFormat, WorkerConfig,
+    self, ConfigError, D365Config, D365Settings, EdgeConfig, Environments, LogFormat, WorkerConfig,
 };
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
@@ -70,9 +70,36 @@ pub struct D365Args {
         default_value = "default"
     )]
     pub environment: String,
+    /// A TOML file naming several D365FO environments (see README); instead of the D365FO_* settings.
+    #[arg(long = "environments-file", env = "D365MCP_ENVIRONMENTS_FILE")]
+    pub environments_file: Option<String>,
 }
 
 impl D365Args {
+    /// Every configured environment: from the environments file, or the one
+    /// the `D365FO_*` settings describe; `None` when neither is set.
+    pub fn environments(&self) -> Result<Option<Environments>, ConfigError> {
+        let Some(path) = self.environments_file.as_deref().map(str::trim) else {
+            return Ok(self.config()?.map(|d365| Environments {
+                default: d365.name.clone(),
+                all: vec![d365],
+            }));
+        };
+        if self.base_url.is_some() {
+            return Err(ConfigError::new(
+                config::environments::KEY,
+                "set either the environments file or D365FO_BASE_URL (--d365fo-base-url), not both",
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                config::environments::KEY,
+                format!("cannot read `{path}`: {e}"),
+            )
+        })?;
+        config::environments::parse(&text, |var| std::env::var(var).ok()).map(Some)
+    }
+
     fn settings(&self) -> D365Settings {
         D365Settings {
             base_url: self.base_url.clone(),
@@ -86,16 +113,7 @@ impl D365Args {
     /// The validated connection; `None` when no base URL is set.
     pub fn config(&self) -> Result<Option<D365Config>, ConfigError> {
         let name = self.environment.trim();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(ConfigError::new(
-                "D365MCP_ENVIRONMENT (--environment-name)",
-                format!("`{name}` must be letters, digits, `-`, `_` or `.`"),
-            ));
-        }
+        config::environments::check_name("D365MCP_ENVIRONMENT (--environment-name)", name)?;
         D365Config::from_settings(name, &self.settings())
     }
 }
@@ -304,14 +322,22 @@ impl WorkerTuning {
 impl WorkerArgs {
     /// The validated worker configuration.
     pub fn config(&self) -> Result<WorkerConfig, ConfigError> {
-        let Some(d365) = self.d365.config()? else {
+        let Some(environments) = self.d365.environments()? else {
             return Err(ConfigError::new(
                 common::config::keys::BASE_URL,
-                "required for a worker: set it to the environment URL (or a simulator's, e.g. http://127.0.0.1:8090)",
+                "required for a worker: set it to the environment URL (or a simulator's, e.g. \
+                 http://127.0.0.1:8090), or name several environments in D365MCP_ENVIRONMENTS_FILE",
             ));
         };
-        self.tuning
-            .apply(WorkerConfig::new(listen(&self.listen)?, d365))
+        let Some(first) = environments.all.first().cloned() else {
+            return Err(ConfigError::new(
+                config::environments::KEY,
+                "names no environment",
+            ));
+        };
+        let config =
+            WorkerConfig::new(listen(&self.listen)?, first).with_environments(environments);
+        self.tuning.apply(config)
     }
 }
 

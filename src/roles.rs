@@ -6,7 +6,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use common::config::{ConfigError, D365Config, EdgeConfig, WorkerConfig};
+use common::config::{ConfigError, D365Config, EdgeConfig, Environments, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -100,8 +100,11 @@ async fn sim(args: SimArgs) -> Result<(), RunError> {
 async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let config = args.config()?;
     let (listener, local) = bind(config.listen, "worker").await?;
-    tracing::info!(environment = %config.d365.name, base_url = %config.d365.base_url, "worker starting");
-    let worker = Arc::new(worker::Worker::new(config).context("worker set-up failed")?);
+    for env in &config.environments {
+        tracing::info!(environment = %env.name, base_url = %env.base_url, "serving environment");
+    }
+    // Until workers share a Redis store (issue 5), each has its own.
+    let worker = Arc::new(worker::Worker::standalone(config).context("worker set-up failed")?);
     announce("worker", local);
     let stop = shutdown_signal();
     worker::serve(listener, worker, stop.cancelled_owned())
@@ -127,8 +130,8 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
 async fn dev(args: DevArgs) -> Result<(), RunError> {
     let listen_addr = listen(&args.listen)?;
     let stop = shutdown_signal();
-    let (d365, using_sim) = match args.d365.config()? {
-        Some(d365) => (d365, false),
+    let (environments, using_sim) = match args.d365.environments()? {
+        Some(environments) => (environments, false),
         None => {
             let (listener, local) = bind(SocketAddr::from(([127, 0, 0, 1], 0)), "sim").await?;
             let sim_stop = stop.clone();
@@ -149,14 +152,30 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
                 base_url,
                 credentials: None,
             };
-            (d365, true)
+            let environments = Environments {
+                default: d365.name.clone(),
+                all: vec![d365],
+            };
+            (environments, true)
         }
     };
-    let worker_config = args.tuning.apply(WorkerConfig::new(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        d365.clone(),
-    ))?;
-    let worker = Arc::new(worker::Worker::new(worker_config).context("worker set-up failed")?);
+    let Some(d365) = environments
+        .all
+        .iter()
+        .find(|e| e.name == environments.default)
+        .cloned()
+    else {
+        return Err(ConfigError::new(
+            common::config::environments::KEY,
+            "the default environment is not configured",
+        )
+        .into());
+    };
+    let worker_config = WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone())
+        .with_environments(environments);
+    let worker_config = args.tuning.apply(worker_config)?;
+    let worker =
+        Arc::new(worker::Worker::standalone(worker_config).context("worker set-up failed")?);
     let edge_config = EdgeConfig::local(listen_addr);
     let state = edge::EdgeState::new(edge_config, edge::WorkerPool::local(worker));
     let (listener, local) = bind(listen_addr, "edge").await?;

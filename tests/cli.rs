@@ -121,3 +121,45 @@ fn invalid_configuration_is_refused_naming_the_setting() {
     refused(&["sim", "--throttle-rate", "10"], &[], "SIM_THROTTLE_RATE");
     refused(&["sim", "--fail-500", "1.5"], &[], "fault settings");
 }
+
+#[test]
+fn an_environments_file_is_validated_before_start() {
+    let dir = std::env::temp_dir().join(format!("d365mcp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let two = write(
+        "two.toml",
+        "[environments.a]\nbase_url = \"http://127.0.0.1:1\"\n\
+         [environments.b]\nbase_url = \"http://127.0.0.1:2\"\n",
+    );
+    refused(
+        &["worker", "--environments-file", &two],
+        &[],
+        "no `default = \"NAME\"` line",
+    );
+    let secret = write(
+        "secret.toml",
+        "[environments.prod]\nbase_url = \"https://contoso.operations.dynamics.com\"\n\
+         tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"D365MCP_TEST_UNSET_SECRET\"\n",
+    );
+    refused(
+        &["worker", "--environments-file", &secret],
+        &[],
+        "environments.prod.client_secret_env",
+    );
+    refused(
+        &["worker", "--environments-file", "/nonexistent/envs.toml"],
+        &[],
+        "D365MCP_ENVIRONMENTS_FILE",
+    );
+    refused(
+        &["worker", "--environments-file", &two],
+        &[("D365FO_BASE_URL", "http://127.0.0.1:3")],
+        "not both",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

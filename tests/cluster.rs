@@ -385,3 +385,40 @@ async fn a_client_disconnect_cancels_the_d365fo_request_behind_it() {
         mcp::text(&second)
     );
 }
+
+/// Workers that read an environments file serve each named environment; the
+/// edge routes by the `environment` argument and an unknown name is a tool
+/// error that lists the configured ones.
+#[tokio::test]
+async fn an_environments_file_serves_several_environments() {
+    let cluster = Cluster::builder()
+        .workers(2)
+        .environments_file(
+            "default = \"alpha\"\n\
+             [environments.alpha]\nbase_url = \"{sim}\"\n\
+             [environments.beta]\nbase_url = \"{sim}\"\n",
+        )
+        .start()
+        .await;
+    let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
+    for (asked, expected) in [(None, "alpha"), (Some("beta"), "beta")] {
+        let args = match asked {
+            Some(name) => json!({ "environment": name }),
+            None => json!({}),
+        };
+        let result = mcp::call(&client, "d365fo_get_environment_info", args)
+            .await
+            .expect("tools/call");
+        assert_ne!(result.is_error, Some(true), "{}", mcp::text(&result));
+        let info = result.structured_content.expect("structured content");
+        assert_eq!(info["environment"], expected);
+    }
+    let text = mcp::expect_tool_error(
+        &client,
+        "d365fo_test_connection",
+        json!({"environment": "gamma"}),
+        "invalid_arguments",
+    )
+    .await;
+    assert!(text.contains("alpha, beta"), "{text}");
+}

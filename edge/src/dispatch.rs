@@ -5,18 +5,19 @@
 
 use std::time::{Duration, SystemTime};
 
-use common::{ErrorCode, Failure, catalogue::ToolSpec, proto};
+use common::{ErrorCode, Failure, proto};
 use futures::{StreamExt, future::BoxFuture};
 use serde_json::{Map, Value};
 
 use crate::WorkerPool;
 
-/// The worker request for `spec` called with `arguments`.
+/// The worker request for the tool `tool` called with `arguments`.
 ///
 /// The `environment` argument is routed on but left to the worker to
-/// resolve: an empty name means the worker's default environment.
+/// resolve: an empty name means the worker's default environment. Takes a
+/// name, not a catalogue entry, because resource reads call tools too.
 pub fn worker_request(
-    spec: &ToolSpec,
+    tool: &str,
     arguments: Map<String, Value>,
     want_progress: bool,
     timeout: Duration,
@@ -28,9 +29,8 @@ pub fn worker_request(
             return Err(Failure::new(
                 ErrorCode::InvalidArguments,
                 format!(
-                    "invalid arguments for {}: `environment` must be a string naming a configured \
-                     D365FO environment, got {other}",
-                    spec.name
+                    "invalid arguments for {tool}: `environment` must be a string naming a \
+                     configured D365FO environment, got {other}"
                 ),
             ));
         }
@@ -44,7 +44,7 @@ pub fn worker_request(
             issuer: "none".into(),
             scopes: Vec::new(),
         }),
-        tool: spec.name.into(),
+        tool: tool.into(),
         arguments_json: Value::Object(arguments).to_string(),
         deadline_unix_ms: deadline_ms(timeout),
         trace_context: Default::default(),
@@ -110,8 +110,8 @@ mod tests {
 
     use super::*;
 
-    fn spec() -> &'static ToolSpec {
-        catalogue::find(catalogue::names::QUERY_ENTITIES).unwrap()
+    fn tool() -> &'static str {
+        catalogue::names::QUERY_ENTITIES
     }
 
     fn args(value: Value) -> Map<String, Value> {
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn environment_is_left_to_the_worker_unless_named() {
         let none = worker_request(
-            spec(),
+            tool(),
             args(json!({"entity_set": "X"})),
             false,
             Duration::from_secs(1),
@@ -129,7 +129,7 @@ mod tests {
         .unwrap();
         assert_eq!(none.environment, "");
         let named = worker_request(
-            spec(),
+            tool(),
             args(json!({"environment": " prod "})),
             true,
             Duration::from_secs(1),
@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(named.environment, "prod");
         assert!(named.want_progress);
         let bad = worker_request(
-            spec(),
+            tool(),
             args(json!({"environment": 5})),
             false,
             Duration::from_secs(1),
@@ -150,8 +150,8 @@ mod tests {
 
     #[test]
     fn requests_carry_a_unique_id_and_a_future_deadline() {
-        let a = worker_request(spec(), Map::new(), false, Duration::from_secs(5)).unwrap();
-        let b = worker_request(spec(), Map::new(), false, Duration::from_secs(5)).unwrap();
+        let a = worker_request(tool(), Map::new(), false, Duration::from_secs(5)).unwrap();
+        let b = worker_request(tool(), Map::new(), false, Duration::from_secs(5)).unwrap();
         assert_ne!(a.request_id, b.request_id);
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -129,6 +129,19 @@ fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Response {
             .err()
             .map(|e| format!(": {e}"))
             .unwrap_or_default(),
+        "resources/read" if !params["uri"].is_string() => {
+            ": `params.uri` must be the resource's URI, a string".to_owned()
+        }
+        "prompts/get" if !params["name"].is_string() => {
+            ": `params.name` must be the prompt's name, a string".to_owned()
+        }
+        "prompts/get"
+            if params
+                .get("arguments")
+                .is_some_and(|a| !a.is_object() && !a.is_null()) =>
+        {
+            ": `params.arguments` must be an object of strings".to_owned()
+        }
         _ => String::new(),
     };
     reject(
@@ -242,6 +255,26 @@ mod tests {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
             assert_eq!(body["error"]["code"], code, "{bad}: {body}");
             assert_eq!(body["jsonrpc"], "2.0");
+        }
+        for (bad, field) in [
+            (
+                r#"{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":5}}"#,
+                "params.uri",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":9,"method":"prompts/get","params":{}}"#,
+                "params.name",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":9,"method":"prompts/get","params":{"name":"p","arguments":[]}}"#,
+                "params.arguments",
+            ),
+        ] {
+            let (status, body) = rejection(bad).await.unwrap();
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(body["error"]["code"], -32602, "{bad}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(field), "{bad}: {message}");
         }
         let (_, body) = rejection(r#"{"jsonrpc":"1.0","id":9,"method":"tools/list"}"#)
             .await

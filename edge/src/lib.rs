@@ -6,7 +6,12 @@
 //!   HTTP service, serving the 2026-07-28 stateless protocol and the
 //!   2025-11-25 session protocol on one endpoint), `/health` and `/ready`.
 //! - `mcp`: the MCP handler — `tools/list` from the catalogue, `tools/call`
-//!   turned into a worker call, progress forwarded, cancellation propagated.
+//!   turned into a worker call, progress forwarded, cancellation propagated;
+//!   resources and prompts handed to their modules.
+//! - `resources`: `d365fo://` URIs, read through the worker tool that answers
+//!   each (environment info, entity schema).
+//! - `prompts`: instructions for common analyst tasks, built on the edge
+//!   without a worker call.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
@@ -21,6 +26,8 @@ mod error;
 mod guard;
 mod http;
 mod mcp;
+mod prompts;
+mod resources;
 mod workers;
 
 pub use error::EdgeError;

@@ -1,21 +1,24 @@
 //! The MCP handler: what each MCP request does.
 //!
 //! Adapters stay thin: `tools/list` reads the catalogue, `tools/call` builds a
-//! worker request, relays the worker's events and converts the result.
+//! worker request, relays the worker's events and converts the result;
+//! resources and prompts are one call each into their modules.
 
 use common::{ErrorCode, Failure, catalogue, proto};
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
 };
 use serde_json::json;
 
-use crate::{EdgeState, convert, dispatch};
+use crate::{EdgeState, convert, dispatch, prompts, resources};
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -63,13 +66,25 @@ fn to_mcp_tool(spec: &catalogue::ToolSpec) -> Option<Tool> {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("d365mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Tools for Microsoft Dynamics 365 Finance & Operations. Query data entities \
                  with d365fo_query_entities (OData filters), read one record by key with \
                  d365fo_get_entity_record, and check the environment with \
-                 d365fo_test_connection and d365fo_get_environment_info.",
+                 d365fo_test_connection and d365fo_get_environment_info. Every tool takes an \
+                 optional `environment` naming a configured D365FO environment; without it the \
+                 default one is used. Resources: d365fo://environment (the default \
+                 environment's URL and versions), d365fo://environments/{name}, and entity \
+                 schemas at d365fo://entities/{entity}/schema or \
+                 d365fo://environments/{environment}/entities/{entity}/schema. Prompts: \
+                 d365fo_entity_analysis (argument `entity`, e.g. CustomersV3) and \
+                 d365fo_environment_summary walk through the tools step by step.",
             )
     }
 
@@ -79,6 +94,52 @@ impl ServerHandler for McpHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(mcp_tools().to_vec()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&self.state, &request.uri, &context.ct)
+            .await
+            .map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        prompts::get(&request.name, request.arguments)
+            .map(Into::into)
+            .map_err(|failure| convert::error_data(&failure))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -103,7 +164,8 @@ impl ServerHandler for McpHandler {
         let timeout = self.state.config.call_timeout;
         let arguments = request.arguments.clone().unwrap_or_default();
         let worker_request =
-            match dispatch::worker_request(spec, arguments, progress_token.is_some(), timeout) {
+            match dispatch::worker_request(spec.name, arguments, progress_token.is_some(), timeout)
+            {
                 Ok(worker_request) => worker_request,
                 Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
             };

@@ -86,6 +86,7 @@ pub struct ClusterBuilder {
     sim_args: Vec<String>,
     edge_args: Vec<String>,
     worker_args: Vec<String>,
+    environments: Option<String>,
 }
 
 impl Cluster {
@@ -96,6 +97,7 @@ impl Cluster {
             sim_args: Vec::new(),
             edge_args: Vec::new(),
             worker_args: Vec::new(),
+            environments: None,
         }
     }
 
@@ -127,6 +129,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// Workers read this environments file (TOML; `{sim}` is replaced by
+    /// the simulator's URL) instead of `--d365fo-base-url`.
+    pub fn environments_file(mut self, toml: &str) -> Self {
+        self.environments = Some(toml.into());
+        self
+    }
+
     pub fn edge_arg(mut self, arg: &str) -> Self {
         self.edge_args.push(arg.into());
         self
@@ -138,19 +147,26 @@ impl ClusterBuilder {
         let sim = Process::start("sim", &sim_args, &[]).await;
         let sim_url = sim.url();
         let mut workers = Vec::new();
-        let extra: Vec<String> = self
+        let mut extra: Vec<String> = self
             .worker_args
             .iter()
             .map(|a| a.replace("{sim}", &sim_url))
             .collect();
+        let environments = self.environments.as_ref().map(|toml| {
+            let path = std::env::temp_dir().join(format!(
+                "d365mcp-envs-{}-{}.toml",
+                std::process::id(),
+                sim_url.rsplit(':').next().unwrap_or("0")
+            ));
+            std::fs::write(&path, toml.replace("{sim}", &sim_url)).expect("write environments");
+            path.to_string_lossy().into_owned()
+        });
+        match &environments {
+            Some(path) => extra.extend(["--environments-file".to_owned(), path.clone()]),
+            None => extra.extend(["--d365fo-base-url".to_owned(), sim_url.clone()]),
+        }
         for _ in 0..self.workers {
-            let mut args = vec![
-                "worker",
-                "--listen",
-                "127.0.0.1:0",
-                "--d365fo-base-url",
-                &sim_url,
-            ];
+            let mut args = vec!["worker", "--listen", "127.0.0.1:0"];
             args.extend(extra.iter().map(String::as_str));
             workers.push(Process::start("worker", &args, &[]).await);
         }

@@ -1,5 +1,5 @@
-//! [`Worker`]: the shared HTTP client and token cache, and the
-//! [`ToolExecutor`] that runs one tool call as a stream.
+//! [`Worker`]: the [`ToolExecutor`] that runs one tool call as a stream,
+//! over the worker's shared [`Node`].
 //!
 //! A call's work is a future owned by the stream it feeds, not a spawned
 //! task: the stream polls the work and then its event channel, so progress
@@ -10,7 +10,6 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context as TaskContext, Poll},
-    time::Duration,
 };
 
 use common::{
@@ -21,16 +20,17 @@ use common::{
         CallToolEvent, CallToolRequest, ListToolsResponse, ToolResult, call_tool_event::Event,
         tool_result::Outcome,
     },
-    store::SharedStore,
+    store::{MemoryStore, SharedStore},
 };
 use futures::{Stream, future::BoxFuture, stream::BoxStream};
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::{
-    cache::MetadataCache,
-    d365::{D365Client, Deadline, auth::TokenProvider},
+    d365::Deadline,
     error::WorkerError,
+    node::{Environment, Node},
     tools::{self, Context, Progress},
 };
 
@@ -40,97 +40,90 @@ const EVENT_BUFFER: usize = 16;
 /// Largest output sent: a message's limit less room for its framing.
 const MAX_OUTPUT_BYTES: usize = crate::MAX_MESSAGE_BYTES - 64 * 1024;
 
-/// How long an idle pooled connection to D365FO is kept.
-const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// Executes tools against one D365FO environment. Cheap to share.
+/// Executes tools against the configured D365FO environments. Cheap to share.
 pub struct Worker {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    client: D365Client,
-    cache: MetadataCache,
-    max_rows: usize,
-    max_result_bytes: usize,
+    node: Arc<Node>,
 }
 
 impl Worker {
-    /// Builds the shared HTTP client (pooled, with the configured timeouts)
-    /// and the token provider.
-    pub fn new(config: WorkerConfig) -> Result<Self, WorkerError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("d365mcp/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(POOL_IDLE)
-            .build()
-            .map_err(|e| WorkerError::Setup(format!("HTTP client: {e}")))?;
-        let auth = match &config.d365.credentials {
-            Some(credentials) => {
-                TokenProvider::client_credentials(credentials, config.d365.scope(), &http)?
-            }
-            None => TokenProvider::none(),
-        };
-        let client = D365Client::new(http, config.d365, auth, config.request_timeout);
+    /// A worker for `config`, sharing state with other nodes through `store`.
+    pub fn new(config: WorkerConfig, store: SharedStore) -> Result<Self, WorkerError> {
         Ok(Self {
-            inner: Arc::new(Inner {
-                client,
-                cache: MetadataCache::new(config.cache, None),
-                max_rows: config.max_rows.max(1),
-                max_result_bytes: tools::MAX_RESULT_BYTES,
-            }),
+            node: Arc::new(Node::new(config, store)?),
         })
+    }
+
+    /// A worker with its own in-memory store: for a single process (tests,
+    /// or `dev` before it shares a store with its edge).
+    pub fn standalone(config: WorkerConfig) -> Result<Self, WorkerError> {
+        Self::new(config, Arc::new(MemoryStore::new()))
     }
 
     /// The same worker with a different bound on the row JSON a query
     /// returns per call (default [`tools::MAX_RESULT_BYTES`]); for tests.
     /// Has no effect once the worker is shared.
     pub fn with_max_result_bytes(mut self, bytes: usize) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.max_result_bytes = bytes;
+        if let Some(node) = Arc::get_mut(&mut self.node) {
+            node.max_result_bytes = bytes;
         }
         self
     }
-}
 
-impl Worker {
-    /// The same worker with its metadata cache backed by `store` (L2), so
-    /// workers sharing the store share entries and fills. Has no effect
-    /// once the worker is shared.
-    pub fn with_store(mut self, store: SharedStore) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.cache = MetadataCache::new(inner.cache.config().clone(), Some(store));
-        }
-        self
+    /// The worker's shared state.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
     }
 
     /// The metadata cache (its counters feed the statistics tool).
-    pub fn cache(&self) -> &MetadataCache {
-        &self.inner.cache
+    pub fn cache(&self) -> &crate::MetadataCache {
+        &self.node.cache
     }
 
-    /// Warms the metadata cache for the configured environment: version
-    /// hash, entity list, enumeration list. `progress` hears after each
-    /// step (done, total, message); dropping the future stops it.
+    /// Warms the metadata cache of every configured environment in turn:
+    /// version hash, entity list, enumeration list. Call it at start, beside
+    /// serving (it needs nothing but D365FO). `progress` hears after each
+    /// step (steps done, steps in all, what was done); dropping the future
+    /// stops it. Returns each environment's summary or error, by name: one
+    /// environment that is down does not keep the others cold.
     pub async fn warm_up(
         &self,
         progress: Option<crate::metadata::warm::ProgressFn<'_>>,
-    ) -> Result<serde_json::Value, WorkerError> {
-        let meta = crate::metadata::Metadata {
-            client: &self.inner.client,
-            cache: &self.inner.cache,
-            deadline: crate::d365::Deadline::NONE,
-        };
-        crate::metadata::warm::warm_up(&meta, progress).await
+    ) -> serde_json::Map<String, Value> {
+        let mut out = serde_json::Map::new();
+        let count = self.node.environments.len() as u64;
+        for (i, (name, env)) in self.node.environments.iter().enumerate() {
+            let meta = crate::metadata::Metadata {
+                client: &env.client,
+                cache: &self.node.cache,
+                deadline: Deadline::NONE,
+            };
+            let offset = i as u64 * 3;
+            let step = |done: u64, _: u64, message: &str| {
+                if let Some(progress) = progress {
+                    progress(offset + done, count * 3, &format!("{name}: {message}"));
+                }
+            };
+            let result = crate::metadata::warm::warm_up(&meta, Some(&step)).await;
+            let summary = match result {
+                Ok(summary) => {
+                    tracing::info!(environment = %name, %summary, "metadata cache warmed");
+                    summary
+                }
+                Err(error) => {
+                    tracing::warn!(environment = %name, %error, "metadata warm-up failed");
+                    serde_json::json!({ "error": error.to_string() })
+                }
+            };
+            out.insert(name.clone(), summary);
+        }
+        out
     }
 }
 
 impl ToolExecutor for Worker {
     fn call_tool(&self, request: CallToolRequest) -> BoxStream<'static, CallToolEvent> {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        let inner = Arc::clone(&self.inner);
+        let node = Arc::clone(&self.node);
         let span = tracing::info_span!(
             "call_tool",
             request_id = %request.request_id,
@@ -138,7 +131,7 @@ impl ToolExecutor for Worker {
             environment = %request.environment,
         );
         let work = async move {
-            let result = inner.execute(&request, &tx).await;
+            let result = execute(&node, &request, &tx).await;
             let event = CallToolEvent {
                 event: Some(Event::Result(result)),
             };
@@ -160,64 +153,111 @@ impl ToolExecutor for Worker {
     }
 }
 
-impl Inner {
-    async fn execute(
-        &self,
-        request: &CallToolRequest,
-        tx: &mpsc::Sender<CallToolEvent>,
-    ) -> ToolResult {
-        let started = tokio::time::Instant::now();
-        let deadline = Deadline::from_unix_ms(request.deadline_unix_ms);
+/// Runs one call: resolves its environment, runs the tool within the
+/// deadline, records statistics and builds the result.
+async fn execute(
+    node: &Node,
+    request: &CallToolRequest,
+    tx: &mpsc::Sender<CallToolEvent>,
+) -> ToolResult {
+    let started = tokio::time::Instant::now();
+    let deadline = Deadline::from_unix_ms(request.deadline_unix_ms);
+    let work = async {
+        let (env, args) = resolve(node, request)?;
         let ctx = Context {
-            client: &self.client,
-            cache: &self.cache,
-            max_rows: self.max_rows,
-            max_result_bytes: self.max_result_bytes,
+            node,
+            env,
+            client: &env.client,
+            cache: &node.cache,
+            store: &node.store,
+            max_rows: node.max_rows,
+            max_result_bytes: node.max_result_bytes,
             deadline,
             progress: Progress::new(request.want_progress.then(|| tx.clone())),
-            environment: &request.environment,
+            request_id: &request.request_id,
         };
-        let work = tools::run(&ctx, &request.tool, &request.arguments_json);
-        let outcome = match deadline.instant() {
-            Some(at) => tokio::time::timeout_at(at, work).await.unwrap_or_else(|_| {
-                Err(WorkerError::DeadlineExceeded(
-                    "the call's deadline passed before D365FO answered".into(),
-                ))
-            }),
-            None => work.await,
-        };
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let outcome = match outcome {
-            Ok(structured) => {
-                let output = tools::output(&structured);
-                let size = output.content_json.len() + output.structured_content_json.len();
-                if size > MAX_OUTPUT_BYTES {
-                    // The tools bound their results well below this; a bug
-                    // must not become a gRPC error that hides the cause.
-                    let error = WorkerError::Internal(format!(
-                        "a result of {size} bytes, more than a message may carry"
-                    ));
-                    tracing::error!(elapsed_ms, %error, "tool call failed");
-                    Outcome::Failure(error.to_failure().to_proto())
-                } else {
-                    tracing::info!(elapsed_ms, "tool call succeeded");
-                    Outcome::Output(output)
-                }
-            }
-            Err(error) => {
-                let code = error.code();
-                if code == common::ErrorCode::Internal {
-                    tracing::error!(elapsed_ms, %code, %error, "tool call failed");
-                } else {
-                    tracing::info!(elapsed_ms, %code, %error, "tool call failed");
-                }
-                Outcome::Failure(error.to_failure().to_proto())
-            }
-        };
-        ToolResult {
-            outcome: Some(outcome),
+        tools::run(&ctx, &request.tool, args).await
+    };
+    let outcome = match deadline.instant() {
+        Some(at) => tokio::time::timeout_at(at, work).await.unwrap_or_else(|_| {
+            Err(WorkerError::DeadlineExceeded(
+                "the call's deadline passed before D365FO answered".into(),
+            ))
+        }),
+        None => work.await,
+    };
+    let elapsed = started.elapsed();
+    let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let outcome = outcome.and_then(|reply| {
+        let output = tools::output(&reply);
+        let size = output.content_json.len() + output.structured_content_json.len();
+        if size > MAX_OUTPUT_BYTES {
+            // The tools bound their results well below this; a bug must not
+            // become a gRPC error that hides the cause.
+            Err(WorkerError::Internal(format!(
+                "a result of {size} bytes, more than a message may carry"
+            )))
+        } else {
+            Ok(output)
         }
+    });
+    let known_tool = catalogue::find(&request.tool).is_some();
+    let outcome = match outcome {
+        Ok(output) => {
+            if known_tool {
+                node.stats.record(&request.tool, elapsed, None);
+            }
+            tracing::info!(elapsed_ms, "tool call succeeded");
+            Outcome::Output(output)
+        }
+        Err(error) => {
+            let code = error.code();
+            if known_tool {
+                node.stats
+                    .record(&request.tool, elapsed, Some(code.as_str()));
+            }
+            if code == common::ErrorCode::Internal {
+                tracing::error!(elapsed_ms, %code, %error, "tool call failed");
+            } else {
+                tracing::info!(elapsed_ms, %code, %error, "tool call failed");
+            }
+            Outcome::Failure(error.to_failure().to_proto())
+        }
+    };
+    ToolResult {
+        outcome: Some(outcome),
     }
+}
+
+/// The call's environment and its arguments without `environment`: the
+/// argument wins over the request's field (the edge copies one into the
+/// other); empty means the default.
+fn resolve<'n>(
+    node: &'n Node,
+    request: &CallToolRequest,
+) -> Result<(&'n Environment, Map<String, Value>), WorkerError> {
+    let tool = request.tool.as_str();
+    if catalogue::find(tool).is_none() {
+        return Err(tools::unknown_tool(tool));
+    }
+    let mut args = tools::args::object(tool, &request.arguments_json)?;
+    let asked = match args.remove("environment") {
+        None | Some(Value::Null) => request.environment.clone(),
+        Some(Value::String(name)) => name,
+        Some(other) => {
+            return Err(WorkerError::invalid_args(
+                tool,
+                format!(
+                    "`environment` must be a string naming a configured environment, got {}",
+                    tools::args::describe(&other)
+                ),
+            ));
+        }
+    };
+    let env = node
+        .environment(&asked)
+        .map_err(|why| WorkerError::invalid_args(tool, why))?;
+    Ok((env, args))
 }
 
 /// A call's events, driving the call's work as they are read.

@@ -3,24 +3,29 @@
 //!
 //! # Layout
 //!
-//! - [`executor`]: [`Worker`], which owns the pooled HTTP client and token
-//!   cache, and implements `common::executor::ToolExecutor`: one call is one
-//!   stream of events whose drop cancels the work.
-//! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
-//!   runs it with the standard health service on a listener it is handed.
-//!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
-//! - [`tools`]: one module per tool (or pair of tools): parse the arguments,
-//!   call D365FO, build the structured result. `tools::cursor` is the opaque
-//!   paging cursor.
+//! - [`executor`]: [`Worker`], which implements
+//!   `common::executor::ToolExecutor`: one call is one stream of events whose
+//!   drop cancels the work. It resolves the call's environment and records
+//!   statistics.
+//! - [`node`]: what a worker shares between calls: its environments (each
+//!   with a pooled client and a token cache), the cache, the shared store,
+//!   the statistics.
 //! - [`cache`]: [`MetadataCache`], metadata and labels keyed by environment
 //!   version, in memory (L1) and in the shared store (L2), one fill per key
 //!   across the cluster (see `cache/README.md`).
+//! - [`metadata`]: D365FO's metadata (entities, enumerations, labels,
+//!   actions) read through the cache; the metadata tools and the start-up
+//!   warm-up ([`Worker::warm_up`]) run on it.
+//! - [`stats`]: calls, errors and latency per tool.
+//! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
+//!   runs it with the standard health service on a listener it is handed.
+//!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
+//! - [`tools`]: one module per catalogue group (data, execution, metadata,
+//!   server), one file per tool or pair of tools: parse the arguments, call
+//!   D365FO, build the result.
 //! - [`d365`]: D365FO's HTTP: the client with its retry policy and deadline
 //!   ([`d365::client`], [`d365::retry`]), Entra ID tokens ([`d365::auth`]),
 //!   error bodies ([`d365::errors`]) and OData URLs ([`d365::odata`]).
-//! - [`metadata`]: D365FO's metadata (entities, enumerations, labels,
-//!   actions) read through the cache; the metadata tools and the start-up
-//!   warm-up run on it.
 //! - [`error`]: [`WorkerError`], mapped onto `common::ErrorCode`.
 //!
 //! Every error leaves the worker as a `ToolFailure` with its code; the edge
@@ -32,6 +37,8 @@ pub mod error;
 pub mod executor;
 pub mod grpc;
 pub mod metadata;
+pub mod node;
+pub mod stats;
 pub mod tools;
 
 pub use cache::MetadataCache;

@@ -1,13 +1,18 @@
-//! The metadata and label tools: entity, action and enumeration search,
-//! schemas, labels, installed modules. All read-only, idempotent and
-//! open-world; all served from the metadata cache after the first call.
+//! Metadata tools: connection, versions, installed modules, entity, action
+//! and enumeration search, schemas, labels. All read-only, idempotent and
+//! open-world; all but the connection and version tools are served from
+//! the metadata cache after the first call.
 
 use serde_json::{Value, json};
 
-use super::{Effects, ToolSpec, environment_property};
+use super::{Effects, Group, ToolSpec, input};
 
 /// Tool names of this group.
 pub mod names {
+    /// Checks that D365FO answers.
+    pub const TEST_CONNECTION: &str = "d365fo_test_connection";
+    /// Application and platform versions.
+    pub const GET_ENVIRONMENT_INFO: &str = "d365fo_get_environment_info";
     /// Ranked entity search.
     pub const SEARCH_ENTITIES: &str = "d365fo_search_entities";
     /// One entity's schema.
@@ -50,12 +55,6 @@ fn skip() -> Value {
     json!({"type": "integer", "minimum": 0, "description": "Results to skip: pass a previous result's `next_skip` to continue."})
 }
 
-fn object(properties: Value, required: &[&str]) -> Value {
-    let mut properties = properties;
-    properties["environment"] = environment_property();
-    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
-}
-
 fn page(field: &str, item: Value) -> Value {
     json!({
         "type": "object",
@@ -74,6 +73,49 @@ fn page(field: &str, item: Value) -> Value {
 pub fn specs() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
+            group: Group::Metadata,
+            name: names::TEST_CONNECTION,
+            title: "Test D365FO connection",
+            description: "Checks that the D365FO environment is reachable and that this server \
+                can authenticate to it. Returns whether the connection works, the environment URL \
+                and the round-trip time. Use it first when other tools fail with connection or \
+                authentication errors.",
+            input_schema: input(json!({}), &[]),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "ok": { "type": "boolean" },
+                    "environment": { "type": "string" },
+                    "base_url": { "type": "string" },
+                    "latency_ms": { "type": "number" },
+                    "message": { "type": "string" }
+                },
+                "required": ["ok", "environment", "base_url", "latency_ms"]
+            })),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            group: Group::Metadata,
+            name: names::GET_ENVIRONMENT_INFO,
+            title: "Get D365FO environment info",
+            description: "Returns the D365FO environment's URL, application version and platform \
+                build version. Use it to tell which release an environment runs before relying \
+                on version-specific entities or fields.",
+            input_schema: input(json!({}), &[]),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "environment": { "type": "string" },
+                    "base_url": { "type": "string" },
+                    "application_version": { "type": "string" },
+                    "platform_version": { "type": "string" }
+                },
+                "required": ["environment", "base_url", "application_version", "platform_version"]
+            })),
+            effects: Effects::READ,
+        },
+        ToolSpec {
+            group: Group::Metadata,
             name: names::SEARCH_ENTITIES,
             title: "Search D365FO data entities",
             description: "Finds D365FO data entities by name or label, best match first (exact name, \
@@ -83,7 +125,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 Transaction, Reference, Document, Parameters), `data_service_enabled` (true for \
                 entities OData serves), `read_only`. Returns `top` results (default 20); when \
                 `more` is true pass `next_skip` as `skip` for the next page.",
-            input_schema: object(
+            input_schema: input(
                 json!({
                     "query": query("sales order"),
                     "category": {"type": "string", "description": "Entity category, e.g. \"Master\"."},
@@ -107,6 +149,7 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::GET_ENTITY_SCHEMA,
             title: "Get a D365FO entity's schema",
             description: "Returns a data entity's fields with their types, key and mandatory flags \
@@ -116,7 +159,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 a record: `keys` are the fields d365fo_get_entity_record needs, `mandatory` ones \
                 must be given on create. Labels come in `language` (default en-us). An unknown \
                 entity is a not-found error with similar names suggested.",
-            input_schema: object(
+            input_schema: input(
                 json!({
                     "entity": {"type": "string", "minLength": 1, "description": "Entity set or entity name, e.g. \"CustomersV3\"."},
                     "language": language()
@@ -133,6 +176,7 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::SEARCH_ACTIONS,
             title: "Search D365FO OData actions",
             description: "Finds OData actions (operations beyond reading and writing rows) by name, \
@@ -142,7 +186,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 \"BoundToEntityInstance\". Example: {\"query\": \"version\"} finds \
                 GetApplicationVersion. Returns `top` results; when `more` is true pass \
                 `next_skip` as `skip`.",
-            input_schema: object(
+            input_schema: input(
                 json!({
                     "query": query("version"),
                     "entity": {"type": "string", "description": "Only actions bound to this entity, e.g. \"CustomersV3\"."},
@@ -163,6 +207,7 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::SEARCH_ENUMERATIONS,
             title: "Search D365FO enumerations",
             description: "Finds enumerations (the value lists of enum-typed fields, e.g. NoYes, \
@@ -170,7 +215,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 one enumeration's members. In a $filter an enum value is written \
                 Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. Returns `top` results; when \
                 `more` is true pass `next_skip` as `skip`.",
-            input_schema: object(
+            input_schema: input(
                 json!({"query": query("sales status"), "top": top(), "skip": skip(), "language": language()}),
                 &[],
             ),
@@ -183,13 +228,14 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::GET_ENUMERATION,
             title: "Get a D365FO enumeration",
             description: "Returns an enumeration's members with their names, integer values and \
                 labels in `language` (default en-us), e.g. {\"name\": \"SalesStatus\"}. Filters \
                 use the member name: Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. An \
                 unknown name is a not-found error.",
-            input_schema: object(
+            input_schema: input(
                 json!({
                     "name": {"type": "string", "minLength": 1, "description": "Enumeration name, e.g. \"NoYes\"."},
                     "language": language()
@@ -205,13 +251,14 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::GET_LABEL,
             title: "Get a D365FO label",
             description: "Returns the text of one label id in `language` (default en-us), e.g. \
                 {\"label_id\": \"@SYS13342\"} gives \"Company\". Label ids appear in schemas and \
                 search results as `label_id`. For several ids use d365fo_get_labels. A label \
                 without text in that language is a not-found error.",
-            input_schema: object(
+            input_schema: input(
                 json!({
                     "label_id": {"type": "string", "pattern": "^@[A-Za-z0-9_:.-]+$", "maxLength": 200, "description": "Label id, e.g. \"@SYS13342\"."},
                     "language": language()
@@ -224,13 +271,14 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::GET_LABELS,
             title: "Get many D365FO labels",
             description: "Returns the texts of up to 100 label ids in one call, in the order asked, \
                 each with `found` true or false, e.g. {\"label_ids\": [\"@SYS13342\", \
                 \"@SYS7399\"], \"language\": \"de\"}. Ids D365FO does not know come back with \
                 `found: false` rather than failing the call.",
-            input_schema: object(
+            input_schema: input(
                 json!({
                     "label_ids": {"type": "array", "minItems": 1, "maxItems": 100,
                         "items": {"type": "string", "pattern": "^@[A-Za-z0-9_:.-]+$", "maxLength": 200},
@@ -248,13 +296,14 @@ pub fn specs() -> Vec<ToolSpec> {
             effects: Effects::READ,
         },
         ToolSpec {
+            group: Group::Metadata,
             name: names::GET_INSTALLED_MODULES,
             title: "Get D365FO installed modules",
             description: "Lists the modules (models) installed in the D365FO environment with \
                 their versions and publishers, and the `version_hash` over them that keys this \
                 server's metadata cache: two environments with the same hash run the same code. \
                 Use it to check whether an ISV solution or a feature's module is present.",
-            input_schema: object(json!({}), &[]),
+            input_schema: input(json!({}), &[]),
             output_schema: Some(json!({"type": "object", "properties": {
                 "version_hash": {"type": "string"}, "count": {"type": "integer"},
                 "modules": {"type": "array", "items": {"type": "object", "properties": {

@@ -8,6 +8,7 @@
 
 mod cache;
 mod d365;
+pub mod environments;
 mod roles;
 
 use std::{
@@ -20,6 +21,7 @@ use url::Url;
 
 pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
+pub use environments::Environments;
 pub use roles::{EdgeConfig, WorkerConfig};
 
 /// A setting is missing, malformed or inconsistent with another.

@@ -45,8 +45,10 @@ impl EdgeConfig {
 pub struct WorkerConfig {
     /// Where the gRPC service listens.
     pub listen: SocketAddr,
-    /// The D365FO environment this worker serves.
-    pub d365: D365Config,
+    /// The D365FO environments this worker serves (at least one).
+    pub environments: Vec<D365Config>,
+    /// The environment of calls that name none.
+    pub default_environment: String,
     /// Timeout of one HTTP request to D365FO.
     pub request_timeout: Duration,
     /// Timeout to open a connection to D365FO.
@@ -58,15 +60,23 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Sensible defaults for `d365` on `listen`.
+    /// Sensible defaults for one environment, `d365`, on `listen`.
     pub fn new(listen: SocketAddr, d365: D365Config) -> Self {
         Self {
             listen,
-            d365,
+            default_environment: d365.name.clone(),
+            environments: vec![d365],
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             max_rows: 1000,
             cache: CacheConfig::default(),
         }
+    }
+
+    /// The same configuration serving `environments` instead.
+    pub fn with_environments(mut self, environments: super::Environments) -> Self {
+        self.environments = environments.all;
+        self.default_environment = environments.default;
+        self
     }
 }

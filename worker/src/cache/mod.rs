@@ -155,6 +155,20 @@ impl MetadataCache {
         &self.inner.stats
     }
 
+    /// The settings in force, as JSON (for the configuration tool).
+    pub fn settings(&self) -> Value {
+        let c = &self.inner.config;
+        json!({
+            "ttl_secs": c.ttl.as_secs(),
+            "negative_ttl_secs": c.negative_ttl.as_secs(),
+            "l1_ttl_secs": c.l1_ttl.as_secs(),
+            "l1_capacity_bytes": c.l1_capacity_bytes,
+            "version_refresh_secs": c.version_refresh.as_secs(),
+            "fill_lock_ttl_secs": c.fill_lock_ttl.as_secs(),
+            "shared_store": self.inner.store.is_some(),
+        })
+    }
+
     /// The counters and L1's size, as JSON.
     pub fn snapshot(&self) -> Value {
         let mut snapshot = self.inner.stats.snapshot();

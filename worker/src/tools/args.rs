@@ -7,23 +7,30 @@
 //! text keeps serde's "at line 1 column 12" out of those messages.
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::{d365::odata, error::WorkerError};
 
-/// Parses `json` (empty means `{}`) into `T`; errors name the tool.
-pub fn parse<T: DeserializeOwned>(tool: &str, json: &str) -> Result<T, WorkerError> {
+/// Reads a call's `arguments_json` (empty means `{}`) as an object; errors
+/// name the tool.
+pub fn object(tool: &str, json: &str) -> Result<Map<String, Value>, WorkerError> {
     let json = if json.trim().is_empty() { "{}" } else { json };
     let value: Value = serde_json::from_str(json).map_err(|e| {
         WorkerError::invalid_args(tool, format!("arguments are not valid JSON: {e}"))
     })?;
-    if !value.is_object() {
-        return Err(WorkerError::invalid_args(
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(WorkerError::invalid_args(
             tool,
-            format!("arguments must be a JSON object, got {}", describe(&value)),
-        ));
+            format!("arguments must be a JSON object, got {}", describe(&other)),
+        )),
     }
-    serde_json::from_value(value).map_err(|e| WorkerError::invalid_args(tool, e.to_string()))
+}
+
+/// Reads `args` into `T`; errors name the tool and the field.
+pub fn parse<T: DeserializeOwned>(tool: &str, args: Map<String, Value>) -> Result<T, WorkerError> {
+    serde_json::from_value(Value::Object(args))
+        .map_err(|e| WorkerError::invalid_args(tool, e.to_string()))
 }
 
 /// A value as shown in a message: kind, and the value itself when short.
@@ -66,11 +73,6 @@ pub mod de {
             Value::Bool(b) => Ok(b),
             other => Err(expected(field, "true or false", &other)),
         }
-    }
-
-    /// `environment`: a string.
-    pub fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        string(d, "environment")
     }
 
     /// `entity_set`: a plain identifier.
@@ -191,17 +193,18 @@ mod tests {
         count: bool,
     }
 
+    fn read(json: &str) -> Result<Sample, WorkerError> {
+        parse("t", object("t", json)?)
+    }
+
     fn err(json: &str) -> String {
-        parse::<Sample>("t", json).unwrap_err().to_string()
+        read(json).unwrap_err().to_string()
     }
 
     #[test]
     fn good_arguments() {
-        let s: Sample = parse(
-            "t",
-            r#"{"entity_set":"CustomersV3","top":5,"select":["A"],"count":null}"#,
-        )
-        .unwrap();
+        let s =
+            read(r#"{"entity_set":"CustomersV3","top":5,"select":["A"],"count":null}"#).unwrap();
         assert_eq!(
             (s.entity_set.as_str(), s.top, s.count),
             ("CustomersV3", Some(5), false)

@@ -1,29 +1,32 @@
-//! The tools of `common::catalogue`, each in three steps: parse the
-//! arguments into a typed struct, make one D365FO request (or a short series
-//! of pages), build the structured result.
+//! The tools of `common::catalogue`, one module per catalogue group, each
+//! tool in three steps: parse the arguments into a typed struct, make one
+//! D365FO request (or a short series), build the result.
 //!
-//! A tool returns its structured result as a [`Value`] or a [`WorkerError`];
-//! [`output`] wraps the value as MCP content, and the executor turns errors
-//! into `ToolFailure`s.
+//! The executor has already resolved the `environment` argument and taken it
+//! out of the arguments; a tool gets the environment in its [`Context`] and
+//! the rest as a JSON object. A tool returns a [`Reply`] or a
+//! [`WorkerError`]; [`output`] turns the reply into MCP content, and the
+//! executor turns errors into `ToolFailure`s.
 
 pub mod args;
-mod connection;
-pub mod cursor;
-mod metadata;
-mod query;
-mod record;
+pub mod data;
+pub mod execution;
+pub mod metadata;
+pub mod server;
 
 use common::{
-    catalogue::{self, names},
+    catalogue::{self, Group},
     proto::{CallToolEvent, Progress as ProgressEvent, ToolOutput, call_tool_event::Event},
+    store::SharedStore,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::{
     cache::MetadataCache,
     d365::{D365Client, Deadline},
     error::WorkerError,
+    node::{Environment, Node},
 };
 
 /// Default of [`Context::max_result_bytes`]. [`output`] carries a result
@@ -33,20 +36,50 @@ pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a tool runs with.
 pub struct Context<'a> {
-    /// The environment's client.
+    /// Everything the worker shares between calls: environments, cache,
+    /// store, statistics, configuration.
+    pub node: &'a Node,
+    /// The environment this call addresses.
+    pub env: &'a Environment,
+    /// That environment's client (`env.client`).
     pub client: &'a D365Client,
-    /// The worker's metadata and label cache.
+    /// The metadata and label cache (`node.cache`).
     pub cache: &'a MetadataCache,
+    /// The shared store (`node.store`).
+    pub store: &'a SharedStore,
     /// Most rows a query returns per call.
     pub max_rows: usize,
-    /// Most bytes of row JSON a query returns per call.
+    /// Most bytes of row JSON (or of a document) a call returns.
     pub max_result_bytes: usize,
     /// The call's deadline.
     pub deadline: Deadline,
     /// Where progress goes.
     pub progress: Progress,
-    /// The request's `environment` field ("" = default).
-    pub environment: &'a str,
+    /// The edge's id of this call, unique per call: the idempotency key of
+    /// a write.
+    pub request_id: &'a str,
+}
+
+/// What a tool returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Data: sent as `structuredContent` and, for clients that do not read
+    /// it, as one text block with the same JSON.
+    Data(Value),
+    /// Content blocks of their own (an embedded document, say), with
+    /// structured data beside them when there is any.
+    Content {
+        /// MCP content blocks, e.g. `{"type": "resource", "resource": {…}}`.
+        content: Vec<Value>,
+        /// `structuredContent`, if the tool has an output schema.
+        structured: Option<Value>,
+    },
+}
+
+impl From<Value> for Reply {
+    fn from(value: Value) -> Self {
+        Self::Data(value)
+    }
 }
 
 /// Sends progress events, when the caller asked for them.
@@ -80,63 +113,56 @@ impl Progress {
     }
 }
 
-/// Runs `tool` and returns its structured result.
+/// Runs `tool` with `args` (an object, `environment` removed).
 pub async fn run(
     ctx: &Context<'_>,
     tool: &str,
-    arguments_json: &str,
-) -> Result<Value, WorkerError> {
-    match tool {
-        names::TEST_CONNECTION => {
-            let args = args::parse(tool, arguments_json)?;
-            connection::test_connection(ctx, args).await
-        }
-        names::GET_ENVIRONMENT_INFO => {
-            let args = args::parse(tool, arguments_json)?;
-            connection::environment_info(ctx, args).await
-        }
-        names::QUERY_ENTITIES => query::run(ctx, args::parse(tool, arguments_json)?).await,
-        names::GET_ENTITY_RECORD => record::run(ctx, args::parse(tool, arguments_json)?).await,
-        other if metadata::serves(other) => metadata::run(ctx, other, arguments_json).await,
-        other => Err(WorkerError::UnknownTool {
-            name: other.chars().take(100).collect(),
-            available: catalogue::tools()
-                .iter()
-                .map(|t| t.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
+    args: Map<String, Value>,
+) -> Result<Reply, WorkerError> {
+    let Some(spec) = catalogue::find(tool) else {
+        return Err(unknown_tool(tool));
+    };
+    match spec.group {
+        Group::Data => data::run(ctx, tool, args).await,
+        Group::Execution => execution::run(ctx, tool, args).await,
+        Group::Metadata => metadata::run(ctx, tool, args).await,
+        Group::Server => server::run(ctx, tool, args).await,
     }
 }
 
-/// Checks that the call addresses this worker's environment: the tool's
-/// `environment` argument, else the request's, must be empty or its name.
-pub fn check_environment(
-    ctx: &Context<'_>,
-    tool: &str,
-    argument: Option<&str>,
-) -> Result<(), WorkerError> {
-    let configured = &ctx.client.config().name;
-    let asked = argument.unwrap_or(ctx.environment).trim();
-    if asked.is_empty() || asked == configured {
-        return Ok(());
+/// The error for a tool name no group runs.
+pub fn unknown_tool(name: &str) -> WorkerError {
+    WorkerError::UnknownTool {
+        name: name.chars().take(100).collect(),
+        available: catalogue::tools()
+            .iter()
+            .map(|t| t.name)
+            .collect::<Vec<_>>()
+            .join(", "),
     }
-    Err(WorkerError::invalid_args(
-        tool,
-        format!(
-            "`environment` {} is not configured; configured environments: {configured}",
-            crate::d365::odata::quote(asked)
-        ),
-    ))
 }
 
-/// Wraps a structured result as MCP content: one text block with the same
-/// JSON, for clients that do not read `structuredContent`.
-pub fn output(structured: &Value) -> ToolOutput {
-    let text = structured.to_string();
-    ToolOutput {
-        content_json: json!([{ "type": "text", "text": text }]).to_string(),
-        structured_content_json: text,
-        is_error: false,
+/// Turns a reply into MCP content.
+pub fn output(reply: &Reply) -> ToolOutput {
+    match reply {
+        Reply::Data(structured) => {
+            let text = structured.to_string();
+            ToolOutput {
+                content_json: json!([{ "type": "text", "text": text }]).to_string(),
+                structured_content_json: text,
+                is_error: false,
+            }
+        }
+        Reply::Content {
+            content,
+            structured,
+        } => ToolOutput {
+            content_json: Value::Array(content.clone()).to_string(),
+            structured_content_json: structured
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            is_error: false,
+        },
     }
 }

@@ -382,7 +382,7 @@ fn ids(rows: &serde_json::Value) -> Vec<u64> {
 async fn results_are_cut_by_size_and_resume_exactly_after_the_last_row() {
     let fx = Fixture::start().await;
     let budget = 400_000;
-    let worker = ::worker::Worker::new(config(&fx.base))
+    let worker = ::worker::Worker::standalone(config(&fx.base))
         .unwrap()
         .with_max_result_bytes(budget);
     let row_len = wide_row(1).to_string().len();
@@ -440,7 +440,7 @@ async fn results_are_cut_by_size_and_resume_exactly_after_the_last_row() {
 #[tokio::test]
 async fn a_row_wider_than_the_whole_budget_is_refused() {
     let fx = Fixture::start().await;
-    let worker = ::worker::Worker::new(config(&fx.base))
+    let worker = ::worker::Worker::standalone(config(&fx.base))
         .unwrap()
         .with_max_result_bytes(5_000);
     let called = call(&worker, request(QUERY, json!({"entity_set": "Wide"}))).await;
@@ -480,7 +480,7 @@ async fn response_bodies_are_read_up_to_a_limit() {
     let client = |limit| {
         let c = D365Client::new(
             reqwest::Client::new(),
-            config(&fx.base).d365,
+            config(&fx.base).environments.remove(0),
             TokenProvider::none(),
             Duration::from_secs(10),
         );

@@ -11,6 +11,7 @@ mod grpc;
 mod metadata_cache;
 mod metadata_labels;
 mod metadata_tools;
+mod server;
 mod simulator;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -41,18 +42,18 @@ pub fn config(base: &Url) -> WorkerConfig {
 }
 
 pub fn worker(base: &Url) -> Arc<Worker> {
-    Arc::new(Worker::new(config(base)).unwrap())
+    Arc::new(Worker::standalone(config(base)).unwrap())
 }
 
 pub fn with_credentials(base: &Url) -> Arc<Worker> {
     let mut config = config(base);
-    config.d365.credentials = Some(ClientCredentials {
+    config.environments[0].credentials = Some(ClientCredentials {
         tenant_id: "00000000-0000-0000-0000-000000000001".into(),
         client_id: "client".into(),
         client_secret: Secret::new("s3cret"),
         authority_host: base.clone(),
     });
-    Arc::new(Worker::new(config).unwrap())
+    Arc::new(Worker::standalone(config).unwrap())
 }
 
 pub fn request(tool: &str, args: Value) -> CallToolRequest {

@@ -125,9 +125,5 @@ pub fn store() -> SharedStore {
 
 /// A worker for `base` whose cache uses `store` as L2.
 pub fn worker_on(base: &Url, store: &SharedStore) -> Arc<Worker> {
-    Arc::new(
-        Worker::new(config(base))
-            .unwrap()
-            .with_store(Arc::clone(store)),
-    )
+    Arc::new(Worker::new(config(base), Arc::clone(store)).unwrap())
 }

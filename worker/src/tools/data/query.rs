@@ -17,7 +17,8 @@ use std::{collections::HashSet, io};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Context, args::de, check_environment, cursor::Cursor};
+use super::cursor::{self, Cursor};
+use crate::tools::{Context, args::de};
 use crate::{
     d365::odata::{self, QueryOptions, data_url},
     error::WorkerError,
@@ -52,21 +53,18 @@ pub struct QueryArgs {
     cross_company: bool,
     #[serde(default, deserialize_with = "de::cursor")]
     cursor: Option<String>,
-    #[serde(default, deserialize_with = "de::environment")]
-    environment: Option<String>,
 }
 
 /// Runs the query.
 pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerError> {
-    check_environment(ctx, TOOL, args.environment.as_deref())?;
     let base = ctx.client.base_url();
     // A cursor carries the whole query; the other arguments are ignored, as
     // the catalogue tells the model.
     let plan = match &args.cursor {
         Some(text) => Cursor::decode(TOOL, text, base)?,
         None => Cursor {
-            v: super::cursor::VERSION,
-            base: super::cursor::base_str(base),
+            v: cursor::VERSION,
+            base: cursor::base_str(base),
             entity_set: args.entity_set,
             filter: args.filter,
             select: args.select,

@@ -12,7 +12,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::args::de::MAX_TOP;
+use crate::tools::args::de::MAX_TOP;
 use crate::{d365::odata, error::WorkerError};
 
 /// Current cursor format.

@@ -1,9 +1,13 @@
-//! The edge's router driven in-process with `oneshot`, against a fake worker.
+//! The edge's router driven in-process with `oneshot`, against fake workers.
+
+mod prompts;
+mod resources;
+mod support;
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    body::{Body, to_bytes},
+    body::Body,
     http::{Request, StatusCode},
 };
 use common::{
@@ -12,86 +16,11 @@ use common::{
     proto::{self, CallToolEvent, CallToolRequest, ListToolsResponse, call_tool_event::Event},
 };
 use futures::{StreamExt, stream::BoxStream};
-use serde_json::{Value, json};
+use serde_json::json;
+use support::{messages, meta, post, state};
 use tower::ServiceExt;
 
 use crate::{EdgeState, WorkerPool, app};
-
-/// Echoes the request back as structured content, after one progress event.
-struct FakeWorker;
-
-impl ToolExecutor for FakeWorker {
-    fn call_tool(&self, request: CallToolRequest) -> BoxStream<'static, CallToolEvent> {
-        let echo = json!({
-            "tool": request.tool,
-            "environment": request.environment,
-            "arguments": serde_json::from_str::<Value>(&request.arguments_json).unwrap(),
-            "want_progress": request.want_progress,
-        });
-        let progress = CallToolEvent {
-            event: Some(Event::Progress(proto::Progress {
-                progress: 1.0,
-                total: Some(2.0),
-                message: "half".into(),
-            })),
-        };
-        let result = CallToolEvent {
-            event: Some(Event::Result(proto::ToolResult {
-                outcome: Some(proto::tool_result::Outcome::Output(proto::ToolOutput {
-                    content_json: json!([{"type": "text", "text": echo.to_string()}]).to_string(),
-                    structured_content_json: echo.to_string(),
-                    is_error: false,
-                })),
-            })),
-        };
-        futures::stream::iter([progress, result]).boxed()
-    }
-
-    fn list_tools(&self) -> ListToolsResponse {
-        ListToolsResponse::default()
-    }
-}
-
-fn state() -> EdgeState {
-    let mut config = EdgeConfig::local("127.0.0.1:0".parse().unwrap());
-    config.max_body_bytes = 64 * 1024;
-    config.call_timeout = Duration::from_secs(5);
-    EdgeState::new(config, WorkerPool::local(Arc::new(FakeWorker)))
-}
-
-fn meta() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"}
-    })
-}
-
-fn post(body: &str, method: &str, name: Option<&str>) -> Request<Body> {
-    let mut builder = Request::post("/mcp")
-        .header("host", "127.0.0.1:8080")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        builder = builder.header("mcp-name", name);
-    }
-    builder.body(Body::from(body.to_owned())).unwrap()
-}
-
-/// The JSON-RPC messages of a response, whether JSON or SSE.
-async fn messages(response: axum::response::Response) -> Vec<Value> {
-    let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    let text = String::from_utf8(bytes.to_vec()).unwrap();
-    if let Ok(value) = serde_json::from_str::<Value>(&text) {
-        return vec![value];
-    }
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str(data.trim()).ok())
-        .collect()
-}
 
 #[tokio::test]
 async fn health_and_ready() {

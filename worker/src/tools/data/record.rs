@@ -3,13 +3,11 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Context, args::de, check_environment};
+use crate::tools::{Context, args::de};
 use crate::{
     d365::odata::{QueryOptions, data_url},
     error::WorkerError,
 };
-
-const TOOL: &str = common::catalogue::names::GET_ENTITY_RECORD;
 
 /// Arguments, as the catalogue defines them.
 #[derive(Debug, Deserialize)]
@@ -24,13 +22,10 @@ pub struct RecordArgs {
     select: Vec<String>,
     #[serde(default, deserialize_with = "de::cross_company")]
     cross_company: bool,
-    #[serde(default, deserialize_with = "de::environment")]
-    environment: Option<String>,
 }
 
 /// Reads the record; D365FO's 404 becomes a not-found error.
 pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerError> {
-    check_environment(ctx, TOOL, args.environment.as_deref())?;
     let query = QueryOptions {
         select: args.select,
         cross_company: args.cross_company,

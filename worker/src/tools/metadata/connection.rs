@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Context, args::de, check_environment};
+use crate::tools::Context;
 use crate::{
     d365::{
         Call, Idempotency,
@@ -13,22 +13,18 @@ use crate::{
     error::WorkerError,
 };
 
-/// Arguments of both tools: only the environment.
+/// Arguments of both tools: none besides `environment`, which the executor
+/// has taken.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnvironmentArgs {
-    #[serde(default, deserialize_with = "de::environment")]
-    environment: Option<String>,
-}
+pub struct EnvironmentArgs {}
 
 /// One row of `LegalEntities`: the cheapest authenticated read there is, and
 /// present in every environment.
 pub async fn test_connection(
     ctx: &Context<'_>,
-    args: EnvironmentArgs,
+    _args: EnvironmentArgs,
 ) -> Result<Value, WorkerError> {
-    const TOOL: &str = common::catalogue::names::TEST_CONNECTION;
-    check_environment(ctx, TOOL, args.environment.as_deref())?;
     let query = QueryOptions {
         select: vec!["LegalEntityId".into()],
         top: Some(1),
@@ -68,10 +64,8 @@ pub async fn test_connection(
 /// The application and platform versions, asked concurrently.
 pub async fn environment_info(
     ctx: &Context<'_>,
-    args: EnvironmentArgs,
+    _args: EnvironmentArgs,
 ) -> Result<Value, WorkerError> {
-    const TOOL: &str = common::catalogue::names::GET_ENVIRONMENT_INFO;
-    check_environment(ctx, TOOL, args.environment.as_deref())?;
     let (application, platform) = tokio::try_join!(
         version(ctx, "GetApplicationVersion"),
         version(ctx, "GetPlatformBuildVersion"),

@@ -1,0 +1,194 @@
+//! The MCP tools the cluster offers: names, descriptions written for a model,
+//! JSON Schemas and annotations. The edge lists them; the worker executes
+//! them and checks arguments against the same definitions.
+//!
+//! One file per [`Group`], each with its `names` and its `specs()`:
+//!
+//! - [`data`]: read and write entity records, `$batch`;
+//! - [`execution`]: OData actions, JSON services, reports;
+//! - [`metadata`]: connection, versions, entities, enumerations, labels;
+//! - [`server`]: statistics and configuration of the cluster itself.
+//!
+//! Every tool takes an optional `environment` argument ([`input`] adds it),
+//! which the edge routes on and the worker resolves.
+
+pub mod data;
+pub mod execution;
+pub mod metadata;
+pub mod server;
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use crate::proto::ToolDescriptor;
+
+/// Hints about a tool's effects, as MCP `annotations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effects {
+    /// Changes nothing.
+    pub read_only: bool,
+    /// May delete or overwrite data.
+    pub destructive: bool,
+    /// Repeating the call with the same arguments has no further effect.
+    pub idempotent: bool,
+    /// Talks to a system outside this cluster (D365FO).
+    pub open_world: bool,
+}
+
+impl Effects {
+    /// Reads D365FO and changes nothing.
+    pub const READ: Self = Self {
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: true,
+    };
+}
+
+/// Which part of the catalogue a tool belongs to; the worker dispatches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// Entity records: query, read, create, update, delete, batch.
+    Data,
+    /// Actions, JSON services and reports.
+    Execution,
+    /// Metadata, labels, versions and the connection.
+    Metadata,
+    /// The cluster's own statistics and configuration.
+    Server,
+}
+
+/// One tool's definition.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    /// The group whose module runs it.
+    pub group: Group,
+    /// `d365fo_*` name.
+    pub name: &'static str,
+    /// Short human title.
+    pub title: &'static str,
+    /// What it does and how to call it, written for a model.
+    pub description: &'static str,
+    /// JSON Schema of `arguments`.
+    pub input_schema: Value,
+    /// JSON Schema of `structuredContent`, where the result is data.
+    pub output_schema: Option<Value>,
+    /// Effect hints.
+    pub effects: Effects,
+}
+
+impl ToolSpec {
+    /// The gRPC form.
+    pub fn to_proto(&self) -> ToolDescriptor {
+        ToolDescriptor {
+            name: self.name.into(),
+            title: self.title.into(),
+            description: self.description.into(),
+            input_schema_json: self.input_schema.to_string(),
+            output_schema_json: self
+                .output_schema
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            read_only: self.effects.read_only,
+            destructive: self.effects.destructive,
+            idempotent: self.effects.idempotent,
+            open_world: self.effects.open_world,
+        }
+    }
+}
+
+/// Every tool, in listing order.
+pub fn tools() -> &'static [ToolSpec] {
+    static TOOLS: OnceLock<Vec<ToolSpec>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let mut all = metadata::specs();
+        all.extend(data::specs());
+        all.extend(execution::specs());
+        all.extend(server::specs());
+        all
+    })
+}
+
+/// The tool called `name`.
+pub fn find(name: &str) -> Option<&'static ToolSpec> {
+    tools().iter().find(|t| t.name == name)
+}
+
+/// Every tool's name, whatever its group.
+pub mod names {
+    pub use super::data::names::*;
+    // Empty until the execution tools land; a glob of nothing warns.
+    #[allow(unused_imports)]
+    pub use super::execution::names::*;
+    pub use super::metadata::names::*;
+    pub use super::server::names::*;
+}
+
+/// The `environment` argument every tool takes.
+pub fn environment_property() -> Value {
+    json!({
+        "type": "string",
+        "description": "Name of a configured D365FO environment. Omit to use the default environment."
+    })
+}
+
+/// An input schema: an object of `properties` (plus `environment`), with
+/// `required` fields and no others.
+pub fn input(properties: Value, required: &[&str]) -> Value {
+    let mut properties = match properties {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    properties.insert("environment".into(), environment_property());
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prefixed() {
+        let mut seen = std::collections::HashSet::new();
+        for tool in tools() {
+            assert!(tool.name.starts_with("d365fo_"), "{}", tool.name);
+            assert!(seen.insert(tool.name), "duplicate {}", tool.name);
+            assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+            assert_eq!(
+                tool.input_schema["properties"]["environment"]["type"], "string",
+                "{} must take `environment`",
+                tool.name
+            );
+            assert!(
+                tool.description.len() > 40,
+                "{} needs a real description",
+                tool.name
+            );
+            assert!(
+                !tool.effects.read_only || !tool.effects.destructive,
+                "{}",
+                tool.name
+            );
+        }
+        assert!(find(names::QUERY_ENTITIES).is_some());
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn descriptor_carries_schemas() {
+        let d = find(names::GET_ENTITY_RECORD).unwrap().to_proto();
+        let schema: Value = serde_json::from_str(&d.input_schema_json).unwrap();
+        assert_eq!(schema["required"], json!(["entity_set", "key"]));
+        assert!(d.read_only && d.idempotent && !d.destructive);
+    }
+}

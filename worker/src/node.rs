@@ -1,0 +1,129 @@
+//! [`Node`]: what one worker process shares between calls — its D365FO
+//! environments (each with a pooled client and a token cache), the metadata
+//! cache, the shared store and the call statistics.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use common::{config::WorkerConfig, store::SharedStore};
+
+use crate::{
+    cache::MetadataCache,
+    d365::{D365Client, auth::TokenProvider},
+    error::WorkerError,
+    stats::Stats,
+};
+
+/// How long an idle pooled connection to D365FO is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// One configured D365FO environment.
+pub struct Environment {
+    /// Its name inside the cluster.
+    pub name: String,
+    /// Its HTTP client, tokens included.
+    pub client: D365Client,
+}
+
+/// A worker's shared state.
+pub struct Node {
+    /// This worker's name in statistics: the host name (a pod's name under
+    /// Kubernetes) and the process id.
+    pub id: String,
+    /// When the node was built.
+    pub started: std::time::Instant,
+    /// Environments by name.
+    pub environments: BTreeMap<String, Arc<Environment>>,
+    /// The environment of calls that name none.
+    pub default_environment: String,
+    /// Metadata and labels.
+    pub cache: MetadataCache,
+    /// The cluster's shared store.
+    pub store: SharedStore,
+    /// Calls, errors and latencies per tool.
+    pub stats: Stats,
+    /// The configuration the node was built from (secrets stay wrapped).
+    pub config: WorkerConfig,
+    /// Most rows a query returns per call.
+    pub max_rows: usize,
+    /// Most bytes of row JSON a call returns.
+    pub max_result_bytes: usize,
+}
+
+impl Node {
+    /// Builds one shared HTTP client (pooled, with the configured timeouts)
+    /// and a client with its token provider per environment.
+    pub fn new(config: WorkerConfig, store: SharedStore) -> Result<Self, WorkerError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("d365mcp/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(POOL_IDLE)
+            .build()
+            .map_err(|e| WorkerError::Setup(format!("HTTP client: {e}")))?;
+        let mut environments = BTreeMap::new();
+        for d365 in &config.environments {
+            let auth = match &d365.credentials {
+                Some(credentials) => {
+                    TokenProvider::client_credentials(credentials, d365.scope(), &http)?
+                }
+                None => TokenProvider::none(),
+            };
+            let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout);
+            let environment = Environment {
+                name: d365.name.clone(),
+                client,
+            };
+            environments.insert(d365.name.clone(), Arc::new(environment));
+        }
+        if !environments.contains_key(&config.default_environment) {
+            return Err(WorkerError::Setup(format!(
+                "the default environment `{}` is not among the configured ones ({})",
+                config.default_environment,
+                names(&environments)
+            )));
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| "worker".into());
+        Ok(Self {
+            id: format!("{}-{}", host.trim(), std::process::id()),
+            started: std::time::Instant::now(),
+            default_environment: config.default_environment.clone(),
+            environments,
+            cache: MetadataCache::new(config.cache.clone(), Some(store.clone())),
+            store,
+            stats: Stats::default(),
+            max_rows: config.max_rows.max(1),
+            max_result_bytes: crate::tools::MAX_RESULT_BYTES,
+            config,
+        })
+    }
+
+    /// The environment `asked` names; empty means the default. The error
+    /// lists the configured names, so a model can correct itself.
+    pub fn environment(&self, asked: &str) -> Result<&Arc<Environment>, String> {
+        let asked = asked.trim();
+        let name = if asked.is_empty() {
+            self.default_environment.as_str()
+        } else {
+            asked
+        };
+        self.environments.get(name).ok_or_else(|| {
+            format!(
+                "`environment` {} is not configured; configured environments: {}",
+                crate::d365::odata::quote(name),
+                names(&self.environments)
+            )
+        })
+    }
+}
+
+fn names(environments: &BTreeMap<String, Arc<Environment>>) -> String {
+    environments
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
