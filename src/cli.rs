@@ -127,6 +127,21 @@ pub struct WorkerTuning {
     /// Most rows one query call returns before handing back a cursor.
     #[arg(long, env = "D365MCP_MAX_ROWS", default_value_t = 1000)]
     pub max_rows: usize,
+    /// Life of a metadata or label cache entry in the shared store.
+    #[arg(long, env = "D365MCP_CACHE_TTL", default_value = "24h")]
+    pub cache_ttl: String,
+    /// Life of a cached "does not exist" answer.
+    #[arg(long, env = "D365MCP_CACHE_NEGATIVE_TTL", default_value = "5m")]
+    pub cache_negative_ttl: String,
+    /// Life of a cache entry in a worker's memory.
+    #[arg(long, env = "D365MCP_CACHE_L1_TTL", default_value = "10m")]
+    pub cache_l1_ttl: String,
+    /// Most bytes of cache entries a worker keeps in memory.
+    #[arg(long, env = "D365MCP_CACHE_L1_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub cache_l1_bytes: u64,
+    /// How often an environment's installed modules (its version) are read again.
+    #[arg(long, env = "D365MCP_CACHE_VERSION_REFRESH", default_value = "10m")]
+    pub cache_version_refresh: String,
 }
 
 /// `d365mcp dev`.
@@ -315,6 +330,18 @@ impl WorkerTuning {
             ));
         }
         config.max_rows = self.max_rows;
+        config.cache = config::CacheConfig {
+            ttl: positive(config::cache_keys::TTL, &self.cache_ttl)?,
+            negative_ttl: positive(config::cache_keys::NEGATIVE_TTL, &self.cache_negative_ttl)?,
+            l1_ttl: positive(config::cache_keys::L1_TTL, &self.cache_l1_ttl)?,
+            l1_capacity_bytes: self.cache_l1_bytes,
+            version_refresh: positive(
+                config::cache_keys::VERSION_REFRESH,
+                &self.cache_version_refresh,
+            )?,
+            ..config::CacheConfig::default()
+        };
+        config.cache.validate()?;
         Ok(config)
     }
 }
