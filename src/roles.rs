@@ -107,16 +107,6 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let worker = Arc::new(worker::Worker::standalone(config).context("worker set-up failed")?);
     announce("worker", local);
     let stop = shutdown_signal();
-    // Warm the metadata cache beside serving (a call arriving meanwhile
-    // shares the warm-up's fills); shutdown drops it wherever it is.
-    let warming = Arc::clone(&worker);
-    let stop_warming = stop.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = warming.warm_up(None) => {}
-            () = stop_warming.cancelled() => {}
-        }
-    });
     worker::serve(listener, worker, stop.cancelled_owned())
         .await
         .context("worker failed")?;
