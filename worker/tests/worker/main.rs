@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod calls;
+mod execution;
 mod fixture;
 mod grpc;
 mod server;
