@@ -89,6 +89,27 @@ pub enum WorkerError {
     #[error("D365FO is unavailable: {0}; retry later, or run d365fo_test_connection")]
     Unavailable(String),
 
+    /// A write collides with the record's state or with an earlier call: a
+    /// stale ETag (412), a duplicate key, a request id already executed.
+    /// Sending it again unchanged would fail the same way.
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    /// A write was sent but no usable answer came back (timeout, dropped
+    /// connection, a 5xx): D365FO may or may not have applied it. Kept apart
+    /// from [`WorkerError::Unavailable`] because it must not be retried
+    /// blindly.
+    #[error(
+        "the outcome of this write is unknown: {0}. D365FO may or may not have applied it; read \
+         the record (d365fo_get_entity_record or d365fo_query_entities) before trying again, so \
+         the change is not made twice"
+    )]
+    OutcomeUnknown(String),
+
+    /// The cluster's shared store failed (idempotency records, cache).
+    #[error("{0}")]
+    Store(#[from] common::store::StoreError),
+
     /// D365FO answered 2xx with a body that is not the JSON we expect.
     #[error("D365FO sent an unexpected response: {0}")]
     BadResponse(String),
@@ -151,6 +172,9 @@ impl WorkerError {
                 message: message.clone(),
             },
             Self::Missing(m) => Self::Missing(m.clone()),
+            Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::OutcomeUnknown(m) => Self::OutcomeUnknown(m.clone()),
+            Self::Store(e) => Self::Store(e.clone()),
             Self::Token(m) => Self::Token(m.clone()),
             Self::Throttled { retry_after } => Self::Throttled {
                 retry_after: *retry_after,
@@ -169,7 +193,12 @@ impl WorkerError {
         match self {
             Self::InvalidArguments { .. } => ErrorCode::InvalidArguments,
             Self::UnknownTool { .. } => ErrorCode::UnknownTool,
-            Self::Rejected { .. } => ErrorCode::UpstreamRejected,
+            // No dedicated conflict code yet: both are refusals the caller must
+            // act on, never retry as they are.
+            Self::Rejected { .. } | Self::Conflict(_) | Self::OutcomeUnknown(_) => {
+                ErrorCode::UpstreamRejected
+            }
+            Self::Store(e) => e.code(),
             Self::NotFound { .. } | Self::Missing(_) => ErrorCode::NotFound,
             Self::UpstreamAuth { .. } | Self::Token(_) => ErrorCode::UpstreamAuth,
             Self::Throttled { .. } => ErrorCode::Throttled,
@@ -225,5 +254,17 @@ mod tests {
             WorkerError::BadResponse("x".into()).code(),
             ErrorCode::UpstreamUnavailable
         );
+        // A conflict or a write of unknown outcome must never look retryable.
+        for e in [
+            WorkerError::Conflict("stale".into()),
+            WorkerError::OutcomeUnknown("timed out".into()),
+        ] {
+            let f = e.to_failure();
+            assert!(f.code.is_tool_error() && !f.code.is_retryable(), "{e}");
+        }
+        let e = WorkerError::OutcomeUnknown("timed out".into());
+        assert!(e.to_string().contains("read the record"), "{e}");
+        let store = WorkerError::from(common::store::StoreError::Unavailable("down".into()));
+        assert_eq!(store.code(), ErrorCode::Unavailable);
     }
 }

@@ -1,11 +1,338 @@
 //! Execution tools: OData actions, JSON services and reports.
+//!
+//! Actions and JSON services may change data, and D365FO offers no way to
+//! tell from outside which ones do, so both tools are declared destructive
+//! and not idempotent: the edge never sends them to a second worker, and the
+//! worker records each call's request id before sending it, so a replay is
+//! refused instead of applied twice. Discovering JSON services is a GET and
+//! gets its own read-only tool rather than a `method` switch, because
+//! annotations describe a tool, not one way of calling it. Running a report
+//! renders a document from data that already exists and changes nothing, so
+//! it is read-only and may be retried like a read.
 
-use super::ToolSpec;
+use serde_json::{Value, json};
+
+use super::{Effects, Group, ToolSpec, input};
 
 /// Tool names of this group.
-pub mod names {}
+pub mod names {
+    /// An OData action, unbound or bound to an entity set or one record.
+    pub const CALL_ACTION: &str = "d365fo_call_action";
+    /// A JSON service operation, `POST /api/services/{group}/{service}/{operation}`.
+    pub const CALL_JSON_SERVICE: &str = "d365fo_call_json_service";
+    /// JSON service discovery: groups, services, operations, parameters.
+    pub const LIST_JSON_SERVICES: &str = "d365fo_list_json_services";
+    /// An SSRS report rendered as a PDF and returned as an embedded resource.
+    pub const RUN_REPORT: &str = "d365fo_run_report";
+}
+
+/// Tools that may change D365FO data and must run at most once.
+const RUNS_ONCE: Effects = Effects {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
+    open_world: true,
+};
 
 /// This group's tools, in listing order.
 pub fn specs() -> Vec<ToolSpec> {
-    Vec::new()
+    vec![
+        call_action(),
+        call_json_service(),
+        list_json_services(),
+        run_report(),
+    ]
+}
+
+fn parameters_property(example: &str) -> Value {
+    json!({
+        "type": "object",
+        "description": format!(
+            "Parameters as a JSON object of name to value, sent as the request body, e.g. {example}. Omit when there are none."
+        )
+    })
+}
+
+fn call_action() -> ToolSpec {
+    ToolSpec {
+        group: Group::Execution,
+        name: names::CALL_ACTION,
+        title: "Call a D365FO OData action",
+        description: "Calls an OData action of D365FO and returns what it returns. Actions run \
+            business logic and MAY CHANGE DATA; each call is sent exactly once and never \
+            retried, so check the result before calling again. Find actions, their binding and \
+            parameters with d365fo_search_actions. Three forms: unbound, just `action`, e.g. \
+            `{\"action\": \"GetCompanyName\", \"parameters\": {\"CompanyId\": \"DEMF\"}}`; bound \
+            to an entity set, add `entity_set`, e.g. `{\"action\": \"GetApplicationVersion\", \
+            \"entity_set\": \"DataManagementEntities\"}`; bound to one record, add its `key` too, \
+            e.g. `{\"action\": \"PrintAccountStatement\", \"entity_set\": \"CustomersV3\", \
+            \"key\": {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}, \"parameters\": \
+            {\"FromDate\": \"2024-01-01T00:00:00Z\", \"ToDate\": \"2024-12-31T23:59:59Z\"}}`. \
+            Dates are ISO 8601 with a zone. The result is the action's return value (`result`), \
+            or null for an action that returns nothing.",
+        input_schema: input(
+            json!({
+                "action": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Action name, e.g. GetApplicationVersion; the Microsoft.Dynamics.DataEntities. prefix may be left out."
+                },
+                "entity_set": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Entity set the action is bound to, e.g. DataManagementEntities. Omit for an unbound action."
+                },
+                "key": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": { "type": ["string", "number", "boolean"] },
+                    "description": "For an action bound to one record: that record's key, as for d365fo_get_entity_record, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}. Needs `entity_set`."
+                },
+                "parameters": parameters_property("{\"CompanyId\": \"DEMF\"}"),
+                "cross_company": {
+                    "type": "boolean",
+                    "description": "With `key`: the record belongs to a company other than the default one."
+                }
+            }),
+            &["action"],
+        ),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "action": { "type": "string" },
+                "binding": { "type": "string", "enum": ["unbound", "entity_set", "record"] },
+                "entity_set": { "type": "string" },
+                "result": { "description": "The action's return value; null when it returns nothing or is omitted." },
+                "result_bytes": { "type": "integer" },
+                "result_omitted": { "type": "boolean" },
+                "note": { "type": "string" }
+            },
+            "required": ["action", "binding", "result", "result_bytes", "result_omitted"]
+        })),
+        effects: RUNS_ONCE,
+    }
+}
+
+fn call_json_service() -> ToolSpec {
+    ToolSpec {
+        group: Group::Execution,
+        name: names::CALL_JSON_SERVICE,
+        title: "Call a D365FO JSON service",
+        description: "Calls an operation of a D365FO custom (JSON) service, \
+            POST /api/services/{service_group}/{service}/{operation}, and returns its result. \
+            Service operations run X++ code and MAY CHANGE DATA; each call is sent exactly once \
+            and never retried. Find groups, services, operations and their parameter names with \
+            d365fo_list_json_services first. Example: `{\"service_group\": \
+            \"UserSessionService\", \"service\": \"AifUserSessionService\", \"operation\": \
+            \"GetUserSessionInfo\"}`; with parameters: `{\"service_group\": \
+            \"SysSqlDiagnosticService\", \"service\": \"SysSqlDiagnosticServiceOperations\", \
+            \"operation\": \"GetAxSqlResourceStats\", \"parameters\": {\"start\": \
+            \"2024-05-01T00:00:00Z\", \"end\": \"2024-05-01T01:00:00Z\"}}`. Every parameter the \
+            operation declares must be present.",
+        input_schema: input(
+            json!({
+                "service_group": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Service group, e.g. UserSessionService."
+                },
+                "service": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Service within the group, e.g. AifUserSessionService."
+                },
+                "operation": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Operation of the service, e.g. GetUserSessionInfo."
+                },
+                "parameters": parameters_property(
+                    "{\"start\": \"2024-05-01T00:00:00Z\", \"end\": \"2024-05-01T01:00:00Z\"}"
+                )
+            }),
+            &["service_group", "service", "operation"],
+        ),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "service_group": { "type": "string" },
+                "service": { "type": "string" },
+                "operation": { "type": "string" },
+                "result": { "description": "The operation's return value; null when it returns nothing or is omitted." },
+                "result_bytes": { "type": "integer" },
+                "result_omitted": { "type": "boolean" },
+                "note": { "type": "string" }
+            },
+            "required": ["service_group", "service", "operation", "result", "result_bytes", "result_omitted"]
+        })),
+        effects: RUNS_ONCE,
+    }
+}
+
+fn list_json_services() -> ToolSpec {
+    ToolSpec {
+        group: Group::Execution,
+        name: names::LIST_JSON_SERVICES,
+        title: "List D365FO JSON services",
+        description: "Discovers D365FO's custom (JSON) services, one level at a time, without \
+            running anything. No arguments: the service groups. With `service_group`: its \
+            services. With `service_group` and `service`: its operations. With all three and \
+            `operation`: that operation's parameters (name and type) and return type. Example: \
+            `{\"service_group\": \"UserSessionService\", \"service\": \
+            \"AifUserSessionService\"}` lists GetUserSessionInfo and the others. Use it before \
+            d365fo_call_json_service to get names and parameters right.",
+        input_schema: input(
+            json!({
+                "service_group": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Service group whose services to list, e.g. UserSessionService."
+                },
+                "service": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Service whose operations to list, e.g. AifUserSessionService. Needs `service_group`."
+                },
+                "operation": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Operation whose parameters to show, e.g. GetUserSessionInfo. Needs `service_group` and `service`."
+                }
+            }),
+            &[],
+        ),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "service_group": { "type": "string" },
+                "service": { "type": "string" },
+                "operation": { "type": "string" },
+                "service_groups": { "type": "array", "items": { "type": "string" } },
+                "services": { "type": "array", "items": { "type": "string" } },
+                "operations": { "type": "array", "items": { "type": "string" } },
+                "parameters": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": { "name": { "type": "string" }, "type": { "type": "string" } },
+                        "required": ["name", "type"]
+                    }
+                },
+                "returns": { "type": "string" }
+            }
+        })),
+        effects: Effects::READ,
+    }
+}
+
+fn run_report() -> ToolSpec {
+    ToolSpec {
+        group: Group::Execution,
+        name: names::RUN_REPORT,
+        title: "Run a D365FO report as PDF",
+        description: "Renders a D365FO business document (an SSRS report such as a customer \
+            invoice, sales confirmation or purchase order) for one record and returns the PDF \
+            as an embedded resource (application/pdf), with its size and page count. It reads \
+            data and changes nothing. Name the report by its controller class and the record by \
+            table, field and value, e.g. a customer invoice: `{\"controller\": \
+            \"SalesInvoiceController\", \"legal_entity\": \"USMF\", \"data_table\": \
+            \"CustInvoiceJour\", \"data_field\": \"InvoiceId\", \"document_id\": \
+            \"CIV-000708\"}`. Other common controllers: FreeTextInvoiceController \
+            (CustInvoiceJour, InvoiceId), SalesConfirmController (CustConfirmJour, ConfirmId), \
+            PurchPurchaseOrderController (VendPurchOrderJour, PurchId). Reports larger than \
+            10 MiB are refused; render one document at a time.",
+        input_schema: input(
+            json!({
+                "controller": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Report controller class, e.g. SalesInvoiceController."
+                },
+                "legal_entity": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Company (dataAreaId) the document belongs to, e.g. USMF."
+                },
+                "data_table": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Table holding the document, e.g. CustInvoiceJour."
+                },
+                "data_field": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Field of that table identifying the document, e.g. InvoiceId."
+                },
+                "document_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The document's value in that field, e.g. CIV-000708."
+                },
+                "contract": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Data contract class (default SrsCopilotArgsContract)."
+                },
+                "report_parameters": {
+                    "type": "object",
+                    "description": "Extra report parameters, name to value (default none)."
+                }
+            }),
+            &[
+                "controller",
+                "legal_entity",
+                "data_table",
+                "data_field",
+                "document_id",
+            ],
+        ),
+        output_schema: Some(json!({
+            "type": "object",
+            "properties": {
+                "controller": { "type": "string" },
+                "legal_entity": { "type": "string" },
+                "document": {
+                    "type": "object",
+                    "properties": {
+                        "data_table": { "type": "string" },
+                        "data_field": { "type": "string" },
+                        "document_id": { "type": "string" }
+                    },
+                    "required": ["data_table", "data_field", "document_id"]
+                },
+                "uri": { "type": "string" },
+                "mime_type": { "type": "string" },
+                "size_bytes": { "type": "integer" },
+                "pages": { "type": "integer" }
+            },
+            "required": ["controller", "legal_entity", "document", "uri", "mime_type", "size_bytes"]
+        })),
+        effects: Effects::READ,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_destructive_and_run_once_while_reads_are_read_only() {
+        let specs = specs();
+        let effects = |name: &str| {
+            specs
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.effects)
+                .unwrap()
+        };
+        for name in [names::CALL_ACTION, names::CALL_JSON_SERVICE] {
+            let e = effects(name);
+            assert!(!e.read_only && e.destructive && !e.idempotent, "{name}");
+        }
+        for name in [names::LIST_JSON_SERVICES, names::RUN_REPORT] {
+            assert_eq!(effects(name), Effects::READ, "{name}");
+        }
+        assert!(specs.iter().all(|s| s.group == Group::Execution));
+        assert!(specs.iter().all(|s| s.output_schema.is_some()));
+    }
 }

@@ -119,8 +119,6 @@ pub fn find(name: &str) -> Option<&'static ToolSpec> {
 /// Every tool's name, whatever its group.
 pub mod names {
     pub use super::data::names::*;
-    // Empty until the execution tools land; a glob of nothing warns.
-    #[allow(unused_imports)]
     pub use super::execution::names::*;
     pub use super::metadata::names::*;
     pub use super::server::names::*;

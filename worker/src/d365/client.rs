@@ -2,6 +2,12 @@
 //! maps the answer to JSON or a [`WorkerError`], and retries what the
 //! [`RetryPolicy`] allows. Bodies are read up to [`MAX_BODY_BYTES`]: D365FO
 //! pages are bounded, and anything larger is refused rather than buffered.
+//!
+//! Writes ([`Idempotency::NonIdempotent`]) are told apart on failure: a
+//! request that provably never left (no connection) is
+//! [`WorkerError::Unavailable`], while one that may have reached D365FO and
+//! got no usable answer (timeout, reset, 5xx, unreadable body) is
+//! [`WorkerError::OutcomeUnknown`], which nobody should retry blindly.
 
 use std::time::Duration;
 
@@ -10,6 +16,7 @@ use reqwest::{Method, header};
 use serde_json::Value;
 use url::Url;
 
+pub use super::request::{Answer, Body, Request};
 use super::{
     auth::TokenProvider,
     errors,
@@ -19,6 +26,12 @@ use crate::error::WorkerError;
 
 /// Largest response body read from D365FO.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long before the call's deadline a write's HTTP request times out.
+/// The executor ends a call at its deadline with a plain (retryable)
+/// deadline error; the write must fail first, with its outcome-unknown
+/// error, so the caller learns that it may have been applied.
+pub const WRITE_DEADLINE_MARGIN: Duration = Duration::from_millis(250);
 
 /// Talks to one D365FO environment over a shared, pooled HTTP client.
 pub struct D365Client {
@@ -95,39 +108,31 @@ impl D365Client {
         .await
     }
 
-    /// Sends `call`, retrying as its idempotency and the policy allow.
+    /// Sends `call`, retrying as its idempotency and the policy allow, and
+    /// reads the answer as JSON (`null` when empty).
     pub async fn send(&self, call: Call<'_>) -> Result<Value, WorkerError> {
-        self.with_retries(&call, || self.send_once(&call)).await
+        let body = call.body.map_or(Body::Empty, Body::Json);
+        let answer = self
+            .request(Request {
+                method: call.method,
+                url: call.url,
+                body,
+                headers: &[],
+                idempotency: call.idempotency,
+                retry: call.retry,
+                deadline: call.deadline,
+            })
+            .await?;
+        answer.json()
     }
 
-    /// GET `url` as text (`/data/$metadata`, which is XML), retried as a read.
-    pub async fn get_text(&self, url: &str, deadline: Deadline) -> Result<String, WorkerError> {
-        let call = Call {
-            method: &Method::GET,
-            url,
-            body: None,
-            idempotency: Idempotency::Idempotent,
-            retry: true,
-            deadline,
-        };
-        self.with_retries(&call, || async {
-            let (_, body) = self.exchange(&call, "application/xml").await?;
-            String::from_utf8(body)
-                .map_err(|_| WorkerError::BadResponse("a document that is not UTF-8".into()))
-        })
-        .await
-    }
-
-    /// Runs `once` until it succeeds or the policy gives up.
-    async fn with_retries<T, F, Fut>(&self, call: &Call<'_>, mut once: F) -> Result<T, WorkerError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, WorkerError>>,
-    {
+    /// Sends `request`, retrying as its idempotency and the policy allow,
+    /// and returns D365FO's 2xx answer whole.
+    pub async fn request(&self, request: Request<'_>) -> Result<Answer, WorkerError> {
         let mut attempts = Attempts::default();
         loop {
-            let error = match once().await {
-                Ok(value) => return Ok(value),
+            let error = match self.send_once(&request).await {
+                Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
             if matches!(error, WorkerError::UpstreamAuth { status: 401, .. }) {
@@ -135,18 +140,23 @@ impl D365Client {
                 // a new one instead of failing until the cache expires.
                 self.auth.invalidate().await;
             }
-            let wait = call
+            let wait = request
                 .retry
                 .then(|| {
-                    self.retry
-                        .next_wait(call.idempotency, &mut attempts, &error, call.deadline)
+                    self.retry.next_wait(
+                        request.idempotency,
+                        &mut attempts,
+                        &error,
+                        request.deadline,
+                    )
                 })
                 .flatten();
             let Some(wait) = wait else {
                 return Err(error);
             };
             tracing::info!(
-                path = path_of(call.url),
+                method = %request.method,
+                path = path_of(request.url),
                 wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 error = %error,
                 "retrying D365FO request"
@@ -155,60 +165,76 @@ impl D365Client {
         }
     }
 
-    async fn send_once(&self, call: &Call<'_>) -> Result<Value, WorkerError> {
-        let (status, body) = self.exchange(call, "application/json").await?;
-        let text = String::from_utf8_lossy(&body);
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).map_err(|e| {
-            let kind = if text.trim_start().starts_with('<') {
-                "an HTML page instead of JSON".to_owned()
+    async fn send_once(&self, call: &Request<'_>) -> Result<Answer, WorkerError> {
+        let write = call.idempotency == Idempotency::NonIdempotent;
+        let deadline = if write {
+            call.deadline.earlier_by(WRITE_DEADLINE_MARGIN)
+        } else {
+            call.deadline
+        };
+        if deadline.is_past() {
+            let not_sent = if write {
+                "; the write was not sent"
             } else {
-                format!("invalid JSON ({e})")
+                ""
             };
-            WorkerError::BadResponse(format!("HTTP {status} with {kind}"))
-        })
-    }
-
-    /// One request: the status and body of a 2xx answer, else the error
-    /// the answer means.
-    async fn exchange(&self, call: &Call<'_>, accept: &str) -> Result<(u16, Vec<u8>), WorkerError> {
-        if call.deadline.is_past() {
-            return Err(WorkerError::DeadlineExceeded(
-                "the call's deadline passed before D365FO answered".into(),
-            ));
+            return Err(WorkerError::DeadlineExceeded(format!(
+                "the call's deadline passed before D365FO answered{not_sent}"
+            )));
         }
-        let timeout = call
-            .deadline
+        let timeout = deadline
             .remaining()
             .map_or(self.request_timeout, |left| left.min(self.request_timeout));
         let mut request = self
             .http
             .request(call.method.clone(), call.url)
             .timeout(timeout)
-            .header(header::ACCEPT, accept)
             .header("OData-Version", "4.0")
             .header("OData-MaxVersion", "4.0");
+        if !call
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
+        {
+            request = request.header(header::ACCEPT, "application/json");
+        }
+        for (name, value) in call.headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = self.auth.token().await? {
             request = request.header(header::AUTHORIZATION, token.header_value());
         }
-        if let Some(body) = call.body {
-            request = request.json(body);
-        }
+        request = match call.body {
+            Body::Empty => request,
+            Body::Json(body) => request.json(body),
+            Body::Raw {
+                content_type,
+                bytes,
+            } => request
+                .header(header::CONTENT_TYPE, content_type)
+                .body(bytes.to_vec()),
+        };
         let started = tokio::time::Instant::now();
         let response = request
             .send()
             .await
-            .map_err(|e| transport_error(&e, timeout))?;
+            .map_err(|e| transport_error(&e, timeout, write))?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let retry_after = errors::parse_retry_after(
-            response
-                .headers()
+            headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok()),
         );
-        let body = read_body(response, self.max_body_bytes, timeout).await?;
+        let body = read_body(response, self.max_body_bytes, timeout)
+            .await
+            .map_err(|e| match e {
+                // D365FO has answered; only the answer is lost.
+                e if write => WorkerError::OutcomeUnknown(format!(
+                    "D365FO answered HTTP {status}, but the answer could not be read ({e})"
+                )),
+                e => e,
+            })?;
         tracing::debug!(
             method = %call.method,
             path = path_of(call.url),
@@ -217,13 +243,21 @@ impl D365Client {
             "D365FO answered"
         );
         if !(200..300).contains(&status) {
-            return Err(errors::from_response(
-                status,
-                retry_after,
-                &String::from_utf8_lossy(&body),
-            ));
+            let text = String::from_utf8_lossy(&body);
+            return Err(match errors::from_response(status, retry_after, &text) {
+                // A 5xx to a write says nothing about whether it ran: a
+                // gateway may time out while D365FO commits.
+                WorkerError::Unavailable(message) if write => {
+                    WorkerError::OutcomeUnknown(format!("D365FO answered {message}"))
+                }
+                error => error,
+            });
         }
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -252,7 +286,7 @@ async fn read_body(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_error(&e, timeout))?
+        .map_err(|e| transport_error(&e, timeout, false))?
     {
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -269,17 +303,34 @@ fn path_of(url: &str) -> &str {
 }
 
 /// Maps a transport-level failure; the message names the root cause only,
-/// not the URL.
-fn transport_error(error: &reqwest::Error, timeout: Duration) -> WorkerError {
-    if error.is_timeout() {
-        WorkerError::DeadlineExceeded(format!(
-            "D365FO did not answer within {} ms",
-            timeout.as_millis()
+/// not the URL. For a write, only a failure to connect (or to build the
+/// request) proves that nothing was sent; any other failure may have come
+/// after D365FO got the request.
+fn transport_error(error: &reqwest::Error, timeout: Duration, write: bool) -> WorkerError {
+    let timed_out = || format!("D365FO did not answer within {} ms", timeout.as_millis());
+    if !write {
+        return if error.is_timeout() {
+            WorkerError::DeadlineExceeded(timed_out())
+        } else if error.is_connect() {
+            WorkerError::Unavailable(format!("cannot connect: {}", root_cause(error)))
+        } else {
+            WorkerError::Unavailable(format!("request failed: {}", root_cause(error)))
+        };
+    }
+    if error.is_connect() {
+        WorkerError::Unavailable(format!(
+            "cannot connect: {}; the write was not sent",
+            root_cause(error)
         ))
-    } else if error.is_connect() {
-        WorkerError::Unavailable(format!("cannot connect: {}", root_cause(error)))
+    } else if error.is_builder() {
+        WorkerError::Internal(format!(
+            "could not build the request to D365FO: {}; the write was not sent",
+            root_cause(error)
+        ))
+    } else if error.is_timeout() {
+        WorkerError::OutcomeUnknown(timed_out())
     } else {
-        WorkerError::Unavailable(format!("request failed: {}", root_cause(error)))
+        WorkerError::OutcomeUnknown(format!("request failed: {}", root_cause(error)))
     }
 }
 

@@ -51,6 +51,12 @@ pub fn from_response(status: u16, retry_after: Option<Duration>, body: &str) -> 
     match status {
         401 | 403 => WorkerError::UpstreamAuth { status, message },
         404 => WorkerError::NotFound { message },
+        409 => WorkerError::Conflict(format!("D365FO answered HTTP 409: {message}")),
+        412 => WorkerError::Conflict(format!(
+            "the record changed since its ETag was read (HTTP 412: {message}). Read it again \
+             (d365fo_get_entity_record) and pass its new @odata.etag as `if_match`, or leave \
+             `if_match` out to overwrite it"
+        )),
         429 => WorkerError::Throttled { retry_after },
         500..=599 => WorkerError::Unavailable(format!("HTTP {status}: {message}")),
         _ => WorkerError::Rejected { status, message },
@@ -153,10 +159,14 @@ mod tests {
             e.to_string()
                 .contains("Resource not found for the segment 'Nope'.")
         );
-        assert_eq!(
-            from_response(412, None, BAD_PROPERTY).code(),
-            ErrorCode::UpstreamRejected
-        );
+        let stale = from_response(412, None, BAD_PROPERTY);
+        assert!(matches!(stale, WorkerError::Conflict(_)), "{stale:?}");
+        assert_eq!(stale.code(), ErrorCode::UpstreamRejected);
+        assert!(stale.to_string().contains("new @odata.etag"), "{stale}");
+        assert!(matches!(
+            from_response(409, None, BAD_PROPERTY),
+            WorkerError::Conflict(_)
+        ));
         assert_eq!(
             from_response(422, None, BAD_PROPERTY).code(),
             ErrorCode::UpstreamRejected

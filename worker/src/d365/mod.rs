@@ -1,12 +1,19 @@
 //! Everything that speaks D365FO's HTTP: the client with its retry policy,
-//! tokens, error-body mapping and OData URL building. Tools use this module
-//! and nothing below it.
+//! tokens, error-body mapping and OData URL building, the `$batch` codec,
+//! and the guard that sends a write at most once per call. Tools use this
+//! module and nothing below it.
 
 pub mod auth;
+pub mod batch;
 pub mod client;
 pub mod errors;
+pub mod location;
 pub mod odata;
+pub mod request;
 pub mod retry;
+pub mod write_once;
 
 pub use client::{Call, D365Client};
+pub use request::{Answer, Body, Request};
 pub use retry::{Deadline, Idempotency};
+pub use write_once::{Settled, WriteOnce};

@@ -86,6 +86,33 @@ pub fn key_predicate(key: &Map<String, Value>) -> Result<String, String> {
     Ok(out)
 }
 
+/// One `$expand` item: a navigation property and, optionally, the fields
+/// of the related records to return. D365FO expands one level only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpandItem {
+    /// Navigation property, e.g. `SalesOrderLines`; validated as an identifier.
+    pub name: String,
+    /// Nested `$select`; empty means every field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+}
+
+/// The `$expand` text for `items`: `A,B($select=x,y)`.
+pub fn expand_text(items: &[ExpandItem]) -> String {
+    items
+        .iter()
+        .map(|item| {
+            if item.select.is_empty() {
+                item.name.clone()
+            } else {
+                format!("{}($select={})", item.name, item.select.join(","))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Query options of a read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryOptions {
@@ -93,6 +120,8 @@ pub struct QueryOptions {
     pub filter: Option<String>,
     /// `$select`, already validated as identifiers.
     pub select: Vec<String>,
+    /// `$expand`, names already validated as identifiers.
+    pub expand: Vec<ExpandItem>,
     /// `$orderby`.
     pub orderby: Option<String>,
     /// `$top`.
@@ -120,6 +149,9 @@ impl QueryOptions {
         }
         if !self.select.is_empty() {
             push("$select", &self.select.join(","));
+        }
+        if !self.expand.is_empty() {
+            push("$expand", &expand_text(&self.expand));
         }
         if let Some(orderby) = self.orderby.as_deref().filter(|o| !o.trim().is_empty()) {
             push("$orderby", orderby);
@@ -235,6 +267,16 @@ mod tests {
         let q = QueryOptions {
             filter: Some("Name eq 'A&B' and X eq '1+1=2#'".into()),
             select: vec!["A".into(), "B".into()],
+            expand: vec![
+                ExpandItem {
+                    name: "Lines".into(),
+                    select: vec!["X".into(), "Y".into()],
+                },
+                ExpandItem {
+                    name: "Head".into(),
+                    select: vec![],
+                },
+            ],
             orderby: Some("A desc".into()),
             top: Some(101),
             skip: Some(0),
@@ -244,7 +286,7 @@ mod tests {
         assert_eq!(
             q.to_query_string(),
             "$filter=Name%20eq%20%27A%26B%27%20and%20X%20eq%20%271%2B1%3D2%23%27\
-             &$select=A%2CB&$orderby=A%20desc&$top=101&$count=true&cross-company=true"
+             &$select=A%2CB&$expand=Lines%28%24select%3DX%2CY%29%2CHead&$orderby=A%20desc&$top=101&$count=true&cross-company=true"
         );
         let base = Url::parse("https://h.example/").unwrap();
         assert_eq!(

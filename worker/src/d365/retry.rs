@@ -1,8 +1,11 @@
 //! When to send a request again, and the call's deadline.
 //!
-//! The policy is keyed on idempotency: only a request that may be repeated
-//! without a second effect is ever retried. Throttling (429) waits as long as
-//! D365FO asks; transient failures (connection errors, 5xx) back off briefly.
+//! The policy is keyed on idempotency. Throttling (429) waits as long as
+//! D365FO asks, for reads and writes alike: D365FO's service protection
+//! refuses the request before any of it runs, so sending a write again
+//! cannot apply it twice. Transient failures (connection errors, 5xx) back
+//! off briefly, but only for requests that may be repeated without a second
+//! effect: after a write, such a failure leaves its outcome unknown.
 //! No wait may cross the call's deadline: when it would, the error is
 //! returned as is, so the caller learns why instead of timing out.
 
@@ -17,7 +20,8 @@ use crate::error::WorkerError;
 pub enum Idempotency {
     /// Reads, and actions that only read: safe to send again.
     Idempotent,
-    /// Writes: sent once, whatever happens.
+    /// Writes: sent again only after a 429, which D365FO answers before
+    /// doing anything.
     NonIdempotent,
 }
 
@@ -62,6 +66,11 @@ impl Deadline {
     /// Whether the deadline has passed.
     pub fn is_past(self) -> bool {
         self.remaining().is_some_and(|left| left.is_zero())
+    }
+
+    /// The same deadline moved `by` earlier (none stays none).
+    pub fn earlier_by(self, by: Duration) -> Self {
+        Self(self.0.map(|at| at.checked_sub(by).unwrap_or(at)))
     }
 
     /// Whether waiting `wait` still leaves time before the deadline.
@@ -113,9 +122,6 @@ impl RetryPolicy {
         error: &WorkerError,
         deadline: Deadline,
     ) -> Option<Duration> {
-        if idempotency == Idempotency::NonIdempotent {
-            return None;
-        }
         let wait = match error {
             WorkerError::Throttled { retry_after } => {
                 if attempts.throttled >= self.max_throttle_retries {
@@ -124,7 +130,7 @@ impl RetryPolicy {
                 attempts.throttled += 1;
                 retry_after.unwrap_or(self.default_retry_after)
             }
-            WorkerError::Unavailable(_) => {
+            WorkerError::Unavailable(_) if idempotency == Idempotency::Idempotent => {
                 if attempts.transient >= self.max_transient_retries {
                     return None;
                 }
@@ -148,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn throttling_is_retried_three_times_for_reads_only() {
+    fn throttling_is_retried_three_times_for_reads_and_writes() {
         let policy = RetryPolicy::default();
         let mut attempts = Attempts::default();
         for _ in 0..3 {
@@ -167,13 +173,33 @@ mod tests {
             Deadline::NONE,
         );
         assert_eq!(wait, None);
+        // A 429 means D365FO did nothing, so a write may be sent again.
         let wait = policy.next_wait(
             Idempotency::NonIdempotent,
             &mut Attempts::default(),
             &throttled(1),
             Deadline::NONE,
         );
-        assert_eq!(wait, None);
+        assert_eq!(wait, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn writes_are_never_retried_after_anything_else() {
+        let policy = RetryPolicy::default();
+        for error in [
+            WorkerError::Unavailable("reset".into()),
+            WorkerError::OutcomeUnknown("timed out".into()),
+            WorkerError::DeadlineExceeded("late".into()),
+            WorkerError::BadResponse("not json".into()),
+        ] {
+            let wait = policy.next_wait(
+                Idempotency::NonIdempotent,
+                &mut Attempts::default(),
+                &error,
+                Deadline::NONE,
+            );
+            assert_eq!(wait, None, "{error}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    d365::{Call, D365Client, Deadline, Idempotency, odata},
+    d365::{Body, Call, D365Client, Deadline, Idempotency, Request, odata},
     error::WorkerError,
 };
 
@@ -180,7 +180,19 @@ pub async fn edmx(client: &D365Client, deadline: Deadline) -> Result<String, Wor
         "{}/data/$metadata",
         client.base_url().as_str().trim_end_matches('/')
     );
-    client.get_text(&url, deadline).await
+    let answer = client
+        .request(Request {
+            method: &Method::GET,
+            url: &url,
+            body: Body::Empty,
+            headers: &[("Accept", "application/xml")],
+            idempotency: Idempotency::Idempotent,
+            retry: true,
+            deadline,
+        })
+        .await?;
+    String::from_utf8(answer.body)
+        .map_err(|_| WorkerError::BadResponse("$metadata is not UTF-8".into()))
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! Worker tests against a D365FO fixture on 127.0.0.1:0: the tools through
-//! `ToolExecutor`, and the gRPC server through the generated client.
+//! `ToolExecutor`, and the gRPC server through the generated client; the
+//! data tools (`data`) against the real simulator.
 
 // Helpers outside `#[test]` functions panic on purpose: a failed assumption
 // is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod calls;
+mod data;
+mod execution;
 mod fixture;
 mod grpc;
 mod metadata_cache;

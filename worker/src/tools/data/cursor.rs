@@ -7,13 +7,21 @@
 //! validated again as if it were fresh arguments, and it must name this
 //! environment's base URL: a forged cursor can never point the worker, and
 //! its token, anywhere else.
+//!
+//! `expand` joined the format after version 1 shipped, as an optional field:
+//! cursors written before it still read, and a cursor carrying `expand`
+//! is refused (not misread) by a worker that predates it, since unknown
+//! fields are refused.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::tools::args::de::MAX_TOP;
-use crate::{d365::odata, error::WorkerError};
+use crate::{
+    d365::odata::{self, ExpandItem},
+    error::WorkerError,
+};
 
 /// Current cursor format.
 pub const VERSION: u8 = 1;
@@ -40,6 +48,9 @@ pub struct Cursor {
     /// `$select`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub select: Vec<String>,
+    /// `$expand`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expand: Vec<ExpandItem>,
     /// `$orderby`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orderby: Option<String>,
@@ -97,6 +108,17 @@ impl Cursor {
         {
             return Err(bad("bad select"));
         }
+        let expand_ok = cursor.expand.len() <= common::catalogue::data::MAX_EXPAND
+            && cursor.expand.iter().all(|item| {
+                odata::check_identifier("", &item.name).is_ok()
+                    && item
+                        .select
+                        .iter()
+                        .all(|s| odata::check_identifier("", s).is_ok())
+            });
+        if !expand_ok {
+            return Err(bad("bad expand"));
+        }
         let top_ok = u64::try_from(cursor.top).is_ok_and(|t| (1..=MAX_TOP).contains(&t));
         if !top_ok || cursor.skip > MAX_SKIP {
             return Err(bad("out of range"));
@@ -127,6 +149,10 @@ mod tests {
             entity_set: "CustomersV3".into(),
             filter: Some("Name eq 'A'".into()),
             select: vec!["CustomerAccount".into()],
+            expand: vec![ExpandItem {
+                name: "Lines".into(),
+                select: vec!["ItemNumber".into()],
+            }],
             orderby: None,
             count: true,
             cross_company: false,
@@ -167,6 +193,20 @@ mod tests {
                 select: vec!["a,b".into()],
                 ..sample()
             },
+            Cursor {
+                expand: vec![ExpandItem {
+                    name: "Lines($top=1)".into(),
+                    select: vec![],
+                }],
+                ..sample()
+            },
+            Cursor {
+                expand: vec![ExpandItem {
+                    name: "Lines".into(),
+                    select: vec!["a,b".into()],
+                }],
+                ..sample()
+            },
             Cursor { top: 0, ..sample() },
             Cursor {
                 top: 10_001,
@@ -182,6 +222,16 @@ mod tests {
         }
         let extra = URL_SAFE_NO_PAD.encode(br#"{"v":1,"base":"https://h.example","entity_set":"X","top":1,"skip":0,"link":"https://evil.example"}"#);
         assert!(decode(&extra).is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn cursors_from_before_expand_still_read() {
+        let old = URL_SAFE_NO_PAD.encode(
+            br#"{"v":1,"base":"https://h.example","entity_set":"X","count":false,"cross_company":false,"top":5,"skip":10}"#,
+        );
+        let cursor = decode(&old).unwrap();
+        assert!(cursor.expand.is_empty());
+        assert_eq!((cursor.top, cursor.skip), (5, 10));
     }
 
     proptest! {

@@ -1,13 +1,23 @@
-//! The data group: query, read and write entity records.
+//! The data group: query, read and write entity records, and `$batch`.
+//!
+//! - [`query`] and [`record`]: reads, paged by a [`cursor`];
+//! - [`write`]: create, update and delete, each sent at most once per call;
+//! - [`batch`]: several of those in one `$batch`, with atomic changesets;
+//! - [`args`]: the argument readers these share; [`hints`]: D365FO's
+//!   answers turned into errors a model can act on.
 
+mod args;
+mod batch;
 pub mod cursor;
+mod hints;
 mod query;
 mod record;
+mod write;
 
 use common::catalogue::names;
 use serde_json::{Map, Value};
 
-use super::{Context, Reply, args, unknown_tool};
+use super::{Context, Reply, args as parse, unknown_tool};
 use crate::error::WorkerError;
 
 /// Runs one tool of this group.
@@ -17,8 +27,12 @@ pub async fn run(
     args: Map<String, Value>,
 ) -> Result<Reply, WorkerError> {
     let value = match tool {
-        names::QUERY_ENTITIES => query::run(ctx, args::parse(tool, args)?).await?,
-        names::GET_ENTITY_RECORD => record::run(ctx, args::parse(tool, args)?).await?,
+        names::QUERY_ENTITIES => query::run(ctx, parse::parse(tool, args)?).await?,
+        names::GET_ENTITY_RECORD => record::run(ctx, parse::parse(tool, args)?).await?,
+        names::CREATE_ENTITY_RECORD => write::create(ctx, parse::parse(tool, args)?).await?,
+        names::UPDATE_ENTITY_RECORD => write::update(ctx, parse::parse(tool, args)?).await?,
+        names::DELETE_ENTITY_RECORD => write::delete(ctx, parse::parse(tool, args)?).await?,
+        names::EXECUTE_BATCH => batch::run(ctx, parse::parse(tool, args)?).await?,
         other => return Err(unknown_tool(other)),
     };
     Ok(Reply::Data(value))

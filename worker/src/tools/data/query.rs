@@ -18,9 +18,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::cursor::{self, Cursor};
+use super::{args as data_de, hints};
 use crate::tools::{Context, args::de};
 use crate::{
-    d365::odata::{self, QueryOptions, data_url},
+    d365::odata::{self, ExpandItem, QueryOptions, data_url},
     error::WorkerError,
 };
 
@@ -43,6 +44,8 @@ pub struct QueryArgs {
     filter: Option<String>,
     #[serde(default, deserialize_with = "de::select")]
     select: Vec<String>,
+    #[serde(default, deserialize_with = "data_de::expand")]
+    expand: Vec<ExpandItem>,
     #[serde(default, deserialize_with = "de::orderby")]
     orderby: Option<String>,
     #[serde(default, deserialize_with = "de::top")]
@@ -68,6 +71,7 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
             entity_set: args.entity_set,
             filter: args.filter,
             select: args.select,
+            expand: args.expand,
             orderby: args.orderby,
             count: args.count,
             cross_company: args.cross_company,
@@ -79,6 +83,7 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
     let options = QueryOptions {
         filter: plan.filter.clone(),
         select: plan.select.clone(),
+        expand: plan.expand.clone(),
         orderby: plan.orderby.clone(),
         top: Some(limit + 1),
         skip: Some(plan.skip),
@@ -102,7 +107,9 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
                 rows.len()
             )));
         }
-        let mut page = into_object(ctx.client.get_json(&url, ctx.deadline).await?)?;
+        let page = ctx.client.get_json(&url, ctx.deadline).await;
+        let page = page.map_err(|e| hints::unknown_set(e, &plan.entity_set))?;
+        let mut page = into_object(page)?;
         if total.is_none() {
             total = page.get("@odata.count").and_then(count_of);
         }

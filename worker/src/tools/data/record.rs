@@ -3,9 +3,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{args as data_de, args::Key, hints};
 use crate::tools::{Context, args::de};
 use crate::{
-    d365::odata::{QueryOptions, data_url},
+    d365::odata::{ExpandItem, QueryOptions, data_url},
     error::WorkerError,
 };
 
@@ -15,11 +16,11 @@ use crate::{
 pub struct RecordArgs {
     #[serde(deserialize_with = "de::entity_set")]
     entity_set: String,
-    /// The key predicate, already formatted: `(k1='v1',k2=2)`.
-    #[serde(deserialize_with = "de::key")]
-    key: String,
+    key: Key,
     #[serde(default, deserialize_with = "de::select")]
     select: Vec<String>,
+    #[serde(default, deserialize_with = "data_de::expand")]
+    expand: Vec<ExpandItem>,
     #[serde(default, deserialize_with = "de::cross_company")]
     cross_company: bool,
 }
@@ -28,12 +29,17 @@ pub struct RecordArgs {
 pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerError> {
     let query = QueryOptions {
         select: args.select,
+        expand: args.expand,
         cross_company: args.cross_company,
         ..QueryOptions::default()
     };
-    let path = format!("{}{}", args.entity_set, args.key);
+    let path = format!("{}{}", args.entity_set, args.key.predicate);
     let url = data_url(ctx.client.base_url(), &path, &query);
-    let record = ctx.client.get_json(&url, ctx.deadline).await?;
+    let record = ctx
+        .client
+        .get_json(&url, ctx.deadline)
+        .await
+        .map_err(|e| hints::explain(e, &args.entity_set, args.cross_company))?;
     if !record.is_object() {
         return Err(WorkerError::BadResponse(
             "a record that is not a JSON object".into(),

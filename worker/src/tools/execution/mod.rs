@@ -1,15 +1,50 @@
-//! The execution group.
+//! The execution group: OData actions, JSON services and reports.
+//!
+//! - `action`: `d365fo_call_action`, unbound, set-bound or record-bound.
+//! - `service`: `d365fo_call_json_service` and its read-only discovery,
+//!   `d365fo_list_json_services`.
+//! - `report`: `d365fo_run_report`, a PDF as an MCP embedded resource.
+//! - [`idempotency`]: the request-id claim that keeps a call that may change
+//!   data from running twice across retries and failover.
+//! - `outcome`: results bounded without turning a success into an error,
+//!   and errors that say when a request may have run anyway.
+//! - `fields`: argument readers whose messages name the field.
+//!
+//! Actions and service operations are sent once and never retried; the
+//! report and discovery are reads and retried like reads.
 
+mod action;
+mod fields;
+pub mod idempotency;
+mod outcome;
+mod report;
+mod service;
+
+use common::catalogue::names;
 use serde_json::{Map, Value};
 
-use super::{Context, Reply, unknown_tool};
+use super::{Context, Reply, args, unknown_tool};
 use crate::error::WorkerError;
+
+pub use report::MAX_REPORT_BYTES;
 
 /// Runs one tool of this group.
 pub async fn run(
-    _ctx: &Context<'_>,
+    ctx: &Context<'_>,
     tool: &str,
-    _args: Map<String, Value>,
+    args: Map<String, Value>,
 ) -> Result<Reply, WorkerError> {
-    Err(unknown_tool(tool))
+    match tool {
+        names::CALL_ACTION => Ok(Reply::Data(
+            action::run(ctx, args::parse(tool, args)?).await?,
+        )),
+        names::CALL_JSON_SERVICE => Ok(Reply::Data(
+            service::call(ctx, args::parse(tool, args)?).await?,
+        )),
+        names::LIST_JSON_SERVICES => Ok(Reply::Data(
+            service::list(ctx, args::parse(tool, args)?).await?,
+        )),
+        names::RUN_REPORT => report::run(ctx, args::parse(tool, args)?).await,
+        other => Err(unknown_tool(other)),
+    }
 }

@@ -1,0 +1,130 @@
+//! The write tools: create, update and delete one record.
+
+use serde_json::{Value, json};
+
+use super::{cross_company, entity_set, fields, if_match, key, names};
+use crate::catalogue::{Effects, Group, ToolSpec, input};
+
+/// A create adds a record and overwrites nothing; a second identical call
+/// fails on the duplicate key or adds a second record (number sequences).
+const CREATE: Effects = Effects {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+    open_world: true,
+};
+
+/// An update overwrites fields; sending the same fields again leaves the
+/// same state.
+const UPDATE: Effects = Effects {
+    read_only: false,
+    destructive: true,
+    idempotent: true,
+    open_world: true,
+};
+
+/// A delete removes a record; deleting it again changes nothing more.
+const DELETE: Effects = Effects {
+    read_only: false,
+    destructive: true,
+    idempotent: true,
+    open_world: true,
+};
+
+/// The result of a write: the record's key, its new ETag, the record.
+fn written() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "entity_set": { "type": "string" },
+            "key": { "type": "object", "description": "The record's key, for later reads and writes." },
+            "etag": { "type": "string", "description": "The record's new @odata.etag, for `if_match` of a later write." },
+            "record": { "type": "object" },
+            "note": { "type": "string" }
+        },
+        "required": ["entity_set"]
+    })
+}
+
+/// This file's tools, in listing order.
+pub(super) fn specs() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            group: Group::Data,
+            name: names::CREATE_ENTITY_RECORD,
+            title: "Create a D365FO record",
+            description: "Creates one record of a D365FO data entity. `fields` holds the new \
+                record's fields, key fields included, e.g. on CustomersV3 \
+                `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-900\", \
+                \"OrganizationName\": \"Contoso Retail\", \"CustomerGroupId\": \"10\"}`. The \
+                record goes to the company named by `dataAreaId`, or the caller's default \
+                company without one. Returns the created record as D365FO stored it \
+                (defaults filled in), its `key` and its `etag`. D365FO refuses unknown \
+                fields, values of the wrong type, missing mandatory fields and references to \
+                records that do not exist, with its own message; an existing key is a \
+                conflict. Not idempotent: if the result is lost or says the outcome is \
+                unknown, read the record before creating it again.",
+            input_schema: input(
+                json!({ "entity_set": entity_set(), "fields": fields() }),
+                &["entity_set", "fields"],
+            ),
+            output_schema: Some(written()),
+            effects: CREATE,
+        },
+        ToolSpec {
+            group: Group::Data,
+            name: names::UPDATE_ENTITY_RECORD,
+            title: "Update a D365FO record",
+            description: "Changes some fields of one D365FO record, found by `key`; fields not \
+                named keep their values. Example: `entity_set` `CustomersV3`, `key` \
+                `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}`, `fields` \
+                `{\"CreditLimit\": 25000, \"OnHoldStatus\": \"No\"}`. Key fields cannot be \
+                changed. Pass the `@odata.etag` of your last read as `if_match` to refuse the \
+                change (a conflict error) when someone else changed the record since. A \
+                record of another company than the default one needs `cross_company: true`. \
+                Returns the new `etag` and, when D365FO sends it, the updated `record`.",
+            input_schema: input(
+                json!({
+                    "entity_set": entity_set(),
+                    "key": key(),
+                    "fields": fields(),
+                    "if_match": if_match(),
+                    "cross_company": cross_company()
+                }),
+                &["entity_set", "key", "fields"],
+            ),
+            output_schema: Some(written()),
+            effects: UPDATE,
+        },
+        ToolSpec {
+            group: Group::Data,
+            name: names::DELETE_ENTITY_RECORD,
+            title: "Delete a D365FO record",
+            description: "Deletes one D365FO record by `key`, e.g. `entity_set` \
+                `CustomersV3`, `key` `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \
+                \"US-900\"}`. Pass the `@odata.etag` of your last read as `if_match` to \
+                refuse the delete when the record changed since. A record of another company \
+                than the default one needs `cross_company: true`. D365FO refuses to delete a \
+                record that others depend on, with its own message.",
+            input_schema: input(
+                json!({
+                    "entity_set": entity_set(),
+                    "key": key(),
+                    "if_match": if_match(),
+                    "cross_company": cross_company()
+                }),
+                &["entity_set", "key"],
+            ),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "entity_set": { "type": "string" },
+                    "key": { "type": "object" },
+                    "deleted": { "type": "boolean" }
+                },
+                "required": ["entity_set", "key", "deleted"]
+            })),
+            effects: DELETE,
+        },
+    ]
+}

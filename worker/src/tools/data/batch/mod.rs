@@ -1,0 +1,159 @@
+//! `d365fo_execute_batch`: several reads and writes in one OData `$batch`.
+//!
+//! Three steps, as every tool: [`plan`] checks the operations and groups
+//! them into units (a lone request, or an atomic changeset); this module
+//! encodes them into one `multipart/mixed` request and sends it, once, as a
+//! write guarded by the call's request id (a batch of reads only is sent as
+//! a read, and may be retried); [`results`] maps D365FO's answer back onto
+//! the operations, in order.
+//!
+//! Every request carries `Content-ID` = its index + 1, so a changeset's
+//! update or delete can name the record an earlier create made as `$n`,
+//! and a failed changeset's answer names the request that failed it.
+
+mod plan;
+mod results;
+
+use common::catalogue::{data::MAX_BATCH_OPERATIONS, names};
+use reqwest::Method;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use self::plan::{Kind, Operation, Target};
+use super::write::send_write;
+use crate::d365::{
+    Body, Idempotency, Request,
+    batch::{self, PartRequest, Unit},
+    odata::{QueryOptions, data_url},
+};
+use crate::error::WorkerError;
+use crate::tools::{Context, args::describe};
+
+const TOOL: &str = names::EXECUTE_BATCH;
+
+/// Arguments, as the catalogue defines them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    #[serde(deserialize_with = "operations")]
+    operations: Vec<Value>,
+}
+
+fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    use serde::de::Error as _;
+    match Value::deserialize(d)? {
+        Value::Array(items) => Ok(items),
+        other => Err(D::Error::custom(format!(
+            "`operations` must be an array such as [{{\"op\": \"get\", \"entity_set\": \
+             \"CustomersV3\", \"key\": {{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \
+             \"US-001\"}}}}], got {}",
+            describe(&other)
+        ))),
+    }
+}
+
+/// Runs the batch.
+pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerError> {
+    let invalid = |why: String| WorkerError::invalid_args(TOOL, why);
+    let ops = plan::operations(args.operations, MAX_BATCH_OPERATIONS).map_err(invalid)?;
+    let units = plan::units(&ops).map_err(invalid)?;
+    let requests: Vec<Unit<PartRequest>> = units
+        .iter()
+        .map(|unit| match unit {
+            Unit::Single(i) => Unit::Single(part(ctx, &ops[*i])),
+            Unit::Changeset(members) => {
+                Unit::Changeset(members.iter().map(|i| part(ctx, &ops[*i])).collect())
+            }
+        })
+        .collect();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let encoded = batch::encode(&requests, &tag).map_err(WorkerError::Internal)?;
+    let read_only = ops.iter().all(|op| op.kind == Kind::Get);
+    let url = format!(
+        "{}/data/$batch",
+        ctx.client.base_url().as_str().trim_end_matches('/')
+    );
+    let request = Request {
+        method: &Method::POST,
+        url: &url,
+        body: Body::Raw {
+            content_type: &encoded.content_type,
+            bytes: &encoded.body,
+        },
+        headers: &[("Accept", "multipart/mixed")],
+        idempotency: if read_only {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NonIdempotent
+        },
+        retry: true,
+        deadline: ctx.deadline,
+    };
+    let answer = if read_only {
+        ctx.client.request(request).await?
+    } else {
+        send_write(ctx, TOOL, request).await?
+    };
+    let content_type = answer.header("content-type").unwrap_or("");
+    let responses = batch::decode(content_type, &answer.body).map_err(|why| {
+        let why = format!(
+            "D365FO answered the batch (HTTP {}), but the answer could not be read: {why}",
+            answer.status
+        );
+        if read_only {
+            WorkerError::BadResponse(why)
+        } else {
+            WorkerError::OutcomeUnknown(why)
+        }
+    })?;
+    Ok(results::build(
+        &ops,
+        &units,
+        responses,
+        ctx.max_result_bytes,
+    ))
+}
+
+/// The request of one operation.
+fn part(ctx: &Context<'_>, op: &Operation) -> PartRequest {
+    let base = ctx.client.base_url();
+    let query = QueryOptions {
+        select: op.select.clone(),
+        expand: op.expand.clone(),
+        cross_company: op.cross_company,
+        ..QueryOptions::default()
+    };
+    let url = match &op.target {
+        Target::New => data_url(base, &op.entity_set, &QueryOptions::default()),
+        Target::Key(key) => data_url(base, &format!("{}{}", op.entity_set, key.predicate), &query),
+        Target::Created(at) => {
+            let qs = query.to_query_string();
+            let sep = if qs.is_empty() { "" } else { "?" };
+            format!("${}{sep}{qs}", content_id(*at))
+        }
+    };
+    let mut headers = Vec::new();
+    if let Some(etag) = &op.if_match {
+        headers.push(("If-Match", etag.clone()));
+    }
+    if matches!(op.kind, Kind::Create | Kind::Update) {
+        headers.push(("Prefer", "return=representation".to_owned()));
+    }
+    PartRequest {
+        content_id: content_id(op.index),
+        method: match op.kind {
+            Kind::Get => "GET",
+            Kind::Create => "POST",
+            Kind::Update => "PATCH",
+            Kind::Delete => "DELETE",
+        },
+        url,
+        headers,
+        body: op.fields.clone().map(Value::Object),
+    }
+}
+
+/// The `Content-ID` of the operation at `index`.
+pub(super) fn content_id(index: usize) -> usize {
+    index + 1
+}

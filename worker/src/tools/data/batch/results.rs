@@ -1,0 +1,225 @@
+//! Mapping D365FO's `$batch` answer back onto the operations, in order.
+//!
+//! Each unit sent has one unit in the answer. A changeset D365FO applied
+//! answers with one response per request; one it rolled back answers with
+//! the single error of the request that failed (named by its `Content-ID`),
+//! and every other operation of it is reported `rolled_back`. Records count
+//! against the result's byte budget; past it a record is left out with a
+//! note saying how to read it, never dropped silently.
+
+use serde_json::{Value, json};
+
+use super::content_id;
+use super::plan::{Kind, Operation};
+use crate::d365::{
+    batch::{PartResponse, Unit},
+    errors,
+    location::key_of_location,
+};
+use crate::error::WorkerError;
+use crate::tools::data::hints;
+
+/// Builds the result of a batch from its `responses`.
+pub fn build(
+    ops: &[Operation],
+    units: &[Unit<usize>],
+    responses: Vec<Unit<PartResponse>>,
+    budget: usize,
+) -> Value {
+    let mut results: Vec<Value> = Vec::with_capacity(ops.len());
+    let mut answers = responses.into_iter();
+    for unit in units {
+        let members: &[usize] = match unit {
+            Unit::Single(i) => std::slice::from_ref(i),
+            Unit::Changeset(members) => members,
+        };
+        let outcome = match (unit, answers.next()) {
+            (Unit::Single(i), Some(Unit::Single(r))) => vec![(*i, Outcome::Answered(r))],
+            (Unit::Changeset(_), Some(Unit::Changeset(rs))) if rs.len() == members.len() => members
+                .iter()
+                .copied()
+                .zip(rs.into_iter().map(Outcome::Answered))
+                .collect(),
+            (Unit::Changeset(_), Some(Unit::Single(r))) if members.len() == 1 && ok(r.status) => {
+                vec![(members[0], Outcome::Answered(r))]
+            }
+            (Unit::Changeset(_), Some(Unit::Single(r))) if !ok(r.status) => rolled_back(members, r),
+            _ => members.iter().map(|&i| (i, Outcome::Unmatched)).collect(),
+        };
+        for (i, outcome) in outcome {
+            if let Some(op) = ops.get(i) {
+                results.push(result(op, outcome));
+            }
+        }
+    }
+    let omitted = fit(&mut results, budget);
+    let succeeded = results.iter().filter(|r| r["ok"] == true).count();
+    let mut out = json!({
+        "operations": ops.len(),
+        "succeeded": succeeded,
+        "failed": results.len() - succeeded,
+        "results": results,
+    });
+    if omitted > 0 {
+        out["note"] = json!(format!(
+            "{omitted} records were left out to keep the result under {budget} bytes; each \
+             result without its record says so. Read them with d365fo_get_entity_record"
+        ));
+    }
+    out
+}
+
+/// What became of one operation.
+enum Outcome {
+    /// D365FO's response to it.
+    Answered(PartResponse),
+    /// Not applied: another request of its changeset failed.
+    RolledBack { failed_at: Option<usize> },
+    /// The answer could not be matched to it.
+    Unmatched,
+}
+
+fn ok(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+/// A failed changeset: the request named by the answer's `Content-ID`
+/// carries the error, the others were rolled back. Without a usable
+/// `Content-ID`, every request carries the error.
+fn rolled_back(members: &[usize], response: PartResponse) -> Vec<(usize, Outcome)> {
+    let failed_at = response
+        .content_id
+        .as_deref()
+        .and_then(|id| id.trim().parse::<usize>().ok())
+        .and_then(|id| members.iter().copied().find(|&i| content_id(i) == id));
+    members
+        .iter()
+        .map(|&i| match failed_at {
+            Some(f) if f != i => (i, Outcome::RolledBack { failed_at }),
+            _ => (i, Outcome::Answered(response.clone())),
+        })
+        .collect()
+}
+
+fn result(op: &Operation, outcome: Outcome) -> Value {
+    let mut out = json!({
+        "index": op.index,
+        "op": op.kind.as_str(),
+        "entity_set": op.entity_set,
+    });
+    if let Some(label) = &op.changeset {
+        out["changeset"] = json!(label);
+    }
+    let response = match outcome {
+        Outcome::Answered(r) => r,
+        Outcome::RolledBack { failed_at } => {
+            let at = failed_at.map_or_else(
+                || "one of its operations".into(),
+                |f| format!("operation {f}"),
+            );
+            out["ok"] = json!(false);
+            out["rolled_back"] = json!(true);
+            out["error"] = error_json(
+                "rolled_back",
+                format!(
+                    "not applied: {at} of this changeset failed, so D365FO applied none of \
+                     its operations"
+                ),
+            );
+            return out;
+        }
+        Outcome::Unmatched => {
+            let e = WorkerError::OutcomeUnknown(
+                "D365FO's answer to the batch did not match its requests".into(),
+            );
+            out["ok"] = json!(false);
+            out["error"] = error_json(e.code().as_str(), e.to_string());
+            return out;
+        }
+    };
+    out["status"] = json!(response.status);
+    if !ok(response.status) {
+        let retry_after = errors::parse_retry_after(response.header("retry-after"));
+        let e = errors::from_response(response.status, retry_after, &response.body);
+        let e = hints::explain(
+            e,
+            &op.entity_set,
+            op.cross_company || op.kind == Kind::Create,
+        );
+        out["ok"] = json!(false);
+        if response.status == 424 {
+            out["rolled_back"] = json!(true);
+        }
+        out["error"] = error_json(e.code().as_str(), e.to_string());
+        return out;
+    }
+    out["ok"] = json!(true);
+    let body = response.body.trim();
+    let record: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_str::<Value>(body) {
+            Ok(record) => Some(record),
+            Err(_) => {
+                out["note"] = json!(format!(
+                    "D365FO answered HTTP {} with a body that is not JSON",
+                    response.status
+                ));
+                None
+            }
+        }
+    };
+    if op.kind == Kind::Create
+        && let Some(key) = response
+            .header("location")
+            .or_else(|| response.header("odata-entityid"))
+            .and_then(|l| key_of_location(l, &op.entity_set))
+    {
+        out["key"] = Value::Object(key);
+    }
+    let etag = response.header("etag").map(str::to_owned).or_else(|| {
+        record
+            .as_ref()
+            .and_then(|r| r.get("@odata.etag"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if let (Some(etag), true) = (etag, op.kind != Kind::Delete) {
+        out["etag"] = json!(etag);
+    }
+    if let Some(record) = record.filter(Value::is_object) {
+        out["record"] = record;
+    }
+    out
+}
+
+fn error_json(code: &str, message: String) -> Value {
+    json!({ "code": code, "message": message })
+}
+
+/// Leaves records out, last first, until the results fit in `budget`
+/// bytes; returns how many were left out.
+fn fit(results: &mut [Value], budget: usize) -> usize {
+    let mut size: usize = results.iter().map(|r| r.to_string().len()).sum();
+    let mut omitted = 0;
+    for result in results.iter_mut().rev() {
+        if size <= budget {
+            break;
+        }
+        let Some(record) = result.as_object_mut().and_then(|m| m.remove("record")) else {
+            continue;
+        };
+        size = size.saturating_sub(record.to_string().len());
+        result["record_omitted"] = json!(true);
+        result["note"] = json!(
+            "the record was left out to keep the batch result small; read it with \
+             d365fo_get_entity_record"
+        );
+        omitted += 1;
+    }
+    omitted
+}
+
+#[cfg(test)]
+#[path = "results_tests.rs"]
+mod tests;

@@ -1,0 +1,224 @@
+//! `d365fo_create_entity_record`, `d365fo_update_entity_record` and
+//! `d365fo_delete_entity_record`: one write each.
+//!
+//! Every write goes the same way: claim the call's request id in the shared
+//! store (so a failover never sends it twice), send it once (again only
+//! after a 429, which D365FO answers before doing anything), settle the
+//! claim, and build the result from D365FO's answer. An update asks for the
+//! updated record in the same round trip (`Prefer: return=representation`)
+//! rather than reading it back, which would be a second request that might
+//! see someone else's change; when D365FO answers 204 anyway, the result
+//! has the new ETag and says how to read the record.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{args as data_de, args::Key, hints};
+use crate::tools::{Context, args::de};
+use crate::{
+    d365::{
+        Answer, Body, Idempotency, Request, Settled, WriteOnce,
+        location::key_of_location,
+        odata::{QueryOptions, data_url},
+    },
+    error::WorkerError,
+};
+
+use common::catalogue::names;
+
+/// Arguments of `d365fo_create_entity_record`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateArgs {
+    #[serde(deserialize_with = "de::entity_set")]
+    entity_set: String,
+    #[serde(deserialize_with = "data_de::fields")]
+    fields: Map<String, Value>,
+}
+
+/// Arguments of `d365fo_update_entity_record`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    #[serde(deserialize_with = "de::entity_set")]
+    entity_set: String,
+    key: Key,
+    #[serde(deserialize_with = "data_de::fields")]
+    fields: Map<String, Value>,
+    #[serde(default, deserialize_with = "data_de::if_match")]
+    if_match: Option<String>,
+    #[serde(default, deserialize_with = "de::cross_company")]
+    cross_company: bool,
+}
+
+/// Arguments of `d365fo_delete_entity_record`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    #[serde(deserialize_with = "de::entity_set")]
+    entity_set: String,
+    key: Key,
+    #[serde(default, deserialize_with = "data_de::if_match")]
+    if_match: Option<String>,
+    #[serde(default, deserialize_with = "de::cross_company")]
+    cross_company: bool,
+}
+
+/// Asks D365FO to answer a write with the record it stored.
+const RETURN_RECORD: (&str, &str) = ("Prefer", "return=representation");
+
+/// Creates the record; returns it with its key and ETag.
+pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<Value, WorkerError> {
+    let url = data_url(
+        ctx.client.base_url(),
+        &args.entity_set,
+        &QueryOptions::default(),
+    );
+    let body = Value::Object(args.fields);
+    let answer = send_write(
+        ctx,
+        names::CREATE_ENTITY_RECORD,
+        Request {
+            method: &Method::POST,
+            url: &url,
+            body: Body::Json(&body),
+            headers: &[RETURN_RECORD],
+            idempotency: Idempotency::NonIdempotent,
+            retry: true,
+            deadline: ctx.deadline,
+        },
+    )
+    .await
+    // The company of a create is in its fields; no cross-company hint.
+    .map_err(|e| hints::explain(e, &args.entity_set, true))?;
+    let record = applied_json(&answer)?;
+    let location = answer
+        .header("location")
+        .or_else(|| answer.header("odata-entityid"));
+    let mut result = json!({ "entity_set": args.entity_set });
+    if let Some(key) = location.and_then(|l| key_of_location(l, &args.entity_set)) {
+        result["key"] = Value::Object(key);
+    }
+    if let Some(etag) = etag_of(&answer, &record) {
+        result["etag"] = json!(etag);
+    }
+    if record.is_object() {
+        result["record"] = record;
+    }
+    Ok(result)
+}
+
+/// Changes the named fields; returns the new ETag and the record when
+/// D365FO sends it.
+pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<Value, WorkerError> {
+    let url = record_url(ctx, &args.entity_set, &args.key, args.cross_company);
+    let body = Value::Object(args.fields);
+    let mut headers = vec![RETURN_RECORD];
+    if let Some(etag) = &args.if_match {
+        headers.push(("If-Match", etag));
+    }
+    let answer = send_write(
+        ctx,
+        names::UPDATE_ENTITY_RECORD,
+        Request {
+            method: &Method::PATCH,
+            url: &url,
+            body: Body::Json(&body),
+            headers: &headers,
+            idempotency: Idempotency::NonIdempotent,
+            retry: true,
+            deadline: ctx.deadline,
+        },
+    )
+    .await
+    .map_err(|e| hints::explain(e, &args.entity_set, args.cross_company))?;
+    let record = applied_json(&answer)?;
+    let mut result = json!({ "entity_set": args.entity_set, "key": args.key.fields });
+    if let Some(etag) = etag_of(&answer, &record) {
+        result["etag"] = json!(etag);
+    }
+    if record.is_object() {
+        result["record"] = record;
+    } else {
+        result["note"] = json!(
+            "D365FO applied the change without sending the record back; read it with \
+             d365fo_get_entity_record to see it"
+        );
+    }
+    Ok(result)
+}
+
+/// Deletes the record.
+pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<Value, WorkerError> {
+    let url = record_url(ctx, &args.entity_set, &args.key, args.cross_company);
+    let headers: Vec<(&str, &str)> = args
+        .if_match
+        .as_deref()
+        .map(|etag| ("If-Match", etag))
+        .into_iter()
+        .collect();
+    send_write(
+        ctx,
+        names::DELETE_ENTITY_RECORD,
+        Request {
+            method: &Method::DELETE,
+            url: &url,
+            body: Body::Empty,
+            headers: &headers,
+            idempotency: Idempotency::NonIdempotent,
+            retry: true,
+            deadline: ctx.deadline,
+        },
+    )
+    .await
+    .map_err(|e| hints::explain(e, &args.entity_set, args.cross_company))?;
+    Ok(json!({ "entity_set": args.entity_set, "key": args.key.fields, "deleted": true }))
+}
+
+/// Sends a write at most once for this call: claims the request id first,
+/// and records how it ended.
+pub(super) async fn send_write(
+    ctx: &Context<'_>,
+    tool: &str,
+    request: Request<'_>,
+) -> Result<Answer, WorkerError> {
+    let claim = WriteOnce::claim(ctx.store, ctx.request_id, tool).await?;
+    let result = ctx.client.request(request).await;
+    claim.settle(Settled::of(&result)).await;
+    result
+}
+
+/// `{base}/data/{set}({key})`, with `cross-company=true` when asked.
+fn record_url(ctx: &Context<'_>, entity_set: &str, key: &Key, cross_company: bool) -> String {
+    let query = QueryOptions {
+        cross_company,
+        ..QueryOptions::default()
+    };
+    data_url(
+        ctx.client.base_url(),
+        &format!("{entity_set}{}", key.predicate),
+        &query,
+    )
+}
+
+/// The body of a write D365FO accepted. An unreadable one must not look
+/// retryable: the write is done, and repeating it would apply it twice.
+pub(super) fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
+    answer.json().map_err(|e| {
+        WorkerError::OutcomeUnknown(format!(
+            "D365FO accepted it (HTTP {}), but its answer could not be read ({e})",
+            answer.status
+        ))
+    })
+}
+
+/// The record's new ETag: the `ETag` header, else the body's `@odata.etag`.
+pub(super) fn etag_of(answer: &Answer, record: &Value) -> Option<String> {
+    answer.header("etag").map(str::to_owned).or_else(|| {
+        record
+            .get("@odata.etag")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    })
+}

@@ -1,0 +1,177 @@
+//! `d365fo_call_action`: an OData action, unbound, bound to an entity set,
+//! or bound to one record.
+//!
+//! An action may change data, so the call is claimed once in the shared
+//! store and sent once, never retried (see [`super::idempotency`]).
+
+use common::catalogue::names;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    fields::{self, ACTION_NAMESPACE},
+    idempotency,
+    outcome::{self, Bounded},
+};
+use crate::{
+    d365::{
+        Call, Idempotency,
+        odata::{QueryOptions, data_url},
+    },
+    error::WorkerError,
+    tools::{Context, args::de},
+};
+
+/// What D365FO's 404 leaves the model to check.
+const NOT_FOUND_HINT: &str = "Find the action, its binding and its entity set with \
+    d365fo_search_actions; for an action bound to a record, check the key with \
+    d365fo_get_entity_record";
+
+/// Arguments, as the catalogue defines them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionArgs {
+    #[serde(deserialize_with = "fields::action")]
+    action: String,
+    #[serde(default, deserialize_with = "fields::entity_set")]
+    entity_set: Option<String>,
+    /// The key predicate, already formatted: `(k1='v1',k2=2)`.
+    #[serde(default, deserialize_with = "fields::key")]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "fields::parameters")]
+    parameters: Map<String, Value>,
+    #[serde(default, deserialize_with = "de::cross_company")]
+    cross_company: bool,
+}
+
+/// How the action is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Binding {
+    Unbound,
+    EntitySet,
+    Record,
+}
+
+impl Binding {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Unbound => "unbound",
+            Self::EntitySet => "entity_set",
+            Self::Record => "record",
+        }
+    }
+}
+
+/// The action's path under `/data`, and its binding.
+fn path(args: &ActionArgs) -> Result<(String, Binding), WorkerError> {
+    let invalid = |reason: &str| WorkerError::invalid_args(names::CALL_ACTION, reason);
+    let action = format!("{ACTION_NAMESPACE}{}", args.action);
+    match (&args.entity_set, &args.key) {
+        (None, Some(_)) => Err(invalid(
+            "`key` needs `entity_set`: give the entity set the record belongs to, e.g. \
+             \"CustomersV3\"",
+        )),
+        (_, None) if args.cross_company => Err(invalid(
+            "`cross_company` applies only to an action bound to a record (with `key`)",
+        )),
+        (None, None) => Ok((action, Binding::Unbound)),
+        (Some(set), None) => Ok((format!("{set}/{action}"), Binding::EntitySet)),
+        (Some(set), Some(key)) => Ok((format!("{set}{key}/{action}"), Binding::Record)),
+    }
+}
+
+/// Claims the call, posts the parameters once and returns the action's value.
+pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerError> {
+    let (path, binding) = path(&args)?;
+    let query = QueryOptions {
+        cross_company: args.cross_company,
+        ..QueryOptions::default()
+    };
+    let url = data_url(ctx.client.base_url(), &path, &query);
+    idempotency::claim(ctx, names::CALL_ACTION).await?;
+    let body = Value::Object(args.parameters);
+    let answer = ctx
+        .client
+        .send(Call {
+            method: &Method::POST,
+            url: &url,
+            body: Some(&body),
+            idempotency: Idempotency::NonIdempotent,
+            retry: false,
+            deadline: ctx.deadline,
+        })
+        .await
+        .map_err(|e| outcome::after_send(outcome::not_found_with_hint(e, NOT_FOUND_HINT)))?;
+    let mut out = Map::new();
+    out.insert("action".into(), Value::String(args.action));
+    out.insert("binding".into(), Value::from(binding.as_str()));
+    if let Some(set) = args.entity_set {
+        out.insert("entity_set".into(), Value::String(set));
+    }
+    let limit = ctx.max_result_bytes;
+    Bounded::new(outcome::action_value(answer), limit).write_into(&mut out, "The action", limit);
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn args(v: Value) -> ActionArgs {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn paths_of_the_three_bindings() {
+        let (p, b) = path(&args(json!({"action": "GetCompanyName"}))).unwrap();
+        assert_eq!(
+            (p.as_str(), b),
+            (
+                "Microsoft.Dynamics.DataEntities.GetCompanyName",
+                Binding::Unbound
+            )
+        );
+        let (p, b) = path(&args(
+            json!({"action": "GetApplicationVersion", "entity_set": "DataManagementEntities"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (p.as_str(), b),
+            (
+                "DataManagementEntities/Microsoft.Dynamics.DataEntities.GetApplicationVersion",
+                Binding::EntitySet
+            )
+        );
+        let (p, b) = path(&args(json!({
+            "action": "PrintAccountStatement",
+            "entity_set": "CustomersV3",
+            "key": {"dataAreaId": "usmf", "CustomerAccount": "O'Neil"},
+            "cross_company": true
+        })))
+        .unwrap();
+        assert_eq!(
+            (p.as_str(), b),
+            (
+                "CustomersV3(CustomerAccount='O''Neil',dataAreaId='usmf')/Microsoft.Dynamics.DataEntities.PrintAccountStatement",
+                Binding::Record
+            )
+        );
+    }
+
+    #[test]
+    fn inconsistent_bindings_are_refused() {
+        let e = path(&args(json!({"action": "A", "key": {"Id": 1}}))).unwrap_err();
+        assert!(e.to_string().contains("`key` needs `entity_set`"), "{e}");
+        let e = path(&args(
+            json!({"action": "A", "entity_set": "S", "cross_company": true}),
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("`cross_company` applies only"),
+            "{e}"
+        );
+    }
+}

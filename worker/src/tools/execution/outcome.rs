@@ -1,0 +1,191 @@
+//! What a call that may have changed data reports: its result, bounded
+//! without ever turning a success into an error, and errors that say when
+//! D365FO may have run the request anyway.
+//!
+//! A model that sees an error after a write ran would call it again; so a
+//! result too large to return is reported as a success with the result
+//! left out, never as a failure, and never cut silently.
+
+use serde_json::{Map, Value};
+
+use crate::error::WorkerError;
+
+/// An action's or operation's result, ready for the reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bounded {
+    /// The value, or null when it was left out.
+    pub result: Value,
+    /// Bytes of the value's JSON.
+    pub bytes: usize,
+    /// Whether it was left out for its size.
+    pub omitted: bool,
+}
+
+impl Bounded {
+    /// `value` if its JSON fits in `limit` bytes; otherwise nothing.
+    pub fn new(value: Value, limit: usize) -> Self {
+        let bytes = if value.is_null() {
+            0
+        } else {
+            value.to_string().len()
+        };
+        if bytes > limit {
+            Self {
+                result: Value::Null,
+                bytes,
+                omitted: true,
+            }
+        } else {
+            Self {
+                result: value,
+                bytes,
+                omitted: false,
+            }
+        }
+    }
+
+    /// Adds `result`, `result_bytes`, `result_omitted` and, when left out,
+    /// a `note` saying why (`what` names the call: "the action").
+    pub fn write_into(self, out: &mut Map<String, Value>, what: &str, limit: usize) {
+        if self.omitted {
+            out.insert(
+                "note".into(),
+                Value::String(format!(
+                    "{what} ran and succeeded, but its result is {} bytes of JSON, more than \
+                     the {limit} one call returns, so it is left out. It cannot be paged; do \
+                     not call it again just to see the result.",
+                    self.bytes
+                )),
+            );
+        }
+        out.insert("result".into(), self.result);
+        out.insert("result_bytes".into(), Value::from(self.bytes));
+        out.insert("result_omitted".into(), Value::Bool(self.omitted));
+    }
+}
+
+/// An action's return value: the `value` of D365FO's
+/// `{"@odata.context": …, "value": …}` wrapper, or a complex result without
+/// its context annotation, or null for a void action (204).
+pub fn action_value(body: Value) -> Value {
+    match body {
+        Value::Object(mut map) => {
+            if let Some(value) = map.remove("value") {
+                return value;
+            }
+            map.remove("@odata.context");
+            Value::Object(map)
+        }
+        other => other,
+    }
+}
+
+/// What to add to an error of a request that was sent once and not
+/// retried, when D365FO may have received and run it.
+const OUTCOME_UNKNOWN: &str = "the request was sent once and may have run in D365FO: check \
+    its effect there before calling again";
+
+/// `error` with a warning when the request may have reached D365FO and run:
+/// a timeout, a connection lost after sending, or a 5xx (a gateway's 502 or
+/// 504 can hide a request the application server completed). An answer
+/// with a 4xx, or a connection that never opened, proves it did not run.
+pub fn after_send(error: WorkerError) -> WorkerError {
+    match error {
+        WorkerError::DeadlineExceeded(m) => WorkerError::DeadlineExceeded(warn(&m)),
+        WorkerError::Unavailable(m) if !m.starts_with("cannot connect") => {
+            WorkerError::Unavailable(warn(&m))
+        }
+        other => other,
+    }
+}
+
+fn warn(message: &str) -> String {
+    format!(
+        "{}; {OUTCOME_UNKNOWN}",
+        message.trim_end().trim_end_matches('.')
+    )
+}
+
+/// A 404 with a hint appended: D365FO's message, then what to do.
+pub fn not_found_with_hint(error: WorkerError, hint: &str) -> WorkerError {
+    match error {
+        WorkerError::NotFound { message } => WorkerError::NotFound {
+            message: format!("{}. {hint}", message.trim_end().trim_end_matches('.')),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn results_are_bounded_not_cut() {
+        let small = Bounded::new(json!({"a": 1}), 100);
+        assert_eq!((small.bytes, small.omitted), (7, false));
+        let big = Bounded::new(json!("x".repeat(200)), 100);
+        assert_eq!(
+            (big.result.clone(), big.bytes, big.omitted),
+            (Value::Null, 202, true)
+        );
+        let mut out = Map::new();
+        big.write_into(&mut out, "the action", 100);
+        assert!(out["note"].as_str().unwrap().contains("202 bytes"));
+        assert_eq!(out["result_omitted"], true);
+        let none = Bounded::new(Value::Null, 0);
+        assert_eq!((none.bytes, none.omitted), (0, false));
+    }
+
+    #[test]
+    fn action_values_are_unwrapped() {
+        assert_eq!(
+            action_value(json!({"@odata.context": "c", "value": "10.0.41"})),
+            json!("10.0.41")
+        );
+        assert_eq!(
+            action_value(json!({"@odata.context": "c", "A": 1})),
+            json!({"A": 1})
+        );
+        assert_eq!(action_value(Value::Null), Value::Null);
+    }
+
+    #[test]
+    fn errors_say_when_the_outcome_is_unknown() {
+        let unknown = [
+            WorkerError::DeadlineExceeded("D365FO did not answer within 10 ms".into()),
+            WorkerError::Unavailable("request failed: connection reset".into()),
+            WorkerError::Unavailable("HTTP 504: an HTML error page".into()),
+        ];
+        for e in unknown {
+            assert!(after_send(e).to_string().contains("may have run"));
+        }
+        let known = [
+            WorkerError::Unavailable("cannot connect: refused".into()),
+            WorkerError::Rejected {
+                status: 400,
+                message: "bad".into(),
+            },
+        ];
+        for e in known {
+            assert!(!after_send(e).to_string().contains("may have run"));
+        }
+    }
+
+    #[test]
+    fn hints_follow_the_message() {
+        let e = not_found_with_hint(
+            WorkerError::NotFound {
+                message: "Resource not found for the segment 'X'.".into(),
+            },
+            "Find it with d365fo_search_actions",
+        );
+        assert!(
+            e.to_string()
+                .contains("segment 'X'. Find it with d365fo_search_actions. "),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! `d365fo_call_json_service` and `d365fo_list_json_services`: D365FO's
+//! custom services under `/api/services`.
+//!
+//! A POST runs X++ and may change data: it is claimed once and sent once.
+//! A GET on the same paths is discovery and is retried like any read.
+
+use common::catalogue::names;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    fields, idempotency,
+    outcome::{self, Bounded},
+};
+use crate::{
+    d365::{Call, Idempotency},
+    error::WorkerError,
+    tools::Context,
+};
+
+/// What D365FO's 404 leaves the model to check.
+const NOT_FOUND_HINT: &str = "Check the service group, service and operation names with \
+    d365fo_list_json_services";
+
+/// The start of the message D365FO's service host sends, with a 500, when a
+/// body does not match the operation's parameters (its spelling).
+const DESERIALIZATION_FAILURE: &str = "An exception occured when deserializing a parameters";
+
+/// Arguments of `d365fo_call_json_service`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallArgs {
+    #[serde(deserialize_with = "fields::service_group")]
+    service_group: String,
+    #[serde(deserialize_with = "fields::service")]
+    service: String,
+    #[serde(deserialize_with = "fields::operation")]
+    operation: String,
+    #[serde(default, deserialize_with = "fields::parameters")]
+    parameters: Map<String, Value>,
+}
+
+/// Arguments of `d365fo_list_json_services`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    #[serde(default, deserialize_with = "fields::opt_service_group")]
+    service_group: Option<String>,
+    #[serde(default, deserialize_with = "fields::opt_service")]
+    service: Option<String>,
+    #[serde(default, deserialize_with = "fields::opt_operation")]
+    operation: Option<String>,
+}
+
+fn services_url(ctx: &Context<'_>, parts: &[&str]) -> String {
+    let mut url = format!(
+        "{}/api/services",
+        ctx.client.base_url().as_str().trim_end_matches('/')
+    );
+    for part in parts {
+        url.push('/');
+        url.push_str(part);
+    }
+    url
+}
+
+/// Claims the call, posts the parameters once and returns the operation's result.
+pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerError> {
+    let url = services_url(ctx, &[&args.service_group, &args.service, &args.operation]);
+    idempotency::claim(ctx, names::CALL_JSON_SERVICE).await?;
+    let body = Value::Object(args.parameters);
+    let answer = ctx
+        .client
+        .send(Call {
+            method: &Method::POST,
+            url: &url,
+            body: Some(&body),
+            idempotency: Idempotency::NonIdempotent,
+            retry: false,
+            deadline: ctx.deadline,
+        })
+        .await
+        .map_err(|e| match e {
+            // Parameters that do not bind never reach the operation.
+            WorkerError::Unavailable(m) if m.contains(DESERIALIZATION_FAILURE) => {
+                WorkerError::invalid_args(
+                    names::CALL_JSON_SERVICE,
+                    format!(
+                        "D365FO could not read `parameters`: {m}. Get the operation's \
+                         parameter names and types with d365fo_list_json_services"
+                    ),
+                )
+            }
+            other => outcome::after_send(outcome::not_found_with_hint(other, NOT_FOUND_HINT)),
+        })?;
+    let mut out = Map::new();
+    out.insert("service_group".into(), Value::String(args.service_group));
+    out.insert("service".into(), Value::String(args.service));
+    out.insert("operation".into(), Value::String(args.operation));
+    let limit = ctx.max_result_bytes;
+    Bounded::new(answer, limit).write_into(&mut out, "The operation", limit);
+    Ok(Value::Object(out))
+}
+
+/// One level of the discovery tree: groups, services, operations, or one
+/// operation's signature.
+pub async fn list(ctx: &Context<'_>, args: ListArgs) -> Result<Value, WorkerError> {
+    let invalid = |reason: &str| WorkerError::invalid_args(names::LIST_JSON_SERVICES, reason);
+    let parts: Vec<&str> = match (&args.service_group, &args.service, &args.operation) {
+        (None, None, None) => Vec::new(),
+        (Some(g), None, None) => vec![g],
+        (Some(g), Some(s), None) => vec![g, s],
+        (Some(g), Some(s), Some(o)) => vec![g, s, o],
+        (None, _, _) => return Err(invalid("`service` and `operation` need `service_group`")),
+        (Some(_), None, Some(_)) => return Err(invalid("`operation` needs `service`")),
+    };
+    let url = services_url(ctx, &parts);
+    let answer = ctx.client.get_json(&url, ctx.deadline).await.map_err(|e| {
+        outcome::not_found_with_hint(
+            e,
+            "List the level above (leave out the last name) to see the names that exist",
+        )
+    })?;
+    let mut out = json!({});
+    for (field, value) in [
+        ("service_group", &args.service_group),
+        ("service", &args.service),
+        ("operation", &args.operation),
+    ] {
+        if let Some(value) = value {
+            out[field] = json!(value);
+        }
+    }
+    match parts.len() {
+        0 => out["service_groups"] = json!(names_in(&answer, "ServiceGroups")?),
+        1 => out["services"] = json!(names_in(&answer, "Services")?),
+        2 => out["operations"] = json!(names_in(&answer, "Operations")?),
+        _ => {
+            let parameters = entries(&answer, "Parameters")?
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": text(p, "Name"),
+                        "type": text(p, "Type"),
+                    })
+                })
+                .collect::<Vec<_>>();
+            out["parameters"] = Value::Array(parameters);
+            out["returns"] = json!(text(&answer["Return"], "Type"));
+        }
+    }
+    Ok(out)
+}
+
+fn entries<'a>(answer: &'a Value, field: &str) -> Result<&'a Vec<Value>, WorkerError> {
+    answer[field].as_array().ok_or_else(|| {
+        WorkerError::BadResponse(format!("a service description without a `{field}` list"))
+    })
+}
+
+fn names_in(answer: &Value, field: &str) -> Result<Vec<String>, WorkerError> {
+    Ok(entries(answer, field)?
+        .iter()
+        .map(|entry| text(entry, "Name"))
+        .collect())
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value[field].as_str().unwrap_or_default().to_owned()
+}

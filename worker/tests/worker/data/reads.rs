@@ -1,0 +1,146 @@
+//! Reads with `$expand`, through the cursor, and the errors reads get.
+
+use serde_json::{Value, json};
+
+use super::{GET, QUERY, SimEnv, assert_failure, customer_key};
+
+fn lines(row: &Value) -> &Vec<Value> {
+    row["SalesOrderLines"].as_array().expect("expanded lines")
+}
+
+#[tokio::test]
+async fn query_expands_one_level_and_the_cursor_keeps_it() {
+    let env = SimEnv::start().await;
+    let expand = json!([{"name": "SalesOrderLines", "select": ["ItemNumber", "LineAmount"]}]);
+    let first = env
+        .call(
+            QUERY,
+            json!({"entity_set": "SalesOrderHeadersV2", "select": ["SalesOrderNumber"],
+                   "expand": expand, "orderby": "SalesOrderNumber", "top": 1}),
+        )
+        .await;
+    let out = first.ok();
+    assert_eq!(out["returned"], 1);
+    assert_eq!(out["more"], true);
+    let row = &out["rows"][0];
+    assert_eq!(row["SalesOrderNumber"], "000001");
+    assert!(!lines(row).is_empty());
+    for line in lines(row) {
+        assert!(line["ItemNumber"].is_string(), "{line}");
+        assert!(
+            line.get("SalesOrderNumber").is_none(),
+            "nested select applied: {line}"
+        );
+    }
+
+    let cursor = out["next_cursor"].as_str().unwrap();
+    let next = env
+        .call(
+            QUERY,
+            json!({"entity_set": "SalesOrderHeadersV2", "cursor": cursor}),
+        )
+        .await;
+    let row = &next.ok()["rows"][0];
+    assert_eq!(row["SalesOrderNumber"], "000002");
+    assert!(!lines(row).is_empty(), "the cursor carries expand: {row}");
+}
+
+#[tokio::test]
+async fn get_record_expands_by_name() {
+    let env = SimEnv::start().await;
+    let out = env
+        .call(
+            GET,
+            json!({"entity_set": "SalesOrderHeadersV2",
+                   "key": {"dataAreaId": "usmf", "SalesOrderNumber": "000001"},
+                   "expand": ["SalesOrderLines"]}),
+        )
+        .await;
+    let record = &out.ok()["record"];
+    assert_eq!(record["SalesOrderNumber"], "000001");
+    assert!(
+        lines(record)
+            .iter()
+            .all(|l| l["SalesOrderNumber"] == "000001")
+    );
+}
+
+#[tokio::test]
+async fn read_errors_are_clear() {
+    let env = SimEnv::start().await;
+    // An unknown navigation property: D365FO's own message.
+    let called = env
+        .call(
+            QUERY,
+            json!({"entity_set": "CustomersV3", "expand": ["Orders"]}),
+        )
+        .await;
+    assert_failure(
+        &called,
+        "upstream_rejected",
+        &["Could not find a property named 'Orders'"],
+    );
+    // An unknown entity set points at the tool that finds names.
+    let called = env.call(QUERY, json!({"entity_set": "CustomerV3"})).await;
+    assert_failure(
+        &called,
+        "not_found",
+        &["'CustomerV3'", "d365fo_search_entities"],
+    );
+    let called = env
+        .call(
+            GET,
+            json!({"entity_set": "Nope", "key": customer_key("usmf", "US-001")}),
+        )
+        .await;
+    assert_failure(&called, "not_found", &["d365fo_search_entities"]);
+    // Another company's record needs cross_company, and the error says so.
+    let called = env
+        .call(
+            GET,
+            json!({"entity_set": "CustomersV3", "key": customer_key("demf", "DE-001")}),
+        )
+        .await;
+    assert_failure(&called, "not_found", &["cross_company: true"]);
+    let called = env
+        .call(
+            GET,
+            json!({"entity_set": "CustomersV3", "key": customer_key("demf", "DE-001"),
+                   "cross_company": true}),
+        )
+        .await;
+    assert_eq!(called.ok()["record"]["CustomerAccount"], "DE-001");
+    // Missing key fields: D365FO's message.
+    let called = env
+        .call(
+            GET,
+            json!({"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf"}}),
+        )
+        .await;
+    assert_failure(
+        &called,
+        "upstream_rejected",
+        &["key in the request URI is not valid"],
+    );
+    // Wrong types never reach D365FO.
+    for (args, part) in [
+        (
+            json!({"entity_set": "CustomersV3", "expand": "SalesOrderLines"}),
+            "`expand` must be an array",
+        ),
+        (
+            json!({"entity_set": "CustomersV3", "expand": [{"name": "A", "top": 1}]}),
+            "unknown field \"top\"",
+        ),
+        (
+            json!({"entity_set": "CustomersV3", "expand": ["A/B"]}),
+            "each `expand` name",
+        ),
+    ] {
+        assert_failure(&env.call(QUERY, args).await, "invalid_arguments", &[part]);
+    }
+    let called = env
+        .call(GET, json!({"entity_set": "CustomersV3", "key": "US-001"}))
+        .await;
+    assert_failure(&called, "invalid_arguments", &["`key` must be an object"]);
+}

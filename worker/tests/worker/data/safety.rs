@@ -1,0 +1,195 @@
+//! Write safety: a request id is executed once across workers, a write
+//! whose answer is lost says its outcome is unknown (and is not retried),
+//! and only a 429 sends a write again.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use super::{BATCH, CREATE, QUERY, SimEnv, UPDATE, assert_failure, customer_key, customer_path};
+use crate::{call, fixture::Fixture, request, worker};
+
+fn with_id(tool: &str, id: &str, args: serde_json::Value) -> common::proto::CallToolRequest {
+    let mut req = request(tool, args);
+    req.request_id = id.into();
+    req
+}
+
+#[tokio::test]
+async fn a_request_id_runs_once_across_workers() {
+    let env = SimEnv::start().await;
+    let args = json!({"entity_set": "CustomersV3",
+                      "fields": {"CustomerAccount": "US-960", "CustomerGroupId": "10"}});
+    let first = env
+        .call_with(&env.worker, with_id(CREATE, "failover-1", args.clone()))
+        .await;
+    assert_eq!(first.ok()["key"], customer_key("usmf", "US-960"));
+    // Take the record away behind the worker's back: if the retry reached
+    // the simulator, it would be created again.
+    let url = format!(
+        "{}{}",
+        env.base.as_str().trim_end_matches('/'),
+        customer_path("usmf", "US-960")
+    );
+    let res = env.http.request(Method::DELETE, url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // The edge hands the same call to another worker after a failover.
+    let other = env.second_worker();
+    let again = env
+        .call_with(&other, with_id(CREATE, "failover-1", args.clone()))
+        .await;
+    assert_failure(
+        &again,
+        "upstream_rejected",
+        &["already executed once", "applied it then", "not sent again"],
+    );
+    assert!(!again.failure().retryable);
+    let (status, _) = env.sim_get(&customer_path("usmf", "US-960")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the second execution never reached D365FO"
+    );
+
+    // Batches and updates are guarded the same way; reads are not.
+    let batch = json!({"operations": [{"op": "delete", "entity_set": "CustomersV3", "key": customer_key("usmf", "US-004")}]});
+    env.call_with(&env.worker, with_id(BATCH, "failover-2", batch.clone()))
+        .await
+        .ok();
+    let again = env
+        .call_with(&other, with_id(BATCH, "failover-2", batch))
+        .await;
+    assert_failure(&again, "upstream_rejected", &["already executed once"]);
+    let update = json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-005"), "fields": {"CreditLimit": 1}});
+    env.call_with(&env.worker, with_id(UPDATE, "failover-3", update.clone()))
+        .await
+        .ok();
+    assert_failure(
+        &env.call_with(&other, with_id(UPDATE, "failover-3", update))
+            .await,
+        "upstream_rejected",
+        &["already executed once"],
+    );
+    let query = json!({"entity_set": "CustomersV3", "top": 1});
+    env.call_with(&env.worker, with_id(QUERY, "read-1", query.clone()))
+        .await
+        .ok();
+    env.call_with(&other, with_id(QUERY, "read-1", query))
+        .await
+        .ok();
+
+    // A refused write is recorded as refused: nothing changed.
+    let dup = json!({"entity_set": "CustomersV3", "fields": {"CustomerAccount": "US-001", "CustomerGroupId": "10"}});
+    env.call_with(&env.worker, with_id(CREATE, "failover-4", dup.clone()))
+        .await
+        .failure();
+    let again = env
+        .call_with(&other, with_id(CREATE, "failover-4", dup))
+        .await;
+    assert_failure(
+        &again,
+        "upstream_rejected",
+        &["refused it then, so nothing changed"],
+    );
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_is_not_retried_and_says_so() {
+    let env = SimEnv::start().await;
+    let create = json!({"entity_set": "CustomersV3",
+                        "fields": {"CustomerAccount": "US-970", "CustomerGroupId": "10"}});
+    for faults in [
+        json!({"drop_rate": 1.0}),
+        json!({"error_502_rate": 1.0}),
+        json!({"error_500_rate": 1.0}),
+    ] {
+        env.faults(faults.clone()).await;
+        let called = env.call(CREATE, create.clone()).await;
+        assert_failure(
+            &called,
+            "upstream_rejected",
+            &["outcome of this write is unknown", "read the record"],
+        );
+        assert!(!called.failure().retryable, "{faults}");
+    }
+    // A read under the same faults is a plain, retryable failure.
+    let called = env
+        .call(QUERY, json!({"entity_set": "CustomersV3", "top": 1}))
+        .await;
+    assert_eq!(called.failure().code, "upstream_unavailable");
+    assert!(called.failure().retryable);
+
+    // An answer slower than the call's deadline: the write is cut first,
+    // with the outcome-unknown error rather than a retryable deadline error.
+    env.faults(json!({"latency": {"fixed_ms": 3000}})).await;
+    let mut req = request(CREATE, create.clone());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    req.deadline_unix_ms = u64::try_from((now + Duration::from_millis(1200)).as_millis()).unwrap();
+    let called = env.call_with(&env.worker, req).await;
+    assert_failure(
+        &called,
+        "upstream_rejected",
+        &["outcome of this write is unknown", "did not answer within"],
+    );
+    env.faults(json!({})).await;
+}
+
+#[tokio::test]
+async fn only_a_429_sends_a_write_again() {
+    let fx = Fixture::start().await;
+    let worker = worker(&fx.base);
+    let called = call(
+        &worker,
+        request(
+            CREATE,
+            json!({"entity_set": "Throttled", "fields": {"Id": 1}}),
+        ),
+    )
+    .await;
+    called.ok();
+    let posts = fx.seen_path("/data/Throttled");
+    assert_eq!(posts.len(), 2, "sent again after the 429");
+    assert!(posts.iter().all(|s| s.method == Method::POST));
+
+    let called = call(
+        &worker,
+        request(CREATE, json!({"entity_set": "Broken", "fields": {"Id": 1}})),
+    )
+    .await;
+    assert_failure(
+        &called,
+        "upstream_rejected",
+        &["outcome of this write is unknown", "502"],
+    );
+    assert_eq!(
+        fx.seen_path("/data/Broken").len(),
+        1,
+        "a 502 to a write is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_cannot_connect_was_not_sent() {
+    // A port nobody listens on: the connection is refused before anything
+    // is sent, so the write is safe to retry and the error says so.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    drop(listener);
+    let worker = worker(&base);
+    let called = call(
+        &worker,
+        request(
+            CREATE,
+            json!({"entity_set": "CustomersV3", "fields": {"A": 1}}),
+        ),
+    )
+    .await;
+    assert_failure(
+        &called,
+        "upstream_unavailable",
+        &["cannot connect", "the write was not sent"],
+    );
+    assert!(called.failure().retryable);
+}

@@ -1,0 +1,142 @@
+//! At most once: a replayed request id reaches D365FO once, across
+//! workers sharing a store; a call that may change data is never retried;
+//! an error that leaves the outcome open says so. Counted at a recording
+//! stand-in for D365FO (`counting`).
+
+use std::{sync::Arc, time::Duration};
+
+use common::store::{MemoryStore, SharedStore};
+use serde_json::json;
+use url::Url;
+use worker::Worker;
+
+use super::{
+    ACTION, REPORT, SERVICE, assert_fails,
+    counting::{Counting, action_path},
+    reports::invoice,
+    run, with_id,
+};
+use crate::{call, config};
+
+fn pair(base: &Url) -> (Worker, Worker) {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let a = Worker::new(config(base), Arc::clone(&store)).unwrap();
+    let b = Worker::new(config(base), store).unwrap();
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_replayed_action_reaches_d365fo_once_across_workers() {
+    let fx = Counting::start().await;
+    let (a, b) = pair(&fx.base);
+    let args = json!({"action": "Bump", "entity_set": "Counters"});
+
+    let first = call(&a, with_id(ACTION, args.clone(), "replayed-1")).await;
+    assert_eq!(first.ok()["result"], 1);
+    // The edge failed over and sent the same call to another worker.
+    let replay = call(&b, with_id(ACTION, args.clone(), "replayed-1")).await;
+    let message = assert_fails(
+        &replay,
+        "invalid_arguments",
+        &["replayed-1", "already sent", "was not sent again"],
+    );
+    assert!(!replay.failure().retryable, "{message}");
+    // Even the worker that ran it refuses a second time.
+    let again = call(&a, with_id(ACTION, args.clone(), "replayed-1")).await;
+    assert_fails(&again, "invalid_arguments", &["already sent"]);
+    assert_eq!(fx.hits(&action_path("Counters", "Bump")), 1);
+
+    // A new call is a new request id, and runs.
+    let next = call(&b, with_id(ACTION, args, "replayed-2")).await;
+    assert_eq!(next.ok()["result"], 2);
+}
+
+#[tokio::test]
+async fn a_replayed_service_operation_reaches_d365fo_once() {
+    let fx = Counting::start().await;
+    let (a, b) = pair(&fx.base);
+    let args = json!({"service_group": "G", "service": "S", "operation": "Post"});
+    let first = call(&a, with_id(SERVICE, args.clone(), "svc-1")).await;
+    assert_eq!(first.ok()["result"], json!({"calls": 1}));
+    let replay = call(&b, with_id(SERVICE, args, "svc-1")).await;
+    assert_fails(&replay, "invalid_arguments", &["already sent"]);
+    assert_eq!(fx.hits("/api/services/G/S/Post"), 1);
+}
+
+#[tokio::test]
+async fn writes_are_never_retried_and_say_the_outcome_is_open() {
+    let fx = Counting::start().await;
+    let worker = super::super::worker(&fx.base);
+
+    let action = run(
+        &worker,
+        ACTION,
+        json!({"action": "AlwaysDown", "entity_set": "Counters"}),
+    )
+    .await;
+    assert_fails(
+        &action,
+        "upstream_unavailable",
+        &["HTTP 503", "may have run in D365FO"],
+    );
+    assert_eq!(fx.hits(&action_path("Counters", "AlwaysDown")), 1);
+
+    let service = run(
+        &worker,
+        SERVICE,
+        json!({"service_group": "Down", "service": "S", "operation": "O"}),
+    )
+    .await;
+    assert_fails(
+        &service,
+        "upstream_unavailable",
+        &["may have run in D365FO"],
+    );
+    assert_eq!(fx.hits("/api/services/Down/S/O"), 1);
+
+    // The report is a read: the same failure is retried, and it renders.
+    let report = run(&worker, REPORT, invoice()).await;
+    assert_eq!(report.ok()["pages"], 1);
+    assert_eq!(
+        fx.hits(&action_path("SrsFinanceCopilots", "RunCopilotReport")),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_times_out_says_it_may_have_run() {
+    let fx = Counting::start().await;
+    let mut config = config(&fx.base);
+    config.request_timeout = Duration::from_millis(300);
+    let worker = Worker::standalone(config).unwrap();
+    let called = run(
+        &worker,
+        ACTION,
+        json!({"action": "Silent", "entity_set": "Counters"}),
+    )
+    .await;
+    assert_fails(
+        &called,
+        "deadline_exceeded",
+        &["did not answer", "may have run in D365FO"],
+    );
+    assert_eq!(fx.hits(&action_path("Counters", "Silent")), 1);
+}
+
+#[tokio::test]
+async fn a_report_that_is_not_a_pdf_is_a_bad_response() {
+    let fx = Counting::start().await;
+    for (prefix, message) in [
+        ("text", "not a PDF (no %PDF- header)"),
+        ("garbled", "not valid base64"),
+    ] {
+        let base = fx.base.join(prefix).unwrap();
+        let worker = super::super::worker(&base);
+        let called = run(&worker, REPORT, invoice()).await;
+        assert_fails(
+            &called,
+            "upstream_unavailable",
+            &["unexpected response", message],
+        );
+    }
+}
