@@ -92,7 +92,11 @@ async fn writes_are_never_retried_and_say_the_outcome_is_open() {
         json!({"service_group": "Down", "service": "S", "operation": "O"}),
     )
     .await;
-    assert_fails(&service, "outcome_unknown", &["may or may not have applied it"]);
+    assert_fails(
+        &service,
+        "outcome_unknown",
+        &["may or may not have applied it"],
+    );
     assert_eq!(fx.hits("/api/services/Down/S/O"), 1);
 
     // The report is a read: the same failure is retried, and it renders.
