@@ -34,6 +34,13 @@ pub enum ErrorCode {
     /// D365FO understood the request and refused it (bad filter, validation,
     /// stale ETag, missing key).
     UpstreamRejected,
+    /// The request conflicts with the record's current state: a stale ETag,
+    /// a duplicate key, or a write whose request id was already executed.
+    Conflict,
+    /// A write was sent and its answer was lost (timeout, dropped
+    /// connection, gateway error): it may or may not have been applied, so it
+    /// must not be repeated blindly.
+    OutcomeUnknown,
     /// D365FO refused our credentials: a configuration problem of the cluster.
     UpstreamAuth,
     /// D365FO failed or could not be reached (5xx, HTML gateway page, reset).
@@ -50,7 +57,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and exhaustive tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::InvalidArguments,
@@ -61,6 +68,8 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Throttled,
         Self::UpstreamRejected,
+        Self::Conflict,
+        Self::OutcomeUnknown,
         Self::UpstreamAuth,
         Self::UpstreamUnavailable,
         Self::Unavailable,
@@ -82,6 +91,8 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Throttled => "throttled",
             Self::UpstreamRejected => "upstream_rejected",
+            Self::Conflict => "conflict",
+            Self::OutcomeUnknown => "outcome_unknown",
             Self::UpstreamAuth => "upstream_auth",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::Unavailable => "unavailable",
@@ -101,10 +112,11 @@ impl ErrorCode {
             Self::UnknownTool | Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::UpstreamRejected => 422,
+            Self::Conflict => 409,
             Self::RateLimited | Self::Throttled => 429,
             Self::Cancelled => 499,
             Self::Internal => 500,
-            Self::UpstreamAuth | Self::UpstreamUnavailable => 502,
+            Self::UpstreamAuth | Self::UpstreamUnavailable | Self::OutcomeUnknown => 502,
             Self::Unavailable => 503,
             Self::DeadlineExceeded => 504,
         }
@@ -122,6 +134,9 @@ impl ErrorCode {
             Self::PermissionDenied => Code::PermissionDenied,
             Self::RateLimited | Self::Throttled => Code::ResourceExhausted,
             Self::UpstreamRejected => Code::FailedPrecondition,
+            Self::Conflict => Code::Aborted,
+            // Not Unavailable: a client library would retry that by itself.
+            Self::OutcomeUnknown => Code::Unknown,
             Self::UpstreamAuth | Self::UpstreamUnavailable | Self::Unavailable => Code::Unavailable,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Cancelled => Code::Cancelled,
@@ -148,6 +163,8 @@ impl ErrorCode {
             Self::Unavailable => -32013,
             Self::DeadlineExceeded => -32014,
             Self::Cancelled => -32015,
+            Self::Conflict => -32016,
+            Self::OutcomeUnknown => -32017,
         }
     }
 
@@ -162,6 +179,8 @@ impl ErrorCode {
                 | Self::NotFound
                 | Self::Throttled
                 | Self::UpstreamRejected
+                | Self::Conflict
+                | Self::OutcomeUnknown
                 | Self::UpstreamAuth
                 | Self::UpstreamUnavailable
                 | Self::DeadlineExceeded

@@ -74,11 +74,18 @@ impl ServerHandler for McpHandler {
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("d365mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Tools for Microsoft Dynamics 365 Finance & Operations. Query data entities \
-                 with d365fo_query_entities (OData filters), read one record by key with \
-                 d365fo_get_entity_record, and check the environment with \
-                 d365fo_test_connection and d365fo_get_environment_info. Every tool takes an \
-                 optional `environment` naming a configured D365FO environment; without it the \
+                "Tools for Microsoft Dynamics 365 Finance & Operations. Find entities with \
+                 d365fo_search_entities and learn their fields and keys with \
+                 d365fo_get_entity_schema before querying. Read with d365fo_query_entities \
+                 (OData filter, select, expand, orderby; a cursor for more rows) and \
+                 d365fo_get_entity_record (key as an object); change data with \
+                 d365fo_create_entity_record, d365fo_update_entity_record, \
+                 d365fo_delete_entity_record or several operations at once with \
+                 d365fo_execute_batch. Run OData actions (d365fo_search_actions, \
+                 d365fo_call_action), JSON services and reports. Labels (@SYS…) resolve with \
+                 d365fo_get_label or d365fo_get_labels. Every tool takes an \
+                 optional `environment` naming a configured D365FO environment \
+                 (d365fo_get_server_config lists them); without it the \
                  default one is used. Resources: d365fo://environment (the default \
                  environment's URL and versions), d365fo://environments/{name}, and entity \
                  schemas at d365fo://entities/{entity}/schema or \

@@ -193,11 +193,9 @@ impl WorkerError {
         match self {
             Self::InvalidArguments { .. } => ErrorCode::InvalidArguments,
             Self::UnknownTool { .. } => ErrorCode::UnknownTool,
-            // No dedicated conflict code yet: both are refusals the caller must
-            // act on, never retry as they are.
-            Self::Rejected { .. } | Self::Conflict(_) | Self::OutcomeUnknown(_) => {
-                ErrorCode::UpstreamRejected
-            }
+            Self::Rejected { .. } => ErrorCode::UpstreamRejected,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,
             Self::Store(e) => e.code(),
             Self::NotFound { .. } | Self::Missing(_) => ErrorCode::NotFound,
             Self::UpstreamAuth { .. } | Self::Token(_) => ErrorCode::UpstreamAuth,

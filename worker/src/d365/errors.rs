@@ -161,7 +161,7 @@ mod tests {
         );
         let stale = from_response(412, None, BAD_PROPERTY);
         assert!(matches!(stale, WorkerError::Conflict(_)), "{stale:?}");
-        assert_eq!(stale.code(), ErrorCode::UpstreamRejected);
+        assert_eq!(stale.code(), ErrorCode::Conflict);
         assert!(stale.to_string().contains("new @odata.etag"), "{stale}");
         assert!(matches!(
             from_response(409, None, BAD_PROPERTY),

@@ -153,7 +153,7 @@ mod tests {
         let store: SharedStore = Arc::new(MemoryStore::new());
         let claim = WriteOnce::claim(&store, "r-1", "t").await.unwrap();
         let again = WriteOnce::claim(&store, "r-1", "t").await.err().unwrap();
-        assert_eq!(again.code(), ErrorCode::UpstreamRejected);
+        assert_eq!(again.code(), ErrorCode::Conflict);
         assert!(again.to_string().contains("outcome is unknown"), "{again}");
         claim.settle(Settled::Applied).await;
         let again = WriteOnce::claim(&store, "r-1", "t").await.err().unwrap();

@@ -2,7 +2,7 @@
 //! or bound to one record.
 //!
 //! An action may change data, so the call is claimed once in the shared
-//! store and sent once, never retried (see [`super::idempotency`]).
+//! store and sent once, never retried (see `crate::d365::WriteOnce`).
 
 use common::catalogue::names;
 use reqwest::Method;
@@ -11,12 +11,11 @@ use serde_json::{Map, Value};
 
 use super::{
     fields::{self, ACTION_NAMESPACE},
-    idempotency,
     outcome::{self, Bounded},
 };
 use crate::{
     d365::{
-        Call, Idempotency,
+        Call, Idempotency, Settled, WriteOnce,
         odata::{QueryOptions, data_url},
     },
     error::WorkerError,
@@ -89,7 +88,7 @@ pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerErr
         ..QueryOptions::default()
     };
     let url = data_url(ctx.client.base_url(), &path, &query);
-    idempotency::claim(ctx, names::CALL_ACTION).await?;
+    let claim = WriteOnce::claim(ctx.store, ctx.request_id, names::CALL_ACTION).await?;
     let body = Value::Object(args.parameters);
     let answer = ctx
         .client
@@ -101,8 +100,10 @@ pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerErr
             retry: false,
             deadline: ctx.deadline,
         })
-        .await
-        .map_err(|e| outcome::after_send(outcome::not_found_with_hint(e, NOT_FOUND_HINT)))?;
+        .await;
+    claim.settle(Settled::of(&answer)).await;
+    let answer =
+        answer.map_err(|e| outcome::after_send(outcome::not_found_with_hint(e, NOT_FOUND_HINT)))?;
     let mut out = Map::new();
     out.insert("action".into(), Value::String(args.action));
     out.insert("binding".into(), Value::from(binding.as_str()));

@@ -4,18 +4,17 @@
 //! - `service`: `d365fo_call_json_service` and its read-only discovery,
 //!   `d365fo_list_json_services`.
 //! - `report`: `d365fo_run_report`, a PDF as an MCP embedded resource.
-//! - [`idempotency`]: the request-id claim that keeps a call that may change
-//!   data from running twice across retries and failover.
 //! - `outcome`: results bounded without turning a success into an error,
 //!   and errors that say when a request may have run anyway.
 //! - `fields`: argument readers whose messages name the field.
 //!
-//! Actions and service operations are sent once and never retried; the
-//! report and discovery are reads and retried like reads.
+//! Actions and service operations are sent once and never retried, after
+//! claiming the call's request id (`crate::d365::WriteOnce`, shared with the
+//! data group's writes); the report and discovery are reads and retried
+//! like reads.
 
 mod action;
 mod fields;
-pub mod idempotency;
 mod outcome;
 mod report;
 mod service;

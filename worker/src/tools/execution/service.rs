@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    fields, idempotency,
+    fields,
     outcome::{self, Bounded},
 };
 use crate::{
-    d365::{Call, Idempotency},
+    d365::{Call, Idempotency, Settled, WriteOnce},
     error::WorkerError,
     tools::Context,
 };
@@ -68,7 +68,7 @@ fn services_url(ctx: &Context<'_>, parts: &[&str]) -> String {
 /// Claims the call, posts the parameters once and returns the operation's result.
 pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerError> {
     let url = services_url(ctx, &[&args.service_group, &args.service, &args.operation]);
-    idempotency::claim(ctx, names::CALL_JSON_SERVICE).await?;
+    let claim = WriteOnce::claim(ctx.store, ctx.request_id, names::CALL_JSON_SERVICE).await?;
     let body = Value::Object(args.parameters);
     let answer = ctx
         .client
@@ -83,7 +83,9 @@ pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerErro
         .await
         .map_err(|e| match e {
             // Parameters that do not bind never reach the operation.
-            WorkerError::Unavailable(m) if m.contains(DESERIALIZATION_FAILURE) => {
+            WorkerError::Unavailable(m) | WorkerError::OutcomeUnknown(m)
+                if m.contains(DESERIALIZATION_FAILURE) =>
+            {
                 WorkerError::invalid_args(
                     names::CALL_JSON_SERVICE,
                     format!(
@@ -93,7 +95,11 @@ pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerErro
                 )
             }
             other => outcome::after_send(outcome::not_found_with_hint(other, NOT_FOUND_HINT)),
-        })?;
+        });
+    // Settled after the mapping: parameters D365FO could not read are a
+    // refusal, not an open outcome.
+    claim.settle(Settled::of(&answer)).await;
+    let answer = answer?;
     let mut out = Map::new();
     out.insert("service_group".into(), Value::String(args.service_group));
     out.insert("service".into(), Value::String(args.service));

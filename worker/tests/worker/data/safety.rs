@@ -42,7 +42,7 @@ async fn a_request_id_runs_once_across_workers() {
         .await;
     assert_failure(
         &again,
-        "upstream_rejected",
+        "conflict",
         &["already executed once", "applied it then", "not sent again"],
     );
     assert!(!again.failure().retryable);
@@ -61,7 +61,7 @@ async fn a_request_id_runs_once_across_workers() {
     let again = env
         .call_with(&other, with_id(BATCH, "failover-2", batch))
         .await;
-    assert_failure(&again, "upstream_rejected", &["already executed once"]);
+    assert_failure(&again, "conflict", &["already executed once"]);
     let update = json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-005"), "fields": {"CreditLimit": 1}});
     env.call_with(&env.worker, with_id(UPDATE, "failover-3", update.clone()))
         .await
@@ -69,7 +69,7 @@ async fn a_request_id_runs_once_across_workers() {
     assert_failure(
         &env.call_with(&other, with_id(UPDATE, "failover-3", update))
             .await,
-        "upstream_rejected",
+        "conflict",
         &["already executed once"],
     );
     let query = json!({"entity_set": "CustomersV3", "top": 1});
@@ -88,11 +88,7 @@ async fn a_request_id_runs_once_across_workers() {
     let again = env
         .call_with(&other, with_id(CREATE, "failover-4", dup))
         .await;
-    assert_failure(
-        &again,
-        "upstream_rejected",
-        &["refused it then, so nothing changed"],
-    );
+    assert_failure(&again, "conflict", &["refused it then, so nothing changed"]);
 }
 
 #[tokio::test]
@@ -109,7 +105,7 @@ async fn a_write_whose_answer_is_lost_is_not_retried_and_says_so() {
         let called = env.call(CREATE, create.clone()).await;
         assert_failure(
             &called,
-            "upstream_rejected",
+            "outcome_unknown",
             &["outcome of this write is unknown", "read the record"],
         );
         assert!(!called.failure().retryable, "{faults}");
@@ -130,7 +126,7 @@ async fn a_write_whose_answer_is_lost_is_not_retried_and_says_so() {
     let called = env.call_with(&env.worker, req).await;
     assert_failure(
         &called,
-        "upstream_rejected",
+        "outcome_unknown",
         &["outcome of this write is unknown", "did not answer within"],
     );
     env.faults(json!({})).await;
@@ -160,7 +156,7 @@ async fn only_a_429_sends_a_write_again() {
     .await;
     assert_failure(
         &called,
-        "upstream_rejected",
+        "outcome_unknown",
         &["outcome of this write is unknown", "502"],
     );
     assert_eq!(

@@ -59,18 +59,14 @@ async fn create_get_update_delete() {
                    "fields": {"CreditLimit": 1}, "if_match": etag}),
         )
         .await;
-    assert_failure(
-        &stale,
-        "upstream_rejected",
-        &["conflict", "HTTP 412", "if_match"],
-    );
+    assert_failure(&stale, "conflict", &["conflict", "HTTP 412", "if_match"]);
     let stale = env
         .call(
             DELETE,
             json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-900"), "if_match": etag}),
         )
         .await;
-    assert_failure(&stale, "upstream_rejected", &["HTTP 412"]);
+    assert_failure(&stale, "conflict", &["HTTP 412"]);
     let (status, stored) = env.sim_get(&customer_path("usmf", "US-900")).await;
     assert_eq!(
         (status, stored["CreditLimit"].as_f64()),
@@ -148,7 +144,7 @@ async fn d365fo_refusals_pass_through_and_change_nothing() {
         // Duplicate key: a conflict.
         (
             create(json!({"CustomerAccount": "US-001", "CustomerGroupId": "10"})),
-            "upstream_rejected",
+            "conflict",
             vec!["conflict", "already exists", "d365fo_update_entity_record"],
         ),
         // Unknown field: D365FO's message.

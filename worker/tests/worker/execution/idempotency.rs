@@ -37,13 +37,18 @@ async fn a_replayed_action_reaches_d365fo_once_across_workers() {
     let replay = call(&b, with_id(ACTION, args.clone(), "replayed-1")).await;
     let message = assert_fails(
         &replay,
-        "invalid_arguments",
-        &["replayed-1", "already sent", "was not sent again"],
+        "conflict",
+        &[
+            "replayed-1",
+            "already executed",
+            "not sent again",
+            "D365FO applied it",
+        ],
     );
     assert!(!replay.failure().retryable, "{message}");
     // Even the worker that ran it refuses a second time.
     let again = call(&a, with_id(ACTION, args.clone(), "replayed-1")).await;
-    assert_fails(&again, "invalid_arguments", &["already sent"]);
+    assert_fails(&again, "conflict", &["already executed"]);
     assert_eq!(fx.hits(&action_path("Counters", "Bump")), 1);
 
     // A new call is a new request id, and runs.
@@ -59,7 +64,7 @@ async fn a_replayed_service_operation_reaches_d365fo_once() {
     let first = call(&a, with_id(SERVICE, args.clone(), "svc-1")).await;
     assert_eq!(first.ok()["result"], json!({"calls": 1}));
     let replay = call(&b, with_id(SERVICE, args, "svc-1")).await;
-    assert_fails(&replay, "invalid_arguments", &["already sent"]);
+    assert_fails(&replay, "conflict", &["already executed"]);
     assert_eq!(fx.hits("/api/services/G/S/Post"), 1);
 }
 
@@ -76,8 +81,8 @@ async fn writes_are_never_retried_and_say_the_outcome_is_open() {
     .await;
     assert_fails(
         &action,
-        "upstream_unavailable",
-        &["HTTP 503", "may have run in D365FO"],
+        "outcome_unknown",
+        &["503", "may or may not have applied it"],
     );
     assert_eq!(fx.hits(&action_path("Counters", "AlwaysDown")), 1);
 
@@ -89,8 +94,8 @@ async fn writes_are_never_retried_and_say_the_outcome_is_open() {
     .await;
     assert_fails(
         &service,
-        "upstream_unavailable",
-        &["may have run in D365FO"],
+        "outcome_unknown",
+        &["may or may not have applied it"],
     );
     assert_eq!(fx.hits("/api/services/Down/S/O"), 1);
 
@@ -117,8 +122,8 @@ async fn a_write_that_times_out_says_it_may_have_run() {
     .await;
     assert_fails(
         &called,
-        "deadline_exceeded",
-        &["did not answer", "may have run in D365FO"],
+        "outcome_unknown",
+        &["did not answer", "may or may not have applied it"],
     );
     assert_eq!(fx.hits(&action_path("Counters", "Silent")), 1);
 }

@@ -119,7 +119,7 @@ fn answers_that_do_not_match_are_reported_per_operation() {
     assert_eq!(out["results"].as_array().unwrap().len(), 4);
     assert_eq!(out["results"][0]["ok"], true);
     for i in 1..4 {
-        assert_eq!(out["results"][i]["error"]["code"], "upstream_rejected");
+        assert_eq!(out["results"][i]["error"]["code"], "outcome_unknown");
         assert!(
             out["results"][i]["error"]["message"]
                 .as_str()
