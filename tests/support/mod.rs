@@ -6,4 +6,5 @@
 pub mod cluster;
 pub mod mcp;
 
+#[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;
