@@ -142,6 +142,9 @@ pub struct WorkerTuning {
     /// How often an environment's installed modules (its version) are read again.
     #[arg(long, env = "D365MCP_CACHE_VERSION_REFRESH", default_value = "10m")]
     pub cache_version_refresh: String,
+    /// Warm the metadata cache of every environment at start: true or false.
+    #[arg(long, env = "D365MCP_CACHE_WARM_UP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cache_warm_up: bool,
 }
 
 /// `d365mcp dev`.
@@ -339,6 +342,7 @@ impl WorkerTuning {
                 config::cache_keys::VERSION_REFRESH,
                 &self.cache_version_refresh,
             )?,
+            warm_up: self.cache_warm_up,
             ..config::CacheConfig::default()
         };
         config.cache.validate()?;

@@ -107,6 +107,7 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let worker = Arc::new(worker::Worker::standalone(config).context("worker set-up failed")?);
     announce("worker", local);
     let stop = shutdown_signal();
+    warm_up_beside_serving(&worker, &stop);
     worker::serve(listener, worker, stop.cancelled_owned())
         .await
         .context("worker failed")?;
@@ -176,6 +177,7 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     let worker_config = args.tuning.apply(worker_config)?;
     let worker =
         Arc::new(worker::Worker::standalone(worker_config).context("worker set-up failed")?);
+    warm_up_beside_serving(&worker, &stop);
     let edge_config = EdgeConfig::local(listen_addr);
     let state = edge::EdgeState::new(edge_config, edge::WorkerPool::local(worker));
     let (listener, local) = bind(listen_addr, "edge").await?;
@@ -185,6 +187,22 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
         .await
         .context("edge failed")?;
     Ok(())
+}
+
+/// Warms the metadata cache of every environment in the background, unless
+/// configured off; serving starts at once, and shutdown stops the warm-up.
+fn warm_up_beside_serving(worker: &Arc<worker::Worker>, stop: &CancellationToken) {
+    if !worker.node().config.cache.warm_up {
+        return;
+    }
+    let worker = Arc::clone(worker);
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = worker.warm_up(None) => {}
+            _ = stop.cancelled() => {}
+        }
+    });
 }
 
 fn print_banner(addr: SocketAddr, d365: &D365Config, using_sim: bool) {

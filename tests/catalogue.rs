@@ -106,6 +106,8 @@ async fn every_tool_works_end_to_end_in_dev() {
     )
     .await;
     wait_for(&format!("{}/ready", dev.url()), 200).await;
+    let http = reqwest::Client::new();
+    warmed_up(&http, &sim.url()).await;
     let client = mcp::connect(&format!("{}/mcp", dev.url()), Era::Stateless2026).await;
 
     // The listing: every tool, with its schemas and annotations.
@@ -115,7 +117,10 @@ async fn every_tool_works_end_to_end_in_dev() {
     names.sort_unstable();
     let mut expected: Vec<&str> = calls.iter().map(|(name, _)| *name).collect();
     expected.sort_unstable();
-    assert_eq!(names, expected, "the listed tools and the tools called differ");
+    assert_eq!(
+        names, expected,
+        "the listed tools and the tools called differ"
+    );
     for tool in &listed {
         let schema = serde_json::to_value(&tool.input_schema).unwrap();
         assert_eq!(
@@ -123,8 +128,16 @@ async fn every_tool_works_end_to_end_in_dev() {
             "{}",
             tool.name
         );
-        assert!(tool.annotations.is_some(), "{} has no annotations", tool.name);
-        assert!(tool.output_schema.is_some(), "{} has no output schema", tool.name);
+        assert!(
+            tool.annotations.is_some(),
+            "{} has no annotations",
+            tool.name
+        );
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has no output schema",
+            tool.name
+        );
         assert!(tool.description.as_ref().is_some_and(|d| d.len() > 80));
     }
     let delete = listed
@@ -161,7 +174,6 @@ async fn every_tool_works_end_to_end_in_dev() {
     }
 
     // A repeated schema or label lookup never reaches D365FO.
-    let http = reqwest::Client::new();
     let reset = http
         .post(format!("{}/_sim/reset", sim.url()))
         .send()
@@ -188,4 +200,23 @@ async fn every_tool_works_end_to_end_in_dev() {
         .await
         .unwrap();
     assert_eq!(requests["total"], 0, "D365FO was asked: {requests}");
+}
+
+/// Waits until the worker's start-up warm-up has read the entity list.
+async fn warmed_up(http: &reqwest::Client, sim: &str) {
+    for _ in 0..100 {
+        let requests: Value = http
+            .get(format!("{sim}/_sim/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if requests["by_path"]["/Metadata/DataEntities"].as_u64() >= Some(1) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the worker did not warm its cache at start");
 }

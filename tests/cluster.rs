@@ -352,6 +352,9 @@ async fn a_client_disconnect_cancels_the_d365fo_request_behind_it() {
         .sim_arg("1")
         .sim_arg("--throttle-retry-after")
         .sim_arg("100")
+        // The warm-up's own requests would take the one slot.
+        .worker_arg("--cache-warm-up")
+        .worker_arg("false")
         .start()
         .await;
     let abandoned = mcp::stateless_call(

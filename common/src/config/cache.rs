@@ -51,6 +51,11 @@ pub struct CacheConfig {
     /// an entry, so that others wait instead of asking D365FO too. Default
     /// 30 s; a worker that dies mid-fill delays the others at most this long.
     pub fill_lock_ttl: Duration,
+    /// Whether a worker warms the cache of every configured environment at
+    /// start (version, entity and enumeration lists), beside serving.
+    /// Default on; off for a worker whose first requests must be the only
+    /// ones it sends (some tests), or with very many environments.
+    pub warm_up: bool,
 }
 
 impl Default for CacheConfig {
@@ -62,6 +67,7 @@ impl Default for CacheConfig {
             l1_capacity_bytes: 128 * 1024 * 1024,
             version_refresh: Duration::from_secs(10 * 60),
             fill_lock_ttl: Duration::from_secs(30),
+            warm_up: true,
         }
     }
 }
