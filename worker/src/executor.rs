@@ -96,6 +96,7 @@ impl Worker {
                 client: &env.client,
                 cache: &self.node.cache,
                 deadline: Deadline::NONE,
+                progress: None,
             };
             let offset = i as u64 * 3;
             let step = |done: u64, _: u64, message: &str| {

@@ -92,6 +92,9 @@ pub struct Metadata<'a> {
     pub cache: &'a MetadataCache,
     /// The call's deadline.
     pub deadline: Deadline,
+    /// Where a call's progress goes: many labels resolved at once report
+    /// how far they got. `None` for work outside a call (the warm-up).
+    pub progress: Option<&'a crate::tools::Progress>,
 }
 
 impl Metadata<'_> {
@@ -243,14 +246,32 @@ impl Metadata<'_> {
         let mut unique: Vec<String> = ids.into_iter().filter(|i| !i.is_empty()).collect();
         unique.sort_unstable();
         unique.dedup();
-        stream::iter(unique)
+        let total = unique.len();
+        // More labels than run at once take several round trips when cold:
+        // worth telling a caller who asked for progress.
+        let progress = self
+            .progress
+            .filter(|p| p.enabled() && total > LABEL_CONCURRENCY);
+        let mut texts = stream::iter(unique)
             .map(|id| async move {
                 let text = self.label(&id, language).await?;
                 Ok::<_, WorkerError>((id, text))
             })
-            .buffer_unordered(LABEL_CONCURRENCY)
-            .try_collect()
-            .await
+            .buffer_unordered(LABEL_CONCURRENCY);
+        let mut out = HashMap::with_capacity(total);
+        while let Some((id, text)) = texts.try_next().await? {
+            out.insert(id, text);
+            let done = out.len();
+            if let Some(progress) = progress
+                && (done % LABEL_CONCURRENCY == 0 || done == total)
+            {
+                let message = format!("{done} of {total} labels resolved");
+                progress
+                    .report(done as f64, Some(total as f64), message)
+                    .await;
+            }
+        }
+        Ok(out)
     }
 
     /// The texts of `ids` this worker holds in memory, without asking the

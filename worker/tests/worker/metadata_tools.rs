@@ -291,3 +291,31 @@ async fn enumerations_search_and_members() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_cold_schema_reports_its_label_lookups_as_progress() {
+    let sim = Sim::start().await;
+    let worker = worker_on(&sim.base, &store());
+    let mut req = request("d365fo_get_entity_schema", json!({"entity": "CustomersV3"}));
+    req.want_progress = true;
+    let cold = call(&worker, req.clone()).await;
+    cold.ok();
+    let last = cold.progress.last().expect("progress while labels resolve");
+    assert_eq!(Some(last.progress), last.total, "{:?}", cold.progress);
+    assert!(last.message.contains("labels resolved"), "{last:?}");
+    assert!(
+        cold.progress
+            .windows(2)
+            .all(|w| w[0].progress < w[1].progress),
+        "{:?}",
+        cold.progress
+    );
+    // Without asking for progress, none is sent.
+    let quiet = call(
+        &worker,
+        request("d365fo_get_entity_schema", json!({"entity": "VendorsV2"})),
+    )
+    .await;
+    quiet.ok();
+    assert!(quiet.progress.is_empty());
+}

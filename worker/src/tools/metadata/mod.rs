@@ -24,6 +24,7 @@ pub async fn run(
         client: ctx.client,
         cache: ctx.cache,
         deadline: ctx.deadline,
+        progress: Some(&ctx.progress),
     };
     let value = match tool {
         names::TEST_CONNECTION => {
