@@ -108,6 +108,27 @@ impl D365Client {
         .await
     }
 
+    /// POST `body` as JSON to `url`. `idempotency` says whether it may be
+    /// sent again: a read-only action may; a write is resent only after a
+    /// 429 (refused before it ran).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        idempotency: Idempotency,
+        deadline: Deadline,
+    ) -> Result<Value, WorkerError> {
+        self.send(Call {
+            method: &Method::POST,
+            url,
+            body: Some(body),
+            idempotency,
+            retry: true,
+            deadline,
+        })
+        .await
+    }
+
     /// Sends `call`, retrying as its idempotency and the policy allow, and
     /// reads the answer as JSON (`null` when empty).
     pub async fn send(&self, call: Call<'_>) -> Result<Value, WorkerError> {

@@ -19,14 +19,10 @@ pub struct SearchArgs {
     entity: Option<String>,
     #[serde(default, deserialize_with = "args::text")]
     binding: Option<String>,
-    #[serde(default = "default_top", deserialize_with = "args::top")]
+    #[serde(default = "args::default_top", deserialize_with = "args::top")]
     top: usize,
     #[serde(default, deserialize_with = "args::skip")]
     skip: usize,
-}
-
-fn default_top() -> usize {
-    args::DEFAULT_TOP
 }
 
 /// Ranks, filters and pages the actions.

@@ -15,6 +15,16 @@ pub const DEFAULT_TOP: usize = 20;
 /// The language labels are read in when none is asked for.
 pub const DEFAULT_LANGUAGE: &str = "en-us";
 
+/// `#[serde(default = …)]` of `top`.
+pub fn default_top() -> usize {
+    DEFAULT_TOP
+}
+
+/// `#[serde(default = …)]` of `language`.
+pub fn default_language() -> String {
+    DEFAULT_LANGUAGE.to_owned()
+}
+
 fn expected<E: serde::de::Error>(field: &str, what: &str, got: &Value) -> E {
     E::custom(format!("`{field}` must be {what}, got {}", describe(got)))
 }

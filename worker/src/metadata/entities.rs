@@ -31,20 +31,15 @@ pub struct SearchArgs {
     data_service_enabled: Option<bool>,
     #[serde(default, deserialize_with = "args::flag")]
     read_only: Option<bool>,
-    #[serde(default = "default_top", deserialize_with = "args::top")]
+    #[serde(default = "args::default_top", deserialize_with = "args::top")]
     top: usize,
     #[serde(default, deserialize_with = "args::skip")]
     skip: usize,
-    #[serde(default = "default_language", deserialize_with = "args::language")]
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
     language: String,
-}
-
-fn default_top() -> usize {
-    args::DEFAULT_TOP
-}
-
-fn default_language() -> String {
-    args::DEFAULT_LANGUAGE.to_owned()
 }
 
 /// Ranks, filters and pages the entity list.
@@ -147,7 +142,10 @@ pub fn paged(field: &str, page: Vec<Value>, total: usize, skip: usize, mut base:
 pub struct SchemaArgs {
     #[serde(deserialize_with = "entity_name")]
     entity: String,
-    #[serde(default = "default_language", deserialize_with = "args::language")]
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
     language: String,
 }
 

@@ -18,20 +18,15 @@ pub const LABEL_FETCH_LIMIT: usize = 200;
 pub struct SearchArgs {
     #[serde(default, deserialize_with = "args::query")]
     query: String,
-    #[serde(default = "default_top", deserialize_with = "args::top")]
+    #[serde(default = "args::default_top", deserialize_with = "args::top")]
     top: usize,
     #[serde(default, deserialize_with = "args::skip")]
     skip: usize,
-    #[serde(default = "default_language", deserialize_with = "args::language")]
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
     language: String,
-}
-
-fn default_top() -> usize {
-    args::DEFAULT_TOP
-}
-
-fn default_language() -> String {
-    args::DEFAULT_LANGUAGE.to_owned()
 }
 
 /// Ranks and pages the enumeration list.
@@ -88,7 +83,10 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
 pub struct GetArgs {
     #[serde(deserialize_with = "enum_name")]
     name: String,
-    #[serde(default = "default_language", deserialize_with = "args::language")]
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
     language: String,
 }
 

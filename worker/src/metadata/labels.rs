@@ -6,17 +6,16 @@ use serde_json::{Value, json};
 use super::{Metadata, args, version_hash_of};
 use crate::error::WorkerError;
 
-fn default_language() -> String {
-    args::DEFAULT_LANGUAGE.to_owned()
-}
-
 /// Arguments of `d365fo_get_label`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelArgs {
     #[serde(deserialize_with = "args::label_id")]
     label_id: String,
-    #[serde(default = "default_language", deserialize_with = "args::language")]
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
     language: String,
 }
 
@@ -43,7 +42,10 @@ pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<Value, Wo
 pub struct LabelsArgs {
     #[serde(deserialize_with = "args::label_ids")]
     label_ids: Vec<String>,
-    #[serde(default = "default_language", deserialize_with = "args::language")]
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
     language: String,
 }
 

@@ -5,7 +5,6 @@
 //! store and sent once, never retried (see `crate::d365::WriteOnce`).
 
 use common::catalogue::names;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -15,7 +14,7 @@ use super::{
 };
 use crate::{
     d365::{
-        Call, Idempotency, Settled, WriteOnce,
+        Idempotency, Settled, WriteOnce,
         odata::{QueryOptions, data_url},
     },
     error::WorkerError,
@@ -92,14 +91,7 @@ pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerErr
     let body = Value::Object(args.parameters);
     let answer = ctx
         .client
-        .send(Call {
-            method: &Method::POST,
-            url: &url,
-            body: Some(&body),
-            idempotency: Idempotency::NonIdempotent,
-            retry: false,
-            deadline: ctx.deadline,
-        })
+        .post_json(&url, &body, Idempotency::NonIdempotent, ctx.deadline)
         .await;
     claim.settle(Settled::of(&answer)).await;
     let answer =

@@ -12,14 +12,13 @@
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use common::catalogue::names;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{fields, outcome};
 use crate::{
     d365::{
-        Call, Idempotency,
+        Idempotency,
         odata::{QueryOptions, data_url},
     },
     error::WorkerError,
@@ -78,17 +77,10 @@ pub async fn run(ctx: &Context<'_>, args: ReportArgs) -> Result<Reply, WorkerErr
         "_reportParameterJson": json!(args.report_parameters).to_string(),
     });
     let url = data_url(ctx.client.base_url(), ACTION_PATH, &QueryOptions::default());
+    // A POST that only renders: safe to send again.
     let answer = ctx
         .client
-        .send(Call {
-            method: &Method::POST,
-            url: &url,
-            body: Some(&body),
-            // A POST that only renders: safe to send again.
-            idempotency: Idempotency::Idempotent,
-            retry: true,
-            deadline: ctx.deadline,
-        })
+        .post_json(&url, &body, Idempotency::Idempotent, ctx.deadline)
         .await
         .map_err(|e| match e {
             WorkerError::BadResponse(m) if m.starts_with("a response body larger than") => {

@@ -5,7 +5,6 @@
 //! A GET on the same paths is discovery and is retried like any read.
 
 use common::catalogue::names;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -14,7 +13,7 @@ use super::{
     outcome::{self, Bounded},
 };
 use crate::{
-    d365::{Call, Idempotency, Settled, WriteOnce},
+    d365::{Idempotency, Settled, WriteOnce},
     error::WorkerError,
     tools::Context,
 };
@@ -72,14 +71,7 @@ pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerErro
     let body = Value::Object(args.parameters);
     let answer = ctx
         .client
-        .send(Call {
-            method: &Method::POST,
-            url: &url,
-            body: Some(&body),
-            idempotency: Idempotency::NonIdempotent,
-            retry: false,
-            deadline: ctx.deadline,
-        })
+        .post_json(&url, &body, Idempotency::NonIdempotent, ctx.deadline)
         .await
         .map_err(|e| match e {
             // Parameters that do not bind never reach the operation.

@@ -85,17 +85,10 @@ async fn version(ctx: &Context<'_>, action: &str) -> Result<String, WorkerError>
         &QueryOptions::default(),
     );
     let body = json!({});
+    // A POST, but these actions only read, so sending again is safe.
     let answer = ctx
         .client
-        .send(Call {
-            method: &Method::POST,
-            url: &url,
-            body: Some(&body),
-            // A POST, but these actions only read, so sending again is safe.
-            idempotency: Idempotency::Idempotent,
-            retry: true,
-            deadline: ctx.deadline,
-        })
+        .post_json(&url, &body, Idempotency::Idempotent, ctx.deadline)
         .await?;
     answer
         .get("value")
