@@ -46,7 +46,7 @@ pub fn worker_request(
         }),
         tool: tool.into(),
         arguments_json: Value::Object(arguments).to_string(),
-        deadline_unix_ms: deadline_ms(timeout),
+        deadline_unix_ms: deadline_ms(worker_budget(timeout)),
         trace_context: Default::default(),
         want_progress,
     })
@@ -54,17 +54,20 @@ pub fn worker_request(
 
 /// Runs `request` on a worker within `timeout`, handing each progress event
 /// to `on_progress`, and returns the final result. Dropping the returned
-/// future cancels the call on the worker.
+/// future cancels the call on the worker. `read_only` says the tool changes
+/// nothing: only then may a call be failed over to another worker, and only
+/// then is running out of time a plain, retryable deadline error — a call
+/// that may change data and is cut off has an unknown outcome.
 pub async fn run(
     workers: &WorkerPool,
     request: proto::CallToolRequest,
-    idempotent: bool,
+    read_only: bool,
     timeout: Duration,
     mut on_progress: impl FnMut(proto::Progress) -> BoxFuture<'static, ()> + Send,
 ) -> Result<proto::ToolResult, Failure> {
     let request_id = request.request_id.clone();
     let call = async {
-        let mut events = workers.call(request, idempotent, timeout).await?;
+        let mut events = workers.call(request, read_only, timeout).await?;
         while let Some(event) = events.next().await {
             match event?.event {
                 Some(proto::call_tool_event::Event::Progress(progress)) => {
@@ -84,16 +87,38 @@ pub async fn run(
     };
     tokio::time::timeout(timeout, call)
         .await
-        .unwrap_or_else(|_| {
-            Err(Failure::new(
-                ErrorCode::DeadlineExceeded,
-                format!(
-                    "the tool call did not finish within {} s and was cancelled; narrow the query \
+        .unwrap_or_else(|_| Err(timed_out(read_only, timeout)))
+}
+
+/// The error of a call the edge cut off at `timeout`.
+fn timed_out(read_only: bool, timeout: Duration) -> Failure {
+    if read_only {
+        return Failure::new(
+            ErrorCode::DeadlineExceeded,
+            format!(
+                "the tool call did not finish within {} s and was cancelled; narrow the query \
                  (filter, select, top) and try again",
-                    timeout.as_secs()
-                ),
-            ))
-        })
+                timeout.as_secs()
+            ),
+        );
+    }
+    Failure::new(
+        ErrorCode::OutcomeUnknown,
+        format!(
+            "the tool call did not finish within {} s and was cancelled while it may have been \
+             changing data in D365FO; read the record (or check the action's effect) before \
+             calling again, so the change is not made twice",
+            timeout.as_secs()
+        ),
+    )
+}
+
+/// The deadline the worker gets: a little before the edge's own, so that a
+/// worker that runs out of time reports how (a write's unknown outcome, say)
+/// before the edge gives up on it, despite clock skew between the two.
+fn worker_budget(timeout: Duration) -> Duration {
+    let grace = (timeout / 10).min(Duration::from_secs(1));
+    timeout.saturating_sub(grace)
 }
 
 fn deadline_ms(timeout: Duration) -> u64 {
@@ -105,6 +130,33 @@ fn deadline_ms(timeout: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_data_changing_call_cut_off_has_an_unknown_outcome() {
+        let read = super::timed_out(true, Duration::from_secs(30));
+        assert_eq!(read.code, ErrorCode::DeadlineExceeded);
+        assert!(read.code.is_retryable());
+        let write = super::timed_out(false, Duration::from_secs(30));
+        assert_eq!(write.code, ErrorCode::OutcomeUnknown);
+        assert!(!write.code.is_retryable());
+        assert!(
+            write.message.contains("before calling again"),
+            "{}",
+            write.message
+        );
+    }
+
+    #[test]
+    fn the_worker_runs_out_of_time_before_the_edge() {
+        assert_eq!(
+            super::worker_budget(Duration::from_secs(120)),
+            Duration::from_secs(119)
+        );
+        assert_eq!(
+            super::worker_budget(Duration::from_secs(2)),
+            Duration::from_millis(1800)
+        );
+    }
+
     use common::catalogue;
     use serde_json::json;
 

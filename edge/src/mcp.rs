@@ -197,7 +197,7 @@ impl ServerHandler for McpHandler {
         let call = dispatch::run(
             &self.state.workers,
             worker_request,
-            spec.effects.idempotent,
+            spec.effects.read_only,
             timeout,
             on_progress,
         );

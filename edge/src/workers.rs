@@ -9,7 +9,10 @@
 //! load spills a hot environment to the next worker; workers failing their
 //! health check are skipped. A call is retried on the next worker only when
 //! the first provably never started it (connection refused) or when the tool
-//! is idempotent — so a write is never sent twice by this layer.
+//! only reads — so a write is never sent twice by this layer. (An update is
+//! idempotent in effect, yet replaying it after an ambiguous failure would
+//! meet the first attempt's request-id claim or a changed ETag: it is not
+//! failed over either.)
 
 use std::{
     collections::HashMap,
@@ -196,17 +199,17 @@ impl WorkerPool {
         })
     }
 
-    /// Starts `request` on a worker. `idempotent` allows a retry on another
+    /// Starts `request` on a worker. `read_only` allows a retry on another
     /// worker after an ambiguous failure; `timeout` bounds the whole call.
     pub async fn call(
         &self,
         request: CallToolRequest,
-        idempotent: bool,
+        read_only: bool,
         timeout: Duration,
     ) -> Result<EventStream, Failure> {
         match self.inner.as_ref() {
             Inner::Local(executor) => Ok(executor.call_tool(request).map(Ok).boxed()),
-            Inner::Remote(remote) => remote.call(request, idempotent, timeout).await,
+            Inner::Remote(remote) => remote.call(request, read_only, timeout).await,
         }
     }
 }
@@ -215,7 +218,7 @@ impl Remote {
     async fn call(
         &self,
         request: CallToolRequest,
-        idempotent: bool,
+        read_only: bool,
         timeout: Duration,
     ) -> Result<EventStream, Failure> {
         let healthy = |key: &String| {
@@ -254,7 +257,7 @@ impl Remote {
                 }
                 Err(status)
                     if never_started(&status)
-                        || (idempotent && status.code() == tonic::Code::Unavailable) =>
+                        || (read_only && status.code() == tonic::Code::Unavailable) =>
                 {
                     member.healthy.store(false, Ordering::Relaxed);
                     tracing::warn!(worker = %member.url, error = %status, "worker unreachable; trying the next one");

@@ -180,11 +180,9 @@ async fn execute(
         tools::run(&ctx, &request.tool, args).await
     };
     let outcome = match deadline.instant() {
-        Some(at) => tokio::time::timeout_at(at, work).await.unwrap_or_else(|_| {
-            Err(WorkerError::DeadlineExceeded(
-                "the call's deadline passed before D365FO answered".into(),
-            ))
-        }),
+        Some(at) => tokio::time::timeout_at(at, work)
+            .await
+            .unwrap_or_else(|_| Err(deadline_passed(&request.tool))),
         None => work.await,
     };
     let elapsed = started.elapsed();
@@ -227,6 +225,23 @@ async fn execute(
     };
     ToolResult {
         outcome: Some(outcome),
+    }
+}
+
+/// The error of a call cut off at its deadline. The HTTP client ends a
+/// write's request before the deadline and reports its outcome itself, so
+/// this fires only in the worst case; a tool that may change data then
+/// cannot tell whether it did.
+fn deadline_passed(tool: &str) -> WorkerError {
+    let read_only = catalogue::find(tool).is_none_or(|spec| spec.effects.read_only);
+    if read_only {
+        WorkerError::DeadlineExceeded("the call's deadline passed before D365FO answered".into())
+    } else {
+        WorkerError::OutcomeUnknown(
+            "the call's deadline passed while it may have been changing data in D365FO; read \
+             the record (or check the action's effect) before calling again"
+                .into(),
+        )
     }
 }
 
@@ -284,5 +299,29 @@ impl Stream for CallStream {
             self.work = None;
         }
         self.events.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use common::{ErrorCode, catalogue::names};
+
+    use super::deadline_passed;
+
+    #[test]
+    fn a_call_that_may_change_data_cut_off_has_an_unknown_outcome() {
+        assert_eq!(
+            deadline_passed(names::QUERY_ENTITIES).code(),
+            ErrorCode::DeadlineExceeded
+        );
+        for tool in [
+            names::CREATE_ENTITY_RECORD,
+            names::UPDATE_ENTITY_RECORD,
+            names::CALL_ACTION,
+        ] {
+            let error = deadline_passed(tool);
+            assert_eq!(error.code(), ErrorCode::OutcomeUnknown, "{tool}");
+            assert!(!error.code().is_retryable());
+        }
     }
 }

@@ -59,8 +59,9 @@ fn call_action() -> ToolSpec {
         name: names::CALL_ACTION,
         title: "Call a D365FO OData action",
         description: "Calls an OData action of D365FO and returns what it returns. Actions run \
-            business logic and MAY CHANGE DATA; each call is sent exactly once and never \
-            retried, so check the result before calling again. Find actions, their binding and \
+            business logic and MAY CHANGE DATA; each call runs at most once (it is resent only \
+            when D365FO throttled it before running it), so check the result before calling \
+            again. Find actions, their binding and \
             parameters with d365fo_search_actions. Three forms: unbound, just `action`, e.g. \
             `{\"action\": \"GetCompanyName\", \"parameters\": {\"CompanyId\": \"DEMF\"}}`; bound \
             to an entity set, add `entity_set`, e.g. `{\"action\": \"GetApplicationVersion\", \
@@ -120,8 +121,8 @@ fn call_json_service() -> ToolSpec {
         title: "Call a D365FO JSON service",
         description: "Calls an operation of a D365FO custom (JSON) service, \
             POST /api/services/{service_group}/{service}/{operation}, and returns its result. \
-            Service operations run X++ code and MAY CHANGE DATA; each call is sent exactly once \
-            and never retried. Find groups, services, operations and their parameter names with \
+            Service operations run X++ code and MAY CHANGE DATA; each call runs at most once \
+            (it is resent only when D365FO throttled it before running it). Find groups, services, operations and their parameter names with \
             d365fo_list_json_services first. Example: `{\"service_group\": \
             \"UserSessionService\", \"service\": \"AifUserSessionService\", \"operation\": \
             \"GetUserSessionInfo\"}`; with parameters: `{\"service_group\": \

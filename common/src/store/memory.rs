@@ -1,5 +1,7 @@
-//! The in-memory backend: for `d365mcp dev` and unit tests. One process only;
-//! expiry is checked on access.
+//! The in-memory backend: for `d365mcp dev` and unit tests. One process only.
+//! Expiry is checked on access, and every [`SWEEP_EVERY`] writes the expired
+//! entries are dropped, so keys that are written and never read again
+//! (idempotency records, cache entries of an old version) do not pile up.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -14,6 +16,10 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreResult};
+
+/// Writes between two sweeps of expired entries: the sweep costs a pass over
+/// every entry, so it is amortized over at least as many writes.
+const SWEEP_EVERY: usize = 1024;
 
 /// Messages a slow in-process subscriber may lag behind before it loses some.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -40,6 +46,25 @@ struct Inner {
     counters: HashMap<String, Entry<i64>>,
     streams: HashMap<String, Entry<Stream>>,
     channels: HashMap<String, broadcast::Sender<Bytes>>,
+    writes: usize,
+    live_at_sweep: usize,
+}
+
+impl Inner {
+    /// Counts a write; after [`SWEEP_EVERY`] writes, or as many as there
+    /// were live entries at the last sweep if more, drops what has expired.
+    /// A sweep's cost is then paid by at least as many writes.
+    fn wrote(&mut self, now: Instant) {
+        self.writes += 1;
+        if self.writes < SWEEP_EVERY.max(self.live_at_sweep) {
+            return;
+        }
+        self.writes = 0;
+        self.kv.retain(|_, e| e.live(now));
+        self.counters.retain(|_, e| e.live(now));
+        self.streams.retain(|_, e| e.live(now));
+        self.live_at_sweep = self.kv.len() + self.counters.len() + self.streams.len();
+    }
 }
 
 /// A store in this process's memory.
@@ -74,11 +99,11 @@ impl KvStore for MemoryStore {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
-        let expires = ttl.map(|ttl| Instant::now() + ttl);
-        self.inner
-            .lock()
-            .kv
-            .insert(key.to_owned(), Entry { value, expires });
+        let now = Instant::now();
+        let expires = ttl.map(|ttl| now + ttl);
+        let mut inner = self.inner.lock();
+        inner.wrote(now);
+        inner.kv.insert(key.to_owned(), Entry { value, expires });
         Ok(())
     }
 
@@ -88,6 +113,7 @@ impl KvStore for MemoryStore {
         if live_mut(&mut inner.kv, key, now).is_some() {
             return Ok(false);
         }
+        inner.wrote(now);
         inner.kv.insert(
             key.to_owned(),
             Entry {
@@ -123,6 +149,7 @@ impl CounterStore for MemoryStore {
     async fn incr(&self, key: &str, by: i64, window: Duration) -> StoreResult<i64> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
+        inner.wrote(now);
         let entry = match live_mut(&mut inner.counters, key, now) {
             Some(entry) => entry,
             None => inner.counters.entry(key.to_owned()).or_insert(Entry {
@@ -146,6 +173,7 @@ impl EventLog for MemoryStore {
     ) -> StoreResult<u64> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
+        inner.wrote(now);
         let entry = match live_mut(&mut inner.streams, stream, now) {
             Some(entry) => entry,
             None => inner.streams.entry(stream.to_owned()).or_insert(Entry {
@@ -227,5 +255,35 @@ mod tests {
     #[tokio::test]
     async fn memory_store_meets_the_contract() {
         crate::store::contract::run_all(&MemoryStore::new(), "test:").await;
+    }
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_keys_nobody_reads_are_swept() {
+        let store = MemoryStore::new();
+        for i in 0..SWEEP_EVERY {
+            store
+                .set(
+                    &format!("old-{i}"),
+                    Bytes::new(),
+                    Some(Duration::from_millis(1)),
+                )
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for i in 0..SWEEP_EVERY {
+            store
+                .set(&format!("new-{i}"), Bytes::new(), None)
+                .await
+                .unwrap();
+        }
+        let inner = store.inner.lock();
+        assert_eq!(inner.kv.len(), SWEEP_EVERY, "only the live keys are left");
+        assert!(inner.kv.keys().all(|k| k.starts_with("new-")));
     }
 }

@@ -28,10 +28,8 @@ use crate::{EdgeState, convert, dispatch};
 
 const JSON: &str = "application/json";
 
-/// The schema tool. Named here until the metadata group's catalogue entry
-/// (built in parallel) exports the constant; the worker's answer decides
-/// whether it exists.
-pub const GET_ENTITY_SCHEMA: &str = "d365fo_get_entity_schema";
+/// The schema tool.
+pub const GET_ENTITY_SCHEMA: &str = common::catalogue::names::GET_ENTITY_SCHEMA;
 
 /// The concrete resources: those of the default environment.
 pub fn list() -> Vec<Resource> {

@@ -193,15 +193,17 @@ impl D365Client {
         } else {
             call.deadline
         };
+        // The token first: fetching one can take seconds, and the HTTP
+        // timeout below must count from the moment the request leaves, or a
+        // write could still be in flight when the call's deadline passes.
+        let token = match deadline.instant() {
+            Some(at) => tokio::time::timeout_at(at, self.auth.token())
+                .await
+                .map_err(|_| not_sent(write, " while a token was fetched"))??,
+            None => self.auth.token().await?,
+        };
         if deadline.is_past() {
-            let not_sent = if write {
-                "; the write was not sent"
-            } else {
-                ""
-            };
-            return Err(WorkerError::DeadlineExceeded(format!(
-                "the call's deadline passed before D365FO answered{not_sent}"
-            )));
+            return Err(not_sent(write, ""));
         }
         let timeout = deadline
             .remaining()
@@ -222,7 +224,7 @@ impl D365Client {
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
-        if let Some(token) = self.auth.token().await? {
+        if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, token.header_value());
         }
         request = match call.body {
@@ -280,6 +282,18 @@ impl D365Client {
             body,
         })
     }
+}
+
+/// The deadline passed before the request left; a write says it was not sent.
+fn not_sent(write: bool, during: &str) -> WorkerError {
+    let not_sent = if write {
+        "; the write was not sent"
+    } else {
+        ""
+    };
+    WorkerError::DeadlineExceeded(format!(
+        "the call's deadline passed{during} before D365FO answered{not_sent}"
+    ))
 }
 
 /// The body of `response`, refused once it passes `limit` bytes.

@@ -1,12 +1,18 @@
-//! [`WriteOnce`]: a write is sent at most once per call, across workers.
+//! [`WriteOnce`]: a write is sent at most once per call, across the workers
+//! that share a store.
 //!
-//! The edge gives every tool call a unique request id and, when a worker
-//! fails mid-call, may hand the same call to another worker. Before a write
+//! The edge gives every tool call a unique request id. Before a write
 //! leaves for D365FO its request id is claimed in the shared store
-//! (`SET NX` with a day's TTL); a second worker that finds the claim does not
-//! send the write again and says what became of the first attempt. A claim
-//! that cannot be made (store down) stops the write before it is sent, so
-//! the failure leaves D365FO untouched.
+//! (`SET NX` with a day's TTL); a worker that finds the claim does not send
+//! the write again and says what became of the first attempt. A claim that
+//! cannot be made (store down) stops the write before it is sent, so the
+//! failure leaves D365FO untouched.
+//!
+//! Until the store is Redis, each `d365mcp worker` process has its own
+//! in-memory store, so a claim guards replays on the worker that made it
+//! only. That is why the edge hands a call to a second worker after an
+//! ambiguous failure only when the tool is read-only: a write is never
+//! replayed elsewhere, and the claim is the second line of defence.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -2,7 +2,8 @@
 //! or bound to one record.
 //!
 //! An action may change data, so the call is claimed once in the shared
-//! store and sent once, never retried (see `crate::d365::WriteOnce`).
+//! store and sent once (see `crate::d365::WriteOnce`); it is resent only
+//! after D365FO throttled it (429), which refuses a request before it runs.
 
 use common::catalogue::names;
 use serde::Deserialize;
@@ -94,8 +95,7 @@ pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerErr
         .post_json(&url, &body, Idempotency::NonIdempotent, ctx.deadline)
         .await;
     claim.settle(Settled::of(&answer)).await;
-    let answer =
-        answer.map_err(|e| outcome::after_send(outcome::not_found_with_hint(e, NOT_FOUND_HINT)))?;
+    let answer = answer.map_err(|e| outcome::not_found_with_hint(e, NOT_FOUND_HINT))?;
     let mut out = Map::new();
     out.insert("action".into(), Value::String(args.action));
     out.insert("binding".into(), Value::from(binding.as_str()));

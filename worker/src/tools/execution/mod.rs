@@ -8,7 +8,7 @@
 //!   and errors that say when a request may have run anyway.
 //! - `fields`: argument readers whose messages name the field.
 //!
-//! Actions and service operations are sent once and never retried, after
+//! Actions and service operations run at most once (resent only after a 429), after
 //! claiming the call's request id (`crate::d365::WriteOnce`, shared with the
 //! data group's writes); the report and discovery are reads and retried
 //! like reads.

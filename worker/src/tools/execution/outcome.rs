@@ -80,32 +80,6 @@ pub fn action_value(body: Value) -> Value {
     }
 }
 
-/// What to add to an error of a request that was sent once and not
-/// retried, when D365FO may have received and run it.
-const OUTCOME_UNKNOWN: &str = "the request was sent once and may have run in D365FO: check \
-    its effect there before calling again";
-
-/// `error` with a warning when the request may have reached D365FO and run:
-/// a timeout, a connection lost after sending, or a 5xx (a gateway's 502 or
-/// 504 can hide a request the application server completed). An answer
-/// with a 4xx, or a connection that never opened, proves it did not run.
-pub fn after_send(error: WorkerError) -> WorkerError {
-    match error {
-        WorkerError::DeadlineExceeded(m) => WorkerError::DeadlineExceeded(warn(&m)),
-        WorkerError::Unavailable(m) if !m.starts_with("cannot connect") => {
-            WorkerError::Unavailable(warn(&m))
-        }
-        other => other,
-    }
-}
-
-fn warn(message: &str) -> String {
-    format!(
-        "{}; {OUTCOME_UNKNOWN}",
-        message.trim_end().trim_end_matches('.')
-    )
-}
-
 /// A 404 with a hint appended: D365FO's message, then what to do.
 pub fn not_found_with_hint(error: WorkerError, hint: &str) -> WorkerError {
     match error {
@@ -150,28 +124,6 @@ mod tests {
             json!({"A": 1})
         );
         assert_eq!(action_value(Value::Null), Value::Null);
-    }
-
-    #[test]
-    fn errors_say_when_the_outcome_is_unknown() {
-        let unknown = [
-            WorkerError::DeadlineExceeded("D365FO did not answer within 10 ms".into()),
-            WorkerError::Unavailable("request failed: connection reset".into()),
-            WorkerError::Unavailable("HTTP 504: an HTML error page".into()),
-        ];
-        for e in unknown {
-            assert!(after_send(e).to_string().contains("may have run"));
-        }
-        let known = [
-            WorkerError::Unavailable("cannot connect: refused".into()),
-            WorkerError::Rejected {
-                status: 400,
-                message: "bad".into(),
-            },
-        ];
-        for e in known {
-            assert!(!after_send(e).to_string().contains("may have run"));
-        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerErro
                     ),
                 )
             }
-            other => outcome::after_send(outcome::not_found_with_hint(other, NOT_FOUND_HINT)),
+            other => outcome::not_found_with_hint(other, NOT_FOUND_HINT),
         });
     // Settled after the mapping: parameters D365FO could not read are a
     // refusal, not an open outcome.
