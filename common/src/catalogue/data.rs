@@ -197,7 +197,8 @@ fn get_entity_record() -> ToolSpec {
             e.g. `[\"SalesOrderLines\"]` on SalesOrderHeadersV2. A record of another \
             company than the default one needs `cross_company: true`. The record's \
             `@odata.etag` is what `if_match` of an update or delete expects. Returns a \
-            not-found error when no record has that key.",
+            not-found error when no record has that key, and an invalid-arguments error \
+            when the record is too large for one result (narrow `select`, or drop `expand`).",
         input_schema: input(
             json!({
                 "entity_set": entity_set(),

@@ -67,6 +67,13 @@ impl SimEnv {
         Arc::new(Worker::new(config(&self.base), Arc::clone(&self.store)).unwrap())
     }
 
+    /// Another worker over the same store whose results hold at most
+    /// `bytes` of record JSON.
+    pub fn worker_with_max_result_bytes(&self, bytes: usize) -> Arc<Worker> {
+        let worker = Worker::new(config(&self.base), Arc::clone(&self.store)).unwrap();
+        Arc::new(worker.with_max_result_bytes(bytes))
+    }
+
     /// Calls `tool` with `args` under a fresh request id.
     pub async fn call(&self, tool: &str, args: Value) -> Called {
         call(&self.worker, request(tool, args)).await

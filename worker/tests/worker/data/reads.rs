@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{GET, QUERY, SimEnv, assert_failure, customer_key};
+use crate::request;
 
 fn lines(row: &Value) -> &Vec<Value> {
     row["SalesOrderLines"].as_array().expect("expanded lines")
@@ -143,4 +144,38 @@ async fn read_errors_are_clear() {
         .call(GET, json!({"entity_set": "CustomersV3", "key": "US-001"}))
         .await;
     assert_failure(&called, "invalid_arguments", &["`key` must be an object"]);
+}
+
+#[tokio::test]
+async fn a_record_past_the_result_bound_is_refused_with_what_to_narrow() {
+    let env = SimEnv::start().await;
+    let key = json!({"dataAreaId": "usmf", "SalesOrderNumber": "000001"});
+    let expanded = json!({"entity_set": "SalesOrderHeadersV2", "key": key,
+                          "expand": ["SalesOrderLines"]});
+    let plain = json!({"entity_set": "SalesOrderHeadersV2", "key": key});
+    let len = |v: &Value| v["record"].to_string().len();
+    let full = len(env.call(GET, expanded.clone()).await.ok());
+    let header = len(env.call(GET, plain.clone()).await.ok());
+    let limit = header + (full - header) / 2;
+    assert!(
+        header < limit && limit < full,
+        "{header} < {limit} < {full}"
+    );
+
+    let small = env.worker_with_max_result_bytes(limit);
+    let called = env.call_with(&small, request(GET, expanded)).await;
+    assert_failure(
+        &called,
+        "invalid_arguments",
+        &[
+            &format!("the record alone is {full} bytes"),
+            &format!("the {limit} bytes"),
+            "`select`",
+            "`expand`",
+        ],
+    );
+    assert!(!called.failure().retryable);
+    // Narrowed, the same record fits.
+    let called = env.call_with(&small, request(GET, plain)).await;
+    assert_eq!(called.ok()["record"]["SalesOrderNumber"], "000001");
 }

@@ -17,7 +17,7 @@ use crate::d365::{
     location::key_of_location,
 };
 use crate::error::WorkerError;
-use crate::tools::data::hints;
+use crate::tools::data::{hints, size::json_len};
 
 /// Builds the result of a batch from its `responses`.
 pub fn build(
@@ -198,23 +198,29 @@ fn error_json(code: &str, message: String) -> Value {
 }
 
 /// Leaves records out, last first, until the results fit in `budget`
-/// bytes; returns how many were left out.
+/// bytes, the notes that replace them counted; returns how many were left
+/// out.
 fn fit(results: &mut [Value], budget: usize) -> usize {
-    let mut size: usize = results.iter().map(|r| r.to_string().len()).sum();
+    let mut size: usize = results.iter().map(json_len).sum();
     let mut omitted = 0;
     for result in results.iter_mut().rev() {
         if size <= budget {
             break;
         }
-        let Some(record) = result.as_object_mut().and_then(|m| m.remove("record")) else {
+        let before = json_len(result);
+        if result
+            .as_object_mut()
+            .and_then(|m| m.remove("record"))
+            .is_none()
+        {
             continue;
-        };
-        size = size.saturating_sub(record.to_string().len());
+        }
         result["record_omitted"] = json!(true);
         result["note"] = json!(
             "the record was left out to keep the batch result small; read it with \
              d365fo_get_entity_record"
         );
+        size = size - before + json_len(result);
         omitted += 1;
     }
     omitted

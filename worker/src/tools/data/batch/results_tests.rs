@@ -153,3 +153,36 @@ fn records_past_the_budget_are_left_out_with_a_note() {
     );
     assert_eq!(out["succeeded"], 3);
 }
+
+#[test]
+fn results_with_records_left_out_stay_within_the_budget() {
+    let key = json!({"dataAreaId": "usmf", "CustomerAccount": "US-001"});
+    let values: Vec<_> = (0..4)
+        .map(|_| json!({"op": "get", "entity_set": "CustomersV3", "key": key}))
+        .collect();
+    let ops = operations(values, 10).unwrap();
+    let units = units(&ops).unwrap();
+    let big = json!({"Blob": "x".repeat(200)}).to_string();
+    let answer: Vec<_> = (0..4)
+        .map(|_| Unit::Single(response(None, 200, &[], &big)))
+        .collect();
+    let size = |out: &Value| -> usize {
+        out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string().len())
+            .sum()
+    };
+    let bare = {
+        let out = build(&ops, &units, answer.clone(), 0);
+        assert_eq!(out["results"][0]["record_omitted"], true);
+        size(&out)
+    };
+    // Every budget that the results without records fit in is kept,
+    // the notes that replace the records counted.
+    for budget in bare..bare + 1200 {
+        let out = build(&ops, &units, answer.clone(), budget);
+        assert!(size(&out) <= budget, "{} > {budget}", size(&out));
+    }
+}
