@@ -180,7 +180,7 @@ pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<Value, Worker
 
 /// Sends a write at most once for this call: claims the request id first,
 /// and records how it ended.
-pub(super) async fn send_write(
+async fn send_write(
     ctx: &Context<'_>,
     tool: &str,
     request: Request<'_>,
@@ -223,7 +223,7 @@ fn record_url(ctx: &Context<'_>, entity_set: &str, key: &Key, cross_company: boo
 
 /// The body of a write D365FO accepted. An unreadable one must not look
 /// retryable: the write is done, and repeating it would apply it twice.
-pub(super) fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
+fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
     answer.json().map_err(|e| {
         WorkerError::OutcomeUnknown(format!(
             "D365FO accepted it (HTTP {}), but its answer could not be read ({e})",
@@ -233,7 +233,7 @@ pub(super) fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
 }
 
 /// The record's new ETag: the `ETag` header, else the body's `@odata.etag`.
-pub(super) fn etag_of(answer: &Answer, record: &Value) -> Option<String> {
+fn etag_of(answer: &Answer, record: &Value) -> Option<String> {
     answer.header("etag").map(str::to_owned).or_else(|| {
         record
             .get("@odata.etag")
