@@ -6,11 +6,13 @@
 //! more without a second round trip; the cursor then resumes at
 //! `skip + limit`.
 //!
-//! Two bounds keep one call finite. Rows stop being added once their JSON
-//! would pass [`Context::max_result_bytes`]; the result then says so and its
-//! cursor resumes right after the last row returned. Paging stops with an
-//! error when a next link repeats one already read, or after [`MAX_PAGES`]
-//! pages (an upstream that pages empty results for ever).
+//! Bounds keep one call finite. No more than [`Context::max_rows`] rows are
+//! returned, whatever `top` asks; when that cuts the result, it says so.
+//! Rows stop being added once their JSON would pass
+//! [`Context::max_result_bytes`]; the result then says so and its cursor
+//! resumes right after the last row returned. Paging stops with an error
+//! when a next link repeats one already read, or after [`MAX_PAGES`] pages
+//! (an upstream that pages empty results for ever).
 
 use std::collections::HashSet;
 
@@ -174,6 +176,15 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
              rest, or name fewer fields in `select`",
             rows.len(),
             ctx.max_result_bytes
+        ));
+    } else if more && plan.top > limit {
+        // The schema lets `top` reach 10,000; a model told "at most `top`
+        // rows" must hear that fewer came by design, not because no more
+        // exist.
+        result["note"] = json!(format!(
+            "this server returns at most {limit} rows per call, fewer than `top` {}; pass \
+             `next_cursor` as `cursor` for the next rows",
+            plan.top
         ));
     }
     result["rows"] = Value::Array(rows);

@@ -74,6 +74,14 @@ impl SimEnv {
         Arc::new(worker.with_max_result_bytes(bytes))
     }
 
+    /// Another worker over the same store whose queries return at most
+    /// `rows` rows per call.
+    pub fn worker_with_max_rows(&self, rows: usize) -> Arc<Worker> {
+        let mut config = config(&self.base);
+        config.max_rows = rows;
+        Arc::new(Worker::new(config, Arc::clone(&self.store)).unwrap())
+    }
+
     /// Calls `tool` with `args` under a fresh request id.
     pub async fn call(&self, tool: &str, args: Value) -> Called {
         call(&self.worker, request(tool, args)).await

@@ -179,3 +179,63 @@ async fn a_record_past_the_result_bound_is_refused_with_what_to_narrow() {
     let called = env.call_with(&small, request(GET, plain)).await;
     assert_eq!(called.ok()["record"]["SalesOrderNumber"], "000001");
 }
+
+#[tokio::test]
+async fn a_top_past_the_row_limit_says_so_and_the_cursor_goes_on() {
+    let env = SimEnv::start().await;
+    let capped = env.worker_with_max_rows(3);
+    let query = |top: u64| {
+        request(
+            QUERY,
+            json!({"entity_set": "CustomersV3", "select": ["CustomerAccount"],
+                   "orderby": "CustomerAccount", "top": top}),
+        )
+    };
+    let called = env.call_with(&capped, query(10)).await;
+    let out = called.ok();
+    assert_eq!(
+        (out["returned"].as_u64(), out["more"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let note = out["note"].as_str().expect("a note on the cut");
+    for part in ["at most 3 rows per call", "`top` 10", "next_cursor"] {
+        assert!(note.contains(part), "{part:?} not in {note:?}");
+    }
+    let cursor = out["next_cursor"].as_str().unwrap();
+    let next = env
+        .call_with(
+            &capped,
+            request(
+                QUERY,
+                json!({"entity_set": "CustomersV3", "cursor": cursor}),
+            ),
+        )
+        .await;
+    let accounts = |v: &Value| -> Vec<String> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["CustomerAccount"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = accounts(
+        env.call(
+            QUERY,
+            json!({"entity_set": "CustomersV3", "select": ["CustomerAccount"],
+                                             "orderby": "CustomerAccount", "top": 6}),
+        )
+        .await
+        .ok(),
+    );
+    assert_eq!(
+        accounts(next.ok()),
+        all[3..6],
+        "the cursor resumes after the cut"
+    );
+
+    // A `top` within the limit is the caller's own bound: no note.
+    let called = env.call_with(&capped, query(3)).await;
+    assert_eq!(called.ok()["more"], true);
+    assert!(called.ok().get("note").is_none(), "{}", called.ok());
+}
