@@ -132,8 +132,11 @@ fn query_entities() -> ToolSpec {
             return; ask only for what you need. `expand` includes related records, e.g. \
             `[\"SalesOrderLines\"]` on SalesOrderHeadersV2. Rows come from the caller's \
             default company unless `cross_company` is true. At most `top` rows are returned \
-            (default 100); when more exist the result has `more: true` and a `next_cursor` to \
-            pass back as `cursor` for the next rows.",
+            (default 100), and never more than the server's limit per call (1,000 unless \
+            configured otherwise; d365fo_get_server_config shows it as `max_rows`): a larger \
+            `top` returns only that many, with a `note` saying so. When more rows exist the \
+            result has `more: true` and a `next_cursor` to pass back as `cursor` for the next \
+            rows.",
         input_schema: input(
             json!({
                 "entity_set": entity_set(),
@@ -151,7 +154,7 @@ fn query_entities() -> ToolSpec {
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 10000,
-                    "description": "Most rows to return (default 100)."
+                    "description": "Most rows to return (default 100). The server returns at most its `max_rows` (1,000 by default) per call; continue with `next_cursor`."
                 },
                 "count": {
                     "type": "boolean",
@@ -197,7 +200,8 @@ fn get_entity_record() -> ToolSpec {
             e.g. `[\"SalesOrderLines\"]` on SalesOrderHeadersV2. A record of another \
             company than the default one needs `cross_company: true`. The record's \
             `@odata.etag` is what `if_match` of an update or delete expects. Returns a \
-            not-found error when no record has that key.",
+            not-found error when no record has that key, and an invalid-arguments error \
+            when the record is too large for one result (narrow `select`, or drop `expand`).",
         input_schema: input(
             json!({
                 "entity_set": entity_set(),
@@ -255,6 +259,11 @@ mod tests {
             );
             assert_eq!(spec.group, Group::Data);
         }
+        let query = find(names::QUERY_ENTITIES).map(|t| t.description);
+        assert!(
+            query.is_some_and(|d| d.contains("`max_rows`") && d.contains("`note`")),
+            "the query tool says `top` is capped per call"
+        );
         let batch = find(names::EXECUTE_BATCH).map(|t| t.input_schema.clone());
         assert_eq!(
             batch.map(|s| s["properties"]["operations"]["maxItems"].clone()),

@@ -47,7 +47,7 @@ pub fn describe(value: &Value) -> String {
 /// as absent.
 pub mod de {
     use serde::{Deserialize, Deserializer, de::Error as _};
-    use serde_json::{Map, Value};
+    use serde_json::Value;
 
     use super::describe;
     use crate::d365::odata;
@@ -155,22 +155,6 @@ pub mod de {
     /// `cross_company`: a boolean.
     pub fn cross_company<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         flag(d, "cross_company")
-    }
-
-    /// `key`: an object of field name to string, number or boolean, read
-    /// straight into the OData key predicate `(k1='v1',k2=2)`.
-    pub fn key<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        let map: Map<String, Value> = match Value::deserialize(d)? {
-            Value::Object(map) => map,
-            other => {
-                return Err(expected(
-                    "key",
-                    "an object such as {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}",
-                    &other,
-                ));
-            }
-        };
-        odata::key_predicate(&map).map_err(D::Error::custom)
     }
 }
 

@@ -40,6 +40,7 @@ fn written() -> Value {
             "key": { "type": "object", "description": "The record's key, for later reads and writes." },
             "etag": { "type": "string", "description": "The record's new @odata.etag, for `if_match` of a later write." },
             "record": { "type": "object" },
+            "record_omitted": { "type": "boolean", "description": "True when the record D365FO sent back was too large to return; `note` says how to read it." },
             "note": { "type": "string" }
         },
         "required": ["entity_set"]

@@ -4,7 +4,8 @@
 //! - [`write`]: create, update and delete, each sent at most once per call;
 //! - [`batch`]: several of those in one `$batch`, with atomic changesets;
 //! - [`args`]: the argument readers these share; [`hints`]: D365FO's
-//!   answers turned into errors a model can act on.
+//!   answers turned into errors a model can act on; [`size`]: the bound on
+//!   the records one result carries.
 
 mod args;
 mod batch;
@@ -12,6 +13,7 @@ pub mod cursor;
 mod hints;
 mod query;
 mod record;
+mod size;
 mod write;
 
 use common::catalogue::names;

@@ -6,18 +6,21 @@
 //! more without a second round trip; the cursor then resumes at
 //! `skip + limit`.
 //!
-//! Two bounds keep one call finite. Rows stop being added once their JSON
-//! would pass [`Context::max_result_bytes`]; the result then says so and its
-//! cursor resumes right after the last row returned. Paging stops with an
-//! error when a next link repeats one already read, or after [`MAX_PAGES`]
-//! pages (an upstream that pages empty results for ever).
+//! Bounds keep one call finite. No more than [`Context::max_rows`] rows are
+//! returned, whatever `top` asks; when that cuts the result, it says so.
+//! Rows stop being added once their JSON would pass
+//! [`Context::max_result_bytes`]; the result then says so and its cursor
+//! resumes right after the last row returned. Paging stops with an error
+//! when a next link repeats one already read, or after [`MAX_PAGES`] pages
+//! (an upstream that pages empty results for ever).
 
-use std::{collections::HashSet, io};
+use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::cursor::{self, Cursor};
+use super::size::{json_len, too_wide};
 use super::{args as data_de, hints};
 use crate::tools::{Context, args::de};
 use crate::{
@@ -126,7 +129,9 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
             let size = json_len(&row);
             if bytes + size > ctx.max_result_bytes {
                 if rows.is_empty() {
-                    return Err(too_wide(ctx.max_result_bytes, size));
+                    let expanded = !plan.expand.is_empty();
+                    let budget = ctx.max_result_bytes;
+                    return Err(too_wide(TOOL, "one row", size, budget, expanded));
                 }
                 more = true;
                 cut_by_size = true;
@@ -172,38 +177,18 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
             rows.len(),
             ctx.max_result_bytes
         ));
+    } else if more && plan.top > limit {
+        // The schema lets `top` reach 10,000; a model told "at most `top`
+        // rows" must hear that fewer came by design, not because no more
+        // exist.
+        result["note"] = json!(format!(
+            "this server returns at most {limit} rows per call, fewer than `top` {}; pass \
+             `next_cursor` as `cursor` for the next rows",
+            plan.top
+        ));
     }
     result["rows"] = Value::Array(rows);
     Ok(result)
-}
-
-/// The error when a single row is larger than the whole result may be.
-fn too_wide(budget: usize, size: usize) -> WorkerError {
-    WorkerError::invalid_args(
-        TOOL,
-        format!(
-            "one row alone is {size} bytes of JSON, more than the {budget} bytes a result may \
-             hold; name only the fields you need in `select`"
-        ),
-    )
-}
-
-/// The length of `value` as compact JSON, without building the text.
-fn json_len(value: &Value) -> usize {
-    struct Counter(usize);
-    impl io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing a `Value` to a sink that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }
 
 /// A URL in the url crate's normal form, for comparing links.
@@ -284,8 +269,6 @@ async fn report_progress(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     const BASE: &str = "https://h.example/env/";
@@ -321,16 +304,5 @@ mod tests {
             );
         }
         assert!(resolve("https://").is_err());
-    }
-
-    #[test]
-    fn json_lengths_match_the_text() {
-        for value in [
-            json!(null),
-            json!({"a": "x\"y\u{1}", "b": [1, 2.5, true], "c": "é"}),
-            json!("plain"),
-        ] {
-            assert_eq!(json_len(&value), value.to_string().len(), "{value}");
-        }
     }
 }

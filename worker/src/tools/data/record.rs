@@ -1,14 +1,17 @@
-//! `d365fo_get_entity_record`: one record by key.
+//! `d365fo_get_entity_record`: one record by key, refused when it alone is
+//! more than a result may hold (an `expand` of many related records, say).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{args as data_de, args::Key, hints};
+use super::{args as data_de, args::Key, hints, size};
 use crate::tools::{Context, args::de};
 use crate::{
     d365::odata::{ExpandItem, QueryOptions, data_url},
     error::WorkerError,
 };
+
+const TOOL: &str = common::catalogue::names::GET_ENTITY_RECORD;
 
 /// Arguments, as the catalogue defines them.
 #[derive(Debug, Deserialize)]
@@ -27,6 +30,7 @@ pub struct RecordArgs {
 
 /// Reads the record; D365FO's 404 becomes a not-found error.
 pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerError> {
+    let expanded = !args.expand.is_empty();
     let query = QueryOptions {
         select: args.select,
         expand: args.expand,
@@ -44,6 +48,11 @@ pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerErr
         return Err(WorkerError::BadResponse(
             "a record that is not a JSON object".into(),
         ));
+    }
+    let bytes = size::json_len(&record);
+    if bytes > ctx.max_result_bytes {
+        let budget = ctx.max_result_bytes;
+        return Err(size::too_wide(TOOL, "the record", bytes, budget, expanded));
     }
     Ok(json!({ "entity_set": args.entity_set, "record": record }))
 }

@@ -8,13 +8,15 @@
 //! updated record in the same round trip (`Prefer: return=representation`)
 //! rather than reading it back, which would be a second request that might
 //! see someone else's change; when D365FO answers 204 anyway, the result
-//! has the new ETag and says how to read the record.
+//! has the new ETag and says how to read the record. A record D365FO sends
+//! back that is more than a result may hold is left out with a note: the
+//! write is done by then, so failing the call would misreport it.
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{args as data_de, args::Key, hints};
+use super::{args as data_de, args::Key, hints, size};
 use crate::tools::{Context, args::de};
 use crate::{
     d365::{
@@ -104,7 +106,7 @@ pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<Value, Worker
         result["etag"] = json!(etag);
     }
     if record.is_object() {
-        result["record"] = record;
+        attach_record(ctx, &mut result, record);
     }
     Ok(result)
 }
@@ -139,7 +141,7 @@ pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<Value, Worker
         result["etag"] = json!(etag);
     }
     if record.is_object() {
-        result["record"] = record;
+        attach_record(ctx, &mut result, record);
     } else {
         result["note"] = json!(
             "D365FO applied the change without sending the record back; read it with \
@@ -178,7 +180,7 @@ pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<Value, Worker
 
 /// Sends a write at most once for this call: claims the request id first,
 /// and records how it ended.
-pub(super) async fn send_write(
+async fn send_write(
     ctx: &Context<'_>,
     tool: &str,
     request: Request<'_>,
@@ -187,6 +189,23 @@ pub(super) async fn send_write(
     let result = ctx.client.request(request).await;
     claim.settle(Settled::of(&result)).await;
     result
+}
+
+/// Puts the `record` D365FO sent back into `result`, or, when it alone is
+/// more than a result may hold, a note saying how to read it instead.
+fn attach_record(ctx: &Context<'_>, result: &mut Value, record: Value) {
+    let bytes = size::json_len(&record);
+    let budget = ctx.max_result_bytes;
+    if bytes <= budget {
+        result["record"] = record;
+        return;
+    }
+    result["record_omitted"] = json!(true);
+    result["note"] = json!(format!(
+        "D365FO applied the write. The record it sent back is {bytes} bytes of JSON, more \
+         than the {budget} bytes a result may hold, so it is left out; read the fields you \
+         need with d365fo_get_entity_record and `select`"
+    ));
 }
 
 /// `{base}/data/{set}({key})`, with `cross-company=true` when asked.
@@ -204,7 +223,7 @@ fn record_url(ctx: &Context<'_>, entity_set: &str, key: &Key, cross_company: boo
 
 /// The body of a write D365FO accepted. An unreadable one must not look
 /// retryable: the write is done, and repeating it would apply it twice.
-pub(super) fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
+fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
     answer.json().map_err(|e| {
         WorkerError::OutcomeUnknown(format!(
             "D365FO accepted it (HTTP {}), but its answer could not be read ({e})",
@@ -214,7 +233,7 @@ pub(super) fn applied_json(answer: &Answer) -> Result<Value, WorkerError> {
 }
 
 /// The record's new ETag: the `ETag` header, else the body's `@odata.etag`.
-pub(super) fn etag_of(answer: &Answer, record: &Value) -> Option<String> {
+fn etag_of(answer: &Answer, record: &Value) -> Option<String> {
     answer.header("etag").map(str::to_owned).or_else(|| {
         record
             .get("@odata.etag")

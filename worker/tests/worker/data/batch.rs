@@ -4,7 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{BATCH, SimEnv, assert_failure, customer_key, customer_path};
+use super::{BATCH, GET, SimEnv, assert_failure, customer_key, customer_path};
+use crate::request;
 
 fn group_path(id: &str) -> String {
     format!("/data/CustomerGroups(dataAreaId='usmf',CustomerGroupId='{id}')")
@@ -222,4 +223,40 @@ async fn bad_batches_are_refused_before_anything_is_sent() {
         let (status, _) = env.sim_get(&group_path(id)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id} was not created");
     }
+}
+
+#[tokio::test]
+async fn records_past_the_result_bound_are_left_out_not_failed() {
+    let env = SimEnv::start().await;
+    let order = |n: &str| json!({"dataAreaId": "usmf", "SalesOrderNumber": n});
+    let one = env
+        .call(
+            GET,
+            json!({"entity_set": "SalesOrderHeadersV2", "key": order("000001"),
+                   "expand": ["SalesOrderLines"]}),
+        )
+        .await;
+    let limit = one.ok()["record"].to_string().len() + 1000;
+    let small = env.worker_with_max_result_bytes(limit);
+    let gets: Vec<Value> = ["000001", "000002", "000003"]
+        .iter()
+        .map(|n| {
+            json!({"op": "get", "entity_set": "SalesOrderHeadersV2", "key": order(n),
+                   "expand": ["SalesOrderLines"]})
+        })
+        .collect();
+    let called = env
+        .call_with(&small, request(BATCH, json!({ "operations": gets })))
+        .await;
+    let out = called.ok();
+    assert_eq!(out["succeeded"], 3, "{out}");
+    let results = out["results"].as_array().unwrap();
+    let omitted = results
+        .iter()
+        .filter(|r| r["record_omitted"] == true)
+        .count();
+    assert!(omitted >= 1, "{out}");
+    assert!(out["note"].as_str().unwrap().contains("left out"), "{out}");
+    let size: usize = results.iter().map(|r| r.to_string().len()).sum();
+    assert!(size <= limit, "{size} > {limit}");
 }

@@ -67,6 +67,21 @@ impl SimEnv {
         Arc::new(Worker::new(config(&self.base), Arc::clone(&self.store)).unwrap())
     }
 
+    /// Another worker over the same store whose results hold at most
+    /// `bytes` of record JSON.
+    pub fn worker_with_max_result_bytes(&self, bytes: usize) -> Arc<Worker> {
+        let worker = Worker::new(config(&self.base), Arc::clone(&self.store)).unwrap();
+        Arc::new(worker.with_max_result_bytes(bytes))
+    }
+
+    /// Another worker over the same store whose queries return at most
+    /// `rows` rows per call.
+    pub fn worker_with_max_rows(&self, rows: usize) -> Arc<Worker> {
+        let mut config = config(&self.base);
+        config.max_rows = rows;
+        Arc::new(Worker::new(config, Arc::clone(&self.store)).unwrap())
+    }
+
     /// Calls `tool` with `args` under a fresh request id.
     pub async fn call(&self, tool: &str, args: Value) -> Called {
         call(&self.worker, request(tool, args)).await

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{GET, QUERY, SimEnv, assert_failure, customer_key};
+use crate::request;
 
 fn lines(row: &Value) -> &Vec<Value> {
     row["SalesOrderLines"].as_array().expect("expanded lines")
@@ -143,4 +144,98 @@ async fn read_errors_are_clear() {
         .call(GET, json!({"entity_set": "CustomersV3", "key": "US-001"}))
         .await;
     assert_failure(&called, "invalid_arguments", &["`key` must be an object"]);
+}
+
+#[tokio::test]
+async fn a_record_past_the_result_bound_is_refused_with_what_to_narrow() {
+    let env = SimEnv::start().await;
+    let key = json!({"dataAreaId": "usmf", "SalesOrderNumber": "000001"});
+    let expanded = json!({"entity_set": "SalesOrderHeadersV2", "key": key,
+                          "expand": ["SalesOrderLines"]});
+    let plain = json!({"entity_set": "SalesOrderHeadersV2", "key": key});
+    let len = |v: &Value| v["record"].to_string().len();
+    let full = len(env.call(GET, expanded.clone()).await.ok());
+    let header = len(env.call(GET, plain.clone()).await.ok());
+    let limit = header + (full - header) / 2;
+    assert!(
+        header < limit && limit < full,
+        "{header} < {limit} < {full}"
+    );
+
+    let small = env.worker_with_max_result_bytes(limit);
+    let called = env.call_with(&small, request(GET, expanded)).await;
+    assert_failure(
+        &called,
+        "invalid_arguments",
+        &[
+            &format!("the record alone is {full} bytes"),
+            &format!("the {limit} bytes"),
+            "`select`",
+            "`expand`",
+        ],
+    );
+    assert!(!called.failure().retryable);
+    // Narrowed, the same record fits.
+    let called = env.call_with(&small, request(GET, plain)).await;
+    assert_eq!(called.ok()["record"]["SalesOrderNumber"], "000001");
+}
+
+#[tokio::test]
+async fn a_top_past_the_row_limit_says_so_and_the_cursor_goes_on() {
+    let env = SimEnv::start().await;
+    let capped = env.worker_with_max_rows(3);
+    let query = |top: u64| {
+        request(
+            QUERY,
+            json!({"entity_set": "CustomersV3", "select": ["CustomerAccount"],
+                   "orderby": "CustomerAccount", "top": top}),
+        )
+    };
+    let called = env.call_with(&capped, query(10)).await;
+    let out = called.ok();
+    assert_eq!(
+        (out["returned"].as_u64(), out["more"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let note = out["note"].as_str().expect("a note on the cut");
+    for part in ["at most 3 rows per call", "`top` 10", "next_cursor"] {
+        assert!(note.contains(part), "{part:?} not in {note:?}");
+    }
+    let cursor = out["next_cursor"].as_str().unwrap();
+    let next = env
+        .call_with(
+            &capped,
+            request(
+                QUERY,
+                json!({"entity_set": "CustomersV3", "cursor": cursor}),
+            ),
+        )
+        .await;
+    let accounts = |v: &Value| -> Vec<String> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["CustomerAccount"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = accounts(
+        env.call(
+            QUERY,
+            json!({"entity_set": "CustomersV3", "select": ["CustomerAccount"],
+                                             "orderby": "CustomerAccount", "top": 6}),
+        )
+        .await
+        .ok(),
+    );
+    assert_eq!(
+        accounts(next.ok()),
+        all[3..6],
+        "the cursor resumes after the cut"
+    );
+
+    // A `top` within the limit is the caller's own bound: no note.
+    let called = env.call_with(&capped, query(3)).await;
+    assert_eq!(called.ok()["more"], true);
+    assert!(called.ok().get("note").is_none(), "{}", called.ok());
 }

@@ -2,13 +2,21 @@
 //! whose answer is lost says its outcome is unknown (and is not retried),
 //! and only a 429 sends a write again.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
+use axum::{Router, extract::State, http::header, response::IntoResponse};
+use common::store::{MemoryStore, SharedStore};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use super::{BATCH, CREATE, QUERY, SimEnv, UPDATE, assert_failure, customer_key, customer_path};
-use crate::{call, fixture::Fixture, request, worker};
+use crate::{call, config, fixture::Fixture, request, worker};
 
 fn with_id(tool: &str, id: &str, args: serde_json::Value) -> common::proto::CallToolRequest {
     let mut req = request(tool, args);
@@ -188,4 +196,126 @@ async fn a_write_that_cannot_connect_was_not_sent() {
         &["cannot connect", "the write was not sent"],
     );
     assert!(called.failure().retryable);
+}
+
+#[tokio::test]
+async fn a_replayed_batch_says_what_its_writes_did() {
+    let env = SimEnv::start().await;
+    let other = env.second_worker();
+    // Every write refused: a rolled-back changeset and a duplicate key. The
+    // `$batch` itself is answered 200, but nothing changed.
+    let refused = json!({"operations": [
+        {"op": "create", "entity_set": "CustomerGroups", "changeset": "a",
+         "fields": {"CustomerGroupId": "83", "Description": "Rolled back"}},
+        {"op": "create", "entity_set": "CustomersV3", "changeset": "a",
+         "fields": {"CustomerAccount": "US-961", "CustomerGroupId": "99"}},
+        {"op": "create", "entity_set": "CustomersV3",
+         "fields": {"CustomerAccount": "US-001", "CustomerGroupId": "10"}},
+        {"op": "get", "entity_set": "CustomersV3", "key": customer_key("usmf", "US-001")}
+    ]});
+    let first = env
+        .call_with(
+            &env.worker,
+            with_id(BATCH, "batch-refused", refused.clone()),
+        )
+        .await;
+    assert_eq!(first.ok()["failed"], 3, "{}", first.ok());
+    let again = env
+        .call_with(&other, with_id(BATCH, "batch-refused", refused))
+        .await;
+    assert_failure(
+        &again,
+        "conflict",
+        &[
+            "already executed once",
+            "refused it then, so nothing changed",
+        ],
+    );
+
+    // One write applied among refused ones: applied.
+    let mixed = json!({"operations": [
+        {"op": "create", "entity_set": "CustomersV3",
+         "fields": {"CustomerAccount": "US-001", "CustomerGroupId": "10"}},
+        {"op": "create", "entity_set": "CustomersV3",
+         "fields": {"CustomerAccount": "US-962", "CustomerGroupId": "10"}}
+    ]});
+    let first = env
+        .call_with(&env.worker, with_id(BATCH, "batch-mixed", mixed.clone()))
+        .await;
+    assert_eq!(first.ok()["succeeded"], 1, "{}", first.ok());
+    let again = env
+        .call_with(&other, with_id(BATCH, "batch-mixed", mixed))
+        .await;
+    assert_failure(&again, "conflict", &["applied it then"]);
+}
+
+/// A `$batch` endpoint that answers 200 with an answer the worker cannot
+/// fully use: unreadable when the request names `Garbled`, else one part
+/// only, whatever was asked. Counts the batches it sees.
+async fn half_answering_batch() -> (url::Url, Arc<AtomicUsize>) {
+    async fn answer(State(seen): State<Arc<AtomicUsize>>, body: String) -> impl IntoResponse {
+        seen.fetch_add(1, Ordering::SeqCst);
+        if body.contains("Garbled") {
+            return (
+                [(header::CONTENT_TYPE, "text/plain")],
+                "not a batch".to_owned(),
+            );
+        }
+        let part = "--batchresponse_x\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\n\
+                    HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n\r\n\
+                    {\"Id\":1}\r\n--batchresponse_x--\r\n";
+        (
+            [(
+                header::CONTENT_TYPE,
+                "multipart/mixed; boundary=batchresponse_x",
+            )],
+            part.to_owned(),
+        )
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let app = Router::new().fallback(answer).with_state(Arc::clone(&seen));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn a_replayed_batch_whose_answer_was_not_all_understood_is_unknown() {
+    let (base, seen) = half_answering_batch().await;
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let first = ::worker::Worker::new(config(&base), Arc::clone(&store)).unwrap();
+    let second = ::worker::Worker::new(config(&base), Arc::clone(&store)).unwrap();
+    let create = |id: u64| json!({"op": "create", "entity_set": "Things", "fields": {"Id": id}});
+
+    // Two writes, one answer: the second write's outcome is unknown.
+    let partial = json!({"operations": [create(1), create(2)]});
+    let called = call(&first, with_id(BATCH, "batch-partial", partial.clone())).await;
+    let out = called.ok();
+    assert_eq!(out["results"][0]["ok"], true, "{out}");
+    assert_eq!(
+        out["results"][1]["error"]["code"], "outcome_unknown",
+        "{out}"
+    );
+    let again = call(&second, with_id(BATCH, "batch-partial", partial)).await;
+    assert_failure(
+        &again,
+        "conflict",
+        &["already executed once", "outcome is unknown"],
+    );
+
+    // An answer that cannot be read at all.
+    let garbled = json!({"operations": [
+        {"op": "create", "entity_set": "Garbled", "fields": {"Id": 1}}
+    ]});
+    let called = call(&first, with_id(BATCH, "batch-garbled", garbled.clone())).await;
+    assert_failure(&called, "outcome_unknown", &["could not be read"]);
+    let again = call(&second, with_id(BATCH, "batch-garbled", garbled)).await;
+    assert_failure(
+        &again,
+        "conflict",
+        &["already executed once", "outcome is unknown"],
+    );
+
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "no replay reached D365FO");
 }

@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{CREATE, DELETE, GET, SimEnv, UPDATE, assert_failure, customer_key, customer_path};
+use crate::request;
 
 #[tokio::test]
 async fn create_get_update_delete() {
@@ -280,4 +281,57 @@ async fn bad_arguments_never_reach_d365fo() {
         (status, &stored["CustomerAccount"]),
         (StatusCode::OK, &json!("US-001"))
     );
+}
+
+#[tokio::test]
+async fn a_written_record_past_the_result_bound_is_left_out_and_the_write_stands() {
+    let env = SimEnv::start().await;
+    let read = env
+        .call(
+            GET,
+            json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-001")}),
+        )
+        .await;
+    let limit = read.ok()["record"].to_string().len() / 2;
+    let small = env.worker_with_max_result_bytes(limit);
+    let left_out = |out: &serde_json::Value| {
+        assert!(out.get("record").is_none(), "{out}");
+        assert_eq!(out["record_omitted"], true, "{out}");
+        let note = out["note"].as_str().unwrap();
+        assert!(
+            note.contains(&format!("{limit} bytes")) && note.contains("d365fo_get_entity_record"),
+            "{note}"
+        );
+        assert!(out["etag"].is_string(), "{out}");
+    };
+
+    let updated = env
+        .call_with(
+            &small,
+            request(
+                UPDATE,
+                json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-001"),
+                       "fields": {"CreditLimit": 777}}),
+            ),
+        )
+        .await;
+    left_out(updated.ok());
+    assert_eq!(updated.ok()["key"], customer_key("usmf", "US-001"));
+    let (_, stored) = env.sim_get(&customer_path("usmf", "US-001")).await;
+    assert_eq!(stored["CreditLimit"].as_f64(), Some(777.0));
+
+    let created = env
+        .call_with(
+            &small,
+            request(
+                CREATE,
+                json!({"entity_set": "CustomersV3",
+                       "fields": {"CustomerAccount": "US-980", "CustomerGroupId": "10"}}),
+            ),
+        )
+        .await;
+    left_out(created.ok());
+    assert_eq!(created.ok()["key"], customer_key("usmf", "US-980"));
+    let (status, _) = env.sim_get(&customer_path("usmf", "US-980")).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -5,7 +5,9 @@
 //! encodes them into one `multipart/mixed` request and sends it, once, as a
 //! write guarded by the call's request id (a batch of reads only is sent as
 //! a read, and may be retried); [`results`] maps D365FO's answer back onto
-//! the operations, in order.
+//! the operations, in order. The request id's record is settled from those
+//! per-operation outcomes, not from the `$batch` status, which is 200 even
+//! when every write failed.
 //!
 //! Every request carries `Content-ID` = its index + 1, so a changeset's
 //! update or delete can name the record an earlier create made as `$n`,
@@ -20,10 +22,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use self::plan::{Kind, Operation, Target};
-use super::write::send_write;
 use crate::d365::{
-    Body, Idempotency, Request,
-    batch::{self, PartRequest, Unit},
+    Answer, Body, Idempotency, Request, Settled, WriteOnce,
+    batch::{self, PartRequest, PartResponse, Unit},
     odata::{QueryOptions, data_url},
 };
 use crate::error::WorkerError;
@@ -89,13 +90,33 @@ pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerErro
         retry: true,
         deadline: ctx.deadline,
     };
-    let answer = if read_only {
-        ctx.client.request(request).await?
-    } else {
-        send_write(ctx, TOOL, request).await?
+    let build = |answer: Answer| -> Result<results::Built, WorkerError> {
+        let responses = decode(&answer, read_only)?;
+        Ok(results::build(
+            &ops,
+            &units,
+            responses,
+            ctx.max_result_bytes,
+        ))
     };
+    if read_only {
+        return Ok(build(ctx.client.request(request).await?)?.value);
+    }
+    let claim = WriteOnce::claim(ctx.store, ctx.request_id, TOOL).await?;
+    let built = ctx.client.request(request).await.and_then(build);
+    let settled = match &built {
+        Ok(built) => built.settled,
+        Err(_) => Settled::of(&built),
+    };
+    claim.settle(settled).await;
+    Ok(built?.value)
+}
+
+/// D365FO's answer, one response per request. An unreadable answer to a
+/// batch with writes leaves their outcome unknown.
+fn decode(answer: &Answer, read_only: bool) -> Result<Vec<Unit<PartResponse>>, WorkerError> {
     let content_type = answer.header("content-type").unwrap_or("");
-    let responses = batch::decode(content_type, &answer.body).map_err(|why| {
+    batch::decode(content_type, &answer.body).map_err(|why| {
         let why = format!(
             "D365FO answered the batch (HTTP {}), but the answer could not be read: {why}",
             answer.status
@@ -105,13 +126,7 @@ pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerErro
         } else {
             WorkerError::OutcomeUnknown(why)
         }
-    })?;
-    Ok(results::build(
-        &ops,
-        &units,
-        responses,
-        ctx.max_result_bytes,
-    ))
+    })
 }
 
 /// The request of one operation.

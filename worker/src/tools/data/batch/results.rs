@@ -6,18 +6,34 @@
 //! and every other operation of it is reported `rolled_back`. Records count
 //! against the result's byte budget; past it a record is left out with a
 //! note saying how to read it, never dropped silently.
+//!
+//! The same outcomes settle the batch's request-id record ([`Built::settled`]):
+//! D365FO answers `$batch` 200 even when every write in it failed, so the
+//! HTTP status says nothing about what changed.
 
 use serde_json::{Value, json};
 
 use super::content_id;
 use super::plan::{Kind, Operation};
 use crate::d365::{
+    Settled,
     batch::{PartResponse, Unit},
     errors,
     location::key_of_location,
 };
 use crate::error::WorkerError;
-use crate::tools::data::hints;
+use crate::tools::data::{hints, size::json_len};
+
+/// The result of a batch, and what became of its writes.
+#[derive(Debug)]
+pub struct Built {
+    /// The tool's result.
+    pub value: Value,
+    /// How the writes ended, taken together: unknown if any write's outcome
+    /// is, else applied if any write was applied, else refused (nothing
+    /// changed). Refused for a batch without writes.
+    pub settled: Settled,
+}
 
 /// Builds the result of a batch from its `responses`.
 pub fn build(
@@ -25,8 +41,9 @@ pub fn build(
     units: &[Unit<usize>],
     responses: Vec<Unit<PartResponse>>,
     budget: usize,
-) -> Value {
+) -> Built {
     let mut results: Vec<Value> = Vec::with_capacity(ops.len());
+    let mut writes = Writes::default();
     let mut answers = responses.into_iter();
     for unit in units {
         let members: &[usize] = match unit {
@@ -48,6 +65,9 @@ pub fn build(
         };
         for (i, outcome) in outcome {
             if let Some(op) = ops.get(i) {
+                if op.kind != Kind::Get {
+                    writes.add(&outcome);
+                }
                 results.push(result(op, outcome));
             }
         }
@@ -66,7 +86,40 @@ pub fn build(
              result without its record says so. Read them with d365fo_get_entity_record"
         ));
     }
-    out
+    Built {
+        value: out,
+        settled: writes.settled(),
+    }
+}
+
+/// What became of a batch's writes, counted.
+#[derive(Debug, Default)]
+struct Writes {
+    applied: usize,
+    unknown: usize,
+}
+
+impl Writes {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Answered(r) if ok(r.status) => self.applied += 1,
+            // The same reading as the write's result: D365FO refused it.
+            Outcome::Answered(_) | Outcome::RolledBack { .. } => {}
+            Outcome::Unmatched => self.unknown += 1,
+        }
+    }
+
+    fn settled(&self) -> Settled {
+        // Unknown before applied: "applied" would tell a replay the whole
+        // batch ran, hiding the write that may not have.
+        if self.unknown > 0 {
+            Settled::Unknown
+        } else if self.applied > 0 {
+            Settled::Applied
+        } else {
+            Settled::Refused
+        }
+    }
 }
 
 /// What became of one operation.
@@ -198,23 +251,29 @@ fn error_json(code: &str, message: String) -> Value {
 }
 
 /// Leaves records out, last first, until the results fit in `budget`
-/// bytes; returns how many were left out.
+/// bytes, the notes that replace them counted; returns how many were left
+/// out.
 fn fit(results: &mut [Value], budget: usize) -> usize {
-    let mut size: usize = results.iter().map(|r| r.to_string().len()).sum();
+    let mut size: usize = results.iter().map(json_len).sum();
     let mut omitted = 0;
     for result in results.iter_mut().rev() {
         if size <= budget {
             break;
         }
-        let Some(record) = result.as_object_mut().and_then(|m| m.remove("record")) else {
+        let before = json_len(result);
+        if result
+            .as_object_mut()
+            .and_then(|m| m.remove("record"))
+            .is_none()
+        {
             continue;
-        };
-        size = size.saturating_sub(record.to_string().len());
+        }
         result["record_omitted"] = json!(true);
         result["note"] = json!(
             "the record was left out to keep the batch result small; read it with \
              d365fo_get_entity_record"
         );
+        size = size - before + json_len(result);
         omitted += 1;
     }
     omitted

@@ -43,7 +43,9 @@ fn applied_changesets_map_one_to_one() {
             response(Some("4"), 204, &[], ""),
         ]),
     ];
-    let out = build(&ops, &units, answer, 1 << 20);
+    let built = build(&ops, &units, answer, 1 << 20);
+    assert_eq!(built.settled, Settled::Applied);
+    let out = built.value;
     assert_eq!(
         (out["succeeded"].as_u64(), out["failed"].as_u64()),
         (Some(4), Some(0))
@@ -78,7 +80,9 @@ fn a_failed_changeset_names_its_failure_and_rolls_back_the_rest() {
         )),
         Unit::Single(response(Some("3"), 400, &[], error)),
     ];
-    let out = build(&ops, &units, answer.clone(), 1 << 20);
+    let built = build(&ops, &units, answer.clone(), 1 << 20);
+    assert_eq!(built.settled, Settled::Refused);
+    let out = built.value;
     assert_eq!(
         (out["succeeded"].as_u64(), out["failed"].as_u64()),
         (Some(0), Some(4))
@@ -103,7 +107,9 @@ fn a_failed_changeset_names_its_failure_and_rolls_back_the_rest() {
     if let Some(Unit::Single(r)) = anonymous.get_mut(1) {
         r.content_id = None;
     }
-    let out = build(&ops, &units, anonymous, 1 << 20);
+    let built = build(&ops, &units, anonymous, 1 << 20);
+    assert_eq!(built.settled, Settled::Refused);
+    let out = built.value;
     for i in 1..4 {
         assert_eq!(out["results"][i]["status"], 400);
         assert!(out["results"][i].get("rolled_back").is_none());
@@ -115,7 +121,9 @@ fn answers_that_do_not_match_are_reported_per_operation() {
     let ops = ops();
     let units = units(&ops).unwrap();
     let answer = vec![Unit::Single(response(None, 200, &[], &record("US-001")))];
-    let out = build(&ops, &units, answer, 1 << 20);
+    let built = build(&ops, &units, answer, 1 << 20);
+    assert_eq!(built.settled, Settled::Unknown);
+    let out = built.value;
     assert_eq!(out["results"].as_array().unwrap().len(), 4);
     assert_eq!(out["results"][0]["ok"], true);
     for i in 1..4 {
@@ -141,7 +149,9 @@ fn records_past_the_budget_are_left_out_with_a_note() {
     let answer = (0..3)
         .map(|_| Unit::Single(response(None, 200, &[], &big)))
         .collect();
-    let out = build(&ops, &units, answer, 2500);
+    let built = build(&ops, &units, answer, 2500);
+    assert_eq!(built.settled, Settled::Refused);
+    let out = built.value;
     let r = out["results"].as_array().unwrap();
     assert!(r[0].get("record").is_some() && r[1].get("record").is_some());
     assert_eq!(r[2]["record_omitted"], true);
@@ -152,4 +162,67 @@ fn records_past_the_budget_are_left_out_with_a_note() {
             .contains("1 records were left out")
     );
     assert_eq!(out["succeeded"], 3);
+}
+
+#[test]
+fn writes_settle_the_request_id_by_what_d365fo_did_with_them() {
+    let key = json!({"dataAreaId": "usmf", "CustomerAccount": "US-001"});
+    let values = vec![
+        json!({"op": "delete", "entity_set": "CustomersV3", "key": key}),
+        json!({"op": "create", "entity_set": "CustomersV3", "fields": {"CustomerAccount": "N-1"}}),
+        json!({"op": "get", "entity_set": "CustomersV3", "key": key}),
+    ];
+    let ops = operations(values, 10).unwrap();
+    let units = units(&ops).unwrap();
+    let refused = || response(Some("1"), 404, &[], "");
+    let applied = || response(Some("2"), 201, &[], &record("N-1"));
+    let read = || response(Some("3"), 200, &[], &record("US-001"));
+    let settled = |answer: Vec<PartResponse>| {
+        let answer = answer.into_iter().map(Unit::Single).collect();
+        build(&ops, &units, answer, 1 << 20).settled
+    };
+    // A read that succeeds changes nothing: refused when every write was.
+    let conflict = response(Some("2"), 409, &[], "");
+    assert_eq!(settled(vec![refused(), conflict, read()]), Settled::Refused);
+    assert_eq!(
+        settled(vec![refused(), applied(), read()]),
+        Settled::Applied
+    );
+    // The create's answer is missing: its outcome is unknown, whatever
+    // else applied.
+    assert_eq!(settled(vec![applied()]), Settled::Unknown);
+    assert_eq!(settled(vec![refused()]), Settled::Unknown);
+}
+
+#[test]
+fn results_with_records_left_out_stay_within_the_budget() {
+    let key = json!({"dataAreaId": "usmf", "CustomerAccount": "US-001"});
+    let values: Vec<_> = (0..4)
+        .map(|_| json!({"op": "get", "entity_set": "CustomersV3", "key": key}))
+        .collect();
+    let ops = operations(values, 10).unwrap();
+    let units = units(&ops).unwrap();
+    let big = json!({"Blob": "x".repeat(200)}).to_string();
+    let answer: Vec<_> = (0..4)
+        .map(|_| Unit::Single(response(None, 200, &[], &big)))
+        .collect();
+    let size = |out: &Value| -> usize {
+        out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string().len())
+            .sum()
+    };
+    let bare = {
+        let out = build(&ops, &units, answer.clone(), 0).value;
+        assert_eq!(out["results"][0]["record_omitted"], true);
+        size(&out)
+    };
+    // Every budget that the results without records fit in is kept,
+    // the notes that replace the records counted.
+    for budget in bare..bare + 1200 {
+        let out = build(&ops, &units, answer.clone(), budget).value;
+        assert!(size(&out) <= budget, "{} > {budget}", size(&out));
+    }
 }
