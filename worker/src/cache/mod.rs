@@ -84,6 +84,26 @@ struct Slot {
     /// Size of the entry's JSON, for the L1 byte budget.
     weight: u32,
     ttl: Duration,
+    /// When it stops being served, on tokio's clock. moka expires the slot
+    /// at the same TTL on `std`'s clock, which frees the memory; this check
+    /// is what decides, so that tests on paused time (where only tokio's
+    /// clock moves) see entries expire exactly when they should. Outside
+    /// tests both clocks agree.
+    expires: tokio::time::Instant,
+}
+
+impl Slot {
+    fn live(&self) -> bool {
+        tokio::time::Instant::now() < self.expires
+    }
+}
+
+/// `ttl` from now; a TTL too long to add means "for as long as the worker
+/// runs", not a panic.
+fn expiry_after(ttl: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(ttl)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// Expires each L1 entry after its own TTL (negative entries live shorter).
@@ -228,9 +248,14 @@ impl MetadataCache {
     {
         let stats = &self.inner.stats;
         if let Some(slot) = self.inner.l1.get(key).await {
-            bump(&stats.l1_hits);
-            self.count_negative(&slot.entry);
-            return Ok(slot.entry);
+            if slot.live() {
+                bump(&stats.l1_hits);
+                self.count_negative(&slot.entry);
+                return Ok(slot.entry);
+            }
+            // Expired on tokio's clock before moka's noticed: without this,
+            // `try_get_with` below would hand the stale slot back.
+            self.inner.l1.invalidate(key).await;
         }
         let ran = AtomicBool::new(false);
         let loaded = self
@@ -257,7 +282,12 @@ impl MetadataCache {
     /// store or D365FO. For optional extras, such as ranking search results
     /// by label text that happens to be cached.
     pub async fn peek(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        self.inner.l1.get(key).await.map(|slot| slot.entry)
+        self.inner
+            .l1
+            .get(key)
+            .await
+            .filter(Slot::live)
+            .map(|slot| slot.entry)
     }
 
     fn count_negative(&self, entry: &Entry) {
@@ -283,6 +313,7 @@ impl Inner {
             entry: Arc::new(entry),
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             ttl: l1_ttl,
+            expires: expiry_after(l1_ttl),
         }
     }
 }

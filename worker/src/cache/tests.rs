@@ -1,6 +1,14 @@
 //! The cache against the in-memory store, with fills that count their runs.
+//!
+//! Every test runs on tokio's paused clock: time moves only when every task
+//! waits, and then straight to the next timer, so TTLs and deadlines are
+//! exact however loaded the machine is. The cache's L1 checks expiry on
+//! tokio's clock; `MemoryStore` keeps time on `std`'s, which paused time
+//! does not move, so the tests that need L2 entries to expire run on
+//! [`TokioClockStore`].
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -19,6 +27,7 @@ use common::{
 };
 use futures::stream::BoxStream;
 use serde_json::json;
+use tokio::time::Instant;
 
 use super::*;
 
@@ -48,7 +57,7 @@ fn two_workers() -> (MetadataCache, MetadataCache, SharedStore) {
     (a, b, store)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fifty_concurrent_first_gets_on_two_workers_fill_once() {
     let (a, b, store) = two_workers();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -100,11 +109,11 @@ async fn fifty_concurrent_first_gets_on_two_workers_fill_once() {
     assert_eq!(read(c.stats(), |s| &s.l2_hits), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn missing_things_are_cached_shorter() {
-    let store: SharedStore = Arc::new(MemoryStore::new());
+    let store: SharedStore = Arc::new(TokioClockStore::default());
     let config = CacheConfig {
-        negative_ttl: Duration::from_millis(150),
+        negative_ttl: Duration::from_secs(300),
         ..CacheConfig::default()
     };
     let cache = MetadataCache::new(config, Some(store));
@@ -124,7 +133,15 @@ async fn missing_things_are_cached_shorter() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(read(cache.stats(), |s| &s.negative_hits), 9);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Still there just before the negative TTL, gone just after it, while a
+    // found entry (24 h) would live on.
+    tokio::time::advance(Duration::from_millis(299_990)).await;
+    cache
+        .get_or_fill(&key("@NOPE1"), Deadline::NONE, missing)
+        .await
+        .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    tokio::time::advance(Duration::from_millis(20)).await;
     cache
         .get_or_fill(&key("@NOPE1"), Deadline::NONE, missing)
         .await
@@ -132,13 +149,13 @@ async fn missing_things_are_cached_shorter() {
     assert_eq!(runs.load(Ordering::SeqCst), 2, "expired in L1 and L2");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn entries_expire_after_their_ttl() {
-    let store: SharedStore = Arc::new(MemoryStore::new());
+    let store: SharedStore = Arc::new(TokioClockStore::default());
     let config = CacheConfig {
-        ttl: Duration::from_millis(200),
-        negative_ttl: Duration::from_millis(100),
-        l1_ttl: Duration::from_millis(100),
+        ttl: Duration::from_secs(2),
+        negative_ttl: Duration::from_secs(1),
+        l1_ttl: Duration::from_secs(1),
         ..CacheConfig::default()
     };
     let cache = MetadataCache::new(config, Some(store));
@@ -150,20 +167,22 @@ async fn entries_expire_after_their_ttl() {
         })
     };
     get().await.unwrap();
+    tokio::time::advance(Duration::from_millis(990)).await;
     get().await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    // Gone from L1, still in L2.
-    tokio::time::sleep(Duration::from_millis(130)).await;
+    assert_eq!(read(cache.stats(), |s| &s.l1_hits), 1, "still in L1");
+    // Gone from L1, still in L2 (which put it back in L1 for another 1 s).
+    tokio::time::advance(Duration::from_millis(20)).await;
     get().await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(read(cache.stats(), |s| &s.l2_hits), 1);
-    // Gone from both.
-    tokio::time::sleep(Duration::from_millis(230)).await;
+    // Gone from both: 2 s after the fill, though L1 took it again at 1 s.
+    tokio::time::advance(Duration::from_millis(1000)).await;
     get().await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fill_errors_reach_every_waiter_and_are_not_cached() {
     let (a, _, store) = two_workers();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -198,7 +217,7 @@ async fn fill_errors_reach_every_waiter_and_are_not_cached() {
     assert_eq!(runs2.load(Ordering::SeqCst), 1, "the error was not cached");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cancelled_fill_releases_its_lock() {
     let (a, b, store) = two_workers();
     let stalled = tokio::time::timeout(
@@ -212,17 +231,17 @@ async fn a_cancelled_fill_releases_its_lock() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(store.get(&key("@SYS4").lock_key()).await.unwrap().is_none());
     // So the other worker fills at once instead of waiting 30 s.
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let runs = AtomicUsize::new(0);
     b.get_or_fill(&key("@SYS4"), Deadline::NONE, || {
         counted(&runs, Duration::ZERO, json!("x"))
     })
     .await
     .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_millis(10));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_waiter_gives_up_at_its_deadline() {
     let (_, b, store) = two_workers();
     // Another worker holds the lock and never writes.
@@ -244,6 +263,102 @@ async fn a_waiter_gives_up_at_its_deadline() {
         .unwrap_err();
     assert_eq!(error.code(), common::ErrorCode::DeadlineExceeded);
     assert!(error.to_string().contains("another worker"), "{error}");
+}
+
+/// `MemoryStore` with its key-value TTLs kept on tokio's clock, so paused
+/// time expires them: an entry is dropped once tokio's clock passes the
+/// expiry recorded here (`MemoryStore`'s own, on `std`'s clock, never
+/// comes first in a test that lasts milliseconds).
+#[derive(Default)]
+struct TokioClockStore {
+    inner: MemoryStore,
+    expiries: parking_lot::Mutex<HashMap<String, Instant>>,
+}
+
+impl TokioClockStore {
+    /// Deletes `key` if its TTL has passed on tokio's clock.
+    async fn purge(&self, key: &str) {
+        let expired = {
+            let mut expiries = self.expiries.lock();
+            let expired = expiries.get(key).is_some_and(|at| *at <= Instant::now());
+            if expired {
+                expiries.remove(key);
+            }
+            expired
+        };
+        if expired {
+            let _ = self.inner.delete(key).await;
+        }
+    }
+
+    fn expire_after(&self, key: &str, ttl: Option<Duration>) {
+        let mut expiries = self.expiries.lock();
+        match ttl {
+            Some(ttl) => expiries.insert(key.to_owned(), Instant::now() + ttl),
+            None => expiries.remove(key),
+        };
+    }
+}
+
+#[async_trait]
+impl KvStore for TokioClockStore {
+    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        self.purge(key).await;
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
+        self.inner.set(key, value, ttl).await?;
+        self.expire_after(key, ttl);
+        Ok(())
+    }
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
+        self.purge(key).await;
+        let set = self.inner.set_if_absent(key, value, ttl).await?;
+        if set {
+            self.expire_after(key, Some(ttl));
+        }
+        Ok(set)
+    }
+    async fn delete(&self, key: &str) -> StoreResult<bool> {
+        self.purge(key).await;
+        self.expire_after(key, None);
+        self.inner.delete(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        self.purge(key).await;
+        let exists = self.inner.expire(key, ttl).await?;
+        if exists {
+            self.expire_after(key, Some(ttl));
+        }
+        Ok(exists)
+    }
+}
+
+#[async_trait]
+impl CounterStore for TokioClockStore {
+    async fn incr(&self, key: &str, by: i64, window: Duration) -> StoreResult<i64> {
+        self.inner.incr(key, by, window).await
+    }
+}
+
+#[async_trait]
+impl EventLog for TokioClockStore {
+    async fn append(&self, s: &str, data: Bytes, max: usize, ttl: Duration) -> StoreResult<u64> {
+        self.inner.append(s, data, max, ttl).await
+    }
+    async fn read_after(&self, s: &str, after: u64, n: usize) -> StoreResult<Vec<LoggedEvent>> {
+        self.inner.read_after(s, after, n).await
+    }
+}
+
+#[async_trait]
+impl PubSub for TokioClockStore {
+    async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize> {
+        self.inner.publish(channel, message).await
+    }
+    async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>> {
+        self.inner.subscribe(channel).await
+    }
 }
 
 /// A store whose every operation fails, as Redis does when unreachable.
@@ -299,7 +414,7 @@ impl PubSub for DownStore {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_store_that_is_down_costs_requests_not_calls() {
     let cache = MetadataCache::new(CacheConfig::default(), Some(Arc::new(DownStore)));
     let runs = AtomicUsize::new(0);
@@ -319,7 +434,7 @@ async fn a_store_that_is_down_costs_requests_not_calls() {
     assert_eq!(snapshot["misses"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_a_store_l1_alone_serves() {
     let cache = MetadataCache::new(CacheConfig::default(), None);
     let runs = AtomicUsize::new(0);

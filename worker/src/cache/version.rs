@@ -6,16 +6,13 @@
 //! of every region agrees on the keys, and two environments on one release
 //! (production and its UAT copy, or tenants of one ISV build) share entries.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+// tokio's clock, which tests can pause and advance; `std`'s outside them.
+use tokio::time::Instant;
 
 use crate::error::WorkerError;
 
@@ -229,7 +226,7 @@ mod tests {
         assert_eq!(short_hash(b""), "e3b0c44298fc1c14");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_read_and_failures_keep_the_last_version() {
         let versions = Arc::new(Versions::new(Duration::from_millis(50)));
         let reads = Arc::new(AtomicUsize::new(0));
