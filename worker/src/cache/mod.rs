@@ -58,12 +58,21 @@ pub enum Entry {
 }
 
 impl Entry {
-    /// A fill's result from a D365FO read: a 404 becomes [`Entry::Missing`]
-    /// (cached), any other error stays an error (not cached).
+    /// A fill's result from a D365FO read: D365FO's own 404 becomes
+    /// [`Entry::Missing`] (cached); a 404 that is not D365FO's (a gateway's
+    /// HTML page, an empty or plain-text body) becomes
+    /// [`WorkerError::Unavailable`], and any other error stays an error
+    /// (neither is cached).
     pub fn from_read(read: Result<Value, WorkerError>) -> Result<Self, WorkerError> {
         match read {
             Ok(value) => Ok(Self::Found { value }),
-            Err(WorkerError::NotFound { message }) => Ok(Self::Missing { message }),
+            Err(WorkerError::NotFound { message }) if is_d365fo_not_found(&message) => {
+                Ok(Self::Missing { message })
+            }
+            Err(WorkerError::NotFound { message }) => Err(WorkerError::Unavailable(format!(
+                "a 404 that is not D365FO's own answer ({message}); a gateway or proxy in \
+                 front of it may be misrouting requests"
+            ))),
             Err(other) => Err(other),
         }
     }
@@ -75,6 +84,20 @@ impl Entry {
             Self::Missing { .. } => None,
         }
     }
+}
+
+/// Whether a 404's message is D365FO's own, read from its OData error JSON.
+///
+/// [`WorkerError::NotFound`] carries only the message, so this goes by the
+/// wording `d365::errors::message_of` gives bodies it could not read as
+/// OData or front-end JSON: an HTML page, an empty body, quoted raw text.
+/// `only_d365fos_own_404_is_cached_as_missing` pins it to that function. A
+/// 404 wrongly taken for a gateway's costs a request next time; one wrongly
+/// taken for D365FO's would hide a real thing for the negative TTL.
+fn is_d365fo_not_found(message: &str) -> bool {
+    !(message.starts_with("an HTML error page")
+        || message.starts_with("HTTP 404 with an empty body")
+        || message.starts_with('"'))
 }
 
 /// An L1 entry: the shared entry, its weight and its life.
@@ -235,7 +258,9 @@ impl MetadataCache {
     /// once per key at a time in this worker and, while the store answers,
     /// in the cluster. Others asking meanwhile wait for that fill's answer
     /// (until `deadline`). A fill's error is returned to everyone who
-    /// waited for it and cached nowhere.
+    /// waited for it and cached nowhere — except a deadline error while the
+    /// waiter's own deadline has not passed: the fill ran under the first
+    /// caller's deadline, so the waiter fills once more under its own.
     pub async fn get_or_fill<F, Fut>(
         &self,
         key: &CacheKey,
@@ -257,24 +282,45 @@ impl MetadataCache {
             // `try_get_with` below would hand the stale slot back.
             self.inner.l1.invalidate(key).await;
         }
-        let ran = AtomicBool::new(false);
-        let loaded = self
-            .inner
-            .l1
-            .try_get_with_by_ref(key, async {
-                ran.store(true, Ordering::Relaxed);
-                self.inner.load(key, deadline, fill).await
-            })
-            .await;
-        match loaded {
-            Ok(slot) => {
-                if !ran.load(Ordering::Relaxed) {
-                    bump(&stats.coalesced_waits);
-                    self.count_negative(&slot.entry);
+        // Taken by whichever attempt runs its fill; a waiter's stays here
+        // for its retry.
+        let mut fill = Some(fill);
+        let mut retried = false;
+        loop {
+            let ran = AtomicBool::new(false);
+            let loaded = self
+                .inner
+                .l1
+                .try_get_with_by_ref(key, async {
+                    ran.store(true, Ordering::Relaxed);
+                    match fill.take() {
+                        Some(fill) => self.inner.load(key, deadline, fill).await,
+                        None => Err(WorkerError::Internal(format!(
+                            "the fill of {key} was asked to run twice"
+                        ))),
+                    }
+                })
+                .await;
+            let ran = ran.load(Ordering::Relaxed);
+            match loaded {
+                Ok(slot) => {
+                    if !ran {
+                        bump(&stats.coalesced_waits);
+                        self.count_negative(&slot.entry);
+                    }
+                    return Ok(slot.entry);
                 }
-                Ok(slot.entry)
+                Err(error)
+                    if !ran
+                        && !retried
+                        && matches!(*error, WorkerError::DeadlineExceeded(_))
+                        && !deadline.is_past() =>
+                {
+                    bump(&stats.deadline_retries);
+                    retried = true;
+                }
+                Err(error) => return Err(error.duplicate()),
             }
-            Err(error) => Err(error.duplicate()),
         }
     }
 

@@ -217,6 +217,106 @@ async fn fill_errors_reach_every_waiter_and_are_not_cached() {
     assert_eq!(runs2.load(Ordering::SeqCst), 1, "the error was not cached");
 }
 
+/// A fill that fails as a D365FO read does when `deadline` passes first.
+async fn late(runs: &AtomicUsize, deadline: Deadline) -> Result<Entry, WorkerError> {
+    runs.fetch_add(1, Ordering::SeqCst);
+    if let Some(left) = deadline.remaining() {
+        tokio::time::sleep(left).await;
+    }
+    Err(WorkerError::DeadlineExceeded(
+        "the call's deadline passed before D365FO answered".into(),
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_does_not_inherit_a_shorter_deadline() {
+    let (a, _, _) = two_workers();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let hurried = {
+        let (cache, runs) = (a.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            let deadline = Deadline::after(Duration::from_millis(100));
+            cache
+                .get_or_fill(&key("@SYS9"), deadline, || late(&runs, deadline))
+                .await
+        })
+    };
+    // Joins the first caller's fill, with 10 s to spare.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let patient = {
+        let (cache, runs) = (a.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            cache
+                .get_or_fill(
+                    &key("@SYS9"),
+                    Deadline::after(Duration::from_secs(10)),
+                    || counted(&runs, Duration::from_millis(500), json!("Ship date")),
+                )
+                .await
+        })
+    };
+    let error = hurried.await.unwrap().unwrap_err();
+    assert_eq!(error.code(), common::ErrorCode::DeadlineExceeded);
+    let entry = patient.await.unwrap().unwrap();
+    assert_eq!(entry.value(), Some(&json!("Ship date")));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the waiter filled again");
+    assert_eq!(read(a.stats(), |s| &s.deadline_retries), 1);
+
+    // A waiter whose own deadline has passed too takes the error as is.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let deadline = Deadline::after(Duration::from_millis(100));
+    let first = {
+        let (cache, runs) = (a.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            cache
+                .get_or_fill(&key("@SYS10"), deadline, || late(&runs, deadline))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = a
+        .get_or_fill(&key("@SYS10"), deadline, || async {
+            panic!("its deadline has passed: no fill of its own")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(second.code(), common::ErrorCode::DeadlineExceeded);
+    first.await.unwrap().unwrap_err();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn only_d365fos_own_404_is_cached_as_missing() {
+    use crate::d365::errors::from_response;
+    let odata = r#"{"error":{"code":"","message":"Resource not found for the segment 'Labels'."}}"#;
+    let entry = Entry::from_read(Err(from_response(404, None, odata))).unwrap();
+    assert!(
+        matches!(&entry, Entry::Missing { message } if message.contains("segment 'Labels'")),
+        "{entry:?}"
+    );
+    let no_message = r#"{"error":{"code":"404","message":""}}"#;
+    assert!(matches!(
+        Entry::from_read(Err(from_response(404, None, no_message))),
+        Ok(Entry::Missing { .. })
+    ));
+    // What a gateway or proxy answers is not D365FO's word on the thing.
+    for body in [
+        "<!DOCTYPE html><html><head><title>404 - File or directory not found.</title></head></html>",
+        "<html><body>Not Found</body></html>",
+        "",
+        "   ",
+        "Not Found",
+    ] {
+        let error = Entry::from_read(Err(from_response(404, None, body))).unwrap_err();
+        assert_eq!(
+            error.code(),
+            common::ErrorCode::UpstreamUnavailable,
+            "{body:?}: {error}"
+        );
+        assert!(error.to_string().contains("404"), "{error}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_fill_releases_its_lock() {
     let (a, b, store) = two_workers();

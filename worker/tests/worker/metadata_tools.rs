@@ -1,11 +1,12 @@
 //! Each metadata tool against the simulator: its happy path, and the error
-//! each kind of bad input gets.
+//! each kind of bad input gets; against the [`Stub`], what D365FO or a
+//! gateway may answer that the simulator never does.
 
 use serde_json::{Value, json};
 
 use super::{
     call, request,
-    simulator::{Sim, store, worker_on},
+    simulator::{Sim, Stub, label_path, modules_path, store, worker_on},
 };
 
 pub async fn run(sim: &Sim, tool: &str, args: Value) -> super::Called {
@@ -318,4 +319,48 @@ async fn a_cold_schema_reports_its_label_lookups_as_progress() {
     .await;
     quiet.ok();
     assert!(quiet.progress.is_empty());
+}
+
+#[tokio::test]
+async fn only_d365fos_own_404_is_remembered_as_missing() {
+    let stub = Stub::start().await;
+    stub.value(
+        &modules_path("a"),
+        json!(["Name: ApplicationSuite | Version: 10.0.1"]),
+    );
+    let worker = worker_on(&stub.env("a"), &store());
+    // A gateway's HTML 404 says nothing about the label: an error, asked
+    // again next time.
+    let gateway = label_path("a", "@GW1", "en-us");
+    stub.answer(
+        &gateway,
+        404,
+        "<html><head><title>404 - File or directory not found.</title></head></html>",
+    );
+    for n in 1..=2 {
+        let called = call(
+            &worker,
+            request("d365fo_get_label", json!({"label_id": "@GW1"})),
+        )
+        .await;
+        let failure = called.failure();
+        assert_eq!(failure.code, "upstream_unavailable", "{}", failure.message);
+        assert!(
+            failure.message.contains("File or directory not found"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(stub.hits(&gateway), n, "not cached");
+    }
+    // D365FO's own 404 (its OData error JSON) is remembered.
+    let missing = label_path("a", "@NOPE1", "en-us");
+    for _ in 0..2 {
+        let called = call(
+            &worker,
+            request("d365fo_get_label", json!({"label_id": "@NOPE1"})),
+        )
+        .await;
+        assert_eq!(called.failure().code, "not_found");
+    }
+    assert_eq!(stub.hits(&missing), 1);
 }
