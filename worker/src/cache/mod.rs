@@ -222,8 +222,10 @@ impl MetadataCache {
     }
 
     /// The version of `environment` (any stable id of it: its name or URL),
-    /// reading it with `fetch` (the raw `GetInstalledModules` entries) when
-    /// unknown or due for a refresh. Concurrent callers share one read.
+    /// reading it with `fetch` (its installed modules,
+    /// [`version::read_modules`]) when unknown or due for a refresh.
+    /// Concurrent callers share one read; a failed one, or one with no
+    /// modules, is cached nowhere.
     pub async fn version<F, Fut>(
         &self,
         environment: &str,
@@ -231,7 +233,7 @@ impl MetadataCache {
     ) -> Result<EnvVersion, WorkerError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<String>, WorkerError>>,
+        Fut: Future<Output = Result<Vec<Module>, WorkerError>>,
     {
         let stats = &self.inner.stats;
         match self.inner.versions.get(environment, fetch).await {

@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Metadata, args, version_hash_of};
-use crate::error::WorkerError;
+use super::{Metadata, args};
+use crate::{cache::version::version_hash, error::WorkerError};
 
 /// Arguments of `d365fo_get_label`.
 #[derive(Debug, Deserialize)]
@@ -78,8 +78,8 @@ pub struct ModulesArgs {}
 
 /// The installed modules, read now, and the version hash they make.
 pub async fn installed_modules(meta: &Metadata<'_>, _: ModulesArgs) -> Result<Value, WorkerError> {
-    let entries = meta.installed_modules().await?;
-    let (hash, modules) = version_hash_of(&entries);
+    let modules = meta.installed_modules().await?;
+    let hash = version_hash(&modules);
     Ok(json!({
         "version_hash": hash,
         "count": modules.len(),

@@ -31,7 +31,7 @@ use serde_json::Value;
 pub use edmx::ActionInfo;
 
 use crate::{
-    cache::{CacheKey, Entry, EnvVersion, Kind, MetadataCache},
+    cache::{CacheKey, Entry, EnvVersion, Kind, MetadataCache, Module, version::read_modules},
     d365::{D365Client, Deadline},
     error::WorkerError,
 };
@@ -101,14 +101,24 @@ impl Metadata<'_> {
     /// The environment's version (installed modules and their hash).
     pub async fn version(&self) -> Result<EnvVersion, WorkerError> {
         let id = self.client.base_url().as_str().trim_end_matches('/');
-        self.cache
-            .version(id, || fetch::installed_modules(self.client, self.deadline))
-            .await
+        self.cache.version(id, || self.installed_modules()).await
     }
 
-    /// The raw `GetInstalledModules` entries, read now (not cached).
-    pub async fn installed_modules(&self) -> Result<Vec<String>, WorkerError> {
-        fetch::installed_modules(self.client, self.deadline).await
+    /// The installed modules, read now (not cached). An answer they cannot
+    /// be read from is an error naming the environment: its version, and
+    /// so every cache key of its metadata, is made of them.
+    pub async fn installed_modules(&self) -> Result<Vec<Module>, WorkerError> {
+        let answer = fetch::installed_modules(self.client, self.deadline).await?;
+        read_modules(&answer).map_err(|reason| {
+            WorkerError::BadResponse(format!(
+                "environment {} ({}): GetInstalledModules {reason}. Its metadata is cached under \
+                 a hash of its installed modules; without them it could not be told apart from \
+                 another environment's, so it is neither read nor cached. Check that D365FO's \
+                 user for this server may run SystemNotifications/GetInstalledModules",
+                self.client.config().name,
+                self.client.base_url().as_str().trim_end_matches('/'),
+            ))
+        })
     }
 
     async fn cached<F, Fut>(&self, kind: Kind, id: &str, fill: F) -> Result<Arc<Entry>, WorkerError>
@@ -316,15 +326,6 @@ impl Metadata<'_> {
             .await?;
         list(&entry, "the action index")
     }
-}
-
-/// The version hash and parsed modules of raw `GetInstalledModules` entries.
-pub fn version_hash_of(entries: &[String]) -> (String, Vec<crate::cache::Module>) {
-    let modules: Vec<_> = entries
-        .iter()
-        .map(|e| crate::cache::version::parse_module(e))
-        .collect();
-    (crate::cache::version::version_hash(&modules), modules)
 }
 
 /// A cached list as typed records.

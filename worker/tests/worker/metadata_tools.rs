@@ -364,3 +364,59 @@ async fn only_d365fos_own_404_is_remembered_as_missing() {
     }
     assert_eq!(stub.hits(&missing), 1);
 }
+
+#[tokio::test]
+async fn environments_never_share_entries_through_an_unreadable_module_list() {
+    let stub = Stub::start().await;
+    let shared = store();
+    // The same label id means something else in each environment.
+    for (env, text) in [("a", "Alpha"), ("b", "Beta")] {
+        stub.answer(
+            &label_path(env, "@SYS1", "en-us"),
+            200,
+            json!({"Id": "@SYS1", "Language": "en-us", "Value": text}),
+        );
+    }
+    let a = worker_on(&stub.env("a"), &shared);
+    let b = worker_on(&stub.env("b"), &shared);
+    let label = || request("d365fo_get_label", json!({"label_id": "@SYS1"}));
+    // Module lists nothing can be read from: every call fails, saying which
+    // environment answered what, and nothing is read or cached.
+    for answer in [json!([]), json!([{"Id": 1}, 7]), json!([null, ""])] {
+        for (env, worker) in [("a", &a), ("b", &b)] {
+            stub.value(&modules_path(env), answer.clone());
+            let called = call(worker, label()).await;
+            let failure = called.failure();
+            assert_eq!(failure.code, "upstream_unavailable", "{}", failure.message);
+            for needle in [
+                stub.env(env).as_str().trim_end_matches('/'),
+                "GetInstalledModules",
+                &answer.to_string(),
+            ] {
+                assert!(
+                    failure.message.contains(needle),
+                    "{answer}: {:?} lacks {needle:?}",
+                    failure.message
+                );
+            }
+        }
+    }
+    for env in ["a", "b"] {
+        assert_eq!(stub.hits(&label_path(env, "@SYS1", "en-us")), 0);
+    }
+    // Modules as objects with name and version fields are read, and two
+    // versions key two sets of entries.
+    stub.value(
+        &modules_path("a"),
+        json!([{"Name": "ApplicationSuite", "Version": "10.0.1", "Publisher": "Microsoft"}]),
+    );
+    stub.value(
+        &modules_path("b"),
+        json!([{"name": "ApplicationSuite", "version": "10.0.2"}]),
+    );
+    for (worker, text) in [(&a, "Alpha"), (&b, "Beta"), (&a, "Alpha")] {
+        assert_eq!(call(worker, label()).await.ok()["text"], text);
+    }
+    let modules = call(&b, request("d365fo_get_installed_modules", json!({}))).await;
+    assert_eq!(modules.ok()["modules"][0]["version"], "10.0.2");
+}
