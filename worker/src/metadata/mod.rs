@@ -24,7 +24,7 @@ pub mod warm;
 
 use std::{collections::HashMap, sync::Arc};
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -81,6 +81,63 @@ pub struct EnumSummary {
     /// Its label id.
     #[serde(default)]
     pub label_id: String,
+}
+
+/// What [`Metadata::labels`] found: each id's text, `None` where D365FO has
+/// none, or why its lookup failed.
+#[derive(Debug, Default)]
+pub struct LabelTexts {
+    texts: HashMap<String, Option<String>>,
+    /// Ids whose lookup failed, with the error's message.
+    errors: HashMap<String, String>,
+    /// The first failure to arrive, whole: its code and retry hint.
+    first_error: Option<WorkerError>,
+}
+
+impl LabelTexts {
+    fn fail(&mut self, id: String, error: WorkerError) {
+        self.errors.insert(id, error.to_string());
+        self.first_error.get_or_insert(error);
+    }
+
+    /// The text of `id`; `None` when D365FO has none or it was not read.
+    pub fn text(&self, id: &str) -> Option<String> {
+        self.texts.get(id).cloned().flatten()
+    }
+
+    /// Why the lookup of `id` failed, if it did.
+    pub fn error(&self, id: &str) -> Option<&str> {
+        self.errors.get(id).map(String::as_str)
+    }
+
+    /// Whether every lookup failed (and there was at least one).
+    pub fn all_failed(&self) -> bool {
+        self.texts.is_empty() && !self.errors.is_empty()
+    }
+
+    /// The first failure, to fail a call that has nothing else to return.
+    pub fn into_first_error(self) -> Option<WorkerError> {
+        self.first_error
+    }
+
+    /// `{"count", "first_error"}` when some lookups failed: the note a
+    /// result carries beside the `null` labels they left.
+    pub fn note(&self) -> Option<Value> {
+        self.first_error.as_ref().map(|first| {
+            serde_json::json!({
+                "count": self.errors.len(),
+                "first_error": first.to_string(),
+            })
+        })
+    }
+
+    /// The texts found, for ranking.
+    pub fn into_found(self) -> HashMap<String, String> {
+        self.texts
+            .into_iter()
+            .filter_map(|(id, text)| Some((id, text?)))
+            .collect()
+    }
 }
 
 /// Metadata reads for one call: the environment's client, the cache and
@@ -247,12 +304,14 @@ impl Metadata<'_> {
     }
 
     /// The texts of `ids` in `language`, at most [`LABEL_CONCURRENCY`]
-    /// requests at a time; duplicates are asked once.
+    /// requests at a time; duplicates are asked once. A lookup that fails
+    /// is recorded in the answer, not returned: one label must not fail a
+    /// schema. Only the call's deadline passing fails the whole.
     pub async fn labels(
         &self,
         ids: impl IntoIterator<Item = String>,
         language: &str,
-    ) -> Result<HashMap<String, Option<String>>, WorkerError> {
+    ) -> Result<LabelTexts, WorkerError> {
         let mut unique: Vec<String> = ids.into_iter().filter(|i| !i.is_empty()).collect();
         unique.sort_unstable();
         unique.dedup();
@@ -264,14 +323,22 @@ impl Metadata<'_> {
             .filter(|p| p.enabled() && total > LABEL_CONCURRENCY);
         let mut texts = stream::iter(unique)
             .map(|id| async move {
-                let text = self.label(&id, language).await?;
-                Ok::<_, WorkerError>((id, text))
+                let text = self.label(&id, language).await;
+                (id, text)
             })
             .buffer_unordered(LABEL_CONCURRENCY);
-        let mut out = HashMap::with_capacity(total);
-        while let Some((id, text)) = texts.try_next().await? {
-            out.insert(id, text);
-            let done = out.len();
+        let mut out = LabelTexts::default();
+        while let Some((id, text)) = texts.next().await {
+            match text {
+                Ok(text) => {
+                    out.texts.insert(id, text);
+                }
+                Err(error @ WorkerError::DeadlineExceeded(_)) if self.deadline.is_past() => {
+                    return Err(error);
+                }
+                Err(error) => out.fail(id, error),
+            }
+            let done = out.texts.len() + out.errors.len();
             if let Some(progress) = progress
                 && (done % LABEL_CONCURRENCY == 0 || done == total)
             {

@@ -5,6 +5,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Arc,
+    time::Duration,
 };
 
 use common::store::{MemoryStore, SharedStore};
@@ -144,9 +145,12 @@ pub struct Stub {
     _stop: oneshot::Sender<()>,
 }
 
+/// What the stub answers at a path: after how long, status, body.
+type Answer = (Duration, u16, String);
+
 #[derive(Default)]
 struct StubState {
-    answers: parking_lot::Mutex<HashMap<String, (u16, String)>>,
+    answers: parking_lot::Mutex<HashMap<String, Answer>>,
     hits: parking_lot::Mutex<HashMap<String, usize>>,
 }
 
@@ -190,10 +194,15 @@ impl Stub {
 
     /// Answers `path` with `status` and `body` (HTML when it starts with `<`).
     pub fn answer(&self, path: &str, status: u16, body: impl ToString) {
+        self.answer_after(path, Duration::ZERO, status, body);
+    }
+
+    /// Answers `path` as [`Stub::answer`] does, `delay` late.
+    pub fn answer_after(&self, path: &str, delay: Duration, status: u16, body: impl ToString) {
         self.state
             .answers
             .lock()
-            .insert(path.to_owned(), (status, body.to_string()));
+            .insert(path.to_owned(), (delay, status, body.to_string()));
     }
 
     /// Answers 200 with `value` as an OData result: `{"value": …}`.
@@ -217,13 +226,12 @@ async fn stub_answer(
         .into_owned();
     *state.hits.lock().entry(path.clone()).or_insert(0) += 1;
     let answer = state.answers.lock().get(&path).cloned();
-    let (status, body) = answer.unwrap_or_else(|| {
+    let (delay, status, body) = answer.unwrap_or_else(|| {
         let message = format!("Resource not found for the segment '{path}'.");
-        (
-            404,
-            serde_json::json!({"error": {"code": "", "message": message}}).to_string(),
-        )
+        let body = serde_json::json!({"error": {"code": "", "message": message}});
+        (Duration::ZERO, 404, body.to_string())
     });
+    tokio::time::sleep(delay).await;
     let content_type = if body.starts_with('<') {
         "text/html"
     } else {
