@@ -258,7 +258,9 @@ pub fn specs() -> Vec<ToolSpec> {
             output_schema: Some(json!({"type": "object", "properties": {
                 "name": {"type": "string"}, "label": {"type": ["string", "null"]},
                 "members": {"type": "array", "items": {"type": "object", "properties": {
-                    "name": {"type": "string"}, "value": {"type": "integer"}, "label": {"type": ["string", "null"]}
+                    "name": {"type": "string"},
+                    "value": {"type": ["integer", "null"], "description": "The member's integer value; null when D365FO gave none."},
+                    "label": {"type": ["string", "null"]}
                 }}},
                 "unresolved_labels": unresolved_labels()
             }, "required": ["name", "members"]})),

@@ -17,7 +17,69 @@ use super::{
 
 pub async fn run(sim: &Sim, tool: &str, args: Value) -> super::Called {
     let worker = worker_on(&sim.base, &store());
-    call(&worker, request(tool, args)).await
+    let called = call(&worker, request(tool, args)).await;
+    if let Ok((_, out)) = &called.result {
+        conforms(tool, out);
+    }
+    called
+}
+
+/// Asserts that `out` matches `tool`'s output schema, in the part of JSON
+/// Schema the catalogue uses: `type` (one or several), `properties`,
+/// `required`, `items`.
+pub fn conforms(tool: &str, out: &Value) {
+    let spec = common::catalogue::find(tool).unwrap();
+    let Some(schema) = &spec.output_schema else {
+        return;
+    };
+    let mut wrong = Vec::new();
+    violations(out, schema, "$", &mut wrong);
+    assert!(
+        wrong.is_empty(),
+        "{tool}'s output breaks its schema: {wrong:#?}"
+    );
+}
+
+fn violations(value: &Value, schema: &Value, at: &str, wrong: &mut Vec<String>) {
+    if let Some(declared) = schema.get("type") {
+        let types: Vec<&str> = match declared {
+            Value::Array(types) => types.iter().filter_map(Value::as_str).collect(),
+            other => other.as_str().into_iter().collect(),
+        };
+        let fits = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => true,
+        });
+        if !fits {
+            wrong.push(format!("{at} is {value}, not {declared}"));
+            return;
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (name, property) in properties.into_iter().flatten() {
+            if let Some(v) = object.get(name) {
+                violations(v, property, &format!("{at}.{name}"), wrong);
+            }
+        }
+        let required = schema.get("required").and_then(Value::as_array);
+        for name in required.into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(name) {
+                wrong.push(format!("{at}.{name} is required but absent"));
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (n, item) in array.iter().enumerate() {
+            violations(item, items, &format!("{at}[{n}]"), wrong);
+        }
+    }
 }
 
 /// Asserts a failure with `code` whose message contains `needle`.
@@ -461,7 +523,8 @@ fn one_entity(stub: &Stub, env: &str) {
         200,
         json!({"Name": "Mood", "LabelId": "@L3", "Members": [
             {"Name": "Glad", "Value": 0, "LabelId": "@L4"},
-            {"Name": "Odd", "Value": 1, "LabelId": "@BAD"}]}),
+            // No value: D365FO's records are not always whole.
+            {"Name": "Odd", "LabelId": "@BAD"}]}),
     );
     for (id, text) in [
         ("@L1", "Things"),
@@ -500,6 +563,7 @@ async fn a_label_that_fails_is_a_null_with_a_note_not_a_failed_call() {
     )
     .await;
     let out = schema.ok();
+    conforms("d365fo_get_entity_schema", out);
     assert_eq!(out["label"], "Things");
     assert_eq!(out["properties"][0]["label"], "Thing id");
     let mood = &out["properties"][1];
@@ -516,7 +580,9 @@ async fn a_label_that_fails_is_a_null_with_a_note_not_a_failed_call() {
     let out = enumeration.ok();
     assert_eq!(out["label"], "Mood");
     assert_eq!(out["members"][1]["label"], Value::Null);
+    assert_eq!(out["members"][1]["value"], Value::Null);
     noted(out);
+    conforms("d365fo_get_enumeration", out);
 
     // d365fo_get_labels answers per id: the failed one says why.
     let many = call(
@@ -528,6 +594,7 @@ async fn a_label_that_fails_is_a_null_with_a_note_not_a_failed_call() {
     )
     .await;
     let out = many.ok();
+    conforms("d365fo_get_labels", out);
     assert_eq!(
         (&out["found"], &out["missing"], &out["failed"]),
         (&json!(1), &json!(1), &json!(1)),
