@@ -55,6 +55,16 @@ fn skip() -> Value {
     json!({"type": "integer", "minimum": 0, "description": "Results to skip: pass a previous result's `next_skip` to continue."})
 }
 
+/// The note of a result whose labels D365FO did not all return.
+fn unresolved_labels() -> Value {
+    json!({
+        "type": "object",
+        "description": "Present when some labels could not be read (they are null): how many, and the first error.",
+        "properties": {"count": {"type": "integer"}, "first_error": {"type": "string"}},
+        "required": ["count", "first_error"]
+    })
+}
+
 fn page(field: &str, item: Value) -> Value {
     json!({
         "type": "object",
@@ -157,8 +167,9 @@ pub fn specs() -> Vec<ToolSpec> {
                 actions. `entity` is the entity set name (e.g. \"CustomersV3\"), the public entity \
                 name (\"CustomerV3\") or the AOT name. Read it before writing a filter or creating \
                 a record: `keys` are the fields d365fo_get_entity_record needs, `mandatory` ones \
-                must be given on create. Labels come in `language` (default en-us). An unknown \
-                entity is a not-found error with similar names suggested.",
+                must be given on create. Labels come in `language` (default en-us); a label D365FO \
+                fails to return is null, and `unresolved_labels` says how many and why. An \
+                unknown entity is a not-found error with similar names suggested.",
             input_schema: input(
                 json!({
                     "entity": {"type": "string", "minLength": 1, "description": "Entity set or entity name, e.g. \"CustomersV3\"."},
@@ -171,7 +182,8 @@ pub fn specs() -> Vec<ToolSpec> {
                 "label": {"type": ["string", "null"]}, "keys": {"type": "array", "items": {"type": "string"}},
                 "properties": {"type": "array", "items": {"type": "object"}},
                 "navigation_properties": {"type": "array", "items": {"type": "object"}},
-                "actions": {"type": "array", "items": {"type": "object"}}
+                "actions": {"type": "array", "items": {"type": "object"}},
+                "unresolved_labels": unresolved_labels()
             }, "required": ["entity_set", "public_entity_name", "keys", "properties"]})),
             effects: Effects::READ,
         },
@@ -233,8 +245,9 @@ pub fn specs() -> Vec<ToolSpec> {
             title: "Get a D365FO enumeration",
             description: "Returns an enumeration's members with their names, integer values and \
                 labels in `language` (default en-us), e.g. {\"name\": \"SalesStatus\"}. Filters \
-                use the member name: Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. An \
-                unknown name is a not-found error.",
+                use the member name: Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. A \
+                label D365FO fails to return is null, and `unresolved_labels` says how many and \
+                why. An unknown name is a not-found error.",
             input_schema: input(
                 json!({
                     "name": {"type": "string", "minLength": 1, "description": "Enumeration name, e.g. \"NoYes\"."},
@@ -245,8 +258,11 @@ pub fn specs() -> Vec<ToolSpec> {
             output_schema: Some(json!({"type": "object", "properties": {
                 "name": {"type": "string"}, "label": {"type": ["string", "null"]},
                 "members": {"type": "array", "items": {"type": "object", "properties": {
-                    "name": {"type": "string"}, "value": {"type": "integer"}, "label": {"type": ["string", "null"]}
-                }}}
+                    "name": {"type": "string"},
+                    "value": {"type": ["integer", "null"], "description": "The member's integer value; null when D365FO gave none."},
+                    "label": {"type": ["string", "null"]}
+                }}},
+                "unresolved_labels": unresolved_labels()
             }, "required": ["name", "members"]})),
             effects: Effects::READ,
         },
@@ -277,7 +293,9 @@ pub fn specs() -> Vec<ToolSpec> {
             description: "Returns the texts of up to 100 label ids in one call, in the order asked, \
                 each with `found` true or false, e.g. {\"label_ids\": [\"@SYS13342\", \
                 \"@SYS7399\"], \"language\": \"de\"}. Ids D365FO does not know come back with \
-                `found: false` rather than failing the call.",
+                `found: false` rather than failing the call; an id whose lookup failed (D365FO \
+                unavailable, throttling) comes back with `found: false` and an `error`. The call \
+                fails only when every lookup failed.",
             input_schema: input(
                 json!({
                     "label_ids": {"type": "array", "minItems": 1, "maxItems": 100,
@@ -289,8 +307,10 @@ pub fn specs() -> Vec<ToolSpec> {
             ),
             output_schema: Some(json!({"type": "object", "properties": {
                 "language": {"type": "string"}, "found": {"type": "integer"}, "missing": {"type": "integer"},
+                "failed": {"type": "integer"},
                 "labels": {"type": "array", "items": {"type": "object", "properties": {
-                    "label_id": {"type": "string"}, "found": {"type": "boolean"}, "text": {"type": ["string", "null"]}
+                    "label_id": {"type": "string"}, "found": {"type": "boolean"}, "text": {"type": ["string", "null"]},
+                    "error": {"type": "string", "description": "Why the lookup failed; absent when D365FO answered."}
                 }}}
             }, "required": ["language", "labels"]})),
             effects: Effects::READ,

@@ -58,12 +58,21 @@ pub enum Entry {
 }
 
 impl Entry {
-    /// A fill's result from a D365FO read: a 404 becomes [`Entry::Missing`]
-    /// (cached), any other error stays an error (not cached).
+    /// A fill's result from a D365FO read: D365FO's own 404 becomes
+    /// [`Entry::Missing`] (cached); a 404 that is not D365FO's (a gateway's
+    /// HTML page, an empty or plain-text body) becomes
+    /// [`WorkerError::Unavailable`], and any other error stays an error
+    /// (neither is cached).
     pub fn from_read(read: Result<Value, WorkerError>) -> Result<Self, WorkerError> {
         match read {
             Ok(value) => Ok(Self::Found { value }),
-            Err(WorkerError::NotFound { message }) => Ok(Self::Missing { message }),
+            Err(WorkerError::NotFound { message }) if is_d365fo_not_found(&message) => {
+                Ok(Self::Missing { message })
+            }
+            Err(WorkerError::NotFound { message }) => Err(WorkerError::Unavailable(format!(
+                "a 404 that is not D365FO's own answer ({message}); a gateway or proxy in \
+                 front of it may be misrouting requests"
+            ))),
             Err(other) => Err(other),
         }
     }
@@ -77,6 +86,20 @@ impl Entry {
     }
 }
 
+/// Whether a 404's message is D365FO's own, read from its OData error JSON.
+///
+/// [`WorkerError::NotFound`] carries only the message, so this goes by the
+/// wording `d365::errors::message_of` gives bodies it could not read as
+/// OData or front-end JSON: an HTML page, an empty body, quoted raw text.
+/// `only_d365fos_own_404_is_cached_as_missing` pins it to that function. A
+/// 404 wrongly taken for a gateway's costs a request next time; one wrongly
+/// taken for D365FO's would hide a real thing for the negative TTL.
+fn is_d365fo_not_found(message: &str) -> bool {
+    !(message.starts_with("an HTML error page")
+        || message.starts_with("HTTP 404 with an empty body")
+        || message.starts_with('"'))
+}
+
 /// An L1 entry: the shared entry, its weight and its life.
 #[derive(Debug, Clone)]
 struct Slot {
@@ -84,6 +107,26 @@ struct Slot {
     /// Size of the entry's JSON, for the L1 byte budget.
     weight: u32,
     ttl: Duration,
+    /// When it stops being served, on tokio's clock. moka expires the slot
+    /// at the same TTL on `std`'s clock, which frees the memory; this check
+    /// is what decides, so that tests on paused time (where only tokio's
+    /// clock moves) see entries expire exactly when they should. Outside
+    /// tests both clocks agree.
+    expires: tokio::time::Instant,
+}
+
+impl Slot {
+    fn live(&self) -> bool {
+        tokio::time::Instant::now() < self.expires
+    }
+}
+
+/// `ttl` from now; a TTL too long to add means "for as long as the worker
+/// runs", not a panic.
+fn expiry_after(ttl: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(ttl)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// Expires each L1 entry after its own TTL (negative entries live shorter).
@@ -179,8 +222,10 @@ impl MetadataCache {
     }
 
     /// The version of `environment` (any stable id of it: its name or URL),
-    /// reading it with `fetch` (the raw `GetInstalledModules` entries) when
-    /// unknown or due for a refresh. Concurrent callers share one read.
+    /// reading it with `fetch` (its installed modules,
+    /// [`version::read_modules`]) when unknown or due for a refresh.
+    /// Concurrent callers share one read; a failed one, or one with no
+    /// modules, is cached nowhere.
     pub async fn version<F, Fut>(
         &self,
         environment: &str,
@@ -188,7 +233,7 @@ impl MetadataCache {
     ) -> Result<EnvVersion, WorkerError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<String>, WorkerError>>,
+        Fut: Future<Output = Result<Vec<Module>, WorkerError>>,
     {
         let stats = &self.inner.stats;
         match self.inner.versions.get(environment, fetch).await {
@@ -215,7 +260,9 @@ impl MetadataCache {
     /// once per key at a time in this worker and, while the store answers,
     /// in the cluster. Others asking meanwhile wait for that fill's answer
     /// (until `deadline`). A fill's error is returned to everyone who
-    /// waited for it and cached nowhere.
+    /// waited for it and cached nowhere — except a deadline error while the
+    /// waiter's own deadline has not passed: the fill ran under the first
+    /// caller's deadline, so the waiter fills once more under its own.
     pub async fn get_or_fill<F, Fut>(
         &self,
         key: &CacheKey,
@@ -228,28 +275,54 @@ impl MetadataCache {
     {
         let stats = &self.inner.stats;
         if let Some(slot) = self.inner.l1.get(key).await {
-            bump(&stats.l1_hits);
-            self.count_negative(&slot.entry);
-            return Ok(slot.entry);
-        }
-        let ran = AtomicBool::new(false);
-        let loaded = self
-            .inner
-            .l1
-            .try_get_with_by_ref(key, async {
-                ran.store(true, Ordering::Relaxed);
-                self.inner.load(key, deadline, fill).await
-            })
-            .await;
-        match loaded {
-            Ok(slot) => {
-                if !ran.load(Ordering::Relaxed) {
-                    bump(&stats.coalesced_waits);
-                    self.count_negative(&slot.entry);
-                }
-                Ok(slot.entry)
+            if slot.live() {
+                bump(&stats.l1_hits);
+                self.count_negative(&slot.entry);
+                return Ok(slot.entry);
             }
-            Err(error) => Err(error.duplicate()),
+            // Expired on tokio's clock before moka's noticed: without this,
+            // `try_get_with` below would hand the stale slot back.
+            self.inner.l1.invalidate(key).await;
+        }
+        // Taken by whichever attempt runs its fill; a waiter's stays here
+        // for its retry.
+        let mut fill = Some(fill);
+        let mut retried = false;
+        loop {
+            let ran = AtomicBool::new(false);
+            let loaded = self
+                .inner
+                .l1
+                .try_get_with_by_ref(key, async {
+                    ran.store(true, Ordering::Relaxed);
+                    match fill.take() {
+                        Some(fill) => self.inner.load(key, deadline, fill).await,
+                        None => Err(WorkerError::Internal(format!(
+                            "the fill of {key} was asked to run twice"
+                        ))),
+                    }
+                })
+                .await;
+            let ran = ran.load(Ordering::Relaxed);
+            match loaded {
+                Ok(slot) => {
+                    if !ran {
+                        bump(&stats.coalesced_waits);
+                        self.count_negative(&slot.entry);
+                    }
+                    return Ok(slot.entry);
+                }
+                Err(error)
+                    if !ran
+                        && !retried
+                        && matches!(*error, WorkerError::DeadlineExceeded(_))
+                        && !deadline.is_past() =>
+                {
+                    bump(&stats.deadline_retries);
+                    retried = true;
+                }
+                Err(error) => return Err(error.duplicate()),
+            }
         }
     }
 
@@ -257,7 +330,12 @@ impl MetadataCache {
     /// store or D365FO. For optional extras, such as ranking search results
     /// by label text that happens to be cached.
     pub async fn peek(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        self.inner.l1.get(key).await.map(|slot| slot.entry)
+        self.inner
+            .l1
+            .get(key)
+            .await
+            .filter(Slot::live)
+            .map(|slot| slot.entry)
     }
 
     fn count_negative(&self, entry: &Entry) {
@@ -283,6 +361,7 @@ impl Inner {
             entry: Arc::new(entry),
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             ttl: l1_ttl,
+            expires: expiry_after(l1_ttl),
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct CacheStats {
     /// Lookups that waited for another worker's fill through the store's
     /// lock.
     pub remote_waits: AtomicU64,
+    /// Lookups that waited for a fill that ran out of its caller's deadline
+    /// and, with time left of their own, filled again.
+    pub deadline_retries: AtomicU64,
     /// Hits (either level) on entries recording that something does not
     /// exist in D365FO.
     pub negative_hits: AtomicU64,
@@ -60,6 +63,7 @@ impl CacheStats {
             "misses": fills,
             "coalesced_waits": coalesced,
             "remote_waits": read(&self.remote_waits),
+            "deadline_retries": read(&self.deadline_retries),
             "negative_hits": read(&self.negative_hits),
             "fill_errors": read(&self.fill_errors),
             "store_errors": read(&self.store_errors),

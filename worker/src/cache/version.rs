@@ -6,22 +6,24 @@
 //! of every region agrees on the keys, and two environments on one release
 //! (production and its UAT copy, or tenants of one ISV build) share entries.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+// tokio's clock, which tests can pause and advance; `std`'s outside them.
+use tokio::time::Instant;
 
 use crate::error::WorkerError;
 
 /// Longest wait before a failed refresh is tried again, while the last
 /// known version keeps serving.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// Most characters of an unreadable `GetInstalledModules` answer quoted in
+/// its error.
+const MAX_QUOTED: usize = 300;
 
 /// One installed module, as `GetInstalledModules` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,6 +70,83 @@ pub fn parse_module(entry: &str) -> Module {
         module.name = entry.trim().to_owned();
     }
     module
+}
+
+/// The modules of a `GetInstalledModules` answer, `{"value": [...]}`.
+///
+/// D365FO declares the result `Collection(Edm.String)` and sends
+/// `Name: X | Version: Y | …` lines ([`parse_module`]); objects with
+/// `Name`/`Version`/… fields (any letter case) are read too, in case a
+/// release or a proxy sends them. `null` and blank entries carry nothing
+/// and are skipped. Anything else, or no module at all, is an error that
+/// quotes the answer: a version hashed over what could not be read would
+/// be the same for environments that share nothing (the empty list hashes
+/// to `e3b0c44298fc1c14` everywhere), and serve one's metadata to the other.
+pub fn read_modules(answer: &Value) -> Result<Vec<Module>, String> {
+    let unreadable = |what: &str| format!("{what}: {}", quote(answer));
+    let Some(entries) = answer.get("value").and_then(Value::as_array) else {
+        return Err(unreadable("answered without a `value` array"));
+    };
+    let mut modules = Vec::with_capacity(entries.len());
+    for (n, entry) in entries.iter().enumerate() {
+        match entry {
+            Value::Null => {}
+            Value::String(line) if line.trim().is_empty() => {}
+            Value::String(line) => modules.push(parse_module(line)),
+            Value::Object(fields) => match module_of(fields) {
+                Some(module) => modules.push(module),
+                None => {
+                    return Err(unreadable(&format!(
+                        "answered an entry (#{}) with no `Name`",
+                        n + 1
+                    )));
+                }
+            },
+            _ => {
+                return Err(unreadable(&format!(
+                    "answered an entry (#{}) that is neither text nor an object",
+                    n + 1
+                )));
+            }
+        }
+    }
+    if modules.is_empty() {
+        return Err(unreadable("answered no modules"));
+    }
+    Ok(modules)
+}
+
+/// A module from an object's fields, matched in any letter case; `None`
+/// without a non-empty name.
+fn module_of(fields: &serde_json::Map<String, Value>) -> Option<Module> {
+    let field = |name: &str| -> String {
+        fields
+            .iter()
+            .find(|(k, _)| k.replace('_', "").eq_ignore_ascii_case(name))
+            .map(|(_, v)| match v {
+                Value::String(s) => s.trim().to_owned(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    let module = Module {
+        name: field("name"),
+        version: field("version"),
+        module: field("module"),
+        publisher: field("publisher"),
+        display_name: field("displayname"),
+    };
+    (!module.name.is_empty()).then_some(module)
+}
+
+/// `value` as compact JSON, cut to [`MAX_QUOTED`] characters.
+fn quote(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(MAX_QUOTED) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// The version hash of an environment with `modules` installed: order does
@@ -144,8 +223,9 @@ impl Versions {
         }
     }
 
-    /// The version of `environment`, asking `fetch` (which returns the raw
-    /// `GetInstalledModules` entries) when none is known or it is due.
+    /// The version of `environment`, asking `fetch` (which returns its
+    /// installed modules, [`read_modules`]) when none is known or it is due.
+    /// An empty list is a failed read, never a version.
     pub async fn get<F, Fut>(
         &self,
         environment: &str,
@@ -153,7 +233,7 @@ impl Versions {
     ) -> Result<(EnvVersion, Refreshed), WorkerError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<String>, WorkerError>>,
+        Fut: Future<Output = Result<Vec<Module>, WorkerError>>,
     {
         let slot = Arc::clone(self.slots.lock().entry(environment.to_owned()).or_default());
         let mut known = slot.lock().await;
@@ -161,9 +241,17 @@ impl Versions {
         if let Some(k) = known.as_ref().filter(|k| k.next_check > now) {
             return Ok((k.version.clone(), Refreshed::No));
         }
-        match fetch().await {
-            Ok(entries) => {
-                let modules: Vec<Module> = entries.iter().map(|e| parse_module(e)).collect();
+        let fetched = fetch().await.and_then(|modules| {
+            if modules.is_empty() {
+                Err(WorkerError::BadResponse(format!(
+                    "environment {environment}: no installed modules to key its metadata by"
+                )))
+            } else {
+                Ok(modules)
+            }
+        });
+        match fetched {
+            Ok(modules) => {
                 let version = EnvVersion {
                     hash: version_hash(&modules).into(),
                     modules: Arc::new(modules),
@@ -202,6 +290,8 @@ impl Versions {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use serde_json::json;
+
     use super::*;
 
     const LINE: &str = "Name: ApplicationSuite | Version: 10.0.2015.54 | Module: ApplicationSuite | Publisher: Microsoft Corporation | DisplayName: Application Suite";
@@ -229,7 +319,7 @@ mod tests {
         assert_eq!(short_hash(b""), "e3b0c44298fc1c14");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_read_and_failures_keep_the_last_version() {
         let versions = Arc::new(Versions::new(Duration::from_millis(50)));
         let reads = Arc::new(AtomicUsize::new(0));
@@ -241,7 +331,7 @@ mod tests {
                     .get("env", || async {
                         reads.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
-                        Ok(vec![LINE.to_owned()])
+                        Ok(vec![parse_module(LINE)])
                     })
                     .await
                     .unwrap()
@@ -269,5 +359,56 @@ mod tests {
             })
             .await;
         assert!(never.is_err());
+        // No modules is a failed read, never the version everyone would share.
+        let empty = versions.get("empty", || async { Ok(Vec::new()) }).await;
+        assert!(empty.is_err());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let (v, refreshed) = versions
+            .get("env", || async { Ok(Vec::new()) })
+            .await
+            .unwrap();
+        assert_eq!((v.hash, refreshed), (hashes[0].clone(), Refreshed::Failed));
+    }
+
+    #[test]
+    fn module_lists_are_read_as_lines_or_objects() {
+        let lines = read_modules(&json!({"value": [LINE, null, "  "]})).unwrap();
+        assert_eq!(lines, [parse_module(LINE)]);
+        let objects = read_modules(&json!({"value": [
+            {"Name": "ApplicationSuite", "Version": "10.0.2015.54", "Module": "ApplicationSuite",
+             "Publisher": "Microsoft Corporation", "DisplayName": "Application Suite"},
+            {"name": "Tax", "version": 7, "display_name": "Tax engine"}
+        ]}))
+        .unwrap();
+        assert_eq!(objects[0], parse_module(LINE));
+        assert_eq!(
+            (
+                objects[1].version.as_str(),
+                objects[1].display_name.as_str()
+            ),
+            ("7", "Tax engine")
+        );
+    }
+
+    #[test]
+    fn unreadable_module_lists_are_errors_that_quote_the_answer() {
+        for (answer, says) in [
+            (json!({"value": []}), "no modules"),
+            (json!({"value": [null, ""]}), "no modules"),
+            (
+                json!({"value": [LINE, {"Id": 1}]}),
+                "entry (#2) with no `Name`",
+            ),
+            (json!({"value": [7]}), "neither text nor an object"),
+            (json!({"modules": [LINE]}), "without a `value` array"),
+            (json!(null), "without a `value` array"),
+        ] {
+            let error = read_modules(&answer).unwrap_err();
+            assert!(error.contains(says), "{answer}: {error}");
+            assert!(error.contains(&answer.to_string()), "{error}");
+        }
+        let long: Vec<Value> = (0..100).map(|_| json!({"x": "y".repeat(50)})).collect();
+        let error = read_modules(&json!({"value": long})).unwrap_err();
+        assert!(error.len() < 500 && error.ends_with('…'), "{error}");
     }
 }

@@ -63,7 +63,7 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
     let labels: HashMap<String, String> = if kept.len() <= LABEL_FETCH_LIMIT {
         // Labels only rank: one that cannot be read must not fail the search.
         match meta.labels(label_ids.clone(), &args.language).await {
-            Ok(map) => map.into_iter().filter_map(|(k, v)| Some((k, v?))).collect(),
+            Ok(texts) => texts.into_found(),
             Err(error) => {
                 tracing::info!(%error, "entity labels unavailable; ranking by name only");
                 meta.cached_labels(label_ids, &args.language).await?
@@ -193,8 +193,9 @@ pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, Work
     for e in enums.values() {
         label_ids.extend(array(e, "Members").iter().map(|m| text(m, "LabelId")));
     }
+    // A label that cannot be read is a `null` and a note, not a failed schema.
     let labels = meta.labels(label_ids, &args.language).await?;
-    let label = |id: &str| labels.get(id).cloned().flatten();
+    let label = |id: &str| labels.text(id);
     let props: Vec<Value> = properties
         .iter()
         .map(|p| {
@@ -257,7 +258,7 @@ pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, Work
         })
         .collect();
     let entity_label_id = text(&public, "LabelId");
-    Ok(json!({
+    let mut out = json!({
         "entity_set": entity.public_collection_name,
         "public_entity_name": entity.public_entity_name,
         "name": entity.name,
@@ -270,5 +271,9 @@ pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, Work
         "properties": props,
         "navigation_properties": navigation,
         "actions": actions,
-    }))
+    });
+    if let Some(note) = labels.note() {
+        out["unresolved_labels"] = note;
+    }
+    Ok(out)
 }

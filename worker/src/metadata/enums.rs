@@ -35,7 +35,7 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
     let ids: Vec<String> = enums.iter().map(|e| e.label_id.clone()).collect();
     let labels: HashMap<String, String> = if enums.len() <= LABEL_FETCH_LIMIT {
         match meta.labels(ids, &args.language).await {
-            Ok(map) => map.into_iter().filter_map(|(k, v)| Some((k, v?))).collect(),
+            Ok(texts) => texts.into_found(),
             Err(error) => {
                 tracing::info!(%error, "enumeration labels unavailable; ranking by name only");
                 HashMap::new()
@@ -118,10 +118,11 @@ pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<Value, WorkerErro
         .map_or(&[][..], Vec::as_slice);
     let mut ids = vec![text(&record, "LabelId")];
     ids.extend(members.iter().map(|m| text(m, "LabelId")));
+    // A label that cannot be read is a `null` and a note, not a failed call.
     let labels = meta.labels(ids, &args.language).await?;
-    let label = |id: &str| labels.get(id).cloned().flatten();
+    let label = |id: &str| labels.text(id);
     let label_id = text(&record, "LabelId");
-    Ok(json!({
+    let mut out = json!({
         "name": text(&record, "Name"),
         "label_id": label_id,
         "label": label(&label_id),
@@ -132,5 +133,9 @@ pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<Value, WorkerErro
             "label_id": text(m, "LabelId"),
             "label": label(&text(m, "LabelId")),
         })).collect::<Vec<_>>(),
-    }))
+    });
+    if let Some(note) = labels.note() {
+        out["unresolved_labels"] = note;
+    }
+    Ok(out)
 }

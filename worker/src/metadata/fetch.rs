@@ -40,18 +40,19 @@ fn metadata_url(client: &D365Client, path: &str) -> String {
     )
 }
 
-/// The raw `GetInstalledModules` entries.
+/// The `GetInstalledModules` answer, as D365FO sent it
+/// ([`crate::cache::version::read_modules`] reads it).
 pub async fn installed_modules(
     client: &D365Client,
     deadline: Deadline,
-) -> Result<Vec<String>, WorkerError> {
+) -> Result<Value, WorkerError> {
     let url = odata::data_url(
         client.base_url(),
         "SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules",
         &odata::QueryOptions::default(),
     );
     let body = json!({});
-    let answer = client
+    client
         .send(Call {
             method: &Method::POST,
             url: &url,
@@ -61,18 +62,7 @@ pub async fn installed_modules(
             retry: true,
             deadline,
         })
-        .await?;
-    let entries = answer
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            WorkerError::BadResponse("GetInstalledModules returned no `value` array".into())
-        })?;
-    Ok(entries
-        .iter()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect())
+        .await
 }
 
 /// Every record of a metadata collection, following `@odata.nextLink`.

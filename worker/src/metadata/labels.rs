@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Metadata, args, version_hash_of};
-use crate::error::WorkerError;
+use super::{Metadata, args};
+use crate::{cache::version::version_hash, error::WorkerError};
 
 /// Arguments of `d365fo_get_label`.
 #[derive(Debug, Deserialize)]
@@ -49,24 +49,42 @@ pub struct LabelsArgs {
     language: String,
 }
 
-/// Many labels' texts, in the order asked, each found or not.
+/// Many labels' texts, in the order asked, each found, missing, or not
+/// read (with the error). Only when every lookup failed does the call fail,
+/// with the first error: there is nothing else to return.
 pub async fn get_labels(meta: &Metadata<'_>, args: LabelsArgs) -> Result<Value, WorkerError> {
     let texts = meta
         .labels(args.label_ids.iter().cloned(), &args.language)
         .await?;
+    if texts.all_failed() {
+        return Err(texts.into_first_error().unwrap_or_else(|| {
+            WorkerError::Internal("label lookups failed without an error".into())
+        }));
+    }
+    let (mut found, mut missing, mut failed) = (0, 0, 0);
     let labels: Vec<Value> = args
         .label_ids
         .iter()
-        .map(|id| match texts.get(id).cloned().flatten() {
-            Some(text) => json!({"label_id": id, "found": true, "text": text}),
-            None => json!({"label_id": id, "found": false, "text": null}),
+        .map(|id| match (texts.text(id), texts.error(id)) {
+            (Some(text), _) => {
+                found += 1;
+                json!({"label_id": id, "found": true, "text": text})
+            }
+            (None, Some(error)) => {
+                failed += 1;
+                json!({"label_id": id, "found": false, "text": null, "error": error})
+            }
+            (None, _) => {
+                missing += 1;
+                json!({"label_id": id, "found": false, "text": null})
+            }
         })
         .collect();
-    let found = labels.iter().filter(|l| l["found"] == true).count();
     Ok(json!({
         "language": args.language,
         "found": found,
-        "missing": labels.len() - found,
+        "missing": missing,
+        "failed": failed,
         "labels": labels,
     }))
 }
@@ -78,8 +96,8 @@ pub struct ModulesArgs {}
 
 /// The installed modules, read now, and the version hash they make.
 pub async fn installed_modules(meta: &Metadata<'_>, _: ModulesArgs) -> Result<Value, WorkerError> {
-    let entries = meta.installed_modules().await?;
-    let (hash, modules) = version_hash_of(&entries);
+    let modules = meta.installed_modules().await?;
+    let hash = version_hash(&modules);
     Ok(json!({
         "version_hash": hash,
         "count": modules.len(),

@@ -24,14 +24,14 @@ pub mod warm;
 
 use std::{collections::HashMap, sync::Arc};
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use edmx::ActionInfo;
 
 use crate::{
-    cache::{CacheKey, Entry, EnvVersion, Kind, MetadataCache},
+    cache::{CacheKey, Entry, EnvVersion, Kind, MetadataCache, Module, version::read_modules},
     d365::{D365Client, Deadline},
     error::WorkerError,
 };
@@ -83,6 +83,63 @@ pub struct EnumSummary {
     pub label_id: String,
 }
 
+/// What [`Metadata::labels`] found: each id's text, `None` where D365FO has
+/// none, or why its lookup failed.
+#[derive(Debug, Default)]
+pub struct LabelTexts {
+    texts: HashMap<String, Option<String>>,
+    /// Ids whose lookup failed, with the error's message.
+    errors: HashMap<String, String>,
+    /// The first failure to arrive, whole: its code and retry hint.
+    first_error: Option<WorkerError>,
+}
+
+impl LabelTexts {
+    fn fail(&mut self, id: String, error: WorkerError) {
+        self.errors.insert(id, error.to_string());
+        self.first_error.get_or_insert(error);
+    }
+
+    /// The text of `id`; `None` when D365FO has none or it was not read.
+    pub fn text(&self, id: &str) -> Option<String> {
+        self.texts.get(id).cloned().flatten()
+    }
+
+    /// Why the lookup of `id` failed, if it did.
+    pub fn error(&self, id: &str) -> Option<&str> {
+        self.errors.get(id).map(String::as_str)
+    }
+
+    /// Whether every lookup failed (and there was at least one).
+    pub fn all_failed(&self) -> bool {
+        self.texts.is_empty() && !self.errors.is_empty()
+    }
+
+    /// The first failure, to fail a call that has nothing else to return.
+    pub fn into_first_error(self) -> Option<WorkerError> {
+        self.first_error
+    }
+
+    /// `{"count", "first_error"}` when some lookups failed: the note a
+    /// result carries beside the `null` labels they left.
+    pub fn note(&self) -> Option<Value> {
+        self.first_error.as_ref().map(|first| {
+            serde_json::json!({
+                "count": self.errors.len(),
+                "first_error": first.to_string(),
+            })
+        })
+    }
+
+    /// The texts found, for ranking.
+    pub fn into_found(self) -> HashMap<String, String> {
+        self.texts
+            .into_iter()
+            .filter_map(|(id, text)| Some((id, text?)))
+            .collect()
+    }
+}
+
 /// Metadata reads for one call: the environment's client, the cache and
 /// the call's deadline.
 pub struct Metadata<'a> {
@@ -101,14 +158,24 @@ impl Metadata<'_> {
     /// The environment's version (installed modules and their hash).
     pub async fn version(&self) -> Result<EnvVersion, WorkerError> {
         let id = self.client.base_url().as_str().trim_end_matches('/');
-        self.cache
-            .version(id, || fetch::installed_modules(self.client, self.deadline))
-            .await
+        self.cache.version(id, || self.installed_modules()).await
     }
 
-    /// The raw `GetInstalledModules` entries, read now (not cached).
-    pub async fn installed_modules(&self) -> Result<Vec<String>, WorkerError> {
-        fetch::installed_modules(self.client, self.deadline).await
+    /// The installed modules, read now (not cached). An answer they cannot
+    /// be read from is an error naming the environment: its version, and
+    /// so every cache key of its metadata, is made of them.
+    pub async fn installed_modules(&self) -> Result<Vec<Module>, WorkerError> {
+        let answer = fetch::installed_modules(self.client, self.deadline).await?;
+        read_modules(&answer).map_err(|reason| {
+            WorkerError::BadResponse(format!(
+                "environment {} ({}): GetInstalledModules {reason}. Its metadata is cached under \
+                 a hash of its installed modules; without them it could not be told apart from \
+                 another environment's, so it is neither read nor cached. Check that D365FO's \
+                 user for this server may run SystemNotifications/GetInstalledModules",
+                self.client.config().name,
+                self.client.base_url().as_str().trim_end_matches('/'),
+            ))
+        })
     }
 
     async fn cached<F, Fut>(&self, kind: Kind, id: &str, fill: F) -> Result<Arc<Entry>, WorkerError>
@@ -237,12 +304,14 @@ impl Metadata<'_> {
     }
 
     /// The texts of `ids` in `language`, at most [`LABEL_CONCURRENCY`]
-    /// requests at a time; duplicates are asked once.
+    /// requests at a time; duplicates are asked once. A lookup that fails
+    /// is recorded in the answer, not returned: one label must not fail a
+    /// schema. Only the call's deadline passing fails the whole.
     pub async fn labels(
         &self,
         ids: impl IntoIterator<Item = String>,
         language: &str,
-    ) -> Result<HashMap<String, Option<String>>, WorkerError> {
+    ) -> Result<LabelTexts, WorkerError> {
         let mut unique: Vec<String> = ids.into_iter().filter(|i| !i.is_empty()).collect();
         unique.sort_unstable();
         unique.dedup();
@@ -254,14 +323,22 @@ impl Metadata<'_> {
             .filter(|p| p.enabled() && total > LABEL_CONCURRENCY);
         let mut texts = stream::iter(unique)
             .map(|id| async move {
-                let text = self.label(&id, language).await?;
-                Ok::<_, WorkerError>((id, text))
+                let text = self.label(&id, language).await;
+                (id, text)
             })
             .buffer_unordered(LABEL_CONCURRENCY);
-        let mut out = HashMap::with_capacity(total);
-        while let Some((id, text)) = texts.try_next().await? {
-            out.insert(id, text);
-            let done = out.len();
+        let mut out = LabelTexts::default();
+        while let Some((id, text)) = texts.next().await {
+            match text {
+                Ok(text) => {
+                    out.texts.insert(id, text);
+                }
+                Err(error @ WorkerError::DeadlineExceeded(_)) if self.deadline.is_past() => {
+                    return Err(error);
+                }
+                Err(error) => out.fail(id, error),
+            }
+            let done = out.texts.len() + out.errors.len();
             if let Some(progress) = progress
                 && (done % LABEL_CONCURRENCY == 0 || done == total)
             {
@@ -316,15 +393,6 @@ impl Metadata<'_> {
             .await?;
         list(&entry, "the action index")
     }
-}
-
-/// The version hash and parsed modules of raw `GetInstalledModules` entries.
-pub fn version_hash_of(entries: &[String]) -> (String, Vec<crate::cache::Module>) {
-    let modules: Vec<_> = entries
-        .iter()
-        .map(|e| crate::cache::version::parse_module(e))
-        .collect();
-    (crate::cache::version::version_hash(&modules), modules)
 }
 
 /// A cached list as typed records.

@@ -1,7 +1,12 @@
 //! A simulator on 127.0.0.1:0 for the metadata tool tests, with the
-//! request counts of `/_sim/requests`.
+//! request counts of `/_sim/requests`; and [`Stub`], a stand-in answering
+//! what a test sets, for the answers the simulator never gives.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use common::store::{MemoryStore, SharedStore};
 use serde_json::Value;
@@ -126,4 +131,116 @@ pub fn store() -> SharedStore {
 /// A worker for `base` whose cache uses `store` as L2.
 pub fn worker_on(base: &Url, store: &SharedStore) -> Arc<Worker> {
     Arc::new(Worker::new(config(base), Arc::clone(store)).unwrap())
+}
+
+/// A stand-in for D365FO's metadata endpoints that answers what a test sets
+/// per path: what the simulator cannot be made to send (a module list of
+/// objects, one label failing, a gateway's HTML 404). Each path prefix is
+/// an environment of its own (`env("a")` is `http://127.0.0.1:port/a`).
+/// Paths are matched percent-decoded; one without an answer gets D365FO's
+/// OData 404.
+pub struct Stub {
+    root: Url,
+    state: Arc<StubState>,
+    _stop: oneshot::Sender<()>,
+}
+
+/// What the stub answers at a path: after how long, status, body.
+type Answer = (Duration, u16, String);
+
+#[derive(Default)]
+struct StubState {
+    answers: parking_lot::Mutex<HashMap<String, Answer>>,
+    hits: parking_lot::Mutex<HashMap<String, usize>>,
+}
+
+/// `GetInstalledModules`'s path under environment prefix `env`.
+pub fn modules_path(env: &str) -> String {
+    format!("/{env}/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules")
+}
+
+/// The path of label `id` in `language` under environment prefix `env`.
+pub fn label_path(env: &str, id: &str, language: &str) -> String {
+    format!("/{env}/Metadata/Labels(Id='{id}',Language='{language}')")
+}
+
+impl Stub {
+    pub async fn start() -> Stub {
+        let state = Arc::new(StubState::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let root = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let app = axum::Router::new()
+            .fallback(stub_answer)
+            .with_state(Arc::clone(&state));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Stub {
+            root,
+            state,
+            _stop: stop,
+        }
+    }
+
+    /// The base URL of environment `name`.
+    pub fn env(&self, name: &str) -> Url {
+        self.root.join(name).unwrap()
+    }
+
+    /// Answers `path` with `status` and `body` (HTML when it starts with `<`).
+    pub fn answer(&self, path: &str, status: u16, body: impl ToString) {
+        self.answer_after(path, Duration::ZERO, status, body);
+    }
+
+    /// Answers `path` as [`Stub::answer`] does, `delay` late.
+    pub fn answer_after(&self, path: &str, delay: Duration, status: u16, body: impl ToString) {
+        self.state
+            .answers
+            .lock()
+            .insert(path.to_owned(), (delay, status, body.to_string()));
+    }
+
+    /// Answers 200 with `value` as an OData result: `{"value": …}`.
+    pub fn value(&self, path: &str, value: Value) {
+        self.answer(path, 200, serde_json::json!({ "value": value }));
+    }
+
+    /// Requests that reached `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.state.hits.lock().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn stub_answer(
+    axum::extract::State(state): axum::extract::State<Arc<StubState>>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::{http::StatusCode, response::IntoResponse};
+    let path = percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    *state.hits.lock().entry(path.clone()).or_insert(0) += 1;
+    let answer = state.answers.lock().get(&path).cloned();
+    let (delay, status, body) = answer.unwrap_or_else(|| {
+        let message = format!("Resource not found for the segment '{path}'.");
+        let body = serde_json::json!({"error": {"code": "", "message": message}});
+        (Duration::ZERO, 404, body.to_string())
+    });
+    tokio::time::sleep(delay).await;
+    let content_type = if body.starts_with('<') {
+        "text/html"
+    } else {
+        "application/json"
+    };
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body,
+    )
+        .into_response()
 }

@@ -1,4 +1,13 @@
 //! The cache against the in-memory store, with fills that count their runs.
+//!
+//! Every test runs on tokio's paused clock: time moves only when every task
+//! waits, and then straight to the next timer, so TTLs and deadlines are
+//! exact however loaded the machine is. The cache's L1 checks expiry on
+//! tokio's clock; `MemoryStore` keeps time on `std`'s, which paused time
+//! does not move, so the tests that need L2 entries to expire run on
+//! [`TokioClockStore`] (in `stores`, with the always-down `DownStore`).
+
+mod stores;
 
 use std::{
     sync::{
@@ -8,17 +17,14 @@ use std::{
     time::Duration,
 };
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use common::{
     config::CacheConfig,
-    store::{
-        CounterStore, EventLog, KvStore, LoggedEvent, MemoryStore, PubSub, SharedStore, StoreError,
-        StoreResult,
-    },
+    store::{MemoryStore, SharedStore},
 };
-use futures::stream::BoxStream;
 use serde_json::json;
+use stores::{DownStore, TokioClockStore};
+use tokio::time::Instant;
 
 use super::*;
 
@@ -48,7 +54,7 @@ fn two_workers() -> (MetadataCache, MetadataCache, SharedStore) {
     (a, b, store)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fifty_concurrent_first_gets_on_two_workers_fill_once() {
     let (a, b, store) = two_workers();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -100,11 +106,11 @@ async fn fifty_concurrent_first_gets_on_two_workers_fill_once() {
     assert_eq!(read(c.stats(), |s| &s.l2_hits), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn missing_things_are_cached_shorter() {
-    let store: SharedStore = Arc::new(MemoryStore::new());
+    let store: SharedStore = Arc::new(TokioClockStore::default());
     let config = CacheConfig {
-        negative_ttl: Duration::from_millis(150),
+        negative_ttl: Duration::from_secs(300),
         ..CacheConfig::default()
     };
     let cache = MetadataCache::new(config, Some(store));
@@ -124,7 +130,15 @@ async fn missing_things_are_cached_shorter() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(read(cache.stats(), |s| &s.negative_hits), 9);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Still there just before the negative TTL, gone just after it, while a
+    // found entry (24 h) would live on.
+    tokio::time::advance(Duration::from_millis(299_990)).await;
+    cache
+        .get_or_fill(&key("@NOPE1"), Deadline::NONE, missing)
+        .await
+        .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    tokio::time::advance(Duration::from_millis(20)).await;
     cache
         .get_or_fill(&key("@NOPE1"), Deadline::NONE, missing)
         .await
@@ -132,13 +146,13 @@ async fn missing_things_are_cached_shorter() {
     assert_eq!(runs.load(Ordering::SeqCst), 2, "expired in L1 and L2");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn entries_expire_after_their_ttl() {
-    let store: SharedStore = Arc::new(MemoryStore::new());
+    let store: SharedStore = Arc::new(TokioClockStore::default());
     let config = CacheConfig {
-        ttl: Duration::from_millis(200),
-        negative_ttl: Duration::from_millis(100),
-        l1_ttl: Duration::from_millis(100),
+        ttl: Duration::from_secs(2),
+        negative_ttl: Duration::from_secs(1),
+        l1_ttl: Duration::from_secs(1),
         ..CacheConfig::default()
     };
     let cache = MetadataCache::new(config, Some(store));
@@ -150,20 +164,22 @@ async fn entries_expire_after_their_ttl() {
         })
     };
     get().await.unwrap();
+    tokio::time::advance(Duration::from_millis(990)).await;
     get().await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    // Gone from L1, still in L2.
-    tokio::time::sleep(Duration::from_millis(130)).await;
+    assert_eq!(read(cache.stats(), |s| &s.l1_hits), 1, "still in L1");
+    // Gone from L1, still in L2 (which put it back in L1 for another 1 s).
+    tokio::time::advance(Duration::from_millis(20)).await;
     get().await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(read(cache.stats(), |s| &s.l2_hits), 1);
-    // Gone from both.
-    tokio::time::sleep(Duration::from_millis(230)).await;
+    // Gone from both: 2 s after the fill, though L1 took it again at 1 s.
+    tokio::time::advance(Duration::from_millis(1000)).await;
     get().await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fill_errors_reach_every_waiter_and_are_not_cached() {
     let (a, _, store) = two_workers();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -198,7 +214,107 @@ async fn fill_errors_reach_every_waiter_and_are_not_cached() {
     assert_eq!(runs2.load(Ordering::SeqCst), 1, "the error was not cached");
 }
 
-#[tokio::test]
+/// A fill that fails as a D365FO read does when `deadline` passes first.
+async fn late(runs: &AtomicUsize, deadline: Deadline) -> Result<Entry, WorkerError> {
+    runs.fetch_add(1, Ordering::SeqCst);
+    if let Some(left) = deadline.remaining() {
+        tokio::time::sleep(left).await;
+    }
+    Err(WorkerError::DeadlineExceeded(
+        "the call's deadline passed before D365FO answered".into(),
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_does_not_inherit_a_shorter_deadline() {
+    let (a, _, _) = two_workers();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let hurried = {
+        let (cache, runs) = (a.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            let deadline = Deadline::after(Duration::from_millis(100));
+            cache
+                .get_or_fill(&key("@SYS9"), deadline, || late(&runs, deadline))
+                .await
+        })
+    };
+    // Joins the first caller's fill, with 10 s to spare.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let patient = {
+        let (cache, runs) = (a.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            cache
+                .get_or_fill(
+                    &key("@SYS9"),
+                    Deadline::after(Duration::from_secs(10)),
+                    || counted(&runs, Duration::from_millis(500), json!("Ship date")),
+                )
+                .await
+        })
+    };
+    let error = hurried.await.unwrap().unwrap_err();
+    assert_eq!(error.code(), common::ErrorCode::DeadlineExceeded);
+    let entry = patient.await.unwrap().unwrap();
+    assert_eq!(entry.value(), Some(&json!("Ship date")));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the waiter filled again");
+    assert_eq!(read(a.stats(), |s| &s.deadline_retries), 1);
+
+    // A waiter whose own deadline has passed too takes the error as is.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let deadline = Deadline::after(Duration::from_millis(100));
+    let first = {
+        let (cache, runs) = (a.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            cache
+                .get_or_fill(&key("@SYS10"), deadline, || late(&runs, deadline))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = a
+        .get_or_fill(&key("@SYS10"), deadline, || async {
+            panic!("its deadline has passed: no fill of its own")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(second.code(), common::ErrorCode::DeadlineExceeded);
+    first.await.unwrap().unwrap_err();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn only_d365fos_own_404_is_cached_as_missing() {
+    use crate::d365::errors::from_response;
+    let odata = r#"{"error":{"code":"","message":"Resource not found for the segment 'Labels'."}}"#;
+    let entry = Entry::from_read(Err(from_response(404, None, odata))).unwrap();
+    assert!(
+        matches!(&entry, Entry::Missing { message } if message.contains("segment 'Labels'")),
+        "{entry:?}"
+    );
+    let no_message = r#"{"error":{"code":"404","message":""}}"#;
+    assert!(matches!(
+        Entry::from_read(Err(from_response(404, None, no_message))),
+        Ok(Entry::Missing { .. })
+    ));
+    // What a gateway or proxy answers is not D365FO's word on the thing.
+    for body in [
+        "<!DOCTYPE html><html><head><title>404 - File or directory not found.</title></head></html>",
+        "<html><body>Not Found</body></html>",
+        "",
+        "   ",
+        "Not Found",
+    ] {
+        let error = Entry::from_read(Err(from_response(404, None, body))).unwrap_err();
+        assert_eq!(
+            error.code(),
+            common::ErrorCode::UpstreamUnavailable,
+            "{body:?}: {error}"
+        );
+        assert!(error.to_string().contains("404"), "{error}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_cancelled_fill_releases_its_lock() {
     let (a, b, store) = two_workers();
     let stalled = tokio::time::timeout(
@@ -212,17 +328,17 @@ async fn a_cancelled_fill_releases_its_lock() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(store.get(&key("@SYS4").lock_key()).await.unwrap().is_none());
     // So the other worker fills at once instead of waiting 30 s.
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let runs = AtomicUsize::new(0);
     b.get_or_fill(&key("@SYS4"), Deadline::NONE, || {
         counted(&runs, Duration::ZERO, json!("x"))
     })
     .await
     .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_millis(10));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_waiter_gives_up_at_its_deadline() {
     let (_, b, store) = two_workers();
     // Another worker holds the lock and never writes.
@@ -246,60 +362,7 @@ async fn a_waiter_gives_up_at_its_deadline() {
     assert!(error.to_string().contains("another worker"), "{error}");
 }
 
-/// A store whose every operation fails, as Redis does when unreachable.
-struct DownStore;
-
-fn down<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable("connection refused".into()))
-}
-
-#[async_trait]
-impl KvStore for DownStore {
-    async fn get(&self, _: &str) -> StoreResult<Option<Bytes>> {
-        down()
-    }
-    async fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> StoreResult<()> {
-        down()
-    }
-    async fn set_if_absent(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
-        down()
-    }
-    async fn delete(&self, _: &str) -> StoreResult<bool> {
-        down()
-    }
-    async fn expire(&self, _: &str, _: Duration) -> StoreResult<bool> {
-        down()
-    }
-}
-
-#[async_trait]
-impl CounterStore for DownStore {
-    async fn incr(&self, _: &str, _: i64, _: Duration) -> StoreResult<i64> {
-        down()
-    }
-}
-
-#[async_trait]
-impl EventLog for DownStore {
-    async fn append(&self, _: &str, _: Bytes, _: usize, _: Duration) -> StoreResult<u64> {
-        down()
-    }
-    async fn read_after(&self, _: &str, _: u64, _: usize) -> StoreResult<Vec<LoggedEvent>> {
-        down()
-    }
-}
-
-#[async_trait]
-impl PubSub for DownStore {
-    async fn publish(&self, _: &str, _: Bytes) -> StoreResult<usize> {
-        down()
-    }
-    async fn subscribe(&self, _: &str) -> StoreResult<BoxStream<'static, Bytes>> {
-        down()
-    }
-}
-
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_store_that_is_down_costs_requests_not_calls() {
     let cache = MetadataCache::new(CacheConfig::default(), Some(Arc::new(DownStore)));
     let runs = AtomicUsize::new(0);
@@ -319,7 +382,7 @@ async fn a_store_that_is_down_costs_requests_not_calls() {
     assert_eq!(snapshot["misses"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_a_store_l1_alone_serves() {
     let cache = MetadataCache::new(CacheConfig::default(), None);
     let runs = AtomicUsize::new(0);
