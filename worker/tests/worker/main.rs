@@ -13,6 +13,7 @@ mod fixture;
 mod grpc;
 mod metadata_cache;
 mod metadata_labels;
+mod metadata_stubs;
 mod metadata_tools;
 mod server;
 mod simulator;
