@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::{EntitySummary, Metadata, args, edmx::short_name, rank::Query};
 use crate::error::WorkerError;
+use crate::tools::args::str_field as text;
 
 /// Most entities whose labels a search fetches from D365FO.
 pub const LABEL_FETCH_LIMIT: usize = 200;
@@ -151,14 +152,6 @@ pub struct SchemaArgs {
 
 fn entity_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     args::name(d, "entity", "CustomersV3")
-}
-
-fn text(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn array<'a>(value: &'a Value, field: &str) -> &'a [Value] {

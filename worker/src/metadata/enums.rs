@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{EnumSummary, Metadata, args, entities::paged, rank::Query};
 use crate::error::WorkerError;
+use crate::tools::args::str_field as text;
 
 /// Most enumerations whose labels a search fetches from D365FO; past
 /// that it ranks by the labels this worker already holds.
@@ -92,14 +93,6 @@ pub struct GetArgs {
 
 fn enum_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     args::name(d, "name", "NoYes")
-}
-
-fn text(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// One enumeration with its members' values and labels.

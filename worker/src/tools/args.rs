@@ -33,6 +33,16 @@ pub fn parse<T: DeserializeOwned>(tool: &str, args: Map<String, Value>) -> Resul
         .map_err(|e| WorkerError::invalid_args(tool, e.to_string()))
 }
 
+/// A string field of a D365FO record; empty when absent or not a string
+/// (D365FO leaves optional text fields out or null).
+pub fn str_field(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A value as shown in a message: kind, and the value itself when short.
 pub fn describe(value: &Value) -> String {
     match value {

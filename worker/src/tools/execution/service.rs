@@ -12,6 +12,7 @@ use super::{
     fields,
     outcome::{self, Bounded},
 };
+use crate::tools::args::str_field as text;
 use crate::{
     d365::{Idempotency, Settled, WriteOnce},
     error::WorkerError,
@@ -162,8 +163,4 @@ fn names_in(answer: &Value, field: &str) -> Result<Vec<String>, WorkerError> {
         .iter()
         .map(|entry| text(entry, "Name"))
         .collect())
-}
-
-fn text(value: &Value, field: &str) -> String {
-    value[field].as_str().unwrap_or_default().to_owned()
 }
