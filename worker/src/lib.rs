@@ -12,7 +12,7 @@
 //!   the statistics.
 //! - [`cache`]: [`MetadataCache`], metadata and labels keyed by environment
 //!   version, in memory (L1) and in the shared store (L2), one fill per key
-//!   across the cluster (see `cache/README.md`).
+//!   across the workers sharing that store (see `cache/README.md`).
 //! - [`metadata`]: D365FO's metadata (entities, enumerations, labels,
 //!   actions) read through the cache; the metadata tools and the start-up
 //!   warm-up ([`Worker::warm_up`]) run on it.
@@ -25,7 +25,9 @@
 //!   D365FO, build the result.
 //! - [`d365`]: D365FO's HTTP: the client with its retry policy and deadline
 //!   ([`d365::client`], [`d365::retry`]), Entra ID tokens ([`d365::auth`]),
-//!   error bodies ([`d365::errors`]) and OData URLs ([`d365::odata`]).
+//!   error bodies ([`d365::errors`]), OData URLs ([`d365::odata`]), the
+//!   `$batch` codec ([`d365::batch`]) and the request-id claim that sends a
+//!   write at most once ([`d365::write_once`]).
 //! - [`error`]: [`WorkerError`], mapped onto `common::ErrorCode`.
 //!
 //! Every error leaves the worker as a `ToolFailure` with its code; the edge
