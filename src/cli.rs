@@ -5,8 +5,12 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use common::config::{
-    self, ConfigError, D365Config, D365Settings, EdgeConfig, Environments, LogFormat, WorkerConfig,
+use common::{
+    config::{
+        self, ConfigError, D365Config, D365Settings, EdgeConfig, Environments, LogFormat,
+        WorkerConfig,
+    },
+    store::RedisStore,
 };
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
@@ -187,6 +191,31 @@ pub struct EdgeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "D365MCP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// The shared store, for the roles that can share one.
+#[derive(Args)]
+pub struct RedisArgs {
+    /// Redis holding the cluster's shared state, redis://[user:password@]host:port[/db]
+    /// or rediss:// (TLS). Without it each process keeps its own in-memory store.
+    #[arg(long = "redis-url", env = "D365MCP_REDIS_URL")]
+    pub redis_url: Option<String>,
+}
+
+impl RedisArgs {
+    /// The Redis store when a URL is set. Connects lazily (the process
+    /// starts while Redis is down); needs a Tokio runtime.
+    pub fn store(&self) -> Result<Option<RedisStore>, ConfigError> {
+        self.redis_url
+            .as_deref()
+            .map(|url| {
+                RedisStore::open(url)
+                    .map_err(|e| ConfigError::new("D365MCP_REDIS_URL (--redis-url)", e.0))
+            })
+            .transpose()
+    }
 }
 
 /// `d365mcp worker`.
@@ -199,6 +228,8 @@ pub struct WorkerArgs {
     pub d365: D365Args,
     #[command(flatten)]
     pub tuning: WorkerTuning,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 /// `d365mcp sim`.

@@ -99,12 +99,22 @@ async fn sim(args: SimArgs) -> Result<(), RunError> {
 
 async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let config = args.config()?;
+    let redis = args.redis.store()?;
     let (listener, local) = bind(config.listen, "worker").await?;
     for env in &config.environments {
         tracing::info!(environment = %env.name, base_url = %env.base_url, "serving environment");
     }
-    // Until workers share a Redis store (issue 5), each has its own.
-    let worker = Arc::new(worker::Worker::standalone(config).context("worker set-up failed")?);
+    let worker = match redis {
+        Some(store) => {
+            tracing::info!("shared store: redis");
+            worker::Worker::new(config, Arc::new(store))
+        }
+        None => {
+            tracing::info!("shared store: in memory, this process only (no --redis-url)");
+            worker::Worker::standalone(config)
+        }
+    };
+    let worker = Arc::new(worker.context("worker set-up failed")?);
     announce("worker", local);
     let stop = shutdown_signal();
     warm_up_beside_serving(&worker, &stop);
@@ -116,6 +126,11 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
 
 async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     let config = args.config()?;
+    // Validated now so a bad URL stops the start; the edge keeps no shared
+    // state yet (sessions move to the store in issue 5).
+    if args.redis.store()?.is_some() {
+        tracing::info!("shared store: redis (not used by the edge yet)");
+    }
     let pool = edge::WorkerPool::remote(&config.workers).context("worker pool")?;
     let (listener, local) = bind(config.listen, "edge").await?;
     pool.check_health().await;

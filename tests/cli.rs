@@ -14,6 +14,7 @@ fn d365mcp(args: &[&str]) -> std::process::Output {
         .env_remove("D365FO_CLIENT_SECRET")
         .env_remove("D365FO_TENANT_ID")
         .env_remove("D365MCP_WORKERS")
+        .env_remove("D365MCP_REDIS_URL")
         .output()
         .expect("run d365mcp")
 }
@@ -41,6 +42,10 @@ fn every_role_has_help() {
     }
     let edge = String::from_utf8_lossy(&d365mcp(&["edge", "--help"]).stdout).into_owned();
     assert!(edge.contains("--workers") && edge.contains("D365MCP_WORKERS"));
+    for role in ["edge", "worker"] {
+        let help = String::from_utf8_lossy(&d365mcp(&[role, "--help"]).stdout).into_owned();
+        assert!(help.contains("--redis-url") && help.contains("D365MCP_REDIS_URL"));
+    }
 }
 
 fn refused(args: &[&str], envs: &[(&str, &str)], names: &str) {
@@ -50,7 +55,8 @@ fn refused(args: &[&str], envs: &[(&str, &str)], names: &str) {
         .env_remove("D365FO_BASE_URL")
         .env_remove("D365FO_CLIENT_ID")
         .env_remove("D365FO_CLIENT_SECRET")
-        .env_remove("D365FO_TENANT_ID");
+        .env_remove("D365FO_TENANT_ID")
+        .env_remove("D365MCP_REDIS_URL");
     for (k, v) in envs {
         command.env(k, v);
     }
@@ -108,6 +114,24 @@ fn invalid_configuration_is_refused_naming_the_setting() {
         &[],
         "D365MCP_CALL_TIMEOUT",
     );
+    for bad in ["localhost:6379", "http://127.0.0.1:6379", "redis://"] {
+        refused(
+            &[
+                "edge",
+                "--workers",
+                "http://127.0.0.1:1",
+                "--redis-url",
+                bad,
+            ],
+            &[],
+            "D365MCP_REDIS_URL",
+        );
+        refused(
+            &["worker", "--redis-url", bad],
+            &[("D365FO_BASE_URL", "http://127.0.0.1:1")],
+            "D365MCP_REDIS_URL",
+        );
+    }
     refused(&["dev", "--log-format", "xml"], &[], "D365MCP_LOG_FORMAT");
     refused(&["sim", "--max-page-size", "0"], &[], "SIM_MAX_PAGE_SIZE");
     refused(&["sim", "--scale", "huge"], &[], "SIM_SCALE");

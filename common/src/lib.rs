@@ -13,7 +13,8 @@
 //!   and annotations.
 //! - [`ring`]: the consistent-hash ring with bounded load that maps a D365FO
 //!   environment to a worker.
-//! - [`store`]: the shared-state trait family and its in-memory backend.
+//! - [`store`]: the shared-state trait family, its in-memory backend and its
+//!   Redis backend.
 //! - [`telemetry`]: tracing set-up (text or JSON logs).
 
 pub mod catalogue;

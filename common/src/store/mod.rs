@@ -1,5 +1,6 @@
 //! The shared-state store: a family of small traits, each a capability the
-//! cluster needs from Redis, and an in-memory backend with the same contract.
+//! cluster needs from Redis, an in-memory backend and a Redis backend
+//! ([`RedisStore`]) with the same contract.
 //!
 //! | trait | used for |
 //! |---|---|
@@ -13,6 +14,7 @@
 //! backend runs it in unit tests and the Redis backend against a real server.
 
 mod memory;
+mod redis;
 
 pub mod contract;
 
@@ -23,6 +25,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use memory::MemoryStore;
+pub use redis::{DEFAULT_OP_TIMEOUT, InvalidRedisUrl, RedisStore};
 
 /// The store could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
