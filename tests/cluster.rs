@@ -12,6 +12,7 @@ use rmcp::service::ServiceError;
 use serde_json::json;
 use support::{
     Cluster,
+    cluster::Process,
     mcp::{self, Era},
 };
 
@@ -424,4 +425,75 @@ async fn an_environments_file_serves_several_environments() {
     )
     .await;
     assert!(text.contains("alpha, beta"), "{text}");
+}
+
+/// Workers started with `--redis-url` share the metadata cache: a label
+/// that one worker looked up is served to a brand-new worker (its memory
+/// empty) from Redis, without asking D365FO again.
+#[tokio::test]
+async fn workers_sharing_redis_share_the_label_cache() {
+    let redis = support::redis::RedisServer::start();
+    let shared = [
+        "--redis-url".to_owned(),
+        redis.url(),
+        "--cache-warm-up".to_owned(),
+        "false".to_owned(),
+    ];
+    let mut builder = Cluster::builder();
+    for arg in &shared {
+        builder = builder.worker_arg(arg);
+    }
+    let cluster = builder.start().await;
+    let label = json!({"label_id": "@SYS3391", "language": "de"});
+    let first = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
+    let looked_up = mcp::call(&first, "d365fo_get_label", label.clone())
+        .await
+        .unwrap();
+    assert_ne!(looked_up.is_error, Some(true), "{}", mcp::text(&looked_up));
+
+    // A second worker with its own edge: nothing in its memory yet.
+    let sim = cluster.sim.url();
+    let mut args = vec![
+        "worker",
+        "--listen",
+        "127.0.0.1:0",
+        "--d365fo-base-url",
+        &sim,
+    ];
+    args.extend(shared.iter().map(String::as_str));
+    let worker = Process::start("worker", &args, &[]).await;
+    let worker_url = worker.url();
+    let edge = Process::start(
+        "edge",
+        &["edge", "--listen", "127.0.0.1:0", "--workers", &worker_url],
+        &[],
+    )
+    .await;
+    support::cluster::wait_for(&format!("{}/ready", edge.url()), 200).await;
+    let http = reqwest::Client::new();
+    let reset = http.post(format!("{sim}/_sim/reset")).send().await.unwrap();
+    assert_eq!(reset.status(), 204);
+
+    let second = mcp::connect(&format!("{}/mcp", edge.url()), Era::Stateless2026).await;
+    let served = mcp::call(&second, "d365fo_get_label", label).await.unwrap();
+    assert_ne!(served.is_error, Some(true), "{}", mcp::text(&served));
+    assert_eq!(served.structured_content, looked_up.structured_content);
+    let requests: serde_json::Value = http
+        .get(format!("{sim}/_sim/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let asked: Vec<&String> = requests["by_path"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|path| path.starts_with("/Metadata"))
+        .collect();
+    assert!(
+        asked.is_empty(),
+        "the second worker asked D365FO: {requests}"
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod mcp;
+pub mod redis;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;
