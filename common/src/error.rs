@@ -258,9 +258,13 @@ impl Failure {
             code: self.code.as_str().to_owned(),
             message: self.message.clone(),
             retryable: self.code.is_retryable(),
+            // Rounded up: a client told to wait 0.9 s must not retry at 0 s.
             retry_after_secs: self
                 .retry_after
-                .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+                .map(|d| {
+                    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+                    u32::try_from(secs).unwrap_or(u32::MAX)
+                })
                 .unwrap_or(0),
         }
     }

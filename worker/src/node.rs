@@ -69,7 +69,8 @@ impl Node {
                 }
                 None => TokenProvider::none(),
             };
-            let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout);
+            let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout)
+                .with_shared_throttling(store.clone());
             let environment = Environment {
                 name: d365.name.clone(),
                 client,

@@ -21,6 +21,7 @@ use super::{
     auth::TokenProvider,
     errors,
     retry::{Attempts, Deadline, Idempotency, RetryPolicy},
+    throttle::ThrottleGate,
 };
 use crate::error::WorkerError;
 
@@ -41,6 +42,7 @@ pub struct D365Client {
     request_timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: usize,
+    throttle: Option<ThrottleGate>,
 }
 
 /// One request to send.
@@ -75,6 +77,7 @@ impl D365Client {
             request_timeout,
             retry: RetryPolicy::default(),
             max_body_bytes: MAX_BODY_BYTES,
+            throttle: None,
         }
     }
 
@@ -82,6 +85,22 @@ impl D365Client {
     /// limit; the default is [`MAX_BODY_BYTES`]).
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// The same client, sharing D365FO's throttling of this environment and
+    /// identity with every worker on `store` (see [`ThrottleGate`]).
+    pub fn with_shared_throttling(mut self, store: common::store::SharedStore) -> Self {
+        let identity = self
+            .config
+            .credentials
+            .as_ref()
+            .map_or("anonymous", |c| c.client_id.as_str());
+        self.throttle = Some(ThrottleGate::new(
+            store,
+            self.config.base_url.as_str(),
+            identity,
+        ));
         self
     }
 
@@ -152,10 +171,22 @@ impl D365Client {
     pub async fn request(&self, request: Request<'_>) -> Result<Answer, WorkerError> {
         let mut attempts = Attempts::default();
         loop {
+            if let Some(gate) = &self.throttle {
+                gate.wait(request.deadline).await?;
+            }
             let error = match self.send_once(&request).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
+            if let (
+                Some(gate),
+                WorkerError::Throttled {
+                    retry_after: Some(wait),
+                },
+            ) = (&self.throttle, &error)
+            {
+                gate.close_for(*wait).await;
+            }
             if matches!(error, WorkerError::UpstreamAuth { status: 401, .. }) {
                 // The token may have been revoked early; the next call fetches
                 // a new one instead of failing until the cache expires.

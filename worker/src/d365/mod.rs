@@ -11,6 +11,7 @@ pub mod location;
 pub mod odata;
 pub mod request;
 pub mod retry;
+pub mod throttle;
 pub mod write_once;
 
 pub use client::{Call, D365Client};

@@ -17,6 +17,7 @@ mod metadata_stubs;
 mod metadata_tools;
 mod server;
 mod simulator;
+mod throttle;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -1,0 +1,71 @@
+//! D365FO's throttling is shared by the workers on one store: a 429 that
+//! one worker gets holds back the others until its Retry-After has passed.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use common::store::{MemoryStore, SharedStore};
+use serde_json::json;
+use worker::Worker;
+
+use super::{call, config, fixture::Fixture, request};
+
+const QUERY: &str = "d365fo_query_entities";
+
+#[tokio::test]
+async fn a_throttled_environment_holds_back_every_worker_on_the_store() {
+    let fx = Fixture::start().await;
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let a = Worker::new(config(&fx.base), Arc::clone(&store)).unwrap();
+    let b = Worker::new(config(&fx.base), store).unwrap();
+
+    // Worker a is told "429, Retry-After: 1" and waits it out.
+    let first =
+        tokio::spawn(
+            async move { call(&a, request(QUERY, json!({"entity_set": "Throttled"}))).await },
+        );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fx.state.throttle_hits.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the fixture never throttled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Worker b was never throttled itself, yet holds back: refused at once
+    // when its deadline is shorter than the wait ...
+    let mut short = request(QUERY, json!({"entity_set": "CustomersV3", "top": 1}));
+    short.deadline_unix_ms = unix_ms() + 200;
+    let refused = call(&b, short).await;
+    let failure = refused.failure();
+    assert_eq!(failure.code, "throttled", "{}", failure.message);
+    assert!(failure.retryable);
+    assert!(failure.retry_after_secs >= 1, "{failure:?}");
+
+    // ... and waiting the window out when it has time.
+    let started = Instant::now();
+    let waited = call(
+        &b,
+        request(QUERY, json!({"entity_set": "CustomersV3", "top": 1})),
+    )
+    .await;
+    waited.ok();
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "b did not wait: {:?}",
+        started.elapsed()
+    );
+    first.await.unwrap().ok();
+    assert_eq!(fx.state.throttle_hits.load(Ordering::SeqCst), 2);
+}
+
+fn unix_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
