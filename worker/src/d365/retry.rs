@@ -25,6 +25,14 @@ pub enum Idempotency {
     NonIdempotent,
 }
 
+/// Now, in Unix epoch milliseconds: the clock the cluster's shared records
+/// (deadlines, throttle windows, write claims) are written in.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// An absolute deadline for a call, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Deadline(Option<Instant>);

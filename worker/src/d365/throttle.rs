@@ -8,12 +8,12 @@
 //! The gate is advisory: when the store cannot be read, requests go out and
 //! D365FO's own 429 still protects it.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::store::SharedStore;
 
-use super::retry::Deadline;
+use super::retry::{Deadline, unix_now_ms};
 use crate::error::WorkerError;
 
 /// Key prefix of throttle windows; `v1` is the value's format (Unix ms).
@@ -48,7 +48,7 @@ impl ThrottleGate {
                 None
             }
         };
-        let Some(left) = until_ms.and_then(|until| until.checked_sub(now_ms())) else {
+        let Some(left) = until_ms.and_then(|until| until.checked_sub(unix_now_ms())) else {
             return Ok(());
         };
         let left = Duration::from_millis(left);
@@ -67,18 +67,13 @@ impl ThrottleGate {
 
     /// Closes the environment for `retry_after`, for every worker.
     pub async fn close_for(&self, retry_after: Duration) {
-        let until = now_ms().saturating_add(u64::try_from(retry_after.as_millis()).unwrap_or(0));
+        let until =
+            unix_now_ms().saturating_add(u64::try_from(retry_after.as_millis()).unwrap_or(0));
         let value = Bytes::from(until.to_string());
         if let Err(error) = self.store.set(&self.key, value, Some(retry_after)).await {
             tracing::warn!(%error, "could not share D365FO's Retry-After with other workers");
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

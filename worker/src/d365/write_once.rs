@@ -15,12 +15,13 @@
 //! read-only: a write is never replayed elsewhere, and the claim is the
 //! second line of defence.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::store::SharedStore;
 use serde_json::{Value, json};
 
+use super::retry::unix_now_ms;
 use crate::error::WorkerError;
 
 /// Key prefix of idempotency records; the version changes with the format.
@@ -87,7 +88,7 @@ impl<'a> WriteOnce<'a> {
             ));
         }
         let key = format!("{PREFIX}{request_id}");
-        let record = json!({ "tool": tool, "state": "sent", "at_ms": now_ms() });
+        let record = json!({ "tool": tool, "state": "sent", "at_ms": unix_now_ms() });
         let fresh = store
             .set_if_absent(&key, Bytes::from(record.to_string()), TTL)
             .await?;
@@ -104,7 +105,8 @@ impl<'a> WriteOnce<'a> {
     /// Records how the write ended, for a later attempt's message. Best
     /// effort: the claim itself already blocks a second send.
     pub async fn settle(self, settled: Settled) {
-        let record = json!({ "tool": self.tool, "state": settled.as_str(), "at_ms": now_ms() });
+        let record =
+            json!({ "tool": self.tool, "state": settled.as_str(), "at_ms": unix_now_ms() });
         if let Err(error) = self
             .store
             .set(&self.key, Bytes::from(record.to_string()), Some(TTL))
@@ -139,12 +141,6 @@ async fn already_executed(store: &SharedStore, key: &str, request_id: &str) -> W
          call if the change is still needed",
         crate::d365::odata::quote(request_id)
     ))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
