@@ -13,7 +13,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    cluster::{Process, wait_for},
+    cluster::{Process, reset_sim, sim_requests, wait_for},
     mcp::{self, Era},
 };
 
@@ -106,8 +106,7 @@ async fn every_tool_works_end_to_end_in_dev() {
     )
     .await;
     wait_for(&format!("{}/ready", dev.url()), 200).await;
-    let http = reqwest::Client::new();
-    warmed_up(&http, &sim.url()).await;
+    warmed_up(&sim.url()).await;
     let client = mcp::connect(&format!("{}/mcp", dev.url()), Era::Stateless2026).await;
 
     // The listing: every tool, with its schemas and annotations.
@@ -152,15 +151,7 @@ async fn every_tool_works_end_to_end_in_dev() {
 
     // Every tool succeeds.
     for (tool, arguments) in &calls {
-        let result = mcp::call(&client, tool, arguments.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{tool}: {e}"));
-        assert_ne!(
-            result.is_error,
-            Some(true),
-            "{tool} failed: {}",
-            mcp::text(&result)
-        );
+        let result = mcp::call_ok(&client, tool, arguments.clone()).await;
         if *tool == "d365fo_run_report" {
             let content = serde_json::to_value(&result.content).unwrap();
             let pdf = content
@@ -174,12 +165,7 @@ async fn every_tool_works_end_to_end_in_dev() {
     }
 
     // A repeated schema or label lookup never reaches D365FO.
-    let reset = http
-        .post(format!("{}/_sim/reset", sim.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reset.status(), 204);
+    reset_sim(&sim.url()).await;
     for (tool, arguments) in [
         ("d365fo_get_entity_schema", json!({"entity": "CustomersV3"})),
         ("d365fo_get_label", json!({"label_id": "@SYS3391"})),
@@ -188,31 +174,16 @@ async fn every_tool_works_end_to_end_in_dev() {
             json!({"label_ids": ["@SYS3391", "@SYS11904"], "language": "de"}),
         ),
     ] {
-        let result = mcp::call(&client, tool, arguments).await.unwrap();
-        assert_ne!(result.is_error, Some(true), "{}", mcp::text(&result));
+        mcp::call_ok(&client, tool, arguments).await;
     }
-    let requests: Value = http
-        .get(format!("{}/_sim/requests", sim.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests = sim_requests(&sim.url()).await;
     assert_eq!(requests["total"], 0, "D365FO was asked: {requests}");
 }
 
 /// Waits until the worker's start-up warm-up has read the entity list.
-async fn warmed_up(http: &reqwest::Client, sim: &str) {
+async fn warmed_up(sim: &str) {
     for _ in 0..100 {
-        let requests: Value = http
-            .get(format!("{sim}/_sim/requests"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let requests = sim_requests(sim).await;
         if requests["by_path"]["/Metadata/DataEntities"].as_u64() >= Some(1) {
             return;
         }

@@ -12,7 +12,7 @@ use rmcp::service::ServiceError;
 use serde_json::json;
 use support::{
     Cluster,
-    cluster::Process,
+    cluster::{Process, reset_sim, sim_requests},
     mcp::{self, Era},
 };
 
@@ -44,19 +44,11 @@ async fn tools_list_and_call_in_both_eras() {
             Some(true)
         );
 
-        let result = mcp::call(
+        let result = mcp::call_ok(
             &client,
             "d365fo_query_entities",
             json!({"entity_set": "CustomersV3", "top": 5, "select": ["CustomerAccount", "OrganizationName", "dataAreaId"]}),
-        )
-        .await
-        .expect("tools/call");
-        assert_ne!(
-            result.is_error,
-            Some(true),
-            "{era:?}: {}",
-            mcp::text(&result)
-        );
+        ).await;
         let structured = result.structured_content.expect("structured content");
         let rows = structured["rows"].as_array().expect("rows");
         assert_eq!(rows.len(), 5, "{era:?}: {structured}");
@@ -70,14 +62,11 @@ async fn tools_list_and_call_in_both_eras() {
         );
 
         let first = rows[0]["CustomerAccount"].as_str().unwrap().to_owned();
-        let record = mcp::call(
+        let record = mcp::call_ok(
             &client,
             "d365fo_get_entity_record",
             json!({"entity_set": "CustomersV3", "key": {"dataAreaId": "USMF", "CustomerAccount": first}}),
-        )
-        .await
-        .expect("get record");
-        assert_ne!(record.is_error, Some(true), "{}", mcp::text(&record));
+        ).await;
         assert_eq!(
             record.structured_content.unwrap()["record"]["CustomerAccount"],
             first
@@ -303,10 +292,7 @@ async fn workers_authenticate_with_entra_client_credentials() {
         .await;
     let client = mcp::connect(&good.mcp_url(0), Era::Stateless2026).await;
     let query = json!({"entity_set": "CustomersV3", "top": 1});
-    let result = mcp::call(&client, "d365fo_query_entities", query.clone())
-        .await
-        .expect("tools/call");
-    assert_ne!(result.is_error, Some(true), "{}", mcp::text(&result));
+    mcp::call_ok(&client, "d365fo_query_entities", query.clone()).await;
 
     // Without credentials the simulator refuses, and the error says whose to fix.
     let anonymous = Cluster::builder()
@@ -375,19 +361,12 @@ async fn a_client_disconnect_cancels_the_d365fo_request_behind_it() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
-    let second = mcp::call(
+    mcp::call_ok(
         &client,
         "d365fo_get_entity_record",
         json!({"entity_set": "Currencies", "key": {"CurrencyCode": "EUR"}}),
     )
-    .await
-    .expect("a tool result");
-    assert_ne!(
-        second.is_error,
-        Some(true),
-        "the abandoned call still held D365FO: {}",
-        mcp::text(&second)
-    );
+    .await;
 }
 
 /// Workers that read an environments file serve each named environment; the
@@ -410,10 +389,7 @@ async fn an_environments_file_serves_several_environments() {
             Some(name) => json!({ "environment": name }),
             None => json!({}),
         };
-        let result = mcp::call(&client, "d365fo_get_environment_info", args)
-            .await
-            .expect("tools/call");
-        assert_ne!(result.is_error, Some(true), "{}", mcp::text(&result));
+        let result = mcp::call_ok(&client, "d365fo_get_environment_info", args).await;
         let info = result.structured_content.expect("structured content");
         assert_eq!(info["environment"], expected);
     }
@@ -446,10 +422,7 @@ async fn workers_sharing_redis_share_the_label_cache() {
     let cluster = builder.start().await;
     let label = json!({"label_id": "@SYS3391", "language": "de"});
     let first = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
-    let looked_up = mcp::call(&first, "d365fo_get_label", label.clone())
-        .await
-        .unwrap();
-    assert_ne!(looked_up.is_error, Some(true), "{}", mcp::text(&looked_up));
+    let looked_up = mcp::call_ok(&first, "d365fo_get_label", label.clone()).await;
 
     // A second worker with its own edge: nothing in its memory yet.
     let sim = cluster.sim.url();
@@ -470,22 +443,12 @@ async fn workers_sharing_redis_share_the_label_cache() {
     )
     .await;
     support::cluster::wait_for(&format!("{}/ready", edge.url()), 200).await;
-    let http = reqwest::Client::new();
-    let reset = http.post(format!("{sim}/_sim/reset")).send().await.unwrap();
-    assert_eq!(reset.status(), 204);
+    reset_sim(&sim).await;
 
     let second = mcp::connect(&format!("{}/mcp", edge.url()), Era::Stateless2026).await;
-    let served = mcp::call(&second, "d365fo_get_label", label).await.unwrap();
-    assert_ne!(served.is_error, Some(true), "{}", mcp::text(&served));
+    let served = mcp::call_ok(&second, "d365fo_get_label", label).await;
     assert_eq!(served.structured_content, looked_up.structured_content);
-    let requests: serde_json::Value = http
-        .get(format!("{sim}/_sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests = sim_requests(&sim).await;
     let asked: Vec<&String> = requests["by_path"]
         .as_object()
         .unwrap()

@@ -218,3 +218,24 @@ pub async fn wait_for(url: &str, status: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The simulator's request counter (`GET /_sim/requests`): `total` and
+/// `by_path`.
+pub async fn sim_requests(sim_url: &str) -> serde_json::Value {
+    reqwest::get(format!("{sim_url}/_sim/requests"))
+        .await
+        .expect("GET /_sim/requests")
+        .json()
+        .await
+        .expect("the request counter's JSON")
+}
+
+/// Zeroes the simulator's request counter (and its faults).
+pub async fn reset_sim(sim_url: &str) {
+    let reset = reqwest::Client::new()
+        .post(format!("{sim_url}/_sim/reset"))
+        .send()
+        .await
+        .expect("POST /_sim/reset");
+    assert_eq!(reset.status(), 204, "POST /_sim/reset");
+}

@@ -62,6 +62,21 @@ pub async fn call(
         .await
 }
 
+/// Calls `tool`, requiring a successful result (no JSON-RPC error, no
+/// `isError`); panics naming the tool and the error text otherwise.
+pub async fn call_ok(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    let result = call(client, tool, arguments)
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{tool} failed: {}",
+        text(&result)
+    );
+    result
+}
+
 /// The text of a result's first content block.
 pub fn text(result: &CallToolResult) -> String {
     serde_json::to_value(&result.content).unwrap()[0]["text"]

@@ -1,92 +1,20 @@
-//! The Redis backend against a real `redis-server` that each test starts on
-//! a free loopback port. Never skipped: without `redis-server` these tests
-//! fail and say how to install it.
+//! The Redis backend of the shared store against a real `redis-server`
+//! that each test starts on a free loopback port. Never skipped: without
+//! `redis-server` these tests fail and say how to install it.
 
+// Tests fail loudly on anything unexpected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::{
     net::TcpListener,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use common::store::{KvStore, RedisStore, StoreError, contract};
-
-/// A `redis-server` child process, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Child,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port)
-    }
-
-    /// Starts on `port` and waits until it answers PING.
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): install it (apt-get install -y \
-                     redis-server; ./scripts/test.sh does this when it is missing)"
-                )
-            });
-        let server = Self { port, child };
-        server.wait_ready();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_ready(&self) {
-        let client = redis::Client::open(self.url()).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pong = client
-                .get_connection()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            if pong.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} did not answer within 10 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(mut self) -> u16 {
-        self.stop();
-        self.port
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use support::redis::RedisServer;
 
 #[tokio::test]
 async fn redis_store_meets_the_contract() {
