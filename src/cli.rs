@@ -191,6 +191,10 @@ pub struct EdgeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "D365MCP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// TOML file of accepted API keys (SHA-256 digests, principal names,
+    /// tenants). Without it every caller is `anonymous`.
+    #[arg(long = "api-keys-file", env = "D365MCP_API_KEYS_FILE")]
+    pub api_keys_file: Option<String>,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -346,6 +350,9 @@ impl EdgeArgs {
             ));
         }
         config.max_body_bytes = self.max_body_bytes;
+        if let Some(path) = &self.api_keys_file {
+            config.api_keys = config::auth::load(path)?;
+        }
         Ok(config)
     }
 }

@@ -6,7 +6,10 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use common::config::{ConfigError, D365Config, EdgeConfig, Environments, WorkerConfig};
+use common::{
+    config::{ConfigError, D365Config, EdgeConfig, Environments, WorkerConfig},
+    store::{MemoryStore, SharedStore},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -126,15 +129,23 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
 
 async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     let config = args.config()?;
-    // Validated now so a bad URL stops the start; the edge keeps no shared
-    // state yet (sessions move to the store in issue 5).
-    if args.redis.store()?.is_some() {
-        tracing::info!("shared store: redis (not used by the edge yet)");
+    let store: SharedStore = match args.redis.store()? {
+        Some(store) => {
+            tracing::info!("shared store: redis");
+            Arc::new(store)
+        }
+        None => {
+            tracing::info!("shared store: in memory, this process only (no --redis-url)");
+            Arc::new(MemoryStore::new())
+        }
+    };
+    if config.api_keys.is_empty() {
+        tracing::warn!("no API keys configured (D365MCP_API_KEYS_FILE): every caller is anonymous");
     }
     let pool = edge::WorkerPool::remote(&config.workers).context("worker pool")?;
     let (listener, local) = bind(config.listen, "edge").await?;
     pool.check_health().await;
-    let state = edge::EdgeState::new(config, pool);
+    let state = edge::EdgeState::shared(config, pool, store);
     announce("edge", local);
     let stop = shutdown_signal();
     edge::serve(listener, state, stop.cancelled_owned())
@@ -190,11 +201,14 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     let worker_config = WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone())
         .with_environments(environments);
     let worker_config = args.tuning.apply(worker_config)?;
-    let worker =
-        Arc::new(worker::Worker::standalone(worker_config).context("worker set-up failed")?);
+    // One in-memory store for the in-process edge and worker.
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let worker = Arc::new(
+        worker::Worker::new(worker_config, Arc::clone(&store)).context("worker set-up failed")?,
+    );
     warm_up_beside_serving(&worker, &stop);
     let edge_config = EdgeConfig::local(listen_addr);
-    let state = edge::EdgeState::new(edge_config, edge::WorkerPool::local(worker));
+    let state = edge::EdgeState::shared(edge_config, edge::WorkerPool::local(worker), store);
     let (listener, local) = bind(listen_addr, "edge").await?;
     announce("dev", local);
     print_banner(local, &d365, using_sim);

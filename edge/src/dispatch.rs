@@ -9,7 +9,7 @@ use common::{ErrorCode, Failure, proto};
 use futures::{StreamExt, future::BoxFuture};
 use serde_json::{Map, Value};
 
-use crate::WorkerPool;
+use crate::{WorkerPool, auth::Principal};
 
 /// The worker request for the tool `tool` called with `arguments`.
 ///
@@ -17,6 +17,7 @@ use crate::WorkerPool;
 /// resolve: an empty name means the worker's default environment. Takes a
 /// name, not a catalogue entry, because resource reads call tools too.
 pub fn worker_request(
+    caller: &Principal,
     tool: &str,
     arguments: Map<String, Value>,
     want_progress: bool,
@@ -37,11 +38,11 @@ pub fn worker_request(
     };
     Ok(proto::CallToolRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
-        tenant: "default".into(),
+        tenant: caller.tenant.clone(),
         environment,
         principal: Some(proto::Principal {
-            subject: "anonymous".into(),
-            issuer: "none".into(),
+            subject: caller.subject.clone(),
+            issuer: "d365mcp-api-key".into(),
             scopes: Vec::new(),
         }),
         tool: tool.into(),
@@ -173,6 +174,7 @@ mod tests {
     #[test]
     fn environment_is_left_to_the_worker_unless_named() {
         let none = worker_request(
+            &Principal::anonymous(),
             tool(),
             args(json!({"entity_set": "X"})),
             false,
@@ -181,6 +183,7 @@ mod tests {
         .unwrap();
         assert_eq!(none.environment, "");
         let named = worker_request(
+            &Principal::anonymous(),
             tool(),
             args(json!({"environment": " prod "})),
             true,
@@ -190,6 +193,7 @@ mod tests {
         assert_eq!(named.environment, "prod");
         assert!(named.want_progress);
         let bad = worker_request(
+            &Principal::anonymous(),
             tool(),
             args(json!({"environment": 5})),
             false,
@@ -202,8 +206,22 @@ mod tests {
 
     #[test]
     fn requests_carry_a_unique_id_and_a_future_deadline() {
-        let a = worker_request(tool(), Map::new(), false, Duration::from_secs(5)).unwrap();
-        let b = worker_request(tool(), Map::new(), false, Duration::from_secs(5)).unwrap();
+        let a = worker_request(
+            &Principal::anonymous(),
+            tool(),
+            Map::new(),
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let b = worker_request(
+            &Principal::anonymous(),
+            tool(),
+            Map::new(),
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert_ne!(a.request_id, b.request_id);
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

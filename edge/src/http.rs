@@ -6,7 +6,10 @@ use axum::{
     Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get,
     serve::ListenerExt,
 };
-use common::config::EdgeConfig;
+use common::{
+    config::{ApiKey, EdgeConfig},
+    store::{MemoryStore, SharedStore},
+};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -23,16 +26,26 @@ pub struct EdgeState {
     pub config: Arc<EdgeConfig>,
     /// Where tool calls go.
     pub workers: WorkerPool,
+    /// State shared with the other nodes: sessions, stream events, rate
+    /// limits. In memory (this process only) unless Redis is configured.
+    pub store: SharedStore,
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
     pub shutdown: CancellationToken,
 }
 
 impl EdgeState {
-    /// State for `config` dispatching to `workers`.
+    /// State for `config` dispatching to `workers`, with a store of its own.
     pub fn new(config: EdgeConfig, workers: WorkerPool) -> Self {
+        Self::shared(config, workers, Arc::new(MemoryStore::new()))
+    }
+
+    /// State for `config` dispatching to `workers`, sharing `store` with
+    /// other nodes (or, in `dev`, with the in-process worker).
+    pub fn shared(config: EdgeConfig, workers: WorkerPool, store: SharedStore) -> Self {
         Self {
             config: Arc::new(config),
             workers,
+            store,
             shutdown: CancellationToken::new(),
         }
     }
@@ -63,6 +76,11 @@ pub fn app(state: EdgeState) -> Router {
             config.max_body_bytes,
             crate::guard::jsonrpc_body,
         ));
+    let keys: Arc<[ApiKey]> = config.api_keys.clone().into();
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        keys,
+        crate::auth::authenticate,
+    ));
     Router::new()
         .nest("/mcp", mcp)
         .route("/health", get(health))

@@ -12,6 +12,7 @@
 //!   each (environment info, entity schema).
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
+//! - `auth`: API keys → the [`Principal`] of each request.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
@@ -20,6 +21,7 @@
 //!   gRPC workers chosen by a consistent-hash ring over the D365FO
 //!   environment, with health checks and retry on a worker that never got the call.
 
+mod auth;
 mod convert;
 mod dispatch;
 mod error;
@@ -30,6 +32,7 @@ mod prompts;
 mod resources;
 mod workers;
 
+pub use auth::Principal;
 pub use error::EdgeError;
 pub use http::{EdgeState, app, serve};
 pub use workers::{WorkerPool, WorkerStatus};

@@ -18,7 +18,7 @@ use rmcp::{
 };
 use serde_json::json;
 
-use crate::{EdgeState, convert, dispatch, prompts, resources};
+use crate::{EdgeState, auth::Principal, convert, dispatch, prompts, resources};
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -126,9 +126,14 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(&self.state, &request.uri, &context.ct)
-            .await
-            .map(Into::into)
+        resources::read(
+            &self.state,
+            &Principal::of(context.extensions.get()),
+            &request.uri,
+            &context.ct,
+        )
+        .await
+        .map(Into::into)
     }
 
     async fn list_prompts(
@@ -170,12 +175,17 @@ impl ServerHandler for McpHandler {
         let progress_token = context.meta.get_progress_token();
         let timeout = self.state.config.call_timeout;
         let arguments = request.arguments.clone().unwrap_or_default();
-        let worker_request =
-            match dispatch::worker_request(spec.name, arguments, progress_token.is_some(), timeout)
-            {
-                Ok(worker_request) => worker_request,
-                Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
-            };
+        let caller = Principal::of(context.extensions.get());
+        let worker_request = match dispatch::worker_request(
+            &caller,
+            spec.name,
+            arguments,
+            progress_token.is_some(),
+            timeout,
+        ) {
+            Ok(worker_request) => worker_request,
+            Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
+        };
         let peer = context.peer.clone();
         let on_progress = move |p: proto::Progress| -> BoxFuture<'static, ()> {
             let Some(token) = progress_token.clone() else {

@@ -6,6 +6,7 @@
 //! `invalid configuration: D365FO_BASE_URL (--d365fo-base-url): ...` and knows
 //! what to fix.
 
+pub mod auth;
 mod cache;
 mod d365;
 pub mod environments;
@@ -19,6 +20,7 @@ use std::{
 
 use url::Url;
 
+pub use auth::ApiKey;
 pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use environments::Environments;

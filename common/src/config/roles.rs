@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::{CacheConfig, D365Config};
+use super::{ApiKey, CacheConfig, D365Config};
 
 /// Configuration of an edge node.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct EdgeConfig {
     pub health_interval: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Accepted API keys; empty accepts every caller as `anonymous`.
+    pub api_keys: Vec<ApiKey>,
 }
 
 impl EdgeConfig {
@@ -36,6 +38,7 @@ impl EdgeConfig {
             call_timeout: Duration::from_secs(120),
             health_interval: Duration::from_secs(2),
             max_body_bytes: 4 * 1024 * 1024,
+            api_keys: Vec::new(),
         }
     }
 }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use uri::{Address, is_environment_name, is_identifier, shown};
 
-use crate::{EdgeState, convert, dispatch};
+use crate::{EdgeState, auth::Principal, convert, dispatch};
 
 const JSON: &str = "application/json";
 
@@ -105,13 +105,14 @@ pub fn tool_call(address: &Address) -> (&'static str, Map<String, Value>) {
 /// the worker call cancels it there).
 pub async fn read(
     state: &EdgeState,
+    caller: &Principal,
     uri: &str,
     cancelled: &CancellationToken,
 ) -> Result<ReadResourceResult, ErrorData> {
     let address = Address::parse(uri).map_err(|failure| error(uri, &failure))?;
     let (tool, arguments) = tool_call(&address);
     let timeout = state.config.call_timeout;
-    let request = dispatch::worker_request(tool, arguments, false, timeout)
+    let request = dispatch::worker_request(caller, tool, arguments, false, timeout)
         .map_err(|failure| error(uri, &failure))?;
     // Every tool behind a resource is a read, so a retry on another worker is safe.
     let call = dispatch::run(&state.workers, request, true, timeout, |_| {

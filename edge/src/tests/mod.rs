@@ -1,5 +1,6 @@
 //! The edge's router driven in-process with `oneshot`, against fake workers.
 
+mod auth;
 mod prompts;
 mod resources;
 mod support;
