@@ -195,6 +195,9 @@ pub struct EdgeArgs {
     /// tenants). Without it every caller is `anonymous`.
     #[arg(long = "api-keys-file", env = "D365MCP_API_KEYS_FILE")]
     pub api_keys_file: Option<String>,
+    /// A session unused this long ends on every edge (sliding).
+    #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
+    pub session_idle_timeout: String,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -350,6 +353,10 @@ impl EdgeArgs {
             ));
         }
         config.max_body_bytes = self.max_body_bytes;
+        config.session_idle_timeout = positive(
+            "D365MCP_SESSION_IDLE_TIMEOUT (--session-idle-timeout)",
+            &self.session_idle_timeout,
+        )?;
         if let Some(path) = &self.api_keys_file {
             config.api_keys = config::auth::load(path)?;
         }

@@ -10,14 +10,12 @@ use common::{
     config::{ApiKey, EdgeConfig},
     store::{MemoryStore, SharedStore},
 };
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EdgeError, WorkerPool, mcp::McpHandler};
+use crate::{EdgeError, WorkerPool, mcp::McpHandler, sessions::Sessions};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +27,8 @@ pub struct EdgeState {
     /// State shared with the other nodes: sessions, stream events, rate
     /// limits. In memory (this process only) unless Redis is configured.
     pub store: SharedStore,
+    /// MCP sessions, kept in `store`.
+    pub sessions: Arc<Sessions>,
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
     pub shutdown: CancellationToken,
 }
@@ -42,10 +42,12 @@ impl EdgeState {
     /// State for `config` dispatching to `workers`, sharing `store` with
     /// other nodes (or, in `dev`, with the in-process worker).
     pub fn shared(config: EdgeConfig, workers: WorkerPool, store: SharedStore) -> Self {
+        let sessions = Arc::new(Sessions::new(store.clone(), config.session_idle_timeout));
         Self {
             config: Arc::new(config),
             workers,
             store,
+            sessions,
             shutdown: CancellationToken::new(),
         }
     }
@@ -58,6 +60,7 @@ pub fn app(state: EdgeState) -> Router {
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_max_request_body_bytes(config.max_body_bytes)
         .with_cancellation_token(state.shutdown.child_token());
+    mcp_config.session_store = Some(state.sessions.records());
     if config.allowed_hosts.is_empty() {
         mcp_config = mcp_config.disable_allowed_hosts();
     }
@@ -67,7 +70,7 @@ pub fn app(state: EdgeState) -> Router {
     let handler_state = state.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(McpHandler::new(handler_state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::clone(&state.sessions),
         mcp_config,
     );
     let mcp = Router::new()
@@ -77,6 +80,10 @@ pub fn app(state: EdgeState) -> Router {
             crate::guard::jsonrpc_body,
         ));
     let keys: Arc<[ApiKey]> = config.api_keys.clone().into();
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state.sessions),
+        crate::sessions::gate,
+    ));
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         keys,
         crate::auth::authenticate,

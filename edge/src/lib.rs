@@ -13,6 +13,8 @@
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
 //! - `auth`: API keys → the [`Principal`] of each request.
+//! - `sessions`: MCP sessions in the shared store — any edge serves them,
+//!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
@@ -30,6 +32,7 @@ mod http;
 mod mcp;
 mod prompts;
 mod resources;
+mod sessions;
 mod workers;
 
 pub use auth::Principal;

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod mcp;
+pub mod raw;
 pub mod redis;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster

@@ -25,6 +25,8 @@ pub struct EdgeConfig {
     pub max_body_bytes: usize,
     /// Accepted API keys; empty accepts every caller as `anonymous`.
     pub api_keys: Vec<ApiKey>,
+    /// A session unused this long ends (on every edge).
+    pub session_idle_timeout: Duration,
 }
 
 impl EdgeConfig {
@@ -39,6 +41,7 @@ impl EdgeConfig {
             health_interval: Duration::from_secs(2),
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
+            session_idle_timeout: Duration::from_secs(30 * 60),
         }
     }
 }
