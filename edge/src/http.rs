@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EdgeError, WorkerPool, mcp::McpHandler, sessions::Sessions};
+use crate::{EdgeError, WorkerPool, legacy::Legacy, mcp::McpHandler, sessions::Sessions};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +29,8 @@ pub struct EdgeState {
     pub store: SharedStore,
     /// MCP sessions, kept in `store`.
     pub sessions: Arc<Sessions>,
+    /// Legacy HTTP+SSE sessions (2024-11-05) streamed from this edge.
+    pub legacy: Arc<Legacy>,
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
     pub shutdown: CancellationToken,
 }
@@ -46,6 +48,7 @@ impl EdgeState {
         Self {
             config: Arc::new(config),
             workers,
+            legacy: Legacy::new(store.clone()),
             store,
             sessions,
             shutdown: CancellationToken::new(),
@@ -85,11 +88,23 @@ pub fn app(state: EdgeState) -> Router {
         crate::sessions::gate,
     ));
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
-        keys,
+        keys.clone(),
         crate::auth::authenticate,
     ));
+    let legacy = Router::new()
+        .route("/sse", get(crate::legacy::open_stream))
+        .route("/message", axum::routing::post(crate::legacy::post_message))
+        .layer(axum::middleware::from_fn_with_state(
+            keys.clone(),
+            crate::auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::<[String]>::from(config.allowed_hosts.clone()),
+            crate::legacy::check_host,
+        ));
     Router::new()
         .nest("/mcp", mcp)
+        .merge(legacy)
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(state)

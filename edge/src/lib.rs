@@ -13,6 +13,8 @@
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
 //! - `auth`: API keys → the [`Principal`] of each request.
+//! - `legacy`: the 2024-11-05 HTTP+SSE transport (`GET /sse`,
+//!   `POST /message`); a POST on any edge reaches the stream's edge.
 //! - `sessions`: MCP sessions in the shared store — any edge serves them,
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
@@ -29,6 +31,7 @@ mod dispatch;
 mod error;
 mod guard;
 mod http;
+mod legacy;
 mod mcp;
 mod prompts;
 mod resources;
