@@ -200,6 +200,18 @@ async fn sessions_ride_out_a_redis_restart() {
     let session = raw::open(&a, Some(ALICE)).await;
 
     let port = redis.kill();
+    // /ready says so, and stays 200: stateless calls still work.
+    let ready: Value = reqwest::get(format!("{}/ready", cluster.edges[1].url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["store"]["reachable"], false, "{ready}");
+    assert!(
+        ready["status"].as_str().unwrap().starts_with("degraded"),
+        "{ready}"
+    );
     // A holds the session in memory and keeps serving it; B cannot check it: 503.
     let (status, events) = raw::request(&a, &session, Some(ALICE), &list(1)).await;
     assert_eq!(status, 200, "{events:?}");
@@ -234,6 +246,13 @@ async fn sessions_ride_out_a_redis_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 404);
+    let ready: Value = reqwest::get(format!("{}/ready", cluster.edges[1].url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["store"]["reachable"], true, "{ready}");
     let fresh = raw::open(&b, Some(ALICE)).await;
     let (status, _) = raw::request(&a, &fresh, Some(ALICE), &list(4)).await;
     assert_eq!(status, 200);

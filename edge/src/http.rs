@@ -144,13 +144,26 @@ async fn health() -> impl IntoResponse {
 async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
     let workers = state.workers.status();
     let ready = workers.iter().any(|w| w.healthy);
+    let store = probe_store(&state).await;
+    // An unreachable store degrades sessions, not stateless calls: the edge
+    // stays ready (taking every edge out of a load balancer at once during a
+    // Redis outage would stop everything) and says so.
+    let status = match (ready, &store) {
+        (false, _) => "not ready: no healthy worker".to_owned(),
+        (true, Err(e)) => format!("degraded: shared store unreachable ({e})"),
+        (true, Ok(_)) => "ready".to_owned(),
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "not ready: no healthy worker" },
+        "status": status,
         "workers": workers.iter().map(|w| json!({
             "url": w.url,
             "healthy": w.healthy,
             "in_flight": w.in_flight,
         })).collect::<Vec<_>>(),
+        "store": match &store {
+            Ok(ms) => json!({"reachable": true, "latency_ms": ms}),
+            Err(e) => json!({"reachable": false, "error": e}),
+        },
     });
     let status = if ready {
         StatusCode::OK
@@ -158,4 +171,19 @@ async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// One read from the shared store: its round trip in milliseconds, or why not.
+async fn probe_store(state: &EdgeState) -> Result<f64, String> {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        state.store.get("d365mcp:ready:probe"),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 1 s".into()),
+    }
 }
