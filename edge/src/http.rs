@@ -31,6 +31,8 @@ pub struct EdgeState {
     pub sessions: Arc<Sessions>,
     /// Legacy HTTP+SSE sessions (2024-11-05) streamed from this edge.
     pub legacy: Arc<Legacy>,
+    /// `subscriptions/listen` streams open on this edge.
+    pub listeners: Arc<crate::listen::Listeners>,
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
     pub shutdown: CancellationToken,
 }
@@ -49,6 +51,7 @@ impl EdgeState {
             config: Arc::new(config),
             workers,
             legacy: Legacy::new(store.clone()),
+            listeners: crate::listen::Listeners::new(store.clone()),
             store,
             sessions,
             shutdown: CancellationToken::new(),

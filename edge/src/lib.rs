@@ -15,6 +15,8 @@
 //! - `auth`: API keys → the [`Principal`] of each request.
 //! - `legacy`: the 2024-11-05 HTTP+SSE transport (`GET /sse`,
 //!   `POST /message`); a POST on any edge reaches the stream's edge.
+//! - `listen`: `subscriptions/listen` — resource updates after a D365FO
+//!   service update, announced by a worker and fanned out through the store.
 //! - `sessions`: MCP sessions in the shared store — any edge serves them,
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
@@ -32,6 +34,7 @@ mod error;
 mod guard;
 mod http;
 mod legacy;
+mod listen;
 mod mcp;
 mod prompts;
 mod resources;

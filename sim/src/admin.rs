@@ -89,7 +89,10 @@ async fn upgrade(State(control): State<Arc<Control>>) -> Response {
         .upgrades
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
-    tracing::info!(upgrades = n, "service update applied: module versions changed");
+    tracing::info!(
+        upgrades = n,
+        "service update applied: module versions changed"
+    );
     json(StatusCode::OK, format!("{{\"upgrades\":{n}}}"))
 }
 

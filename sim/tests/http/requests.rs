@@ -67,7 +67,8 @@ async fn requests_refused_by_faults_are_counted() {
 }
 
 async fn installed_modules(sim: &Sim) -> Vec<Value> {
-    let url = sim.url("/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules");
+    let url =
+        sim.url("/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules");
     let response = sim.http.post(url).json(&json!({})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -78,9 +79,17 @@ async fn installed_modules(sim: &Sim) -> Vec<Value> {
 async fn a_service_update_changes_the_installed_modules_until_reset() {
     let sim = Sim::default().await;
     let before = installed_modules(&sim).await;
-    let upgraded = sim.http.post(sim.url("/_sim/upgrade")).send().await.unwrap();
+    let upgraded = sim
+        .http
+        .post(sim.url("/_sim/upgrade"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(upgraded.status(), StatusCode::OK);
-    assert_eq!(upgraded.json::<Value>().await.unwrap(), json!({"upgrades": 1}));
+    assert_eq!(
+        upgraded.json::<Value>().await.unwrap(),
+        json!({"upgrades": 1})
+    );
     let after = installed_modules(&sim).await;
     assert_eq!(after.len(), before.len());
     assert_ne!(after[0], before[0], "the first module's version moved");
