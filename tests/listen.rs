@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Cluster, cluster::sim_requests, redis::RedisServer};
+use support::{Cluster, cluster::sim_requests, raw, redis::RedisServer};
 
 /// A listen stream read message by message.
 struct Listen {
@@ -19,6 +19,23 @@ struct Listen {
 }
 
 impl Listen {
+    /// A 2025 session's standalone stream (`GET`) on `mcp_url`.
+    async fn standalone(mcp_url: &str, session: &str) -> Self {
+        let response = reqwest::Client::new()
+            .get(mcp_url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", raw::PROTOCOL)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
     async fn open(mcp_url: &str, uris: &[&str]) -> Self {
         let body = json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
         "params": {
@@ -81,11 +98,9 @@ async fn version_reads(sim: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test]
-async fn a_service_update_reaches_listeners_on_every_edge() {
-    let redis = RedisServer::start();
+async fn cluster(redis: &RedisServer) -> Cluster {
     let url = redis.url();
-    let cluster = Cluster::builder()
+    Cluster::builder()
         .edges(2)
         .worker_arg("--redis-url")
         .worker_arg(&url)
@@ -94,7 +109,60 @@ async fn a_service_update_reaches_listeners_on_every_edge() {
         .edge_arg("--redis-url")
         .edge_arg(&url)
         .start()
-        .await;
+        .await
+}
+
+/// Waits until the worker has read the version twice (so it knows the old
+/// one), then gives D365FO a service update.
+async fn upgrade(sim: &str) {
+    for _ in 0..100 {
+        if version_reads(sim).await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(version_reads(sim).await >= 2);
+    let upgraded = reqwest::Client::new()
+        .post(format!("{sim}/_sim/upgrade"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upgraded.status(), 200);
+}
+
+/// A 2025 session subscribes through one edge and holds its stream on the
+/// other: the update arrives on the stream.
+#[tokio::test]
+async fn a_session_subscribed_on_one_edge_hears_on_its_stream_at_the_other() {
+    let redis = RedisServer::start();
+    let cluster = cluster(&redis).await;
+    let (a, b) = (cluster.mcp_url(0), cluster.mcp_url(1));
+    let session = raw::open(&a, None).await;
+    let mut stream = Listen::standalone(&a, &session).await;
+    let schema = "d365fo://entities/CustomersV3/schema";
+    let subscribe = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
+                           "params": {"uri": schema}});
+    let (status, events) = raw::request(&b, &session, None, &subscribe).await;
+    assert_eq!(status, 200);
+    assert!(raw::answer(&events)["result"].is_object(), "{events:?}");
+    let bad = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+                     "params": {"uri": "d365fo://nothing"}});
+    let (_, events) = raw::request(&b, &session, None, &bad).await;
+    assert!(raw::answer(&events)["error"].is_object(), "{events:?}");
+
+    upgrade(&cluster.sim.url()).await;
+    let update = stream.message(Duration::from_secs(10)).await;
+    assert_eq!(
+        update["method"], "notifications/resources/updated",
+        "{update}"
+    );
+    assert_eq!(update["params"]["uri"], schema);
+}
+
+#[tokio::test]
+async fn a_service_update_reaches_listeners_on_every_edge() {
+    let redis = RedisServer::start();
+    let cluster = cluster(&redis).await;
     let schema = "d365fo://entities/CustomersV3/schema";
     let other = "d365fo://environments/elsewhere";
     let mut listeners = Vec::new();
@@ -111,22 +179,7 @@ async fn a_service_update_reaches_listeners_on_every_edge() {
         listeners.push(listen);
     }
 
-    // Once the worker has read the version twice (it knows the old one),
-    // D365FO gets a service update.
-    let sim = cluster.sim.url();
-    for _ in 0..100 {
-        if version_reads(&sim).await >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(version_reads(&sim).await >= 2);
-    let upgraded = reqwest::Client::new()
-        .post(format!("{sim}/_sim/upgrade"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upgraded.status(), 200);
+    upgrade(&cluster.sim.url()).await;
 
     for listen in &mut listeners {
         let update = listen.message(Duration::from_secs(10)).await;

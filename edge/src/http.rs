@@ -51,7 +51,7 @@ impl EdgeState {
             config: Arc::new(config),
             workers,
             legacy: Legacy::new(store.clone()),
-            listeners: crate::listen::Listeners::new(store.clone()),
+            listeners: crate::listen::Listeners::new(store.clone(), Arc::clone(&sessions)),
             store,
             sessions,
             shutdown: CancellationToken::new(),

@@ -13,13 +13,13 @@ use rmcp::{
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
         ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SubscriptionFilter, Tool,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::{RequestContext, SubscriptionContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 use serde_json::json;
 
-use crate::{EdgeState, auth::Principal, convert, dispatch, prompts, resources};
+use crate::{EdgeState, auth::Principal, convert, dispatch, listen, prompts, resources};
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -171,6 +171,43 @@ impl ServerHandler for McpHandler {
             .await;
         subscription.cancelled().await;
         Ok(())
+    }
+
+    #[allow(deprecated)] // the legacy protocols' subscriptions, served beside listen
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let conversation = listen::conversation_of(&context.extensions);
+        let listeners = &self.state.listeners;
+        listeners
+            .subscribe(conversation, context.peer.clone(), &request.uri, true)
+            .await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let conversation = listen::conversation_of(&context.extensions);
+        let listeners = &self.state.listeners;
+        listeners
+            .subscribe(conversation, context.peer.clone(), &request.uri, false)
+            .await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(listen::Conversation::Session(id)) =
+            listen::conversation_of(&context.extensions)
+        {
+            self.state
+                .listeners
+                .session_initialized(id, context.peer.clone())
+                .await;
+        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

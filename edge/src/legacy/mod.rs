@@ -52,6 +52,10 @@ fn edge_channel(edge: &str) -> String {
     format!("d365mcp:legacy:v1:edge:{edge}")
 }
 
+/// Marks the requests of a legacy session (an extension of their HTTP parts).
+#[derive(Debug, Clone)]
+pub struct LegacySession(pub String);
+
 /// Where a legacy session's stream is, and whose it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Record {

@@ -47,9 +47,11 @@ pub async fn open_stream(State(state): State<EdgeState>, request: Request) -> Re
         .lock()
         .insert(session.clone(), (principal.clone(), inbox));
     // Every message runs as the stream's principal, wherever it was posted.
+    let marker = super::LegacySession(session.clone());
     let incoming = tokio_stream::wrappers::ReceiverStream::new(incoming).map(move |mut message| {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.extensions.insert(principal.clone());
+        parts.extensions.insert(marker.clone());
         message.insert_extension(parts);
         message
     });

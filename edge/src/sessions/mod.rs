@@ -54,6 +54,9 @@ pub enum SessionsError {
 pub struct Sessions {
     local: LocalSessionManager,
     records: Records,
+    /// Sessions whose standalone stream (`GET`) is open on this edge: their
+    /// session-wide notifications are sent from here.
+    standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
 }
 
 impl Sessions {
@@ -63,7 +66,18 @@ impl Sessions {
         Self {
             local: LocalSessionManager::default().with_event_store(events),
             records: Records::new(store, idle_ttl),
+            standalone: Arc::default(),
         }
+    }
+
+    /// The shared records.
+    pub fn shared_records(&self) -> &Records {
+        &self.records
+    }
+
+    /// Whether session `id`'s standalone stream is open on this edge.
+    pub fn streams_here(&self, id: &str) -> bool {
+        self.standalone.lock().contains(&SessionId::from(id))
     }
 
     /// The records, for rmcp's restore path.
@@ -83,6 +97,18 @@ impl Sessions {
     }
 }
 
+/// Marks a standalone stream open until dropped.
+struct StreamOpen {
+    standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
+    id: SessionId,
+}
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.standalone.lock().remove(&self.id);
+    }
+}
+
 /// The record a genuine `initialize` (not a restore replay) opens.
 fn opening_record(message: &ClientJsonRpcMessage) -> Option<Record> {
     let ClientJsonRpcMessage::Request(request) = message else {
@@ -97,6 +123,7 @@ fn opening_record(message: &ClientJsonRpcMessage) -> Option<Record> {
     Some(Record {
         principal: Principal::of(init.extensions().get()),
         initialize: init.params.clone(),
+        subscriptions: Vec::new(),
     })
 }
 
@@ -156,7 +183,16 @@ impl SessionManager for Sessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.local.create_standalone_stream(id).await?)
+        let stream = self.local.create_standalone_stream(id).await?;
+        self.standalone.lock().insert(id.clone());
+        let open = StreamOpen {
+            standalone: Arc::clone(&self.standalone),
+            id: id.clone(),
+        };
+        Ok(futures::StreamExt::map(stream, move |event| {
+            let _open = &open;
+            event
+        }))
     }
 
     async fn resume(

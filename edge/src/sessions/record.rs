@@ -29,6 +29,9 @@ pub struct Record {
     /// The client's `initialize` parameters, replayed when another edge
     /// takes the session over.
     pub initialize: InitializeRequestParams,
+    /// Resources the client subscribed to (`resources/subscribe`), on any edge.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
 }
 
 /// The session records in the shared store.
@@ -77,6 +80,28 @@ impl Records {
                 None
             }
         }))
+    }
+
+    /// The record of session `id`, leaving its idle timeout alone.
+    pub async fn peek(&self, id: &str) -> StoreResult<Option<Record>> {
+        let value = self.store.get(&key(id)).await?;
+        Ok(value.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Changes the subscriptions of session `id` with `change`; `false`
+    /// when the session is gone. Read-modify-write: one client changes its
+    /// own session's subscriptions one request at a time.
+    pub async fn update_subscriptions(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Vec<String>),
+    ) -> StoreResult<bool> {
+        let Some(mut record) = self.peek(id).await? else {
+            return Ok(false);
+        };
+        change(&mut record.subscriptions);
+        self.save(id, &record).await?;
+        Ok(true)
     }
 
     /// Ends session `id` for every edge; `true` when it existed.

@@ -8,6 +8,15 @@
 //! `notifications/resources/updated` to each of its listeners that asked for
 //! a resource of that environment. The client may be on any edge; the
 //! worker that noticed may serve any of them.
+//!
+//! Clients of the earlier protocols subscribe with `resources/subscribe`
+//! (`sessions`): a 2025 session's subscriptions live in its shared record,
+//! so it may subscribe through one edge and hold its `GET` stream on
+//! another — the edge holding the stream sends the update.
+
+mod sessions;
+
+pub use sessions::{Conversation, conversation_of};
 
 use std::{
     sync::{
@@ -24,14 +33,15 @@ use common::{
 use futures::StreamExt;
 use parking_lot::Mutex;
 use rmcp::{
+    RoleServer,
     model::{
         ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification,
         SubscriptionFilter,
     },
-    service::SubscriptionSink,
+    service::{Peer, SubscriptionSink},
 };
 
-use crate::resources::Address;
+use crate::{resources::Address, sessions::Sessions};
 
 /// One listener's resources and where to send their updates.
 struct Listener {
@@ -41,20 +51,33 @@ struct Listener {
     resources: Vec<(String, Option<String>)>,
 }
 
+/// A legacy session's peer and the resources it subscribed to.
+type Subscriber = (Peer<RoleServer>, Vec<String>);
+
 /// The listeners of one edge.
 pub struct Listeners {
     store: SharedStore,
+    sessions: Arc<Sessions>,
     next_id: AtomicU64,
     listening: Mutex<Vec<Listener>>,
+    /// The MCP peers of the 2025 sessions initialized on this edge, by
+    /// session id; their updates go out while their `GET` stream is here.
+    session_peers: Mutex<std::collections::HashMap<String, Peer<RoleServer>>>,
+    /// Subscriptions of legacy HTTP+SSE sessions (always on this edge):
+    /// the peer and its resources.
+    legacy: Mutex<std::collections::HashMap<String, Subscriber>>,
     relay: tokio::sync::OnceCell<()>,
 }
 
 impl Listeners {
-    pub fn new(store: SharedStore) -> Arc<Self> {
+    pub fn new(store: SharedStore, sessions: Arc<Sessions>) -> Arc<Self> {
         Arc::new(Self {
             store,
+            sessions,
             next_id: AtomicU64::new(0),
             listening: Mutex::new(Vec::new()),
+            session_peers: Mutex::new(std::collections::HashMap::new()),
+            legacy: Mutex::new(std::collections::HashMap::new()),
             relay: tokio::sync::OnceCell::new(),
         })
     }
@@ -81,13 +104,7 @@ impl Listeners {
             .resource_subscriptions
             .iter()
             .flatten()
-            .filter_map(|uri| {
-                let environment = match Address::parse(uri).ok()? {
-                    Address::Environment { environment }
-                    | Address::EntitySchema { environment, .. } => environment,
-                };
-                Some((uri.clone(), environment))
-            })
+            .filter_map(|uri| Some((uri.clone(), environment_of(uri)?)))
             .collect();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.listening.lock().push(Listener {
@@ -101,7 +118,7 @@ impl Listeners {
         }
     }
 
-    async fn start_relay(self: &Arc<Self>) {
+    pub(crate) async fn start_relay(self: &Arc<Self>) {
         self.relay
             .get_or_init(|| async {
                 let first = self.store.subscribe(ENVIRONMENT_VERSIONS).await;
@@ -141,10 +158,7 @@ impl Listeners {
             .flat_map(|l| {
                 l.resources
                     .iter()
-                    .filter(|(_, env)| match env {
-                        Some(name) => name == &change.environment,
-                        None => change.is_default,
-                    })
+                    .filter(|(_, env)| affected(env, change))
                     .map(|(uri, _)| (l.sink.clone(), uri.clone()))
             })
             .collect();
@@ -158,6 +172,7 @@ impl Listeners {
                 tracing::debug!(error = %e, "resource update not delivered");
             }
         }
+        self.notify_subscribers(change).await;
     }
 }
 
@@ -170,5 +185,23 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.listeners.listening.lock().retain(|l| l.id != self.id);
+    }
+}
+
+/// The environment of a `d365fo://` resource (`None` inside: the default
+/// one); `None` for a URI that is not ours.
+fn environment_of(uri: &str) -> Option<Option<String>> {
+    match Address::parse(uri).ok()? {
+        Address::Environment { environment } | Address::EntitySchema { environment, .. } => {
+            Some(environment)
+        }
+    }
+}
+
+/// Whether a resource of `environment` changed with `change`.
+fn affected(environment: &Option<String>, change: &VersionChanged) -> bool {
+    match environment {
+        Some(name) => name == &change.environment,
+        None => change.is_default,
     }
 }
