@@ -70,8 +70,13 @@ pub fn app(state: EdgeState) -> Router {
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
+    let limiter = crate::limits::Limiter::new(config.rate_limits.clone(), state.store.clone());
     let mcp = Router::new()
         .fallback_service(mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(limiter),
+            crate::limits::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             config.max_body_bytes,
             crate::guard::jsonrpc_body,

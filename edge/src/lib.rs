@@ -14,6 +14,8 @@
 //!   without a worker call.
 //! - `auth`: API keys → the [`Principal`] of each request.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - `limits`: rate limits per API key, tenant and tool, shared by the edges
+//!   through the store; `429` with `Retry-After` beyond them.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
@@ -27,6 +29,7 @@ mod dispatch;
 mod error;
 mod guard;
 mod http;
+mod limits;
 mod mcp;
 mod prompts;
 mod resources;
