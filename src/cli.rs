@@ -198,6 +198,18 @@ pub struct EdgeArgs {
     /// A session unused this long ends on every edge (sliding).
     #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
     pub session_idle_timeout: String,
+    /// TOML file of rate limits per API key, tenant and tool (see README).
+    /// Without it generous defaults apply.
+    #[arg(long = "rate-limits-file", env = "D365MCP_RATE_LIMITS_FILE")]
+    pub rate_limits_file: Option<String>,
+    /// While Redis cannot decide a rate limit: `open` (limit with this
+    /// edge's own buckets) or `closed` (refuse with 503).
+    #[arg(
+        long = "rate-limit-on-store-error",
+        env = "D365MCP_RATE_LIMIT_ON_STORE_ERROR",
+        default_value = "open"
+    )]
+    pub rate_limit_on_store_error: String,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -360,6 +372,13 @@ impl EdgeArgs {
         if let Some(path) = &self.api_keys_file {
             config.api_keys = config::auth::load(path)?;
         }
+        config.rate_limits = match &self.rate_limits_file {
+            Some(path) => config::limits::load(path)?,
+            None => config::RateLimits::defaults(),
+        };
+        config.rate_limits.on_store_error =
+            config::StoreErrorPolicy::parse(&self.rate_limit_on_store_error)?;
+        config.rate_limits.check_principals(&config.api_keys)?;
         Ok(config)
     }
 }

@@ -79,8 +79,16 @@ pub fn app(state: EdgeState) -> Router {
         Arc::clone(&state.sessions),
         mcp_config,
     );
+    let limiter = Arc::new(crate::limits::Limiter::new(
+        config.rate_limits.clone(),
+        state.store.clone(),
+    ));
     let mcp = Router::new()
         .fallback_service(mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&limiter),
+            crate::limits::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             config.max_body_bytes,
             crate::guard::jsonrpc_body,
@@ -96,7 +104,18 @@ pub fn app(state: EdgeState) -> Router {
     ));
     let legacy = Router::new()
         .route("/sse", get(crate::legacy::open_stream))
-        .route("/message", axum::routing::post(crate::legacy::post_message))
+        .route(
+            "/message",
+            axum::routing::post(crate::legacy::post_message)
+                .layer(axum::middleware::from_fn_with_state(
+                    limiter,
+                    crate::limits::enforce,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    config.max_body_bytes,
+                    crate::guard::jsonrpc_body,
+                )),
+        )
         .layer(axum::middleware::from_fn_with_state(
             keys.clone(),
             crate::auth::authenticate,

@@ -20,6 +20,8 @@
 //! - `sessions`: MCP sessions in the shared store — any edge serves them,
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - `limits`: rate limits per API key, tenant and tool, shared by the edges
+//!   through the store; `429` with `Retry-After` beyond them.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
@@ -34,6 +36,7 @@ mod error;
 mod guard;
 mod http;
 mod legacy;
+mod limits;
 mod listen;
 mod mcp;
 mod prompts;

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::{ApiKey, CacheConfig, D365Config};
+use super::{ApiKey, CacheConfig, D365Config, RateLimits};
 
 /// Configuration of an edge node.
 #[derive(Debug, Clone)]
@@ -27,10 +27,13 @@ pub struct EdgeConfig {
     pub api_keys: Vec<ApiKey>,
     /// A session unused this long ends (on every edge).
     pub session_idle_timeout: Duration,
+    /// Rate limits per principal, tenant and tool (off in `local`).
+    pub rate_limits: RateLimits,
 }
 
 impl EdgeConfig {
-    /// The defaults of a loopback-only edge with no workers yet.
+    /// The defaults of a loopback-only edge with no workers yet, and no
+    /// rate limits (the `edge` command applies `RateLimits::defaults`).
     pub fn local(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -42,6 +45,7 @@ impl EdgeConfig {
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
             session_idle_timeout: Duration::from_secs(30 * 60),
+            rate_limits: RateLimits::off(),
         }
     }
 }
