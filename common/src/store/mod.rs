@@ -4,10 +4,10 @@
 //!
 //! | trait | used for |
 //! |---|---|
-//! | [`KvStore`] | sessions, cache entries, idempotency records, membership |
-//! | [`CounterStore`] | rate-limit windows, throttle state |
+//! | [`KvStore`] | sessions, legacy-stream records, cache entries, write claims, throttle windows |
+//! | [`CounterStore`] | fixed-window counters (no caller today; kept in the contract for metrics aggregation) |
 //! | [`EventLog`] | SSE event logs for `Last-Event-ID` resumption |
-//! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, subscriptions) |
+//! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, change notifications) |
 //! | [`RateLimitStore`] | the edge's rate limits (GCRA, see [`limits`]) |
 //!
 //! Every key carries a prefix and, unless the caller says why not, a TTL.
