@@ -1,8 +1,10 @@
 //! Watching each environment's version, so that clients hear of a D365FO
 //! service update: every `D365MCP_CACHE_VERSION_REFRESH` each environment's
 //! version is read (through the cache, so at most one `GetInstalledModules`
-//! per refresh interval); when it differs from the last one this worker saw,
-//! the change is published once for the cluster (`common::notify`).
+//! per refresh interval); when it differs from the one this worker saw at
+//! the previous round, the change is published once for the cluster
+//! (`common::notify`). The first round only learns the version, so a change
+//! is noticed within two refresh intervals.
 
 use std::collections::HashMap;
 
@@ -17,6 +19,10 @@ impl Worker {
         let node = self.node();
         let mut seen: HashMap<String, String> = HashMap::new();
         loop {
+            // Waits first: at start the warm-up (or the first call) reads
+            // the version; a read of its own here would add a D365FO request
+            // to every worker start.
+            tokio::time::sleep(node.cache.config().version_refresh).await;
             for (name, env) in &node.environments {
                 let meta = crate::metadata::Metadata {
                     client: &env.client,
@@ -33,7 +39,6 @@ impl Worker {
                     self.announce(name, &hash).await;
                 }
             }
-            tokio::time::sleep(node.cache.config().version_refresh).await;
         }
     }
 
