@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod mcp;
 pub mod redis;
+pub mod redis_cluster;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;

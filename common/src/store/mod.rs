@@ -107,7 +107,8 @@ pub trait EventLog: Send + Sync {
 /// Fire-and-forget messages to whoever listens on a channel.
 #[async_trait]
 pub trait PubSub: Send + Sync {
-    /// Publishes `message`; returns how many subscribers received it.
+    /// Publishes `message`; returns how many subscribers received it (on a
+    /// Redis Cluster only those on the node that took it: a lower bound).
     async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize>;
     /// Messages published on `channel` from now on.
     async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>>;

@@ -1,19 +1,20 @@
-//! The Redis backend: every store trait on one Redis server (7.0 or later).
-//! Design notes (connection, key layout, scripts) are in this folder's README.
+//! The Redis backend: every store trait on one Redis server (7.0 or later)
+//! or on a Redis Cluster. Design notes (connection, key layout, scripts,
+//! Pub/Sub on a cluster, the measured connection choice) are in this
+//! folder's README.
 
+mod connect;
 mod scripts;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, stream::BoxStream};
-use redis::{
-    Client, RedisError,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::{Client, RedisError};
 
 use super::{CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreError, StoreResult};
+use connect::Commands;
 
 /// How long one store operation may take, connecting included, before it
 /// fails as [`StoreError::Unavailable`]: a dead Redis must never hang a call.
@@ -25,14 +26,18 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(2);
 #[error("{0}")]
 pub struct InvalidRedisUrl(pub String);
 
-/// A store on a Redis server, shared by every node that points at it.
+/// A store on a Redis server or a Redis Cluster, shared by every node that
+/// points at it.
 ///
-/// Commands go over one multiplexed connection that reconnects by itself;
-/// each subscription has a connection of its own (see the README).
+/// Commands go over one multiplexed connection (one per cluster node) that
+/// reconnects by itself; each subscription has a connection of its own
+/// (see the README).
 #[derive(Clone)]
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    conn: Commands,
+    /// Where subscriptions connect, tried in order: the one server, or the
+    /// cluster's seed nodes.
+    subscribers: Arc<[Client]>,
     op_timeout: Duration,
 }
 
@@ -46,40 +51,64 @@ impl RedisStore {
 
     /// As [`RedisStore::open`], with every operation bounded by `op_timeout`.
     pub fn open_with_timeout(url: &str, op_timeout: Duration) -> Result<Self, InvalidRedisUrl> {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| InvalidRedisUrl(format!("not a URL ({e}); expected redis://host:port")))?;
-        if !matches!(parsed.scheme(), "redis" | "rediss") {
-            return Err(InvalidRedisUrl(format!(
-                "scheme {:?} is not redis:// or rediss://",
-                parsed.scheme()
-            )));
-        }
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(InvalidRedisUrl("the URL names no host".into()));
-        }
-        let client = Client::open(url).map_err(|e| InvalidRedisUrl(e.to_string()))?;
-        // Few, short reconnection attempts: a request waits for a pending
-        // reconnection, and the next request starts a new one anyway.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(op_timeout))
-            .set_response_timeout(Some(op_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| InvalidRedisUrl(e.to_string()))?;
-        Ok(Self {
-            client,
-            conn,
+        Ok(Self::from_opened(
+            connect::single(url, op_timeout)?,
             op_timeout,
-        })
+        ))
+    }
+
+    /// A store on the Redis Cluster that `seeds` (URLs of any of its nodes,
+    /// all `redis://` or all `rediss://`) belong to, with
+    /// [`DEFAULT_OP_TIMEOUT`]. Lazy like [`RedisStore::open`].
+    pub fn open_cluster(seeds: &[&str]) -> Result<Self, InvalidRedisUrl> {
+        Self::open_cluster_with_timeout(seeds, DEFAULT_OP_TIMEOUT)
+    }
+
+    /// As [`RedisStore::open_cluster`], with every operation bounded by `op_timeout`.
+    pub fn open_cluster_with_timeout(
+        seeds: &[&str],
+        op_timeout: Duration,
+    ) -> Result<Self, InvalidRedisUrl> {
+        Ok(Self::from_opened(
+            connect::cluster(seeds, op_timeout)?,
+            op_timeout,
+        ))
+    }
+
+    /// The store a setting names: `urls` is one URL, or several separated by
+    /// commas (seed nodes of a cluster, which needs `cluster`); `cluster`
+    /// selects Redis Cluster even for one URL.
+    pub fn open_setting(urls: &str, cluster: bool) -> Result<Self, InvalidRedisUrl> {
+        let urls: Vec<&str> = urls.split(',').map(str::trim).collect();
+        if urls.iter().any(|u| u.is_empty()) {
+            return Err(InvalidRedisUrl(
+                "an empty URL in the list; separate seed node URLs by single commas".into(),
+            ));
+        }
+        match (urls.as_slice(), cluster) {
+            ([one], false) => Self::open(one),
+            (_, true) => Self::open_cluster(&urls),
+            (_, false) => Err(InvalidRedisUrl(format!(
+                "{} URLs given: several URLs are the seed nodes of a Redis Cluster, \
+                 which needs D365MCP_REDIS_CLUSTER=true (--redis-cluster)",
+                urls.len()
+            ))),
+        }
+    }
+
+    fn from_opened(opened: connect::Opened, op_timeout: Duration) -> Self {
+        Self {
+            conn: opened.commands,
+            subscribers: opened.subscribers.into(),
+            op_timeout,
+        }
     }
 
     /// Runs one request with a clone of the shared connection (clones are
     /// cheap handles to it), bounded by the operation timeout.
     async fn run<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Commands) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         bounded(self.op_timeout, what, op(self.conn.clone())).await
@@ -100,8 +129,10 @@ async fn bounded<T>(
     }
 }
 
-/// Connection trouble and the server's "try later" answers are
-/// `Unavailable` (retryable); anything else is a reply this code cannot use.
+/// Connection trouble, the server's "try later" answers and a cluster's
+/// redirections that outlasted the client's retries (a slot moving while a
+/// cluster is resharded) are `Unavailable` (retryable); anything else is a
+/// reply this code cannot use.
 fn store_error(what: &str, e: &RedisError) -> StoreError {
     use redis::{ErrorKind, ServerErrorKind as S};
     let transient = e.is_io_error()
@@ -111,8 +142,15 @@ fn store_error(what: &str, e: &RedisError) -> StoreError {
         || matches!(
             e.kind(),
             ErrorKind::AuthenticationFailed
+                | ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
-                    S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly
+                    S::BusyLoading
+                        | S::TryAgain
+                        | S::ClusterDown
+                        | S::MasterDown
+                        | S::ReadOnly
+                        | S::Moved
+                        | S::Ask
                 )
         );
     if transient {
@@ -278,48 +316,32 @@ impl PubSub for RedisStore {
     }
 
     async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>> {
-        let client = self.client.clone();
-        let pubsub = bounded(self.op_timeout, "SUBSCRIBE", async move {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(channel).await?;
-            Ok(pubsub)
-        })
-        .await?;
-        // The stream ends when the connection drops; a subscriber that must
-        // outlive a Redis restart subscribes again.
-        Ok(pubsub
-            .into_on_message()
-            .map(|msg| Bytes::copy_from_slice(msg.get_payload_bytes()))
-            .boxed())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn only_redis_urls_with_a_host_are_accepted() {
-        for good in [
-            "redis://127.0.0.1:6379",
-            "rediss://cache.example.com:6380/0",
-        ] {
-            assert!(RedisStore::open(good).is_ok(), "{good}");
+        // On a cluster a classic PUBLISH reaches every node over the cluster
+        // bus, so any one node serves; the first seed that answers does
+        // (see the README). Each gets an even share of the timeout, so one
+        // silent seed cannot use it all.
+        let share = self.op_timeout / u32::try_from(self.subscribers.len()).unwrap_or(1).max(1);
+        let mut last = None;
+        for client in self.subscribers.iter() {
+            let client = client.clone();
+            let attempt = bounded(share, "SUBSCRIBE", async move {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(channel).await?;
+                Ok(pubsub)
+            })
+            .await;
+            match attempt {
+                // The stream ends when the connection drops; a subscriber
+                // that must outlive a Redis restart subscribes again.
+                Ok(pubsub) => {
+                    return Ok(pubsub
+                        .into_on_message()
+                        .map(|msg| Bytes::copy_from_slice(msg.get_payload_bytes()))
+                        .boxed());
+                }
+                Err(e) => last = Some(e),
+            }
         }
-        for bad in [
-            "",
-            "127.0.0.1:6379",
-            "http://h:1",
-            "redis://",
-            "unix:///tmp/r.sock",
-        ] {
-            assert!(RedisStore::open(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn a_rejected_url_is_not_repeated_in_the_error() {
-        let err = RedisStore::open("https://user:s3cret@h:1").err();
-        assert!(err.is_some_and(|e| !e.to_string().contains("s3cret")));
+        Err(last.unwrap_or_else(|| StoreError::Unavailable("redis SUBSCRIBE: no server".into())))
     }
 }
