@@ -217,6 +217,13 @@ impl RedisArgs {
     /// The Redis store when a URL is set. Connects lazily (the process
     /// starts while Redis is down); needs a Tokio runtime.
     pub fn store(&self) -> Result<Option<RedisStore>, ConfigError> {
+        if self.redis_cluster && self.redis_url.is_none() {
+            return Err(ConfigError::new(
+                "D365MCP_REDIS_CLUSTER (--redis-cluster)",
+                "a Redis Cluster needs the URL of at least one of its nodes in \
+                 D365MCP_REDIS_URL (--redis-url)",
+            ));
+        }
         self.redis_url
             .as_deref()
             .map(|url| {

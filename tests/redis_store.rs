@@ -18,6 +18,7 @@ use futures::StreamExt;
 use support::{
     redis::RedisServer,
     redis_cluster::{RedisCluster, key_slot},
+    redis_tls::TlsRedis,
 };
 
 #[tokio::test]
@@ -213,4 +214,15 @@ async fn a_cluster_store_opens_while_no_node_is_up_and_fails_fast() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// `rediss://` works in both modes: the contract over TLS on one server and
+/// on a (one-node) Redis Cluster, both through the `--redis-url` setting.
+#[tokio::test]
+async fn rediss_urls_work_on_one_server_and_on_a_cluster() {
+    for cluster in [false, true] {
+        let server = TlsRedis::start(cluster);
+        let store = RedisStore::open_setting(&server.url(), cluster).unwrap();
+        contract::run_all(&store, "test:tls:").await;
+    }
 }
