@@ -131,6 +131,20 @@ async fn redis_cluster_store_meets_the_contract_across_nodes() {
     // The event log outlives the run (5 s TTL): it is on its slot's owner.
     let log = format!("{prefix}log:a");
     assert_eq!(cluster.cli(cluster.owner_of(&log), &["EXISTS", &log]), "1");
+
+    // The same node as a single server: a key of another node's slot is
+    // redirected, which names the missing setting instead of looking like
+    // an outage to wait out.
+    let single = RedisStore::open(&urls[0]).unwrap();
+    let elsewhere = contract_keys(&prefix)
+        .into_iter()
+        .find(|k| format!("redis://127.0.0.1:{}", cluster.owner_of(k)) != urls[0])
+        .unwrap();
+    let err = single.get(&elsewhere).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Protocol(m) if m.contains("--redis-cluster")),
+        "{err:?}"
+    );
 }
 
 /// Killing the node that owns a key's slot makes operations on that key fail

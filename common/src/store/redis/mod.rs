@@ -111,7 +111,8 @@ impl RedisStore {
         F: FnOnce(Commands) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        bounded(self.op_timeout, what, op(self.conn.clone())).await
+        let cluster = matches!(self.conn, Commands::Cluster(_));
+        bounded(self.op_timeout, what, cluster, op(self.conn.clone())).await
     }
 }
 
@@ -119,22 +120,31 @@ impl RedisStore {
 async fn bounded<T>(
     limit: Duration,
     what: &str,
+    cluster: bool,
     fut: impl Future<Output = Result<T, RedisError>>,
 ) -> StoreResult<T> {
     match tokio::time::timeout(limit, fut).await {
-        Ok(result) => result.map_err(|e| store_error(what, &e)),
+        Ok(result) => result.map_err(|e| store_error(what, cluster, &e)),
         Err(_) => Err(StoreError::Unavailable(format!(
             "redis {what}: no answer within {limit:?}"
         ))),
     }
 }
 
-/// Connection trouble, the server's "try later" answers and a cluster's
-/// redirections that outlasted the client's retries (a slot moving while a
-/// cluster is resharded) are `Unavailable` (retryable); anything else is a
-/// reply this code cannot use.
-fn store_error(what: &str, e: &RedisError) -> StoreError {
+/// Connection trouble, the server's "try later" answers and, on a cluster,
+/// redirections that outlasted the client's retries (a slot moving, or its
+/// node dead) are `Unavailable` (retryable); anything else is a reply this
+/// code cannot use. A redirection on one server means the server is a
+/// cluster node: a setting to fix, not a condition to wait out.
+fn store_error(what: &str, cluster: bool, e: &RedisError) -> StoreError {
     use redis::{ErrorKind, ServerErrorKind as S};
+    let redirected = matches!(e.kind(), ErrorKind::Server(S::Moved | S::Ask));
+    if redirected && !cluster {
+        return StoreError::Protocol(format!(
+            "redis {what}: {e} (the server is a Redis Cluster node: set \
+             D365MCP_REDIS_CLUSTER=true (--redis-cluster))"
+        ));
+    }
     let transient = e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()
@@ -144,16 +154,10 @@ fn store_error(what: &str, e: &RedisError) -> StoreError {
             ErrorKind::AuthenticationFailed
                 | ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
-                    S::BusyLoading
-                        | S::TryAgain
-                        | S::ClusterDown
-                        | S::MasterDown
-                        | S::ReadOnly
-                        | S::Moved
-                        | S::Ask
+                    S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly
                 )
         );
-    if transient {
+    if transient || redirected {
         StoreError::Unavailable(format!("redis {what}: {e}"))
     } else {
         StoreError::Protocol(format!("redis {what}: {e}"))
@@ -324,7 +328,7 @@ impl PubSub for RedisStore {
         let mut last = None;
         for client in self.subscribers.iter() {
             let client = client.clone();
-            let attempt = bounded(share, "SUBSCRIBE", async move {
+            let attempt = bounded(share, "SUBSCRIBE", false, async move {
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(channel).await?;
                 Ok(pubsub)
