@@ -195,6 +195,21 @@ pub struct EdgeArgs {
     /// tenants). Without it every caller is `anonymous`.
     #[arg(long = "api-keys-file", env = "D365MCP_API_KEYS_FILE")]
     pub api_keys_file: Option<String>,
+    /// A session unused this long ends on every edge (sliding).
+    #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
+    pub session_idle_timeout: String,
+    /// TOML file of rate limits per API key, tenant and tool (see README).
+    /// Without it generous defaults apply.
+    #[arg(long = "rate-limits-file", env = "D365MCP_RATE_LIMITS_FILE")]
+    pub rate_limits_file: Option<String>,
+    /// While Redis cannot decide a rate limit: `open` (limit with this
+    /// edge's own buckets) or `closed` (refuse with 503).
+    #[arg(
+        long = "rate-limit-on-store-error",
+        env = "D365MCP_RATE_LIMIT_ON_STORE_ERROR",
+        default_value = "open"
+    )]
+    pub rate_limit_on_store_error: String,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -362,9 +377,20 @@ impl EdgeArgs {
             ));
         }
         config.max_body_bytes = self.max_body_bytes;
+        config.session_idle_timeout = positive(
+            "D365MCP_SESSION_IDLE_TIMEOUT (--session-idle-timeout)",
+            &self.session_idle_timeout,
+        )?;
         if let Some(path) = &self.api_keys_file {
             config.api_keys = config::auth::load(path)?;
         }
+        config.rate_limits = match &self.rate_limits_file {
+            Some(path) => config::limits::load(path)?,
+            None => config::RateLimits::defaults(),
+        };
+        config.rate_limits.on_store_error =
+            config::StoreErrorPolicy::parse(&self.rate_limit_on_store_error)?;
+        config.rate_limits.check_principals(&config.api_keys)?;
         Ok(config)
     }
 }

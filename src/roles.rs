@@ -120,7 +120,7 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let worker = Arc::new(worker.context("worker set-up failed")?);
     announce("worker", local);
     let stop = shutdown_signal();
-    warm_up_beside_serving(&worker, &stop);
+    background_work(&worker, &stop);
     worker::serve(listener, worker, stop.cancelled_owned())
         .await
         .context("worker failed")?;
@@ -206,7 +206,7 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     let worker = Arc::new(
         worker::Worker::new(worker_config, Arc::clone(&store)).context("worker set-up failed")?,
     );
-    warm_up_beside_serving(&worker, &stop);
+    background_work(&worker, &stop);
     let edge_config = EdgeConfig::local(listen_addr);
     let state = edge::EdgeState::shared(edge_config, edge::WorkerPool::local(worker), store);
     let (listener, local) = bind(listen_addr, "edge").await?;
@@ -218,17 +218,20 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Warms the metadata cache of every environment in the background, unless
-/// configured off; serving starts at once, and shutdown stops the warm-up.
-fn warm_up_beside_serving(worker: &Arc<worker::Worker>, stop: &CancellationToken) {
-    if !worker.node().config.cache.warm_up {
-        return;
-    }
+/// Beside serving, until shutdown: warms the metadata cache of every
+/// environment (unless configured off), then watches their versions to
+/// announce D365FO service updates.
+fn background_work(worker: &Arc<worker::Worker>, stop: &CancellationToken) {
     let worker = Arc::clone(worker);
     let stop = stop.clone();
     tokio::spawn(async move {
         tokio::select! {
-            _ = worker.warm_up(None) => {}
+            _ = async {
+                if worker.node().config.cache.warm_up {
+                    worker.warm_up(None).await;
+                }
+                worker.watch_versions().await;
+            } => {}
             _ = stop.cancelled() => {}
         }
     });

@@ -240,3 +240,29 @@ async fn rediss_urls_work_on_one_server_and_on_a_cluster() {
         contract::run_all(&store, "test:tls:").await;
     }
 }
+
+#[tokio::test]
+async fn a_rate_limit_bucket_is_one_key_that_lives_until_the_bucket_is_full() {
+    use common::store::{Limit, RateLimitStore};
+    let server = RedisServer::start();
+    let store = RedisStore::open(&server.url()).unwrap();
+    let key = "test:rl:ttl";
+    let limit = Limit {
+        rate_per_second: 10.0,
+        burst: 2,
+    };
+    assert!(store.acquire(key, limit, 2).await.unwrap().allowed);
+    let tat = store.get(key).await.unwrap().expect("the bucket's key");
+    let tat: f64 = std::str::from_utf8(&tat).unwrap().parse().unwrap();
+    assert!(
+        tat > 1e15,
+        "a TAT in microseconds of the server's clock: {tat}"
+    );
+    assert!(!store.acquire(key, limit, 1).await.unwrap().allowed);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store.get(key).await.unwrap(),
+        None,
+        "full again after 200 ms, and gone"
+    );
+}

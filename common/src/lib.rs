@@ -7,6 +7,7 @@
 //! - [`error`]: [`ErrorCode`], the one error vocabulary of the cluster, mapped to
 //!   HTTP status, gRPC status and JSON-RPC code; [`Failure`], an error as it
 //!   crosses a process boundary.
+//! - [`notify`]: change notifications published between nodes.
 //! - [`proto`]: the edge↔worker gRPC contract generated from `proto/`.
 //! - [`executor`]: [`executor::ToolExecutor`], what a worker is to an edge.
 //! - [`catalogue`]: the MCP tools the cluster offers, with their JSON Schemas
@@ -21,6 +22,7 @@ pub mod catalogue;
 pub mod config;
 pub mod error;
 pub mod executor;
+pub mod notify;
 pub mod proto;
 pub mod ring;
 pub mod store;

@@ -17,6 +17,8 @@ use common::ErrorCode;
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest};
 use serde_json::{Value, json};
 
+use crate::limits::RpcRequest;
+
 /// Checks POST bodies of at most `limit` bytes.
 pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
     if request.method() == Method::DELETE {
@@ -50,11 +52,16 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
             };
         }
     };
-    if let Err(response) = check(&bytes) {
-        return *response;
+    let summary = match check(&bytes) {
+        Ok(summary) => summary,
+        Err(response) => return *response,
+    };
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    if let Some(summary) = summary {
+        // What the rate limits need, so that they need no second parse.
+        request.extensions_mut().insert(summary);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(request).await
 }
 
 /// rmcp answers a successful session DELETE with `202 Accepted`; the Python
@@ -68,7 +75,9 @@ fn session_deleted(mut response: Response) -> Response {
     response
 }
 
-fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
+/// The request a body holds (`None` for a notification or a response), or
+/// why rmcp would refuse it.
+fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
     // The one parse every request pays; only a body rmcp would refuse is
     // looked at again, to say what is wrong with it.
     match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
@@ -86,9 +95,15 @@ fn check(bytes: &Bytes) -> Result<(), Box<Response>> {
                     id,
                 )))
             }
-            _ => Ok(()),
+            other => Ok(Some(RpcRequest {
+                id: serde_json::to_value(&request.id).unwrap_or(Value::Null),
+                tool: match other {
+                    ClientRequest::CallToolRequest(call) => Some(call.params.name.to_string()),
+                    _ => None,
+                },
+            })),
         },
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(None),
         Err(e) => Err(Box::new(explain(bytes, &e))),
     }
 }

@@ -10,14 +10,12 @@ use common::{
     config::{ApiKey, EdgeConfig},
     store::{MemoryStore, SharedStore},
 };
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EdgeError, WorkerPool, mcp::McpHandler};
+use crate::{EdgeError, WorkerPool, legacy::Legacy, mcp::McpHandler, sessions::Sessions};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +27,12 @@ pub struct EdgeState {
     /// State shared with the other nodes: sessions, stream events, rate
     /// limits. In memory (this process only) unless Redis is configured.
     pub store: SharedStore,
+    /// MCP sessions, kept in `store`.
+    pub sessions: Arc<Sessions>,
+    /// Legacy HTTP+SSE sessions (2024-11-05) streamed from this edge.
+    pub legacy: Arc<Legacy>,
+    /// `subscriptions/listen` streams open on this edge.
+    pub listeners: Arc<crate::listen::Listeners>,
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
     pub shutdown: CancellationToken,
 }
@@ -42,10 +46,14 @@ impl EdgeState {
     /// State for `config` dispatching to `workers`, sharing `store` with
     /// other nodes (or, in `dev`, with the in-process worker).
     pub fn shared(config: EdgeConfig, workers: WorkerPool, store: SharedStore) -> Self {
+        let sessions = Arc::new(Sessions::new(store.clone(), config.session_idle_timeout));
         Self {
             config: Arc::new(config),
             workers,
+            legacy: Legacy::new(store.clone()),
+            listeners: crate::listen::Listeners::new(store.clone(), Arc::clone(&sessions)),
             store,
+            sessions,
             shutdown: CancellationToken::new(),
         }
     }
@@ -58,6 +66,7 @@ pub fn app(state: EdgeState) -> Router {
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_max_request_body_bytes(config.max_body_bytes)
         .with_cancellation_token(state.shutdown.child_token());
+    mcp_config.session_store = Some(state.sessions.records());
     if config.allowed_hosts.is_empty() {
         mcp_config = mcp_config.disable_allowed_hosts();
     }
@@ -67,22 +76,57 @@ pub fn app(state: EdgeState) -> Router {
     let handler_state = state.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(McpHandler::new(handler_state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::clone(&state.sessions),
         mcp_config,
     );
+    let limiter = Arc::new(crate::limits::Limiter::new(
+        config.rate_limits.clone(),
+        state.store.clone(),
+    ));
     let mcp = Router::new()
         .fallback_service(mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&limiter),
+            crate::limits::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             config.max_body_bytes,
             crate::guard::jsonrpc_body,
         ));
     let keys: Arc<[ApiKey]> = config.api_keys.clone().into();
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
-        keys,
+        Arc::clone(&state.sessions),
+        crate::sessions::gate,
+    ));
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        keys.clone(),
         crate::auth::authenticate,
     ));
+    let legacy = Router::new()
+        .route("/sse", get(crate::legacy::open_stream))
+        .route(
+            "/message",
+            axum::routing::post(crate::legacy::post_message)
+                .layer(axum::middleware::from_fn_with_state(
+                    limiter,
+                    crate::limits::enforce,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    config.max_body_bytes,
+                    crate::guard::jsonrpc_body,
+                )),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            keys.clone(),
+            crate::auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::<[String]>::from(config.allowed_hosts.clone()),
+            crate::legacy::check_host,
+        ));
     Router::new()
         .nest("/mcp", mcp)
+        .merge(legacy)
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(state)
@@ -122,13 +166,26 @@ async fn health() -> impl IntoResponse {
 async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
     let workers = state.workers.status();
     let ready = workers.iter().any(|w| w.healthy);
+    let store = probe_store(&state).await;
+    // An unreachable store degrades sessions, not stateless calls: the edge
+    // stays ready (taking every edge out of a load balancer at once during a
+    // Redis outage would stop everything) and says so.
+    let status = match (ready, &store) {
+        (false, _) => "not ready: no healthy worker".to_owned(),
+        (true, Err(e)) => format!("degraded: shared store unreachable ({e})"),
+        (true, Ok(_)) => "ready".to_owned(),
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "not ready: no healthy worker" },
+        "status": status,
         "workers": workers.iter().map(|w| json!({
             "url": w.url,
             "healthy": w.healthy,
             "in_flight": w.in_flight,
         })).collect::<Vec<_>>(),
+        "store": match &store {
+            Ok(ms) => json!({"reachable": true, "latency_ms": ms}),
+            Err(e) => json!({"reachable": false, "error": e}),
+        },
     });
     let status = if ready {
         StatusCode::OK
@@ -136,4 +193,19 @@ async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// One read from the shared store: its round trip in milliseconds, or why not.
+async fn probe_store(state: &EdgeState) -> Result<f64, String> {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        state.store.get("d365mcp:ready:probe"),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 1 s".into()),
+    }
 }

@@ -13,7 +13,15 @@
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
 //! - `auth`: API keys → the [`Principal`] of each request.
+//! - `legacy`: the 2024-11-05 HTTP+SSE transport (`GET /sse`,
+//!   `POST /message`); a POST on any edge reaches the stream's edge.
+//! - `listen`: `subscriptions/listen` — resource updates after a D365FO
+//!   service update, announced by a worker and fanned out through the store.
+//! - `sessions`: MCP sessions in the shared store — any edge serves them,
+//!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - `limits`: rate limits per API key, tenant and tool, shared by the edges
+//!   through the store; `429` with `Retry-After` beyond them.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
@@ -27,9 +35,13 @@ mod dispatch;
 mod error;
 mod guard;
 mod http;
+mod legacy;
+mod limits;
+mod listen;
 mod mcp;
 mod prompts;
 mod resources;
+mod sessions;
 mod workers;
 
 pub use auth::Principal;

@@ -12,13 +12,14 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::RequestContext,
+    service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 use serde_json::json;
 
-use crate::{EdgeState, auth::Principal, convert, dispatch, prompts, resources};
+use crate::{EdgeState, auth::Principal, convert, dispatch, listen, prompts, resources};
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -69,6 +70,7 @@ impl ServerHandler for McpHandler {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
+            .enable_resources_subscribe()
             .enable_prompts()
             .build();
         ServerConfig::new(capabilities)
@@ -152,6 +154,60 @@ impl ServerHandler for McpHandler {
         prompts::get(&request.name, request.arguments)
             .map(Into::into)
             .map_err(|failure| convert::error_data(&failure))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(crate::listen::Listeners::accept(requested))
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let _registered = self
+            .state
+            .listeners
+            .register(subscription.sink().clone())
+            .await;
+        subscription.cancelled().await;
+        Ok(())
+    }
+
+    #[allow(deprecated)] // the legacy protocols' subscriptions, served beside listen
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let conversation = listen::conversation_of(&context.extensions);
+        let listeners = &self.state.listeners;
+        listeners
+            .subscribe(conversation, context.peer.clone(), &request.uri, true)
+            .await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let conversation = listen::conversation_of(&context.extensions);
+        let listeners = &self.state.listeners;
+        listeners
+            .subscribe(conversation, context.peer.clone(), &request.uri, false)
+            .await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(listen::Conversation::Session(id)) =
+            listen::conversation_of(&context.extensions)
+        {
+            self.state
+                .listeners
+                .session_initialized(id, context.peer.clone())
+                .await;
+        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -6,8 +6,12 @@
 //!   `{"error":"…"}` naming the bad field; nothing changes then.
 //! - `GET /_sim/requests`: requests received by `/data`, `/Metadata` and
 //!   `/api`, `{"total": N, "by_path": {path: n}}` (see `requests`).
-//! - `POST /_sim/reset`: back to the start-up faults, throttling state
-//!   (counters, blocks, escalation) and request counts forgotten; 204.
+//! - `POST /_sim/upgrade`: applies a service update — one module's version
+//!   goes up, so `GetInstalledModules` describes a new environment version;
+//!   `{"upgrades": N}`.
+//! - `POST /_sim/reset`: back to the start-up faults and module versions,
+//!   throttling state (counters, blocks, escalation) and request counts
+//!   forgotten; 204.
 //!
 //! The simulator is a test tool on a trusted network: the admin API has no
 //! auth of its own, and is never subject to the faults it controls.
@@ -30,6 +34,7 @@ pub(crate) fn router(control: Arc<Control>) -> Router {
         .route("/_sim/faults", get(get_faults).put(put_faults))
         .route("/_sim/requests", get(get_requests))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/upgrade", post(upgrade))
         .with_state(control)
 }
 
@@ -79,9 +84,24 @@ async fn get_requests(State(control): State<Arc<Control>>) -> Response {
     json(StatusCode::OK, control.requests.snapshot().to_string())
 }
 
+async fn upgrade(State(control): State<Arc<Control>>) -> Response {
+    let n = control
+        .upgrades
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    tracing::info!(
+        upgrades = n,
+        "service update applied: module versions changed"
+    );
+    json(StatusCode::OK, format!("{{\"upgrades\":{n}}}"))
+}
+
 async fn reset(State(control): State<Arc<Control>>) -> StatusCode {
     control.faults.reset();
     control.requests.reset();
+    control
+        .upgrades
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("faults reset to the start-up configuration, request counts zeroed");
     StatusCode::NO_CONTENT
 }

@@ -36,15 +36,23 @@ pub(crate) struct Control {
     pub verifier: Verifier,
     pub faults: Faults,
     pub requests: RequestLog,
+    /// Service updates applied (see `routes::AppState::upgrades`).
+    pub upgrades: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Puts the gate in front of `d365` (D365FO's routes) and merges in the
 /// token endpoint and the admin API.
-pub(crate) fn wrap(d365: Router, auth: AuthConfig, faults: FaultConfig) -> Router {
+pub(crate) fn wrap(
+    d365: Router,
+    auth: AuthConfig,
+    faults: FaultConfig,
+    upgrades: Arc<std::sync::atomic::AtomicU32>,
+) -> Router {
     let control = Arc::new(Control {
         verifier: Verifier::new(&auth),
         faults: Faults::new(faults),
         requests: RequestLog::default(),
+        upgrades,
     });
     let tokens = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))

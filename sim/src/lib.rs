@@ -54,8 +54,10 @@ pub use error::SimError;
 pub fn app(config: SimConfig) -> axum::Router {
     let (auth, faults) = (config.auth.clone(), config.faults.clone());
     let dataset = data::Dataset::generate(config.seed, config.scale);
-    let d365 = routes::router(Arc::new(routes::AppState::new(config, dataset)));
-    gate::wrap(d365, auth, faults)
+    let upgrades = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let state = routes::AppState::new(config, dataset, Arc::clone(&upgrades));
+    let d365 = routes::router(Arc::new(state));
+    gate::wrap(d365, auth, faults, upgrades)
 }
 
 /// Serves the simulator on `listener` until `shutdown` resolves, then drains

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod mcp;
+pub mod raw;
 pub mod redis;
 pub mod redis_cluster;
 pub mod redis_tls;

@@ -16,6 +16,8 @@
 //! - [`metadata`]: D365FO's metadata (entities, enumerations, labels,
 //!   actions) read through the cache; the metadata tools and the start-up
 //!   warm-up ([`Worker::warm_up`]) run on it.
+//! - `watch`: [`Worker::watch_versions`] notices D365FO service updates and
+//!   announces them to the edges through the store.
 //! - [`stats`]: calls, errors and latency per tool.
 //! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
 //!   runs it with the standard health service on a listener it is handed.
@@ -42,6 +44,7 @@ pub mod metadata;
 pub mod node;
 pub mod stats;
 pub mod tools;
+mod watch;
 
 pub use cache::MetadataCache;
 pub use error::WorkerError;

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::{ApiKey, CacheConfig, D365Config};
+use super::{ApiKey, CacheConfig, D365Config, RateLimits};
 
 /// Configuration of an edge node.
 #[derive(Debug, Clone)]
@@ -25,10 +25,15 @@ pub struct EdgeConfig {
     pub max_body_bytes: usize,
     /// Accepted API keys; empty accepts every caller as `anonymous`.
     pub api_keys: Vec<ApiKey>,
+    /// A session unused this long ends (on every edge).
+    pub session_idle_timeout: Duration,
+    /// Rate limits per principal, tenant and tool (off in `local`).
+    pub rate_limits: RateLimits,
 }
 
 impl EdgeConfig {
-    /// The defaults of a loopback-only edge with no workers yet.
+    /// The defaults of a loopback-only edge with no workers yet, and no
+    /// rate limits (the `edge` command applies `RateLimits::defaults`).
     pub fn local(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -39,6 +44,8 @@ impl EdgeConfig {
             health_interval: Duration::from_secs(2),
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            rate_limits: RateLimits::off(),
         }
     }
 }

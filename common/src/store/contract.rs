@@ -17,6 +17,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     counters(store, prefix).await;
     event_log(store, prefix).await;
     pubsub(store, prefix).await;
+    super::limits::contract::run(store, prefix).await;
 }
 
 async fn kv(store: &dyn Store, p: &str) {

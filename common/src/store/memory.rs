@@ -71,6 +71,8 @@ impl Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Rate-limit buckets (`store::limits`), beside the other maps.
+    pub(in crate::store) limits: super::LocalLimiter,
 }
 
 impl MemoryStore {

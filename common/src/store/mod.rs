@@ -4,10 +4,11 @@
 //!
 //! | trait | used for |
 //! |---|---|
-//! | [`KvStore`] | sessions, cache entries, idempotency records, membership |
-//! | [`CounterStore`] | rate-limit windows, throttle state |
+//! | [`KvStore`] | sessions, legacy-stream records, cache entries, write claims, throttle windows |
+//! | [`CounterStore`] | fixed-window counters (no caller today; kept in the contract for metrics aggregation) |
 //! | [`EventLog`] | SSE event logs for `Last-Event-ID` resumption |
-//! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, subscriptions) |
+//! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, change notifications) |
+//! | [`RateLimitStore`] | the edge's rate limits (GCRA, see [`limits`]) |
 //!
 //! Every key carries a prefix and, unless the caller says why not, a TTL.
 //! [`contract`] holds the behaviour every backend must show; the in-memory
@@ -17,6 +18,7 @@ mod memory;
 mod redis;
 
 pub mod contract;
+pub mod limits;
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,6 +26,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+pub use limits::{Decision, Limit, LocalLimiter, RateLimitStore};
 pub use memory::MemoryStore;
 pub use redis::{DEFAULT_OP_TIMEOUT, InvalidRedisUrl, RedisStore};
 
@@ -115,9 +118,9 @@ pub trait PubSub: Send + Sync {
 }
 
 /// Every capability at once: what a node is handed.
-pub trait Store: KvStore + CounterStore + EventLog + PubSub {}
+pub trait Store: KvStore + CounterStore + EventLog + PubSub + RateLimitStore {}
 
-impl<T: KvStore + CounterStore + EventLog + PubSub> Store for T {}
+impl<T: KvStore + CounterStore + EventLog + PubSub + RateLimitStore> Store for T {}
 
 /// A shared handle to a store.
 pub type SharedStore = Arc<dyn Store>;

@@ -99,11 +99,18 @@ const MODULES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The `GetInstalledModules` entries, in D365FO's
-/// `Name: … | Version: … | Module: … | Publisher: … | DisplayName: …` form.
-pub fn installed_modules() -> Vec<String> {
+/// `Name: … | Version: … | Module: … | Publisher: … | DisplayName: …` form,
+/// after `upgrades` service updates (each raises the first module's version).
+pub fn installed_modules(upgrades: u32) -> Vec<String> {
     MODULES
         .iter()
-        .map(|(name, display, version, publisher)| {
+        .enumerate()
+        .map(|(i, (name, display, version, publisher))| {
+            let version = if i == 0 && upgrades > 0 {
+                format!("{version}.{upgrades}")
+            } else {
+                (*version).to_owned()
+            };
             format!("Name: {name} | Version: {version} | Module: {name} | Publisher: {publisher} | DisplayName: {display}")
         })
         .collect()
@@ -243,7 +250,10 @@ fn run(
         "GetApplicationVersion" => string_result(base, APPLICATION_VERSION),
         "GetApplicationBuildVersion" => string_result(base, APPLICATION_BUILD),
         "GetPlatformBuildVersion" => string_result(base, PLATFORM_BUILD),
-        "GetInstalledModules" => collection_result(base, &installed_modules()),
+        "GetInstalledModules" => collection_result(
+            base,
+            &installed_modules(state.upgrades.load(std::sync::atomic::Ordering::Relaxed)),
+        ),
         "GetAzureWriteUrl" => {
             string_result(base, &reports::azure_write_url(base, arg("uniqueFileName")))
         }

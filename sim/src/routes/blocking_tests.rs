@@ -40,7 +40,11 @@ fn lock_for(
 // One worker thread: a handler that blocked it would stall everything.
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_waiting_on_a_lock_does_not_stall_the_others() {
-    let state = Arc::new(AppState::new(SimConfig::default(), Dataset::seeded(1)));
+    let state = Arc::new(AppState::new(
+        SimConfig::default(),
+        Dataset::seeded(1),
+        Default::default(),
+    ));
     let app = router(Arc::clone(&state));
     for blocked in [
         get("/data/CustomersV3?$orderby=CreditLimit"),

@@ -35,10 +35,18 @@ pub(crate) struct AppState {
     pub company: String,
     /// What `/Metadata` and `/data/$metadata` describe, built once.
     pub catalogue: crate::metadata::Catalogue,
+    /// Service updates applied through `POST /_sim/upgrade`: each one
+    /// changes a module version, so `GetInstalledModules` answers a new
+    /// environment version.
+    pub upgrades: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl AppState {
-    pub fn new(config: SimConfig, data: Dataset) -> Self {
+    pub fn new(
+        config: SimConfig,
+        data: Dataset,
+        upgrades: Arc<std::sync::atomic::AtomicU32>,
+    ) -> Self {
         let company = config.default_company.to_lowercase();
         let catalogue = crate::metadata::Catalogue::build(&data);
         Self {
@@ -46,6 +54,7 @@ impl AppState {
             data,
             company,
             catalogue,
+            upgrades,
         }
     }
 }

@@ -65,3 +65,35 @@ async fn requests_refused_by_faults_are_counted() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(counts(&sim).await["by_path"]["/data"], 1);
 }
+
+async fn installed_modules(sim: &Sim) -> Vec<Value> {
+    let url =
+        sim.url("/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules");
+    let response = sim.http.post(url).json(&json!({})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["value"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_service_update_changes_the_installed_modules_until_reset() {
+    let sim = Sim::default().await;
+    let before = installed_modules(&sim).await;
+    let upgraded = sim
+        .http
+        .post(sim.url("/_sim/upgrade"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upgraded.status(), StatusCode::OK);
+    assert_eq!(
+        upgraded.json::<Value>().await.unwrap(),
+        json!({"upgrades": 1})
+    );
+    let after = installed_modules(&sim).await;
+    assert_eq!(after.len(), before.len());
+    assert_ne!(after[0], before[0], "the first module's version moved");
+    assert_eq!(after[1..], before[1..]);
+    sim.http.post(sim.url("/_sim/reset")).send().await.unwrap();
+    assert_eq!(installed_modules(&sim).await, before);
+}

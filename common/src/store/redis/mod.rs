@@ -4,6 +4,7 @@
 //! folder's README.
 
 mod connect;
+mod limits;
 mod scripts;
 
 use std::{future::Future, sync::Arc, time::Duration};

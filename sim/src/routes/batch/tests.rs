@@ -5,7 +5,11 @@ use crate::SimConfig;
 use crate::data::Dataset;
 
 fn state() -> Arc<AppState> {
-    Arc::new(AppState::new(SimConfig::default(), Dataset::seeded(1)))
+    Arc::new(AppState::new(
+        SimConfig::default(),
+        Dataset::seeded(1),
+        Default::default(),
+    ))
 }
 
 fn headers(boundary: &str) -> HeaderMap {

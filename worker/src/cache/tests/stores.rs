@@ -6,7 +6,8 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::store::{
-    CounterStore, EventLog, KvStore, LoggedEvent, MemoryStore, PubSub, StoreError, StoreResult,
+    CounterStore, Decision, EventLog, KvStore, Limit, LoggedEvent, MemoryStore, PubSub,
+    RateLimitStore, StoreError, StoreResult,
 };
 use futures::stream::BoxStream;
 use tokio::time::Instant;
@@ -107,6 +108,13 @@ impl PubSub for TokioClockStore {
     }
 }
 
+#[async_trait]
+impl RateLimitStore for TokioClockStore {
+    async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision> {
+        self.inner.acquire(key, limit, cost).await
+    }
+}
+
 /// A store whose every operation fails, as Redis does when unreachable.
 pub(super) struct DownStore;
 
@@ -156,6 +164,13 @@ impl PubSub for DownStore {
         down()
     }
     async fn subscribe(&self, _: &str) -> StoreResult<BoxStream<'static, Bytes>> {
+        down()
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for DownStore {
+    async fn acquire(&self, _: &str, _: Limit, _: u32) -> StoreResult<Decision> {
         down()
     }
 }

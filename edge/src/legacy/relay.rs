@@ -1,0 +1,187 @@
+//! `POST /message?sessionId=`: a client message, to the edge holding the
+//! session's stream — this one, or another through the store.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::{
+    body::Bytes,
+    extract::{Query, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use common::ErrorCode;
+use futures::StreamExt;
+use rmcp::model::ClientJsonRpcMessage;
+use serde_json::json;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::{Legacy, Record, Relayed, edge_channel, record_key};
+use crate::{EdgeState, auth::Principal};
+
+/// Hands a posted message to its session.
+pub async fn post_message(
+    State(state): State<EdgeState>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let Some(session) = query.get("sessionId").filter(|s| !s.is_empty()).cloned() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "the `sessionId` query parameter is missing; post to the endpoint the SSE stream announced",
+        );
+    };
+    let caller = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(Principal::anonymous);
+    let limit = state.config.max_body_bytes;
+    let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "could not read the request body",
+        );
+    };
+    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                &format!("the body is not a JSON-RPC message of MCP: {e}"),
+            );
+        }
+    };
+    state.legacy.deliver(&session, &caller, message).await
+}
+
+impl Legacy {
+    async fn deliver(
+        &self,
+        session: &str,
+        caller: &Principal,
+        message: ClientJsonRpcMessage,
+    ) -> Response {
+        if let Some((owner, inbox)) = self.held_here(session) {
+            if &owner != caller {
+                return unknown_session();
+            }
+            return match inbox.try_send(message) {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(TrySendError::Full(_)) => busy("the session has too many messages waiting"),
+                Err(TrySendError::Closed(_)) => unknown_session(),
+            };
+        }
+        let record = match self.store.get(&record_key(session)).await {
+            Ok(Some(bytes)) => serde_json::from_slice::<Record>(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => return busy(&format!("the shared store is unreachable ({e})")),
+        };
+        let Some(record) = record.filter(|r| &r.principal == caller) else {
+            return unknown_session();
+        };
+        let relayed = Relayed {
+            session: session.to_owned(),
+            message,
+        };
+        let Ok(payload) = serde_json::to_vec(&relayed) else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "the message could not be relayed",
+            );
+        };
+        match self
+            .store
+            .publish(&edge_channel(&record.edge), Bytes::from(payload))
+            .await
+        {
+            Ok(0) => {
+                // Nobody holds the stream any more (its edge died): the
+                // record is stale.
+                let _ = self.store.delete(&record_key(session)).await;
+                unknown_session()
+            }
+            Ok(_) => StatusCode::ACCEPTED.into_response(),
+            Err(e) => busy(&format!("the shared store is unreachable ({e})")),
+        }
+    }
+
+    /// Subscribes this edge to its relay channel, once; messages for its
+    /// streams posted on other edges arrive there.
+    pub(super) async fn start_relay(self: &Arc<Self>) {
+        self.relay
+            .get_or_init(|| async {
+                let this = Arc::clone(self);
+                // Subscribed before the first stream is announced, so no
+                // POST relayed to it can arrive before anyone listens.
+                let first = self.store.subscribe(&edge_channel(&self.edge_id)).await;
+                tokio::spawn(async move { this.relay_forever(first.ok()).await });
+            })
+            .await;
+    }
+
+    async fn relay_forever(
+        self: Arc<Self>,
+        mut subscription: Option<futures::stream::BoxStream<'static, Bytes>>,
+    ) {
+        let channel = edge_channel(&self.edge_id);
+        loop {
+            if let Some(mut messages) = subscription.take() {
+                while let Some(payload) = messages.next().await {
+                    let Ok(relayed) = serde_json::from_slice::<Relayed>(&payload) else {
+                        tracing::warn!("unreadable relayed legacy message dropped");
+                        continue;
+                    };
+                    if let Some((_, inbox)) = self.held_here(&relayed.session)
+                        && inbox.try_send(relayed.message).is_err()
+                    {
+                        tracing::warn!(
+                            session = relayed.session,
+                            "relayed legacy message dropped: session busy or closed"
+                        );
+                    }
+                }
+                tracing::warn!("legacy relay subscription ended; subscribing again");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            match self.store.subscribe(&channel).await {
+                Ok(messages) => subscription = Some(messages),
+                Err(e) => tracing::debug!(error = %e, "legacy relay subscription"),
+            }
+        }
+    }
+}
+
+fn unknown_session() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no open legacy session with this id for this caller; open one with GET /sse",
+    )
+}
+
+fn busy(reason: &str) -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        &format!("{reason}; retry shortly"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null,
+                      "error": {"code": code.jsonrpc_code(), "message": message}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

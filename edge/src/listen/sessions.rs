@@ -1,0 +1,157 @@
+//! `resources/subscribe` and `resources/unsubscribe` of the earlier
+//! protocols, and sending their updates.
+//!
+//! - A 2025 session (the request carries `Mcp-Session-Id`) keeps its
+//!   subscriptions in its shared record; the edge that holds its standalone
+//!   `GET` stream sends the updates, through the session's peer on that edge
+//!   (registered when the session is initialized or restored there).
+//! - A legacy HTTP+SSE session lives on one edge; its subscriptions stay in
+//!   that edge's memory.
+
+use std::sync::Arc;
+
+use common::{ErrorCode, Failure, notify::VersionChanged};
+use rmcp::{ErrorData, RoleServer, model::ResourceUpdatedNotificationParam, service::Peer};
+
+use super::{Listeners, affected, environment_of};
+use crate::convert;
+
+/// Which conversation a request belongs to, for its subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conversation {
+    /// A 2025 Streamable HTTP session.
+    Session(String),
+    /// A legacy HTTP+SSE session.
+    Legacy(String),
+}
+
+/// The conversation of a request or notification with `extensions`; `None`
+/// for a stateless one.
+pub fn conversation_of(extensions: &rmcp::model::Extensions) -> Option<Conversation> {
+    let parts = extensions.get::<http::request::Parts>()?;
+    if let Some(legacy) = parts.extensions.get::<crate::legacy::LegacySession>() {
+        return Some(Conversation::Legacy(legacy.0.clone()));
+    }
+    let session = parts.headers.get("mcp-session-id")?.to_str().ok()?;
+    Some(Conversation::Session(session.to_owned()))
+}
+
+impl Listeners {
+    /// Remembers `peer` as session `session`'s on this edge, and listens
+    /// for changes: the session may subscribe through another edge and
+    /// hold its stream here.
+    pub async fn session_initialized(self: &Arc<Self>, session: String, peer: Peer<RoleServer>) {
+        self.session_peers.lock().insert(session, peer);
+        self.start_relay().await;
+    }
+
+    /// `resources/subscribe` (or, with `subscribe: false`, unsubscribe) of
+    /// `uri` by the session `session` (2025) or the legacy stream behind `peer`.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        conversation: Option<Conversation>,
+        peer: Peer<RoleServer>,
+        uri: &str,
+        subscribe: bool,
+    ) -> Result<(), ErrorData> {
+        if environment_of(uri).is_none() {
+            return Err(convert::error_data(&Failure::new(
+                ErrorCode::NotFound,
+                format!(
+                    "no resource at `{uri}` to subscribe to; resources/list and resources/templates/list describe this server's"
+                ),
+            )));
+        }
+        self.start_relay().await;
+        let session = match conversation {
+            Some(Conversation::Session(session)) => session,
+            Some(Conversation::Legacy(id)) => {
+                let mut legacy = self.legacy.lock();
+                legacy.retain(|_, (p, _)| !p.is_transport_closed());
+                let entry = legacy.entry(id).or_insert_with(|| (peer, Vec::new()));
+                change(&mut entry.1, uri, subscribe);
+                return Ok(());
+            }
+            None => {
+                return Err(convert::error_data(&Failure::new(
+                    ErrorCode::InvalidRequest,
+                    "resources/subscribe needs a session; with 2026-07-28 use subscriptions/listen",
+                )));
+            }
+        };
+        match self
+            .sessions
+            .shared_records()
+            .update_subscriptions(&session, |uris| change(uris, uri, subscribe))
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(convert::error_data(&Failure::new(
+                ErrorCode::NotFound,
+                "the session ended; open a new one",
+            ))),
+            Err(e) => Err(convert::error_data(&Failure::new(
+                ErrorCode::Unavailable,
+                format!("subscriptions are unavailable for a moment ({e}); retry shortly"),
+            ))),
+        }
+    }
+
+    /// Sends `change`'s updates to the subscribed sessions whose stream is here.
+    pub(super) async fn notify_subscribers(&self, change: &VersionChanged) {
+        let mut due: Vec<(Peer<RoleServer>, String)> = Vec::new();
+        {
+            let mut legacy = self.legacy.lock();
+            legacy.retain(|_, (p, _)| !p.is_transport_closed());
+            for (peer, uris) in legacy.values() {
+                due.extend(matching(uris, change).map(|uri| (peer.clone(), uri)));
+            }
+        }
+        let sessions: Vec<(String, Peer<RoleServer>)> = {
+            let mut peers = self.session_peers.lock();
+            peers.retain(|_, p| !p.is_transport_closed());
+            peers
+                .iter()
+                .filter(|(id, _)| self.sessions.streams_here(id))
+                .map(|(id, p)| (id.clone(), p.clone()))
+                .collect()
+        };
+        for (id, peer) in sessions {
+            match self.sessions.shared_records().peek(&id).await {
+                Ok(Some(record)) => {
+                    due.extend(
+                        matching(&record.subscriptions, change).map(|uri| (peer.clone(), uri)),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(session = id, error = %e, "subscriptions unreadable; update not sent")
+                }
+            }
+        }
+        for (peer, uri) in due {
+            if let Err(e) = peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                .await
+            {
+                tracing::debug!(error = %e, "resource update not delivered");
+            }
+        }
+    }
+}
+
+fn matching<'a>(
+    uris: &'a [String],
+    change: &'a VersionChanged,
+) -> impl Iterator<Item = String> + 'a {
+    uris.iter()
+        .filter(|uri| environment_of(uri).is_some_and(|env| affected(&env, change)))
+        .cloned()
+}
+
+fn change(uris: &mut Vec<String>, uri: &str, subscribe: bool) {
+    uris.retain(|u| u != uri);
+    if subscribe {
+        uris.push(uri.to_owned());
+    }
+}

@@ -1,0 +1,105 @@
+//! The gate in front of rmcp for requests that name a session.
+
+use std::sync::Arc;
+
+use axum::middleware::Next;
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use common::ErrorCode;
+use rmcp::transport::streamable_http_server::session::SessionId;
+use serde_json::json;
+
+use super::Sessions;
+use crate::auth::Principal;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Lets a request through only for a live session of its caller.
+///
+/// - No `Mcp-Session-Id`: through (stateless, or an `initialize`).
+/// - Session unknown, ended, expired, or owned by another principal: 404
+///   (the client opens a new session). The same answer for all four, so a
+///   session id reveals nothing to another caller.
+/// - DELETE of a live session: ends it in the store (every edge answers 404
+///   from then on), drops this edge's copy, 204.
+/// - Store unreachable: through if this edge holds the session in memory,
+///   else 503 (retry).
+pub async fn gate(State(sessions): State<Arc<Sessions>>, request: Request, next: Next) -> Response {
+    let Some(id) = session_id(&request) else {
+        return next.run(request).await;
+    };
+    let id: SessionId = id.into();
+    let caller = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(Principal::anonymous);
+    match sessions.records.touch(&id).await {
+        Ok(Some(record)) if record.principal == caller => {}
+        Ok(Some(_)) => {
+            tracing::info!(session = %id, caller = %caller.subject, "session presented by a principal that does not own it");
+            return not_found();
+        }
+        Ok(None) => {
+            // Ended elsewhere (or expired): drop the copy held here.
+            sessions.forget(&id).await;
+            return not_found();
+        }
+        Err(e) => {
+            if sessions.held_here(&id).await && request.method() != Method::DELETE {
+                tracing::warn!(session = %id, error = %e, "shared store unreachable; serving the session held here");
+                return next.run(request).await;
+            }
+            return unavailable(&e.to_string());
+        }
+    }
+    if request.method() == Method::DELETE {
+        return match sessions.records.end(&id).await {
+            Ok(_) => {
+                sessions.forget(&id).await;
+                StatusCode::NO_CONTENT.into_response()
+            }
+            Err(e) => unavailable(&e.to_string()),
+        };
+    }
+    next.run(request).await
+}
+
+fn session_id(request: &Request) -> Option<String> {
+    let value = request.headers().get(SESSION_HEADER)?.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound.jsonrpc_code(),
+        "session not found: it ended, expired or was never opened by this caller; \
+         send `initialize` without Mcp-Session-Id to open a new one",
+    )
+}
+
+fn unavailable(reason: &str) -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable.jsonrpc_code(),
+        &format!("sessions are unavailable for a moment ({reason}); retry shortly"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn error(status: StatusCode, code: i32, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

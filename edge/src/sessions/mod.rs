@@ -1,0 +1,221 @@
+//! MCP sessions (the 2025 Streamable HTTP protocol) shared by every edge.
+//!
+//! rmcp runs each session in memory on the edge that serves it
+//! ([`LocalSessionManager`]); this module makes that memory a cache of the
+//! shared store:
+//!
+//! - `record`: the session's owner and `initialize` parameters in the store,
+//!   with a sliding idle TTL. Another edge that gets a request for the
+//!   session restores it from there (rmcp replays the handshake).
+//! - `gate`: the HTTP middleware in front of rmcp. A request naming a
+//!   session is served only if the record exists and belongs to the
+//!   caller's principal — otherwise 404, on every edge, at once after a
+//!   DELETE on any of them. It answers DELETE itself.
+//! - `events`: every SSE event of a session, logged in the store, so
+//!   `Last-Event-ID` resumes on any edge.
+//!
+//! While the store is unreachable an edge keeps serving the sessions it
+//! holds in memory (it cannot learn of a DELETE elsewhere meanwhile), and
+//! answers 503 for the others. A session opened then lives on its edge only.
+
+mod events;
+mod gate;
+mod record;
+
+use std::{sync::Arc, time::Duration};
+
+use common::store::{SharedStore, StoreError};
+use futures::Stream;
+use rmcp::{
+    model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, ServerJsonRpcMessage},
+    transport::streamable_http_server::session::{
+        RestoreOutcome, ServerSseMessage, SessionId, SessionManager, SessionRestoreMarker,
+        local::{LocalSessionManager, LocalSessionManagerError},
+    },
+};
+
+pub use events::SharedEvents;
+pub use gate::gate;
+pub use record::Records;
+
+use crate::auth::Principal;
+use record::Record;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionsError {
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// rmcp's session manager for an edge of the cluster.
+pub struct Sessions {
+    local: LocalSessionManager,
+    records: Records,
+    /// Sessions whose standalone stream (`GET`) is open on this edge: their
+    /// session-wide notifications are sent from here.
+    standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
+}
+
+impl Sessions {
+    /// Sessions kept in `store`, ending after `idle_ttl` without a request.
+    pub fn new(store: SharedStore, idle_ttl: Duration) -> Self {
+        let events = Arc::new(SharedEvents::new(store.clone()));
+        Self {
+            local: LocalSessionManager::default().with_event_store(events),
+            records: Records::new(store, idle_ttl),
+            standalone: Arc::default(),
+        }
+    }
+
+    /// The shared records.
+    pub fn shared_records(&self) -> &Records {
+        &self.records
+    }
+
+    /// Whether session `id`'s standalone stream is open on this edge.
+    pub fn streams_here(&self, id: &str) -> bool {
+        self.standalone.lock().contains(&SessionId::from(id))
+    }
+
+    /// The records, for rmcp's restore path.
+    pub fn records(&self) -> Arc<Records> {
+        Arc::new(self.records.clone())
+    }
+
+    async fn held_here(&self, id: &SessionId) -> bool {
+        self.local.sessions.read().await.contains_key(id)
+    }
+
+    /// Drops this edge's copy of session `id`, if it holds one.
+    async fn forget(&self, id: &SessionId) {
+        if let Err(e) = self.local.close_session(id).await {
+            tracing::debug!(session = %id, error = %e, "closing the local copy of a session");
+        }
+    }
+}
+
+/// Marks a standalone stream open until dropped.
+struct StreamOpen {
+    standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
+    id: SessionId,
+}
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.standalone.lock().remove(&self.id);
+    }
+}
+
+/// The record a genuine `initialize` (not a restore replay) opens.
+fn opening_record(message: &ClientJsonRpcMessage) -> Option<Record> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    let ClientRequest::InitializeRequest(init) = &request.request else {
+        return None;
+    };
+    if init.extensions().get::<SessionRestoreMarker>().is_some() {
+        return None;
+    }
+    Some(Record {
+        principal: Principal::of(init.extensions().get()),
+        initialize: init.params.clone(),
+        subscriptions: Vec::new(),
+    })
+}
+
+impl SessionManager for Sessions {
+    type Error = SessionsError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        Ok(self.local.create_session().await?)
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        let record = opening_record(&message);
+        let response = self.local.initialize_session(id, message).await?;
+        if let (Some(record), ServerJsonRpcMessage::Response(_)) = (record, &response)
+            && let Err(e) = self.records.save(id, &record).await
+        {
+            tracing::warn!(session = %id, error = %e,
+                "session not saved to the shared store; it lives on this edge only");
+        }
+        Ok(response)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        // The gate has checked the shared record; this asks whether this
+        // edge holds the session in memory (else rmcp restores it).
+        Ok(self.held_here(id).await)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        // Called when the local copy stops (idle, shutdown) or is dropped:
+        // the session itself lives on in the store until DELETE or expiry.
+        Ok(self.local.close_session(id).await?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.local.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        Ok(self.local.accept_message(id, message).await?)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let stream = self.local.create_standalone_stream(id).await?;
+        self.standalone.lock().insert(id.clone());
+        let open = StreamOpen {
+            standalone: Arc::clone(&self.standalone),
+            id: id.clone(),
+        };
+        Ok(futures::StreamExt::map(stream, move |event| {
+            let _open = &open;
+            event
+        }))
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.local.resume(id, last_event_id).await?)
+    }
+
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        Ok(self.local.restore_session(id).await?)
+    }
+
+    // Deliberately `None`: with an event store rmcp would also log every
+    // stateless (2026-07-28) reply and stop cancelling a stateless call whose
+    // client went away. Session streams log through `local`'s event store.
+    fn event_store(
+        &self,
+    ) -> Option<Arc<dyn rmcp::transport::streamable_http_server::session::EventStore>> {
+        None
+    }
+}

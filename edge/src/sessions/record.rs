@@ -1,0 +1,141 @@
+//! The shared record of one session: who owns it and how it was opened.
+//!
+//! Key `d365mcp:session:v1:{session_id}`, a JSON [`Record`], with a sliding
+//! TTL (the idle timeout): every request that presents the session renews
+//! it, and a session unused for that long ends on every edge at once.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::store::{SharedStore, StoreResult};
+use rmcp::{
+    model::InitializeRequestParams,
+    transport::streamable_http_server::session::{SessionState, SessionStore, SessionStoreError},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+
+/// The store key of session `id`.
+pub fn key(id: &str) -> String {
+    format!("d365mcp:session:v1:{id}")
+}
+
+/// What the cluster remembers of a session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The caller that opened the session; nobody else may use it.
+    pub principal: Principal,
+    /// The client's `initialize` parameters, replayed when another edge
+    /// takes the session over.
+    pub initialize: InitializeRequestParams,
+    /// Resources the client subscribed to (`resources/subscribe`), on any edge.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+}
+
+/// The session records in the shared store.
+#[derive(Clone)]
+pub struct Records {
+    store: SharedStore,
+    idle_ttl: Duration,
+}
+
+impl Records {
+    pub fn new(store: SharedStore, idle_ttl: Duration) -> Self {
+        Self { store, idle_ttl }
+    }
+
+    /// Saves `record` for session `id`.
+    pub async fn save(&self, id: &str, record: &Record) -> StoreResult<()> {
+        let value = serde_json::to_vec(record).map_err(|e| {
+            common::store::StoreError::Protocol(format!("session record not serializable: {e}"))
+        })?;
+        self.store
+            .set(&key(id), Bytes::from(value), Some(self.idle_ttl))
+            .await
+    }
+
+    /// The record of session `id`, its idle timeout renewed; `None` when the
+    /// session ended, expired or never existed. A record this version cannot
+    /// read is treated as absent (the client opens a new session).
+    /// Tried twice when the store is unavailable: the first command after a
+    /// dropped connection fails while the connection is re-made, and this
+    /// one is safe to repeat.
+    pub async fn touch(&self, id: &str) -> StoreResult<Option<Record>> {
+        match self.touch_once(id).await {
+            Err(common::store::StoreError::Unavailable(_)) => self.touch_once(id).await,
+            other => other,
+        }
+    }
+
+    async fn touch_once(&self, id: &str) -> StoreResult<Option<Record>> {
+        let key = key(id);
+        // Both on the one multiplexed connection: about one round trip.
+        let (value, _) = tokio::join!(self.store.get(&key), self.store.expire(&key, self.idle_ttl));
+        Ok(value?.and_then(|bytes| match serde_json::from_slice(&bytes) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::warn!(session = id, error = %e, "unreadable session record; treated as ended");
+                None
+            }
+        }))
+    }
+
+    /// The record of session `id`, leaving its idle timeout alone.
+    pub async fn peek(&self, id: &str) -> StoreResult<Option<Record>> {
+        let value = self.store.get(&key(id)).await?;
+        Ok(value.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Changes the subscriptions of session `id` with `change`; `false`
+    /// when the session is gone. Read-modify-write: one client changes its
+    /// own session's subscriptions one request at a time.
+    pub async fn update_subscriptions(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Vec<String>),
+    ) -> StoreResult<bool> {
+        let Some(mut record) = self.peek(id).await? else {
+            return Ok(false);
+        };
+        change(&mut record.subscriptions);
+        self.save(id, &record).await?;
+        Ok(true)
+    }
+
+    /// Ends session `id` for every edge; `true` when it existed.
+    pub async fn end(&self, id: &str) -> StoreResult<bool> {
+        self.store.delete(&key(id)).await
+    }
+}
+
+/// rmcp's view of the records, for restoring a session on another edge.
+///
+/// `store` does nothing: the record is written by
+/// [`super::Sessions`]' `initialize_session`, which knows the principal
+/// (rmcp's `SessionState` does not carry it). `delete` is never reached
+/// either, since the gate answers DELETE itself, but ends the session if it
+/// is.
+#[async_trait::async_trait]
+impl SessionStore for Records {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        Ok(self
+            .touch(session_id)
+            .await?
+            .map(|record| SessionState::new(record.initialize)))
+    }
+
+    async fn store(
+        &self,
+        _session_id: &str,
+        _state: &SessionState,
+    ) -> Result<(), SessionStoreError> {
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.end(session_id).await?;
+        Ok(())
+    }
+}
