@@ -132,6 +132,22 @@ async fn redis_cluster_store_meets_the_contract_across_nodes() {
     let log = format!("{prefix}log:a");
     assert_eq!(cluster.cli(cluster.owner_of(&log), &["EXISTS", &log]), "1");
 
+    // A subscription sits on its channel's slot owner, where PUBLISH goes,
+    // so the count PUBLISH returns includes it even when that node is not
+    // the seed (the legacy relay reads 0 as "nobody holds the stream").
+    let channel = (0..1000)
+        .map(|n| format!("{prefix}chan:{n}"))
+        .find(|c| format!("redis://127.0.0.1:{}", cluster.owner_of(c)) != urls[0])
+        .unwrap();
+    let mut sub = store.subscribe(&channel).await.unwrap();
+    let receivers = store
+        .publish(&channel, Bytes::from_static(b"counted"))
+        .await
+        .unwrap();
+    assert_eq!(receivers, 1, "the subscriber on another node is counted");
+    let message = tokio::time::timeout(Duration::from_secs(5), sub.next()).await;
+    assert_eq!(message.ok().flatten().as_deref(), Some(&b"counted"[..]));
+
     // The same node as a single server: a key of another node's slot is
     // redirected, which names the missing setting instead of looking like
     // an outage to wait out.
@@ -196,13 +212,13 @@ async fn a_dead_cluster_node_fails_its_slots_fast_and_spares_the_others() {
         }
     }
 
-    // Subscriptions go to the first seed that answers: the dead first seed
-    // is passed over, and a classic PUBLISH (sent to the channel's slot
-    // owner) crosses the cluster bus to the subscriber's node.
-    let mut sub = store.subscribe("test:chan").await.unwrap();
+    // Subscribing still works with the first seed dead: it goes to the
+    // channel's slot owner, a survivor.
+    let chan = &kept;
+    let mut sub = store.subscribe(chan).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match store.publish("test:chan", Bytes::from_static(b"hi")).await {
+        match store.publish(chan, Bytes::from_static(b"hi")).await {
             Ok(_) | Err(StoreError::Unavailable(_)) => {}
             Err(e) => panic!("publish: {e:?}"),
         }

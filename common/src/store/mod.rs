@@ -111,7 +111,7 @@ pub trait EventLog: Send + Sync {
 #[async_trait]
 pub trait PubSub: Send + Sync {
     /// Publishes `message`; returns how many subscribers received it (on a
-    /// Redis Cluster only those on the node that took it: a lower bound).
+    /// Redis Cluster, see the Redis backend's README for when it undercounts).
     async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize>;
     /// Messages published on `channel` from now on.
     async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>>;

@@ -59,6 +59,8 @@ pub(crate) struct Opened {
     pub commands: Commands,
     /// One per URL given, tried in order by `subscribe`.
     pub subscribers: Vec<Client>,
+    /// On a cluster, the first seed's URL (see `RedisStore::cluster_seed`).
+    pub cluster_seed: Option<url::Url>,
 }
 
 /// One server at `url`. Needs a Tokio runtime (the manager's task).
@@ -77,6 +79,7 @@ pub(crate) fn single(url: &str, op_timeout: Duration) -> Result<Opened, InvalidR
     Ok(Opened {
         commands: Commands::Single(manager),
         subscribers: vec![client],
+        cluster_seed: None,
     })
 }
 
@@ -117,6 +120,7 @@ pub(crate) fn cluster(seeds: &[&str], op_timeout: Duration) -> Result<Opened, In
     Ok(Opened {
         commands: Commands::Cluster(connection),
         subscribers,
+        cluster_seed: url::Url::parse(seeds[0]).ok(),
     })
 }
 

@@ -5,16 +5,16 @@
 
 mod connect;
 mod limits;
+mod pubsub;
 mod scripts;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{StreamExt, stream::BoxStream};
 use redis::{Client, RedisError};
 
-use super::{CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreError, StoreResult};
+use super::{CounterStore, EventLog, KvStore, LoggedEvent, StoreError, StoreResult};
 use connect::Commands;
 
 /// How long one store operation may take, connecting included, before it
@@ -37,8 +37,11 @@ pub struct InvalidRedisUrl(pub String);
 pub struct RedisStore {
     conn: Commands,
     /// Where subscriptions connect, tried in order: the one server, or the
-    /// cluster's seed nodes.
+    /// cluster's seed nodes (after the channel's slot owner).
     subscribers: Arc<[Client]>,
+    /// On a cluster, the first seed's URL: the nodes found in the topology
+    /// are reached with its scheme, credentials and TLS options.
+    cluster_seed: Option<url::Url>,
     op_timeout: Duration,
 }
 
@@ -101,6 +104,7 @@ impl RedisStore {
         Self {
             conn: opened.commands,
             subscribers: opened.subscribers.into(),
+            cluster_seed: opened.cluster_seed,
             op_timeout,
         }
     }
@@ -301,52 +305,5 @@ impl EventLog for RedisStore {
                 })
             })
             .collect()
-    }
-}
-
-#[async_trait]
-impl PubSub for RedisStore {
-    async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize> {
-        let receivers: u64 = self
-            .run("PUBLISH", |mut c| async move {
-                redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(message.as_ref())
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        usize::try_from(receivers)
-            .map_err(|_| StoreError::Protocol(format!("redis PUBLISH: {receivers} receivers")))
-    }
-
-    async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>> {
-        // On a cluster a classic PUBLISH reaches every node over the cluster
-        // bus, so any one node serves; the first seed that answers does
-        // (see the README). Each gets an even share of the timeout, so one
-        // silent seed cannot use it all.
-        let share = self.op_timeout / u32::try_from(self.subscribers.len()).unwrap_or(1).max(1);
-        let mut last = None;
-        for client in self.subscribers.iter() {
-            let client = client.clone();
-            let attempt = bounded(share, "SUBSCRIBE", false, async move {
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(channel).await?;
-                Ok(pubsub)
-            })
-            .await;
-            match attempt {
-                // The stream ends when the connection drops; a subscriber
-                // that must outlive a Redis restart subscribes again.
-                Ok(pubsub) => {
-                    return Ok(pubsub
-                        .into_on_message()
-                        .map(|msg| Bytes::copy_from_slice(msg.get_payload_bytes()))
-                        .boxed());
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| StoreError::Unavailable("redis SUBSCRIBE: no server".into())))
     }
 }
