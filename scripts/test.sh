@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The one command that checks everything: formatting, lints and every test.
 # Works on a fresh Debian machine with a Rust toolchain; installs what the
-# tests need when it is missing: a C compiler, and redis-server, which the
-# Redis store tests start themselves. protoc is vendored by a build dependency.
+# tests need when it is missing: a C compiler, redis-server and redis-cli,
+# which the Redis store tests start themselves (one server, a 3-node
+# cluster), and openssl, which makes their TLS certificates. protoc is
+# vendored by a build dependency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

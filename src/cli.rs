@@ -218,19 +218,31 @@ pub struct EdgeArgs {
 #[derive(Args)]
 pub struct RedisArgs {
     /// Redis holding the cluster's shared state, redis://[user:password@]host:port[/db]
-    /// or rediss:// (TLS). Without it each process keeps its own in-memory store.
+    /// or rediss:// (TLS); for a Redis Cluster, the URLs of one or more of its
+    /// nodes separated by commas (with --redis-cluster). Without it each
+    /// process keeps its own in-memory store.
     #[arg(long = "redis-url", env = "D365MCP_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// --redis-url names a Redis Cluster (its seed nodes): true or false.
+    #[arg(long = "redis-cluster", env = "D365MCP_REDIS_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub redis_cluster: bool,
 }
 
 impl RedisArgs {
     /// The Redis store when a URL is set. Connects lazily (the process
     /// starts while Redis is down); needs a Tokio runtime.
     pub fn store(&self) -> Result<Option<RedisStore>, ConfigError> {
+        if self.redis_cluster && self.redis_url.is_none() {
+            return Err(ConfigError::new(
+                "D365MCP_REDIS_CLUSTER (--redis-cluster)",
+                "a Redis Cluster needs the URL of at least one of its nodes in \
+                 D365MCP_REDIS_URL (--redis-url)",
+            ));
+        }
         self.redis_url
             .as_deref()
             .map(|url| {
-                RedisStore::open(url)
+                RedisStore::open_setting(url, self.redis_cluster)
                     .map_err(|e| ConfigError::new("D365MCP_REDIS_URL (--redis-url)", e.0))
             })
             .transpose()

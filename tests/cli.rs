@@ -15,6 +15,7 @@ fn d365mcp(args: &[&str]) -> std::process::Output {
         .env_remove("D365FO_TENANT_ID")
         .env_remove("D365MCP_WORKERS")
         .env_remove("D365MCP_REDIS_URL")
+        .env_remove("D365MCP_REDIS_CLUSTER")
         .output()
         .expect("run d365mcp")
 }
@@ -45,6 +46,7 @@ fn every_role_has_help() {
     for role in ["edge", "worker"] {
         let help = String::from_utf8_lossy(&d365mcp(&[role, "--help"]).stdout).into_owned();
         assert!(help.contains("--redis-url") && help.contains("D365MCP_REDIS_URL"));
+        assert!(help.contains("--redis-cluster") && help.contains("D365MCP_REDIS_CLUSTER"));
     }
 }
 
@@ -56,7 +58,8 @@ fn refused(args: &[&str], envs: &[(&str, &str)], names: &str) {
         .env_remove("D365FO_CLIENT_ID")
         .env_remove("D365FO_CLIENT_SECRET")
         .env_remove("D365FO_TENANT_ID")
-        .env_remove("D365MCP_REDIS_URL");
+        .env_remove("D365MCP_REDIS_URL")
+        .env_remove("D365MCP_REDIS_CLUSTER");
     for (k, v) in envs {
         command.env(k, v);
     }
@@ -132,6 +135,33 @@ fn invalid_configuration_is_refused_naming_the_setting() {
             "D365MCP_REDIS_URL",
         );
     }
+    // Several URLs are a cluster's seeds: without the cluster flag, refused
+    // with a message naming it; the flag without a URL, refused too.
+    refused(
+        &[
+            "worker",
+            "--redis-url",
+            "redis://127.0.0.1:1,redis://127.0.0.1:2",
+        ],
+        &[("D365FO_BASE_URL", "http://127.0.0.1:1")],
+        "D365MCP_REDIS_CLUSTER",
+    );
+    refused(
+        &["worker", "--redis-cluster"],
+        &[("D365FO_BASE_URL", "http://127.0.0.1:1")],
+        "D365MCP_REDIS_CLUSTER",
+    );
+    refused(
+        &["edge", "--workers", "http://127.0.0.1:1"],
+        &[
+            (
+                "D365MCP_REDIS_URL",
+                "redis://127.0.0.1:1,rediss://127.0.0.1:2",
+            ),
+            ("D365MCP_REDIS_CLUSTER", "true"),
+        ],
+        "D365MCP_REDIS_URL",
+    );
     refused(&["dev", "--log-format", "xml"], &[], "D365MCP_LOG_FORMAT");
     refused(&["sim", "--max-page-size", "0"], &[], "SIM_MAX_PAGE_SIZE");
     refused(&["sim", "--scale", "huge"], &[], "SIM_SCALE");

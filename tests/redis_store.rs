@@ -13,8 +13,13 @@ use std::{
 };
 
 use bytes::Bytes;
-use common::store::{KvStore, RedisStore, StoreError, contract};
-use support::redis::RedisServer;
+use common::store::{KvStore, PubSub, RedisStore, StoreError, contract};
+use futures::StreamExt;
+use support::{
+    redis::RedisServer,
+    redis_cluster::{RedisCluster, key_slot},
+    redis_tls::TlsRedis,
+};
 
 #[tokio::test]
 async fn redis_store_meets_the_contract() {
@@ -91,6 +96,165 @@ async fn a_redis_that_never_answers_times_out_as_unavailable() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// The contract on a 3-node Redis Cluster, with a key prefix chosen so the
+/// contract's key-value, counter and event-log keys live on three different
+/// nodes: the run proves the store routes by slot, not one lucky node.
+#[tokio::test]
+async fn redis_cluster_store_meets_the_contract_across_nodes() {
+    let cluster = RedisCluster::start();
+    let contract_keys = |p: &str| ["kv:a", "ctr:a", "log:a"].map(|k| format!("{p}{k}"));
+    let prefix = (0..1000)
+        .map(|n| format!("test:{n}:"))
+        .find(|p| {
+            let owners: std::collections::BTreeSet<u16> = contract_keys(p)
+                .iter()
+                .map(|k| cluster.owner_of(k))
+                .collect();
+            owners.len() == 3
+        })
+        .expect("a prefix spreading the keys over the three nodes");
+    let any = cluster.ports()[0];
+    for key in contract_keys(&prefix) {
+        assert_eq!(
+            cluster.cli(any, &["CLUSTER", "KEYSLOT", &key]),
+            key_slot(&key).to_string(),
+            "the test's slot function agrees with Redis for {key}"
+        );
+    }
+
+    let urls = cluster.urls();
+    let store = RedisStore::open_cluster(&[urls[0].as_str()]).unwrap();
+    contract::run_all(&store, &prefix).await;
+
+    // The event log outlives the run (5 s TTL): it is on its slot's owner.
+    let log = format!("{prefix}log:a");
+    assert_eq!(cluster.cli(cluster.owner_of(&log), &["EXISTS", &log]), "1");
+
+    // A subscription sits on its channel's slot owner, where PUBLISH goes,
+    // so the count PUBLISH returns includes it even when that node is not
+    // the seed (the legacy relay reads 0 as "nobody holds the stream").
+    let channel = (0..1000)
+        .map(|n| format!("{prefix}chan:{n}"))
+        .find(|c| format!("redis://127.0.0.1:{}", cluster.owner_of(c)) != urls[0])
+        .unwrap();
+    let mut sub = store.subscribe(&channel).await.unwrap();
+    let receivers = store
+        .publish(&channel, Bytes::from_static(b"counted"))
+        .await
+        .unwrap();
+    assert_eq!(receivers, 1, "the subscriber on another node is counted");
+    let message = tokio::time::timeout(Duration::from_secs(5), sub.next()).await;
+    assert_eq!(message.ok().flatten().as_deref(), Some(&b"counted"[..]));
+
+    // The same node as a single server: a key of another node's slot is
+    // redirected, which names the missing setting instead of looking like
+    // an outage to wait out.
+    let single = RedisStore::open(&urls[0]).unwrap();
+    let elsewhere = contract_keys(&prefix)
+        .into_iter()
+        .find(|k| format!("redis://127.0.0.1:{}", cluster.owner_of(k)) != urls[0])
+        .unwrap();
+    let err = single.get(&elsewhere).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Protocol(m) if m.contains("--redis-cluster")),
+        "{err:?}"
+    );
+}
+
+/// Killing the node that owns a key's slot makes operations on that key fail
+/// as `Unavailable` within the operation timeout, while keys on the other
+/// nodes keep working through the same store.
+#[tokio::test]
+async fn a_dead_cluster_node_fails_its_slots_fast_and_spares_the_others() {
+    let mut cluster = RedisCluster::start();
+    let seeds = cluster.urls();
+    let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    let store = RedisStore::open_cluster(&seeds).unwrap();
+    let [victim, survivor] = [cluster.ports()[0], cluster.ports()[1]];
+    let key_on = |port: u16| {
+        (0..10_000)
+            .map(|n| format!("test:node:{n}"))
+            .find(|k| cluster.owner_of(k) == port)
+            .unwrap()
+    };
+    let (lost, kept) = (key_on(victim), key_on(survivor));
+    for key in [&lost, &kept] {
+        store
+            .set(key, Bytes::from_static(b"1"), None)
+            .await
+            .unwrap();
+    }
+
+    cluster.kill_node(victim);
+    let started = Instant::now();
+    let err = store.get(&lost).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "an operation on the dead node's slot took {:?}",
+        started.elapsed()
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.get(&kept).await {
+            Ok(value) => {
+                assert_eq!(value.as_deref(), Some(&b"1"[..]));
+                break;
+            }
+            Err(StoreError::Unavailable(e)) => {
+                assert!(Instant::now() < deadline, "the survivor's key: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("unexpected error on the survivor's key: {e:?}"),
+        }
+    }
+
+    // Subscribing still works with the first seed dead: it goes to the
+    // channel's slot owner, a survivor.
+    let chan = &kept;
+    let mut sub = store.subscribe(chan).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.publish(chan, Bytes::from_static(b"hi")).await {
+            Ok(_) | Err(StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("publish: {e:?}"),
+        }
+        if let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(100), sub.next()).await
+        {
+            assert_eq!(message.as_ref(), b"hi");
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing delivered in 10 s");
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_store_opens_while_no_node_is_up_and_fails_fast() {
+    let port = support::redis::free_port();
+    let store = RedisStore::open_cluster(&[&format!("redis://127.0.0.1:{port}")]).unwrap();
+    let started = Instant::now();
+    let err = store.get("test:early").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// `rediss://` works in both modes: the contract over TLS on one server and
+/// on a (one-node) Redis Cluster, both through the `--redis-url` setting.
+#[tokio::test]
+async fn rediss_urls_work_on_one_server_and_on_a_cluster() {
+    for cluster in [false, true] {
+        let server = TlsRedis::start(cluster);
+        let store = RedisStore::open_setting(&server.url(), cluster).unwrap();
+        contract::run_all(&store, "test:tls:").await;
+    }
 }
 
 #[tokio::test]

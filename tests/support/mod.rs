@@ -7,6 +7,8 @@ pub mod cluster;
 pub mod mcp;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
+pub mod redis_tls;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;

@@ -110,7 +110,8 @@ pub trait EventLog: Send + Sync {
 /// Fire-and-forget messages to whoever listens on a channel.
 #[async_trait]
 pub trait PubSub: Send + Sync {
-    /// Publishes `message`; returns how many subscribers received it.
+    /// Publishes `message`; returns how many subscribers received it (on a
+    /// Redis Cluster, see the Redis backend's README for when it undercounts).
     async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize>;
     /// Messages published on `channel` from now on.
     async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>>;

@@ -1,20 +1,21 @@
-//! The Redis backend: every store trait on one Redis server (7.0 or later).
-//! Design notes (connection, key layout, scripts) are in this folder's README.
+//! The Redis backend: every store trait on one Redis server (7.0 or later)
+//! or on a Redis Cluster. Design notes (connection, key layout, scripts,
+//! Pub/Sub on a cluster, the measured connection choice) are in this
+//! folder's README.
 
+mod connect;
 mod limits;
+mod pubsub;
 mod scripts;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{StreamExt, stream::BoxStream};
-use redis::{
-    Client, RedisError,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::{Client, RedisError};
 
-use super::{CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreError, StoreResult};
+use super::{CounterStore, EventLog, KvStore, LoggedEvent, StoreError, StoreResult};
+use connect::Commands;
 
 /// How long one store operation may take, connecting included, before it
 /// fails as [`StoreError::Unavailable`]: a dead Redis must never hang a call.
@@ -26,14 +27,21 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(2);
 #[error("{0}")]
 pub struct InvalidRedisUrl(pub String);
 
-/// A store on a Redis server, shared by every node that points at it.
+/// A store on a Redis server or a Redis Cluster, shared by every node that
+/// points at it.
 ///
-/// Commands go over one multiplexed connection that reconnects by itself;
-/// each subscription has a connection of its own (see the README).
+/// Commands go over one multiplexed connection (one per cluster node) that
+/// reconnects by itself; each subscription has a connection of its own
+/// (see the README).
 #[derive(Clone)]
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    conn: Commands,
+    /// Where subscriptions connect, tried in order: the one server, or the
+    /// cluster's seed nodes (after the channel's slot owner).
+    subscribers: Arc<[Client]>,
+    /// On a cluster, the first seed's URL: the nodes found in the topology
+    /// are reached with its scheme, credentials and TLS options.
+    cluster_seed: Option<url::Url>,
     op_timeout: Duration,
 }
 
@@ -47,43 +55,69 @@ impl RedisStore {
 
     /// As [`RedisStore::open`], with every operation bounded by `op_timeout`.
     pub fn open_with_timeout(url: &str, op_timeout: Duration) -> Result<Self, InvalidRedisUrl> {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| InvalidRedisUrl(format!("not a URL ({e}); expected redis://host:port")))?;
-        if !matches!(parsed.scheme(), "redis" | "rediss") {
-            return Err(InvalidRedisUrl(format!(
-                "scheme {:?} is not redis:// or rediss://",
-                parsed.scheme()
-            )));
-        }
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(InvalidRedisUrl("the URL names no host".into()));
-        }
-        let client = Client::open(url).map_err(|e| InvalidRedisUrl(e.to_string()))?;
-        // Few, short reconnection attempts: a request waits for a pending
-        // reconnection, and the next request starts a new one anyway.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(op_timeout))
-            .set_response_timeout(Some(op_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| InvalidRedisUrl(e.to_string()))?;
-        Ok(Self {
-            client,
-            conn,
+        Ok(Self::from_opened(
+            connect::single(url, op_timeout)?,
             op_timeout,
-        })
+        ))
+    }
+
+    /// A store on the Redis Cluster that `seeds` (URLs of any of its nodes,
+    /// all `redis://` or all `rediss://`) belong to, with
+    /// [`DEFAULT_OP_TIMEOUT`]. Lazy like [`RedisStore::open`].
+    pub fn open_cluster(seeds: &[&str]) -> Result<Self, InvalidRedisUrl> {
+        Self::open_cluster_with_timeout(seeds, DEFAULT_OP_TIMEOUT)
+    }
+
+    /// As [`RedisStore::open_cluster`], with every operation bounded by `op_timeout`.
+    pub fn open_cluster_with_timeout(
+        seeds: &[&str],
+        op_timeout: Duration,
+    ) -> Result<Self, InvalidRedisUrl> {
+        Ok(Self::from_opened(
+            connect::cluster(seeds, op_timeout)?,
+            op_timeout,
+        ))
+    }
+
+    /// The store a setting names: `urls` is one URL, or several separated by
+    /// commas (seed nodes of a cluster, which needs `cluster`); `cluster`
+    /// selects Redis Cluster even for one URL.
+    pub fn open_setting(urls: &str, cluster: bool) -> Result<Self, InvalidRedisUrl> {
+        let urls: Vec<&str> = urls.split(',').map(str::trim).collect();
+        if urls.iter().any(|u| u.is_empty()) {
+            return Err(InvalidRedisUrl(
+                "an empty URL in the list; separate seed node URLs by single commas".into(),
+            ));
+        }
+        match (urls.as_slice(), cluster) {
+            ([one], false) => Self::open(one),
+            (_, true) => Self::open_cluster(&urls),
+            (_, false) => Err(InvalidRedisUrl(format!(
+                "{} URLs given: several URLs are the seed nodes of a Redis Cluster, \
+                 which needs D365MCP_REDIS_CLUSTER=true (--redis-cluster)",
+                urls.len()
+            ))),
+        }
+    }
+
+    fn from_opened(opened: connect::Opened, op_timeout: Duration) -> Self {
+        Self {
+            conn: opened.commands,
+            subscribers: opened.subscribers.into(),
+            cluster_seed: opened.cluster_seed,
+            op_timeout,
+        }
     }
 
     /// Runs one request with a clone of the shared connection (clones are
     /// cheap handles to it), bounded by the operation timeout.
     async fn run<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Commands) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        bounded(self.op_timeout, what, op(self.conn.clone())).await
+        let cluster = matches!(self.conn, Commands::Cluster(_));
+        bounded(self.op_timeout, what, cluster, op(self.conn.clone())).await
     }
 }
 
@@ -91,20 +125,31 @@ impl RedisStore {
 async fn bounded<T>(
     limit: Duration,
     what: &str,
+    cluster: bool,
     fut: impl Future<Output = Result<T, RedisError>>,
 ) -> StoreResult<T> {
     match tokio::time::timeout(limit, fut).await {
-        Ok(result) => result.map_err(|e| store_error(what, &e)),
+        Ok(result) => result.map_err(|e| store_error(what, cluster, &e)),
         Err(_) => Err(StoreError::Unavailable(format!(
             "redis {what}: no answer within {limit:?}"
         ))),
     }
 }
 
-/// Connection trouble and the server's "try later" answers are
-/// `Unavailable` (retryable); anything else is a reply this code cannot use.
-fn store_error(what: &str, e: &RedisError) -> StoreError {
+/// Connection trouble, the server's "try later" answers and, on a cluster,
+/// redirections that outlasted the client's retries (a slot moving, or its
+/// node dead) are `Unavailable` (retryable); anything else is a reply this
+/// code cannot use. A redirection on one server means the server is a
+/// cluster node: a setting to fix, not a condition to wait out.
+fn store_error(what: &str, cluster: bool, e: &RedisError) -> StoreError {
     use redis::{ErrorKind, ServerErrorKind as S};
+    let redirected = matches!(e.kind(), ErrorKind::Server(S::Moved | S::Ask));
+    if redirected && !cluster {
+        return StoreError::Protocol(format!(
+            "redis {what}: {e} (the server is a Redis Cluster node: set \
+             D365MCP_REDIS_CLUSTER=true (--redis-cluster))"
+        ));
+    }
     let transient = e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()
@@ -112,11 +157,12 @@ fn store_error(what: &str, e: &RedisError) -> StoreError {
         || matches!(
             e.kind(),
             ErrorKind::AuthenticationFailed
+                | ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
                     S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly
                 )
         );
-    if transient {
+    if transient || redirected {
         StoreError::Unavailable(format!("redis {what}: {e}"))
     } else {
         StoreError::Protocol(format!("redis {what}: {e}"))
@@ -259,68 +305,5 @@ impl EventLog for RedisStore {
                 })
             })
             .collect()
-    }
-}
-
-#[async_trait]
-impl PubSub for RedisStore {
-    async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize> {
-        let receivers: u64 = self
-            .run("PUBLISH", |mut c| async move {
-                redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(message.as_ref())
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        usize::try_from(receivers)
-            .map_err(|_| StoreError::Protocol(format!("redis PUBLISH: {receivers} receivers")))
-    }
-
-    async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>> {
-        let client = self.client.clone();
-        let pubsub = bounded(self.op_timeout, "SUBSCRIBE", async move {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(channel).await?;
-            Ok(pubsub)
-        })
-        .await?;
-        // The stream ends when the connection drops; a subscriber that must
-        // outlive a Redis restart subscribes again.
-        Ok(pubsub
-            .into_on_message()
-            .map(|msg| Bytes::copy_from_slice(msg.get_payload_bytes()))
-            .boxed())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn only_redis_urls_with_a_host_are_accepted() {
-        for good in [
-            "redis://127.0.0.1:6379",
-            "rediss://cache.example.com:6380/0",
-        ] {
-            assert!(RedisStore::open(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "127.0.0.1:6379",
-            "http://h:1",
-            "redis://",
-            "unix:///tmp/r.sock",
-        ] {
-            assert!(RedisStore::open(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn a_rejected_url_is_not_repeated_in_the_error() {
-        let err = RedisStore::open("https://user:s3cret@h:1").err();
-        assert!(err.is_some_and(|e| !e.to_string().contains("s3cret")));
     }
 }

@@ -1,0 +1,114 @@
+//! A `redis-server` speaking only TLS on a free loopback port, alone or as a
+//! one-node Redis Cluster (it holds every slot), with a self-signed
+//! certificate `openssl` makes in a temporary directory; killed and removed
+//! on drop. Clients reach it with `rediss://…/#insecure` (no certificate
+//! check: the test is about the TLS path, not the trust store).
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use super::redis::free_port;
+
+pub struct TlsRedis {
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl TlsRedis {
+    /// Starts one; `cluster` makes it a one-node cluster.
+    pub fn start(cluster: bool) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("d365mcp-redis-tls-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+            ])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run openssl ({e}): install it (apt-get install -y openssl)")
+            });
+        assert!(made.success(), "openssl could not make a certificate");
+
+        let port = free_port();
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"])
+            .args(["--tls-ca-cert-file", "cert.pem", "--tls-auth-clients", "no"])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if cluster {
+            command
+                .args(["--cluster-enabled", "yes", "--tls-cluster", "yes"])
+                .args(["--cluster-port", &free_port().to_string()])
+                .args(["--cluster-config-file", "nodes.conf"]);
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot start redis-server ({e}): install it (apt-get install -y redis-server)")
+        });
+        let server = Self { port, child, dir };
+        server.wait_for(&["PING"], "PONG");
+        if cluster {
+            server.wait_for(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"], "OK");
+            server.wait_for(&["CLUSTER", "INFO"], "cluster_state:ok");
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/#insecure", self.port)
+    }
+
+    /// Runs `args` with `redis-cli` over TLS until its output holds `expected`.
+    fn wait_for(&self, args: &[&str], expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = Command::new("redis-cli")
+                .args(["--tls", "--insecure", "-p", &self.port.to_string()])
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run redis-cli ({e})"));
+            if String::from_utf8_lossy(&out.stdout).contains(expected) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "TLS redis-server on port {}: {args:?} never gave {expected}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
