@@ -1,0 +1,126 @@
+//! Cluster test: the whole cluster on a 3-node Redis Cluster — processes
+//! started with `--redis-url seed,seed,seed --redis-cluster` form one
+//! cluster by configuration alone. The shared-state features run end to
+//! end: a session moves between edges and ends everywhere, a stream
+//! resumes on the other edge, and a legacy POST reaches the other edge's
+//! stream.
+
+// Tests fail loudly on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{
+    Cluster,
+    raw::{self, answer, tool_call},
+    redis_cluster::RedisCluster,
+};
+
+fn list(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}})
+}
+
+#[tokio::test]
+async fn sessions_and_legacy_streams_span_edges_on_a_redis_cluster() {
+    let redis = RedisCluster::start();
+    let seeds = redis.urls().join(",");
+    let cluster = Cluster::builder()
+        .workers(2)
+        .edges(2)
+        .sim_arg("--max-page-size")
+        .sim_arg("10")
+        .worker_arg("--redis-url")
+        .worker_arg(&seeds)
+        .worker_arg("--redis-cluster")
+        .edge_arg("--redis-url")
+        .edge_arg(&seeds)
+        .edge_arg("--redis-cluster")
+        .start()
+        .await;
+    let (a, b) = (cluster.mcp_url(0), cluster.mcp_url(1));
+
+    // A session opened on A serves on B; a resumed stream on B replays A's events.
+    let session = raw::open(&a, None).await;
+    let call = tool_call(
+        1,
+        "d365fo_query_entities",
+        json!({"entity_set": "CustomersV3", "top": 25, "select": ["CustomerAccount"]}),
+        json!({"progressToken": "p"}),
+    );
+    let (status, events) = raw::request(&a, &session, None, &call).await;
+    assert_eq!(status, 200);
+    let first = events
+        .iter()
+        .find_map(|e| e.id.clone())
+        .expect("events carry ids");
+    let resumed = reqwest::Client::new()
+        .get(&b)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", raw::PROTOCOL)
+        .header("last-event-id", &first)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let replayed = raw::events(&resumed.text().await.unwrap());
+    assert_eq!(answer(&replayed)["id"], 1, "{replayed:?}");
+    let (status, _) = raw::request(&b, &session, None, &list(2)).await;
+    assert_eq!(status, 200);
+
+    // DELETE on B: 404 on A.
+    let deleted = reqwest::Client::new()
+        .delete(&b)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", raw::PROTOCOL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, _) = raw::request(&a, &session, None, &list(3)).await;
+    assert_eq!(status, 404);
+
+    // Legacy: the stream on A, the POST on B, relayed through the cluster's pub/sub.
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/sse", cluster.edges[0].url()))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let endpoint = loop {
+        text.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+        if let Some(line) = text.lines().find(|l| l.starts_with("data:")) {
+            break line.trim_start_matches("data:").trim().to_owned();
+        }
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "cluster-test", "version": "0"}}});
+    let posted = reqwest::Client::new()
+        .post(format!("{}{endpoint}", cluster.edges[1].url()))
+        .header("content-type", "application/json")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            text.push_str(&String::from_utf8_lossy(
+                &stream.chunk().await.unwrap().unwrap(),
+            ));
+            if text.contains("\"id\":7") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no answer on the stream: {text}");
+}
