@@ -10,6 +10,7 @@ pub mod auth;
 mod cache;
 mod d365;
 pub mod environments;
+mod membership;
 mod roles;
 
 use std::{
@@ -24,6 +25,7 @@ pub use auth::ApiKey;
 pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use environments::Environments;
+pub use membership::{HeartbeatConfig, membership_keys, parse_advertise_url};
 pub use roles::{EdgeConfig, WorkerConfig};
 
 /// A setting is missing, malformed or inconsistent with another.

@@ -4,16 +4,18 @@
 //!
 //! | trait | used for |
 //! |---|---|
-//! | [`KvStore`] | sessions, cache entries, idempotency records, membership |
+//! | [`KvStore`] | sessions, cache entries, idempotency records |
 //! | [`CounterStore`] | rate-limit windows, throttle state |
 //! | [`EventLog`] | SSE event logs for `Last-Event-ID` resumption |
 //! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, subscriptions) |
+//! | [`MemberStore`] | worker membership: leases renewed by heartbeats |
 //!
 //! Every key carries a prefix and, unless the caller says why not, a TTL.
 //! [`contract`] holds the behaviour every backend must show; the in-memory
 //! backend runs it in unit tests and the Redis backend against a real server.
 
 mod memory;
+mod members;
 mod redis;
 
 pub mod contract;
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use memory::MemoryStore;
+pub use members::{Member, MemberStore};
 pub use redis::{DEFAULT_OP_TIMEOUT, InvalidRedisUrl, RedisStore};
 
 /// The store could not do what was asked.
@@ -114,9 +117,9 @@ pub trait PubSub: Send + Sync {
 }
 
 /// Every capability at once: what a node is handed.
-pub trait Store: KvStore + CounterStore + EventLog + PubSub {}
+pub trait Store: KvStore + CounterStore + EventLog + PubSub + MemberStore {}
 
-impl<T: KvStore + CounterStore + EventLog + PubSub> Store for T {}
+impl<T: KvStore + CounterStore + EventLog + PubSub + MemberStore> Store for T {}
 
 /// A shared handle to a store.
 pub type SharedStore = Arc<dyn Store>;

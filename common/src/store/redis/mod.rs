@@ -1,6 +1,7 @@
 //! The Redis backend: every store trait on one Redis server (7.0 or later).
 //! Design notes (connection, key layout, scripts) are in this folder's README.
 
+mod members;
 mod scripts;
 
 use std::{future::Future, time::Duration};
