@@ -20,6 +20,8 @@
 //! - [`WorkerPool`]: the one worker client — in-process (for `dev`) or a set of
 //!   gRPC workers chosen by a consistent-hash ring over the D365FO
 //!   environment, with health checks and retry on a worker that never got the call.
+//!   Its workers are a fixed list or follow the shared store's membership
+//!   ([`MemberWatch`]).
 
 mod auth;
 mod convert;
@@ -28,6 +30,7 @@ mod error;
 mod guard;
 mod http;
 mod mcp;
+mod membership;
 mod prompts;
 mod resources;
 mod workers;
@@ -35,6 +38,7 @@ mod workers;
 pub use auth::Principal;
 pub use error::EdgeError;
 pub use http::{EdgeState, app, serve};
+pub use membership::MemberWatch;
 pub use workers::{WorkerPool, WorkerStatus};
 
 #[cfg(test)]
