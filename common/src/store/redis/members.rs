@@ -58,10 +58,10 @@ return 1
 static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{NOW}
-local until = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local lease_end = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-if until and tonumber(until) > now then
+if lease_end and tonumber(lease_end) > now then
   return 1
 end
 return 0
