@@ -211,9 +211,15 @@ async fn a_redis_outage_keeps_the_ring_and_heartbeats_resume_after_it() {
     // The restarted Redis is empty: the workers must register again, as a
     // new edge that knew nothing before sees.
     let redis = RedisServer::start_on(port);
+    let watching = Instant::now();
+    while watching.elapsed() < Duration::from_millis(1500) {
+        // The first edge drops neither while they do.
+        assert_eq!(listed(&edge).await.len(), 2, "the edge dropped a worker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let newcomer = start_edge(&redis).await;
     wait_for_workers(&newcomer, &all, Duration::from_secs(5)).await;
     call_through(&newcomer).await;
-    wait_for_workers(&edge, &all, Duration::from_secs(5)).await;
+    wait_for_workers(&edge, &all, Duration::from_secs(1)).await;
     call_through(&edge).await;
 }

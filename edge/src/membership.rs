@@ -8,8 +8,9 @@
 //! be read, the edge keeps the workers it last knew: an outage of the store
 //! must not empty the ring. When the store answers again it may have lost
 //! its data (a restarted Redis without persistence), so for two heartbeat
-//! intervals after an outage workers are only added, never dropped, giving
-//! every live worker time to register again.
+//! intervals (plus the store's operation timeout) after an outage workers
+//! are only added, never dropped, giving every live worker time to register
+//! again.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -27,9 +28,10 @@ use url::Url;
 
 use crate::WorkerPool;
 
-/// The shortest wait for workers to re-register after an outage, whatever
-/// interval they advertise.
-const MIN_SETTLE: Duration = Duration::from_secs(1);
+/// Beyond two heartbeat intervals, how long workers may take to register
+/// again after an outage: a heartbeat that was waiting on the unreachable
+/// store gives up after this (the Redis store's operation timeout).
+const REGISTER_MARGIN: Duration = common::store::DEFAULT_OP_TIMEOUT;
 
 /// Keeps a pool's workers in step with the registered members.
 pub struct MemberWatch {
@@ -110,7 +112,10 @@ impl Known {
             match WorkerRecord::decode(&member.id, &member.payload) {
                 Ok((record, url)) => {
                     let heartbeat = Duration::from_millis(record.heartbeat_ms);
-                    read.insert(url.as_str().trim_end_matches('/').to_owned(), (url, heartbeat));
+                    read.insert(
+                        url.as_str().trim_end_matches('/').to_owned(),
+                        (url, heartbeat),
+                    );
                 }
                 Err(reason) => {
                     if !self.refused.contains(&member.id) {
@@ -127,9 +132,13 @@ impl Known {
                 .values()
                 .chain(read.values())
                 .map(|(_, heartbeat)| *heartbeat * 2)
-                .fold(MIN_SETTLE, Duration::max);
-            tracing::info!(workers = read.len(), ?settle,
-                "worker membership readable again; dropping no worker while they re-register");
+                .fold(Duration::ZERO, Duration::max)
+                + REGISTER_MARGIN;
+            tracing::info!(
+                workers = read.len(),
+                ?settle,
+                "worker membership readable again; dropping no worker while they re-register"
+            );
             self.settle_until = Some(now + settle);
         }
         if self.settle_until.is_some_and(|until| now < until) {
@@ -211,14 +220,23 @@ mod tests {
         assert_eq!(known.apply(Ok(vec![]), back), None);
         assert_eq!(
             hosts(known.apply(Ok(vec![member(3)]), back + Duration::from_secs(1))),
-            Some(vec!["10.0.0.1".into(), "10.0.0.2".into(), "10.0.0.3".into()]),
+            Some(vec![
+                "10.0.0.1".into(),
+                "10.0.0.2".into(),
+                "10.0.0.3".into()
+            ]),
             "new members are added at once"
         );
-        // Two heartbeat intervals later, the read is the truth again.
+        assert_eq!(
+            known.apply(Ok(vec![member(3)]), back + Duration::from_secs(3)),
+            None
+        );
+        // Two heartbeat intervals and the store's timeout later, the read is
+        // the truth again.
         assert_eq!(
             hosts(known.apply(
                 Ok(vec![member(1), member(3)]),
-                back + Duration::from_secs(2)
+                back + Duration::from_secs(4)
             )),
             Some(vec!["10.0.0.1".into(), "10.0.0.3".into()])
         );

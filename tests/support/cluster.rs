@@ -82,7 +82,11 @@ impl Process {
             assert!(sent.success(), "kill -TERM {pid}");
         }
         let exited = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-        assert!(exited.is_ok(), "d365mcp {} did not stop within 10 s", self.role);
+        assert!(
+            exited.is_ok(),
+            "d365mcp {} did not stop within 10 s",
+            self.role
+        );
     }
 }
 

@@ -36,8 +36,8 @@ pub struct WorkerRecord {
     /// The gRPC URL edges dial, e.g. `http://10.0.0.7:50051`.
     pub url: String,
     /// How often the worker renews its lease, in ms: an edge that saw the
-    /// store come back after an outage waits this long (twice) for the
-    /// workers to re-register before dropping any.
+    /// store come back after an outage gives the workers two such intervals
+    /// (and the store's timeout) to register again before dropping any.
     pub heartbeat_ms: u64,
 }
 
@@ -72,7 +72,10 @@ impl WorkerRecord {
             .map_err(|e| format!("member {id}: {}", e.reason))?;
         match url.as_slice() {
             [url] => Ok((record, url.clone())),
-            _ => Err(format!("member {id}: needs exactly one URL, got {:?}", record.url)),
+            _ => Err(format!(
+                "member {id}: needs exactly one URL, got {:?}",
+                record.url
+            )),
         }
     }
 }

@@ -191,7 +191,11 @@ async fn members(store: &dyn Store, p: &str) {
             .unwrap();
     }
     let live = store.live(&group).await.unwrap();
-    assert_eq!(ids(&live), ["a", "b"], "members: live, sorted by id, once each");
+    assert_eq!(
+        ids(&live),
+        ["a", "b"],
+        "members: live, sorted by id, once each"
+    );
     assert_eq!(
         live[0].payload.as_ref(),
         b"pa2",

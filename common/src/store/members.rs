@@ -78,9 +78,7 @@ impl MemberTable {
         let Some(members) = self.groups.get_mut(group) else {
             return false;
         };
-        let was_live = members
-            .remove(member)
-            .is_some_and(|(_, until)| until > now);
+        let was_live = members.remove(member).is_some_and(|(_, until)| until > now);
         members.retain(|_, (_, until)| *until > now);
         if members.is_empty() {
             self.groups.remove(group);

@@ -14,8 +14,8 @@
 //! [`contract`] holds the behaviour every backend must show; the in-memory
 //! backend runs it in unit tests and the Redis backend against a real server.
 
-mod memory;
 mod members;
+mod memory;
 mod redis;
 
 pub mod contract;
@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-pub use memory::MemoryStore;
 pub use members::{Member, MemberStore};
+pub use memory::MemoryStore;
 pub use redis::{DEFAULT_OP_TIMEOUT, InvalidRedisUrl, RedisStore};
 
 /// The store could not do what was asked.

@@ -382,13 +382,20 @@ mod tests {
             Ok(_) => panic!("no worker is known"),
         };
         assert_eq!(failure.code, ErrorCode::Unavailable);
-        assert!(failure.message.contains("registered"), "{}", failure.message);
+        assert!(
+            failure.message.contains("registered"),
+            "{}",
+            failure.message
+        );
 
         let a = Url::parse(&format!("http://127.0.0.1:{}", closed_port().await)).unwrap();
         let b = Url::parse(&format!("http://127.0.0.1:{}", closed_port().await)).unwrap();
         pool.set_workers(&[a.clone(), b.clone()]);
         assert_eq!(pool.status().len(), 2);
-        assert!(pool.is_ready(), "new workers count as healthy until checked");
+        assert!(
+            pool.is_ready(),
+            "new workers count as healthy until checked"
+        );
         pool.check_health().await;
         assert!(!pool.is_ready(), "nothing listens on either");
 
