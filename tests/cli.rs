@@ -171,7 +171,13 @@ fn membership_settings_are_validated_before_start() {
         "D365MCP_ADVERTISE_URL",
     );
     refused(
-        &["worker", "--heartbeat-interval", "2s", "--heartbeat-ttl", "3s"],
+        &[
+            "worker",
+            "--heartbeat-interval",
+            "2s",
+            "--heartbeat-ttl",
+            "3s",
+        ],
         &[redis, sim],
         "D365MCP_HEARTBEAT_TTL",
     );

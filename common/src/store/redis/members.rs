@@ -100,7 +100,7 @@ fn keys(group: &str) -> [String; 2] {
 /// Members from the live script's flat reply.
 fn parse_live(reply: Vec<Vec<u8>>) -> StoreResult<Vec<Member>> {
     let bad = |why: &str| StoreError::Protocol(format!("redis membership script: {why}"));
-    if reply.len() % 3 != 0 {
+    if !reply.len().is_multiple_of(3) {
         return Err(bad("reply is not id/payload/ttl triples"));
     }
     let mut members = Vec::with_capacity(reply.len() / 3);

@@ -6,7 +6,8 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::store::{
-    CounterStore, EventLog, KvStore, LoggedEvent, MemoryStore, PubSub, StoreError, StoreResult,
+    CounterStore, EventLog, KvStore, LoggedEvent, Member, MemberStore, MemoryStore, PubSub,
+    StoreError, StoreResult,
 };
 use futures::stream::BoxStream;
 use tokio::time::Instant;
@@ -107,6 +108,19 @@ impl PubSub for TokioClockStore {
     }
 }
 
+#[async_trait]
+impl MemberStore for TokioClockStore {
+    async fn heartbeat(&self, g: &str, m: &str, p: Bytes, ttl: Duration) -> StoreResult<()> {
+        self.inner.heartbeat(g, m, p, ttl).await
+    }
+    async fn leave(&self, group: &str, member: &str) -> StoreResult<bool> {
+        self.inner.leave(group, member).await
+    }
+    async fn live(&self, group: &str) -> StoreResult<Vec<Member>> {
+        self.inner.live(group).await
+    }
+}
+
 /// A store whose every operation fails, as Redis does when unreachable.
 pub(super) struct DownStore;
 
@@ -156,6 +170,19 @@ impl PubSub for DownStore {
         down()
     }
     async fn subscribe(&self, _: &str) -> StoreResult<BoxStream<'static, Bytes>> {
+        down()
+    }
+}
+
+#[async_trait]
+impl MemberStore for DownStore {
+    async fn heartbeat(&self, _: &str, _: &str, _: Bytes, _: Duration) -> StoreResult<()> {
+        down()
+    }
+    async fn leave(&self, _: &str, _: &str) -> StoreResult<bool> {
+        down()
+    }
+    async fn live(&self, _: &str) -> StoreResult<Vec<Member>> {
         down()
     }
 }
