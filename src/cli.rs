@@ -324,27 +324,8 @@ impl EdgeArgs {
     /// The validated edge configuration.
     pub fn config(&self) -> Result<EdgeConfig, ConfigError> {
         let mut config = EdgeConfig::local(listen(&self.listen)?);
-        config.workers = match (&self.workers, &self.redis.redis_url) {
-            (Some(raw), _) => {
-                let urls = config::parse_worker_urls("D365MCP_WORKERS (--workers)", raw)?;
-                if urls.is_empty() {
-                    return Err(ConfigError::new(
-                        "D365MCP_WORKERS (--workers)",
-                        "names no worker; list their gRPC URLs, e.g. http://127.0.0.1:50051, \
-                         or leave it unset to follow the workers registered in D365MCP_REDIS_URL",
-                    ));
-                }
-                urls
-            }
-            (None, Some(_)) => Vec::new(),
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "D365MCP_WORKERS (--workers) or D365MCP_REDIS_URL (--redis-url)",
-                    "the edge needs workers: list their gRPC URLs, e.g. http://127.0.0.1:50051, \
-                     or give the Redis the workers register in",
-                ));
-            }
-        };
+        config.workers =
+            membership::edge_workers(self.workers.as_deref(), self.redis.redis_url.is_some())?;
         config.members_refresh = self.members.refresh()?;
         let hosts = config::parse_list(&self.allowed_hosts);
         config.allowed_hosts = if hosts.iter().any(|h| h == "*") {

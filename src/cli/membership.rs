@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 use common::config::{self, ConfigError, HeartbeatConfig, membership_keys as keys};
+use url::Url;
 
 use super::positive;
 
@@ -52,5 +53,30 @@ impl MembersArgs {
     /// The validated refresh interval.
     pub fn refresh(&self) -> Result<Duration, ConfigError> {
         positive(keys::MEMBERS_REFRESH, &self.members_refresh)
+    }
+}
+
+/// The edge's static workers from `--workers`; none (follow the registered
+/// workers) when it is unset and a Redis is given.
+pub fn edge_workers(workers: Option<&str>, redis: bool) -> Result<Vec<Url>, ConfigError> {
+    const WORKERS: &str = "D365MCP_WORKERS (--workers)";
+    match (workers, redis) {
+        (Some(raw), _) => {
+            let urls = config::parse_worker_urls(WORKERS, raw)?;
+            if urls.is_empty() {
+                return Err(ConfigError::new(
+                    WORKERS,
+                    "names no worker; list their gRPC URLs, e.g. http://127.0.0.1:50051, \
+                     or leave it unset to follow the workers registered in D365MCP_REDIS_URL",
+                ));
+            }
+            Ok(urls)
+        }
+        (None, true) => Ok(Vec::new()),
+        (None, false) => Err(ConfigError::new(
+            "D365MCP_WORKERS (--workers) or D365MCP_REDIS_URL (--redis-url)",
+            "the edge needs workers: list their gRPC URLs, e.g. http://127.0.0.1:50051, \
+             or give the Redis the workers register in",
+        )),
     }
 }
