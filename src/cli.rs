@@ -2,6 +2,8 @@
 //! value is validated into `common::config` types before anything starts.
 //! No type here derives `Debug`: they hold the raw client secret.
 
+mod membership;
+
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
@@ -12,6 +14,8 @@ use common::{
     },
     store::RedisStore,
 };
+
+pub use membership::{HeartbeatArgs, MembersArgs};
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
 #[derive(Parser)]
@@ -170,8 +174,9 @@ pub struct EdgeArgs {
     #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// gRPC URLs of the workers, comma-separated, e.g. http://worker-0:50051,http://worker-1:50051.
+    /// Optional with --redis-url: the edge then follows the workers registered there.
     #[arg(long, env = "D365MCP_WORKERS")]
-    pub workers: String,
+    pub workers: Option<String>,
     /// Host header values accepted, comma-separated (DNS-rebinding protection). `*` accepts any.
     #[arg(
         long,
@@ -212,6 +217,8 @@ pub struct EdgeArgs {
     pub rate_limit_on_store_error: String,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub members: MembersArgs,
 }
 
 /// The shared store, for the roles that can share one.
@@ -261,6 +268,8 @@ pub struct WorkerArgs {
     pub tuning: WorkerTuning,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub heartbeat: HeartbeatArgs,
 }
 
 /// `d365mcp sim`.
@@ -342,13 +351,9 @@ impl EdgeArgs {
     /// The validated edge configuration.
     pub fn config(&self) -> Result<EdgeConfig, ConfigError> {
         let mut config = EdgeConfig::local(listen(&self.listen)?);
-        config.workers = config::parse_worker_urls("D365MCP_WORKERS (--workers)", &self.workers)?;
-        if config.workers.is_empty() {
-            return Err(ConfigError::new(
-                "D365MCP_WORKERS (--workers)",
-                "at least one worker URL is required, e.g. http://127.0.0.1:50051",
-            ));
-        }
+        config.workers =
+            membership::edge_workers(self.workers.as_deref(), self.redis.redis_url.is_some())?;
+        config.members_refresh = self.members.refresh()?;
         let hosts = config::parse_list(&self.allowed_hosts);
         config.allowed_hosts = if hosts.iter().any(|h| h == "*") {
             Vec::new()

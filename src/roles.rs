@@ -7,8 +7,9 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use common::{
-    config::{ConfigError, D365Config, EdgeConfig, Environments, WorkerConfig},
-    store::{MemoryStore, SharedStore},
+    config::{ConfigError, D365Config, EdgeConfig, Environments, HeartbeatConfig, WorkerConfig},
+    membership::{Heartbeat, WORKERS, WorkerRecord},
+    store::{MemberStore, MemoryStore, SharedStore},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -102,15 +103,24 @@ async fn sim(args: SimArgs) -> Result<(), RunError> {
 
 async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let config = args.config()?;
-    let redis = args.redis.store()?;
+    let store: Option<SharedStore> = args.redis.store()?.map(|s| Arc::new(s) as SharedStore);
+    let heartbeat = match &store {
+        Some(_) => Some(args.heartbeat.config(config.listen)?),
+        None => {
+            if args.heartbeat.advertise_url.is_some() {
+                tracing::warn!("D365MCP_ADVERTISE_URL is ignored without D365MCP_REDIS_URL");
+            }
+            None
+        }
+    };
     let (listener, local) = bind(config.listen, "worker").await?;
     for env in &config.environments {
         tracing::info!(environment = %env.name, base_url = %env.base_url, "serving environment");
     }
-    let worker = match redis {
+    let worker = match &store {
         Some(store) => {
             tracing::info!("shared store: redis");
-            worker::Worker::new(config, Arc::new(store))
+            worker::Worker::new(config, Arc::clone(store))
         }
         None => {
             tracing::info!("shared store: in memory, this process only (no --redis-url)");
@@ -120,11 +130,36 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let worker = Arc::new(worker.context("worker set-up failed")?);
     announce("worker", local);
     let stop = shutdown_signal();
+    let membership = match (&store, &heartbeat) {
+        (Some(store), Some(heartbeat)) => Some(join_cluster(store, heartbeat, local, &stop)?),
+        _ => None,
+    };
     background_work(&worker, &stop);
     worker::serve(listener, worker, stop.cancelled_owned())
         .await
         .context("worker failed")?;
+    if let Some(membership) = membership {
+        // The heartbeat leaves as soon as shutdown starts; wait for the
+        // leave to reach the store (it is bounded by the store's timeout).
+        let _ = membership.await;
+    }
     Ok(())
+}
+
+/// Registers this worker in the shared store and renews its membership
+/// until `stop`, then leaves.
+fn join_cluster(
+    store: &SharedStore,
+    config: &HeartbeatConfig,
+    bound: SocketAddr,
+    stop: &CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, RunError> {
+    let url = config.advertise_url(bound)?;
+    let record = WorkerRecord::new(&url, config.interval);
+    tracing::info!(id = %record.id, url = %record.url, "joining the cluster");
+    let members: Arc<dyn MemberStore> = Arc::clone(store) as Arc<dyn MemberStore>;
+    let heartbeat = Heartbeat::new(members, WORKERS, &record, config.interval, config.ttl);
+    Ok(tokio::spawn(heartbeat.run(stop.clone().cancelled_owned())))
 }
 
 async fn edge(args: EdgeArgs) -> Result<(), RunError> {
@@ -142,12 +177,22 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     if config.api_keys.is_empty() {
         tracing::warn!("no API keys configured (D365MCP_API_KEYS_FILE): every caller is anonymous");
     }
-    let pool = edge::WorkerPool::remote(&config.workers).context("worker pool")?;
+    let stop = shutdown_signal();
+    let pool = if config.workers.is_empty() {
+        tracing::info!("workers: those registered in the shared store");
+        let pool = edge::WorkerPool::registered();
+        let members: Arc<dyn MemberStore> = Arc::clone(&store) as Arc<dyn MemberStore>;
+        let mut watch = edge::MemberWatch::new(members, pool.clone());
+        watch.refresh().await;
+        watch.spawn(config.members_refresh, stop.clone());
+        pool
+    } else {
+        edge::WorkerPool::remote(&config.workers).context("worker pool")?
+    };
     let (listener, local) = bind(config.listen, "edge").await?;
     pool.check_health().await;
     let state = edge::EdgeState::shared(config, pool, store);
     announce("edge", local);
-    let stop = shutdown_signal();
     edge::serve(listener, state, stop.cancelled_owned())
         .await
         .context("edge failed")?;

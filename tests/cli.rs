@@ -177,6 +177,43 @@ fn invalid_configuration_is_refused_naming_the_setting() {
 }
 
 #[test]
+fn membership_settings_are_validated_before_start() {
+    refused(
+        &["edge"],
+        &[],
+        "D365MCP_WORKERS (--workers) or D365MCP_REDIS_URL (--redis-url)",
+    );
+    let redis = ("D365MCP_REDIS_URL", "redis://127.0.0.1:1");
+    let sim = ("D365FO_BASE_URL", "http://127.0.0.1:1");
+    refused(
+        &["edge", "--members-refresh", "0s"],
+        &[redis],
+        "D365MCP_MEMBERS_REFRESH",
+    );
+    refused(
+        &["worker", "--listen", "0.0.0.0:0"],
+        &[redis, sim],
+        "D365MCP_ADVERTISE_URL",
+    );
+    refused(
+        &["worker", "--advertise-url", "http://w:1/grpc"],
+        &[redis, sim],
+        "D365MCP_ADVERTISE_URL",
+    );
+    refused(
+        &[
+            "worker",
+            "--heartbeat-interval",
+            "2s",
+            "--heartbeat-ttl",
+            "3s",
+        ],
+        &[redis, sim],
+        "D365MCP_HEARTBEAT_TTL",
+    );
+}
+
+#[test]
 fn an_environments_file_is_validated_before_start() {
     let dir = std::env::temp_dir().join(format!("d365mcp-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -12,6 +12,8 @@
 //! - [`executor`]: [`executor::ToolExecutor`], what a worker is to an edge.
 //! - [`catalogue`]: the MCP tools the cluster offers, with their JSON Schemas
 //!   and annotations.
+//! - [`membership`]: workers heartbeat their gRPC URL into the shared store;
+//!   edges build their ring from the live ones.
 //! - [`ring`]: the consistent-hash ring with bounded load that maps a D365FO
 //!   environment to a worker.
 //! - [`store`]: the shared-state trait family, its in-memory backend and its
@@ -22,6 +24,7 @@ pub mod catalogue;
 pub mod config;
 pub mod error;
 pub mod executor;
+pub mod membership;
 pub mod notify;
 pub mod proto;
 pub mod ring;

@@ -28,6 +28,8 @@
 //! - [`WorkerPool`]: the one worker client — in-process (for `dev`) or a set of
 //!   gRPC workers chosen by a consistent-hash ring over the D365FO
 //!   environment, with health checks and retry on a worker that never got the call.
+//!   Its workers are a fixed list or follow the shared store's membership
+//!   ([`MemberWatch`]).
 
 mod auth;
 mod convert;
@@ -39,6 +41,7 @@ mod legacy;
 mod limits;
 mod listen;
 mod mcp;
+mod membership;
 mod prompts;
 mod resources;
 mod sessions;
@@ -47,6 +50,7 @@ mod workers;
 pub use auth::Principal;
 pub use error::EdgeError;
 pub use http::{EdgeState, app, serve};
+pub use membership::MemberWatch;
 pub use workers::{WorkerPool, WorkerStatus};
 
 #[cfg(test)]

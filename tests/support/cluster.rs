@@ -66,9 +66,27 @@ impl Process {
         format!("http://{}", self.addr)
     }
 
-    /// Kills the process and waits for it to exit.
+    /// Kills the process (SIGKILL) and waits for it to exit.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Asks the process to stop (SIGTERM, a graceful shutdown) and waits
+    /// up to 10 s for it to exit.
+    pub async fn terminate(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .expect("run kill -TERM");
+            assert!(sent.success(), "kill -TERM {pid}");
+        }
+        let exited = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        assert!(
+            exited.is_ok(),
+            "d365mcp {} did not stop within 10 s",
+            self.role
+        );
     }
 }
 

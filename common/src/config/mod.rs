@@ -11,6 +11,7 @@ mod cache;
 mod d365;
 pub mod environments;
 pub mod limits;
+mod membership;
 mod roles;
 
 use std::{
@@ -26,6 +27,7 @@ pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use environments::Environments;
 pub use limits::{RateLimits, StoreErrorPolicy};
+pub use membership::{HeartbeatConfig, membership_keys, parse_advertise_url};
 pub use roles::{EdgeConfig, WorkerConfig};
 
 /// A setting is missing, malformed or inconsistent with another.

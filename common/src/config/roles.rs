@@ -11,8 +11,12 @@ use super::{ApiKey, CacheConfig, D365Config, RateLimits};
 pub struct EdgeConfig {
     /// Where MCP is served.
     pub listen: SocketAddr,
-    /// gRPC endpoints of the workers.
+    /// gRPC endpoints of the workers; empty to follow the workers that
+    /// register in the shared store instead.
     pub workers: Vec<Url>,
+    /// How often the live workers are read from the shared store (when
+    /// `workers` is empty).
+    pub members_refresh: Duration,
     /// `Host` header values accepted (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Browser `Origin`s accepted; empty accepts requests without a foreign origin only.
@@ -38,6 +42,7 @@ impl EdgeConfig {
         Self {
             listen,
             workers: Vec::new(),
+            members_refresh: Duration::from_secs(1),
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: Vec::new(),
             call_timeout: Duration::from_secs(120),

@@ -18,6 +18,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     event_log(store, prefix).await;
     pubsub(store, prefix).await;
     super::limits::contract::run(store, prefix).await;
+    members(store, prefix).await;
 }
 
 async fn kv(store: &dyn Store, p: &str) {
@@ -172,4 +173,90 @@ async fn pubsub(store: &dyn Store, p: &str) {
             ),
         }
     }
+}
+
+async fn members(store: &dyn Store, p: &str) {
+    let group = format!("{p}members:g");
+    let long = Duration::from_secs(30);
+    let ids = |members: &[super::Member]| -> Vec<String> {
+        members.iter().map(|m| m.id.clone()).collect()
+    };
+    assert!(
+        store.live(&group).await.unwrap().is_empty(),
+        "members: an unknown group has none"
+    );
+    for (id, payload) in [("b", "pb"), ("a", "pa1"), ("a", "pa2")] {
+        store
+            .heartbeat(&group, id, Bytes::from(payload), long)
+            .await
+            .unwrap();
+    }
+    let live = store.live(&group).await.unwrap();
+    assert_eq!(
+        ids(&live),
+        ["a", "b"],
+        "members: live, sorted by id, once each"
+    );
+    assert_eq!(
+        live[0].payload.as_ref(),
+        b"pa2",
+        "members: a heartbeat replaces the payload"
+    );
+    assert!(
+        live.iter()
+            .all(|m| m.expires_in <= long && m.expires_in > Duration::from_secs(20)),
+        "members: time left is about the TTL: {live:?}"
+    );
+    assert!(
+        store
+            .live(&format!("{p}members:other"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "members: groups are separate"
+    );
+
+    assert!(store.leave(&group, "b").await.unwrap(), "members: leave");
+    assert!(
+        !store.leave(&group, "b").await.unwrap(),
+        "members: a second leave finds nobody"
+    );
+    assert_eq!(
+        ids(&store.live(&group).await.unwrap()),
+        ["a"],
+        "members: who left is gone at once"
+    );
+
+    let short = Duration::from_millis(600);
+    store
+        .heartbeat(&group, "c", Bytes::from_static(b"pc"), short)
+        .await
+        .unwrap();
+    store
+        .heartbeat(&group, "d", Bytes::from_static(b"pd"), short)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store
+        .heartbeat(&group, "d", Bytes::from_static(b"pd"), short)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        ids(&store.live(&group).await.unwrap()),
+        ["a", "d"],
+        "members: a lease runs out unless renewed"
+    );
+    assert!(
+        !store.leave(&group, "c").await.unwrap(),
+        "members: an expired member was not live"
+    );
+    assert!(
+        store.heartbeat("", "x", Bytes::new(), long).await.is_err()
+            && store
+                .heartbeat(&format!("{p}members:{{x}}"), "x", Bytes::new(), long)
+                .await
+                .is_err(),
+        "members: a group name that cannot be stored is refused"
+    );
 }

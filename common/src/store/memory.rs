@@ -15,7 +15,10 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreResult};
+use super::{
+    CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreResult,
+    members::{self, Member, MemberStore, MemberTable},
+};
 
 /// Writes between two sweeps of expired entries: the sweep costs a pass over
 /// every entry, so it is amortized over at least as many writes.
@@ -73,6 +76,7 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
     /// Rate-limit buckets (`store::limits`), beside the other maps.
     pub(in crate::store) limits: super::LocalLimiter,
+    members: Mutex<MemberTable>,
 }
 
 impl MemoryStore {
@@ -247,6 +251,31 @@ impl PubSub for MemoryStore {
         Ok(BroadcastStream::new(receiver)
             .filter_map(|item| async move { item.ok() })
             .boxed())
+    }
+}
+
+#[async_trait]
+impl MemberStore for MemoryStore {
+    async fn heartbeat(
+        &self,
+        group: &str,
+        member: &str,
+        payload: Bytes,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        members::check_group(group)?;
+        self.members.lock().heartbeat(group, member, payload, ttl);
+        Ok(())
+    }
+
+    async fn leave(&self, group: &str, member: &str) -> StoreResult<bool> {
+        members::check_group(group)?;
+        Ok(self.members.lock().leave(group, member))
+    }
+
+    async fn live(&self, group: &str) -> StoreResult<Vec<Member>> {
+        members::check_group(group)?;
+        Ok(self.members.lock().live(group))
     }
 }
 

@@ -9,11 +9,13 @@
 //! | [`EventLog`] | SSE event logs for `Last-Event-ID` resumption |
 //! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, change notifications) |
 //! | [`RateLimitStore`] | the edge's rate limits (GCRA, see [`limits`]) |
+//! | [`MemberStore`] | worker membership: leases renewed by heartbeats |
 //!
 //! Every key carries a prefix and, unless the caller says why not, a TTL.
 //! [`contract`] holds the behaviour every backend must show; the in-memory
 //! backend runs it in unit tests and the Redis backend against a real server.
 
+mod members;
 mod memory;
 mod redis;
 
@@ -27,6 +29,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use limits::{Decision, Limit, LocalLimiter, RateLimitStore};
+pub use members::{Member, MemberStore};
 pub use memory::MemoryStore;
 pub use redis::{DEFAULT_OP_TIMEOUT, InvalidRedisUrl, RedisStore};
 
@@ -118,9 +121,9 @@ pub trait PubSub: Send + Sync {
 }
 
 /// Every capability at once: what a node is handed.
-pub trait Store: KvStore + CounterStore + EventLog + PubSub + RateLimitStore {}
+pub trait Store: KvStore + CounterStore + EventLog + PubSub + RateLimitStore + MemberStore {}
 
-impl<T: KvStore + CounterStore + EventLog + PubSub + RateLimitStore> Store for T {}
+impl<T: KvStore + CounterStore + EventLog + PubSub + RateLimitStore + MemberStore> Store for T {}
 
 /// A shared handle to a store.
 pub type SharedStore = Arc<dyn Store>;

@@ -5,6 +5,7 @@
 
 mod connect;
 mod limits;
+mod members;
 mod pubsub;
 mod scripts;
 

@@ -6,8 +6,8 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::store::{
-    CounterStore, Decision, EventLog, KvStore, Limit, LoggedEvent, MemoryStore, PubSub,
-    RateLimitStore, StoreError, StoreResult,
+    CounterStore, Decision, EventLog, KvStore, Limit, LoggedEvent, Member, MemberStore,
+    MemoryStore, PubSub, RateLimitStore, StoreError, StoreResult,
 };
 use futures::stream::BoxStream;
 use tokio::time::Instant;
@@ -115,6 +115,19 @@ impl RateLimitStore for TokioClockStore {
     }
 }
 
+#[async_trait]
+impl MemberStore for TokioClockStore {
+    async fn heartbeat(&self, g: &str, m: &str, p: Bytes, ttl: Duration) -> StoreResult<()> {
+        self.inner.heartbeat(g, m, p, ttl).await
+    }
+    async fn leave(&self, group: &str, member: &str) -> StoreResult<bool> {
+        self.inner.leave(group, member).await
+    }
+    async fn live(&self, group: &str) -> StoreResult<Vec<Member>> {
+        self.inner.live(group).await
+    }
+}
+
 /// A store whose every operation fails, as Redis does when unreachable.
 pub(super) struct DownStore;
 
@@ -171,6 +184,19 @@ impl PubSub for DownStore {
 #[async_trait]
 impl RateLimitStore for DownStore {
     async fn acquire(&self, _: &str, _: Limit, _: u32) -> StoreResult<Decision> {
+        down()
+    }
+}
+
+#[async_trait]
+impl MemberStore for DownStore {
+    async fn heartbeat(&self, _: &str, _: &str, _: Bytes, _: Duration) -> StoreResult<()> {
+        down()
+    }
+    async fn leave(&self, _: &str, _: &str) -> StoreResult<bool> {
+        down()
+    }
+    async fn live(&self, _: &str) -> StoreResult<Vec<Member>> {
         down()
     }
 }

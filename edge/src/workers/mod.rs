@@ -13,30 +13,35 @@
 //! idempotent in effect, yet replaying it after an ambiguous failure would
 //! meet the first attempt's request-id claim or a changed ETag: it is not
 //! failed over either.)
+//!
+//! The set of workers is fixed ([`WorkerPool::remote`]) or changes while the
+//! edge runs ([`WorkerPool::registered`], kept in step with the shared
+//! store by `crate::membership`). Either way a call works on a snapshot of
+//! the set, a `Roster` (`roster`); `status` reads a worker's gRPC errors.
+
+mod roster;
+mod status;
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
 use common::{
     ErrorCode, Failure,
     executor::ToolExecutor,
-    proto::{CallToolEvent, CallToolRequest, MAX_MESSAGE_BYTES, worker_client::WorkerClient},
-    ring::HashRing,
+    proto::{CallToolEvent, CallToolRequest},
 };
 use futures::{StreamExt, stream::BoxStream};
+use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use url::Url;
 
+use self::{
+    roster::{Member, Roster},
+    status::{lost_worker, never_started, status_to_failure},
+};
 use crate::EdgeError;
 
 /// The gRPC service name workers report health for.
@@ -57,20 +62,9 @@ pub struct WorkerPool {
 
 enum Inner {
     Local(Arc<dyn ToolExecutor>),
-    Remote(Remote),
-}
-
-struct Remote {
-    members: HashMap<String, Arc<Member>>,
-    ring: HashRing<String>,
-}
-
-struct Member {
-    url: String,
-    client: WorkerClient<Channel>,
-    health: HealthClient<Channel>,
-    healthy: AtomicBool,
-    in_flight: AtomicUsize,
+    /// The current roster; a call or a health round works on the snapshot
+    /// it took, so a change never waits for calls.
+    Remote(RwLock<Arc<Roster>>),
 }
 
 /// One worker's state, for `/ready` and diagnostics.
@@ -92,65 +86,78 @@ impl WorkerPool {
         }
     }
 
-    /// Calls go to the gRPC workers at `urls`. Connections are made lazily;
-    /// every worker counts as healthy until a check or a call says otherwise.
+    /// Calls go to the gRPC workers at `urls`, a fixed set. Connections are
+    /// made lazily; every worker counts as healthy until a check or a call
+    /// says otherwise.
     pub fn remote(urls: &[Url]) -> Result<Self, EdgeError> {
         if urls.is_empty() {
             return Err(EdgeError::NoWorkers);
         }
-        let mut members = HashMap::new();
-        for url in urls {
-            let key = url.as_str().trim_end_matches('/').to_owned();
-            let endpoint = Endpoint::from_shared(key.clone())
-                .map_err(|e| EdgeError::BadWorkerUrl {
-                    url: key.clone(),
-                    reason: e.to_string(),
-                })?
-                .connect_timeout(Duration::from_secs(1))
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(10))
-                .keep_alive_timeout(Duration::from_secs(5))
-                .keep_alive_while_idle(true);
-            let channel = endpoint.connect_lazy();
-            members.insert(
-                key.clone(),
-                Arc::new(Member {
-                    url: key,
-                    client: WorkerClient::new(channel.clone())
-                        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                        .max_encoding_message_size(MAX_MESSAGE_BYTES),
-                    health: HealthClient::new(channel),
-                    healthy: AtomicBool::new(true),
-                    in_flight: AtomicUsize::new(0),
-                }),
-            );
+        let (roster, changes) = Roster::build(urls, &Roster::empty());
+        if let Some((url, reason)) = changes.rejected.into_iter().next() {
+            return Err(EdgeError::BadWorkerUrl { url, reason });
         }
-        let ring = HashRing::new(members.keys().cloned());
-        Ok(Self {
-            inner: Arc::new(Inner::Remote(Remote { members, ring })),
-        })
+        Ok(Self::with_roster(roster))
+    }
+
+    /// Calls go to gRPC workers named later with [`WorkerPool::set_workers`]
+    /// (by membership in the shared store); none until then.
+    pub fn registered() -> Self {
+        Self::with_roster(Roster::empty())
+    }
+
+    fn with_roster(roster: Roster) -> Self {
+        Self {
+            inner: Arc::new(Inner::Remote(RwLock::new(Arc::new(roster)))),
+        }
+    }
+
+    /// Replaces the set of workers with `urls`. Workers that stay keep
+    /// their connection, health and load; calls running on one that left
+    /// finish. A URL that cannot be dialled is left out and logged. Does
+    /// nothing to an in-process pool.
+    pub fn set_workers(&self, urls: &[Url]) {
+        let Inner::Remote(current) = self.inner.as_ref() else {
+            return;
+        };
+        let mut current = current.write();
+        let (roster, changes) = Roster::build(urls, &current);
+        for url in &changes.added {
+            tracing::info!(worker = %url, "worker joined");
+        }
+        for url in &changes.removed {
+            tracing::info!(worker = %url, "worker left");
+        }
+        for (url, reason) in &changes.rejected {
+            tracing::warn!(worker = %url, %reason, "worker URL cannot be dialled; left out");
+        }
+        *current = Arc::new(roster);
+    }
+
+    fn snapshot(&self) -> Option<Arc<Roster>> {
+        match self.inner.as_ref() {
+            Inner::Local(_) => None,
+            Inner::Remote(current) => Some(Arc::clone(&current.read())),
+        }
     }
 
     /// Every worker's state.
     pub fn status(&self) -> Vec<WorkerStatus> {
-        match self.inner.as_ref() {
-            Inner::Local(_) => vec![WorkerStatus {
+        let Some(roster) = self.snapshot() else {
+            return vec![WorkerStatus {
                 url: "in-process".into(),
                 healthy: true,
                 in_flight: 0,
-            }],
-            Inner::Remote(remote) => remote
-                .ring
-                .members()
-                .iter()
-                .filter_map(|key| remote.members.get(key))
-                .map(|m| WorkerStatus {
-                    url: m.url.clone(),
-                    healthy: m.healthy.load(Ordering::Relaxed),
-                    in_flight: m.in_flight.load(Ordering::Relaxed),
-                })
-                .collect(),
-        }
+            }];
+        };
+        roster
+            .in_order()
+            .map(|m| WorkerStatus {
+                url: m.url.clone(),
+                healthy: m.healthy.load(Ordering::Relaxed),
+                in_flight: m.in_flight.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// At least one worker is healthy.
@@ -160,10 +167,10 @@ impl WorkerPool {
 
     /// Checks every worker's health once, concurrently.
     pub async fn check_health(&self) {
-        let Inner::Remote(remote) = self.inner.as_ref() else {
+        let Some(roster) = self.snapshot() else {
             return;
         };
-        let checks = remote.members.values().map(|member| async move {
+        let checks = roster.members.values().map(|member| async move {
             let mut health = member.health.clone();
             let request = HealthCheckRequest {
                 service: WORKER_SERVICE.into(),
@@ -209,12 +216,15 @@ impl WorkerPool {
     ) -> Result<EventStream, Failure> {
         match self.inner.as_ref() {
             Inner::Local(executor) => Ok(executor.call_tool(request).map(Ok).boxed()),
-            Inner::Remote(remote) => remote.call(request, read_only, timeout).await,
+            Inner::Remote(current) => {
+                let roster = Arc::clone(&current.read());
+                roster.call(request, read_only, timeout).await
+            }
         }
     }
 }
 
-impl Remote {
+impl Roster {
     async fn call(
         &self,
         request: CallToolRequest,
@@ -231,6 +241,13 @@ impl Remote {
                 .get(key)
                 .map_or(0, |m| m.in_flight.load(Ordering::Relaxed))
         };
+        if self.members.is_empty() {
+            return Err(Failure::new(
+                ErrorCode::Unavailable,
+                "no worker is known to this edge: none has registered in the shared store yet. \
+                 Check that workers are running with the same D365MCP_REDIS_URL as this edge.",
+            ));
+        }
         let mut order = self
             .ring
             .pick(&request.environment, healthy, load, LOAD_FACTOR);
@@ -293,78 +310,11 @@ impl Drop for InFlight {
     }
 }
 
-/// True when the status proves the request never reached a worker: the
-/// connection could not be made at all.
-fn never_started(status: &tonic::Status) -> bool {
-    if status.code() != tonic::Code::Unavailable {
-        return false;
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::AddrNotAvailable
-                    | std::io::ErrorKind::NotFound
-            )
-        {
-            return true;
-        }
-        if err.to_string().contains("tcp connect error") {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
-fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
-    let code = match status.code() {
-        tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
-        tonic::Code::Cancelled => ErrorCode::Cancelled,
-        tonic::Code::Unavailable => ErrorCode::Unavailable,
-        tonic::Code::InvalidArgument => ErrorCode::InvalidRequest,
-        tonic::Code::ResourceExhausted => ErrorCode::RateLimited,
-        _ => ErrorCode::Internal,
-    };
-    let message = match code {
-        ErrorCode::DeadlineExceeded => {
-            "the tool call ran past its time limit and was cancelled".to_owned()
-        }
-        _ => format!("worker {url} failed the call: {}", status.message()),
-    };
-    Failure::new(code, message)
-}
-
-fn lost_worker(url: &str, status: &tonic::Status) -> Failure {
-    match status.code() {
-        tonic::Code::DeadlineExceeded => status_to_failure(url, status),
-        // The stream itself was fine; what it carried was not (too large, or
-        // malformed). Retrying would fail the same way.
-        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal => {
-            Failure::new(
-                ErrorCode::Internal,
-                format!(
-                    "worker {url} sent a result this edge cannot accept ({}); if the result is \
-                     large, narrow `select` or lower `top`",
-                    status.message()
-                ),
-            )
-        }
-        _ => Failure::new(
-            ErrorCode::Unavailable,
-            format!(
-                "lost the connection to worker {url} during the call ({}); the call may or may \
-                 not have completed",
-                status.message()
-            ),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use common::proto::worker_client::WorkerClient;
+    use tonic::transport::Endpoint;
+
     use super::*;
 
     /// A port nothing listens on: bind, note the port, close.
@@ -421,5 +371,40 @@ mod tests {
     #[test]
     fn no_workers_is_a_configuration_error() {
         assert!(matches!(WorkerPool::remote(&[]), Err(EdgeError::NoWorkers)));
+    }
+
+    #[tokio::test]
+    async fn a_registered_pool_follows_the_workers_it_is_given() {
+        let pool = WorkerPool::registered();
+        assert!(pool.status().is_empty() && !pool.is_ready());
+        let failure = match pool.call(request(), true, Duration::from_secs(1)).await {
+            Err(failure) => failure,
+            Ok(_) => panic!("no worker is known"),
+        };
+        assert_eq!(failure.code, ErrorCode::Unavailable);
+        assert!(
+            failure.message.contains("registered"),
+            "{}",
+            failure.message
+        );
+
+        let a = Url::parse(&format!("http://127.0.0.1:{}", closed_port().await)).unwrap();
+        let b = Url::parse(&format!("http://127.0.0.1:{}", closed_port().await)).unwrap();
+        pool.set_workers(&[a.clone(), b.clone()]);
+        assert_eq!(pool.status().len(), 2);
+        assert!(
+            pool.is_ready(),
+            "new workers count as healthy until checked"
+        );
+        pool.check_health().await;
+        assert!(!pool.is_ready(), "nothing listens on either");
+
+        pool.set_workers(std::slice::from_ref(&b));
+        let status = pool.status();
+        assert_eq!(status.len(), 1);
+        assert_eq!(status[0].url, roster::key(&b));
+        assert!(!status[0].healthy, "a staying worker keeps its health");
+        pool.set_workers(&[]);
+        assert!(pool.status().is_empty());
     }
 }
