@@ -2,8 +2,9 @@
 //! started with `--redis-url seed,seed,seed --redis-cluster` form one
 //! cluster by configuration alone. The shared-state features run end to
 //! end: a session moves between edges and ends everywhere, a stream
-//! resumes on the other edge, and a legacy POST reaches the other edge's
-//! stream.
+//! resumes on the other edge, a legacy POST reaches the other edge's
+//! stream, and an edge given no worker list finds the workers registered
+//! in the cluster.
 
 // Tests fail loudly on anything unexpected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{
     Cluster,
+    cluster::{Process, wait_for},
     raw::{self, answer, tool_call},
     redis_cluster::RedisCluster,
 };
@@ -123,4 +125,33 @@ async fn sessions_and_legacy_streams_span_edges_on_a_redis_cluster() {
     })
     .await;
     assert!(answered.is_ok(), "no answer on the stream: {text}");
+
+    // An edge told nothing but the Redis Cluster finds both workers there.
+    let args = [
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--redis-url",
+        &seeds,
+        "--redis-cluster",
+    ];
+    let edge = Process::start("edge", &args, &[]).await;
+    wait_for(&format!("{}/ready", edge.url()), 200).await;
+    let ready: Value = reqwest::get(format!("{}/ready", edge.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["workers"].as_array().unwrap().len(), 2, "{ready}");
+    let call = support::mcp::stateless_call(
+        &format!("{}/mcp", edge.url()),
+        "d365fo_query_entities",
+        json!({"entity_set": "CustomersV3", "top": 1}),
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(call.text().await.unwrap().contains("\"rows\""));
 }
