@@ -14,7 +14,10 @@ pub enum EdgeError {
         reason: String,
     },
     /// No worker is configured.
-    #[error("no workers configured: set D365MCP_WORKERS (--workers) to the workers' gRPC URLs")]
+    #[error(
+        "no workers configured: set D365MCP_WORKERS (--workers) to the workers' gRPC URLs, \
+         or D365MCP_REDIS_URL (--redis-url) to follow the workers registered there"
+    )]
     NoWorkers,
     /// Serving HTTP failed.
     #[error("HTTP server failed: {0}")]
