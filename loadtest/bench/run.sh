@@ -22,6 +22,8 @@
 #   loadtest/bench/run.sh
 #   MODE=open RATE=2000 DURATION=30s loadtest/bench/run.sh
 #   SKIP_PEER=1 CONCURRENCY=64 loadtest/bench/run.sh
+#   CHECK_ONLY=1 loadtest/bench/run.sh    # start every target and check it with
+#                                         # one call; wrk for 2 s; no harness runs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -56,7 +58,9 @@ cargo build --release -p loadtest --example echo_server
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET/release/d365mcp"
 ECHO_BIN="$TARGET/release/examples/echo_server"
-if ! "$BIN" loadtest --help >/dev/null 2>&1; then
+CHECK_ONLY=${CHECK_ONLY:-}
+[ -n "$CHECK_ONLY" ] && FLOOR_SECONDS=2
+if [ -z "$CHECK_ONLY" ] && ! "$BIN" loadtest --help >/dev/null 2>&1; then
     echo "this d365mcp has no 'loadtest' command: the benchmark needs the harness (issue 6)" >&2
     exit 2
 fi
@@ -143,6 +147,10 @@ loadtest() {
     local load=(--mode "$MODE" --concurrency "$CONCURRENCY")
     [ "$MODE" = open ] && load=(--mode open --rate "$RATE")
     echo "== $name: $scenario, $MODE loop, $DURATION after $WARMUP of warm-up"
+    if [ -n "$CHECK_ONLY" ]; then
+        echo "   (CHECK_ONLY: not run) d365mcp loadtest ${targets[*]} --scenario $scenario ${load[*]} ${extra[*]}"
+        return
+    fi
     taskset -c "$LOAD_CPUS" "$BIN" loadtest "${targets[@]}" --scenario "$scenario" "${load[@]}" \
         --duration "$DURATION" --warmup "$WARMUP" "${extra[@]}" \
         --out "$OUT/$name.json" --markdown "$OUT/$name.md" --svg "$OUT/$name.svg"

@@ -4,7 +4,8 @@
 //! on 127.0.0.1 with ports the kernel picks: `redis-server` when asked (no
 //! persistence), the simulator, the workers and the edges; it waits until
 //! every edge's `/ready` answers 200. [`Spawned::stop`] (or dropping it)
-//! kills them all, edges first, and reaps them.
+//! kills them all, edges first, and reaps them. Run from `d365mcp loadtest
+//! --spawn`, the binary is the running one (`std::env::current_exe()`).
 //!
 //! Edges get a rate-limits file of their own: without one an edge applies
 //! the production defaults (100 requests/s per API key), which a benchmark
