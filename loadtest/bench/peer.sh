@@ -20,7 +20,10 @@ cd "$(dirname "$0")/../.."
 
 VENV="${PEER_VENV:-target/d365fo-client-venv}"
 API_KEY="${PEER_API_KEY:-bench-peer-key}"
-# Where the package keeps its log file and metadata cache (default: ~/.d365fo-mcp).
+# Where the package keeps its log file, profiles and caches; emptied at each
+# start. By default it uses ~/.d365fo-mcp and ~/.cache/d365fo-client, where it
+# saves a profile with the first D365FO_BASE_URL it saw and keeps using that
+# URL on later starts, whatever D365FO_BASE_URL then says.
 STATE="${PEER_STATE_DIR:-loadtest/bench/out/peer-state}"
 
 die() { echo "peer.sh: $*" >&2; exit 2; }
@@ -76,14 +79,22 @@ run)
     *) die "SIM_URL must be a loopback http URL (no Entra token is set up), not $SIM_URL" ;;
     esac
     install
-    mkdir -p "$STATE/cache"
+    # Only a directory this script made (it holds the marker) is emptied.
+    if [ -e "$STATE" ]; then
+        [ -f "$STATE/.peer-state" ] || die "$STATE exists and is not a peer state directory; set PEER_STATE_DIR"
+        rm -rf "$STATE"
+    fi
+    mkdir -p "$STATE/cache" "$STATE/meta" "$STATE/xdg"
+    touch "$STATE/.peer-state"
     # Only this run's settings: none of the caller's D365FO credentials.
     exec env -u D365FO_CLIENT_ID -u D365FO_CLIENT_SECRET -u D365FO_TENANT_ID \
         D365FO_BASE_URL="$SIM_URL" \
         D365FO_MCP_API_KEY_VALUE="$API_KEY" \
         D365FO_LOG_LEVEL="${PEER_LOG_LEVEL:-WARNING}" \
         D365FO_LOG_FILE="$STATE/fastmcp-server.log" \
-        D365FO_META_CACHE_DIR="$STATE/cache" \
+        D365FO_CACHE_DIR="$STATE/cache" \
+        D365FO_META_CACHE_DIR="$STATE/meta" \
+        XDG_CACHE_HOME="$STATE/xdg" \
         "$VENV/bin/d365fo-fastmcp-server" --transport http --host 127.0.0.1 --port "$PORT" \
         --stateless --json-response --log-level "${PEER_LOG_LEVEL:-WARNING}"
     ;;

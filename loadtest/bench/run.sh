@@ -80,6 +80,8 @@ trap cleanup EXIT
 start() {
     local name=$1 log="$OUT/$1.log"
     shift
+    # Created here, not by the child's redirection: the poll below may run first.
+    : >"$log"
     taskset -c "$SERVER_CPUS" env RUST_LOG=warn "$@" >"$log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
