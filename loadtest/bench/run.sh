@@ -3,8 +3,9 @@
 # `d365mcp loadtest` command (loadtest/ and src/cli.rs); without it the script
 # stops before starting anything.
 #
-# One call, one run, loopback only, bounded (about five minutes with the
-# defaults), against:
+# One call, one run, loopback only, bounded: five harness runs of WARMUP +
+# DURATION and FLOOR_SECONDS of wrk (with the defaults 5 × (3 + 20) + 10 =
+# 125 s of load), plus the release build and the start-ups, against:
 #   floor    the simulator alone: wrk on the OData read the tool call makes
 #   dev      `d365mcp dev` (edge, worker, store and simulator in one process)
 #   cluster  2 edges + 2 workers + Redis + the simulator, as separate processes
