@@ -121,10 +121,7 @@ fn listen_addr() -> Result<SocketAddr, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = listen_addr().map_err(|e| {
-        eprintln!("{e}");
-        e
-    })?;
+    let addr = listen_addr()?;
     let listener = TcpListener::bind(addr).await?;
     println!("echo listening on {}", listener.local_addr()?);
     // As the edge does: without TCP_NODELAY small replies wait for a delayed ACK.
