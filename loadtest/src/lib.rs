@@ -4,3 +4,5 @@
 //! protocol era, scenarios, HDR histograms, reports) is its own piece of work.
 //! This crate exists so the workspace has the layout DESIGN.md describes; it
 //! exports nothing and the CLI has no `loadtest` command until the harness lands.
+
+pub mod spawn;

@@ -1,0 +1,200 @@
+//! One child process that reports its address on stdout once bound, with its
+//! stderr kept in a log file so that a failed start can say why.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child as StdChild, Command, Stdio},
+    time::Duration,
+};
+
+use tokio::sync::oneshot;
+
+use super::SpawnError;
+
+/// How many trailing lines of a child's log an error quotes.
+const LOG_TAIL_LINES: usize = 20;
+
+/// A running child; killed and reaped by [`Child::stop`] or on drop.
+pub(super) struct Child {
+    pub(super) name: String,
+    pub(super) addr: SocketAddr,
+    log: PathBuf,
+    process: StdChild,
+}
+
+impl Child {
+    /// Starts `command` (stdout piped, stderr to `log`) and waits, at most
+    /// `timeout`, for a stdout line `… listening on <addr>`.
+    pub(super) async fn start(
+        name: String,
+        mut command: Command,
+        log: PathBuf,
+        timeout: Duration,
+    ) -> Result<Child, SpawnError> {
+        let stderr = File::create(&log).map_err(|source| SpawnError::Io {
+            path: log.clone(),
+            source,
+        })?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut process = command.spawn().map_err(|source| SpawnError::Start {
+            name: name.clone(),
+            program,
+            source,
+        })?;
+        let Some(stdout) = process.stdout.take() else {
+            let _ = process.kill();
+            let _ = process.wait();
+            return Err(SpawnError::Exited {
+                name,
+                status: "stdout was not captured".into(),
+                log: String::new(),
+            });
+        };
+        let (tx, rx) = oneshot::channel();
+        // A plain thread reads the address, then keeps draining stdout so the
+        // child never blocks on a full pipe; it ends when the child does.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(tx) = tx.take_if(|_| line.contains(" listening on ")) {
+                    let _ = tx.send(parse_listening(&line));
+                }
+            }
+        });
+        let mut child = Child {
+            name,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            process,
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Some(addr))) => {
+                child.addr = addr;
+                Ok(child)
+            }
+            Ok(Ok(None)) => Err(child.failed("printed an unreadable address")),
+            // The reader ended without an address: the child closed stdout.
+            Ok(Err(_)) => Err(child.failed("exited before listening")),
+            Err(_) => Err(child.failed(&format!(
+                "did not report its address within {} s",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// A child that answers a readiness probe of its own (Redis): no
+    /// address line, the caller knows the address.
+    pub(super) fn start_quiet(
+        name: String,
+        mut command: Command,
+        addr: SocketAddr,
+        log: PathBuf,
+    ) -> Result<Child, SpawnError> {
+        let stderr = File::create(&log).map_err(|source| SpawnError::Io {
+            path: log.clone(),
+            source,
+        })?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr));
+        let program = command.get_program().to_string_lossy().into_owned();
+        let process = command.spawn().map_err(|source| SpawnError::Start {
+            name: name.clone(),
+            program,
+            source,
+        })?;
+        Ok(Child {
+            name,
+            addr,
+            log,
+            process,
+        })
+    }
+
+    /// The operating system's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// `Some(status)` once the child has exited.
+    pub(super) fn exit_status(&mut self) -> Option<String> {
+        match self.process.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("unknown ({e})")),
+        }
+    }
+
+    /// Kills and reaps the child, then builds the error `what` with the
+    /// end of its log.
+    pub(super) fn failed(&mut self, what: &str) -> SpawnError {
+        let status = self.exit_status();
+        self.stop();
+        SpawnError::Exited {
+            name: self.name.clone(),
+            status: match status {
+                Some(status) => format!("{what} ({status})"),
+                None => what.to_owned(),
+            },
+            log: log_tail(&self.log),
+        }
+    }
+
+    /// Kills (SIGKILL) and reaps the child; harmless when it already ended.
+    pub(super) fn stop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The address in `d365mcp <role> listening on <addr>` (or `echo listening on`).
+fn parse_listening(line: &str) -> Option<SocketAddr> {
+    let (_, addr) = line.split_once(" listening on ")?;
+    addr.trim().parse().ok()
+}
+
+/// The last lines of a log file, or a note that it could not be read.
+fn log_tail(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+            lines[start..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_address_of_a_listening_line() {
+        assert_eq!(
+            parse_listening("d365mcp edge listening on 127.0.0.1:4321"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 4321)))
+        );
+        assert_eq!(
+            parse_listening("echo listening on 127.0.0.1:80 \n"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 80)))
+        );
+        assert_eq!(parse_listening("d365mcp edge listening on nowhere"), None);
+        assert_eq!(parse_listening("starting"), None);
+    }
+}
