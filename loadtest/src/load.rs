@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::{
     client::{Client, Http},
     config::{Config, Mode},
-    scenario::{Entry, Scenario, SessionPattern},
+    scenario::{Scenario, SessionPattern},
     stats::Sink,
     template::Vars,
 };
@@ -64,8 +64,9 @@ struct Shared {
 impl Shared {
     /// Whether an instance of `entry` due at `at` may start: before the end,
     /// and within the request budget once measured.
-    fn admit(&self, entry: &Entry, at: Instant) -> bool {
-        at < self.end && (at < self.measure_from || self.budget.take(entry.steps.len() as u64))
+    fn admit(&self, entry: usize, at: Instant) -> bool {
+        let steps = self.scenario.entries[entry].steps.len() as u64;
+        at < self.end && (at < self.measure_from || self.budget.take(steps))
     }
 }
 
@@ -85,9 +86,10 @@ impl User {
         }
     }
 
-    /// Runs one instance of `entry` (its steps in order, stopping at the
-    /// first failure) meant to start at `intended`.
-    async fn run(&mut self, shared: &Shared, entry: &Entry, intended: Instant) {
+    /// Runs one instance of entry `entry` (its steps in order, stopping at
+    /// the first failure) meant to start at `intended`.
+    async fn run(&mut self, shared: &Shared, entry: usize, intended: Instant) {
+        let entry = &shared.scenario.entries[entry];
         let vars = Vars::new(shared.seq.fetch_add(1, Ordering::Relaxed));
         let mut start = intended;
         for step in &entry.steps {
@@ -149,11 +151,11 @@ async fn closed_loop(shared: Arc<Shared>, concurrency: usize) {
                 let mut user = User::new(&shared);
                 loop {
                     let now = Instant::now();
-                    let entry = shared.scenario.pick(&mut user.rng).clone();
-                    if !shared.admit(&entry, now) {
+                    let entry = shared.scenario.pick_index(&mut user.rng);
+                    if !shared.admit(entry, now) {
                         break;
                     }
-                    user.run(&shared, &entry, now).await;
+                    user.run(&shared, entry, now).await;
                 }
                 user.finish(&shared).await;
             })
@@ -178,8 +180,8 @@ async fn open_loop(
     let mut dropped = 0;
     for i in 0.. {
         let intended = started + offset(i, rate);
-        let entry = shared.scenario.pick(&mut picker).clone();
-        if !shared.admit(&entry, intended) {
+        let entry = shared.scenario.pick_index(&mut picker);
+        if !shared.admit(entry, intended) {
             break;
         }
         tokio::time::sleep_until(intended.into()).await;
@@ -187,7 +189,7 @@ async fn open_loop(
             Ok(mut user) => {
                 let (shared, pool_tx) = (shared.clone(), pool_tx.clone());
                 tokio::spawn(async move {
-                    user.run(&shared, &entry, intended).await;
+                    user.run(&shared, entry, intended).await;
                     let _ = pool_tx.send(user).await;
                 });
             }

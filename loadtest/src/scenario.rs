@@ -209,15 +209,20 @@ impl Scenario {
 
     /// Draws an entry by weight.
     pub fn pick(&self, rng: &mut impl Rng) -> &Entry {
+        &self.entries[self.pick_index(rng)]
+    }
+
+    /// Draws the index of an entry by weight.
+    pub fn pick_index(&self, rng: &mut impl Rng) -> usize {
         let mut ticket = rng.random_range(0..self.total_weight);
-        for entry in &self.entries {
+        for (i, entry) in self.entries.iter().enumerate() {
             if ticket < entry.weight {
-                return entry;
+                return i;
             }
             ticket -= entry.weight;
         }
         // Unreachable: the tickets cover the weights exactly.
-        &self.entries[self.entries.len() - 1]
+        self.entries.len() - 1
     }
 
     /// Overrides the era (and the session pattern when it no longer fits).
