@@ -248,6 +248,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn latency_counts_from_the_intended_send_time() {
+        let measure_from = Instant::now();
+        let (sink, task) = collector(measure_from, false);
+        // A request meant for 0.2 s after the start but answered only now
+        // (0.3 s after it) waited those 0.3 s: a stall is not hidden.
+        let intended = measure_from + Duration::from_millis(200);
+        let sink_at = intended + Duration::from_millis(300);
+        while Instant::now() < sink_at {
+            tokio::time::sleep(sink_at - Instant::now()).await;
+        }
+        sink.record("q", intended, Ok(()));
+        drop(sink);
+        let stats = task.await.unwrap();
+        assert_eq!(stats.per_second.len(), 1, "placed at its intended second");
+        assert!(
+            stats.overall.latency.min() >= 300_000,
+            "{}",
+            stats.overall.latency.min()
+        );
+    }
+
+    #[tokio::test]
     async fn warm_up_samples_are_left_out() {
         let measure_from = Instant::now() + Duration::from_secs(3600);
         let (sink, task) = collector(measure_from, false);
