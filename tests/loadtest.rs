@@ -80,6 +80,7 @@ async fn every_era_counts_its_requests_without_failures() {
         )
         .await;
         assert_eq!(report["era"], era);
+        assert_eq!(report["ended_by"], "duration");
         let requests = report["requests"].as_u64().unwrap();
         // 10 a second for 2 s: 20 arrivals, each one request.
         assert_eq!(
@@ -173,6 +174,7 @@ async fn the_shipped_mix_runs_clean_in_a_closed_loop_and_stops_at_its_request_bo
     // A create-then-delete pair takes two requests, so the bound may leave one unused.
     let requests = report["requests"].as_u64().unwrap();
     assert!((59..=60).contains(&requests), "{report:#}");
+    assert_eq!(report["ended_by"], "requests");
     assert_eq!(report["failed"], 0, "{report:#}");
     assert!(
         std::fs::read_to_string(&md)

@@ -43,9 +43,9 @@ pub async fn run(config: Config) -> Result<Report, Error> {
     let started = Instant::now();
     let (sink, collector) = stats::collector(started + config.warmup, config.progress);
     // Every sink clone lives inside the load; the collector ends when they are gone.
-    let dropped = load::generate(&config, http, sink, started).await;
+    let ended = load::generate(&config, http, sink, started).await;
     let stats = collector.await.map_err(Error::Collector)?;
-    let report = Report::new(&config, &stats, dropped);
+    let report = Report::new(&config, &stats, ended);
     let summary = report::markdown::render(&report);
     if let Some(path) = &config.out {
         write(path, &report.to_json())?;

@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -34,20 +34,44 @@ pub fn arrivals(rate: f64, window: Duration) -> u64 {
 }
 
 /// A bound on measured requests, shared by every user.
-struct Budget(Option<AtomicU64>);
+struct Budget {
+    left: Option<AtomicU64>,
+    /// Set once an instance did not fit: the bound, not the clock, ended the run.
+    spent: AtomicBool,
+}
 
 impl Budget {
-    /// Takes `n` requests; false (taking none) when fewer are left.
-    fn take(&self, n: u64) -> bool {
-        match &self.0 {
-            None => true,
-            Some(left) => left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                    left.checked_sub(n)
-                })
-                .is_ok(),
+    fn new(requests: Option<u64>) -> Self {
+        Self {
+            left: requests.map(AtomicU64::new),
+            spent: AtomicBool::new(false),
         }
     }
+
+    /// Takes `n` requests; false (taking none) when fewer are left.
+    fn take(&self, n: u64) -> bool {
+        let Some(left) = &self.left else {
+            return true;
+        };
+        let taken = left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok();
+        if !taken {
+            self.spent.store(true, Ordering::Relaxed);
+        }
+        taken
+    }
+}
+
+/// How the load ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Open-loop arrivals not sent because the in-flight bound was reached.
+    pub dropped: u64,
+    /// `--requests` ended the run before `--duration` did.
+    pub by_request_bound: bool,
 }
 
 /// What every user shares.
@@ -119,27 +143,31 @@ impl User {
     }
 }
 
-/// Runs the load of `config` from `started`; returns the open loop's dropped arrivals.
-pub async fn generate(config: &Config, http: Http, sink: Sink, started: Instant) -> u64 {
+/// Runs the load of `config` from `started`.
+pub async fn generate(config: &Config, http: Http, sink: Sink, started: Instant) -> Ended {
     let measure_from = started + config.warmup;
     let shared = Arc::new(Shared {
         scenario: config.scenario.clone(),
         http,
         sink,
         seq: AtomicU64::new(1),
-        budget: Budget(config.requests.map(AtomicU64::new)),
+        budget: Budget::new(config.requests),
         measure_from,
         end: measure_from + config.duration,
     });
-    match config.mode {
+    let dropped = match config.mode {
         Mode::Closed { concurrency } => {
-            closed_loop(shared, concurrency).await;
+            closed_loop(shared.clone(), concurrency).await;
             0
         }
         Mode::Open {
             rate,
             max_in_flight,
-        } => open_loop(shared, started, rate, max_in_flight, config.timeout).await,
+        } => open_loop(shared.clone(), started, rate, max_in_flight, config.timeout).await,
+    };
+    Ended {
+        dropped,
+        by_request_bound: shared.budget.spent.load(Ordering::Relaxed),
     }
 }
 
@@ -240,11 +268,15 @@ mod tests {
 
     #[test]
     fn the_budget_takes_whole_instances_only() {
-        let budget = Budget(Some(AtomicU64::new(3)));
+        let budget = Budget::new(Some(3));
         assert!(budget.take(2));
+        assert!(!budget.spent.load(Ordering::Relaxed));
         assert!(!budget.take(2), "a pair does not fit in what is left");
+        assert!(budget.spent.load(Ordering::Relaxed));
         assert!(budget.take(1));
         assert!(!budget.take(1));
-        assert!(Budget(None).take(1_000_000));
+        let unbounded = Budget::new(None);
+        assert!(unbounded.take(1_000_000));
+        assert!(!unbounded.spent.load(Ordering::Relaxed));
     }
 }

@@ -165,6 +165,8 @@ pub fn collector(measure_from: Instant, progress: bool) -> (Sink, tokio::task::J
         let mut stats = Stats::default();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The first tick is immediate; the first line comes a second in.
+        tick.tick().await;
         let (mut last_ok, mut last_failed) = (0, 0);
         loop {
             tokio::select! {

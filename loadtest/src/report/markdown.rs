@@ -108,11 +108,11 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{config, stats};
+    use crate::report::tests::{config, stats, timed};
 
     #[test]
     fn the_summary_holds_the_figures_and_the_errors() {
-        let report = Report::new(&config(), &stats(), 0);
+        let report = Report::new(&config(), &stats(), timed(0));
         let text = render(&report);
         assert!(
             text.contains("## Load test: test (2026-07-28, stateless)"),

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::{
     config::{Config, Mode},
+    load::Ended,
     scenario::SessionPattern,
     stats::{Row, Stats},
 };
@@ -89,6 +90,8 @@ pub struct Report {
     pub duration_s: f64,
     /// The measured window: the duration, or less when `--requests` ended the run first.
     pub elapsed_s: f64,
+    /// `duration` or `requests`: which bound ended the run.
+    pub ended_by: String,
     /// Scenario requests measured (session set-up and tear-down not included).
     pub requests: u64,
     pub ok: u64,
@@ -111,9 +114,14 @@ pub const PERCENTILES: [f64; 12] = [
 ];
 
 impl Report {
-    pub fn new(config: &Config, stats: &Stats, dropped: u64) -> Report {
+    pub fn new(config: &Config, stats: &Stats, ended: Ended) -> Report {
         let window = config.duration.as_secs_f64();
-        let elapsed = window.min(stats.last_done.as_secs_f64()).max(0.001);
+        // A run the request bound ended early lasted until its last reply.
+        let elapsed = if ended.by_request_bound {
+            window.min(stats.last_done.as_secs_f64()).max(0.001)
+        } else {
+            window
+        };
         let (mode, rate, concurrency) = match config.mode {
             Mode::Open {
                 rate,
@@ -169,10 +177,16 @@ impl Report {
             warmup_s: config.warmup.as_secs_f64(),
             duration_s: window,
             elapsed_s: elapsed,
+            ended_by: if ended.by_request_bound {
+                "requests"
+            } else {
+                "duration"
+            }
+            .to_owned(),
             requests: overall.requests(),
             ok: overall.ok,
             failed: overall.failed,
-            dropped,
+            dropped: ended.dropped,
             throughput_rps: overall.requests() as f64 / elapsed,
             latency_ms: Latency::of(&overall.latency),
             errors: overall.errors.clone(),

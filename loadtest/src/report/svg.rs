@@ -219,11 +219,11 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{config, stats};
+    use crate::report::tests::{config, stats, timed};
 
     #[test]
     fn the_plot_has_both_panels_and_a_line_per_series() {
-        let report = Report::new(&config(), &stats(), 0);
+        let report = Report::new(&config(), &stats(), timed(0));
         let svg = render(&report);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("latency over time") && svg.contains("latency by percentile"));

@@ -4,9 +4,18 @@ use super::*;
 use crate::{
     client::Failure,
     config::Settings,
+    load::Ended,
     scenario::Scenario,
     stats::{Sample, Stats},
 };
+
+/// A run the clock ended, with `dropped` arrivals.
+pub(crate) fn timed(dropped: u64) -> Ended {
+    Ended {
+        dropped,
+        by_request_bound: false,
+    }
+}
 
 pub(crate) fn config() -> Config {
     let scenario = Scenario::parse("[[call]]\ntool = \"q\"\n", "test").unwrap();
@@ -50,14 +59,14 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn counts_throughput_and_percentiles_follow_the_samples() {
-    let report = Report::new(&config(), &stats(), 3);
+    let report = Report::new(&config(), &stats(), timed(3));
     assert_eq!(
         (report.requests, report.ok, report.failed, report.dropped),
         (1010, 1000, 10, 3)
     );
     assert_eq!(report.errors["http_429"], 10);
     assert_eq!(report.error_examples["http_429"], "rate limited");
-    // The last request finishes at 9.99 s + 1 s, past the 10 s window: the window counts.
+    // The clock ended the run: the whole window counts.
     assert_eq!(report.elapsed_s, 10.0);
     assert!(
         close(report.throughput_rps, 101.0),
@@ -107,14 +116,25 @@ fn a_run_ended_early_by_its_request_bound_divides_by_its_own_length() {
             step: true,
         });
     }
-    let report = Report::new(&config(), &stats, 0);
+    let report = Report::new(
+        &config(),
+        &stats,
+        Ended {
+            dropped: 0,
+            by_request_bound: true,
+        },
+    );
     assert_eq!(report.elapsed_s, 1.0);
+    assert_eq!(report.ended_by, "requests");
     assert!(close(report.throughput_rps, 4.0));
+    // The same samples in a run the clock ended: four requests in ten seconds.
+    let report = Report::new(&config(), &stats, timed(0));
+    assert!(close(report.throughput_rps, 0.4));
 }
 
 #[test]
 fn an_empty_run_reports_zeros_not_nonsense() {
-    let report = Report::new(&config(), &Stats::default(), 0);
+    let report = Report::new(&config(), &Stats::default(), timed(0));
     assert_eq!(report.requests, 0);
     assert_eq!(report.latency_ms, Latency::default());
     assert!(report.percentiles.is_empty());
