@@ -55,15 +55,17 @@ arguments = { label_id = "@SYS3391" }
 
 #[tokio::test]
 async fn every_era_counts_its_requests_without_failures() {
-    let cluster = Cluster::builder().start().await;
-    let target = cluster.mcp_url(0);
+    // Two edges, both targets: stateless requests alternate between them,
+    // each session stays on the edge that opened it.
+    let cluster = Cluster::builder().edges(2).start().await;
+    let targets = format!("{},{}", cluster.mcp_url(0), cluster.mcp_url(1));
     let file = scenario("queries", QUERIES);
     for era in ["2026-07-28", "2025-11-25", "2024-11-05"] {
         let (report, stdout) = loadtest(
             &format!("era-{era}"),
             &[
                 "--target",
-                &target,
+                &targets,
                 "--scenario",
                 file.to_str().unwrap(),
                 "--era",
@@ -81,6 +83,7 @@ async fn every_era_counts_its_requests_without_failures() {
         .await;
         assert_eq!(report["era"], era);
         assert_eq!(report["ended_by"], "duration");
+        assert_eq!(report["targets"].as_array().unwrap().len(), 2);
         let requests = report["requests"].as_u64().unwrap();
         // 10 a second for 2 s: 20 arrivals, each one request.
         assert_eq!(
