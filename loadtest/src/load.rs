@@ -11,7 +11,7 @@ use std::{
 };
 
 use rand::{SeedableRng, rngs::StdRng};
-use tokio::sync::mpsc;
+use tokio::{sync::Mutex, task::JoinSet};
 
 use crate::{
     client::{Client, Http},
@@ -199,11 +199,13 @@ async fn open_loop(
     max_in_flight: usize,
     timeout: Duration,
 ) -> u64 {
-    // Idle users wait in the pool; an arrival that finds it empty is dropped.
-    let (pool_tx, mut pool) = mpsc::channel::<User>(max_in_flight);
-    for _ in 0..max_in_flight {
-        let _ = pool_tx.try_send(User::new(&shared));
-    }
+    // Idle users wait on a stack, so the most recently used (whose session
+    // is open) go first and a run opens only as many sessions as it needs
+    // at once; an arrival that finds the stack empty is dropped.
+    let idle: Arc<Mutex<Vec<User>>> = Arc::new(Mutex::new(
+        (0..max_in_flight).map(|_| User::new(&shared)).collect(),
+    ));
+    let mut busy = JoinSet::new();
     let mut picker = StdRng::from_os_rng();
     let mut dropped = 0;
     for i in 0.. {
@@ -213,27 +215,26 @@ async fn open_loop(
             break;
         }
         tokio::time::sleep_until(intended.into()).await;
-        match pool.try_recv() {
-            Ok(mut user) => {
-                let (shared, pool_tx) = (shared.clone(), pool_tx.clone());
-                tokio::spawn(async move {
+        while busy.try_join_next().is_some() {}
+        let user = idle.lock().await.pop();
+        match user {
+            Some(mut user) => {
+                let (shared, idle) = (shared.clone(), idle.clone());
+                busy.spawn(async move {
                     user.run(&shared, entry, intended).await;
-                    let _ = pool_tx.send(user).await;
+                    idle.lock().await.push(user);
                 });
             }
-            Err(_) if intended >= shared.measure_from => dropped += 1,
-            Err(_) => {}
+            None if intended >= shared.measure_from => dropped += 1,
+            None => {}
         }
     }
     // Wait for the users still busy (each request ends within the timeout),
-    // then end their sessions.
+    // then end every session.
     let deadline = tokio::time::Instant::now() + timeout * 2 + Duration::from_secs(1);
-    for _ in 0..max_in_flight {
-        match tokio::time::timeout_at(deadline, pool.recv()).await {
-            Ok(Some(user)) => user.finish(&shared).await,
-            _ => break,
-        }
-    }
+    let _ = tokio::time::timeout_at(deadline, busy.join_all()).await;
+    let users = std::mem::take(&mut *idle.lock().await);
+    futures::future::join_all(users.into_iter().map(|user| user.finish(&shared))).await;
     dropped
 }
 
