@@ -18,7 +18,7 @@ const VERSION: &str = "2024-11-05";
 
 struct Open {
     post_url: Url,
-    messages: mpsc::UnboundedReceiver<Value>,
+    messages: mpsc::UnboundedReceiver<String>,
     reader: JoinHandle<()>,
 }
 
@@ -97,10 +97,10 @@ impl Legacy {
             return Ok(());
         };
         let wait = async {
-            while let Some(message) = open.messages.recv().await {
+            while let Some(data) = open.messages.recv().await {
                 // Replies to requests given up on earlier, and notifications, are skipped.
-                if message.get("id").and_then(Value::as_u64) == Some(id) {
-                    return reply::check(&message);
+                if let Some(outcome) = reply::check_head(&data, id) {
+                    return outcome;
                 }
             }
             Err(Failure::new(
@@ -173,12 +173,12 @@ impl Legacy {
     }
 }
 
-/// Reads the stream: the first `endpoint` event goes to `endpoint`, every
-/// JSON `message` event to `messages`, until the stream or the client ends.
+/// Reads the stream: the first `endpoint` event goes to `endpoint`, the
+/// data of every other event to `messages`, until the stream or the client ends.
 async fn read_stream(
     mut response: reqwest::Response,
     endpoint: oneshot::Sender<String>,
-    messages: mpsc::UnboundedSender<Value>,
+    messages: mpsc::UnboundedSender<String>,
 ) {
     let mut endpoint = Some(endpoint);
     let mut buffer = String::new();
@@ -196,9 +196,7 @@ async fn read_stream(
                 if let Some(tx) = endpoint.take() {
                     let _ = tx.send(data);
                 }
-            } else if let Ok(message) = serde_json::from_str(&data)
-                && messages.send(message).is_err()
-            {
+            } else if messages.send(data).is_err() {
                 return;
             }
         }

@@ -115,6 +115,60 @@ pub fn sse_event(block: &str) -> Option<(String, String)> {
     (!data.is_empty()).then_some((name, data))
 }
 
+/// Just enough of a JSON-RPC message to check it: serde skips the rest
+/// without building it, which matters for large results (`tools/list`
+/// answers tens of kilobytes, thousands of times a second).
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    result: Option<ResultHead>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResultHead {
+    #[serde(rename = "isError", default)]
+    is_error: Option<bool>,
+}
+
+/// Checks the response to request `id` in a reply body (JSON or SSE). Only
+/// a failure is parsed in full, for its details.
+pub fn answer_in(body: &str, id: u64) -> Outcome {
+    let trimmed = body.trim_start();
+    if trimmed.starts_with('{') {
+        return check_head(trimmed, id).unwrap_or_else(|| answer(&messages(body), id));
+    }
+    if !trimmed.starts_with('[') {
+        for (_, data) in sse_events(body) {
+            if let Some(outcome) = check_head(&data, id) {
+                return outcome;
+            }
+        }
+    }
+    answer(&messages(body), id)
+}
+
+/// The checked outcome when `json` is the response to `id`; `None` otherwise.
+pub fn check_head(json: &str, id: u64) -> Option<Outcome> {
+    let head: Head = serde_json::from_str(json).ok()?;
+    if head.id.as_ref().and_then(Value::as_u64) != Some(id) {
+        return None;
+    }
+    let failed = head.error.is_some()
+        || head.result.as_ref().and_then(|r| r.is_error) == Some(true)
+        || head.result.is_none();
+    if !failed {
+        return Some(Ok(()));
+    }
+    Some(serde_json::from_str::<Value>(json).map_or_else(
+        |e| Err(Failure::new("protocol", e.to_string())),
+        |message| check(&message),
+    ))
+}
+
 /// The response to request `id` among `messages`, checked.
 pub fn answer(messages: &[Value], id: u64) -> Outcome {
     match messages
@@ -172,6 +226,25 @@ mod tests {
             sse_event("event: endpoint\ndata: /message?sessionId=x"),
             Some(("endpoint".into(), "/message?sessionId=x".into()))
         );
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_the_full_one() {
+        let bodies = [
+            r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"a","inputSchema":{}}]}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"unknown tool"}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"result":{"isError":true,"content":[{"type":"text","text":"no"}],"_meta":{"d365mcp/error":{"code":"not_found"}}}}"#,
+            r#"{"jsonrpc":"2.0","id":5}"#,
+            r#"{"jsonrpc":"2.0","id":6,"result":{}}"#,
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":-32000,\"message\":\"x\"}}\n\n",
+            r#"[{"jsonrpc":"2.0","id":5,"result":{}}]"#,
+            "not json",
+        ];
+        for body in bodies {
+            assert_eq!(answer_in(body, 5), answer(&messages(body), 5), "{body}");
+        }
+        assert_eq!(answer_in(bodies[2], 5).unwrap_err().kind, "tool_not_found");
+        assert_eq!(answer_in(bodies[4], 5).unwrap_err().kind, "protocol");
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Session {
             if !status.is_success() {
                 return Err(Failure::http(status.as_u16(), &text));
             }
-            return reply::answer(&reply::messages(&text), id);
+            return reply::answer_in(&text, id);
         }
     }
 
@@ -98,7 +98,7 @@ impl Session {
         if !status.is_success() {
             return Err(Failure::http(status.as_u16(), &text));
         }
-        reply::answer(&reply::messages(&text), id)?;
+        reply::answer_in(&text, id)?;
         let session = headers
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())

@@ -39,6 +39,6 @@ impl Stateless {
         if !status.is_success() {
             return Err(reply::Failure::http(status.as_u16(), &text));
         }
-        reply::answer(&reply::messages(&text), id)
+        reply::answer_in(&text, id)
     }
 }
