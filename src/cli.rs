@@ -2,6 +2,7 @@
 //! value is validated into `common::config` types before anything starts.
 //! No type here derives `Debug`: they hold the raw client secret.
 
+mod loadtest;
 mod membership;
 mod sim;
 
@@ -18,6 +19,7 @@ use common::{
     store::RedisStore,
 };
 
+pub use loadtest::LoadtestArgs;
 pub use membership::{HeartbeatArgs, MembersArgs};
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
@@ -50,6 +52,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// The D365FO simulator.
     Sim(SimArgs),
+    /// MCP load against running targets, with JSON, Markdown and SVG reports.
+    Loadtest(LoadtestArgs),
 }
 
 /// The D365FO connection, named as d365fo-client users know it.

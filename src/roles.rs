@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::cli::{Command, DevArgs, EdgeArgs, SimArgs, WorkerArgs, listen};
+use crate::cli::{Command, DevArgs, EdgeArgs, LoadtestArgs, SimArgs, WorkerArgs, listen};
 
 /// Why a role stopped with an error.
 pub enum RunError {
@@ -44,7 +44,20 @@ pub async fn run(command: Command) -> Result<(), RunError> {
         Command::Edge(args) => edge(args).await,
         Command::Worker(args) => worker(args).await,
         Command::Sim(args) => sim(args).await,
+        Command::Loadtest(args) => load_test(args).await,
     }
+}
+
+/// Validates the flags, runs the load and writes the reports.
+async fn load_test(args: LoadtestArgs) -> Result<(), RunError> {
+    let config = loadtest::Config::from_settings(args.settings()).map_err(|e| match e {
+        loadtest::Error::Config { key, message } => {
+            RunError::Config(ConfigError::new(key, message))
+        }
+        other => RunError::Failed(other.into()),
+    })?;
+    loadtest::run(config).await.context("loadtest")?;
+    Ok(())
 }
 
 async fn bind(addr: SocketAddr, role: &str) -> Result<(TcpListener, SocketAddr), RunError> {
