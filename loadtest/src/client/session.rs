@@ -14,7 +14,8 @@ const VERSION: &str = "2025-11-25";
 
 struct Open {
     url: Url,
-    id: String,
+    /// `None` when the server keeps no sessions.
+    id: Option<String>,
 }
 
 pub struct Session {
@@ -54,11 +55,13 @@ impl Session {
             let Some(open) = &self.open else {
                 return Err(Failure::new("protocol", "no session"));
             };
-            let request = self
+            let mut request = self
                 .http
                 .post(&open.url, &body)
-                .header("mcp-protocol-version", VERSION)
-                .header("mcp-session-id", &open.id);
+                .header("mcp-protocol-version", VERSION);
+            if let Some(session) = &open.id {
+                request = request.header("mcp-session-id", session);
+            }
             let (status, _, text) = self.http.exchange(request).await?;
             if status.as_u16() == 404 && !reopened {
                 // The session ended on the server (idle timeout, a restart):
@@ -99,17 +102,20 @@ impl Session {
             return Err(Failure::http(status.as_u16(), &text));
         }
         reply::answer_in(&text, id)?;
+        // A server that keeps no sessions (stateless mode) answers without
+        // an id; clients then send none, as the protocol allows.
         let session = headers
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Failure::new("protocol", "initialize answered without Mcp-Session-Id"))?
-            .to_owned();
+            .map(str::to_owned);
         let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let request = self
+        let mut request = self
             .http
             .post(&url, &initialized)
-            .header("mcp-protocol-version", VERSION)
-            .header("mcp-session-id", &session);
+            .header("mcp-protocol-version", VERSION);
+        if let Some(session) = &session {
+            request = request.header("mcp-session-id", session);
+        }
         let (status, _, text) = self.http.exchange(request).await?;
         if !status.is_success() {
             return Err(Failure::http(status.as_u16(), &text));
@@ -121,15 +127,19 @@ impl Session {
     /// `DELETE` the session, if one is open; recorded as `session/close`.
     /// A 404 (already gone) or 405 (the server lets sessions expire) is fine.
     pub async fn close(&mut self, sink: &Sink) {
-        let Some(open) = self.open.take() else {
+        let Some(Open {
+            url,
+            id: Some(session),
+        }) = self.open.take()
+        else {
             return;
         };
         let started = Instant::now();
         let request = self
             .http
-            .with_key(self.http.client.delete(open.url.clone()))
+            .with_key(self.http.client.delete(url))
             .header("mcp-protocol-version", VERSION)
-            .header("mcp-session-id", &open.id);
+            .header("mcp-session-id", &session);
         let outcome = match self.http.exchange(request).await {
             Ok((status, _, _)) if status.is_success() || matches!(status.as_u16(), 404 | 405) => {
                 Ok(())
