@@ -49,7 +49,34 @@ pub async fn run(command: Command) -> Result<(), RunError> {
 }
 
 /// Validates the flags, runs the load and writes the reports.
-async fn load_test(args: LoadtestArgs) -> Result<(), RunError> {
+async fn load_test(mut args: LoadtestArgs) -> Result<(), RunError> {
+    const SPAWN: &str = "D365MCP_LOADTEST_SPAWN (--spawn)";
+    let spawned = match args.spawn.take() {
+        None => None,
+        Some(_) if !args.targets.is_empty() => {
+            return Err(
+                ConfigError::new(SPAWN, "give either --target or --spawn, not both").into(),
+            );
+        }
+        Some(spec) => {
+            let spec = loadtest::spawn::Spawn::parse(&spec)
+                .map_err(|reason| ConfigError::new(SPAWN, reason))?;
+            let binary = std::env::current_exe().context("finding this binary to spawn")?;
+            let cluster = loadtest::spawn::Spawned::start(&binary, spec)
+                .await
+                .context("starting the cluster to load")?;
+            args.targets = cluster.mcp_urls();
+            Some(cluster)
+        }
+    };
+    let result = run_load(args).await;
+    if let Some(cluster) = spawned {
+        cluster.stop();
+    }
+    result
+}
+
+async fn run_load(args: LoadtestArgs) -> Result<(), RunError> {
     let config = loadtest::Config::from_settings(args.settings()).map_err(|e| match e {
         loadtest::Error::Config { key, message } => {
             RunError::Config(ConfigError::new(key, message))

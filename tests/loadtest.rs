@@ -186,3 +186,31 @@ async fn the_shipped_mix_runs_clean_in_a_closed_loop_and_stops_at_its_request_bo
     );
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<polyline"));
 }
+
+/// `--spawn` starts a cluster of its own (Redis, two edges, a worker, the
+/// simulator), loads it, and stops it again.
+#[tokio::test]
+async fn spawn_starts_a_cluster_for_the_run() {
+    let tools_list = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/loadtest/scenarios/tools-list.toml"
+    );
+    let (report, _) = loadtest(
+        "spawn",
+        &[
+            "--spawn",
+            "edges=2,workers=1,redis",
+            "--scenario",
+            tools_list,
+            "--concurrency",
+            "2",
+            "--requests",
+            "40",
+            "--duration",
+            "20s",
+        ],
+    )
+    .await;
+    assert_eq!(report["requests"], 40, "{report:#}");
+    assert_eq!(report["failed"], 0, "{report:#}");
+}

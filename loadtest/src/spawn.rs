@@ -18,6 +18,7 @@
 
 mod child;
 mod redis;
+mod spec;
 
 use std::{
     path::{Path, PathBuf},

@@ -57,10 +57,16 @@ pub struct LoadtestArgs {
     /// No live progress line on stderr.
     #[arg(long, env = "D365MCP_LOADTEST_QUIET")]
     pub quiet: bool,
+    /// Start a local cluster for the run and stop it afterwards, instead of
+    /// --target: e.g. `edges=2,workers=2,redis,sim-latency-ms=5`.
+    #[arg(long, env = "D365MCP_LOADTEST_SPAWN")]
+    pub spawn: Option<String>,
 }
 
 impl LoadtestArgs {
     /// The settings as given, for `loadtest` to validate.
+    /// (`spawn` is not among them: the caller starts the cluster and fills
+    /// `targets` first.)
     pub fn settings(self) -> loadtest::Settings {
         loadtest::Settings {
             targets: self.targets,
