@@ -158,12 +158,7 @@ async fn calls_keep_succeeding_while_a_worker_is_stopped() {
     // health check notices.
     let urls: Vec<String> = cluster.workers.iter().map(|w| w.url()).collect();
     let owner = common::ring::HashRing::new(urls.clone()).candidates(&"")[0].clone();
-    let ready: serde_json::Value = reqwest::get(format!("{}/ready", cluster.edges[0].url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: serde_json::Value = cluster.edges[0].ready().await;
     assert!(
         ready["workers"]
             .as_array()
@@ -186,12 +181,7 @@ async fn calls_keep_succeeding_while_a_worker_is_stopped() {
         );
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let ready: serde_json::Value = reqwest::get(format!("{}/ready", cluster.edges[0].url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: serde_json::Value = cluster.edges[0].ready().await;
     let healthy = ready["workers"]
         .as_array()
         .unwrap()

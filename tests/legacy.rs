@@ -8,66 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Cluster, redis::RedisServer};
+use serde_json::json;
+use support::{Cluster, redis::RedisServer, sse::SseReader};
 
-/// An SSE response read event by event.
-struct SseReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl SseReader {
-    async fn open(edge: &str) -> Self {
-        let response = reqwest::Client::new()
-            .get(format!("{edge}/sse"))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event: (event name, data).
-    async fn next(&mut self) -> (String, String) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut name = "message".to_owned();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // a keep-alive comment
-                }
-                return (name, data);
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .expect("an SSE event within 15 s")
-                .unwrap()
-                .expect("the stream stays open");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// The next JSON-RPC message on the stream.
-    async fn message(&mut self) -> Value {
-        let (name, data) = self.next().await;
-        assert_eq!(name, "message");
-        serde_json::from_str(&data).unwrap()
-    }
-}
+const WITHIN: Duration = Duration::from_secs(15);
 
 async fn post(edge: &str, endpoint: &str, body: &str) -> (u16, String) {
     let response = reqwest::Client::new()
@@ -94,8 +38,8 @@ async fn posts_to_the_other_edge_reach_the_stream() {
         .await;
     let (a, b) = (cluster.edges[0].url(), cluster.edges[1].url());
 
-    let mut stream = SseReader::open(&a).await;
-    let (name, endpoint) = stream.next().await;
+    let mut stream = SseReader::get(&format!("{a}/sse"), &[]).await;
+    let (name, endpoint) = stream.next(WITHIN).await;
     assert_eq!(name, "endpoint");
     assert!(endpoint.starts_with("/message?sessionId="), "{endpoint}");
 
@@ -103,7 +47,7 @@ async fn posts_to_the_other_edge_reach_the_stream() {
         "protocolVersion": "2024-11-05", "capabilities": {},
         "clientInfo": {"name": "legacy-test", "version": "0"}}});
     assert_eq!(post(&b, &endpoint, &init.to_string()).await.0, 202);
-    let answer = stream.message().await;
+    let answer = stream.message(WITHIN).await;
     assert_eq!(answer["id"], 1);
     assert_eq!(answer["result"]["serverInfo"]["name"], "d365mcp");
 
@@ -113,7 +57,7 @@ async fn posts_to_the_other_edge_reach_the_stream() {
         "name": "d365fo_query_entities",
         "arguments": {"entity_set": "CustomersV3", "top": 2, "select": ["CustomerAccount"]}}});
     assert_eq!(post(&b, &endpoint, &call.to_string()).await.0, 202);
-    let answer = stream.message().await;
+    let answer = stream.message(WITHIN).await;
     assert_eq!(answer["id"], 2, "{answer}");
     let rows = answer["result"]["structuredContent"]["rows"]
         .as_array()
@@ -123,7 +67,7 @@ async fn posts_to_the_other_edge_reach_the_stream() {
     // The stream's own edge takes POSTs too.
     let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
     assert_eq!(post(&a, &endpoint, &list.to_string()).await.0, 202);
-    assert_eq!(stream.message().await["id"], 3);
+    assert_eq!(stream.message(WITHIN).await["id"], 3);
 
     // Bad requests, on either edge.
     for edge in [&a, &b] {

@@ -9,82 +9,42 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Cluster, cluster::sim_requests, raw, redis::RedisServer};
+use serde_json::json;
+use support::{Cluster, cluster::sim_requests, raw, redis::RedisServer, sse::SseReader};
 
-/// A listen stream read message by message.
-struct Listen {
-    response: reqwest::Response,
-    buffer: String,
+/// A 2025 session's standalone stream (`GET`) on `mcp_url`.
+async fn standalone(mcp_url: &str, session: &str) -> SseReader {
+    SseReader::get(
+        mcp_url,
+        &[
+            ("mcp-session-id", session),
+            ("mcp-protocol-version", raw::PROTOCOL),
+        ],
+    )
+    .await
 }
 
-impl Listen {
-    /// A 2025 session's standalone stream (`GET`) on `mcp_url`.
-    async fn standalone(mcp_url: &str, session: &str) -> Self {
-        let response = reqwest::Client::new()
-            .get(mcp_url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", raw::PROTOCOL)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        Self {
-            response,
-            buffer: String::new(),
+/// A `subscriptions/listen` stream on `mcp_url` for `uris`.
+async fn listen(mcp_url: &str, uris: &[&str]) -> SseReader {
+    let body = json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+    "params": {
+        "notifications": {"resourceSubscriptions": uris},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
         }
-    }
-
-    async fn open(mcp_url: &str, uris: &[&str]) -> Self {
-        let body = json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
-        "params": {
-            "notifications": {"resourceSubscriptions": uris},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }
-        }});
-        let response = reqwest::Client::new()
-            .post(mcp_url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "subscriptions/listen")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    async fn message(&mut self, within: Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let data: String = block
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data:"))
-                    .map(str::trim)
-                    .collect();
-                if let Ok(message) = serde_json::from_str(&data) {
-                    return message;
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .expect("a message in time")
-                .unwrap()
-                .expect("the stream stays open");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
+    }});
+    let response = reqwest::Client::new()
+        .post(mcp_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    SseReader::new(response)
 }
 
 async fn version_reads(sim: &str) -> u64 {
@@ -138,7 +98,7 @@ async fn a_session_subscribed_on_one_edge_hears_on_its_stream_at_the_other() {
     let cluster = cluster(&redis).await;
     let (a, b) = (cluster.mcp_url(0), cluster.mcp_url(1));
     let session = raw::open(&a, None).await;
-    let mut stream = Listen::standalone(&a, &session).await;
+    let mut stream = standalone(&a, &session).await;
     let schema = "d365fo://entities/CustomersV3/schema";
     let subscribe = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
                            "params": {"uri": schema}});
@@ -167,8 +127,7 @@ async fn a_service_update_reaches_listeners_on_every_edge() {
     let other = "d365fo://environments/elsewhere";
     let mut listeners = Vec::new();
     for edge in 0..2 {
-        let mut listen =
-            Listen::open(&cluster.mcp_url(edge), &[schema, other, "https://not-ours"]).await;
+        let mut listen = listen(&cluster.mcp_url(edge), &[schema, other, "https://not-ours"]).await;
         let ack = listen.message(Duration::from_secs(5)).await;
         assert_eq!(
             ack["method"], "notifications/subscriptions/acknowledged",

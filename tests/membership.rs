@@ -67,12 +67,7 @@ async fn start_edge(redis: &RedisServer) -> Process {
 
 /// The worker URLs `edge`'s `/ready` lists, sorted.
 async fn listed(edge: &Process) -> Vec<String> {
-    let body: serde_json::Value = reqwest::get(format!("{}/ready", edge.url()))
-        .await
-        .expect("GET /ready")
-        .json()
-        .await
-        .expect("/ready's JSON");
+    let body: serde_json::Value = edge.ready().await;
     let mut urls: Vec<String> = body["workers"]
         .as_array()
         .expect("a worker list")

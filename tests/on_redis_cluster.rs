@@ -19,6 +19,7 @@ use support::{
     cluster::{Process, wait_for},
     raw::{self, answer, tool_call},
     redis_cluster::RedisCluster,
+    sse::SseReader,
 };
 
 fn list(id: u64) -> Value {
@@ -87,21 +88,8 @@ async fn sessions_and_legacy_streams_span_edges_on_a_redis_cluster() {
     assert_eq!(status, 404);
 
     // Legacy: the stream on A, the POST on B, relayed through the cluster's pub/sub.
-    let mut stream = reqwest::Client::new()
-        .get(format!("{}/sse", cluster.edges[0].url()))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    let mut text = String::new();
-    let endpoint = loop {
-        text.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-        if let Some(line) = text.lines().find(|l| l.starts_with("data:")) {
-            break line.trim_start_matches("data:").trim().to_owned();
-        }
-    };
+    let mut stream = SseReader::get(&format!("{}/sse", cluster.edges[0].url()), &[]).await;
+    let (_, endpoint) = stream.next(Duration::from_secs(10)).await;
     let init = json!({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
         "protocolVersion": "2024-11-05", "capabilities": {},
         "clientInfo": {"name": "cluster-test", "version": "0"}}});
@@ -113,18 +101,8 @@ async fn sessions_and_legacy_streams_span_edges_on_a_redis_cluster() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let answered = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            text.push_str(&String::from_utf8_lossy(
-                &stream.chunk().await.unwrap().unwrap(),
-            ));
-            if text.contains("\"id\":7") {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(answered.is_ok(), "no answer on the stream: {text}");
+    let answer = stream.message(Duration::from_secs(10)).await;
+    assert_eq!(answer["id"], 7, "{answer}");
 
     // An edge told nothing but the Redis Cluster finds both workers there.
     let args = [
@@ -137,12 +115,7 @@ async fn sessions_and_legacy_streams_span_edges_on_a_redis_cluster() {
     ];
     let edge = Process::start("edge", &args, &[]).await;
     wait_for(&format!("{}/ready", edge.url()), 200).await;
-    let ready: Value = reqwest::get(format!("{}/ready", edge.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = edge.ready().await;
     assert_eq!(ready["workers"].as_array().unwrap().len(), 2, "{ready}");
     let call = support::mcp::stateless_call(
         &format!("{}/mcp", edge.url()),

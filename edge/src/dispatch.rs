@@ -206,22 +206,11 @@ mod tests {
 
     #[test]
     fn requests_carry_a_unique_id_and_a_future_deadline() {
-        let a = worker_request(
-            &Principal::anonymous(),
-            tool(),
-            Map::new(),
-            false,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        let b = worker_request(
-            &Principal::anonymous(),
-            tool(),
-            Map::new(),
-            false,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let request = || {
+            let caller = Principal::anonymous();
+            worker_request(&caller, tool(), Map::new(), false, Duration::from_secs(5)).unwrap()
+        };
+        let (a, b) = (request(), request());
         assert_ne!(a.request_id, b.request_id);
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -21,9 +21,6 @@ use crate::limits::RpcRequest;
 
 /// Checks POST bodies of at most `limit` bytes.
 pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    if request.method() == Method::DELETE {
-        return session_deleted(next.run(request).await);
-    }
     if request.method() != Method::POST {
         return next.run(request).await;
     }
@@ -62,17 +59,6 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
         request.extensions_mut().insert(summary);
     }
     next.run(request).await
-}
-
-/// rmcp answers a successful session DELETE with `202 Accepted`; the Python
-/// SDK (and most HTTP clients) read only 200/204 as success and log a
-/// spurious failure otherwise. The session is gone by then, so say so: 204.
-fn session_deleted(mut response: Response) -> Response {
-    if response.status() == StatusCode::ACCEPTED {
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        *response.body_mut() = Body::empty();
-    }
-    response
 }
 
 /// The request a body holds (`None` for a notification or a response), or

@@ -66,6 +66,16 @@ impl Process {
         format!("http://{}", self.addr)
     }
 
+    /// An edge's `/ready` body, whatever its status.
+    pub async fn ready(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/ready", self.url()))
+            .await
+            .expect("GET /ready")
+            .json()
+            .await
+            .expect("/ready's JSON")
+    }
+
     /// Kills the process (SIGKILL) and waits for it to exit.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;

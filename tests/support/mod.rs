@@ -9,6 +9,7 @@ pub mod raw;
 pub mod redis;
 pub mod redis_cluster;
 pub mod redis_tls;
+pub mod sse;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;

@@ -9,6 +9,23 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Starts `redis-server` on loopback without persistence, its output
+/// discarded; `configure` adds the flags of this particular server.
+pub fn redis_server(configure: impl FnOnce(&mut Command)) -> Child {
+    let mut command = Command::new("redis-server");
+    configure(&mut command);
+    command
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot start redis-server ({e}): install it (apt-get install -y \
+             redis-server; ./scripts/test.sh does this when it is missing)"
+        )
+    })
+}
+
 pub struct RedisServer {
     port: u16,
     child: Child,
@@ -22,18 +39,9 @@ impl RedisServer {
 
     /// Starts one on `port` (a restart) and waits until it answers PING.
     pub fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): install it (apt-get install -y \
-                     redis-server; ./scripts/test.sh does this when it is missing)"
-                )
-            });
+        let child = redis_server(|c| {
+            c.args(["--port", &port.to_string()]);
+        });
         let server = Self { port, child };
         wait_for_pong(port);
         server

@@ -7,11 +7,11 @@
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use super::redis::{free_port, wait_for_pong};
+use super::redis::{free_port, redis_server, wait_for_pong};
 
 /// How long a node may be silent before the others mark it failed. Short,
 /// so tests that kill a node see the cluster react within seconds.
@@ -47,29 +47,20 @@ impl RedisCluster {
         };
         for _ in 0..3 {
             let (port, bus) = (free_port(), free_port());
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string()])
-                // The bus port is given: the default (port + 10000) may
-                // not exist for a high ephemeral port.
-                .args(["--cluster-port", &bus.to_string()])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
-                // The surviving nodes keep serving their own slots when one
-                // dies (there are no replicas to take over).
-                .args(["--cluster-require-full-coverage", "no"])
-                .arg("--dir")
-                .arg(&cluster.dir)
-                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start redis-server ({e}): install it (apt-get install -y \
-                         redis-server; ./scripts/test.sh does this when it is missing)"
-                    )
-                });
+            let child = redis_server(|c| {
+                c.args(["--port", &port.to_string()])
+                    // The bus port is given: the default (port + 10000) may
+                    // not exist for a high ephemeral port.
+                    .args(["--cluster-port", &bus.to_string()])
+                    .args(["--cluster-enabled", "yes"])
+                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                    .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
+                    // The surviving nodes keep serving their own slots when
+                    // one dies (there are no replicas to take over).
+                    .args(["--cluster-require-full-coverage", "no"])
+                    .arg("--dir")
+                    .arg(&cluster.dir);
+            });
             cluster.nodes.push(Node {
                 port,
                 child: Some(child),

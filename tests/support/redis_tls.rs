@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use super::redis::free_port;
+use super::redis::{free_port, redis_server};
 
 pub struct TlsRedis {
     port: u16,
@@ -50,25 +50,18 @@ impl TlsRedis {
         assert!(made.success(), "openssl could not make a certificate");
 
         let port = free_port();
-        let mut command = Command::new("redis-server");
-        command
-            .args(["--port", "0", "--tls-port", &port.to_string()])
-            .args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"])
-            .args(["--tls-ca-cert-file", "cert.pem", "--tls-auth-clients", "no"])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if cluster {
-            command
-                .args(["--cluster-enabled", "yes", "--tls-cluster", "yes"])
-                .args(["--cluster-port", &free_port().to_string()])
-                .args(["--cluster-config-file", "nodes.conf"]);
-        }
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!("cannot start redis-server ({e}): install it (apt-get install -y redis-server)")
+        let child = redis_server(|c| {
+            c.args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"])
+                .args(["--tls-ca-cert-file", "cert.pem", "--tls-auth-clients", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .current_dir(&dir);
+            if cluster {
+                c.args(["--cluster-enabled", "yes", "--tls-cluster", "yes"])
+                    .args(["--cluster-port", &free_port().to_string()])
+                    .args(["--cluster-config-file", "nodes.conf"]);
+            }
         });
         let server = Self { port, child, dir };
         server.wait_for(&["PING"], "PONG");

@@ -24,7 +24,8 @@ const SESSION_HEADER: &str = "mcp-session-id";
 ///   (the client opens a new session). The same answer for all four, so a
 ///   session id reveals nothing to another caller.
 /// - DELETE of a live session: ends it in the store (every edge answers 404
-///   from then on), drops this edge's copy, 204.
+///   from then on), drops this edge's copy, 204 (not rmcp's 202, which the
+///   Python SDK and most HTTP clients do not read as success).
 /// - Store unreachable: through if this edge holds the session in memory,
 ///   else 503 (retry).
 pub async fn gate(State(sessions): State<Arc<Sessions>>, request: Request, next: Next) -> Response {

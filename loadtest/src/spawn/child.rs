@@ -25,6 +25,28 @@ pub(super) struct Child {
     process: StdChild,
 }
 
+/// Starts `command` with no stdin, `stdout` as given and stderr to `log`.
+fn spawn(
+    name: &str,
+    command: &mut Command,
+    log: &Path,
+    stdout: Stdio,
+) -> Result<StdChild, SpawnError> {
+    let stderr = File::create(log).map_err(|source| SpawnError::Io {
+        path: log.to_owned(),
+        source,
+    })?;
+    command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::from(stderr));
+    command.spawn().map_err(|source| SpawnError::Start {
+        name: name.to_owned(),
+        program: command.get_program().to_string_lossy().into_owned(),
+        source,
+    })
+}
+
 impl Child {
     /// Starts `command` (stdout piped, stderr to `log`) and waits, at most
     /// `timeout`, for a stdout line `… listening on <addr>`.
@@ -34,20 +56,7 @@ impl Child {
         log: PathBuf,
         timeout: Duration,
     ) -> Result<Child, SpawnError> {
-        let stderr = File::create(&log).map_err(|source| SpawnError::Io {
-            path: log.clone(),
-            source,
-        })?;
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
-        let program = command.get_program().to_string_lossy().into_owned();
-        let mut process = command.spawn().map_err(|source| SpawnError::Start {
-            name: name.clone(),
-            program,
-            source,
-        })?;
+        let mut process = spawn(&name, &mut command, &log, Stdio::piped())?;
         let Some(stdout) = process.stdout.take() else {
             let _ = process.kill();
             let _ = process.wait();
@@ -98,20 +107,7 @@ impl Child {
         addr: SocketAddr,
         log: PathBuf,
     ) -> Result<Child, SpawnError> {
-        let stderr = File::create(&log).map_err(|source| SpawnError::Io {
-            path: log.clone(),
-            source,
-        })?;
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(stderr));
-        let program = command.get_program().to_string_lossy().into_owned();
-        let process = command.spawn().map_err(|source| SpawnError::Start {
-            name: name.clone(),
-            program,
-            source,
-        })?;
+        let process = spawn(&name, &mut command, &log, Stdio::null())?;
         Ok(Child {
             name,
             addr,
