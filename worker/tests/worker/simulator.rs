@@ -164,22 +164,28 @@ pub fn label_path(env: &str, id: &str, language: &str) -> String {
     format!("/{env}/Metadata/Labels(Id='{id}',Language='{language}')")
 }
 
+/// Serves `app` on 127.0.0.1:0 until the returned sender is dropped.
+pub async fn serve_stub(app: axum::Router) -> (Url, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let root = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (root, stop)
+}
+
 impl Stub {
     pub async fn start() -> Stub {
         let state = Arc::new(StubState::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let root = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
         let app = axum::Router::new()
             .fallback(stub_answer)
             .with_state(Arc::clone(&state));
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (root, stop) = serve_stub(app).await;
         Stub {
             root,
             state,

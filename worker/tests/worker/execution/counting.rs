@@ -32,17 +32,8 @@ pub struct Counting {
 impl Counting {
     pub async fn start() -> Self {
         let hits = Arc::new(Mutex::new(HashMap::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
         let app = Router::new().fallback(handle).with_state(Arc::clone(&hits));
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (base, stop) = crate::simulator::serve_stub(app).await;
         Self {
             base,
             hits,
