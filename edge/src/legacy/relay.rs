@@ -54,6 +54,9 @@ pub async fn post_message(
             );
         }
     };
+    if !crate::sessions::plausible_id(&session) {
+        return unknown_session();
+    }
     state.legacy.deliver(&session, &caller, message).await
 }
 

@@ -32,6 +32,10 @@ pub async fn gate(State(sessions): State<Arc<Sessions>>, request: Request, next:
     let Some(id) = session_id(&request) else {
         return next.run(request).await;
     };
+    if !plausible_id(&id) {
+        // Never issued here: no need to ask the store.
+        return not_found();
+    }
     let id: SessionId = id.into();
     let caller = request
         .extensions()
@@ -74,6 +78,13 @@ fn session_id(request: &Request) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
+/// Whether `id` could be a session id this cluster issued (a UUID, as rmcp
+/// and the legacy transport make them); anything else is unknown without
+/// a store lookup, and never becomes part of a store key.
+pub fn plausible_id(id: &str) -> bool {
+    id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -103,4 +114,20 @@ fn error(status: StatusCode, code: i32, message: &str) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_uuid_shaped_ids_are_looked_up() {
+        assert!(super::plausible_id("3b398d5d-734a-4ab3-acad-de16ee947a76"));
+        for bad in [
+            "",
+            "abc",
+            "3b398d5d-734a-4ab3-acad-de16ee947a7g",
+            &"a".repeat(4096),
+        ] {
+            assert!(!super::plausible_id(bad), "{bad}");
+        }
+    }
 }

@@ -35,7 +35,7 @@ use rmcp::{
 };
 
 pub use events::SharedEvents;
-pub use gate::gate;
+pub use gate::{gate, plausible_id};
 pub use record::Records;
 
 use crate::auth::Principal;
