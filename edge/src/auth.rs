@@ -12,10 +12,9 @@ use axum::{
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use common::{ErrorCode, config::ApiKey};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The authenticated caller of one request.
@@ -103,23 +102,16 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 fn unauthenticated(reason: &str) -> Response {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": ErrorCode::Unauthenticated.jsonrpc_code(), "message": reason }
-    });
-    (
+    let mut response = crate::error::jsonrpc_error(
         StatusCode::UNAUTHORIZED,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+        ErrorCode::Unauthenticated.jsonrpc_code(),
+        serde_json::Value::Null,
+        reason,
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 #[cfg(test)]

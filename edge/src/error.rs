@@ -33,3 +33,41 @@ impl EdgeError {
         }
     }
 }
+
+/// A JSON-RPC error answered by the edge itself, before rmcp: `status`, the
+/// request's `id` (`null` where it is not known yet) and a message a person
+/// can act on.
+pub fn jsonrpc_error(
+    status: axum::http::StatusCode,
+    code: i32,
+    id: serde_json::Value,
+    message: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": code, "message": message }
+    });
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// 503 with `Retry-After: 1`: the shared store cannot answer just now.
+pub fn unavailable(message: &str) -> axum::response::Response {
+    let mut response = jsonrpc_error(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable.jsonrpc_code(),
+        serde_json::Value::Null,
+        message,
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}

@@ -9,13 +9,13 @@
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
-    http::{Method, StatusCode, header},
+    http::{Method, StatusCode},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use common::ErrorCode;
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::limits::RpcRequest;
 
@@ -193,17 +193,7 @@ fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
 }
 
 fn reject(status: StatusCode, code: i32, id: Value, message: String) -> Response {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": { "code": code, "message": message }
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    crate::error::jsonrpc_error(status, code, id, &message)
 }
 
 #[cfg(test)]

@@ -6,13 +6,12 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use axum::{
     body::Bytes,
     extract::{Query, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use common::ErrorCode;
 use futures::StreamExt;
 use rmcp::model::ClientJsonRpcMessage;
-use serde_json::json;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::{Legacy, Record, Relayed, edge_channel, record_key};
@@ -167,24 +166,14 @@ fn unknown_session() -> Response {
 }
 
 fn busy(reason: &str) -> Response {
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Unavailable,
-        &format!("{reason}; retry shortly"),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+    crate::error::unavailable(&format!("{reason}; retry shortly"))
 }
 
 fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null,
-                      "error": {"code": code.jsonrpc_code(), "message": message}});
-    (
+    crate::error::jsonrpc_error(
         status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        code.jsonrpc_code(),
+        serde_json::Value::Null,
+        message,
     )
-        .into_response()
 }

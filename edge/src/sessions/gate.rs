@@ -5,12 +5,11 @@ use std::sync::Arc;
 use axum::middleware::Next;
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{Method, StatusCode},
     response::{IntoResponse, Response},
 };
 use common::ErrorCode;
 use rmcp::transport::streamable_http_server::session::SessionId;
-use serde_json::json;
 
 use super::Sessions;
 use crate::auth::Principal;
@@ -86,34 +85,19 @@ pub fn plausible_id(id: &str) -> bool {
 }
 
 fn not_found() -> Response {
-    error(
+    crate::error::jsonrpc_error(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound.jsonrpc_code(),
+        serde_json::Value::Null,
         "session not found: it ended, expired or was never opened by this caller; \
          send `initialize` without Mcp-Session-Id to open a new one",
     )
 }
 
 fn unavailable(reason: &str) -> Response {
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Unavailable.jsonrpc_code(),
-        &format!("sessions are unavailable for a moment ({reason}); retry shortly"),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
-fn error(status: StatusCode, code: i32, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    crate::error::unavailable(&format!(
+        "sessions are unavailable for a moment ({reason}); retry shortly"
+    ))
 }
 
 #[cfg(test)]
