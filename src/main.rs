@@ -9,6 +9,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: under load, glibc's `malloc`
+/// and `free` took about a tenth of an edge's and a worker's CPU (perf, in
+/// the cluster benchmark of loadtest/bench), spent on the many short-lived
+/// buffers of HTTP, gRPC and JSON.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let format = match cli.log_format() {

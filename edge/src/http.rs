@@ -65,6 +65,7 @@ pub fn app(state: EdgeState) -> Router {
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_max_request_body_bytes(config.max_body_bytes)
+        .with_json_response(true)
         .with_cancellation_token(state.shutdown.child_token());
     mcp_config.session_store = Some(state.sessions.records());
     if config.allowed_hosts.is_empty() {

@@ -30,6 +30,10 @@ use rmcp::{
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+/// The d365mcp binary's allocator, so that the two differ only in their code.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Serves the one tool.
 #[derive(Clone)]
 struct Echo;
@@ -87,7 +91,9 @@ impl ServerHandler for Echo {
 }
 
 fn app() -> Router {
-    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(false);
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true);
     let mcp = StreamableHttpService::new(
         || Ok(Echo),
         Arc::new(NeverSessionManager::default()),
