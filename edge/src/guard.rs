@@ -87,6 +87,7 @@ fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
                     ClientRequest::CallToolRequest(call) => Some(call.params.name.to_string()),
                     _ => None,
                 },
+                lists_tools: matches!(other, ClientRequest::ListToolsRequest(_)),
             })),
         },
         Ok(_) => Ok(None),

@@ -86,6 +86,7 @@ pub fn app(state: EdgeState) -> Router {
     ));
     let mcp = Router::new()
         .fallback_service(mcp)
+        .layer(axum::middleware::from_fn(crate::listing::splice))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&limiter),
             crate::limits::enforce,

@@ -22,6 +22,7 @@
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
 //! - `limits`: rate limits per API key, tenant and tool, shared by the edges
 //!   through the store; `429` with `Retry-After` beyond them.
+//! - `listing`: `tools/list` answered with the catalogue serialized once.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
@@ -40,6 +41,7 @@ mod http;
 mod legacy;
 mod limits;
 mod listen;
+mod listing;
 mod mcp;
 mod membership;
 mod prompts;

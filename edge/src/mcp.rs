@@ -99,9 +99,14 @@ impl ServerHandler for McpHandler {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        // The whole catalogue is one page; a cursor still gets it whole.
+        let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
+        if first_page && let Some(placeholder) = crate::listing::placeholder(&context) {
+            return Ok(placeholder);
+        }
         Ok(ListToolsResult::with_all_items(mcp_tools().to_vec()))
     }
 

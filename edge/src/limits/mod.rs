@@ -31,6 +31,15 @@
 //! caller). Each key lives only until its bucket is full again (its TTL is
 //! set by the store on every admission), at most `burst / rate` seconds.
 //!
+//! # Leases
+//!
+//! A limit of thousands of requests a second (a load test's, or a large
+//! tenant's) would cost a store round trip per request. For those, a busy
+//! edge takes units ahead of need and spends them itself (`lease`): every
+//! admission is still a unit of the shared bucket, so the bound holds
+//! across edges. Limits below 1,000/s (the defaults among them) lease
+//! nothing.
+//!
 //! # The shared store unreachable
 //!
 //! `open` (the default) decides with this edge's own buckets under the same
@@ -41,6 +50,7 @@
 //! logged, and decisions made locally are counted ([`Limiter::fallbacks`]).
 
 mod enforce;
+mod lease;
 
 use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
@@ -68,6 +78,8 @@ pub struct RpcRequest {
     pub id: Value,
     /// The tool a `tools/call` names.
     pub tool: Option<String>,
+    /// Whether it is a `tools/list`.
+    pub lists_tools: bool,
 }
 
 /// Which limit refused a request.
@@ -99,6 +111,7 @@ pub struct Limiter {
     limits: RateLimits,
     shared: SharedStore,
     local: LocalLimiter,
+    leases: lease::Leases,
     /// Until when the shared store is left alone after an error.
     store_down_until: Mutex<Option<Instant>>,
     degraded: AtomicBool,
@@ -112,6 +125,7 @@ impl Limiter {
             limits,
             shared,
             local: LocalLimiter::new(),
+            leases: lease::Leases::default(),
             store_down_until: Mutex::new(None),
             degraded: AtomicBool::new(false),
             fallbacks: AtomicU64::new(0),
@@ -175,26 +189,53 @@ impl Limiter {
         })
     }
 
-    /// One unit from `key`: in the shared store, or by the policy when it fails.
+    /// One unit from `key`: leased, from the shared store, or by the policy
+    /// when the store fails.
     async fn decide(&self, key: &str, limit: Limit) -> Result<Decision, Rejection> {
-        let error = match self.store_skipped() {
-            Some(error) => error,
-            None => match self.shared.acquire(key, limit, 1).await {
-                Ok(decision) => {
-                    self.store_is_back();
-                    return Ok(decision);
-                }
-                Err(error) => {
-                    self.store_failed(&error);
-                    error
-                }
-            },
+        if self.leases.spend(key) {
+            return Ok(Decision {
+                allowed: true,
+                retry_after: Duration::ZERO,
+                remaining: 0,
+            });
+        }
+        let error = match self.from_store(key, limit).await {
+            Ok(decision) => return Ok(decision),
+            Err(error) => error,
         };
         match self.limits.on_store_error {
             StoreErrorPolicy::Closed => Err(Rejection::StoreDown(error)),
             StoreErrorPolicy::Open => {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
                 Ok(self.local.acquire_now(key, limit, 1))
+            }
+        }
+    }
+
+    /// One unit from `key`'s shared bucket, with a lease when it is busy.
+    async fn from_store(&self, key: &str, limit: Limit) -> Result<Decision, StoreError> {
+        if let Some(error) = self.store_skipped() {
+            return Err(error);
+        }
+        let mut units = self.leases.size(key, limit);
+        loop {
+            match self.shared.acquire(key, limit, units).await {
+                Ok(decision) if !decision.allowed && units > 1 => {
+                    // Too few units left for the lease: one may still fit.
+                    self.leases.refused(key);
+                    units = 1;
+                }
+                Ok(decision) => {
+                    self.store_is_back();
+                    if decision.allowed {
+                        self.leases.taken(key, units);
+                    }
+                    return Ok(decision);
+                }
+                Err(error) => {
+                    self.store_failed(&error);
+                    return Err(error);
+                }
             }
         }
     }

@@ -140,3 +140,32 @@ async fn closed_policy_refuses_while_the_store_is_down() {
     }
     assert_eq!(limiter.fallbacks(), 0);
 }
+
+#[tokio::test]
+async fn leases_keep_two_edges_within_the_shared_bound_and_use_the_whole_burst() {
+    // 10,000/s leases up to 10 units; 40 is the burst.
+    let busy = Limit {
+        rate_per_second: 10_000.0,
+        burst: 40,
+    };
+    let limits = || RateLimits {
+        principal: Some(busy),
+        ..RateLimits::off()
+    };
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let edges = [
+        Limiter::new(limits(), store.clone()),
+        Limiter::new(limits(), store),
+    ];
+    let erp = caller("erp", "t");
+    let started = std::time::Instant::now();
+    let mut admitted = 0;
+    for i in 0..400 {
+        if edges[i % 2].check(&erp, None).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    let bound = (10_000.0 * started.elapsed().as_secs_f64()).floor() as usize + 40;
+    assert!(admitted <= bound, "{admitted} admitted, bound {bound}");
+    assert!(admitted >= 40, "only {admitted}: leased units were lost");
+}

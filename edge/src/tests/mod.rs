@@ -62,6 +62,43 @@ async fn stateless_tools_list_serves_the_catalogue() {
 }
 
 #[tokio::test]
+async fn the_spliced_listing_is_the_listing_rmcp_makes() {
+    // With a cursor the handler answers the full listing itself, through
+    // rmcp's own serialization; without one the tools are spliced in.
+    let mut answers = Vec::new();
+    for params in [
+        json!({"_meta": meta()}),
+        json!({"_meta": meta(), "cursor": "x"}),
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": params});
+        let response = app(state())
+            .oneshot(post(&body.to_string(), "tools/list", None))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "application/json");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        if let Some(length) = headers.get("content-length") {
+            assert_eq!(length.to_str().unwrap(), bytes.len().to_string());
+        }
+        answers.push(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(
+        answers[0]["result"]["tools"].as_array().map(Vec::len),
+        Some(common::catalogue::tools().len())
+    );
+    assert!(
+        answers[0]["result"].get("_meta").is_none(),
+        "{}",
+        answers[0]["result"]["_meta"]
+    );
+}
+
+#[tokio::test]
 async fn stateless_tools_call_reaches_the_worker_with_progress() {
     let body = json!({
         "jsonrpc": "2.0", "id": 7, "method": "tools/call",

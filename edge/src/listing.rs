@@ -1,0 +1,209 @@
+//! `tools/list` without serializing the catalogue for every request.
+//!
+//! The catalogue never changes while an edge runs, but its listing is about
+//! 45 KB of JSON (23 tools with their input and output schemas), and rmcp
+//! serializes a handler's result afresh for every request: under a
+//! `tools/list` load that serialization took over a third of an edge's CPU
+//! (perf, loadtest/bench). So the tools are serialized once ([`tools_json`])
+//! and spliced into rmcp's answer:
+//!
+//! 1. [`splice`], a middleware in front of rmcp, marks a stateless
+//!    (`2026-07-28`) `tools/list` with [`Splice`];
+//! 2. the handler, seeing the mark and no cursor, answers the listing
+//!    with no tools and a marker in `_meta` ([`placeholder`]). Everything
+//!    else rmcp does — the protocol checks, the id, the result's other
+//!    fields, the status and headers — happens as for any request;
+//! 3. on the way out, [`splice`] finds the marker in rmcp's JSON answer,
+//!    drops it and puts the serialized tools in the place of the empty list.
+//!
+//! Anything else passes untouched, and an answer without the marker is
+//! returned as rmcp made it, so a request the splice does not understand
+//! gets rmcp's full answer. 2025 sessions are not marked: their replies are
+//! SSE events kept in the event store for resumption.
+
+use std::sync::OnceLock;
+
+use axum::{
+    body::{Body, HttpBody as _},
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use rmcp::{
+    RoleServer,
+    model::{ListToolsResult, MetaObject},
+    service::RequestContext,
+};
+use serde::Serialize;
+use serde_json::{Map, Value, value::RawValue};
+
+use crate::{limits::RpcRequest, mcp::mcp_tools};
+
+/// The mark of a request whose tools are spliced in (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct Splice;
+
+/// The `_meta` key of the placeholder answer.
+const MARKER: &str = "io.d365mcp/tools-spliced";
+
+/// The protocol version whose requests are marked: the stateless one.
+const STATELESS_VERSION: &str = "2026-07-28";
+
+/// The largest answer read back for the marker; a placeholder is about
+/// 150 bytes, a full listing tens of kilobytes.
+const PLACEHOLDER_MAX: u64 = 4096;
+
+/// The catalogue's tools as JSON, serialized once.
+fn tools_json() -> Option<&'static RawValue> {
+    static TOOLS: OnceLock<Option<Box<RawValue>>> = OnceLock::new();
+    TOOLS
+        .get_or_init(|| serde_json::value::to_raw_value(mcp_tools()).ok())
+        .as_deref()
+}
+
+/// The answer with no tools and the marker, when `context`'s request was
+/// marked by [`splice`].
+pub fn placeholder(context: &RequestContext<RoleServer>) -> Option<ListToolsResult> {
+    let marked = context
+        .extensions
+        .get::<http::request::Parts>()
+        .is_some_and(|parts| parts.extensions.get::<Splice>().is_some());
+    marked.then(|| {
+        let mut meta = Map::new();
+        meta.insert(MARKER.to_owned(), Value::Bool(true));
+        ListToolsResult {
+            meta: Some(MetaObject(meta)),
+            ..ListToolsResult::with_all_items(Vec::new())
+        }
+    })
+}
+
+/// Marks a stateless `tools/list` and splices the tools into its answer.
+pub async fn splice(mut request: Request, next: Next) -> Response {
+    let wanted = request
+        .extensions()
+        .get::<RpcRequest>()
+        .is_some_and(|rpc| rpc.lists_tools)
+        && request
+            .headers()
+            .get("mcp-protocol-version")
+            .is_some_and(|v| v == STATELESS_VERSION)
+        && tools_json().is_some();
+    if !wanted {
+        return next.run(request).await;
+    }
+    request.extensions_mut().insert(Splice);
+    fill(next.run(request).await).await
+}
+
+/// rmcp's answer with the tools in place of the placeholder's empty list;
+/// any other answer as it was.
+async fn fill(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= PLACEHOLDER_MAX);
+    if response.status() != StatusCode::OK || !is_json || !small {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, PLACEHOLDER_MAX as usize).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // A body of known, small size that cannot be read: nothing
+            // sensible is left to send.
+            tracing::error!(error = %e, "tools/list: rmcp's answer could not be read");
+            let mut failed = Response::new(Body::empty());
+            *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return failed;
+        }
+    };
+    match filled(&bytes) {
+        Some(body) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            if let Ok(length) = HeaderValue::from_str(&body.len().to_string()) {
+                parts.headers.insert(header::CONTENT_LENGTH, length);
+            }
+            Response::from_parts(parts, Body::from(body))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// The JSON-RPC message `bytes` with its tools filled in, when it is the
+/// placeholder answer.
+fn filled(bytes: &[u8]) -> Option<Vec<u8>> {
+    let tools = tools_json()?;
+    let mut message: Map<String, Value> = serde_json::from_slice(bytes).ok()?;
+    let Some(Value::Object(mut result)) = message.remove("result") else {
+        return None;
+    };
+    let Some(Value::Object(meta)) = result.get_mut("_meta") else {
+        return None;
+    };
+    if meta.remove(MARKER) != Some(Value::Bool(true)) {
+        return None;
+    }
+    if meta.is_empty() {
+        result.remove("_meta");
+    }
+    if result.remove("tools") != Some(Value::Array(Vec::new())) {
+        return None;
+    }
+    #[derive(Serialize)]
+    struct Message<'a> {
+        #[serde(flatten)]
+        message: &'a Map<String, Value>,
+        result: Filled<'a>,
+    }
+    #[derive(Serialize)]
+    struct Filled<'a> {
+        #[serde(flatten)]
+        rest: &'a Map<String, Value>,
+        tools: &'a RawValue,
+    }
+    serde_json::to_vec(&Message {
+        message: &message,
+        result: Filled {
+            rest: &result,
+            tools,
+        },
+    })
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placeholder_answer_gets_the_tools_and_loses_the_marker() {
+        let answer = br#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"complete","_meta":{"io.d365mcp/tools-spliced":true},"tools":[]}}"#;
+        let filled: Value = serde_json::from_slice(&filled(answer).unwrap()).unwrap();
+        let tools = serde_json::to_value(mcp_tools()).unwrap();
+        assert_eq!(
+            filled,
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "result": {"resultType": "complete", "tools": tools}})
+        );
+    }
+
+    #[test]
+    fn other_answers_are_left_alone() {
+        for answer in [
+            &br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}"#[..],
+            br#"{"jsonrpc":"2.0","id":7,"result":{"_meta":{"io.d365mcp/tools-spliced":false},"tools":[]}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"result":{"_meta":{"io.d365mcp/tools-spliced":true},"tools":[{"name":"x"}]}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"no"}}"#,
+            b"not json",
+        ] {
+            assert_eq!(filled(answer), None, "{}", String::from_utf8_lossy(answer));
+        }
+    }
+}
