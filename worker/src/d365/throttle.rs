@@ -5,13 +5,52 @@
 //! it before sending and waits until then — within the call's deadline — or
 //! fails at once with a retryable `throttled` error that says how long.
 //!
+//! ## The local view
+//!
+//! Reading the store before every D365FO request would cost a round trip
+//! per request, so each gate keeps a local view: the latest known end of the
+//! window (Unix ms) and when it was last read from the store. It is kept
+//! current in two ways:
+//!
+//! - **Pub/sub.** [`ThrottleGate::close_for`] sets the key (with a TTL, as
+//!   the source of truth) and publishes `"{until_ms} {key}"` on the one
+//!   channel [`CHANNEL`] shared by every window: the end in Unix ms, one
+//!   space, then the gate's whole store key (which may itself hold spaces).
+//!   Each gate listens on it and takes the later of what it knew and what it
+//!   hears for its own key; other keys and malformed messages are ignored.
+//! - **Refresh.** A view not read from the store for [`REFRESH_INTERVAL`] is
+//!   read again before the next request. A new gate has never read it, so a
+//!   worker's first request for an environment always sees a window set
+//!   before the worker started; afterwards a gate reads the store at most
+//!   once per interval, however many requests it sends.
+//!
+//! A refresh subscribes first when no subscription is up, then reads: a
+//! window is in the read or in a later message. So the listener starts on
+//! the first [`ThrottleGate::wait`], in async code (a gate may be built
+//! outside a runtime), and when subscribing fails or the subscription ends
+//! (Redis restarted), the next refresh subscribes again; meanwhile the
+//! refresh alone bounds how late a window is seen. Delivery is asynchronous:
+//! another worker's window reaches a fresh view when the listener has run,
+//! typically within a round trip of the publish.
+//!
 //! The gate is advisory: when the store cannot be read, requests go out and
-//! D365FO's own 429 still protects it.
+//! D365FO's own 429 still protects it. A failed subscribe or read counts as
+//! a refresh (the read is skipped when subscribing failed: the store is
+//! unreachable), so a store that is down costs one timeout per interval,
+//! not one per request.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use common::store::SharedStore;
+use futures::{StreamExt, stream::BoxStream};
+use tokio::{task::AbortHandle, time::Instant};
 
 use super::retry::{Deadline, unix_now_ms};
 use crate::error::WorkerError;
@@ -19,10 +58,65 @@ use crate::error::WorkerError;
 /// Key prefix of throttle windows; `v1` is the value's format (Unix ms).
 pub const PREFIX: &str = "d365mcp:throttle:v1:";
 
+/// The pub/sub channel on which every closed window is announced, as
+/// `"{until_ms} {key}"` (see the module docs).
+pub const CHANNEL: &str = "d365mcp:throttle:v1:closed";
+
+/// How long a gate trusts its local view before reading the store again.
+///
+/// This is the staleness bound when pub/sub fails: a window published while
+/// this gate's subscription was down (Redis restarting, subscribe failing)
+/// is seen at most this late. With the subscription up, windows are seen as
+/// soon as their message arrives.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The shared back-off window of one environment and identity.
 pub struct ThrottleGate {
     store: SharedStore,
+    shared: Arc<Shared>,
+}
+
+/// What a gate and its listener share; the listener holds it weakly, so a
+/// dropped gate ends its listener.
+struct Shared {
     key: String,
+    view: parking_lot::Mutex<View>,
+    /// Held while reading the store, so concurrent requests on a stale view
+    /// share one read instead of each sending one.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Whether a listener holds a subscription; only it clears this, when
+    /// its stream ends.
+    listening: AtomicBool,
+    task: parking_lot::Mutex<Option<AbortHandle>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+struct View {
+    /// The latest known end of the window, Unix ms.
+    until_ms: Option<u64>,
+    /// When the store was last read (or tried); `None` forces a read.
+    refreshed: Option<Instant>,
+}
+
+impl View {
+    /// The known end, if the view is fresh enough to use without a read.
+    fn fresh(&self) -> Option<Option<u64>> {
+        self.refreshed
+            .is_some_and(|at| at.elapsed() < REFRESH_INTERVAL)
+            .then_some(self.until_ms)
+    }
+
+    fn learn(&mut self, until_ms: u64) {
+        self.until_ms = Some(self.until_ms.map_or(until_ms, |known| known.max(until_ms)));
+    }
 }
 
 impl ThrottleGate {
@@ -31,23 +125,20 @@ impl ThrottleGate {
     pub fn new(store: SharedStore, base_url: &str, identity: &str) -> Self {
         Self {
             store,
-            key: format!("{PREFIX}{}|{identity}", base_url.trim_end_matches('/')),
+            shared: Arc::new(Shared {
+                key: format!("{PREFIX}{}|{identity}", base_url.trim_end_matches('/')),
+                view: parking_lot::Mutex::new(View::default()),
+                refreshing: tokio::sync::Mutex::new(()),
+                listening: AtomicBool::new(false),
+                task: parking_lot::Mutex::new(None),
+            }),
         }
     }
 
     /// Waits while the environment is closed, if the deadline allows;
     /// otherwise fails with `throttled` and the time left to wait.
     pub async fn wait(&self, deadline: Deadline) -> Result<(), WorkerError> {
-        let until_ms = match self.store.get(&self.key).await {
-            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok()),
-            Ok(None) => None,
-            Err(error) => {
-                tracing::debug!(%error, "throttle window unreadable; sending anyway");
-                None
-            }
-        };
+        let until_ms = self.until_ms().await;
         let Some(left) = until_ms.and_then(|until| until.checked_sub(unix_now_ms())) else {
             return Ok(());
         };
@@ -65,56 +156,115 @@ impl ThrottleGate {
         Ok(())
     }
 
-    /// Closes the environment for `retry_after`, for every worker.
+    /// Closes the environment for `retry_after`, for every worker: this
+    /// gate's view at once, the others' through [`CHANNEL`] or, failing
+    /// that, their next refresh.
     pub async fn close_for(&self, retry_after: Duration) {
         let until =
             unix_now_ms().saturating_add(u64::try_from(retry_after.as_millis()).unwrap_or(0));
+        self.shared.view.lock().learn(until);
         let value = Bytes::from(until.to_string());
-        if let Err(error) = self.store.set(&self.key, value, Some(retry_after)).await {
+        if let Err(error) = self
+            .store
+            .set(&self.shared.key, value, Some(retry_after))
+            .await
+        {
             tracing::warn!(%error, "could not share D365FO's Retry-After with other workers");
+        }
+        let message = Bytes::from(format!("{until} {}", self.shared.key));
+        if let Err(error) = self.store.publish(CHANNEL, message).await {
+            tracing::debug!(%error, "could not announce the throttle window; others read it at their refresh");
+        }
+    }
+
+    /// The known end of the window: the local view while fresh, otherwise
+    /// read from the store (once for all concurrent callers).
+    async fn until_ms(&self) -> Option<u64> {
+        if let Some(until) = self.shared.view.lock().fresh() {
+            return until;
+        }
+        let _refreshing = self.shared.refreshing.lock().await;
+        if let Some(until) = self.shared.view.lock().fresh() {
+            return until;
+        }
+        // Subscribed before reading: a window is then either in the read or
+        // in a message, never in neither.
+        let read = if self.listen().await {
+            self.read().await
+        } else {
+            // The store is unreachable: one timeout per refresh is enough.
+            None
+        };
+        let mut view = self.shared.view.lock();
+        if let Some(until) = read {
+            view.learn(until);
+        }
+        view.refreshed = Some(Instant::now());
+        view.until_ms
+    }
+
+    /// The window's end as stored, if any and readable.
+    async fn read(&self) -> Option<u64> {
+        match self.store.get(&self.shared.key).await {
+            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok()),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::debug!(%error, "throttle window unreadable; sending anyway");
+                None
+            }
+        }
+    }
+
+    /// Subscribes to [`CHANNEL`] and starts the listener, unless one runs;
+    /// `false` when subscribing failed. Called with `refreshing` held, so
+    /// two callers never subscribe at once, and from async code only (it
+    /// spawns on the current runtime).
+    async fn listen(&self) -> bool {
+        if self.shared.listening.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.store.subscribe(CHANNEL).await {
+            Ok(messages) => {
+                self.shared.listening.store(true, Ordering::Release);
+                let task = tokio::spawn(apply(messages, Arc::downgrade(&self.shared)));
+                *self.shared.task.lock() = Some(task.abort_handle());
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, "no throttle subscription; trying again at the next refresh");
+                false
+            }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use common::store::MemoryStore;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_closed_environment_is_waited_out_or_refused() {
-        let store: SharedStore = Arc::new(MemoryStore::new());
-        let a = ThrottleGate::new(store.clone(), "https://x.example/", "app");
-        let b = ThrottleGate::new(store.clone(), "https://x.example", "app");
-        let other = ThrottleGate::new(store, "https://x.example", "other-app");
-        b.wait(Deadline::NONE).await.unwrap();
-        a.close_for(Duration::from_millis(300)).await;
-        // Another identity is not held back.
-        other
-            .wait(Deadline::after(Duration::from_millis(10)))
-            .await
-            .unwrap();
-        // Too little time left: refused at once, with the wait to come.
-        let refused = b
-            .wait(Deadline::after(Duration::from_millis(50)))
-            .await
-            .unwrap_err();
-        let WorkerError::Throttled {
-            retry_after: Some(left),
-        } = refused
-        else {
-            panic!("{refused:?}");
+/// Applies the messages for `shared`'s key until the subscription ends (it
+/// is then renewed at the next refresh) or the gate is dropped.
+async fn apply(mut messages: BoxStream<'static, Bytes>, shared: Weak<Shared>) {
+    while let Some(message) = messages.next().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
         };
-        assert!(left > Duration::from_millis(100), "{left:?}");
-        // Enough time: waited out.
-        let started = std::time::Instant::now();
-        b.wait(Deadline::after(Duration::from_secs(5)))
-            .await
-            .unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(150));
-        b.wait(Deadline::NONE).await.unwrap();
+        match parse(&message) {
+            Some((until, key)) if key == shared.key => shared.view.lock().learn(until),
+            Some(_) => {}
+            None => tracing::debug!(len = message.len(), "malformed throttle message ignored"),
+        }
+    }
+    tracing::debug!("throttle subscription ended; subscribing again at the next refresh");
+    if let Some(shared) = shared.upgrade() {
+        shared.listening.store(false, Ordering::Release);
     }
 }
+
+/// `"{until_ms} {key}"` → `(until_ms, key)`.
+fn parse(message: &[u8]) -> Option<(u64, &str)> {
+    let (until, key) = std::str::from_utf8(message).ok()?.split_once(' ')?;
+    let until = until.parse().ok()?;
+    (!key.is_empty()).then_some((until, key))
+}
+
+#[cfg(test)]
+mod tests;
