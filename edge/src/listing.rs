@@ -169,14 +169,20 @@ fn filled(bytes: &[u8]) -> Option<Vec<u8>> {
         rest: &'a Map<String, Value>,
         tools: &'a RawValue,
     }
-    serde_json::to_vec(&Message {
-        message: &message,
-        result: Filled {
-            rest: &result,
-            tools,
+    // Sized once: growing a 45 KB buffer by doubling copied it five times.
+    let mut out = Vec::with_capacity(tools.get().len() + bytes.len());
+    serde_json::to_writer(
+        &mut out,
+        &Message {
+            message: &message,
+            result: Filled {
+                rest: &result,
+                tools,
+            },
         },
-    })
-    .ok()
+    )
+    .ok()?;
+    Some(out)
 }
 
 #[cfg(test)]

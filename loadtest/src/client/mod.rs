@@ -112,10 +112,18 @@ impl Http {
                 .map_err(|e| Failure::from_reqwest(&e))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response
-                .text()
+            let bytes = response
+                .bytes()
                 .await
                 .map_err(|e| Failure::from_reqwest(&e))?;
+            // Not `Response::text`: its lossy decoding walked every byte of
+            // a 45 KB `tools/list` answer and took a third of the harness's
+            // CPU; strict validation is many times faster, and only a body
+            // that fails it is decoded lossily (for its error message).
+            let body = match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
             Ok((status, headers, body))
         };
         tokio::time::timeout(self.timeout, exchange)
