@@ -199,7 +199,7 @@ impl Limiter {
                 remaining: 0,
             });
         }
-        let error = match self.from_store(key, limit).await {
+        let error = match self.shared_decision(key, limit).await {
             Ok(decision) => return Ok(decision),
             Err(error) => error,
         };
@@ -213,7 +213,7 @@ impl Limiter {
     }
 
     /// One unit from `key`'s shared bucket, with a lease when it is busy.
-    async fn from_store(&self, key: &str, limit: Limit) -> Result<Decision, StoreError> {
+    async fn shared_decision(&self, key: &str, limit: Limit) -> Result<Decision, StoreError> {
         if let Some(error) = self.store_skipped() {
             return Err(error);
         }
