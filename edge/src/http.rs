@@ -65,6 +65,10 @@ pub fn app(state: EdgeState) -> Router {
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_max_request_body_bytes(config.max_body_bytes)
+        // A stateless answer as one JSON body with a length rather than a
+        // chunked SSE stream of one event: less work per call on both ends
+        // (rmcp falls back to SSE when progress comes before the result).
+        // 2025 sessions keep SSE, whose events are logged for resumption.
         .with_json_response(true)
         .with_cancellation_token(state.shutdown.child_token());
     mcp_config.session_store = Some(state.sessions.records());

@@ -161,7 +161,7 @@ loadtest() {
 
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') × $(nproc)"
     echo "kernel: $(uname -sr)"
     echo "servers on CPUs $SERVER_CPUS, load generator on CPUs $LOAD_CPUS"

@@ -5,8 +5,8 @@
 //! request checks) and none of the edge's own work (auth, rate limits,
 //! sessions, dispatch), so the edge's `tools/list` rate as a share of this
 //! server's shows what the edge adds. Its rmcp configuration matches the
-//! edge's where they overlap: loopback `Host` check, SSE replies, and
-//! TCP_NODELAY on accepted sockets.
+//! edge's where they overlap: loopback `Host` check, JSON replies, and
+//! TCP_NODELAY on accepted sockets; so does its allocator (mimalloc).
 //!
 //! ```sh
 //! cargo run --release -p loadtest --example echo_server -- --listen 127.0.0.1:0
