@@ -89,6 +89,13 @@ pub async fn splice(mut request: Request, next: Next) -> Response {
             .headers()
             .get("mcp-protocol-version")
             .is_some_and(|v| v == STATELESS_VERSION)
+        // rmcp answers in JSON only to a client that accepts it; an SSE
+        // answer would carry the placeholder, so such a request is left alone.
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"))
         && tools_json().is_some();
     if !wanted {
         return next.run(request).await;
