@@ -12,10 +12,10 @@
 //!
 //! Leases are sized by demand and capped by the limit:
 //! - at most [`CAP_SPAN`] worth of the limit's rate and a quarter of its
-//!   burst. Limits below 1,000 requests a second (the defaults are 100/s
-//!   per key and 500/s per tenant) are below one unit per span, so their
-//!   leases are one unit: every request goes to the store exactly as
-//!   without leases;
+//!   burst. A lease of one unit is no lease, so only limits of 2,000
+//!   requests a second and more (with a burst of at least 8) lease at all;
+//!   below that (the defaults are 100/s per key and 500/s per tenant)
+//!   every request goes to the store exactly as without leases;
 //! - a lease spent within [`TARGET_SPAN`] makes the next one twice as
 //!   large; one that lasted over four times that makes it half as large.
 //!   A lease refused by the shared bucket is retried as one unit, and the
@@ -164,14 +164,19 @@ mod tests {
         for l in [
             limit(100.0, 100),
             limit(500.0, 1000),
-            limit(999.0, 2000),
-            limit(1e6, 3),
+            limit(1999.0, 4000),
+            limit(1e6, 7),
         ] {
             leases.taken("k", 1);
             assert_eq!(leases.size("k", l), 1, "{l:?}");
             assert!(!leases.spend("k"));
         }
         assert_eq!(leases.len(), 0, "one-unit takes keep no state");
+        assert_eq!(
+            leases.size("k", limit(2000.0, 8)),
+            2,
+            "the smallest limit that leases"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@
 //! tenant's) would cost a store round trip per request. For those, a busy
 //! edge takes units ahead of need and spends them itself (`lease`): every
 //! admission is still a unit of the shared bucket, so the bound holds
-//! across edges. Limits below 1,000/s (the defaults among them) lease
+//! across edges. Limits below 2,000/s (the defaults among them) lease
 //! nothing.
 //!
 //! # The shared store unreachable
