@@ -33,7 +33,10 @@ fn output_to_result(output: proto::ToolOutput) -> Result<CallToolResult, ErrorDa
     };
     let content: Value =
         serde_json::from_str(&output.content_json).map_err(|e| bad("content", e))?;
-    let mut body = json!({ "content": content, "isError": output.is_error });
+    // `resultType` is required in every 2026-07-28 result; rmcp drops it
+    // again for a peer of an older protocol.
+    let mut body =
+        json!({ "resultType": "complete", "content": content, "isError": output.is_error });
     if !output.structured_content_json.is_empty() {
         let structured: Value = serde_json::from_str(&output.structured_content_json)
             .map_err(|e| bad("structured content", e))?;
@@ -55,6 +58,7 @@ pub fn failure_to_mcp(failure: Failure) -> Result<CallToolResult, ErrorData> {
         text.push_str(&format!(" Retry after {} s.", after.as_secs().max(1)));
     }
     let body = json!({
+        "resultType": "complete",
         "content": [{ "type": "text", "text": text }],
         "isError": true,
         "_meta": { "d365mcp/error": error_detail(&failure) }
@@ -114,6 +118,7 @@ mod tests {
         assert_eq!(r.structured_content, Some(json!({"a": 1})));
         assert_eq!(r.is_error, Some(false));
         assert_eq!(r.content.len(), 1);
+        assert_eq!(r.result_type, Some(rmcp::model::ResultType::COMPLETE));
     }
 
     #[test]
@@ -128,6 +133,7 @@ mod tests {
             .with_retry_after(Duration::from_secs(3));
         let r = failure_to_mcp(throttled).unwrap();
         assert_eq!(r.is_error, Some(true));
+        assert_eq!(r.result_type, Some(rmcp::model::ResultType::COMPLETE));
         let text = serde_json::to_value(&r.content).unwrap().to_string();
         assert!(text.contains("Retry after 3 s"), "{text}");
 

@@ -57,6 +57,32 @@ pub fn jsonrpc_error(
         .into_response()
 }
 
+/// A JSON-RPC error answered by the edge itself for `code`, with the
+/// `data` every error of this server carries (`code`, `retryable`).
+pub fn refusal(
+    status: axum::http::StatusCode,
+    code: ErrorCode,
+    id: serde_json::Value,
+    message: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": code.jsonrpc_code(),
+            "message": message,
+            "data": { "code": code.as_str(), "retryable": code.is_retryable() },
+        }
+    });
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// 503 with `Retry-After: 1`: the shared store cannot answer just now.
 pub fn unavailable(message: &str) -> axum::response::Response {
     let mut response = jsonrpc_error(

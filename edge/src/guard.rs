@@ -14,7 +14,7 @@ use axum::{
     response::Response,
 };
 use common::ErrorCode;
-use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest};
+use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, GetMeta};
 use serde_json::Value;
 
 use crate::limits::RpcRequest;
@@ -67,6 +67,16 @@ fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
     // The one parse every request pays; only a body rmcp would refuse is
     // looked at again, to say what is wrong with it.
     match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        // Removed from the stateless protocol: "method not found" (404,
+        // -32601) for a request that speaks it, as the spec requires,
+        // rather than an answer or a complaint about its params.
+        Ok(ClientJsonRpcMessage::Request(request))
+            if REMOVED_IN_STATELESS.contains(&request.request.method())
+                && speaks_stateless(&request.request) =>
+        {
+            let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
+            Err(Box::new(removed(request.request.method(), id)))
+        }
         Ok(ClientJsonRpcMessage::Request(request)) => match &request.request {
             // rmcp reads an MCP method whose params don't fit its schema as
             // an unknown custom method, and answers "method not found":
@@ -113,6 +123,49 @@ const MCP_METHODS: &[&str] = &[
     "completion/complete",
     "logging/setLevel",
 ];
+
+/// Methods of the session protocols that 2026-07-28 removed (`ping` is
+/// refused by rmcp itself for a stateless request).
+const REMOVED_IN_STATELESS: &[&str] = &[
+    "initialize",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+/// The stateless protocol's version, as a request names it in `_meta`.
+const STATELESS_VERSION: &str = "2026-07-28";
+
+/// Whether the request's `params._meta` names the stateless protocol (or a
+/// later one).
+fn speaks_stateless(request: &ClientRequest) -> bool {
+    // rmcp keeps `_meta` apart from the params, for custom requests too.
+    let named = request.get_meta().protocol_version();
+    named.is_some_and(|v| v.as_str() >= STATELESS_VERSION)
+        || matches!(request, ClientRequest::CustomRequest(custom)
+            if names_stateless(custom.params.as_ref()))
+}
+
+/// Whether raw `params._meta` names the stateless protocol (or a later one).
+fn names_stateless(params: Option<&Value>) -> bool {
+    params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .and_then(Value::as_str)
+        .is_some_and(|v| v >= STATELESS_VERSION)
+}
+
+fn removed(method: &str, id: Value) -> Response {
+    crate::error::jsonrpc_error(
+        StatusCode::NOT_FOUND,
+        -32601,
+        id,
+        &format!(
+            "method not found: `{method}` is not part of MCP {STATELESS_VERSION}, which needs \
+             no handshake or session; send the request itself with the protocol version in `_meta`"
+        ),
+    )
+}
 
 fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Response {
     let params = params.unwrap_or(Value::Null);
@@ -186,6 +239,12 @@ fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
             "invalid request: `jsonrpc` must be \"2.0\"".into(),
         );
     }
+    if let Some(method) = object.get("method").and_then(Value::as_str)
+        && REMOVED_IN_STATELESS.contains(&method)
+        && names_stateless(object.get("params"))
+    {
+        return removed(method, id);
+    }
     let (code, message) = match object.get("method").and_then(Value::as_str) {
         Some(method) => (-32602, format!("invalid params for `{method}`: {error}")),
         None => (-32600, format!("invalid request: {error}")),
@@ -240,6 +299,10 @@ mod tests {
                 -32602,
             ),
             (r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#, -32602),
+            (
+                r#"{"jsonrpc":"2.0","id":9,"method":"logging/setLevel","params":{}}"#,
+                -32602,
+            ),
         ] {
             let (status, body) = rejection(bad)
                 .await
@@ -268,6 +331,24 @@ mod tests {
             let message = body["error"]["message"].as_str().unwrap();
             assert!(message.contains(field), "{bad}: {message}");
         }
+        for method in REMOVED_IN_STATELESS {
+            let bad = format!(
+                r#"{{"jsonrpc":"2.0","id":"r","method":"{method}","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}}}}"#
+            );
+            let (status, body) = rejection(&bad).await.unwrap();
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+            assert_eq!(body["error"]["code"], -32601, "{method}");
+            assert_eq!(body["id"], "r", "{method}");
+        }
+        // Well-formed too: a full `initialize` naming 2026-07-28 in `_meta`.
+        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"c","version":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+        assert_eq!(
+            rejection(initialize).await.unwrap().0,
+            StatusCode::NOT_FOUND
+        );
+        // And a 2025 initialize is served.
+        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
+        assert!(rejection(initialize).await.is_none());
         let (_, body) = rejection(r#"{"jsonrpc":"1.0","id":9,"method":"tools/list"}"#)
             .await
             .unwrap();

@@ -59,11 +59,34 @@ impl EdgeState {
     }
 }
 
+/// The MCP server an edge runs for each session and stateless request.
+///
+/// The product's is [`McpHandler`] (the D365FO catalogue); the conformance
+/// tests plug in the suite's reference fixture instead, so that it is served
+/// through this same HTTP stack (auth, guards, sessions, limits, legacy).
+pub trait Handler: rmcp::ServerHandler + Clone + Send + Sync + 'static {
+    /// The handler of one session (or stateless request) on `state`'s edge.
+    fn for_edge(state: &EdgeState) -> Self;
+}
+
+impl Handler for McpHandler {
+    fn for_edge(state: &EdgeState) -> Self {
+        McpHandler::new(state.clone())
+    }
+}
+
 /// The edge's router: MCP at `/mcp`, `/health`, `/ready`.
 pub fn app(state: EdgeState) -> Router {
+    app_with::<McpHandler>(state)
+}
+
+/// The edge's router serving `H` in place of the D365FO handler.
+pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     let config = &state.config;
+    // Host and Origin are checked by `origin::check` for every route, with a
+    // JSON-RPC answer; rmcp's own checks would answer /mcp in plain text.
     let mut mcp_config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(config.allowed_hosts.clone())
+        .disable_allowed_hosts()
         .with_max_request_body_bytes(config.max_body_bytes)
         // A stateless answer as one JSON body with a length rather than a
         // chunked SSE stream of one event: less work per call on both ends
@@ -72,15 +95,9 @@ pub fn app(state: EdgeState) -> Router {
         .with_json_response(true)
         .with_cancellation_token(state.shutdown.child_token());
     mcp_config.session_store = Some(state.sessions.records());
-    if config.allowed_hosts.is_empty() {
-        mcp_config = mcp_config.disable_allowed_hosts();
-    }
-    if !config.allowed_origins.is_empty() {
-        mcp_config = mcp_config.with_allowed_origins(config.allowed_origins.clone());
-    }
     let handler_state = state.clone();
     let mcp = StreamableHttpService::new(
-        move || Ok(McpHandler::new(handler_state.clone())),
+        move || Ok(H::for_edge(&handler_state)),
         Arc::clone(&state.sessions),
         mcp_config,
     );
@@ -90,6 +107,7 @@ pub fn app(state: EdgeState) -> Router {
     ));
     let mcp = Router::new()
         .fallback_service(mcp)
+        .layer(axum::middleware::from_fn(crate::refusals::as_jsonrpc))
         .layer(axum::middleware::from_fn(crate::listing::splice))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&limiter),
@@ -109,7 +127,7 @@ pub fn app(state: EdgeState) -> Router {
         crate::auth::authenticate,
     ));
     let legacy = Router::new()
-        .route("/sse", get(crate::legacy::open_stream))
+        .route("/sse", get(crate::legacy::open_stream::<H>))
         .route(
             "/message",
             axum::routing::post(crate::legacy::post_message)
@@ -125,14 +143,17 @@ pub fn app(state: EdgeState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             keys.clone(),
             crate::auth::authenticate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::<[String]>::from(config.allowed_hosts.clone()),
-            crate::legacy::check_host,
         ));
+    let allowed = crate::origin::Allowed::new(&config.allowed_hosts, &config.allowed_origins);
+    let checked = |router: Router<EdgeState>| {
+        router.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&allowed),
+            crate::origin::check,
+        ))
+    };
     Router::new()
-        .nest("/mcp", mcp)
-        .merge(legacy)
+        .nest("/mcp", checked(mcp))
+        .merge(checked(legacy))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(state)
@@ -140,6 +161,15 @@ pub fn app(state: EdgeState) -> Router {
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then drains.
 pub async fn serve(
+    listener: TcpListener,
+    state: EdgeState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EdgeError> {
+    serve_with::<McpHandler>(listener, state, shutdown).await
+}
+
+/// [`serve`] with `H` in place of the D365FO handler ([`app_with`]).
+pub async fn serve_with<H: Handler>(
     listener: TcpListener,
     state: EdgeState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -154,7 +184,7 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let result = axum::serve(listener, app(state))
+    let result = axum::serve(listener, app_with::<H>(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Ends open SSE streams so that the graceful drain can finish.

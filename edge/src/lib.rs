@@ -20,6 +20,10 @@
 //! - `sessions`: MCP sessions in the shared store — any edge serves them,
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - `origin`: `Host` and `Origin` checked on every MCP route (DNS rebinding,
+//!   cross-site requests); 403 with a JSON-RPC error.
+//! - `refusals`: rmcp's plain-text refusals (406, 415, 400, 405) rewritten as
+//!   JSON-RPC errors.
 //! - `limits`: rate limits per API key, tenant and tool, shared by the edges
 //!   through the store; `429` with `Retry-After` beyond them.
 //! - `listing`: `tools/list` answered with the catalogue serialized once.
@@ -44,14 +48,16 @@ mod listen;
 mod listing;
 mod mcp;
 mod membership;
+mod origin;
 mod prompts;
+mod refusals;
 mod resources;
 mod sessions;
 mod workers;
 
 pub use auth::Principal;
 pub use error::EdgeError;
-pub use http::{EdgeState, app, serve};
+pub use http::{EdgeState, Handler, app, app_with, serve, serve_with};
 pub use membership::MemberWatch;
 pub use workers::{WorkerPool, WorkerStatus};
 

@@ -20,10 +20,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{INBOX, Legacy, RECORD_TTL, RENEW_EVERY, Record, record_key};
-use crate::{EdgeState, auth::Principal, mcp::McpHandler};
+use crate::{EdgeState, auth::Principal, http::Handler};
 
 /// Opens a legacy session for the caller and streams its messages.
-pub async fn open_stream(State(state): State<EdgeState>, request: Request) -> Response {
+pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Request) -> Response {
     let principal = request
         .extensions()
         .get::<Principal>()
@@ -57,7 +57,7 @@ pub async fn open_stream(State(state): State<EdgeState>, request: Request) -> Re
     });
     let (outgoing, replies) = fmpsc::channel::<ServerJsonRpcMessage>(16);
     let stop = state.shutdown.child_token();
-    let handler = McpHandler::new(state.clone());
+    let handler = H::for_edge(&state);
     let serve_stop = stop.clone();
     tokio::spawn(async move {
         let transport = SinkStreamTransport::new(outgoing, incoming);
