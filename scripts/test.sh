@@ -3,8 +3,10 @@
 # Works on a fresh Debian machine with a Rust toolchain; installs what the
 # tests need when it is missing: a C compiler, redis-server and redis-cli,
 # which the Redis store tests start themselves (one server, a 3-node
-# cluster), and openssl, which makes their TLS certificates. protoc is
-# vendored by a build dependency.
+# cluster), openssl, which makes their TLS certificates, haproxy (the load
+# balancer in front of two edges in the conformance and client tests), and
+# Node with npm, which fetch the pinned MCP conformance suite and Node 22
+# (npx -p node@22). protoc is vendored by a build dependency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +15,19 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+command -v npx >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# The pinned conformance suite and Node 22, fetched once into npm's cache so
+# that the tests that run them spend no time downloading.
+CONFORMANCE=@modelcontextprotocol/conformance@0.2.0-alpha.12
+npx -y -p node@22 -p "$CONFORMANCE" -c "conformance --version" >/dev/null
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -53,8 +53,16 @@ pub fn worker_request(
     })
 }
 
-/// Runs `request` on a worker within `timeout`, handing each progress event
-/// to `on_progress`, and returns the final result. Dropping the returned
+/// What a worker says about a call before its result.
+pub enum Notice {
+    /// How far the call is.
+    Progress(proto::Progress),
+    /// A line for the user: a retry, a throttle wait, a page read.
+    Log(proto::LogEvent),
+}
+
+/// Runs `request` on a worker within `timeout`, handing each progress and
+/// log event to `on_notice`, and returns the final result. Dropping the returned
 /// future cancels the call on the worker. `read_only` says the tool changes
 /// nothing: only then may a call be failed over to another worker, and only
 /// then is running out of time a plain, retryable deadline error — a call
@@ -64,7 +72,7 @@ pub async fn run(
     request: proto::CallToolRequest,
     read_only: bool,
     timeout: Duration,
-    mut on_progress: impl FnMut(proto::Progress) -> BoxFuture<'static, ()> + Send,
+    mut on_notice: impl FnMut(Notice) -> BoxFuture<'static, ()> + Send,
 ) -> Result<proto::ToolResult, Failure> {
     let request_id = request.request_id.clone();
     let call = async {
@@ -72,10 +80,11 @@ pub async fn run(
         while let Some(event) = events.next().await {
             match event?.event {
                 Some(proto::call_tool_event::Event::Progress(progress)) => {
-                    on_progress(progress).await;
+                    on_notice(Notice::Progress(progress)).await;
                 }
                 Some(proto::call_tool_event::Event::Log(log)) => {
                     tracing::debug!(%request_id, level = %log.level, logger = %log.logger, data = %log.data_json, "worker log");
+                    on_notice(Notice::Log(log)).await;
                 }
                 Some(proto::call_tool_event::Event::Result(result)) => return Ok(result),
                 None => {}

@@ -19,6 +19,7 @@
 //!   service update, announced by a worker and fanned out through the store.
 //! - `sessions`: MCP sessions in the shared store — any edge serves them,
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
+//! - `follow`: a shared-store channel followed for the edge's lifetime.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
 //! - `origin`: `Host` and `Origin` checked on every MCP route (DNS rebinding,
 //!   cross-site requests); 403 with a JSON-RPC error.
@@ -27,6 +28,8 @@
 //! - `limits`: rate limits per API key, tenant and tool, shared by the edges
 //!   through the store; `429` with `Retry-After` beyond them.
 //! - `listing`: `tools/list` answered with the catalogue serialized once.
+//! - `logging`: the worker's log lines as MCP `notifications/message`, at
+//!   the level each era's client asked for.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
@@ -40,12 +43,14 @@ mod auth;
 mod convert;
 mod dispatch;
 mod error;
+mod follow;
 mod guard;
 mod http;
 mod legacy;
 mod limits;
 mod listen;
 mod listing;
+mod logging;
 mod mcp;
 mod membership;
 mod origin;

@@ -4,15 +4,21 @@
 //! worker request, relays the worker's events and converts the result;
 //! resources and prompts are one call each into their modules.
 
-use common::{ErrorCode, Failure, catalogue, proto};
+// rmcp deprecates logging (SEP-2577), which the 2025 protocols still have.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+
+use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        ListToolsResult, LoggingMessageNotification, PaginatedRequestParams,
+        ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
@@ -25,11 +31,16 @@ use crate::{EdgeState, auth::Principal, convert, dispatch, listen, prompts, reso
 #[derive(Clone)]
 pub struct McpHandler {
     state: EdgeState,
+    /// `logging/setLevel` of the legacy stream this handler serves.
+    level: crate::logging::HandlerLevel,
 }
 
 impl McpHandler {
     pub fn new(state: EdgeState) -> Self {
-        Self { state }
+        Self {
+            state,
+            level: Default::default(),
+        }
     }
 }
 
@@ -72,6 +83,7 @@ impl ServerHandler for McpHandler {
             .enable_resources()
             .enable_resources_subscribe()
             .enable_prompts()
+            .enable_logging()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("d365mcp", env!("CARGO_PKG_VERSION")))
@@ -215,6 +227,25 @@ impl ServerHandler for McpHandler {
         }
     }
 
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let level = request.level;
+        *self.level.lock() = Some(level);
+        if let Some(listen::Conversation::Session(id)) =
+            listen::conversation_of(&context.extensions)
+        {
+            let records = self.state.sessions.shared_records();
+            if let Err(e) = records.update(&id, |r| r.log_level = Some(level)).await {
+                tracing::warn!(session = %id, error = %e,
+                    "log level kept on this edge only: shared store unreachable");
+            }
+        }
+        Ok(())
+    }
+
     fn get_tool(&self, name: &str) -> Option<Tool> {
         mcp_tools().iter().find(|t| t.name == name).cloned()
     }
@@ -248,29 +279,63 @@ impl ServerHandler for McpHandler {
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
         let peer = context.peer.clone();
-        let on_progress = move |p: proto::Progress| -> BoxFuture<'static, ()> {
-            let Some(token) = progress_token.clone() else {
-                return Box::pin(std::future::ready(()));
-            };
+        let log_level = crate::logging::wanted(&context, &self.level);
+        let listeners = Arc::clone(&self.state.listeners);
+        let session = match listen::conversation_of(&context.extensions) {
+            Some(listen::Conversation::Session(id)) => Some(id),
+            _ => None,
+        };
+        let on_notice = move |notice: dispatch::Notice| -> BoxFuture<'static, ()> {
             let peer = peer.clone();
-            Box::pin(async move {
-                let mut param = ProgressNotificationParam::new(token, p.progress);
-                if let Some(total) = p.total {
-                    param = param.with_total(total);
+            match notice {
+                dispatch::Notice::Progress(p) => {
+                    let Some(token) = progress_token.clone() else {
+                        return Box::pin(std::future::ready(()));
+                    };
+                    Box::pin(async move {
+                        let mut param = ProgressNotificationParam::new(token, p.progress);
+                        if let Some(total) = p.total {
+                            param = param.with_total(total);
+                        }
+                        if !p.message.is_empty() {
+                            param = param.with_message(p.message);
+                        }
+                        // A client that went away just misses progress.
+                        let _ = peer.notify_progress(param).await;
+                    })
                 }
-                if !p.message.is_empty() {
-                    param = param.with_message(p.message);
+                dispatch::Notice::Log(log) => {
+                    let Some(param) =
+                        log_level.and_then(|wanted| crate::logging::notification(&log, wanted))
+                    else {
+                        return Box::pin(std::future::ready(()));
+                    };
+                    let listeners = Arc::clone(&listeners);
+                    let session = session.clone();
+                    Box::pin(async move {
+                        match session {
+                            // A session's log lines ride its GET stream,
+                            // which may be on another edge.
+                            Some(id) => {
+                                let notification = ServerNotification::LoggingMessageNotification(
+                                    LoggingMessageNotification::new(param),
+                                );
+                                listeners.notify_session(&id, notification).await;
+                            }
+                            None => {
+                                let _ = peer.notify_logging_message(param).await;
+                            }
+                        }
+                    })
                 }
-                // A client that went away just misses progress.
-                let _ = peer.notify_progress(param).await;
-            })
+            }
         };
         let call = dispatch::run(
             &self.state.workers,
             worker_request,
             spec.effects.read_only,
             timeout,
-            on_progress,
+            on_notice,
         );
         // Dropping `call` drops the worker stream, which cancels the work there.
         let outcome = tokio::select! {

@@ -4,6 +4,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cluster;
+pub mod conformance;
+pub mod fixture;
+pub mod haproxy;
 pub mod mcp;
 pub mod raw;
 pub mod redis;

@@ -177,7 +177,7 @@ async fn execute(
             progress: Progress::new(request.want_progress.then(|| tx.clone())),
             request_id: &request.request_id,
         };
-        tools::run(&ctx, &request.tool, args).await
+        crate::call_log::scope(tx.clone(), tools::run(&ctx, &request.tool, args)).await
     };
     let outcome = match deadline.instant() {
         Some(at) => tokio::time::timeout_at(at, work)

@@ -19,6 +19,8 @@
 //! - `watch`: [`Worker::watch_versions`] notices D365FO service updates and
 //!   announces them to the edges through the store.
 //! - [`stats`]: calls, errors and latency per tool.
+//! - [`call_log`]: retries, throttle waits and pages read, sent to the
+//!   caller as log events while its call runs.
 //! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
 //!   runs it with the standard health service on a listener it is handed.
 //!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
@@ -36,6 +38,7 @@
 //! decides from the code whether a client sees an `isError` tool result.
 
 pub mod cache;
+pub mod call_log;
 pub mod d365;
 pub mod error;
 pub mod executor;

@@ -12,25 +12,22 @@
 //! Clients of the earlier protocols subscribe with `resources/subscribe`
 //! (`sessions`): a 2025 session's subscriptions live in its shared record,
 //! so it may subscribe through one edge and hold its `GET` stream on
-//! another — the edge holding the stream sends the update.
+//! another — the edge holding the stream sends the update. A call's log
+//! lines for a session go the same way ([`Listeners::notify_session`]).
 
 mod sessions;
 
 pub use sessions::{Conversation, conversation_of};
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 
 use common::{
     notify::{ENVIRONMENT_VERSIONS, VersionChanged},
     store::SharedStore,
 };
-use futures::StreamExt;
 use parking_lot::Mutex;
 use rmcp::{
     RoleServer,
@@ -121,33 +118,27 @@ impl Listeners {
     pub(crate) async fn start_relay(self: &Arc<Self>) {
         self.relay
             .get_or_init(|| async {
-                let first = self.store.subscribe(ENVIRONMENT_VERSIONS).await;
                 let this = Arc::clone(self);
-                tokio::spawn(async move { this.relay_forever(first.ok()).await });
+                crate::follow::follow(self.store.clone(), ENVIRONMENT_VERSIONS, move |payload| {
+                    let this = Arc::clone(&this);
+                    async move {
+                        match serde_json::from_slice::<VersionChanged>(&payload) {
+                            Ok(change) => this.notify(&change).await,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "unreadable version change dropped")
+                            }
+                        }
+                    }
+                })
+                .await;
+                let this = Arc::clone(self);
+                crate::follow::follow(self.store.clone(), sessions::NOTICES, move |payload| {
+                    let this = Arc::clone(&this);
+                    async move { this.deliver_notice(&payload).await }
+                })
+                .await;
             })
             .await;
-    }
-
-    async fn relay_forever(
-        self: Arc<Self>,
-        mut subscription: Option<futures::stream::BoxStream<'static, bytes::Bytes>>,
-    ) {
-        loop {
-            if let Some(mut messages) = subscription.take() {
-                while let Some(payload) = messages.next().await {
-                    match serde_json::from_slice::<VersionChanged>(&payload) {
-                        Ok(change) => self.notify(&change).await,
-                        Err(e) => tracing::warn!(error = %e, "unreadable version change dropped"),
-                    }
-                }
-                tracing::warn!("change-notification subscription ended; subscribing again");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            match self.store.subscribe(ENVIRONMENT_VERSIONS).await {
-                Ok(messages) => subscription = Some(messages),
-                Err(e) => tracing::debug!(error = %e, "change-notification subscription"),
-            }
-        }
     }
 
     async fn notify(&self, change: &VersionChanged) {

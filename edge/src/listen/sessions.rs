@@ -11,7 +11,11 @@
 use std::sync::Arc;
 
 use common::{ErrorCode, Failure, notify::VersionChanged};
-use rmcp::{ErrorData, RoleServer, model::ResourceUpdatedNotificationParam, service::Peer};
+use rmcp::{
+    ErrorData, RoleServer,
+    model::{ResourceUpdatedNotificationParam, ServerNotification},
+    service::Peer,
+};
 
 use super::{Listeners, affected, environment_of};
 use crate::convert;
@@ -36,7 +40,66 @@ pub fn conversation_of(extensions: &rmcp::model::Extensions) -> Option<Conversat
     Some(Conversation::Session(session.to_owned()))
 }
 
+/// The channel of session-wide notifications made on one edge for a
+/// session whose `GET` stream is on another.
+pub const NOTICES: &str = "d365mcp:sessions:v1:notices";
+
+/// A notification for a session's standalone stream, as published.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Notice {
+    session: String,
+    notification: ServerNotification,
+}
+
 impl Listeners {
+    /// Sends `notification` on session `session`'s standalone (`GET`)
+    /// stream: from here when this edge holds it, else through the store to
+    /// the edge that does. rmcp sends a session's notifications that belong
+    /// to no request (log lines among them) on that stream, which may be on
+    /// any edge; with no stream open anywhere the notification is lost, as
+    /// it would be on a single server.
+    pub async fn notify_session(&self, session: &str, notification: ServerNotification) {
+        if self.sessions.streams_here(session) {
+            self.send_here(session, notification).await;
+            return;
+        }
+        let notice = Notice {
+            session: session.to_owned(),
+            notification,
+        };
+        let Ok(payload) = serde_json::to_vec(&notice) else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .publish(NOTICES, bytes::Bytes::from(payload))
+            .await
+        {
+            tracing::debug!(session, error = %e, "session notification not relayed");
+        }
+    }
+
+    /// Delivers a notice published by another edge, if the session's
+    /// stream is here.
+    pub(super) async fn deliver_notice(&self, payload: &[u8]) {
+        let Ok(notice) = serde_json::from_slice::<Notice>(payload) else {
+            tracing::warn!("unreadable session notification dropped");
+            return;
+        };
+        if self.sessions.streams_here(&notice.session) {
+            self.send_here(&notice.session, notice.notification).await;
+        }
+    }
+
+    async fn send_here(&self, session: &str, notification: ServerNotification) {
+        let peer = self.session_peers.lock().get(session).cloned();
+        if let Some(peer) = peer
+            && let Err(e) = peer.send_notification(notification).await
+        {
+            tracing::debug!(session, error = %e, "session notification not delivered");
+        }
+    }
+
     /// Remembers `peer` as session `session`'s on this edge, and listens
     /// for changes: the session may subscribe through another edge and
     /// hold its stream here.

@@ -27,7 +27,11 @@ const SESSION_HEADER: &str = "mcp-session-id";
 ///   Python SDK and most HTTP clients do not read as success).
 /// - Store unreachable: through if this edge holds the session in memory,
 ///   else 503 (retry).
-pub async fn gate(State(sessions): State<Arc<Sessions>>, request: Request, next: Next) -> Response {
+pub async fn gate(
+    State(sessions): State<Arc<Sessions>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(id) = session_id(&request) else {
         return next.run(request).await;
     };
@@ -42,7 +46,11 @@ pub async fn gate(State(sessions): State<Arc<Sessions>>, request: Request, next:
         .cloned()
         .unwrap_or_else(Principal::anonymous);
     match sessions.records.touch(&id).await {
-        Ok(Some(record)) if record.principal == caller => {}
+        Ok(Some(record)) if record.principal == caller => {
+            request
+                .extensions_mut()
+                .insert(crate::logging::SessionLevel(record.log_level));
+        }
         Ok(Some(_)) => {
             tracing::info!(session = %id, caller = %caller.subject, "session presented by a principal that does not own it");
             return not_found();

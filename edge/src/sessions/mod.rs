@@ -13,11 +13,14 @@
 //!   DELETE on any of them. It answers DELETE itself.
 //! - `events`: every SSE event of a session, logged in the store, so
 //!   `Last-Event-ID` resumes on any edge.
+//! - `answers`: a client's answer to a server request (elicitation,
+//!   sampling) reaches the edge that asked, wherever it was posted.
 //!
 //! While the store is unreachable an edge keeps serving the sessions it
 //! holds in memory (it cannot learn of a DELETE elsewhere meanwhile), and
 //! answers 503 for the others. A session opened then lives on its edge only.
 
+mod answers;
 mod events;
 mod gate;
 mod record;
@@ -52,7 +55,8 @@ pub enum SessionsError {
 
 /// rmcp's session manager for an edge of the cluster.
 pub struct Sessions {
-    local: LocalSessionManager,
+    local: Arc<LocalSessionManager>,
+    answers: answers::Answers,
     records: Records,
     /// Sessions whose standalone stream (`GET`) is open on this edge: their
     /// session-wide notifications are sent from here.
@@ -64,7 +68,8 @@ impl Sessions {
     pub fn new(store: SharedStore, idle_ttl: Duration) -> Self {
         let events = Arc::new(SharedEvents::new(store.clone()));
         Self {
-            local: LocalSessionManager::default().with_event_store(events),
+            local: Arc::new(LocalSessionManager::default().with_event_store(events)),
+            answers: answers::Answers::new(store.clone()),
             records: Records::new(store, idle_ttl),
             standalone: Arc::default(),
         }
@@ -124,6 +129,7 @@ fn opening_record(message: &ClientJsonRpcMessage) -> Option<Record> {
         principal: Principal::of(init.extensions().get()),
         initialize: init.params.clone(),
         subscriptions: Vec::new(),
+        log_level: None,
     })
 }
 
@@ -132,6 +138,7 @@ impl SessionManager for Sessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        self.answers.listen(Arc::clone(&self.local)).await;
         Ok(self.local.create_session().await?)
     }
 
@@ -176,6 +183,9 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        if answers::is_answer(&message) {
+            self.answers.publish(id, &message).await;
+        }
         Ok(self.local.accept_message(id, message).await?)
     }
 
@@ -207,6 +217,7 @@ impl SessionManager for Sessions {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        self.answers.listen(Arc::clone(&self.local)).await;
         Ok(self.local.restore_session(id).await?)
     }
 

@@ -4,6 +4,9 @@
 //! TTL (the idle timeout): every request that presents the session renews
 //! it, and a session unused for that long ends on every edge at once.
 
+// rmcp deprecates logging (SEP-2577), which the 2025 protocols still have.
+#![allow(deprecated)]
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,6 +35,9 @@ pub struct Record {
     /// Resources the client subscribed to (`resources/subscribe`), on any edge.
     #[serde(default)]
     pub subscriptions: Vec<String>,
+    /// The client's `logging/setLevel`, honoured on every edge.
+    #[serde(default)]
+    pub log_level: Option<rmcp::model::LoggingLevel>,
 }
 
 /// The session records in the shared store.
@@ -96,10 +102,17 @@ impl Records {
         id: &str,
         change: impl FnOnce(&mut Vec<String>),
     ) -> StoreResult<bool> {
+        self.update(id, |record| change(&mut record.subscriptions))
+            .await
+    }
+
+    /// Changes the record of session `id` with `change`; `false` when the
+    /// session is gone. Read-modify-write, as [`Self::update_subscriptions`].
+    pub async fn update(&self, id: &str, change: impl FnOnce(&mut Record)) -> StoreResult<bool> {
         let Some(mut record) = self.peek(id).await? else {
             return Ok(false);
         };
-        change(&mut record.subscriptions);
+        change(&mut record);
         self.save(id, &record).await?;
         Ok(true)
     }

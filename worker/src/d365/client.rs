@@ -206,12 +206,21 @@ impl D365Client {
             let Some(wait) = wait else {
                 return Err(error);
             };
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             tracing::info!(
                 method = %request.method,
                 path = path_of(request.url),
-                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                wait_ms,
                 error = %error,
                 "retrying D365FO request"
+            );
+            crate::call_log::emit(
+                "warning",
+                serde_json::json!({
+                    "message": format!("D365FO did not answer {} {}; retrying in {wait_ms} ms", request.method, path_of(request.url)),
+                    "reason": error.to_string().chars().take(300).collect::<String>(),
+                    "retryInMs": wait_ms,
+                }),
             );
             tokio::time::sleep(wait).await;
         }

@@ -148,9 +148,17 @@ impl ThrottleGate {
                 retry_after: Some(left),
             });
         }
+        let wait_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
-            wait_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            wait_ms,
             "D365FO throttled this environment; waiting as every worker does"
+        );
+        crate::call_log::emit(
+            "warning",
+            serde_json::json!({
+                "message": format!("D365FO is throttling this environment; waiting {wait_ms} ms before sending"),
+                "waitMs": wait_ms,
+            }),
         );
         tokio::time::sleep(left).await;
         Ok(())

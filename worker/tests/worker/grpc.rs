@@ -70,8 +70,19 @@ async fn grpc_round_trip_with_health() {
     let Some(Event::Result(result)) = events.pop() else {
         panic!("the stream did not end with a result");
     };
-    assert!(events.iter().all(|e| matches!(e, Event::Progress(_))));
-    assert!(!events.is_empty());
+    // Before the result: progress, and log lines for the user (a page read).
+    assert!(events.iter().any(|e| matches!(e, Event::Progress(_))));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Log(log) if log.level == "info" && log.data_json.contains("CustomersV3"))),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, Event::Progress(_) | Event::Log(_)))
+    );
     let Some(Outcome::Output(output)) = result.outcome else {
         panic!("expected output, got {result:?}");
     };

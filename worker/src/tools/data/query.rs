@@ -248,9 +248,6 @@ async fn report_progress(
     read: usize,
     total: Option<u64>,
 ) {
-    if !ctx.progress.enabled() {
-        return;
-    }
     let done = read.min(limit);
     let goal = total.map(|t| {
         let remaining = usize::try_from(t)
@@ -262,9 +259,15 @@ async fn report_progress(
         Some(t) => format!("read {done} of {t} rows from {}", plan.entity_set),
         None => format!("read {done} rows from {}", plan.entity_set),
     };
-    ctx.progress
-        .report(done as f64, goal.map(|g| g as f64), message)
-        .await;
+    crate::call_log::emit(
+        "info",
+        serde_json::json!({ "message": format!("page read: {message}") }),
+    );
+    if ctx.progress.enabled() {
+        ctx.progress
+            .report(done as f64, goal.map(|g| g as f64), message)
+            .await;
+    }
 }
 
 #[cfg(test)]

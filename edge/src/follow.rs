@@ -1,0 +1,38 @@
+//! Following a channel of the shared store for as long as the edge runs.
+
+use std::{future::Future, time::Duration};
+
+use bytes::Bytes;
+use common::store::SharedStore;
+use futures::StreamExt;
+
+/// How long to wait before subscribing again after a subscription ended
+/// (Redis restarted, the connection dropped).
+const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
+
+/// Subscribes to `channel` and hands every message to `handle`, one at a
+/// time, in a task of its own. The first subscription is made before this
+/// returns, so a message published afterwards is not missed (when the store
+/// answers); a subscription that ends is made again until it works.
+pub async fn follow<F, Fut>(store: SharedStore, channel: &'static str, mut handle: F)
+where
+    F: FnMut(Bytes) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let mut subscription = store.subscribe(channel).await.ok();
+    tokio::spawn(async move {
+        loop {
+            if let Some(mut messages) = subscription.take() {
+                while let Some(message) = messages.next().await {
+                    handle(message).await;
+                }
+                tracing::warn!(channel, "store subscription ended; subscribing again");
+            }
+            tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+            match store.subscribe(channel).await {
+                Ok(messages) => subscription = Some(messages),
+                Err(e) => tracing::debug!(channel, error = %e, "store subscription"),
+            }
+        }
+    });
+}

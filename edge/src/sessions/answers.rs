@@ -1,0 +1,123 @@
+//! A client's answers to server requests, delivered to whichever edge asked.
+//!
+//! During a tool call a server may ask the client something (elicitation,
+//! sampling, roots): the request goes out on the SSE stream of the call's
+//! POST, on the edge running the call. The client POSTs its answer as a new
+//! HTTP request, which a load balancer without stickiness sends to any
+//! edge. That edge's copy of the session (restored from the store) never
+//! asked, and rmcp would drop the answer as unknown, leaving the call
+//! waiting on the first edge until it times out.
+//!
+//! So a JSON-RPC response, error or `notifications/cancelled` posted for a
+//! session is handed to this edge's copy (if it holds one) *and* published
+//! on one cluster channel, [`CHANNEL`]; every edge listens there (one
+//! subscription per edge) and hands it to its own copy of the session, if
+//! it holds one. Only the copy that asked has a pending request with that
+//! id; the others ignore the answer, as rmcp does any unknown response.
+//! Answers are rare (one per elicitation or sampling round trip), so a
+//! broadcast costs little and needs no record of who asked.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::store::SharedStore;
+use rmcp::{
+    model::{ClientJsonRpcMessage, ClientNotification},
+    transport::streamable_http_server::session::{
+        SessionId, SessionManager, local::LocalSessionManager,
+    },
+};
+use serde::{Deserialize, Serialize};
+
+/// The channel every edge hears answers on.
+pub const CHANNEL: &str = "d365mcp:sessions:v1:answers";
+
+/// An answer posted on one edge, as published.
+#[derive(Serialize, Deserialize)]
+struct Published {
+    /// The edge it was posted on, which has delivered it already.
+    from: String,
+    session: String,
+    message: ClientJsonRpcMessage,
+}
+
+/// Whether `message` answers (or cancels) something the server started:
+/// those are what another edge may be waiting for.
+pub fn is_answer(message: &ClientJsonRpcMessage) -> bool {
+    match message {
+        ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => true,
+        ClientJsonRpcMessage::Notification(n) => {
+            matches!(n.notification, ClientNotification::CancelledNotification(_))
+        }
+        _ => false,
+    }
+}
+
+/// This edge's end of the answers channel.
+pub struct Answers {
+    edge_id: String,
+    store: SharedStore,
+    listening: tokio::sync::OnceCell<()>,
+}
+
+impl Answers {
+    pub fn new(store: SharedStore) -> Self {
+        Self {
+            edge_id: uuid::Uuid::new_v4().to_string(),
+            store,
+            listening: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Publishes `message` for the other edges. A store that cannot take it
+    /// leaves the answer with this edge's copy only (logged).
+    pub async fn publish(&self, session: &SessionId, message: &ClientJsonRpcMessage) {
+        let published = Published {
+            from: self.edge_id.clone(),
+            session: session.to_string(),
+            message: message.clone(),
+        };
+        let Ok(payload) = serde_json::to_vec(&published) else {
+            return;
+        };
+        if let Err(e) = self.store.publish(CHANNEL, Bytes::from(payload)).await {
+            tracing::warn!(session = %session, error = %e,
+                "answer not relayed to the other edges: shared store unreachable");
+        }
+    }
+
+    /// Starts listening, once per edge: answers posted on other edges for
+    /// sessions held here reach `local`.
+    pub async fn listen(&self, local: Arc<LocalSessionManager>) {
+        self.listening
+            .get_or_init(|| async {
+                let me = self.edge_id.clone();
+                crate::follow::follow(self.store.clone(), CHANNEL, move |payload| {
+                    let local = Arc::clone(&local);
+                    let me = me.clone();
+                    async move { deliver(&me, &local, &payload).await }
+                })
+                .await;
+            })
+            .await;
+    }
+}
+
+/// Hands an answer published by another edge to this edge's copy of its
+/// session, if it holds one.
+async fn deliver(me: &str, local: &LocalSessionManager, payload: &[u8]) {
+    let Ok(published) = serde_json::from_slice::<Published>(payload) else {
+        tracing::warn!("unreadable relayed session answer dropped");
+        return;
+    };
+    if published.from == me {
+        return;
+    }
+    let id = SessionId::from(published.session.as_str());
+    if !local.sessions.read().await.contains_key(&id) {
+        return;
+    }
+    if let Err(e) = local.accept_message(&id, published.message).await {
+        tracing::debug!(session = %id, error = %e, "relayed answer not taken");
+    }
+}

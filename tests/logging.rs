@@ -1,0 +1,126 @@
+//! MCP logging of tool calls: the worker's lines (pages read, retries,
+//! throttle waits) reach a client as `notifications/message` at the level
+//! it asked for, in every era, on whichever edge serves the request — and
+//! never when it asked for none.
+
+// Tests fail loudly on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Cluster, mcp::stateless_call, raw, redis::RedisServer, sse::SseReader};
+
+const QUERY: &str = "d365fo_query_entities";
+
+fn query() -> Value {
+    json!({"entity_set": "CustomersV3", "top": 3})
+}
+
+fn log_lines(events: &[raw::Event]) -> Vec<Value> {
+    events
+        .iter()
+        .filter_map(|e| e.message.clone())
+        .filter(|m| m["method"] == "notifications/message")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stateless_call_logs_only_when_its_meta_asks() {
+    let cluster = Cluster::builder().start().await;
+    let url = cluster.mcp_url(0);
+
+    let quiet = stateless_call(&url, QUERY, query(), json!({}))
+        .send()
+        .await
+        .unwrap();
+    let events = raw::events(&quiet.text().await.unwrap());
+    assert!(
+        log_lines(&events).is_empty(),
+        "no logLevel, no log: {events:?}"
+    );
+    assert!(raw::answer(&events)["result"]["structuredContent"].is_object());
+
+    let asked = json!({"io.modelcontextprotocol/logLevel": "info"});
+    let loud = stateless_call(&url, QUERY, query(), asked)
+        .send()
+        .await
+        .unwrap();
+    let events = raw::events(&loud.text().await.unwrap());
+    let lines = log_lines(&events);
+    assert!(
+        !lines.is_empty(),
+        "logLevel info: a page-read line expected: {events:?}"
+    );
+    assert_eq!(lines[0]["params"]["level"], "info");
+    assert_eq!(lines[0]["params"]["logger"], "d365mcp.worker");
+    let message = lines[0]["params"]["data"]["message"].as_str().unwrap();
+    assert!(message.contains("CustomersV3"), "{message}");
+
+    let above = json!({"io.modelcontextprotocol/logLevel": "warning"});
+    let filtered = stateless_call(&url, QUERY, query(), above)
+        .send()
+        .await
+        .unwrap();
+    let events = raw::events(&filtered.text().await.unwrap());
+    assert!(
+        log_lines(&events).is_empty(),
+        "info lines are below warning: {events:?}"
+    );
+}
+
+/// A 2025 session's log lines belong to no request, so they ride its
+/// standalone `GET` stream: here opened on edge A, while `logging/setLevel`
+/// and the call go to edge B.
+#[tokio::test]
+async fn a_sessions_lines_reach_its_stream_on_another_edge_at_its_level() {
+    let redis = RedisServer::start();
+    let redis_arg = format!("--redis-url={}", redis.url());
+    let cluster = Cluster::builder()
+        .edges(2)
+        .edge_arg(&redis_arg)
+        .start()
+        .await;
+    let (a, b) = (cluster.mcp_url(0), cluster.mcp_url(1));
+    let session = raw::open(&a, None).await;
+    let mut stream = SseReader::get(
+        &a,
+        &[
+            ("mcp-session-id", &session),
+            ("mcp-protocol-version", raw::PROTOCOL),
+        ],
+    )
+    .await;
+
+    // Before setLevel: no line (this one would name Currencies).
+    let before = json!({"entity_set": "Currencies", "top": 3});
+    let call = raw::tool_call(1, QUERY, before, json!({}));
+    let (_, events) = raw::request(&b, &session, None, &call).await;
+    assert!(raw::answer(&events)["result"].is_object());
+    assert!(
+        log_lines(&events).is_empty(),
+        "never on the call's own stream"
+    );
+
+    let set = json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel",
+                     "params": {"level": "info"}});
+    let (status, events) = raw::request(&b, &session, None, &set).await;
+    assert_eq!(status, 200);
+    assert_eq!(raw::answer(&events)["result"], json!({}));
+
+    let call = raw::tool_call(3, QUERY, query(), json!({}));
+    let (_, events) = raw::request(&b, &session, None, &call).await;
+    assert!(raw::answer(&events)["result"].is_object());
+    // The first message on the stream is the line of the second call.
+    let line = stream.message(Duration::from_secs(5)).await;
+    assert_eq!(line["method"], "notifications/message", "{line}");
+    assert_eq!(line["params"]["level"], "info");
+    assert!(
+        line["params"]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CustomersV3")
+    );
+}
