@@ -55,7 +55,7 @@ fn key() -> Value {
     json!({
         "type": "object",
         "minProperties": 1,
-        "additionalProperties": { "type": ["string", "number", "boolean"] },
+        "additionalProperties": { "anyOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
         "description": "Every key field and its value, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}."
     })
 }

@@ -86,7 +86,7 @@ fn call_action() -> ToolSpec {
                 "key": {
                     "type": "object",
                     "minProperties": 1,
-                    "additionalProperties": { "type": ["string", "number", "boolean"] },
+                    "additionalProperties": { "anyOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
                     "description": "For an action bound to one record: that record's key, as for d365fo_get_entity_record, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}. Needs `entity_set`."
                 },
                 "parameters": parameters_property("{\"CompanyId\": \"DEMF\"}"),
@@ -103,7 +103,7 @@ fn call_action() -> ToolSpec {
                 "action": { "type": "string" },
                 "binding": { "type": "string", "enum": ["unbound", "entity_set", "record"] },
                 "entity_set": { "type": "string" },
-                "result": { "description": "The action's return value; null when it returns nothing or is omitted." },
+                "result": { "description": "The action's return value; null when it returns nothing or is omitted.", "anyOf": super::any_json() },
                 "result_bytes": { "type": "integer" },
                 "result_omitted": { "type": "boolean" },
                 "note": { "type": "string" }
@@ -159,7 +159,7 @@ fn call_json_service() -> ToolSpec {
                 "service_group": { "type": "string" },
                 "service": { "type": "string" },
                 "operation": { "type": "string" },
-                "result": { "description": "The operation's return value; null when it returns nothing or is omitted." },
+                "result": { "description": "The operation's return value; null when it returns nothing or is omitted.", "anyOf": super::any_json() },
                 "result_bytes": { "type": "integer" },
                 "result_omitted": { "type": "boolean" },
                 "note": { "type": "string" }

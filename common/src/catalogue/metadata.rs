@@ -151,7 +151,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 "entities",
                 json!({"type": "object", "properties": {
                     "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
-                    "name": {"type": "string"}, "label": {"type": ["string", "null"]},
+                    "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
                     "category": {"type": "string"}, "read_only": {"type": "boolean"},
                     "data_service_enabled": {"type": "boolean"}, "score": {"type": "integer"}
                 }}),
@@ -179,7 +179,7 @@ pub fn specs() -> Vec<ToolSpec> {
             ),
             output_schema: Some(json!({"type": "object", "properties": {
                 "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
-                "label": {"type": ["string", "null"]}, "keys": {"type": "array", "items": {"type": "string"}},
+                "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "keys": {"type": "array", "items": {"type": "string"}},
                 "properties": {"type": "array", "items": {"type": "object"}},
                 "navigation_properties": {"type": "array", "items": {"type": "object"}},
                 "actions": {"type": "array", "items": {"type": "object"}},
@@ -212,8 +212,8 @@ pub fn specs() -> Vec<ToolSpec> {
                 "actions",
                 json!({"type": "object", "properties": {
                     "name": {"type": "string"}, "binding": {"type": "string"},
-                    "entity_set": {"type": ["string", "null"]}, "path": {"type": ["string", "null"]},
-                    "parameters": {"type": "array"}, "return_type": {"type": ["string", "null"]}
+                    "entity_set": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "path": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    "parameters": {"type": "array"}, "return_type": {"anyOf": [{"type": "string"}, {"type": "null"}]}
                 }}),
             )),
             effects: Effects::READ,
@@ -234,7 +234,7 @@ pub fn specs() -> Vec<ToolSpec> {
             output_schema: Some(page(
                 "enumerations",
                 json!({"type": "object", "properties": {
-                    "name": {"type": "string"}, "label": {"type": ["string", "null"]}, "score": {"type": "integer"}
+                    "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "score": {"type": "integer"}
                 }}),
             )),
             effects: Effects::READ,
@@ -256,11 +256,11 @@ pub fn specs() -> Vec<ToolSpec> {
                 &["name"],
             ),
             output_schema: Some(json!({"type": "object", "properties": {
-                "name": {"type": "string"}, "label": {"type": ["string", "null"]},
+                "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
                 "members": {"type": "array", "items": {"type": "object", "properties": {
                     "name": {"type": "string"},
-                    "value": {"type": ["integer", "null"], "description": "The member's integer value; null when D365FO gave none."},
-                    "label": {"type": ["string", "null"]}
+                    "value": {"anyOf": [{"type": "integer"}, {"type": "null"}], "description": "The member's integer value; null when D365FO gave none."},
+                    "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}
                 }}},
                 "unresolved_labels": unresolved_labels()
             }, "required": ["name", "members"]})),
@@ -309,7 +309,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 "language": {"type": "string"}, "found": {"type": "integer"}, "missing": {"type": "integer"},
                 "failed": {"type": "integer"},
                 "labels": {"type": "array", "items": {"type": "object", "properties": {
-                    "label_id": {"type": "string"}, "found": {"type": "boolean"}, "text": {"type": ["string", "null"]},
+                    "label_id": {"type": "string"}, "found": {"type": "boolean"}, "text": {"anyOf": [{"type": "string"}, {"type": "null"}]},
                     "error": {"type": "string", "description": "Why the lookup failed; absent when D365FO answered."}
                 }}}
             }, "required": ["language", "labels"]})),

@@ -132,6 +132,17 @@ pub fn environment_property() -> Value {
     })
 }
 
+/// A schema that accepts any JSON value, spelled so that every client can
+/// read it: one branch per type (a bare `{}` or a `type` array is legal JSON
+/// Schema, but clients that map tool schemas onto a single-`type` dialect,
+/// as several model providers do, reject or misread them).
+pub fn any_json() -> Value {
+    json!([
+        {"type": "object"}, {"type": "array"}, {"type": "string"},
+        {"type": "number"}, {"type": "boolean"}, {"type": "null"}
+    ])
+}
+
 /// An input schema: an object of `properties` (plus `environment`), with
 /// `required` fields and no others.
 pub fn input(properties: Value, required: &[&str]) -> Value {
@@ -180,6 +191,56 @@ mod tests {
         }
         assert!(find(names::QUERY_ENTITIES).is_some());
         assert!(find("nope").is_none());
+    }
+
+    /// Every schema node is portable: a single `type` (never an array;
+    /// nullable values are `anyOf` branches) and at least one validation
+    /// keyword (no bare `{}` that any dialect reads differently).
+    #[test]
+    fn every_schema_is_portable() {
+        fn walk(tool: &str, path: &str, schema: &Value, problems: &mut Vec<String>) {
+            let Some(node) = schema.as_object() else {
+                return;
+            };
+            if node.get("type").is_some_and(Value::is_array) {
+                problems.push(format!("{tool} {path}: `type` is an array"));
+            }
+            let keywords = [
+                "type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "not",
+            ];
+            if !keywords.iter().any(|k| node.contains_key(*k)) {
+                problems.push(format!("{tool} {path}: no validation keyword"));
+            }
+            if let Some(properties) = node.get("properties").and_then(Value::as_object) {
+                for (name, child) in properties {
+                    walk(tool, &format!("{path}.properties.{name}"), child, problems);
+                }
+            }
+            for key in ["items", "additionalProperties"] {
+                if let Some(child) = node.get(key).filter(|c| c.is_object()) {
+                    walk(tool, &format!("{path}.{key}"), child, problems);
+                }
+            }
+            for key in ["anyOf", "oneOf", "allOf"] {
+                for (i, child) in node
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    walk(tool, &format!("{path}.{key}[{i}]"), child, problems);
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        for tool in tools() {
+            walk(tool.name, "inputSchema", &tool.input_schema, &mut problems);
+            if let Some(output) = &tool.output_schema {
+                walk(tool.name, "outputSchema", output, &mut problems);
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
     #[test]
