@@ -5,8 +5,9 @@
 # which the Redis store tests start themselves (one server, a 3-node
 # cluster), openssl, which makes their TLS certificates, haproxy (the load
 # balancer in front of two edges in the conformance and client tests), and
-# Node with npm, which fetch the pinned MCP conformance suite and Node 22
-# (npx -p node@22). protoc is vendored by a build dependency.
+# Node with npm, which fetch the pinned MCP conformance suite, Inspector CLI,
+# TypeScript client and Node 22 (npx -p node@22), and Python 3 with venv for
+# the official Python SDK. protoc is vendored by a build dependency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,17 +18,33 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v npx >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# The pinned conformance suite and Node 22, fetched once into npm's cache so
-# that the tests that run them spend no time downloading.
+# The pinned conformance suite, Inspector CLI and Node 22, fetched once into
+# npm's cache so that the tests that run them spend no time downloading.
 CONFORMANCE=@modelcontextprotocol/conformance@0.2.0-alpha.12
+INSPECTOR=@modelcontextprotocol/inspector@2.12.0
 npx -y -p node@22 -p "$CONFORMANCE" -c "conformance --version" >/dev/null
+npx -y -p node@22 -p "$INSPECTOR" -c "true" >/dev/null 2>&1
+
+# The real clients of tests/clients.rs: the official TypeScript client
+# (pinned in tests/clients/ts/package.json) and the official Python SDK, in a
+# virtual environment of its own under target/.
+(cd tests/clients/ts && npm ci --no-audit --no-fund --silent)
+PY_CLIENTS=target/py-clients
+if ! "$PY_CLIENTS/bin/python" -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 2>/dev/null; then
+    if ! python3 -m venv "$PY_CLIENTS" 2>/dev/null; then
+        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
+        python3 -m venv "$PY_CLIENTS"
+    fi
+    "$PY_CLIENTS/bin/python" -m pip install --quiet --disable-pip-version-check mcp==2.3.0
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,0 +1,164 @@
+//! The official MCP clients, as people run them, against two edges on one
+//! Redis behind a round-robin load balancer with no stickiness: the Python
+//! SDK 2.x (`mcp.Client(url)` by default, pinned 2026-07-28, a 2025 session,
+//! and its HTTP+SSE client) and the TypeScript client 2.x (auto, pinned
+//! 2026-07-28, its default 2025 session, and its SSE transport). Each lists
+//! the tools, runs a query, reads a label, reads a resource and gets a prompt
+//! (`tests/clients/`). And the MCP Inspector CLI finds every tool schema
+//! portable.
+//!
+//! `scripts/test.sh` installs the pinned clients (the Python SDK into
+//! `target/py-clients`, the TypeScript client into `tests/clients/ts`).
+
+// Tests fail loudly on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+
+use support::{Cluster, haproxy::Haproxy, redis::RedisServer};
+
+/// Longest one client run may take (each bounds itself to 55 s).
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs `program args` and returns its JSON summary line, failing with the
+/// client's own words when it fails.
+async fn run(what: &str, program: &str, args: &[&str]) -> serde_json::Value {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{what}: cannot run {program} ({e}); ./scripts/test.sh installs the clients")
+        });
+    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {RUN_TIMEOUT:?}"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(summary).unwrap_or_else(|e| panic!("{what}: no summary ({e}): {stdout}"))
+}
+
+async fn balanced_cluster() -> (RedisServer, Cluster, Haproxy) {
+    let redis = RedisServer::start();
+    let redis_arg = format!("--redis-url={}", redis.url());
+    let cluster = Cluster::builder()
+        .edges(2)
+        .workers(1)
+        .edge_arg(&redis_arg)
+        .worker_arg(&redis_arg)
+        .start()
+        .await;
+    let edges: Vec<SocketAddr> = cluster.edges.iter().map(|e| e.addr).collect();
+    let lb = Haproxy::start(&edges);
+    (redis, cluster, lb)
+}
+
+fn check(what: &str, summary: &serde_json::Value, protocol: &str) {
+    assert_eq!(summary["ok"], true, "{what}: {summary}");
+    assert_eq!(summary["tools"], 23, "{what}: {summary}");
+    let negotiated = summary["protocol"].as_str().unwrap_or_default();
+    assert!(
+        negotiated.starts_with(protocol),
+        "{what}: negotiated {negotiated}, expected {protocol}: {summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_works_in_every_mode_through_the_balancer() {
+    let (_redis, _cluster, lb) = balanced_cluster().await;
+    let python = repo("target/py-clients/bin/python");
+    let script = repo("tests/clients/python_client.py");
+    let url = lb.mcp_url();
+    for (mode, protocol) in [
+        ("auto", "2026-07-28"),
+        ("2026-07-28", "2026-07-28"),
+        ("legacy", "2025-"),
+        ("sse", "2025-"),
+    ] {
+        let what = format!("python mcp 2.3.0, mode {mode}");
+        let args = [script.to_str().unwrap(), url.as_str(), mode];
+        let summary = run(&what, python.to_str().unwrap(), &args).await;
+        check(&what, &summary, protocol);
+        if mode == "auto" {
+            // A new user's default client calls every tool; the writes of
+            // its own record succeed.
+            assert_eq!(summary["every_tool_called"], 23, "{summary}");
+            let errors = summary["tool_errors"].to_string();
+            for write in ["create", "update", "delete", "execute_batch"] {
+                assert!(!errors.contains(write), "{write}: {summary}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_client_works_in_every_mode_through_the_balancer() {
+    let (_redis, _cluster, lb) = balanced_cluster().await;
+    let script = repo("tests/clients/ts/client.mjs");
+    let url = lb.mcp_url();
+    for (mode, protocol) in [
+        ("auto", "2026-07-28"),
+        ("2026-07-28", "2026-07-28"),
+        ("legacy", "2025-"),
+        ("sse", "2025-"),
+    ] {
+        let what = format!("@modelcontextprotocol/client 2.4.0, mode {mode}");
+        let command = format!("node {} {url} {mode}", script.display());
+        let args = ["-y", "-p", "node@22", "-c", command.as_str()];
+        let summary = run(&what, "npx", &args).await;
+        check(&what, &summary, protocol);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inspector_finds_every_tool_schema_portable() {
+    let (_redis, _cluster, lb) = balanced_cluster().await;
+    let command = format!(
+        "inspector --cli {} --transport http --method tools/list --strict",
+        lb.mcp_url()
+    );
+    let child = tokio::process::Command::new("npx")
+        .args([
+            "-y",
+            "-p",
+            "node@22",
+            "-p",
+            "@modelcontextprotocol/inspector@2.12.0",
+            "-c",
+            &command,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("npx; ./scripts/test.sh installs Node");
+    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("the Inspector answers")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(23));
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("Warning: tool") || l.starts_with("Schema portability"))
+        .collect();
+    assert!(warnings.is_empty(), "portability warnings:\n{stderr}");
+}
