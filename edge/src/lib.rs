@@ -5,6 +5,8 @@
 //! - [`app`] / [`serve`]: the HTTP surface — MCP at `/mcp` (rmcp's Streamable
 //!   HTTP service, serving the 2026-07-28 stateless protocol and the
 //!   2025-11-25 session protocol on one endpoint), `/health` and `/ready`.
+//!   [`app_with`] / [`serve_with`] run the same stack around another
+//!   [`Handler`] (the conformance tests' reference fixture).
 //! - `mcp`: the MCP handler — `tools/list` from the catalogue, `tools/call`
 //!   turned into a worker call, progress forwarded, cancellation propagated;
 //!   resources and prompts handed to their modules.
