@@ -14,24 +14,24 @@ const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
 /// time, in a task of its own. The first subscription is made before this
 /// returns, so a message published afterwards is not missed (when the store
 /// answers); a subscription that ends is made again until it works.
-pub async fn follow<F, Fut>(store: SharedStore, channel: &'static str, mut handle: F)
+pub async fn follow<F, Fut>(store: SharedStore, channel: String, mut handle: F)
 where
     F: FnMut(Bytes) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    let mut subscription = store.subscribe(channel).await.ok();
+    let mut subscription = store.subscribe(&channel).await.ok();
     tokio::spawn(async move {
         loop {
             if let Some(mut messages) = subscription.take() {
                 while let Some(message) = messages.next().await {
                     handle(message).await;
                 }
-                tracing::warn!(channel, "store subscription ended; subscribing again");
+                tracing::warn!(%channel, "store subscription ended; subscribing again");
             }
             tokio::time::sleep(RESUBSCRIBE_AFTER).await;
-            match store.subscribe(channel).await {
+            match store.subscribe(&channel).await {
                 Ok(messages) => subscription = Some(messages),
-                Err(e) => tracing::debug!(channel, error = %e, "store subscription"),
+                Err(e) => tracing::debug!(%channel, error = %e, "store subscription"),
             }
         }
     });

@@ -1,7 +1,7 @@
 //! `POST /message?sessionId=`: a client message, to the edge holding the
 //! session's stream — this one, or another through the store.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     body::Bytes,
@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use common::ErrorCode;
-use futures::StreamExt;
 use rmcp::model::ClientJsonRpcMessage;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -112,47 +111,36 @@ impl Legacy {
     }
 
     /// Subscribes this edge to its relay channel, once; messages for its
-    /// streams posted on other edges arrive there.
+    /// streams posted on other edges arrive there. Subscribed before the
+    /// first stream is announced, so no POST relayed to it can arrive before
+    /// anyone listens.
     pub(super) async fn start_relay(self: &Arc<Self>) {
         self.relay
             .get_or_init(|| async {
                 let this = Arc::clone(self);
-                // Subscribed before the first stream is announced, so no
-                // POST relayed to it can arrive before anyone listens.
-                let first = self.store.subscribe(&edge_channel(&self.edge_id)).await;
-                tokio::spawn(async move { this.relay_forever(first.ok()).await });
+                let channel = edge_channel(&self.edge_id);
+                crate::follow::follow(self.store.clone(), channel, move |payload| {
+                    let this = Arc::clone(&this);
+                    async move { this.hand_on(&payload) }
+                })
+                .await;
             })
             .await;
     }
 
-    async fn relay_forever(
-        self: Arc<Self>,
-        mut subscription: Option<futures::stream::BoxStream<'static, Bytes>>,
-    ) {
-        let channel = edge_channel(&self.edge_id);
-        loop {
-            if let Some(mut messages) = subscription.take() {
-                while let Some(payload) = messages.next().await {
-                    let Ok(relayed) = serde_json::from_slice::<Relayed>(&payload) else {
-                        tracing::warn!("unreadable relayed legacy message dropped");
-                        continue;
-                    };
-                    if let Some((_, inbox)) = self.held_here(&relayed.session)
-                        && inbox.try_send(relayed.message).is_err()
-                    {
-                        tracing::warn!(
-                            session = relayed.session,
-                            "relayed legacy message dropped: session busy or closed"
-                        );
-                    }
-                }
-                tracing::warn!("legacy relay subscription ended; subscribing again");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            match self.store.subscribe(&channel).await {
-                Ok(messages) => subscription = Some(messages),
-                Err(e) => tracing::debug!(error = %e, "legacy relay subscription"),
-            }
+    /// Hands a message relayed from another edge to its stream here.
+    fn hand_on(&self, payload: &[u8]) {
+        let Ok(relayed) = serde_json::from_slice::<Relayed>(payload) else {
+            tracing::warn!("unreadable relayed legacy message dropped");
+            return;
+        };
+        if let Some((_, inbox)) = self.held_here(&relayed.session)
+            && inbox.try_send(relayed.message).is_err()
+        {
+            tracing::warn!(
+                session = relayed.session,
+                "relayed legacy message dropped: session busy or closed"
+            );
         }
     }
 }

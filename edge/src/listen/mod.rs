@@ -119,23 +119,31 @@ impl Listeners {
         self.relay
             .get_or_init(|| async {
                 let this = Arc::clone(self);
-                crate::follow::follow(self.store.clone(), ENVIRONMENT_VERSIONS, move |payload| {
-                    let this = Arc::clone(&this);
-                    async move {
-                        match serde_json::from_slice::<VersionChanged>(&payload) {
-                            Ok(change) => this.notify(&change).await,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "unreadable version change dropped")
+                crate::follow::follow(
+                    self.store.clone(),
+                    ENVIRONMENT_VERSIONS.to_owned(),
+                    move |payload| {
+                        let this = Arc::clone(&this);
+                        async move {
+                            match serde_json::from_slice::<VersionChanged>(&payload) {
+                                Ok(change) => this.notify(&change).await,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "unreadable version change dropped")
+                                }
                             }
                         }
-                    }
-                })
+                    },
+                )
                 .await;
                 let this = Arc::clone(self);
-                crate::follow::follow(self.store.clone(), sessions::NOTICES, move |payload| {
-                    let this = Arc::clone(&this);
-                    async move { this.deliver_notice(&payload).await }
-                })
+                crate::follow::follow(
+                    self.store.clone(),
+                    sessions::NOTICES.to_owned(),
+                    move |payload| {
+                        let this = Arc::clone(&this);
+                        async move { this.deliver_notice(&payload).await }
+                    },
+                )
                 .await;
             })
             .await;

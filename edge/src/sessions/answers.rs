@@ -92,7 +92,7 @@ impl Answers {
         self.listening
             .get_or_init(|| async {
                 let me = self.edge_id.clone();
-                crate::follow::follow(self.store.clone(), CHANNEL, move |payload| {
+                crate::follow::follow(self.store.clone(), CHANNEL.to_owned(), move |payload| {
                     let local = Arc::clone(&local);
                     let me = me.clone();
                     async move { deliver(&me, &local, &payload).await }
