@@ -15,9 +15,18 @@
 
 mod support;
 
-use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use support::{Cluster, haproxy::Haproxy, redis::RedisServer};
+use support::haproxy::Balanced;
+
+/// Each client's modes and the protocol each must negotiate: `auto` is what
+/// a new user gets, `legacy` a 2025 session, `sse` the HTTP+SSE transport.
+const MODES: [(&str, &str); 4] = [
+    ("auto", "2026-07-28"),
+    ("2026-07-28", "2026-07-28"),
+    ("legacy", "2025-"),
+    ("sse", "2025-"),
+];
 
 /// Longest one client run may take (each bounds itself to 55 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -29,20 +38,7 @@ fn repo(path: &str) -> PathBuf {
 /// Runs `program args` and returns its JSON summary line, failing with the
 /// client's own words when it fails.
 async fn run(what: &str, program: &str, args: &[&str]) -> serde_json::Value {
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("{what}: cannot run {program} ({e}); ./scripts/test.sh installs the clients")
-        });
-    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {RUN_TIMEOUT:?}"))
-        .unwrap();
+    let output = support::run_bounded(what, program, args, RUN_TIMEOUT).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -51,21 +47,6 @@ async fn run(what: &str, program: &str, args: &[&str]) -> serde_json::Value {
     );
     let summary = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(summary).unwrap_or_else(|e| panic!("{what}: no summary ({e}): {stdout}"))
-}
-
-async fn balanced_cluster() -> (RedisServer, Cluster, Haproxy) {
-    let redis = RedisServer::start();
-    let redis_arg = format!("--redis-url={}", redis.url());
-    let cluster = Cluster::builder()
-        .edges(2)
-        .workers(1)
-        .edge_arg(&redis_arg)
-        .worker_arg(&redis_arg)
-        .start()
-        .await;
-    let edges: Vec<SocketAddr> = cluster.edges.iter().map(|e| e.addr).collect();
-    let lb = Haproxy::start(&edges);
-    (redis, cluster, lb)
 }
 
 fn check(what: &str, summary: &serde_json::Value, protocol: &str) {
@@ -80,16 +61,13 @@ fn check(what: &str, summary: &serde_json::Value, protocol: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_works_in_every_mode_through_the_balancer() {
-    let (_redis, _cluster, lb) = balanced_cluster().await;
+    // Held whole: its cluster and Redis live as long as it does.
+    let balanced = Balanced::start().await;
+    let lb = &balanced.lb;
     let python = repo("target/py-clients/bin/python");
     let script = repo("tests/clients/python_client.py");
     let url = lb.mcp_url();
-    for (mode, protocol) in [
-        ("auto", "2026-07-28"),
-        ("2026-07-28", "2026-07-28"),
-        ("legacy", "2025-"),
-        ("sse", "2025-"),
-    ] {
+    for (mode, protocol) in MODES {
         let what = format!("python mcp 2.3.0, mode {mode}");
         let args = [script.to_str().unwrap(), url.as_str(), mode];
         let summary = run(&what, python.to_str().unwrap(), &args).await;
@@ -108,15 +86,12 @@ async fn the_python_sdk_works_in_every_mode_through_the_balancer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_client_works_in_every_mode_through_the_balancer() {
-    let (_redis, _cluster, lb) = balanced_cluster().await;
+    // Held whole: its cluster and Redis live as long as it does.
+    let balanced = Balanced::start().await;
+    let lb = &balanced.lb;
     let script = repo("tests/clients/ts/client.mjs");
     let url = lb.mcp_url();
-    for (mode, protocol) in [
-        ("auto", "2026-07-28"),
-        ("2026-07-28", "2026-07-28"),
-        ("legacy", "2025-"),
-        ("sse", "2025-"),
-    ] {
+    for (mode, protocol) in MODES {
         let what = format!("@modelcontextprotocol/client 2.4.0, mode {mode}");
         let command = format!("node {} {url} {mode}", script.display());
         let args = ["-y", "-p", "node@22", "-c", command.as_str()];
@@ -127,31 +102,23 @@ async fn the_typescript_client_works_in_every_mode_through_the_balancer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inspector_finds_every_tool_schema_portable() {
-    let (_redis, _cluster, lb) = balanced_cluster().await;
+    // Held whole: its cluster and Redis live as long as it does.
+    let balanced = Balanced::start().await;
+    let lb = &balanced.lb;
     let command = format!(
         "inspector --cli {} --transport http --method tools/list --strict",
         lb.mcp_url()
     );
-    let child = tokio::process::Command::new("npx")
-        .args([
-            "-y",
-            "-p",
-            "node@22",
-            "-p",
-            "@modelcontextprotocol/inspector@2.12.0",
-            "-c",
-            &command,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("npx; ./scripts/test.sh installs Node");
-    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .expect("the Inspector answers")
-        .unwrap();
+    let args = [
+        "-y",
+        "-p",
+        "node@22",
+        "-p",
+        "@modelcontextprotocol/inspector@2.12.0",
+        "-c",
+        &command,
+    ];
+    let output = support::run_bounded("the Inspector CLI", "npx", &args, RUN_TIMEOUT).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

@@ -20,7 +20,12 @@ use common::{
     config::{EdgeConfig, RateLimits},
     store::{RedisStore, SharedStore},
 };
-use support::{Cluster, conformance, fixture::Fixture, haproxy::Haproxy, redis::RedisServer};
+use support::{
+    conformance,
+    fixture::Fixture,
+    haproxy::{Balanced, Haproxy},
+    redis::RedisServer,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Room for the suite's own start (npx from a warm cache) and every scenario.
@@ -132,23 +137,13 @@ async fn each_edge_refuses_dns_rebinding_in_both_eras() {
 /// The D365FO catalogue through two edges and the balancer: every
 /// scenario passes but those the baseline lists, each with its reason.
 async fn d365fo_server(revision: &str) {
-    let redis = RedisServer::start();
-    let redis_arg = format!("--redis-url={}", redis.url());
-    let cluster = Cluster::builder()
-        .edges(2)
-        .workers(1)
-        .edge_arg(&redis_arg)
-        .worker_arg(&redis_arg)
-        .start()
-        .await;
-    let edges: Vec<SocketAddr> = cluster.edges.iter().map(|e| e.addr).collect();
-    let lb = Haproxy::start(&edges);
+    let balanced = Balanced::start().await;
     let baseline = format!(
         "{}/tests/conformance/d365fo-{revision}.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
     let report = conformance::run(
-        &lb.mcp_url(),
+        &balanced.lb.mcp_url(),
         &["--requirements", revision, "--expected-failures", &baseline],
         SUITE_TIMEOUT,
     )

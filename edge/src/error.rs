@@ -43,18 +43,11 @@ pub fn jsonrpc_error(
     id: serde_json::Value,
     message: &str,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": { "code": code, "message": message }
-    });
-    (
+    respond(
         status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        id,
+        serde_json::json!({ "code": code, "message": message }),
     )
-        .into_response()
 }
 
 /// A JSON-RPC error answered by the edge itself for `code`, with the
@@ -65,16 +58,21 @@ pub fn refusal(
     id: serde_json::Value,
     message: &str,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {
-            "code": code.jsonrpc_code(),
-            "message": message,
-            "data": { "code": code.as_str(), "retryable": code.is_retryable() },
-        }
+    let error = serde_json::json!({
+        "code": code.jsonrpc_code(),
+        "message": message,
+        "data": { "code": code.as_str(), "retryable": code.is_retryable() },
     });
+    respond(status, id, error)
+}
+
+fn respond(
+    status: axum::http::StatusCode,
+    id: serde_json::Value,
+    error: serde_json::Value,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error });
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -3,7 +3,7 @@
 //! `scripts/test.sh` installs Node and warms npm's cache; a test that runs
 //! the suite fails (never skips) when `npx` is missing.
 
-use std::{collections::BTreeMap, path::Path, process::Stdio, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 /// The pinned suite.
 pub const SUITE: &str = "@modelcontextprotocol/conformance@0.2.0-alpha.12";
@@ -64,20 +64,8 @@ pub async fn run(url: &str, args: &[&str], timeout: Duration) -> Report {
         args.join(" "),
         out.display()
     );
-    let child = tokio::process::Command::new("npx")
-        .args(["-y", "-p", "node@22", "-p", SUITE, "-c", &command])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run npx ({e}): install Node and npm (./scripts/test.sh does)")
-        });
-    let output = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("the conformance suite did not finish within {timeout:?}"))
-        .expect("conformance suite output");
+    let args = ["-y", "-p", "node@22", "-p", SUITE, "-c", &command];
+    let output = super::run_bounded("the conformance suite", "npx", &args, timeout).await;
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),

@@ -82,3 +82,32 @@ impl Drop for Haproxy {
         let _ = std::fs::remove_file(&self.config);
     }
 }
+
+/// Two edges (and a worker) of the D365FO server on one Redis, behind
+/// haproxy: the topology the client and conformance tests drive.
+pub struct Balanced {
+    pub lb: Haproxy,
+    pub cluster: super::Cluster,
+    _redis: super::redis::RedisServer,
+}
+
+impl Balanced {
+    pub async fn start() -> Self {
+        let redis = super::redis::RedisServer::start();
+        let redis_arg = format!("--redis-url={}", redis.url());
+        let cluster = super::Cluster::builder()
+            .edges(2)
+            .workers(1)
+            .edge_arg(&redis_arg)
+            .worker_arg(&redis_arg)
+            .start()
+            .await;
+        let edges: Vec<std::net::SocketAddr> = cluster.edges.iter().map(|e| e.addr).collect();
+        let lb = Haproxy::start(&edges);
+        Self {
+            lb,
+            cluster,
+            _redis: redis,
+        }
+    }
+}

@@ -16,3 +16,27 @@ pub mod sse;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;
+
+/// Runs `program args` to its end within `timeout`, its output captured;
+/// `what` names it in a failure, with how to install it.
+pub async fn run_bounded(
+    what: &str,
+    program: &str,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> std::process::Output {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{what}: cannot run {program} ({e}); ./scripts/test.sh installs it")
+        });
+    tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {timeout:?}"))
+        .expect("the child's output")
+}
