@@ -191,7 +191,7 @@ pub struct EdgeArgs {
         default_value = "localhost,127.0.0.1,::1"
     )]
     pub allowed_hosts: String,
-    /// Browser origins accepted, comma-separated, e.g. https://app.example.com:443.
+    /// Browser origins accepted besides the server's own, comma-separated, e.g. https://app.example.com:443.
     #[arg(long, env = "D365MCP_ALLOWED_ORIGINS", default_value = "")]
     pub allowed_origins: String,
     /// Longest a tool call may run.

@@ -110,13 +110,17 @@ async fn foreign_origins_and_hosts_are_refused_on_every_route() {
             .contains("D365MCP_ALLOWED_HOSTS")
     );
 
-    // No Origin (every non-browser client) and a loopback page are served.
+    // No Origin (every non-browser client) and the server's own origin are
+    // served; another page, even one on this machine, is not.
     let plain = post(&mcp).body(list().to_string()).send().await.unwrap();
     assert_eq!(plain.status(), 200);
-    let local = post(&mcp)
+    let own = format!("http://{}", cluster.edges[0].addr);
+    let same = post(&mcp).header("origin", own).body(list().to_string());
+    assert_eq!(same.send().await.unwrap().status(), 200);
+    let inspector = post(&mcp)
         .header("origin", "http://localhost:6274")
         .body(list().to_string());
-    assert_eq!(local.send().await.unwrap().status(), 200);
+    assert_eq!(refusal(inspector.send().await.unwrap()).await.0, 403);
 }
 
 #[tokio::test]

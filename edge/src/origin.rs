@@ -8,11 +8,13 @@
 //! - `Host` (or HTTP/2's `:authority`) must be one of the configured hosts
 //!   (`D365MCP_ALLOWED_HOSTS`; loopback names by default, any when empty).
 //!   An entry without a port accepts every port.
-//! - `Origin`, when present, must be one of the configured origins
-//!   (`D365MCP_ALLOWED_ORIGINS`). With none configured only loopback origins
-//!   (`http(s)://localhost|127.0.0.1|[::1]`, any port) pass: a page on the
-//!   operator's own machine (the MCP Inspector's UI) works, any other site
-//!   is refused. A request without `Origin` (every non-browser client) passes.
+//! - `Origin`, when present, must be the server's own (the host and port the
+//!   request was sent to, which the `Host` check has vetted) or one of the
+//!   configured origins (`D365MCP_ALLOWED_ORIGINS`): no other site's page may
+//!   call the server unless the operator says so — not even one on the same
+//!   machine, such as the MCP Inspector's UI (`http://localhost:6274`), which
+//!   an operator lists to use it. A request without `Origin` (every
+//!   non-browser client) passes.
 //!
 //! rmcp's own checks are switched off (`http::app`), so this is the one place
 //! that decides.
@@ -32,8 +34,8 @@ use common::ErrorCode;
 pub struct Allowed {
     /// Accepted hosts, lower-case, each with an optional port; empty accepts any.
     hosts: Vec<(String, Option<u16>)>,
-    /// Accepted origins as `scheme://host[:port]`, lower-case; empty accepts
-    /// loopback origins only.
+    /// Accepted origins besides the server's own, as `scheme://host[:port]`,
+    /// lower-case.
     origins: Vec<Origin>,
 }
 
@@ -75,25 +77,26 @@ impl Allowed {
 
     /// Why the request's `Host` or `Origin` is refused, if it is.
     fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
+        let named = host.as_deref().and_then(authority);
         if !self.hosts.is_empty() {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-                .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
-            let Some(host) = host else {
+            let Some(host) = &host else {
                 return Some("the request names no Host".into());
             };
-            let accepted = authority(&host).is_some_and(|(name, port)| {
+            let accepted = named.as_ref().is_some_and(|(name, port)| {
                 self.hosts
                     .iter()
-                    .any(|(h, p)| *h == name && (p.is_none() || *p == port))
+                    .any(|(h, p)| h == name && (p.is_none() || p == port))
             });
             if !accepted {
                 return Some(format!(
                     "Host `{}` is not allowed; the operator lists accepted hosts in \
                      D365MCP_ALLOWED_HOSTS",
-                    prefix(&host)
+                    prefix(host)
                 ));
             }
         }
@@ -102,15 +105,12 @@ impl Allowed {
             return Some("the Origin header is not readable text".into());
         };
         let accepted = origin(text, false).is_some_and(|o| {
-            if self.origins.is_empty() {
-                is_loopback(&o.host)
-            } else {
-                self.origins.iter().any(|a| {
+            same_origin(&o, named.as_ref())
+                || self.origins.iter().any(|a| {
                     a.scheme == o.scheme
                         && a.host == o.host
                         && (a.port.is_none() || a.port == o.port)
                 })
-            }
         });
         (!accepted).then(|| {
             format!(
@@ -139,8 +139,19 @@ pub async fn check(State(allowed): State<Arc<Allowed>>, request: Request, next: 
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.ends_with(".localhost")
+/// Whether `origin` is the server itself: the host and port the request was
+/// sent to (a page of this origin is not another site). A `Host` without a
+/// port stands for the origin scheme's default port.
+fn same_origin(origin: &Origin, host: Option<&(String, Option<u16>)>) -> bool {
+    let Some((name, port)) = host else {
+        return false;
+    };
+    let port = port.or(match origin.scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    });
+    origin.host == *name && origin.port.is_some() && origin.port == port
 }
 
 /// At most 100 characters of caller text, for a message or a log line.
@@ -228,21 +239,45 @@ mod tests {
     }
 
     #[test]
-    fn by_default_only_loopback_hosts_and_origins_pass() {
+    fn by_default_only_loopback_hosts_and_the_servers_own_origin_pass() {
         let allowed = defaults();
         assert!(!refused(&allowed, Some("127.0.0.1:8080"), None));
         assert!(!refused(&allowed, Some("[::1]:8080"), None));
         assert!(!refused(
             &allowed,
-            Some("localhost"),
-            Some("http://localhost:6274")
+            Some("localhost:8080"),
+            Some("http://localhost:8080")
         ));
         assert!(!refused(
             &allowed,
-            Some("localhost:1"),
-            Some("http://127.0.0.1:9")
+            Some("localhost"),
+            Some("http://localhost")
+        ));
+        assert!(!refused(&allowed, Some("[::1]:9"), Some("http://[::1]:9")));
+        // Another page, even on this machine, is another site.
+        assert!(refused(
+            &allowed,
+            Some("localhost:8080"),
+            Some("http://localhost:6274")
+        ));
+        assert!(refused(
+            &allowed,
+            Some("localhost:8080"),
+            Some("http://127.0.0.1:8080")
+        ));
+        // The scheme is not compared: behind a TLS-terminating balancer the
+        // server's own pages are https while the edge itself speaks http.
+        assert!(!refused(
+            &allowed,
+            Some("localhost:8080"),
+            Some("https://localhost:8080")
         ));
         assert!(refused(&allowed, Some("evil.example.com"), None));
+        assert!(refused(
+            &allowed,
+            Some("evil.example.com"),
+            Some("http://evil.example.com")
+        ));
         assert!(refused(
             &allowed,
             Some("127.0.0.1:8080"),
@@ -254,12 +289,13 @@ mod tests {
     }
 
     #[test]
-    fn configured_origins_replace_the_loopback_default() {
+    fn configured_origins_are_accepted_besides_the_servers_own() {
         let allowed = Allowed::new(
             &[],
             &[
                 "https://app.example.com".into(),
                 "http://tools.example.com:8443".into(),
+                "http://localhost:6274".into(),
             ],
         );
         assert!(
@@ -277,9 +313,19 @@ mod tests {
             None,
             Some("http://tools.example.com:8443")
         ));
+        assert!(!refused(
+            &allowed,
+            Some("edge:8080"),
+            Some("http://localhost:6274")
+        ));
+        assert!(!refused(
+            &allowed,
+            Some("edge:8080"),
+            Some("http://edge:8080")
+        ));
         assert!(refused(&allowed, None, Some("http://tools.example.com")));
         assert!(refused(&allowed, None, Some("http://app.example.com")));
-        assert!(refused(&allowed, None, Some("http://localhost:6274")));
+        assert!(refused(&allowed, None, Some("http://localhost:6275")));
     }
 
     #[test]

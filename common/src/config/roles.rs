@@ -19,7 +19,7 @@ pub struct EdgeConfig {
     pub members_refresh: Duration,
     /// `Host` header values accepted (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
-    /// Browser `Origin`s accepted; empty accepts requests without a foreign origin only.
+    /// Browser `Origin`s accepted besides the server's own; a request without `Origin` is always accepted.
     pub allowed_origins: Vec<String>,
     /// Longest a tool call may run before it is cancelled.
     pub call_timeout: Duration,
