@@ -61,8 +61,8 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
     next.run(request).await
 }
 
-/// The request a body holds (`None` for a notification or a response), or
-/// why rmcp would refuse it.
+/// What the rate limits need of a request or a client's answer (`None` for
+/// a notification), or why rmcp would refuse the body.
 fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
     // The one parse every request pays; only a body rmcp would refuse is
     // looked at again, to say what is wrong with it.
@@ -100,6 +100,19 @@ fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
                 lists_tools: matches!(other, ClientRequest::ListToolsRequest(_)),
             })),
         },
+        // A client's answer to a server request is relayed to every edge
+        // (`sessions::answers`), so it counts against the caller's limits
+        // like a request does.
+        Ok(ClientJsonRpcMessage::Response(response)) => Ok(Some(RpcRequest {
+            id: serde_json::to_value(&response.id).unwrap_or(Value::Null),
+            tool: None,
+            lists_tools: false,
+        })),
+        Ok(ClientJsonRpcMessage::Error(error)) => Ok(Some(RpcRequest {
+            id: serde_json::to_value(&error.id).unwrap_or(Value::Null),
+            tool: None,
+            lists_tools: false,
+        })),
         Ok(_) => Ok(None),
         Err(e) => Err(Box::new(explain(bytes, &e))),
     }
@@ -279,6 +292,16 @@ mod tests {
         ] {
             assert!(rejection(ok).await.is_none(), "{ok}");
         }
+    }
+
+    #[test]
+    fn answers_count_against_the_limits_and_notifications_do_not() {
+        let summary = |body: &str| check(&Bytes::from(body.to_owned())).ok().flatten();
+        let answer = summary(r#"{"jsonrpc":"2.0","id":"s-1","result":{"action":"accept"}}"#);
+        assert_eq!(answer.map(|a| a.id), Some(Value::from("s-1")));
+        let refused = summary(r#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"no"}}"#);
+        assert_eq!(refused.map(|a| a.id), Some(Value::from(2)));
+        assert!(summary(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).is_none());
     }
 
     #[tokio::test]

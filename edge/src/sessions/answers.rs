@@ -32,6 +32,11 @@ use serde::{Deserialize, Serialize};
 /// The channel every edge hears answers on.
 pub const CHANNEL: &str = "d365mcp:sessions:v1:answers";
 
+/// The largest answer relayed: every edge receives each one, so a client
+/// must not be able to send megabytes to all of them. An elicitation answer
+/// is a small form; a sampling answer one model reply.
+const RELAY_MAX_BYTES: usize = 256 * 1024;
+
 /// An answer posted on one edge, as published.
 #[derive(Serialize, Deserialize)]
 struct Published {
@@ -80,6 +85,11 @@ impl Answers {
         let Ok(payload) = serde_json::to_vec(&published) else {
             return;
         };
+        if payload.len() > RELAY_MAX_BYTES {
+            tracing::warn!(session = %session, bytes = payload.len(),
+                "answer too large to relay to the other edges; kept on this edge");
+            return;
+        }
         if let Err(e) = self.store.publish(CHANNEL, Bytes::from(payload)).await {
             tracing::warn!(session = %session, error = %e,
                 "answer not relayed to the other edges: shared store unreachable");
