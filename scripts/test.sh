@@ -31,7 +31,7 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 CONFORMANCE=@modelcontextprotocol/conformance@0.2.0-alpha.12
 INSPECTOR=@modelcontextprotocol/inspector@2.12.0
 npx -y -p node@22 -p "$CONFORMANCE" -c "conformance --version" >/dev/null
-npx -y -p node@22 -p "$INSPECTOR" -c "true" >/dev/null 2>&1
+npx -y -p node@22 -p "$INSPECTOR" -c "true" >/dev/null
 
 # The real clients of tests/clients.rs: the official TypeScript client
 # (pinned in tests/clients/ts/package.json) and the official Python SDK, in a

@@ -308,10 +308,10 @@ impl EdgeArgs {
         };
         config.allowed_origins = config::parse_list(&self.allowed_origins);
         for origin in &config.allowed_origins {
-            if origin != "null" && !origin.contains("://") {
+            if let Some(reason) = edge::origin::invalid_origin(origin) {
                 return Err(ConfigError::new(
                     "D365MCP_ALLOWED_ORIGINS (--allowed-origins)",
-                    format!("`{origin}` needs a scheme, e.g. https://{origin}:443"),
+                    reason,
                 ));
             }
         }

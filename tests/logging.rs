@@ -72,8 +72,10 @@ async fn a_stateless_call_logs_only_when_its_meta_asks() {
 }
 
 /// A 2025 session's log lines belong to no request, so they ride its
-/// standalone `GET` stream: here opened on edge A, while `logging/setLevel`
-/// and the call go to edge B.
+/// standalone `GET` stream: here opened on edge A. A call on edge B before
+/// any level sends none; `logging/setLevel` goes to edge B; a call on edge A
+/// honours it (from the session's record) and its line arrives; so does the
+/// line of a call on edge B, relayed to A.
 #[tokio::test]
 async fn a_sessions_lines_reach_its_stream_on_another_edge_at_its_level() {
     let redis = RedisServer::start();
@@ -84,7 +86,24 @@ async fn a_sessions_lines_reach_its_stream_on_another_edge_at_its_level() {
         .start()
         .await;
     let (a, b) = (cluster.mcp_url(0), cluster.mcp_url(1));
-    let session = raw::open(&a, None).await;
+    // Opened on A, completed (`notifications/initialized`) on B, as a
+    // load balancer may send them: A learns the session's peer from the
+    // `initialize` itself.
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": raw::PROTOCOL, "capabilities": {},
+        "clientInfo": {"name": "logging-test", "version": "0"}
+    }});
+    let opened = raw::post(&a, None, None, &init).send().await.unwrap();
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let done = raw::post(&b, Some(&session), None, &initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 202);
     let mut stream = SseReader::get(
         &a,
         &[
@@ -110,8 +129,10 @@ async fn a_sessions_lines_reach_its_stream_on_another_edge_at_its_level() {
     assert_eq!(status, 200);
     assert_eq!(raw::answer(&events)["result"], json!({}));
 
+    // The call on edge A, whose copy of the session learns the level from
+    // the session's record only.
     let call = raw::tool_call(3, QUERY, query(), json!({}));
-    let (_, events) = raw::request(&b, &session, None, &call).await;
+    let (_, events) = raw::request(&a, &session, None, &call).await;
     assert!(raw::answer(&events)["result"].is_object());
     // The first message on the stream is the line of the second call.
     let line = stream.message(Duration::from_secs(5)).await;
@@ -123,4 +144,14 @@ async fn a_sessions_lines_reach_its_stream_on_another_edge_at_its_level() {
             .unwrap()
             .contains("CustomersV3")
     );
+
+    // And from edge B, through the store to A's stream.
+    let relayed = json!({"entity_set": "Currencies", "top": 2});
+    let call = raw::tool_call(4, QUERY, relayed, json!({}));
+    let (_, events) = raw::request(&b, &session, None, &call).await;
+    assert!(raw::answer(&events)["result"].is_object());
+    let line = stream.message(Duration::from_secs(5)).await;
+    assert_eq!(line["method"], "notifications/message", "{line}");
+    let message = line["params"]["data"]["message"].as_str().unwrap();
+    assert!(message.contains("Currencies"), "{message}");
 }

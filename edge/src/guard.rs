@@ -259,10 +259,26 @@ fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
         return removed(method, id);
     }
     let (code, message) = match object.get("method").and_then(Value::as_str) {
-        Some(method) => (-32602, format!("invalid params for `{method}`: {error}")),
+        // Both may hold caller text of any length: quoted short.
+        Some(method) => (
+            -32602,
+            format!(
+                "invalid params for `{}`: {}",
+                short(method, 100),
+                short(&error.to_string(), 300)
+            ),
+        ),
         None => (-32600, format!("invalid request: {error}")),
     };
     reject(StatusCode::BAD_REQUEST, code, id, message)
+}
+
+/// At most `max` characters of `text`.
+fn short(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 fn reject(status: StatusCode, code: i32, id: Value, message: String) -> Response {
@@ -292,6 +308,15 @@ mod tests {
         ] {
             assert!(rejection(ok).await.is_none(), "{ok}");
         }
+    }
+
+    #[tokio::test]
+    async fn caller_text_is_quoted_short() {
+        let method = "m".repeat(100_000);
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":5}}"#);
+        let (_, answer) = rejection(&body).await.unwrap();
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.len() < 1_000, "{} bytes", message.len());
     }
 
     #[test]

@@ -64,7 +64,17 @@ impl EdgeState {
 /// The product's is [`McpHandler`] (the D365FO catalogue); the conformance
 /// tests plug in the suite's reference fixture instead, so that it is served
 /// through this same HTTP stack (auth, guards, sessions, limits, legacy).
+/// A handler calls [`crate::Notifier::session_initialized`] from its
+/// `on_initialized`, and sends notifications that belong to no request
+/// through a [`crate::Notifier`], so that they reach a session's stream on
+/// whichever edge holds it.
 pub trait Handler: rmcp::ServerHandler + Clone + Send + Sync + 'static {
+    /// Whether the handler sends the client requests during a call
+    /// (elicitation, sampling, roots): only then are a session's answers
+    /// relayed between edges (`sessions::answers`). The D365FO tools ask
+    /// nothing, so a client's stray answers cost the cluster nothing.
+    const ASKS_CLIENT: bool = false;
+
     /// The handler of one session (or stateless request) on `state`'s edge.
     fn for_edge(state: &EdgeState) -> Self;
 }
@@ -95,6 +105,7 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
         .with_json_response(true)
         .with_cancellation_token(state.shutdown.child_token());
     mcp_config.session_store = Some(state.sessions.records());
+    state.sessions.relay_answers(H::ASKS_CLIENT);
     let handler_state = state.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(H::for_edge(&handler_state)),
@@ -140,6 +151,7 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
                     crate::guard::jsonrpc_body,
                 )),
         )
+        .layer(axum::middleware::from_fn(crate::refusals::as_jsonrpc))
         .layer(axum::middleware::from_fn_with_state(
             keys.clone(),
             crate::auth::authenticate,

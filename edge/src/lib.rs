@@ -18,7 +18,8 @@
 //! - `legacy`: the 2024-11-05 HTTP+SSE transport (`GET /sse`,
 //!   `POST /message`); a POST on any edge reaches the stream's edge.
 //! - `listen`: `subscriptions/listen` — resource updates after a D365FO
-//!   service update, announced by a worker and fanned out through the store.
+//!   service update, announced by a worker and fanned out through the store;
+//!   [`Notifier`] sends a session's log lines to its stream on any edge.
 //! - `sessions`: MCP sessions in the shared store — any edge serves them,
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `follow`: a shared-store channel followed for the edge's lifetime.
@@ -55,7 +56,7 @@ mod listing;
 mod logging;
 mod mcp;
 mod membership;
-mod origin;
+pub mod origin;
 mod prompts;
 mod refusals;
 mod resources;
@@ -65,6 +66,7 @@ mod workers;
 pub use auth::Principal;
 pub use error::EdgeError;
 pub use http::{EdgeState, Handler, app, app_with, serve, serve_with};
+pub use listen::Notifier;
 pub use membership::MemberWatch;
 pub use workers::{WorkerPool, WorkerStatus};
 

@@ -7,19 +7,18 @@
 // rmcp deprecates logging (SEP-2577), which the 2025 protocols still have.
 #![allow(deprecated)]
 
-use std::sync::Arc;
-
 use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
-        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, LoggingMessageNotification, PaginatedRequestParams,
-        ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        LoggingMessageNotification, PaginatedRequestParams, ProgressNotificationParam,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        ServerNotification, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -216,15 +215,18 @@ impl ServerHandler for McpHandler {
             .await
     }
 
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        listen::Notifier::session_opened(&self.state, &context).await;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        if let Some(listen::Conversation::Session(id)) =
-            listen::conversation_of(&context.extensions)
-        {
-            self.state
-                .listeners
-                .session_initialized(id, context.peer.clone())
-                .await;
-        }
+        listen::Notifier::session_initialized(&self.state, &context).await;
     }
 
     async fn set_level(
@@ -280,11 +282,7 @@ impl ServerHandler for McpHandler {
         };
         let peer = context.peer.clone();
         let log_level = crate::logging::wanted(&context, &self.level);
-        let listeners = Arc::clone(&self.state.listeners);
-        let session = match listen::conversation_of(&context.extensions) {
-            Some(listen::Conversation::Session(id)) => Some(id),
-            _ => None,
-        };
+        let notifier = listen::Notifier::of(&self.state, &context);
         let on_notice = move |notice: dispatch::Notice| -> BoxFuture<'static, ()> {
             let peer = peer.clone();
             match notice {
@@ -310,22 +308,12 @@ impl ServerHandler for McpHandler {
                     else {
                         return Box::pin(std::future::ready(()));
                     };
-                    let listeners = Arc::clone(&listeners);
-                    let session = session.clone();
+                    let notifier = notifier.clone();
                     Box::pin(async move {
-                        match session {
-                            // A session's log lines ride its GET stream,
-                            // which may be on another edge.
-                            Some(id) => {
-                                let notification = ServerNotification::LoggingMessageNotification(
-                                    LoggingMessageNotification::new(param),
-                                );
-                                listeners.notify_session(&id, notification).await;
-                            }
-                            None => {
-                                let _ = peer.notify_logging_message(param).await;
-                            }
-                        }
+                        let line = LoggingMessageNotification::new(param);
+                        notifier
+                            .send(ServerNotification::LoggingMessageNotification(line))
+                            .await;
                     })
                 }
             }

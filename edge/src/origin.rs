@@ -50,7 +50,7 @@ struct Origin {
 impl Allowed {
     /// From the configured lists (`EdgeConfig::allowed_hosts` and
     /// `allowed_origins`). Entries that cannot be parsed are dropped with a
-    /// warning (the CLI validates them before this).
+    /// warning; the CLI refuses such origins at start-up ([`invalid_origin`]).
     pub fn new(hosts: &[String], origins: &[String]) -> Arc<Self> {
         let hosts = hosts
             .iter()
@@ -104,8 +104,15 @@ impl Allowed {
         let Some(text) = value.to_str().ok() else {
             return Some("the Origin header is not readable text".into());
         };
+        // The server's own origin is known only when the Host was vetted:
+        // with any host allowed, a rebinding page names its own.
+        let own = if self.hosts.is_empty() {
+            None
+        } else {
+            named.as_ref()
+        };
         let accepted = origin(text, false).is_some_and(|o| {
-            same_origin(&o, named.as_ref())
+            same_origin(&o, own)
                 || self.origins.iter().any(|a| {
                     a.scheme == o.scheme
                         && a.host == o.host
@@ -183,6 +190,35 @@ fn authority(value: &str) -> Option<(String, Option<u16>)> {
         }
     };
     (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+}
+
+/// Why a configured origin (an entry of `D365MCP_ALLOWED_ORIGINS`) cannot
+/// be used, if it cannot: it must be `scheme://host[:port]` (or `:*`), with
+/// no path. `null` (the opaque origin of sandboxed frames and local files)
+/// is refused: it names no site, so allowing it would allow them all.
+pub fn invalid_origin(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    if trimmed.eq_ignore_ascii_case("null") {
+        return Some(
+            "`null` names no site (sandboxed frames, local files); list real origins".into(),
+        );
+    }
+    let path = trimmed
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/').contains('/'));
+    match (path, origin(trimmed, true)) {
+        (None, _) => Some(format!(
+            "`{}` needs a scheme, e.g. https://{}:443",
+            prefix(trimmed),
+            prefix(trimmed)
+        )),
+        (Some(true), _) => Some(format!(
+            "`{}` has a path; an origin is scheme://host[:port]",
+            prefix(trimmed)
+        )),
+        (_, None) => Some(format!("`{}` is not scheme://host[:port]", prefix(trimmed))),
+        _ => None,
+    }
 }
 
 /// `scheme://host[:port]`. A configured origin without a port (`wildcard`)
@@ -318,7 +354,8 @@ mod tests {
             Some("edge:8080"),
             Some("http://localhost:6274")
         ));
-        assert!(!refused(
+        // Any host allowed: a Host is not vetted, so neither is its origin.
+        assert!(refused(
             &allowed,
             Some("edge:8080"),
             Some("http://edge:8080")
@@ -326,6 +363,53 @@ mod tests {
         assert!(refused(&allowed, None, Some("http://tools.example.com")));
         assert!(refused(&allowed, None, Some("http://app.example.com")));
         assert!(refused(&allowed, None, Some("http://localhost:6275")));
+    }
+
+    #[test]
+    fn with_any_host_allowed_only_listed_origins_pass() {
+        let allowed = Allowed::new(&[], &[]);
+        assert!(!refused(&allowed, Some("evil:8080"), None));
+        assert!(refused(
+            &allowed,
+            Some("evil:8080"),
+            Some("http://evil:8080")
+        ));
+    }
+
+    #[test]
+    fn configured_origins_are_checked_for_start_up() {
+        for good in [
+            "https://app.example.com",
+            "http://localhost:6274",
+            "http://h:*",
+            "https://a.b/",
+        ] {
+            assert_eq!(invalid_origin(good), None, "{good}");
+        }
+        for bad in [
+            "null",
+            "app.example.com",
+            "https://a.com/path",
+            "https://",
+            "http://h:x",
+        ] {
+            assert!(invalid_origin(bad).is_some(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_host_and_origin_text_is_decided_without_a_panic(host in ".{0,80}", origin in ".{0,80}") {
+            let mut headers = HeaderMap::new();
+            if let Ok(h) = HeaderValue::from_str(&host) {
+                headers.insert(header::HOST, h);
+            }
+            if let Ok(o) = HeaderValue::from_str(&origin) {
+                headers.insert(header::ORIGIN, o);
+            }
+            let _ = defaults().refusal(&Uri::from_static("/mcp"), &headers);
+            let _ = invalid_origin(&origin);
+        }
     }
 
     #[test]

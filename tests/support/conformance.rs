@@ -49,11 +49,6 @@ impl Report {
 /// Runs `conformance server` against `url` with `args` (e.g.
 /// `["--requirements", "2026-07-28"]`), within `timeout`.
 pub async fn run(url: &str, args: &[&str], timeout: Duration) -> Report {
-    // One suite at a time: each runs Node and dozens of scenarios with
-    // 30-second deadlines, and several at once on a 2-core CI machine
-    // measure the machine, not the server.
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _turn = ONE_AT_A_TIME.lock().await;
     let out = std::env::temp_dir().join(format!(
         "d365mcp-conformance-{}-{}",
         std::process::id(),

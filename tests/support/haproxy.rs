@@ -37,7 +37,7 @@ impl Haproxy {
         let path =
             std::env::temp_dir().join(format!("d365mcp-haproxy-{}-{port}.cfg", std::process::id()));
         std::fs::write(&path, config).expect("write haproxy config");
-        let child = Command::new("haproxy")
+        let mut child = Command::new("haproxy")
             .args(["-db", "-f"])
             .arg(&path)
             .stdout(Stdio::null())
@@ -50,7 +50,15 @@ impl Haproxy {
                 )
             });
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Listening, and ours: a haproxy that exited (its port taken since
+        // free_port chose it) must not pass for another listener.
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("haproxy exited ({status}) instead of listening on {port}");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "haproxy did not listen on {port}"

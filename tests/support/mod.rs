@@ -18,13 +18,18 @@ pub mod sse;
 pub use cluster::Cluster;
 
 /// Runs `program args` to its end within `timeout`, its output captured;
-/// `what` names it in a failure, with how to install it.
+/// `what` names it in a failure, with how to install it. One at a time per
+/// test binary: each is a conformance suite or a client run with deadlines
+/// of its own, and several at once on a 2-core CI machine measure the
+/// machine, not the server.
 pub async fn run_bounded(
     what: &str,
     program: &str,
     args: &[&str],
     timeout: std::time::Duration,
 ) -> std::process::Output {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let child = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())

@@ -17,7 +17,7 @@
 
 mod sessions;
 
-pub use sessions::{Conversation, conversation_of};
+pub use sessions::{Conversation, Notifier, conversation_of};
 
 use std::sync::{
     Arc,

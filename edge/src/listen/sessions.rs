@@ -14,7 +14,7 @@ use common::{ErrorCode, Failure, notify::VersionChanged};
 use rmcp::{
     ErrorData, RoleServer,
     model::{ResourceUpdatedNotificationParam, ServerNotification},
-    service::Peer,
+    service::{NotificationContext, Peer, RequestContext},
 };
 
 use super::{Listeners, affected, environment_of};
@@ -49,6 +49,75 @@ pub const NOTICES: &str = "d365mcp:sessions:v1:notices";
 struct Notice {
     session: String,
     notification: ServerNotification,
+}
+
+/// Sends a request's notifications that belong to no request (log lines)
+/// where its client hears them: a 2025 session's on its `GET` stream, on
+/// whichever edge holds it ([`Listeners::notify_session`]); any other
+/// conversation's on its own stream.
+#[derive(Clone)]
+pub struct Notifier {
+    listeners: Arc<Listeners>,
+    session: Option<String>,
+    peer: Peer<RoleServer>,
+}
+
+impl Notifier {
+    /// Remembers the session that `context`'s `initialize` opens on this
+    /// edge, so that its notifications and resource updates reach its `GET`
+    /// stream here. A session opened on one edge may get its
+    /// `notifications/initialized` on another, so the handshake's request is
+    /// where the opening edge learns its peer. Every handler calls this from
+    /// `initialize`.
+    pub async fn session_opened(state: &crate::EdgeState, context: &RequestContext<RoleServer>) {
+        if let Some(crate::sessions::Opened(id)) = context.extensions.get() {
+            state
+                .listeners
+                .session_initialized(id.to_string(), context.peer.clone())
+                .await;
+        }
+    }
+
+    /// Remembers the session that `context`'s `notifications/initialized`
+    /// completes on this edge — another edge's session, replayed here to
+    /// take it over — so that its notifications and resource updates reach
+    /// its `GET` stream here. Every handler calls this from `on_initialized`.
+    pub async fn session_initialized(
+        state: &crate::EdgeState,
+        context: &NotificationContext<RoleServer>,
+    ) {
+        if let Some(Conversation::Session(id)) = conversation_of(&context.extensions) {
+            state
+                .listeners
+                .session_initialized(id, context.peer.clone())
+                .await;
+        }
+    }
+
+    /// The notifier of the request `context`, on the edge of `state`.
+    pub fn of(state: &crate::EdgeState, context: &RequestContext<RoleServer>) -> Self {
+        let session = match conversation_of(&context.extensions) {
+            Some(Conversation::Session(id)) => Some(id),
+            _ => None,
+        };
+        Self {
+            listeners: Arc::clone(&state.listeners),
+            session,
+            peer: context.peer.clone(),
+        }
+    }
+
+    /// Sends `notification`; a client that went away just misses it.
+    pub async fn send(&self, notification: ServerNotification) {
+        match &self.session {
+            Some(id) => self.listeners.notify_session(id, notification).await,
+            None => {
+                if let Err(e) = self.peer.send_notification(notification).await {
+                    tracing::debug!(error = %e, "notification not delivered");
+                }
+            }
+        }
+    }
 }
 
 impl Listeners {

@@ -15,7 +15,10 @@
 //! it holds one. Only the copy that asked has a pending request with that
 //! id; the others ignore the answer, as rmcp does any unknown response.
 //! Answers are rare (one per elicitation or sampling round trip), so a
-//! broadcast costs little and needs no record of who asked.
+//! broadcast costs little and needs no record of who asked. It runs only
+//! for a handler that asks clients things (`Handler::ASKS_CLIENT`; the
+//! D365FO tools ask nothing), answers count against the caller's rate
+//! limits, and one larger than [`RELAY_MAX_BYTES`] stays on its edge.
 
 use std::sync::Arc;
 
@@ -60,6 +63,8 @@ pub fn is_answer(message: &ClientJsonRpcMessage) -> bool {
 
 /// This edge's end of the answers channel.
 pub struct Answers {
+    /// Off unless the edge's handler asks clients things.
+    enabled: std::sync::atomic::AtomicBool,
     edge_id: String,
     store: SharedStore,
     listening: tokio::sync::OnceCell<()>,
@@ -68,10 +73,21 @@ pub struct Answers {
 impl Answers {
     pub fn new(store: SharedStore) -> Self {
         Self {
+            enabled: std::sync::atomic::AtomicBool::new(false),
             edge_id: uuid::Uuid::new_v4().to_string(),
             store,
             listening: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Turns relaying on or off.
+    pub fn enable(&self, on: bool) {
+        self.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether answers are relayed.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Publishes `message` for the other edges. A store that cannot take it
@@ -99,6 +115,9 @@ impl Answers {
     /// Starts listening, once per edge: answers posted on other edges for
     /// sessions held here reach `local`.
     pub async fn listen(&self, local: Arc<LocalSessionManager>) {
+        if !self.enabled() {
+            return;
+        }
         self.listening
             .get_or_init(|| async {
                 let me = self.edge_id.clone();

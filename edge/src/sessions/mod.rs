@@ -75,6 +75,12 @@ impl Sessions {
         }
     }
 
+    /// Whether clients' answers posted here are relayed to the other edges
+    /// (see `answers`); off until the edge's handler asks clients things.
+    pub fn relay_answers(&self, on: bool) {
+        self.answers.enable(on);
+    }
+
     /// The shared records.
     pub fn shared_records(&self) -> &Records {
         &self.records
@@ -101,6 +107,11 @@ impl Sessions {
         }
     }
 }
+
+/// The id of the session an `initialize` request opens (an extension of
+/// the request, set by [`Sessions`]).
+#[derive(Debug, Clone)]
+pub struct Opened(pub SessionId);
 
 /// Marks a standalone stream open until dropped.
 struct StreamOpen {
@@ -145,9 +156,14 @@ impl SessionManager for Sessions {
     async fn initialize_session(
         &self,
         id: &SessionId,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
         let record = opening_record(&message);
+        // The handler's `initialize` learns the new session's id (its
+        // request carries no Mcp-Session-Id yet) to remember its peer.
+        if let ClientJsonRpcMessage::Request(request) = &mut message {
+            request.request.extensions_mut().insert(Opened(id.clone()));
+        }
         let response = self.local.initialize_session(id, message).await?;
         if let (Some(record), ServerJsonRpcMessage::Response(_)) = (record, &response)
             && let Err(e) = self.records.save(id, &record).await
@@ -183,7 +199,7 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        if answers::is_answer(&message) {
+        if answers::is_answer(&message) && self.answers.enabled() {
             self.answers.publish(id, &message).await;
         }
         Ok(self.local.accept_message(id, message).await?)
