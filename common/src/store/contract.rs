@@ -45,8 +45,32 @@ async fn kv(store: &dyn Store, p: &str) {
         "kv: set_if_absent on a present key does nothing"
     );
     assert!(
+        store
+            .set_if_present(&key, Bytes::from_static(b"4"), Duration::from_secs(5))
+            .await
+            .unwrap(),
+        "kv: set_if_present on a present key sets it"
+    );
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"4"[..]),
+        "kv: set_if_present's value"
+    );
+    assert!(
         store.delete(&key).await.unwrap(),
         "kv: delete reports existence"
+    );
+    assert!(
+        !store
+            .set_if_present(&key, Bytes::from_static(b"5"), Duration::from_secs(5))
+            .await
+            .unwrap(),
+        "kv: set_if_present on an absent key does nothing"
+    );
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        None,
+        "kv: set_if_present brings back no deleted key"
     );
     assert!(
         !store.delete(&key).await.unwrap(),

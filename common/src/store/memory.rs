@@ -113,6 +113,23 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_if_present(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        if live_mut(&mut inner.kv, key, now).is_none() {
+            return Ok(false);
+        }
+        inner.wrote(now);
+        inner.kv.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires: Some(now + ttl),
+            },
+        );
+        Ok(true)
+    }
+
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
         let now = Instant::now();
         let mut inner = self.inner.lock();

@@ -66,6 +66,9 @@ pub trait KvStore: Send + Sync {
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()>;
     /// Sets `key` only when absent; `true` when this call set it.
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool>;
+    /// Replaces `key`'s value only while it exists (a read-modify-write must
+    /// not bring back a key deleted meanwhile); `true` when this call set it.
+    async fn set_if_present(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool>;
     /// Deletes `key`; `true` when it existed.
     async fn delete(&self, key: &str) -> StoreResult<bool>;
     /// Resets `key`'s TTL; `true` when it exists.

@@ -54,11 +54,8 @@ impl Records {
 
     /// Saves `record` for session `id`.
     pub async fn save(&self, id: &str, record: &Record) -> StoreResult<()> {
-        let value = serde_json::to_vec(record).map_err(|e| {
-            common::store::StoreError::Protocol(format!("session record not serializable: {e}"))
-        })?;
         self.store
-            .set(&key(id), Bytes::from(value), Some(self.idle_ttl))
+            .set(&key(id), encode(record)?, Some(self.idle_ttl))
             .await
     }
 
@@ -107,20 +104,29 @@ impl Records {
     }
 
     /// Changes the record of session `id` with `change`; `false` when the
-    /// session is gone. Read-modify-write, as [`Self::update_subscriptions`].
+    /// session is gone, also when it ended between the read and the write (a
+    /// DELETE on another edge is never undone). Read-modify-write: one client
+    /// changes its own session one request at a time.
     pub async fn update(&self, id: &str, change: impl FnOnce(&mut Record)) -> StoreResult<bool> {
         let Some(mut record) = self.peek(id).await? else {
             return Ok(false);
         };
         change(&mut record);
-        self.save(id, &record).await?;
-        Ok(true)
+        self.store
+            .set_if_present(&key(id), encode(&record)?, self.idle_ttl)
+            .await
     }
 
     /// Ends session `id` for every edge; `true` when it existed.
     pub async fn end(&self, id: &str) -> StoreResult<bool> {
         self.store.delete(&key(id)).await
     }
+}
+
+fn encode(record: &Record) -> StoreResult<Bytes> {
+    serde_json::to_vec(record).map(Bytes::from).map_err(|e| {
+        common::store::StoreError::Protocol(format!("session record not serializable: {e}"))
+    })
 }
 
 /// rmcp's view of the records, for restoring a session on another edge.

@@ -199,6 +199,22 @@ impl KvStore for RedisStore {
         .await
     }
 
+    async fn set_if_present(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
+        let reply: Option<String> = self
+            .run("SET XX", |mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value.as_ref())
+                    .arg("XX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply.is_some())
+    }
+
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
         let reply: Option<String> = self
             .run("SET NX", |mut c| async move {

@@ -58,6 +58,14 @@ impl KvStore for TokioClockStore {
         self.expire_after(key, ttl);
         Ok(())
     }
+    async fn set_if_present(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
+        self.purge(key).await;
+        let set = self.inner.set_if_present(key, value, ttl).await?;
+        if set {
+            self.expire_after(key, Some(ttl));
+        }
+        Ok(set)
+    }
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
         self.purge(key).await;
         let set = self.inner.set_if_absent(key, value, ttl).await?;
@@ -144,6 +152,9 @@ impl KvStore for DownStore {
         down()
     }
     async fn set_if_absent(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
+        down()
+    }
+    async fn set_if_present(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
         down()
     }
     async fn delete(&self, _: &str) -> StoreResult<bool> {
