@@ -50,6 +50,8 @@ pub fn worker_request(
         deadline_unix_ms: deadline_ms(worker_budget(timeout)),
         trace_context: Default::default(),
         want_progress,
+        // Set by the caller that knows what its client asked for.
+        log_level: String::new(),
     })
 }
 

@@ -78,6 +78,20 @@ fn rank(level: LoggingLevel) -> u8 {
     }
 }
 
+/// The level's name on the wire (and in the worker request).
+pub fn name(level: LoggingLevel) -> &'static str {
+    match level {
+        LoggingLevel::Debug => "debug",
+        LoggingLevel::Info => "info",
+        LoggingLevel::Notice => "notice",
+        LoggingLevel::Warning => "warning",
+        LoggingLevel::Error => "error",
+        LoggingLevel::Critical => "critical",
+        LoggingLevel::Alert => "alert",
+        LoggingLevel::Emergency => "emergency",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +113,14 @@ mod tests {
         assert_eq!(sent.logger.as_deref(), Some("d365mcp.worker"));
         assert_eq!(sent.data["message"], "retrying");
         assert!(notification(&log("error"), LoggingLevel::Error).is_some());
+        for level in [
+            LoggingLevel::Debug,
+            LoggingLevel::Notice,
+            LoggingLevel::Emergency,
+        ] {
+            let wire = serde_json::to_value(level).unwrap();
+            assert_eq!(wire, name(level), "the wire name of {level:?}");
+        }
         assert!(
             notification(&log("loud"), LoggingLevel::Debug).is_none(),
             "unknown levels are dropped"

@@ -270,7 +270,8 @@ impl ServerHandler for McpHandler {
         let timeout = self.state.config.call_timeout;
         let arguments = request.arguments.clone().unwrap_or_default();
         let caller = Principal::of(context.extensions.get());
-        let worker_request = match dispatch::worker_request(
+        let log_level = crate::logging::wanted(&context, &self.level);
+        let mut worker_request = match dispatch::worker_request(
             &caller,
             spec.name,
             arguments,
@@ -280,8 +281,12 @@ impl ServerHandler for McpHandler {
             Ok(worker_request) => worker_request,
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
+        // The worker sends only the lines the client will get.
+        worker_request.log_level = log_level
+            .map(crate::logging::name)
+            .unwrap_or_default()
+            .into();
         let peer = context.peer.clone();
-        let log_level = crate::logging::wanted(&context, &self.level);
         let notifier = listen::Notifier::of(&self.state, &context);
         let on_notice = move |notice: dispatch::Notice| -> BoxFuture<'static, ()> {
             let peer = peer.clone();

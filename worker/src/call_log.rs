@@ -5,33 +5,44 @@
 //!
 //! The code that notices these sits deep in the D365FO client, far from the
 //! call's event channel, so the channel rides in a task-local set by the
-//! executor around each call ([`scope`]); [`emit`] outside a call (warm-up,
-//! background refresh) does nothing. Sending never waits: a full channel
-//! drops the log line, never the call's progress or its result.
+//! executor around each call ([`scope`]) that asked for log lines (the
+//! request's `log_level`); [`emit`] outside such a call (a caller that asked
+//! for none, warm-up, background refresh) does nothing, and a line below the
+//! asked level is not sent. Sending never waits: a full channel drops the
+//! log line, never the call's progress or its result.
 
 use common::proto::{CallToolEvent, LogEvent, call_tool_event::Event};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 tokio::task_local! {
-    static EVENTS: mpsc::Sender<CallToolEvent>;
+    static EVENTS: (mpsc::Sender<CallToolEvent>, u8);
 }
 
 /// The logger name every line carries.
 pub const LOGGER: &str = "d365mcp.worker";
 
-/// Runs `work` with its log lines sent to `events`.
+/// Runs `work` with its log lines at `level` or above sent to `events`;
+/// with no (or an unknown) level, none are.
 pub async fn scope<F: std::future::Future>(
     events: mpsc::Sender<CallToolEvent>,
+    level: &str,
     work: F,
 ) -> F::Output {
-    EVENTS.scope(events, work).await
+    match rank(level) {
+        Some(least) => EVENTS.scope((events, least), work).await,
+        None => work.await,
+    }
 }
 
 /// Sends `data` at `level` (an MCP logging level: `debug`, `info`,
-/// `notice`, `warning`, …) to the current call's client, if there is one.
+/// `notice`, `warning`, …) to the current call's client, if it asked for
+/// lines of that level.
 pub fn emit(level: &str, data: Value) {
-    let _ = EVENTS.try_with(|events| {
+    let _ = EVENTS.try_with(|(events, least)| {
+        if rank(level).is_none_or(|r| r < *least) {
+            return;
+        }
         let event = CallToolEvent {
             event: Some(Event::Log(LogEvent {
                 level: level.to_owned(),
@@ -43,16 +54,39 @@ pub fn emit(level: &str, data: Value) {
     });
 }
 
+/// Severity of an MCP logging level, least first (RFC 5424's order).
+fn rank(level: &str) -> Option<u8> {
+    const LEVELS: [&str; 8] = [
+        "debug",
+        "info",
+        "notice",
+        "warning",
+        "error",
+        "critical",
+        "alert",
+        "emergency",
+    ];
+    LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn lines_reach_the_calls_channel_and_nowhere_else() {
+    async fn lines_reach_the_calls_channel_at_its_level_and_nowhere_else() {
         emit("info", serde_json::json!("outside any call"));
         let (tx, mut rx) = mpsc::channel(4);
-        scope(tx, async {
+        scope(tx.clone(), "warning", async {
+            emit("info", serde_json::json!({"message": "a page read"}));
             emit("warning", serde_json::json!({"message": "retrying"}));
+        })
+        .await;
+        scope(tx, "", async {
+            emit("error", serde_json::json!("no level asked, no line"));
         })
         .await;
         let Some(CallToolEvent {
@@ -64,9 +98,6 @@ mod tests {
         assert_eq!(log.level, "warning");
         assert_eq!(log.logger, LOGGER);
         assert_eq!(log.data_json, r#"{"message":"retrying"}"#);
-        assert!(
-            rx.try_recv().is_err(),
-            "the line outside the call went nowhere"
-        );
+        assert!(rx.try_recv().is_err(), "only the warning was sent");
     }
 }

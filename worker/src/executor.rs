@@ -177,7 +177,8 @@ async fn execute(
             progress: Progress::new(request.want_progress.then(|| tx.clone())),
             request_id: &request.request_id,
         };
-        crate::call_log::scope(tx.clone(), tools::run(&ctx, &request.tool, args)).await
+        let run = tools::run(&ctx, &request.tool, args);
+        crate::call_log::scope(tx.clone(), &request.log_level, run).await
     };
     let outcome = match deadline.instant() {
         Some(at) => tokio::time::timeout_at(at, work)

@@ -62,6 +62,7 @@ async fn grpc_round_trip_with_health() {
         json!({"entity_set": "CustomersV3", "top": 4}),
     );
     req.want_progress = true;
+    req.log_level = "info".into();
     let mut stream = client.call_tool(req).await.unwrap().into_inner();
     let mut events = Vec::new();
     while let Some(event) = stream.message().await.unwrap() {
