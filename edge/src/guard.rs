@@ -20,9 +20,13 @@ use serde_json::Value;
 use crate::limits::RpcRequest;
 
 /// Checks POST bodies of at most `limit` bytes.
+///
+/// It also sees every answer on the way out: one rmcp made in plain text
+/// before its handler ran (406, 415, 400, 405) becomes a JSON-RPC error
+/// ([`crate::refusals::rewrite`]).
 pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return crate::refusals::rewrite(next.run(request).await, Value::Null).await;
     }
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, limit).await {
@@ -54,11 +58,12 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
         Err(response) => return *response,
     };
     let mut request = Request::from_parts(parts, Body::from(bytes));
+    let id = summary.as_ref().map_or(Value::Null, |s| s.id.clone());
     if let Some(summary) = summary {
         // What the rate limits need, so that they need no second parse.
         request.extensions_mut().insert(summary);
     }
-    next.run(request).await
+    crate::refusals::rewrite(next.run(request).await, id).await
 }
 
 /// What the rate limits need of a request or a client's answer (`None` for

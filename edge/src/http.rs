@@ -118,7 +118,6 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     ));
     let mcp = Router::new()
         .fallback_service(mcp)
-        .layer(axum::middleware::from_fn(crate::refusals::as_jsonrpc))
         .layer(axum::middleware::from_fn(crate::listing::splice))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&limiter),

@@ -80,17 +80,16 @@ impl Allowed {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
-        let named = host.as_deref().and_then(authority);
+            .or_else(|| uri.authority().map(|a| a.as_str()));
+        let named = host.and_then(split_authority);
         if !self.hosts.is_empty() {
-            let Some(host) = &host else {
+            let Some(host) = host else {
                 return Some("the request names no Host".into());
             };
-            let accepted = named.as_ref().is_some_and(|(name, port)| {
+            let accepted = named.is_some_and(|(name, port)| {
                 self.hosts
                     .iter()
-                    .any(|(h, p)| h == name && (p.is_none() || p == port))
+                    .any(|(h, p)| h.eq_ignore_ascii_case(name) && (p.is_none() || *p == port))
             });
             if !accepted {
                 return Some(format!(
@@ -106,11 +105,7 @@ impl Allowed {
         };
         // The server's own origin is known only when the Host was vetted:
         // with any host allowed, a rebinding page names its own.
-        let own = if self.hosts.is_empty() {
-            None
-        } else {
-            named.as_ref()
-        };
+        let own = if self.hosts.is_empty() { None } else { named };
         let accepted = origin(text, false).is_some_and(|o| {
             same_origin(&o, own)
                 || self.origins.iter().any(|a| {
@@ -149,7 +144,7 @@ pub async fn check(State(allowed): State<Arc<Allowed>>, request: Request, next: 
 /// Whether `origin` is the server itself: the host and port the request was
 /// sent to (a page of this origin is not another site). A `Host` without a
 /// port stands for the origin scheme's default port.
-fn same_origin(origin: &Origin, host: Option<&(String, Option<u16>)>) -> bool {
+fn same_origin(origin: &Origin, host: Option<(&str, Option<u16>)>) -> bool {
     let Some((name, port)) = host else {
         return false;
     };
@@ -158,7 +153,7 @@ fn same_origin(origin: &Origin, host: Option<&(String, Option<u16>)>) -> bool {
         "https" => Some(443),
         _ => None,
     });
-    origin.host == *name && origin.port.is_some() && origin.port == port
+    origin.host.eq_ignore_ascii_case(name) && origin.port.is_some() && origin.port == port
 }
 
 /// At most 100 characters of caller text, for a message or a log line.
@@ -171,6 +166,12 @@ fn prefix(text: &str) -> &str {
 
 /// `host[:port]` or `[v6][:port]` → lower-case host and port.
 fn authority(value: &str) -> Option<(String, Option<u16>)> {
+    split_authority(value).map(|(host, port)| (host.to_ascii_lowercase(), port))
+}
+
+/// `host[:port]` or `[v6][:port]` → host (as written) and port, borrowing:
+/// the `Host` of every request is read with no allocation.
+fn split_authority(value: &str) -> Option<(&str, Option<u16>)> {
     let value = value.trim();
     let (host, port) = if let Some(rest) = value.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
@@ -189,7 +190,7 @@ fn authority(value: &str) -> Option<(String, Option<u16>)> {
             None => (value, None),
         }
     };
-    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+    (!host.is_empty()).then_some((host, port))
 }
 
 /// Why a configured origin (an entry of `D365MCP_ALLOWED_ORIGINS`) cannot

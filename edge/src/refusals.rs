@@ -23,14 +23,25 @@ use crate::limits::RpcRequest;
 /// The most of rmcp's message kept in the rewritten answer.
 const MESSAGE_MAX: usize = 1024;
 
-/// Rewrites a non-JSON error answer of the inner service into a JSON-RPC error.
+/// Rewrites a non-JSON error answer of the inner service into a JSON-RPC
+/// error: a middleware for the legacy routes. On `/mcp` the body guard,
+/// which already wraps rmcp, calls [`rewrite`] itself (one layer fewer on
+/// every call).
 pub async fn as_jsonrpc(request: Request, next: Next) -> Response {
     let id = request
         .extensions()
         .get::<RpcRequest>()
         .map_or(Value::Null, |rpc| rpc.id.clone());
-    let response = next.run(request).await;
+    rewrite(next.run(request).await, id).await
+}
+
+/// `response` as it was, or, when it is an error answer that is not JSON, a
+/// JSON-RPC error answering request `id` with its status and message.
+pub async fn rewrite(response: Response, id: Value) -> Response {
     let status = response.status();
+    if status.is_success() {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
