@@ -35,6 +35,14 @@ pub async fn scope<F: std::future::Future>(
     }
 }
 
+/// Whether the current call's client wants lines at `level`: a caller
+/// checks before it builds a line, so a call nobody logs for pays nothing.
+pub fn wanted(level: &str) -> bool {
+    EVENTS
+        .try_with(|(_, least)| rank(level).is_some_and(|r| r >= *least))
+        .unwrap_or(false)
+}
+
 /// Sends `data` at `level` (an MCP logging level: `debug`, `info`,
 /// `notice`, `warning`, …) to the current call's client, if it asked for
 /// lines of that level.
@@ -99,5 +107,11 @@ mod tests {
         assert_eq!(log.logger, LOGGER);
         assert_eq!(log.data_json, r#"{"message":"retrying"}"#);
         assert!(rx.try_recv().is_err(), "only the warning was sent");
+        assert!(!wanted("error"), "outside a call nothing is wanted");
+        let (tx, _rx) = mpsc::channel(1);
+        scope(tx, "warning", async {
+            assert!(wanted("warning") && wanted("error") && !wanted("info"));
+        })
+        .await;
     }
 }

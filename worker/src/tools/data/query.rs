@@ -248,6 +248,10 @@ async fn report_progress(
     read: usize,
     total: Option<u64>,
 ) {
+    let log = crate::call_log::wanted("info");
+    if !ctx.progress.enabled() && !log {
+        return;
+    }
     let done = read.min(limit);
     let goal = total.map(|t| {
         let remaining = usize::try_from(t)
@@ -259,10 +263,10 @@ async fn report_progress(
         Some(t) => format!("read {done} of {t} rows from {}", plan.entity_set),
         None => format!("read {done} rows from {}", plan.entity_set),
     };
-    crate::call_log::emit(
-        "info",
-        serde_json::json!({ "message": format!("page read: {message}") }),
-    );
+    if log {
+        let line = serde_json::json!({ "message": format!("page read: {message}") });
+        crate::call_log::emit("info", line);
+    }
     if ctx.progress.enabled() {
         ctx.progress
             .report(done as f64, goal.map(|g| g as f64), message)
