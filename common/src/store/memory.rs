@@ -84,6 +84,24 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Sets `key` only when its presence is `present`; whether it was set.
+    fn set_when(&self, key: &str, value: Bytes, ttl: Duration, present: bool) -> bool {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        if live_mut(&mut inner.kv, key, now).is_some() != present {
+            return false;
+        }
+        inner.wrote(now);
+        inner.kv.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires: Some(now + ttl),
+            },
+        );
+        true
+    }
 }
 
 fn live_mut<'a, T>(
@@ -114,37 +132,11 @@ impl KvStore for MemoryStore {
     }
 
     async fn set_if_present(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
-        let now = Instant::now();
-        let mut inner = self.inner.lock();
-        if live_mut(&mut inner.kv, key, now).is_none() {
-            return Ok(false);
-        }
-        inner.wrote(now);
-        inner.kv.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                expires: Some(now + ttl),
-            },
-        );
-        Ok(true)
+        Ok(self.set_when(key, value, ttl, true))
     }
 
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
-        let now = Instant::now();
-        let mut inner = self.inner.lock();
-        if live_mut(&mut inner.kv, key, now).is_some() {
-            return Ok(false);
-        }
-        inner.wrote(now);
-        inner.kv.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                expires: Some(now + ttl),
-            },
-        );
-        Ok(true)
+        Ok(self.set_when(key, value, ttl, false))
     }
 
     async fn delete(&self, key: &str) -> StoreResult<bool> {

@@ -110,6 +110,35 @@ impl RedisStore {
         }
     }
 
+    /// `SET key value {condition} PX ttl`, `condition` being `NX` (only
+    /// when absent) or `XX` (only when present); whether it was set.
+    async fn set_when(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        condition: &'static str,
+    ) -> StoreResult<bool> {
+        let what = if condition == "NX" {
+            "SET NX"
+        } else {
+            "SET XX"
+        };
+        let reply: Option<String> = self
+            .run(what, |mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value.as_ref())
+                    .arg(condition)
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply.is_some())
+    }
+
     /// Runs one request with a clone of the shared connection (clones are
     /// cheap handles to it), bounded by the operation timeout.
     async fn run<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
@@ -200,35 +229,11 @@ impl KvStore for RedisStore {
     }
 
     async fn set_if_present(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
-        let reply: Option<String> = self
-            .run("SET XX", |mut c| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value.as_ref())
-                    .arg("XX")
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(reply.is_some())
+        self.set_when(key, value, ttl, "XX").await
     }
 
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Duration) -> StoreResult<bool> {
-        let reply: Option<String> = self
-            .run("SET NX", |mut c| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value.as_ref())
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(reply.is_some())
+        self.set_when(key, value, ttl, "NX").await
     }
 
     async fn delete(&self, key: &str) -> StoreResult<bool> {
