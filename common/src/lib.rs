@@ -8,6 +8,7 @@
 //!   HTTP status, gRPC status and JSON-RPC code; [`Failure`], an error as it
 //!   crosses a process boundary.
 //! - [`notify`]: change notifications published between nodes.
+//! - [`log_level`]: MCP logging levels by name, ordered by severity.
 //! - [`proto`]: the edge↔worker gRPC contract generated from `proto/`.
 //! - [`executor`]: [`executor::ToolExecutor`], what a worker is to an edge.
 //! - [`catalogue`]: the MCP tools the cluster offers, with their JSON Schemas
@@ -24,6 +25,7 @@ pub mod catalogue;
 pub mod config;
 pub mod error;
 pub mod executor;
+pub mod log_level;
 pub mod membership;
 pub mod notify;
 pub mod proto;

@@ -56,26 +56,12 @@ pub fn notification(
     log: &proto::LogEvent,
     wanted: LoggingLevel,
 ) -> Option<LoggingMessageNotificationParam> {
-    let level: LoggingLevel = serde_json::from_value(Value::String(log.level.clone())).ok()?;
-    if rank(level) < rank(wanted) {
+    if !common::log_level::reaches(&log.level, name(wanted)) {
         return None;
     }
+    let level: LoggingLevel = serde_json::from_value(Value::String(log.level.clone())).ok()?;
     let data = serde_json::from_str(&log.data_json).unwrap_or(Value::String(log.data_json.clone()));
     Some(LoggingMessageNotificationParam::new(level, data).with_logger(log.logger.clone()))
-}
-
-/// Severity, least first (RFC 5424's order, as MCP's levels follow it).
-fn rank(level: LoggingLevel) -> u8 {
-    match level {
-        LoggingLevel::Debug => 0,
-        LoggingLevel::Info => 1,
-        LoggingLevel::Notice => 2,
-        LoggingLevel::Warning => 3,
-        LoggingLevel::Error => 4,
-        LoggingLevel::Critical => 5,
-        LoggingLevel::Alert => 6,
-        LoggingLevel::Emergency => 7,
-    }
 }
 
 /// The level's name on the wire (and in the worker request).

@@ -11,7 +11,10 @@
 //! asked level is not sent. Sending never waits: a full channel drops the
 //! log line, never the call's progress or its result.
 
-use common::proto::{CallToolEvent, LogEvent, call_tool_event::Event};
+use common::{
+    log_level::severity,
+    proto::{CallToolEvent, LogEvent, call_tool_event::Event},
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -29,7 +32,7 @@ pub async fn scope<F: std::future::Future>(
     level: &str,
     work: F,
 ) -> F::Output {
-    match rank(level) {
+    match severity(level) {
         Some(least) => EVENTS.scope((events, least), work).await,
         None => work.await,
     }
@@ -39,7 +42,7 @@ pub async fn scope<F: std::future::Future>(
 /// checks before it builds a line, so a call nobody logs for pays nothing.
 pub fn wanted(level: &str) -> bool {
     EVENTS
-        .try_with(|(_, least)| rank(level).is_some_and(|r| r >= *least))
+        .try_with(|(_, least)| severity(level).is_some_and(|r| r >= *least))
         .unwrap_or(false)
 }
 
@@ -48,7 +51,7 @@ pub fn wanted(level: &str) -> bool {
 /// lines of that level.
 pub fn emit(level: &str, data: Value) {
     let _ = EVENTS.try_with(|(events, least)| {
-        if rank(level).is_none_or(|r| r < *least) {
+        if severity(level).is_none_or(|r| r < *least) {
             return;
         }
         let event = CallToolEvent {
@@ -60,24 +63,6 @@ pub fn emit(level: &str, data: Value) {
         };
         let _ = events.try_send(event);
     });
-}
-
-/// Severity of an MCP logging level, least first (RFC 5424's order).
-fn rank(level: &str) -> Option<u8> {
-    const LEVELS: [&str; 8] = [
-        "debug",
-        "info",
-        "notice",
-        "warning",
-        "error",
-        "critical",
-        "alert",
-        "emergency",
-    ];
-    LEVELS
-        .iter()
-        .position(|l| *l == level)
-        .and_then(|i| u8::try_from(i).ok())
 }
 
 #[cfg(test)]
