@@ -1,6 +1,10 @@
-//! Recording: every request's outcome goes over a channel to one collector
-//! task, which owns the HDR histograms (overall, per tool, per second), the
-//! error counts, and prints the live progress line once a second.
+//! Recording: every request's [`Outcome`] goes over a channel to one
+//! collector task, which owns the HDR histograms (overall, per tool, per
+//! second), the error counts, and prints the live progress line once a
+//! second.
+//!
+//! The outcome and its [`Failure`] are defined here, with what records
+//! them, so that the clients depend on this module and not the other way.
 
 use std::{
     collections::BTreeMap,
@@ -10,7 +14,59 @@ use std::{
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 
-use crate::client::Outcome;
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// A stable name to count failures by.
+    pub kind: String,
+    /// What happened, for the report's examples.
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(kind: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A transport error: `connect`, `timeout` or `io`.
+    pub fn from_reqwest(e: &reqwest::Error) -> Self {
+        let kind = if e.is_connect() {
+            "connect"
+        } else if e.is_timeout() {
+            "timeout"
+        } else {
+            "io"
+        };
+        Failure::new(kind, e.to_string())
+    }
+
+    pub fn timeout(after: Duration) -> Self {
+        Failure::new(
+            "timeout",
+            format!("no reply within {} ms", after.as_millis()),
+        )
+    }
+
+    /// An HTTP status outside 2xx.
+    pub fn http(status: u16, body: &str) -> Self {
+        Failure::new(format!("http_{status}"), clip(body))
+    }
+}
+
+/// The outcome of one request.
+pub type Outcome = Result<(), Failure>;
+
+/// `text` cut to 200 characters, for a failure's detail.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
 
 /// Latencies are recorded in microseconds, from 1 µs to an hour, to three
 /// significant digits.
@@ -206,7 +262,6 @@ fn progress_line(measure_from: Instant, row: &Row, ok: u64, failed: u64) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Failure;
 
     fn sample(label: &str, at_ms: u64, latency_ms: u64, outcome: Outcome, step: bool) -> Sample {
         Sample {

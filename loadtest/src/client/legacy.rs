@@ -11,7 +11,7 @@ use tokio::{
 };
 use url::Url;
 
-use super::{Failure, Http, Outcome, reply};
+use super::{Failure, Http, Outcome, reply, sse::EventReader};
 use crate::stats::Sink;
 
 const VERSION: &str = "2024-11-05";
@@ -181,17 +181,9 @@ async fn read_stream(
     messages: mpsc::UnboundedSender<String>,
 ) {
     let mut endpoint = Some(endpoint);
-    let mut buffer = String::new();
+    let mut events = EventReader::default();
     while let Ok(Some(chunk)) = response.chunk().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        if buffer.contains('\r') {
-            buffer = buffer.replace("\r\n", "\n");
-        }
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let Some((name, data)) = reply::sse_event(&block) else {
-                continue;
-            };
+        for (name, data) in events.push(&chunk) {
             if name == "endpoint" {
                 if let Some(tx) = endpoint.take() {
                     let _ = tx.send(data);

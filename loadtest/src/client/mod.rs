@@ -11,11 +11,13 @@
 //!   POSTs whose replies are matched on the stream by JSON-RPC id.
 //!
 //! Every reply is checked ([`reply`]): an HTTP error, a JSON-RPC error or
-//! `isError: true` is a failure with its kind.
+//! `isError: true` is a failure with its kind. A stream read as it arrives
+//! goes through [`sse::EventReader`].
 
 pub mod legacy;
 pub mod reply;
 pub mod session;
+pub mod sse;
 pub mod stateless;
 
 use std::{
@@ -30,8 +32,8 @@ use reqwest::{RequestBuilder, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 use url::Url;
 
+pub use crate::stats::{Failure, Outcome};
 use crate::{scenario::Era, stats::Sink};
-pub use reply::{Failure, Outcome};
 
 /// The target URLs, taken in turn.
 #[derive(Debug)]

@@ -3,50 +3,7 @@
 
 use serde_json::Value;
 
-/// Why a request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// A stable name to count failures by.
-    pub kind: String,
-    /// What happened, for the report's examples.
-    pub detail: String,
-}
-
-impl Failure {
-    pub fn new(kind: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            detail: detail.into(),
-        }
-    }
-
-    /// A transport error: `connect`, `timeout` or `io`.
-    pub fn from_reqwest(e: &reqwest::Error) -> Self {
-        let kind = if e.is_connect() {
-            "connect"
-        } else if e.is_timeout() {
-            "timeout"
-        } else {
-            "io"
-        };
-        Failure::new(kind, e.to_string())
-    }
-
-    pub fn timeout(after: std::time::Duration) -> Self {
-        Failure::new(
-            "timeout",
-            format!("no reply within {} ms", after.as_millis()),
-        )
-    }
-
-    /// An HTTP status outside 2xx.
-    pub fn http(status: u16, body: &str) -> Self {
-        Failure::new(format!("http_{status}"), clip(body))
-    }
-}
-
-/// The outcome of one request.
-pub type Outcome = Result<(), Failure>;
+use crate::stats::{Failure, Outcome, clip};
 
 /// Checks a JSON-RPC response: an `error` or a result with `isError: true`
 /// is a failure.
@@ -180,14 +137,6 @@ pub fn answer(messages: &[Value], id: u64) -> Outcome {
             "protocol",
             format!("no response to request {id}"),
         )),
-    }
-}
-
-fn clip(text: &str) -> String {
-    const MAX: usize = 200;
-    match text.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Http, Outcome, reply};
+use super::{Failure, Http, Outcome, reply};
 
 const VERSION: &str = "2026-07-28";
 
@@ -37,7 +37,7 @@ impl Stateless {
         }
         let (status, _, text) = self.http.exchange(request).await?;
         if !status.is_success() {
-            return Err(reply::Failure::http(status.as_u16(), &text));
+            return Err(Failure::http(status.as_u16(), &text));
         }
         reply::answer_in(&text, id)
     }

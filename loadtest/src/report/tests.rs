@@ -2,11 +2,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::{
-    client::Failure,
     config::Settings,
     load::Ended,
     scenario::Scenario,
-    stats::{Sample, Stats},
+    stats::{Failure, Sample, Stats},
 };
 
 /// A run the clock ended, with `dropped` arrivals.
