@@ -3,8 +3,10 @@
 //! # Layout
 //!
 //! - [`app`] / [`serve`]: the HTTP surface — MCP at `/mcp` (rmcp's Streamable
-//!   HTTP service, serving the 2026-07-28 stateless protocol and the
-//!   2025-11-25 session protocol on one endpoint), `/health` and `/ready`.
+//!   HTTP service, serving the 2026-07-28 stateless protocol and the 2025
+//!   session protocols on one endpoint), the legacy HTTP+SSE routes `/sse`
+//!   and `/message`, `/health` and `/ready`. `docs/ARCHITECTURE.md` follows
+//!   one tool call through its layers.
 //!   [`app_with`] / [`serve_with`] run the same stack around another
 //!   [`Handler`] (the conformance tests' reference fixture).
 //! - `mcp`: the MCP handler — `tools/list` from the catalogue, `tools/call`

@@ -28,10 +28,14 @@
 //!   server), one file per tool or pair of tools: parse the arguments, call
 //!   D365FO, build the result.
 //! - [`d365`]: D365FO's HTTP: the client with its retry policy and deadline
-//!   ([`d365::client`], [`d365::retry`]), Entra ID tokens ([`d365::auth`]),
-//!   error bodies ([`d365::errors`]), OData URLs ([`d365::odata`]), the
-//!   `$batch` codec ([`d365::batch`]) and the request-id claim that sends a
-//!   write at most once ([`d365::write_once`]).
+//!   ([`d365::client`], [`d365::retry`]), requests and whole answers
+//!   ([`d365::request`]), Entra ID tokens ([`d365::auth`]), D365FO's
+//!   throttle windows shared by every worker on the store
+//!   ([`d365::throttle`]), error bodies ([`d365::errors`]), OData URLs
+//!   ([`d365::odata`]), a created record's key from its `Location` header
+//!   ([`d365::location`]), the `$batch` codec ([`d365::batch`]) and the
+//!   request-id claim that sends a write at most once
+//!   ([`d365::write_once`]).
 //! - [`error`]: [`WorkerError`], mapped onto `common::ErrorCode`.
 //!
 //! Every error leaves the worker as a `ToolFailure` with its code; the edge

@@ -7,7 +7,7 @@
 //! | [`KvStore`] | sessions, legacy-stream records, cache entries, write claims, throttle windows |
 //! | [`CounterStore`] | fixed-window counters (no caller today; kept in the contract for metrics aggregation) |
 //! | [`EventLog`] | SSE event logs for `Last-Event-ID` resumption |
-//! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, change notifications) |
+//! | [`PubSub`] | cross-node delivery (legacy SSE POSTs, session answers and notices, throttle windows, version changes) |
 //! | [`RateLimitStore`] | the edge's rate limits (GCRA, see [`limits`]) |
 //! | [`MemberStore`] | worker membership: leases renewed by heartbeats |
 //!
