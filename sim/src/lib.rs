@@ -23,6 +23,8 @@
 //!   `admin` changes them at run time (`/_sim/faults`, `/_sim/reset`) and
 //!   reports the request counts of `requests` (`/_sim/requests`), and
 //!   `gate` puts all of it in front of D365FO's endpoints (see README.md).
+//! - `splitmix`: the one SplitMix64 generator behind seeded data and
+//!   fault draws.
 //! - [`app`] builds the router (pure, for `oneshot` tests); [`serve`] runs it on
 //!   a listener it is handed until a shutdown future resolves (`server`).
 
@@ -40,6 +42,7 @@ mod pdf;
 mod requests;
 mod routes;
 mod server;
+mod splitmix;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use parking_lot::RwLock;
 use super::throttle::{Refusal, Throttler};
 use super::{FaultConfig, Jitter, MAX_LATENCY_MS};
 use crate::json;
+use crate::splitmix::SplitMix64;
 
 /// What happens to one request after throttling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,11 +85,7 @@ impl Faults {
     /// A uniform draw in `[0, 1)`.
     fn draw(&self, seed: u64) -> f64 {
         let n = self.draws.fetch_add(1, Ordering::Relaxed);
-        let mut z = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
+        let z = SplitMix64::keyed(seed, n).next_u64();
         // The top 53 bits, as an f64 mantissa.
         (z >> 11) as f64 / (1u64 << 53) as f64
     }

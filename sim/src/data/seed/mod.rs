@@ -1,8 +1,8 @@
 //! Deterministic generation of the seeded rows.
 //!
-//! A small SplitMix64 generator is used instead of `rand` so that a seed
-//! gives the same data on every platform and every dependency version: tests
-//! and benchmark reports may quote row values.
+//! Draws come from the crate's SplitMix64 (`crate::splitmix`), not `rand`,
+//! so that a seed gives the same data on every platform and every
+//! dependency version: tests and benchmark reports may quote row values.
 //!
 //! Reference data (legal entities, currencies, customer groups, main
 //! accounts, exchange rates) has a fixed size; customers, vendors, products,
@@ -14,19 +14,17 @@ mod orders;
 
 use super::schema::SetDef;
 use super::{Scale, Value, datetime, sets};
+use crate::splitmix::SplitMix64;
 
 /// First RecId D365FO hands out in a fresh partition.
 const FIRST_REC_ID: u64 = 5_637_144_576;
 
-pub(super) struct Rng(u64);
+/// The seeded rows' source of randomness, with the draws they need.
+pub(super) struct Rng(SplitMix64);
 
 impl Rng {
     pub(super) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n` > 0; 0 gives 0).
@@ -191,7 +189,7 @@ pub(crate) type Records = Vec<(Vec<Value>, u64)>;
 /// Rows of every set, and the last RecId handed out.
 pub(crate) fn generate(seed: u64, scale: Scale) -> (Vec<(&'static SetDef, Records)>, u64) {
     let unit = scale.unit(COMPANIES.len());
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64::new(seed));
     let mut ids = RecIds(FIRST_REC_ID);
     let mut out = Vec::new();
 
