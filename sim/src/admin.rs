@@ -25,8 +25,21 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::auth::bearer::Verifier;
 use crate::faults::FaultConfig;
-use crate::gate::Control;
+use crate::faults::inject::Faults;
+use crate::requests::RequestLog;
+
+/// The shared run-time state of auth, faults and request counts: what the
+/// admin API changes and reports, and what the gate (which builds it and
+/// puts it in front of D365FO's endpoints) reads on every request.
+pub(crate) struct Control {
+    pub verifier: Verifier,
+    pub faults: Faults,
+    pub requests: RequestLog,
+    /// Service updates applied (see `routes::AppState::upgrades`).
+    pub upgrades: Arc<std::sync::atomic::AtomicU32>,
+}
 
 /// The admin routes over `control`.
 pub(crate) fn router(control: Arc<Control>) -> Router {

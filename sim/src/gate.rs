@@ -22,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
 
-use crate::admin;
+use crate::admin::{self, Control};
 use crate::auth::bearer::{Caller, Verifier, unauthorized};
 use crate::auth::token::{Issuer, token};
 use crate::auth::{AuthConfig, AuthMode};
@@ -30,15 +30,6 @@ use crate::faults::FaultConfig;
 use crate::faults::inject::{Faults, Outcome, error_response, throttled};
 use crate::requests::RequestLog;
 use crate::server::ConnMeta;
-
-/// The shared run-time state of auth, faults and request counts.
-pub(crate) struct Control {
-    pub verifier: Verifier,
-    pub faults: Faults,
-    pub requests: RequestLog,
-    /// Service updates applied (see `routes::AppState::upgrades`).
-    pub upgrades: Arc<std::sync::atomic::AtomicU32>,
-}
 
 /// Puts the gate in front of `d365` (D365FO's routes) and merges in the
 /// token endpoint and the admin API.
