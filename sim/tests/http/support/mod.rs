@@ -2,8 +2,36 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use sim::SimConfig;
 use tokio::sync::oneshot;
+
+/// How long [`wait_for`] waits before it gives up: generous, so a loaded
+/// machine is slow rather than wrong; a condition that holds ends the wait
+/// at once.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Polls `holds` every 10 ms until it is true, or panics naming `what`
+/// once [`WAIT`] has passed: a test waits for a condition, not for a time.
+pub async fn wait_for<F, Fut>(what: &str, mut holds: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if holds().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {WAIT:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 /// A running simulator; stops when dropped.
 pub struct Sim {
@@ -42,6 +70,20 @@ impl Sim {
     /// `{base}{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Requests D365FO's endpoints have received (`GET /_sim/requests`).
+    pub async fn requests_received(&self) -> u64 {
+        let counts: serde_json::Value = self
+            .http
+            .get(self.url("/_sim/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        counts["total"].as_u64().unwrap()
     }
 }
 
