@@ -4,6 +4,12 @@
 //! [`ErrorCode`], and the code alone decides the HTTP status, the gRPC status,
 //! the JSON-RPC code and whether an MCP client sees a protocol error or a tool
 //! result with `isError: true`.
+//!
+//! This file is the one mapping: [`ErrorCode`]'s methods give the status and
+//! codes, [`Failure::to_jsonrpc`] the `error` member every JSON-RPC error of
+//! the cluster carries (code, message and `data`: `code`, `retryable`,
+//! `retryAfterSeconds`, `hint`), whether rmcp sends it or the edge answers
+//! before rmcp runs. The table test at the end pins every code.
 
 use std::{fmt, str::FromStr, time::Duration};
 
@@ -13,8 +19,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// The body is not JSON at all (JSON-RPC's parse error).
+    ParseError,
     /// The request itself is malformed (bad JSON-RPC, bad headers).
     InvalidRequest,
+    /// No such JSON-RPC method (or not in the protocol version spoken).
+    MethodNotFound,
     /// The request body is larger than the configured limit.
     PayloadTooLarge,
     /// The tool exists but its arguments do not match its input schema.
@@ -57,8 +67,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and exhaustive tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
+        Self::ParseError,
         Self::InvalidRequest,
+        Self::MethodNotFound,
         Self::PayloadTooLarge,
         Self::InvalidArguments,
         Self::UnknownTool,
@@ -81,7 +93,9 @@ impl ErrorCode {
     /// The stable snake_case name used on the wire and in logs.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::ParseError => "parse_error",
             Self::InvalidRequest => "invalid_request",
+            Self::MethodNotFound => "method_not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidArguments => "invalid_arguments",
             Self::UnknownTool => "unknown_tool",
@@ -102,14 +116,17 @@ impl ErrorCode {
         }
     }
 
-    /// HTTP status for a response that reports this error outside JSON-RPC
-    /// (health endpoints, rejections before dispatch, the simulator's admin API).
+    /// HTTP status of a response that answers with this error alone: the
+    /// edge's refusals before rmcp runs (body guard, Host/Origin check,
+    /// authentication, rate limits, session gate, legacy relay), health
+    /// endpoints, the simulator's admin API. An error inside a JSON-RPC
+    /// exchange rmcp answers travels with 200.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidRequest | Self::InvalidArguments => 400,
+            Self::ParseError | Self::InvalidRequest | Self::InvalidArguments => 400,
             Self::Unauthenticated => 401,
             Self::PermissionDenied => 403,
-            Self::UnknownTool | Self::NotFound => 404,
+            Self::MethodNotFound | Self::UnknownTool | Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::UpstreamRejected => 422,
             Self::Conflict => 409,
@@ -126,9 +143,11 @@ impl ErrorCode {
     pub fn grpc_code(self) -> tonic::Code {
         use tonic::Code;
         match self {
-            Self::InvalidRequest | Self::InvalidArguments | Self::PayloadTooLarge => {
-                Code::InvalidArgument
-            }
+            Self::ParseError
+            | Self::InvalidRequest
+            | Self::InvalidArguments
+            | Self::PayloadTooLarge => Code::InvalidArgument,
+            Self::MethodNotFound => Code::Unimplemented,
             Self::UnknownTool | Self::NotFound => Code::NotFound,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::PermissionDenied => Code::PermissionDenied,
@@ -149,7 +168,9 @@ impl ErrorCode {
     /// (-32000 to -32099), so a client can tell them apart.
     pub fn jsonrpc_code(self) -> i32 {
         match self {
+            Self::ParseError => -32700,
             Self::InvalidRequest | Self::PayloadTooLarge => -32600,
+            Self::MethodNotFound => -32601,
             Self::InvalidArguments | Self::UnknownTool => -32602,
             Self::NotFound => -32002,
             Self::Internal => -32603,
@@ -234,6 +255,11 @@ pub struct Failure {
     /// When known, how long to wait before retrying.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "secs_opt")]
     pub retry_after: Option<Duration>,
+    /// What to change so that the request succeeds (a header, a setting),
+    /// where the message alone does not say; `data.hint` on the wire. Set
+    /// by the edge's own refusals; not carried over gRPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl Failure {
@@ -243,6 +269,7 @@ impl Failure {
             code,
             message: message.into(),
             retry_after: None,
+            hint: None,
         }
     }
 
@@ -252,19 +279,47 @@ impl Failure {
         self
     }
 
+    /// Adds what to change so that the request succeeds.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The `data` member of this failure's JSON-RPC error: `code` (the
+    /// snake_case name), `retryable`, and `retryAfterSeconds` and `hint`
+    /// when known. Also the `_meta` detail of a tool error result.
+    pub fn jsonrpc_data(&self) -> serde_json::Value {
+        let mut data = serde_json::json!({
+            "code": self.code.as_str(),
+            "retryable": self.code.is_retryable(),
+        });
+        if let Some(after) = self.retry_after {
+            data["retryAfterSeconds"] = serde_json::json!(whole_seconds(after));
+        }
+        if let Some(hint) = &self.hint {
+            data["hint"] = serde_json::json!(hint);
+        }
+        data
+    }
+
+    /// The `error` member of a JSON-RPC response reporting this failure.
+    pub fn to_jsonrpc(&self) -> serde_json::Value {
+        serde_json::json!({
+            "code": self.code.jsonrpc_code(),
+            "message": self.message,
+            "data": self.jsonrpc_data(),
+        })
+    }
+
     /// Converts to the wire form of the gRPC contract.
     pub fn to_proto(&self) -> crate::proto::ToolFailure {
         crate::proto::ToolFailure {
             code: self.code.as_str().to_owned(),
             message: self.message.clone(),
             retryable: self.code.is_retryable(),
-            // Rounded up: a client told to wait 0.9 s must not retry at 0 s.
             retry_after_secs: self
                 .retry_after
-                .map(|d| {
-                    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-                    u32::try_from(secs).unwrap_or(u32::MAX)
-                })
+                .map(|d| u32::try_from(whole_seconds(d)).unwrap_or(u32::MAX))
                 .unwrap_or(0),
         }
     }
@@ -284,8 +339,15 @@ impl Failure {
             message,
             retry_after: (failure.retry_after_secs > 0)
                 .then(|| Duration::from_secs(u64::from(failure.retry_after_secs))),
+            hint: None,
         }
     }
+}
+
+/// `wait` in whole seconds, rounded up: a client told to wait 0.9 s must
+/// not retry at 0 s.
+pub fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 mod secs_opt {
@@ -321,23 +383,68 @@ mod tests {
         assert!("nope".parse::<ErrorCode>().is_err());
     }
 
+    /// The whole mapping, one row per code: name, HTTP status, gRPC code,
+    /// JSON-RPC code, tool result (not protocol error), retryable. A new
+    /// code fails here until it has a row.
     #[test]
-    fn jsonrpc_codes_are_standard_or_in_the_server_range() {
-        for code in ErrorCode::ALL {
-            let n = code.jsonrpc_code();
-            let standard = [-32600, -32601, -32602, -32603, -32700].contains(&n);
-            assert!(standard || (-32099..=-32000).contains(&n), "{code} -> {n}");
+    fn every_code_maps_as_the_table_says() {
+        use tonic::Code as G;
+        #[rustfmt::skip]
+        let table: [(ErrorCode, &str, u16, G, i32, bool, bool); 20] = [
+            (ErrorCode::ParseError, "parse_error", 400, G::InvalidArgument, -32700, false, false),
+            (ErrorCode::InvalidRequest, "invalid_request", 400, G::InvalidArgument, -32600, false, false),
+            (ErrorCode::MethodNotFound, "method_not_found", 404, G::Unimplemented, -32601, false, false),
+            (ErrorCode::PayloadTooLarge, "payload_too_large", 413, G::InvalidArgument, -32600, false, false),
+            (ErrorCode::InvalidArguments, "invalid_arguments", 400, G::InvalidArgument, -32602, true, false),
+            (ErrorCode::UnknownTool, "unknown_tool", 404, G::NotFound, -32602, false, false),
+            (ErrorCode::NotFound, "not_found", 404, G::NotFound, -32002, true, false),
+            (ErrorCode::Unauthenticated, "unauthenticated", 401, G::Unauthenticated, -32001, false, false),
+            (ErrorCode::PermissionDenied, "permission_denied", 403, G::PermissionDenied, -32003, false, false),
+            (ErrorCode::RateLimited, "rate_limited", 429, G::ResourceExhausted, -32029, false, true),
+            (ErrorCode::Throttled, "throttled", 429, G::ResourceExhausted, -32030, true, true),
+            (ErrorCode::UpstreamRejected, "upstream_rejected", 422, G::FailedPrecondition, -32010, true, false),
+            (ErrorCode::Conflict, "conflict", 409, G::Aborted, -32016, true, false),
+            (ErrorCode::OutcomeUnknown, "outcome_unknown", 502, G::Unknown, -32017, true, false),
+            (ErrorCode::UpstreamAuth, "upstream_auth", 502, G::Unavailable, -32011, true, false),
+            (ErrorCode::UpstreamUnavailable, "upstream_unavailable", 502, G::Unavailable, -32012, true, true),
+            (ErrorCode::Unavailable, "unavailable", 503, G::Unavailable, -32013, false, true),
+            (ErrorCode::DeadlineExceeded, "deadline_exceeded", 504, G::DeadlineExceeded, -32014, true, true),
+            (ErrorCode::Cancelled, "cancelled", 499, G::Cancelled, -32015, false, false),
+            (ErrorCode::Internal, "internal", 500, G::Internal, -32603, false, false),
+        ];
+        let listed: std::collections::HashSet<ErrorCode> = table.iter().map(|row| row.0).collect();
+        assert_eq!(listed.len(), ErrorCode::ALL.len(), "every code has one row");
+        for (code, name, http, grpc, jsonrpc, tool_error, retryable) in table {
+            assert_eq!(code.as_str(), name);
+            assert_eq!(code.http_status(), http, "{code}");
+            assert_eq!(code.grpc_code(), grpc, "{code}");
+            assert_eq!(code.jsonrpc_code(), jsonrpc, "{code}");
+            assert_eq!(code.is_tool_error(), tool_error, "{code}");
+            assert_eq!(code.is_retryable(), retryable, "{code}");
+            // Standard JSON-RPC codes, or the implementation-defined range.
+            let standard = [-32700, -32600, -32601, -32602, -32603].contains(&jsonrpc);
+            assert!(standard || (-32099..=-32000).contains(&jsonrpc), "{code}");
+            // Every error answered alone is an error status.
+            assert!(http >= 400, "{code}");
+
+            let error = Failure::new(code, "m").to_jsonrpc();
+            assert_eq!(error["code"], jsonrpc, "{code}");
+            assert_eq!(error["message"], "m");
+            assert_eq!(error["data"]["code"], name);
+            assert_eq!(error["data"]["retryable"], retryable);
+            assert!(error["data"].get("hint").is_none());
         }
     }
 
     #[test]
-    fn only_client_fixable_or_upstream_errors_are_tool_results() {
-        assert!(ErrorCode::InvalidArguments.is_tool_error());
-        assert!(ErrorCode::UpstreamRejected.is_tool_error());
-        assert!(!ErrorCode::UnknownTool.is_tool_error());
-        assert!(!ErrorCode::Internal.is_tool_error());
-        assert_eq!(ErrorCode::Throttled.http_status(), 429);
-        assert_eq!(ErrorCode::Unavailable.grpc_code(), tonic::Code::Unavailable);
+    fn data_carries_the_retry_wait_rounded_up_and_the_hint() {
+        let failure = Failure::new(ErrorCode::Unavailable, "busy")
+            .with_retry_after(Duration::from_millis(1_200))
+            .with_hint("retry shortly");
+        let data = failure.jsonrpc_data();
+        assert_eq!(data["retryAfterSeconds"], 2);
+        assert_eq!(data["hint"], "retry shortly");
+        assert_eq!(failure.to_proto().retry_after_secs, 2);
     }
 
     #[test]

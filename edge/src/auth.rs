@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, header},
     middleware::Next,
     response::Response,
 };
-use common::{ErrorCode, config::ApiKey};
+use common::{ErrorCode, Failure, config::ApiKey};
 use sha2::{Digest, Sha256};
 
 /// The authenticated caller of one request.
@@ -96,18 +96,18 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, &'static str> {
     Err("this server needs an API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
 }
 
-/// Compares digests without stopping at the first differing byte.
+/// Compares digests in constant time: how long it takes says nothing about
+/// how much of a key was right.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq as _;
+    bool::from(a.ct_eq(b))
 }
 
 fn unauthenticated(reason: &str) -> Response {
-    let mut response = crate::error::jsonrpc_error(
-        StatusCode::UNAUTHORIZED,
-        ErrorCode::Unauthenticated.jsonrpc_code(),
-        serde_json::Value::Null,
-        reason,
+    let failure = Failure::new(ErrorCode::Unauthenticated, reason).with_hint(
+        "send `Authorization: Bearer <key>` or `X-API-Key: <key>` with a key of this server",
     );
+    let mut response = crate::error::refusal(&failure, serde_json::Value::Null);
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

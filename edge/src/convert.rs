@@ -81,14 +81,7 @@ pub fn error_data(failure: &Failure) -> ErrorData {
 }
 
 fn error_detail(failure: &Failure) -> Value {
-    let mut detail = json!({
-        "code": failure.code.as_str(),
-        "retryable": failure.code.is_retryable(),
-    });
-    if let Some(after) = failure.retry_after {
-        detail["retryAfterSeconds"] = json!(after.as_secs());
-    }
-    detail
+    failure.jsonrpc_data()
 }
 
 #[cfg(test)]
@@ -139,7 +132,7 @@ mod tests {
 
         let e =
             failure_to_mcp(Failure::new(ErrorCode::UnknownTool, "unknown tool `x`")).unwrap_err();
-        assert_eq!(e.code.0, -32602);
+        assert_eq!(e.code.0, ErrorCode::InvalidArguments.jsonrpc_code());
         assert_eq!(e.data.unwrap()["code"], "unknown_tool");
     }
 }

@@ -1,6 +1,19 @@
-//! The edge's error type.
+//! The edge's error type, and the one way the edge answers a request with
+//! an error itself.
+//!
+//! Every refusal the edge makes before or beside rmcp — the body guard, the
+//! Host/Origin check, authentication, rate limits, the session gate, the
+//! legacy relay, rmcp's own plain-text refusals rewritten — is a
+//! [`Failure`] answered by [`refusal`]: the HTTP status of its
+//! [`ErrorCode`], the JSON-RPC error of [`Failure::to_jsonrpc`] (so `data`
+//! always names the code), and `Retry-After` when the failure has a wait.
 
-use common::ErrorCode;
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use common::{ErrorCode, Failure, error::whole_seconds};
+use serde_json::{Map, Value};
 
 /// What can go wrong in the edge outside a single MCP request.
 #[derive(Debug, thiserror::Error)]
@@ -34,64 +47,91 @@ impl EdgeError {
     }
 }
 
-/// A JSON-RPC error answered by the edge itself, before rmcp: `status`, the
-/// request's `id` (`null` where it is not known yet) and a message a person
-/// can act on.
-pub fn jsonrpc_error(
-    status: axum::http::StatusCode,
-    code: i32,
-    id: serde_json::Value,
-    message: &str,
-) -> axum::response::Response {
-    respond(
-        status,
-        id,
-        serde_json::json!({ "code": code, "message": message }),
-    )
+/// Answers request `id` (`null` where it is not known yet) with `failure`.
+pub fn refusal(failure: &Failure, id: Value) -> Response {
+    refusal_with(failure, id, |_| {})
 }
 
-/// A JSON-RPC error answered by the edge itself for `code`, with the
-/// `data` every error of this server carries (`code`, `retryable`).
-pub fn refusal(
-    status: axum::http::StatusCode,
-    code: ErrorCode,
-    id: serde_json::Value,
-    message: &str,
-) -> axum::response::Response {
-    let error = serde_json::json!({
-        "code": code.jsonrpc_code(),
-        "message": message,
-        "data": { "code": code.as_str(), "retryable": code.is_retryable() },
-    });
-    respond(status, id, error)
-}
-
-fn respond(
-    status: axum::http::StatusCode,
-    id: serde_json::Value,
-    error: serde_json::Value,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+/// As [`refusal`], with `more` adding members to the error's `data` (the
+/// rate limits name their bucket).
+pub fn refusal_with(
+    failure: &Failure,
+    id: Value,
+    more: impl FnOnce(&mut Map<String, Value>),
+) -> Response {
+    let mut error = failure.to_jsonrpc();
+    if let Some(Value::Object(data)) = error.get_mut("data") {
+        more(data);
+    }
     let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error });
-    (
+    let status = StatusCode::from_u16(failure.code.http_status())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (
         status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    if let Some(wait) = failure.retry_after {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(whole_seconds(wait).max(1)),
+        );
+    }
+    response
 }
 
 /// 503 with `Retry-After: 1`: the shared store cannot answer just now.
-pub fn unavailable(message: &str) -> axum::response::Response {
-    let mut response = jsonrpc_error(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Unavailable.jsonrpc_code(),
-        serde_json::Value::Null,
-        message,
-    );
-    response.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        axum::http::HeaderValue::from_static("1"),
-    );
-    response
+pub fn unavailable(message: &str) -> Response {
+    refusal(&store_down(message), Value::Null)
+}
+
+/// The failure of a request the shared store could not serve just now.
+pub fn store_down(message: &str) -> Failure {
+    Failure::new(ErrorCode::Unavailable, message)
+        .with_retry_after(std::time::Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Every code answers with its own status and JSON-RPC code, and `data`
+    /// names it: the table itself is pinned in `common::error`.
+    #[tokio::test]
+    async fn every_code_is_answered_by_the_one_mapping() {
+        for code in ErrorCode::ALL {
+            let response = refusal(&Failure::new(code, "no"), serde_json::json!(7));
+            assert_eq!(response.status().as_u16(), code.http_status(), "{code}");
+            assert!(response.headers().get(header::RETRY_AFTER).is_none());
+            let body = body(response).await;
+            assert_eq!(body["id"], 7);
+            assert_eq!(body["error"]["code"], code.jsonrpc_code(), "{code}");
+            assert_eq!(body["error"]["data"]["code"], code.as_str());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_becomes_retry_after_and_data_can_grow() {
+        let failure = Failure::new(ErrorCode::RateLimited, "slow")
+            .with_retry_after(std::time::Duration::from_millis(300));
+        let response = refusal_with(&failure, Value::Null, |data| {
+            data.insert("limit".into(), "tool".into());
+        });
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = body(response).await;
+        assert_eq!(body["error"]["data"]["limit"], "tool");
+        assert_eq!(body["error"]["data"]["retryAfterSeconds"], 1);
+    }
 }

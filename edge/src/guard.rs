@@ -2,18 +2,19 @@
 //! person can act on.
 //!
 //! rmcp answers a body it cannot parse with `415` and a plain-text message;
-//! JSON-RPC says a parse error is `-32700` and a malformed request `-32600`,
+//! JSON-RPC says a body that is not JSON is a parse error and a malformed
+//! one an invalid request,
 //! and HTTP says both are `400`. The body is read once here (bounded by the
 //! configured limit) and handed on unchanged.
 
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
-    http::{Method, StatusCode},
+    http::Method,
     middleware::Next,
     response::Response,
 };
-use common::ErrorCode;
+use common::{ErrorCode, Failure};
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, GetMeta};
 use serde_json::Value;
 
@@ -36,19 +37,23 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             return if too_large {
                 reject(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::PayloadTooLarge.jsonrpc_code(),
+                    Failure::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!(
+                            "request body exceeds the limit of {limit} bytes \
+                             (D365MCP_MAX_BODY_BYTES)"
+                        ),
+                    )
+                    .with_hint("send a smaller request, or raise D365MCP_MAX_BODY_BYTES"),
                     Value::Null,
-                    format!(
-                        "request body exceeds the limit of {limit} bytes (D365MCP_MAX_BODY_BYTES)"
-                    ),
                 )
             } else {
                 reject(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidRequest.jsonrpc_code(),
+                    Failure::new(
+                        ErrorCode::InvalidRequest,
+                        format!("could not read the request body: {e}"),
+                    ),
                     Value::Null,
-                    format!("could not read the request body: {e}"),
                 )
             };
         }
@@ -73,7 +78,7 @@ fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
     // looked at again, to say what is wrong with it.
     match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
         // Removed from the stateless protocol: "method not found" (404,
-        // -32601) for a request that speaks it, as the spec requires,
+        // method not found) for a request that speaks it, as the spec requires,
         // rather than an answer or a complaint about its params.
         Ok(ClientJsonRpcMessage::Request(request))
             if REMOVED_IN_STATELESS.contains(&request.request.method())
@@ -174,14 +179,16 @@ fn names_stateless(params: Option<&Value>) -> bool {
 }
 
 fn removed(method: &str, id: Value) -> Response {
-    crate::error::jsonrpc_error(
-        StatusCode::NOT_FOUND,
-        -32601,
-        id,
-        &format!(
-            "method not found: `{method}` is not part of MCP {STATELESS_VERSION}, which needs \
-             no handshake or session; send the request itself with the protocol version in `_meta`"
+    reject(
+        Failure::new(
+            ErrorCode::MethodNotFound,
+            format!(
+                "method not found: `{method}` is not part of MCP {STATELESS_VERSION}, which \
+                 needs no handshake or session; send the request itself with the protocol \
+                 version in `_meta`"
+            ),
         ),
+        id,
     )
 }
 
@@ -218,12 +225,14 @@ fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Response {
         _ => String::new(),
     };
     reject(
-        StatusCode::BAD_REQUEST,
-        -32602,
-        id,
-        format!(
-            "invalid params for `{method}`: they do not match the MCP schema of this method{detail}"
+        Failure::new(
+            ErrorCode::InvalidArguments,
+            format!(
+                "invalid params for `{method}`: they do not match the MCP schema of this \
+                 method{detail}"
+            ),
         ),
+        id,
     )
 }
 
@@ -233,10 +242,11 @@ fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
         Ok(value) => value,
         Err(e) => {
             return reject(
-                StatusCode::BAD_REQUEST,
-                -32700,
+                Failure::new(
+                    ErrorCode::ParseError,
+                    format!("parse error: the body is not valid JSON ({e})"),
+                ),
                 Value::Null,
-                format!("parse error: the body is not valid JSON ({e})"),
             );
         }
     };
@@ -246,15 +256,16 @@ fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
         } else {
             "the body must be a JSON-RPC 2.0 object"
         };
-        return reject(StatusCode::BAD_REQUEST, -32600, Value::Null, what.into());
+        return reject(Failure::new(ErrorCode::InvalidRequest, what), Value::Null);
     };
     let id = object.get("id").cloned().unwrap_or(Value::Null);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return reject(
-            StatusCode::BAD_REQUEST,
-            -32600,
+            Failure::new(
+                ErrorCode::InvalidRequest,
+                "invalid request: `jsonrpc` must be \"2.0\"",
+            ),
             id,
-            "invalid request: `jsonrpc` must be \"2.0\"".into(),
         );
     }
     if let Some(method) = object.get("method").and_then(Value::as_str)
@@ -266,16 +277,19 @@ fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
     let (code, message) = match object.get("method").and_then(Value::as_str) {
         // Both may hold caller text of any length: quoted short.
         Some(method) => (
-            -32602,
+            ErrorCode::InvalidArguments,
             format!(
                 "invalid params for `{}`: {}",
                 short(method, 100),
                 short(&error.to_string(), 300)
             ),
         ),
-        None => (-32600, format!("invalid request: {error}")),
+        None => (
+            ErrorCode::InvalidRequest,
+            format!("invalid request: {error}"),
+        ),
     };
-    reject(StatusCode::BAD_REQUEST, code, id, message)
+    reject(Failure::new(code, message), id)
 }
 
 /// At most `max` characters of `text`.
@@ -286,125 +300,10 @@ fn short(text: &str, max: usize) -> &str {
     }
 }
 
-fn reject(status: StatusCode, code: i32, id: Value, message: String) -> Response {
-    crate::error::jsonrpc_error(status, code, id, &message)
+fn reject(failure: Failure, id: Value) -> Response {
+    crate::error::refusal(&failure, id)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn rejection(body: &str) -> Option<(StatusCode, Value)> {
-        let response = check(&Bytes::from(body.to_owned())).err()?;
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        Some((status, serde_json::from_slice(&bytes).unwrap()))
-    }
-
-    #[tokio::test]
-    async fn accepts_requests_notifications_and_responses() {
-        for ok in [
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"some/custom","params":{}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-        ] {
-            assert!(rejection(ok).await.is_none(), "{ok}");
-        }
-    }
-
-    #[tokio::test]
-    async fn caller_text_is_quoted_short() {
-        let method = "m".repeat(100_000);
-        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":5}}"#);
-        let (_, answer) = rejection(&body).await.unwrap();
-        let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.len() < 1_000, "{} bytes", message.len());
-    }
-
-    #[test]
-    fn answers_count_against_the_limits_and_notifications_do_not() {
-        let summary = |body: &str| check(&Bytes::from(body.to_owned())).ok().flatten();
-        let answer = summary(r#"{"jsonrpc":"2.0","id":"s-1","result":{"action":"accept"}}"#);
-        assert_eq!(answer.map(|a| a.id), Some(Value::from("s-1")));
-        let refused = summary(r#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"no"}}"#);
-        assert_eq!(refused.map(|a| a.id), Some(Value::from(2)));
-        assert!(summary(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).is_none());
-    }
-
-    #[tokio::test]
-    async fn refuses_garbage_with_the_right_codes() {
-        for (bad, code) in [
-            ("", -32700),
-            ("{", -32700),
-            ("[]", -32600),
-            ("42", -32600),
-            (r#"{"id":1,"method":"tools/list"}"#, -32600),
-            (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, -32600),
-            (
-                r#"{"jsonrpc":"2.0","id":9,"result":{},"error":{"code":1,"message":"m"}}"#,
-                -32600,
-            ),
-            (
-                r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":5}}"#,
-                -32602,
-            ),
-            (r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#, -32602),
-            (
-                r#"{"jsonrpc":"2.0","id":9,"method":"logging/setLevel","params":{}}"#,
-                -32602,
-            ),
-        ] {
-            let (status, body) = rejection(bad)
-                .await
-                .unwrap_or_else(|| panic!("{bad} accepted"));
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-            assert_eq!(body["error"]["code"], code, "{bad}: {body}");
-            assert_eq!(body["jsonrpc"], "2.0");
-        }
-        for (bad, field) in [
-            (
-                r#"{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":5}}"#,
-                "params.uri",
-            ),
-            (
-                r#"{"jsonrpc":"2.0","id":9,"method":"prompts/get","params":{}}"#,
-                "params.name",
-            ),
-            (
-                r#"{"jsonrpc":"2.0","id":9,"method":"prompts/get","params":{"name":"p","arguments":[]}}"#,
-                "params.arguments",
-            ),
-        ] {
-            let (status, body) = rejection(bad).await.unwrap();
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-            assert_eq!(body["error"]["code"], -32602, "{bad}");
-            let message = body["error"]["message"].as_str().unwrap();
-            assert!(message.contains(field), "{bad}: {message}");
-        }
-        for method in REMOVED_IN_STATELESS {
-            let bad = format!(
-                r#"{{"jsonrpc":"2.0","id":"r","method":"{method}","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}}}}"#
-            );
-            let (status, body) = rejection(&bad).await.unwrap();
-            assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
-            assert_eq!(body["error"]["code"], -32601, "{method}");
-            assert_eq!(body["id"], "r", "{method}");
-        }
-        // Well-formed too: a full `initialize` naming 2026-07-28 in `_meta`.
-        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"c","version":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
-        assert_eq!(
-            rejection(initialize).await.unwrap().0,
-            StatusCode::NOT_FOUND
-        );
-        // And a 2025 initialize is served.
-        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
-        assert!(rejection(initialize).await.is_none());
-        let (_, body) = rejection(r#"{"jsonrpc":"1.0","id":9,"method":"tools/list"}"#)
-            .await
-            .unwrap();
-        assert_eq!(body["id"], 9, "the error carries the request id");
-    }
-}
+#[path = "guard_tests.rs"]
+mod tests;

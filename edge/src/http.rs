@@ -116,6 +116,21 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
         config.rate_limits.clone(),
         state.store.clone(),
     ));
+    // The layers of /mcp, outermost first (each `.layer` wraps what is
+    // above it, so they read here innermost first): `origin::check`, then
+    // `auth::authenticate`, `sessions::gate`, `guard::jsonrpc_body`,
+    // `limits::enforce`, `listing::splice`, rmcp. Why in that order:
+    // - a foreign Origin or Host is refused before anything else runs, so a
+    //   cross-site page learns nothing, not even whether a key is valid;
+    // - authentication comes before the session gate, which checks that the
+    //   session belongs to the caller (the `Principal`);
+    // - the gate needs only headers, so an unknown session is refused
+    //   before the body (up to D365MCP_MAX_BODY_BYTES) is read;
+    // - the body guard parses the body once; the limits read what it found
+    //   (`RpcRequest`: id and tool) and so come after it; on the way out the
+    //   guard also turns rmcp's plain-text refusals into JSON-RPC errors;
+    // - a request refused by a limit costs no listing work: the splice sits
+    //   innermost, next to the rmcp answer it reads back.
     let mcp = Router::new()
         .fallback_service(mcp)
         .layer(axum::middleware::from_fn(crate::listing::splice))

@@ -30,15 +30,16 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use common::catalogue;
 use rmcp::{
     RoleServer,
-    model::{ListToolsResult, MetaObject},
+    model::{ListToolsResult, MetaObject, Tool},
     service::RequestContext,
 };
 use serde::Serialize;
-use serde_json::{Map, Value, value::RawValue};
+use serde_json::{Map, Value, json, value::RawValue};
 
-use crate::{limits::RpcRequest, mcp::mcp_tools};
+use crate::limits::RpcRequest;
 
 /// The mark of a request whose tools are spliced in (a request extension).
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +54,39 @@ const STATELESS_VERSION: &str = "2026-07-28";
 /// The largest answer read back for the marker; a placeholder is about
 /// 150 bytes, a full listing tens of kilobytes.
 const PLACEHOLDER_MAX: u64 = 4096;
+
+/// The catalogue as MCP tools, in listing order: what `tools/list` answers
+/// (here serialized once) and what `tools/call` looks a tool up in.
+pub fn mcp_tools() -> &'static [Tool] {
+    static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| catalogue::tools().iter().filter_map(to_mcp_tool).collect())
+}
+
+fn to_mcp_tool(spec: &catalogue::ToolSpec) -> Option<Tool> {
+    let mut tool = json!({
+        "name": spec.name,
+        "title": spec.title,
+        "description": spec.description,
+        "inputSchema": spec.input_schema,
+        "annotations": {
+            "title": spec.title,
+            "readOnlyHint": spec.effects.read_only,
+            "destructiveHint": spec.effects.destructive,
+            "idempotentHint": spec.effects.idempotent,
+            "openWorldHint": spec.effects.open_world,
+        }
+    });
+    if let Some(output) = &spec.output_schema {
+        tool["outputSchema"] = output.clone();
+    }
+    match serde_json::from_value(tool) {
+        Ok(tool) => Some(tool),
+        Err(e) => {
+            tracing::error!(tool = spec.name, error = %e, "catalogue entry is not a valid MCP tool");
+            None
+        }
+    }
+}
 
 /// The catalogue's tools as JSON, serialized once.
 fn tools_json() -> Option<&'static RawValue> {
@@ -127,9 +161,11 @@ async fn fill(response: Response) -> Response {
             // A body of known, small size that cannot be read: nothing
             // sensible is left to send.
             tracing::error!(error = %e, "tools/list: rmcp's answer could not be read");
-            let mut failed = Response::new(Body::empty());
-            *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return failed;
+            let failure = common::Failure::new(
+                common::ErrorCode::Internal,
+                "the tool list could not be read; retry, and report it if it persists",
+            );
+            return crate::error::refusal(&failure, serde_json::Value::Null);
         }
     };
     match filled(&bytes) {
@@ -213,7 +249,7 @@ mod tests {
             &br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}"#[..],
             br#"{"jsonrpc":"2.0","id":7,"result":{"_meta":{"io.d365mcp/tools-spliced":false},"tools":[]}}"#,
             br#"{"jsonrpc":"2.0","id":7,"result":{"_meta":{"io.d365mcp/tools-spliced":true},"tools":[{"name":"x"}]}}"#,
-            br#"{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"no"}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"no"}}"#,
             b"not json",
         ] {
             assert_eq!(filled(answer), None, "{}", String::from_utf8_lossy(answer));

@@ -22,9 +22,9 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
-use serde_json::json;
-
-use crate::{EdgeState, auth::Principal, convert, dispatch, listen, prompts, resources};
+use crate::{
+    EdgeState, auth::Principal, convert, dispatch, listen, listing::mcp_tools, prompts, resources,
+};
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -39,38 +39,6 @@ impl McpHandler {
         Self {
             state,
             level: Default::default(),
-        }
-    }
-}
-
-/// The catalogue as MCP tools.
-pub fn mcp_tools() -> &'static [Tool] {
-    static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
-    TOOLS.get_or_init(|| catalogue::tools().iter().filter_map(to_mcp_tool).collect())
-}
-
-fn to_mcp_tool(spec: &catalogue::ToolSpec) -> Option<Tool> {
-    let mut tool = json!({
-        "name": spec.name,
-        "title": spec.title,
-        "description": spec.description,
-        "inputSchema": spec.input_schema,
-        "annotations": {
-            "title": spec.title,
-            "readOnlyHint": spec.effects.read_only,
-            "destructiveHint": spec.effects.destructive,
-            "idempotentHint": spec.effects.idempotent,
-            "openWorldHint": spec.effects.open_world,
-        }
-    });
-    if let Some(output) = &spec.output_schema {
-        tool["outputSchema"] = output.clone();
-    }
-    match serde_json::from_value(tool) {
-        Ok(tool) => Some(tool),
-        Err(e) => {
-            tracing::error!(tool = spec.name, error = %e, "catalogue entry is not a valid MCP tool");
-            None
         }
     }
 }

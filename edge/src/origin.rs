@@ -23,11 +23,11 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, StatusCode, Uri, header},
+    http::{HeaderMap, Uri, header},
     middleware::Next,
     response::Response,
 };
-use common::ErrorCode;
+use common::{ErrorCode, Failure};
 
 /// What the operator allows, parsed once.
 #[derive(Debug, Clone, Default)]
@@ -131,12 +131,11 @@ pub async fn check(State(allowed): State<Arc<Allowed>>, request: Request, next: 
         None => next.run(request).await,
         Some(reason) => {
             tracing::info!(reason, "request refused by the Host/Origin check");
-            crate::error::refusal(
-                StatusCode::FORBIDDEN,
-                ErrorCode::PermissionDenied,
-                serde_json::Value::Null,
-                &reason,
-            )
+            let failure = Failure::new(ErrorCode::PermissionDenied, reason).with_hint(
+                "send the request from an allowed origin or with none; operators list \
+                 origins in D365MCP_ALLOWED_ORIGINS and hosts in D365MCP_ALLOWED_HOSTS",
+            );
+            crate::error::refusal(&failure, serde_json::Value::Null)
         }
     }
 }

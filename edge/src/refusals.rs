@@ -15,7 +15,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use common::ErrorCode;
+use common::{ErrorCode, Failure};
 use serde_json::Value;
 
 use crate::limits::RpcRequest;
@@ -61,8 +61,12 @@ pub async fn rewrite(response: Response, id: Value) -> Response {
         None if text.is_empty() => status.canonical_reason().unwrap_or("refused"),
         None => &text,
     };
-    let mut rewritten =
-        crate::error::refusal(status, code_for(status), id, &explain(status, message));
+    let mut failure = Failure::new(code_for(status), explain(status, message));
+    failure.hint = hint(status).map(str::to_owned);
+    let mut rewritten = crate::error::refusal(&failure, id);
+    // rmcp's status is the more precise one (406, 415, 405 are all
+    // `invalid_request`); the body is the one mapping's.
+    *rewritten.status_mut() = status;
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());
@@ -93,16 +97,23 @@ fn code_for(status: StatusCode) -> ErrorCode {
 
 /// rmcp's message, with what to do about it where rmcp does not say.
 fn explain(status: StatusCode, message: &str) -> String {
-    let hint = match status {
-        StatusCode::NOT_ACCEPTABLE => {
-            " (send `Accept: application/json, text/event-stream` on POST, \
-             `Accept: text/event-stream` on GET)"
-        }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => " (send `Content-Type: application/json`)",
-        StatusCode::METHOD_NOT_ALLOWED => " (MCP requests are POSTed to this endpoint)",
-        _ => "",
-    };
-    format!("{message}{hint}")
+    match hint(status) {
+        Some(hint) => format!("{message} ({hint})"),
+        None => message.to_owned(),
+    }
+}
+
+/// What to do about a refusal of `status`, where rmcp does not say.
+fn hint(status: StatusCode) -> Option<&'static str> {
+    match status {
+        StatusCode::NOT_ACCEPTABLE => Some(
+            "send `Accept: application/json, text/event-stream` on POST, \
+             `Accept: text/event-stream` on GET",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Some("send `Content-Type: application/json`"),
+        StatusCode::METHOD_NOT_ALLOWED => Some("MCP requests are POSTed to this endpoint"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -141,11 +152,14 @@ mod tests {
     #[tokio::test]
     async fn plain_text_refusals_become_jsonrpc_errors() {
         for (status, code) in [
-            (StatusCode::NOT_ACCEPTABLE, -32600),
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, -32600),
-            (StatusCode::BAD_REQUEST, -32600),
-            (StatusCode::FORBIDDEN, -32003),
-            (StatusCode::INTERNAL_SERVER_ERROR, -32603),
+            (StatusCode::NOT_ACCEPTABLE, ErrorCode::InvalidRequest),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::InvalidRequest,
+            ),
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+            (StatusCode::FORBIDDEN, ErrorCode::PermissionDenied),
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         ] {
             let response = through(status, "text/plain; charset=utf-8", "Nope: said rmcp").await;
             assert_eq!(response.status(), status);
@@ -154,7 +168,8 @@ mod tests {
             let body = json(response).await;
             assert_eq!(body["jsonrpc"], "2.0");
             assert_eq!(body["id"], Value::Null);
-            assert_eq!(body["error"]["code"], code, "{status}");
+            assert_eq!(body["error"]["code"], code.jsonrpc_code(), "{status}");
+            assert_eq!(body["error"]["data"]["code"], code.as_str(), "{status}");
             let message = body["error"]["message"].as_str().unwrap();
             assert!(message.starts_with("Nope: said rmcp"), "{message}");
         }

@@ -9,7 +9,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use common::ErrorCode;
+use common::{ErrorCode, Failure};
 use rmcp::model::ClientJsonRpcMessage;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -24,7 +24,6 @@ pub async fn post_message(
 ) -> Response {
     let Some(session) = query.get("sessionId").filter(|s| !s.is_empty()).cloned() else {
         return error(
-            StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
             "the `sessionId` query parameter is missing; post to the endpoint the SSE stream announced",
         );
@@ -36,17 +35,12 @@ pub async fn post_message(
         .unwrap_or_else(Principal::anonymous);
     let limit = state.config.max_body_bytes;
     let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            "could not read the request body",
-        );
+        return error(ErrorCode::InvalidRequest, "could not read the request body");
     };
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(message) => message,
         Err(e) => {
             return error(
-                StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest,
                 &format!("the body is not a JSON-RPC message of MCP: {e}"),
             );
@@ -88,11 +82,7 @@ impl Legacy {
             message,
         };
         let Ok(payload) = serde_json::to_vec(&relayed) else {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "the message could not be relayed",
-            );
+            return error(ErrorCode::Internal, "the message could not be relayed");
         };
         match self
             .store
@@ -147,7 +137,6 @@ impl Legacy {
 
 fn unknown_session() -> Response {
     error(
-        StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
         "no open legacy session with this id for this caller; open one with GET /sse",
     )
@@ -157,11 +146,6 @@ fn busy(reason: &str) -> Response {
     crate::error::unavailable(&format!("{reason}; retry shortly"))
 }
 
-fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    crate::error::jsonrpc_error(
-        status,
-        code.jsonrpc_code(),
-        serde_json::Value::Null,
-        message,
-    )
+fn error(code: ErrorCode, message: &str) -> Response {
+    crate::error::refusal(&Failure::new(code, message), serde_json::Value::Null)
 }

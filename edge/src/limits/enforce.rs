@@ -1,22 +1,21 @@
 //! The middleware that applies the [`Limiter`] to each JSON-RPC request, and
 //! the refusals a client reads: `429` (or `503`) with `Retry-After`, and a
 //! JSON-RPC error in the same shape as every other error of the edge
-//! (`convert::error_data`: `data.code`, `data.retryable`,
+//! ([`crate::error::refusal`]: `data.code`, `data.retryable`,
 //! `data.retryAfterSeconds`), plus `data.limit` naming the bucket.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, StatusCode, header},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use common::{ErrorCode, Failure, config::limits::POLICY_KEY, store::Limit};
 use serde_json::{Value, json};
 
 use super::{Limiter, Rejection, RpcRequest, STORE_RETRY, Scope};
-use crate::{Principal, convert};
+use crate::Principal;
 
 /// Lets a JSON-RPC request through only within its caller's limits. Runs
 /// after authentication (the [`Principal`]) and the body guard (the
@@ -45,7 +44,7 @@ pub async fn enforce(
 
 /// The response refusing request `id`.
 pub fn refusal(id: &Value, rejection: &Rejection) -> Response {
-    let (status, retry_secs, failure, limit) = match rejection {
+    let (failure, limit) = match rejection {
         Rejection::Limited {
             scope,
             limit,
@@ -58,12 +57,7 @@ pub fn refusal(id: &Value, rejection: &Rejection) -> Response {
             );
             let failure = Failure::new(ErrorCode::RateLimited, message)
                 .with_retry_after(Duration::from_secs(secs));
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                secs,
-                failure,
-                scope_name(scope),
-            )
+            (failure, scope_name(scope))
         }
         Rejection::StoreDown(error) => {
             let secs = whole_seconds(STORE_RETRY);
@@ -73,32 +67,18 @@ pub fn refusal(id: &Value, rejection: &Rejection) -> Response {
             );
             let failure = Failure::new(ErrorCode::Unavailable, message)
                 .with_retry_after(Duration::from_secs(secs));
-            (StatusCode::SERVICE_UNAVAILABLE, secs, failure, "store")
+            (failure, "store")
         }
     };
-    let mut error = convert::error_data(&failure);
-    if let Some(data) = error.data.as_mut() {
-        data["limit"] = json!(limit);
-    }
-    let body = json!({ "jsonrpc": "2.0", "id": id, "error": error });
-    (
-        status,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::RETRY_AFTER, HeaderValue::from(retry_secs)),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    crate::error::refusal_with(&failure, id.clone(), |data| {
+        data.insert("limit".into(), json!(limit));
+    })
 }
 
 /// Seconds to wait, rounded up (a client told 0.2 s must not retry at 0 s)
 /// and at least 1, as `Retry-After` takes whole seconds.
 fn whole_seconds(wait: Duration) -> u64 {
-    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+    common::error::whole_seconds(wait).max(1)
 }
 
 fn scope_name(scope: &Scope) -> &'static str {

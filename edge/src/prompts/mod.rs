@@ -5,7 +5,7 @@
 //! tells the model which tools to call, in which order, with arguments it can
 //! copy, and links the matching resource for clients that attach resources.
 //! Arguments are checked like any outside input: a missing or malformed one
-//! is `-32602` naming it, before any text is built.
+//! is an invalid-params error naming it, before any text is built.
 
 use common::{ErrorCode, Failure};
 use rmcp::model::{GetPromptResult, JsonObject, Prompt, PromptArgument};

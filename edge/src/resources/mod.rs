@@ -202,7 +202,7 @@ fn worker_failure(uri: &str, tool: &str, failure: Failure) -> Failure {
 }
 
 /// The JSON-RPC error for `failure` while reading `uri`. `NotFound` keeps
-/// MCP's resource-not-found code, -32002, which rmcp rewrites to -32602 for
+/// MCP's resource-not-found code (`ErrorCode::NotFound`), which rmcp rewrites to invalid params for
 /// 2026-07-28 clients (SEP-2164); `data.uri` follows the spec's example.
 fn error(uri: &str, failure: &Failure) -> ErrorData {
     let mut error = convert::error_data(failure);

@@ -8,7 +8,7 @@ use axum::{
     http::{Method, StatusCode},
     response::{IntoResponse, Response},
 };
-use common::ErrorCode;
+use common::{ErrorCode, Failure};
 use rmcp::transport::streamable_http_server::session::SessionId;
 
 use super::Sessions;
@@ -93,13 +93,12 @@ pub fn plausible_id(id: &str) -> bool {
 }
 
 fn not_found() -> Response {
-    crate::error::jsonrpc_error(
-        StatusCode::NOT_FOUND,
-        ErrorCode::NotFound.jsonrpc_code(),
-        serde_json::Value::Null,
+    let failure = Failure::new(
+        ErrorCode::NotFound,
         "session not found: it ended, expired or was never opened by this caller; \
          send `initialize` without Mcp-Session-Id to open a new one",
-    )
+    );
+    crate::error::refusal(&failure, serde_json::Value::Null)
 }
 
 fn unavailable(reason: &str) -> Response {

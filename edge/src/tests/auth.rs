@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode};
+use common::ErrorCode;
 use common::{config::ApiKey, proto};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -56,7 +57,11 @@ async fn a_request_without_a_valid_key_is_refused_and_reaches_no_worker() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
         let body = messages(response).await.pop().unwrap();
-        assert_eq!(body["error"]["code"], -32001, "{body}");
+        assert_eq!(
+            body["error"]["code"],
+            ErrorCode::Unauthenticated.jsonrpc_code(),
+            "{body}"
+        );
     }
 }
 

@@ -11,6 +11,7 @@ use std::{
 };
 
 use axum::{Router, http::StatusCode};
+use common::ErrorCode;
 use common::{
     config::{RateLimits, StoreErrorPolicy},
     proto,
@@ -95,7 +96,10 @@ async fn a_request_over_the_callers_limit_gets_429_and_reaches_no_worker() {
     let secs: u64 = retry_after.expect("a Retry-After header").parse().unwrap();
     assert!((1..=100).contains(&secs), "{secs}");
     assert_eq!(message["id"], 3, "{message}");
-    assert_eq!(message["error"]["code"], -32029);
+    assert_eq!(
+        message["error"]["code"],
+        ErrorCode::RateLimited.jsonrpc_code()
+    );
     let data = &message["error"]["data"];
     assert_eq!(data["code"], "rate_limited");
     assert_eq!(data["retryable"], true);

@@ -13,6 +13,7 @@ use axum::{
     http::{Request, StatusCode},
 };
 use common::{
+    ErrorCode,
     config::EdgeConfig,
     executor::ToolExecutor,
     proto::{self, CallToolEvent, CallToolRequest, ListToolsResponse, call_tool_event::Event},
@@ -145,7 +146,11 @@ async fn unknown_tool_is_a_jsonrpc_error_naming_it() {
         .unwrap();
     let messages = messages(response).await;
     let error = &messages.last().unwrap()["error"];
-    assert_eq!(error["code"], -32602, "{messages:?}");
+    assert_eq!(
+        error["code"],
+        ErrorCode::InvalidArguments.jsonrpc_code(),
+        "{messages:?}"
+    );
     assert!(error["message"].as_str().unwrap().contains("nope"));
     assert_eq!(error["data"]["code"], "unknown_tool");
 }
@@ -220,7 +225,11 @@ async fn wrongly_typed_params_get_a_jsonrpc_error() {
     let messages = messages(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{messages:?}");
     let error = &messages.last().unwrap()["error"];
-    assert_eq!(error["code"], -32602, "{messages:?}");
+    assert_eq!(
+        error["code"],
+        ErrorCode::InvalidArguments.jsonrpc_code(),
+        "{messages:?}"
+    );
     assert_eq!(messages.last().unwrap()["id"], 5);
     let message = error["message"].as_str().unwrap();
     assert!(

@@ -1,10 +1,11 @@
-//! `prompts/*` over HTTP: served by the edge alone, errors as `-32602`.
+//! `prompts/*` over HTTP: served by the edge alone, errors as invalid params.
 
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
 };
 
+use common::ErrorCode;
 use common::proto;
 use serde_json::{Value, json};
 
@@ -155,7 +156,11 @@ async fn bad_requests_are_invalid_params_naming_what_is_wrong() {
     ] {
         let answer = get(name, arguments.clone()).await;
         let error = &answer["error"];
-        assert_eq!(error["code"], -32602, "{name} {arguments}: {answer}");
+        assert_eq!(
+            error["code"],
+            ErrorCode::InvalidArguments.jsonrpc_code(),
+            "{name} {arguments}: {answer}"
+        );
         assert_eq!(error["data"]["code"], "invalid_arguments");
         let message = error["message"].as_str().unwrap();
         assert!(message.contains(needle), "{needle}: {message}");

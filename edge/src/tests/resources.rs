@@ -126,10 +126,14 @@ async fn entity_schema_reads_through_the_schema_tool() {
 async fn a_bad_uri_never_reaches_a_worker() {
     let calls = Arc::new(AtomicUsize::new(0));
     let state = failing(Failure::new(ErrorCode::Internal, "unused"), calls.clone());
-    // Unknown: resource not found, which 2026-07-28 spells -32602 (SEP-2164).
+    // Unknown: resource not found, which 2026-07-28 spells as invalid params (SEP-2164).
     let answer = read(state.clone(), "d365fo://customers").await;
     let error = &answer["error"];
-    assert_eq!(error["code"], -32602, "{answer}");
+    assert_eq!(
+        error["code"],
+        ErrorCode::InvalidArguments.jsonrpc_code(),
+        "{answer}"
+    );
     assert_eq!(error["data"]["code"], "not_found");
     assert_eq!(error["data"]["uri"], "d365fo://customers");
     assert!(
@@ -141,7 +145,11 @@ async fn a_bad_uri_never_reaches_a_worker() {
     // Malformed part: invalid params naming it.
     let answer = read(state, "d365fo://entities/Cust'omers/schema").await;
     let error = &answer["error"];
-    assert_eq!(error["code"], -32602, "{answer}");
+    assert_eq!(
+        error["code"],
+        ErrorCode::InvalidArguments.jsonrpc_code(),
+        "{answer}"
+    );
     assert_eq!(error["data"]["code"], "invalid_arguments");
     assert!(
         error["message"].as_str().unwrap().contains("bad entity"),
@@ -158,7 +166,7 @@ async fn worker_failures_become_the_matching_jsonrpc_errors() {
                 ErrorCode::NotFound,
                 "not found in D365FO (HTTP 404): no entity NoSuch",
             ),
-            -32602,
+            ErrorCode::InvalidArguments.jsonrpc_code(),
             "not_found",
         ),
         (
@@ -166,18 +174,18 @@ async fn worker_failures_become_the_matching_jsonrpc_errors() {
                 ErrorCode::InvalidArguments,
                 "`environment` 'nope' is not configured; configured environments: default",
             ),
-            -32602,
+            ErrorCode::InvalidArguments.jsonrpc_code(),
             "invalid_arguments",
         ),
         (
             Failure::new(ErrorCode::Throttled, "D365FO is throttling requests")
                 .with_retry_after(Duration::from_secs(7)),
-            -32030,
+            ErrorCode::Throttled.jsonrpc_code(),
             "throttled",
         ),
         (
             Failure::new(ErrorCode::UnknownTool, "unknown tool"),
-            -32013,
+            ErrorCode::Unavailable.jsonrpc_code(),
             "unavailable",
         ),
     ];
@@ -258,14 +266,22 @@ async fn sessions_of_2025_keep_resource_not_found_as_32002() {
         json!({"uri": "d365fo://nowhere"}),
     )
     .await;
-    assert_eq!(answer["error"]["code"], -32002, "{answer}");
+    assert_eq!(
+        answer["error"]["code"],
+        ErrorCode::NotFound.jsonrpc_code(),
+        "{answer}"
+    );
     let answer = in_session(
         app,
         "resources/read",
         json!({"uri": "d365fo://entities/NoSuch/schema"}),
     )
     .await;
-    assert_eq!(answer["error"]["code"], -32002, "{answer}");
+    assert_eq!(
+        answer["error"]["code"],
+        ErrorCode::NotFound.jsonrpc_code(),
+        "{answer}"
+    );
     assert_eq!(
         answer["error"]["data"]["uri"],
         "d365fo://entities/NoSuch/schema"

@@ -63,10 +63,22 @@ pub fn from_response(status: u16, retry_after: Option<Duration>, body: &str) -> 
     }
 }
 
-/// `Retry-After` in seconds. The HTTP-date form is not used by D365FO and
-/// reads as unknown.
+/// `Retry-After` as a wait: seconds, or an HTTP-date (RFC 9110 §10.2.3
+/// allows both). D365FO itself sends seconds; a proxy or gateway in front of
+/// it may send a date. A date already past means "now"; anything else
+/// unreadable is unknown.
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    retry_after_at(value, std::time::SystemTime::now())
+}
+
+/// [`parse_retry_after`] as seen at `now`.
+fn retry_after_at(value: Option<&str>, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The most specific message the body offers.
@@ -206,11 +218,22 @@ mod tests {
         let e = from_response(429, retry, "");
         assert_eq!(e.code(), ErrorCode::Throttled);
         assert_eq!(e.to_failure().retry_after, Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
-            None
-        );
         assert_eq!(parse_retry_after(None), None);
+        assert_eq!(parse_retry_after(Some("soon")), None);
+        assert_eq!(parse_retry_after(Some("-3")), None);
+    }
+
+    #[test]
+    fn retry_after_may_be_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let later = Some("Wed, 21 Oct 2015 07:28:09 GMT");
+        assert_eq!(retry_after_at(later, now), Some(Duration::from_secs(9)));
+        // The obsolete forms RFC 9110 still asks a recipient to read.
+        let rfc850 = Some("Wednesday, 21-Oct-15 07:28:09 GMT");
+        assert_eq!(retry_after_at(rfc850, now), Some(Duration::from_secs(9)));
+        // Past: retry now.
+        let past = Some("Wed, 21 Oct 2015 07:27:00 GMT");
+        assert_eq!(retry_after_at(past, now), Some(Duration::ZERO));
     }
 
     #[test]
