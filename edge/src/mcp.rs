@@ -7,6 +7,9 @@
 // rmcp deprecates logging (SEP-2577), which the 2025 protocols still have.
 #![allow(deprecated)]
 
+use crate::{
+    EdgeState, auth::Principal, convert, dispatch, listen, listing::mcp_tools, prompts, resources,
+};
 use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
 use rmcp::{
@@ -21,9 +24,6 @@ use rmcp::{
         Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
-};
-use crate::{
-    EdgeState, auth::Principal, convert, dispatch, listen, listing::mcp_tools, prompts, resources,
 };
 
 /// Serves one MCP session (or one stateless request).
