@@ -206,6 +206,8 @@ mod tests {
         let leases = Leases::default();
         leases.taken("k", 8);
         assert!(leases.spend("k"));
+        // A sleep on purpose: the lease's lifetime passing is what is
+        // tested, and a longer sleep only makes it more expired.
         std::thread::sleep(LEASE_LIFETIME + Duration::from_millis(5));
         assert!(!leases.spend("k"), "spent after its lifetime");
         assert_eq!(

@@ -148,6 +148,9 @@ async fn warm_up_reports_progress_and_fills_the_lists() {
     let cut = tokio::time::timeout(Duration::from_millis(100), fresh.warm_up(None)).await;
     // (A summary would mean the warm-up finished despite the latency.)
     assert!(cut.is_err(), "the warm-up should still be waiting");
+    // A sleep on purpose: this is the window in which nothing may happen.
+    // A warm-up still running would have sent its next request when the
+    // first answered, 300 ms in; 700 ms leaves room for two.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let seen = sim.requests().await;
     assert_eq!(

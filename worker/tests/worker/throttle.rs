@@ -7,8 +7,9 @@ use std::{
 };
 
 use common::store::{MemoryStore, SharedStore};
+use futures::StreamExt;
 use serde_json::json;
-use worker::Worker;
+use worker::{Worker, d365::throttle::CHANNEL};
 
 use super::{call, config, fixture::Fixture, request};
 
@@ -19,6 +20,7 @@ async fn a_throttled_environment_holds_back_every_worker_on_the_store() {
     let fx = Fixture::start().await;
     let store: SharedStore = Arc::new(MemoryStore::new());
     let a = Worker::new(config(&fx.base), Arc::clone(&store)).unwrap();
+    let mut announced = store.subscribe(CHANNEL).await.unwrap();
     let b = Worker::new(config(&fx.base), store).unwrap();
 
     // Worker a is told "429, Retry-After: 1" and waits it out.
@@ -26,12 +28,18 @@ async fn a_throttled_environment_holds_back_every_worker_on_the_store() {
         tokio::spawn(
             async move { call(&a, request(QUERY, json!({"entity_set": "Throttled"}))).await },
         );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fx.state.throttle_hits.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the fixture never throttled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Worker a has shared the window once it announces it: the store's key
+    // is set before the announcement.
+    let announcement = tokio::time::timeout(Duration::from_secs(5), announced.next())
+        .await
+        .expect("worker a announced no throttle window within 5 s")
+        .expect("the announcement channel stays open");
+    assert!(
+        std::str::from_utf8(&announcement)
+            .unwrap()
+            .contains(fx.base.as_str().trim_end_matches('/')),
+        "{announcement:?}"
+    );
 
     // Worker b was never throttled itself, yet holds back: refused at once
     // when its deadline is shorter than the wait ...
