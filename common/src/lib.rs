@@ -28,6 +28,7 @@ pub mod executor;
 pub mod log_level;
 pub mod membership;
 pub mod notify;
+pub mod odata;
 pub mod proto;
 pub mod ring;
 pub mod store;

@@ -20,13 +20,16 @@
 //!   announces them to the edges through the store.
 //! - [`stats`]: calls, errors and latency per tool.
 //! - [`call_log`]: retries, throttle waits and pages read, sent to the
-//!   caller as log events while its call runs.
+//!   caller as log events while its call runs; [`progress`]: the call's
+//!   progress events, when its caller asked for them.
 //! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
 //!   runs it with the standard health service on a listener it is handed.
 //!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
 //! - [`tools`]: one module per catalogue group (data, execution, metadata,
-//!   server), one file per tool or pair of tools: parse the arguments, call
-//!   D365FO, build the result.
+//!   server), one file per tool or pair of tools: parse the arguments (into
+//!   the argument types of `common::catalogue`, which the tool schemas are
+//!   derived from), call D365FO, build the result. Nothing below `tools`
+//!   imports from it.
 //! - [`d365`]: D365FO's HTTP: the client with its retry policy and deadline
 //!   ([`d365::client`], [`d365::retry`]), requests and whole answers
 //!   ([`d365::request`]), Entra ID tokens ([`d365::auth`]), D365FO's
@@ -49,6 +52,7 @@ pub mod executor;
 pub mod grpc;
 pub mod metadata;
 pub mod node;
+pub mod progress;
 pub mod stats;
 pub mod tools;
 mod watch;

@@ -13,6 +13,12 @@ use crate::{
     stats::Stats,
 };
 
+/// Default of [`Node::max_result_bytes`]: most bytes of row JSON (or of a
+/// document) one call returns. `tools::output` carries a result twice (text
+/// and structured), the text escaped, so this stays well under a quarter of
+/// [`crate::MAX_MESSAGE_BYTES`].
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+
 /// How long an idle pooled connection to D365FO is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
@@ -97,7 +103,7 @@ impl Node {
             store,
             stats: Stats::default(),
             max_rows: config.max_rows.max(1),
-            max_result_bytes: crate::tools::MAX_RESULT_BYTES,
+            max_result_bytes: MAX_RESULT_BYTES,
             config,
         })
     }

@@ -7,9 +7,18 @@
 mod batch;
 mod write;
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
 
+pub use self::batch::{BatchArgs, OpArgs, OpKind};
+pub use self::write::{CreateArgs, DeleteArgs, UpdateArgs};
+use super::args::{
+    data::{self as data_de, ExpandEntry, Key},
+    de,
+};
 use super::{Effects, Group, ToolSpec, input};
+use crate::odata::ExpandItem;
 
 /// Tool names of this group.
 pub mod names {
@@ -41,81 +50,91 @@ pub fn specs() -> Vec<ToolSpec> {
     specs
 }
 
-/// `entity_set`.
-fn entity_set() -> Value {
-    json!({
-        "type": "string",
-        "minLength": 1,
-        "description": "Entity set (public collection) name, e.g. CustomersV3, VendorsV2, SalesOrderHeadersV2. Case-sensitive."
-    })
+/// The description of `entity_set`, which every data tool takes.
+const ENTITY_SET: &str = "Entity set (public collection) name, e.g. CustomersV3, VendorsV2, SalesOrderHeadersV2. Case-sensitive.";
+
+/// The description of `key`: an object of key field to value.
+const KEY: &str = "Every key field and its value, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}.";
+
+/// The description of `select`.
+const SELECT: &str =
+    "Fields to return, e.g. [\"CustomerAccount\", \"OrganizationName\"]. Omit for all fields.";
+
+/// The description of `expand`: navigation properties, one level, each
+/// with an optional select.
+const EXPAND: &str = "Related records to include inside each row, one level deep (D365FO expands no further). Each item is a navigation property name, e.g. [\"SalesOrderLines\"], or an object to return only some of their fields, e.g. [{\"name\": \"SalesOrderLines\", \"select\": [\"ItemNumber\", \"OrderedSalesQuantity\"]}].";
+
+/// The description of `cross_company` of a keyed read or write.
+const CROSS_COMPANY: &str = "Set to true when the record belongs to a company other than the caller's default company (D365FO answers that it does not exist otherwise).";
+
+/// The description of `fields` of a create or update.
+const FIELDS: &str = "Field names and their new values as JSON, e.g. {\"OrganizationName\": \"Contoso Retail\", \"CreditLimit\": 5000}. Enums as their member name, e.g. \"Yes\"; dates as ISO 8601 text, e.g. \"2025-01-31T00:00:00Z\".";
+
+/// The description of `if_match`: an ETag from an earlier read.
+const IF_MATCH: &str = "The record's `@odata.etag` from an earlier read, e.g. \"W/\\\"JzEsNTYzNzE0NDU3Nic=\\\"\"; the change is refused with a conflict if the record changed since. Omit to change it whatever its state.";
+
+/// Arguments of `d365fo_query_entities`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryArgs {
+    /// The entity set to read.
+    #[serde(deserialize_with = "de::entity_set")]
+    #[schemars(length(min = 1), description = ENTITY_SET)]
+    pub entity_set: String,
+    /// OData $filter, e.g. "CustomerGroupId eq '10'".
+    #[serde(default, deserialize_with = "de::filter")]
+    pub filter: Option<String>,
+    /// Fields to return; empty for all.
+    #[serde(default, deserialize_with = "de::select")]
+    #[schemars(description = SELECT)]
+    pub select: Vec<String>,
+    /// Related records to include.
+    #[serde(default, deserialize_with = "data_de::expand")]
+    #[schemars(with = "Vec<ExpandEntry>", length(max = MAX_EXPAND), description = EXPAND)]
+    pub expand: Vec<ExpandItem>,
+    /// OData $orderby, e.g. "CustomerAccount desc".
+    #[serde(default, deserialize_with = "de::orderby")]
+    pub orderby: Option<String>,
+    /// Most rows to return (default 100). The server returns at most its
+    /// `max_rows` (1,000 by default) per call; continue with `next_cursor`.
+    #[serde(default, deserialize_with = "de::top")]
+    #[schemars(range(min = 1, max = de::MAX_TOP))]
+    pub top: Option<usize>,
+    /// Also return the total number of matching rows.
+    #[serde(default, deserialize_with = "de::count")]
+    pub count: bool,
+    /// Read all companies instead of the default company.
+    #[serde(default, deserialize_with = "de::cross_company")]
+    pub cross_company: bool,
+    /// `next_cursor` of a previous call, to continue it. Other arguments are
+    /// ignored when given.
+    #[serde(default, deserialize_with = "de::cursor")]
+    pub cursor: Option<String>,
 }
 
-/// `key`: an object of key field to value.
-fn key() -> Value {
-    json!({
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": { "anyOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
-        "description": "Every key field and its value, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}."
-    })
-}
-
-/// `select`.
-fn select() -> Value {
-    json!({
-        "type": "array",
-        "items": { "type": "string" },
-        "description": "Fields to return, e.g. [\"CustomerAccount\", \"OrganizationName\"]. Omit for all fields."
-    })
-}
-
-/// `expand`: navigation properties, one level, each with an optional select.
-fn expand() -> Value {
-    json!({
-        "type": "array",
-        "maxItems": MAX_EXPAND,
-        "items": {
-            "anyOf": [
-                { "type": "string", "description": "Navigation property name, e.g. \"SalesOrderLines\"." },
-                {
-                    "type": "object",
-                    "properties": {
-                        "name": { "type": "string", "description": "Navigation property name." },
-                        "select": { "type": "array", "items": { "type": "string" }, "description": "Fields of the related records to return." }
-                    },
-                    "required": ["name"],
-                    "additionalProperties": false
-                }
-            ]
-        },
-        "description": "Related records to include inside each row, one level deep (D365FO expands no further). Each item is a navigation property name, e.g. [\"SalesOrderLines\"], or an object to return only some of their fields, e.g. [{\"name\": \"SalesOrderLines\", \"select\": [\"ItemNumber\", \"OrderedSalesQuantity\"]}]."
-    })
-}
-
-/// `cross_company` of a keyed read or write.
-fn cross_company() -> Value {
-    json!({
-        "type": "boolean",
-        "description": "Set to true when the record belongs to a company other than the caller's default company (D365FO answers that it does not exist otherwise)."
-    })
-}
-
-/// `fields` of a create or update.
-fn fields() -> Value {
-    json!({
-        "type": "object",
-        "minProperties": 1,
-        "description": "Field names and their new values as JSON, e.g. {\"OrganizationName\": \"Contoso Retail\", \"CreditLimit\": 5000}. Enums as their member name, e.g. \"Yes\"; dates as ISO 8601 text, e.g. \"2025-01-31T00:00:00Z\"."
-    })
-}
-
-/// `if_match`: an ETag from an earlier read.
-fn if_match() -> Value {
-    json!({
-        "type": "string",
-        "minLength": 1,
-        "description": "The record's `@odata.etag` from an earlier read, e.g. \"W/\\\"JzEsNTYzNzE0NDU3Nic=\\\"\"; the change is refused with a conflict if the record changed since. Omit to change it whatever its state."
-    })
+/// Arguments of `d365fo_get_entity_record`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordArgs {
+    /// The entity set to read.
+    #[serde(deserialize_with = "de::entity_set")]
+    #[schemars(length(min = 1), description = ENTITY_SET)]
+    pub entity_set: String,
+    /// The record's key.
+    #[schemars(description = KEY)]
+    pub key: Key,
+    /// Fields to return; empty for all.
+    #[serde(default, deserialize_with = "de::select")]
+    #[schemars(description = SELECT)]
+    pub select: Vec<String>,
+    /// Related records to include.
+    #[serde(default, deserialize_with = "data_de::expand")]
+    #[schemars(with = "Vec<ExpandEntry>", length(max = MAX_EXPAND), description = EXPAND)]
+    pub expand: Vec<ExpandItem>,
+    /// Whether the record belongs to another company than the default one.
+    #[serde(default, deserialize_with = "de::cross_company")]
+    #[schemars(description = CROSS_COMPANY)]
+    pub cross_company: bool,
 }
 
 fn query_entities() -> ToolSpec {
@@ -137,40 +156,7 @@ fn query_entities() -> ToolSpec {
             `top` returns only that many, with a `note` saying so. When more rows exist the \
             result has `more: true` and a `next_cursor` to pass back as `cursor` for the next \
             rows.",
-        input_schema: input(
-            json!({
-                "entity_set": entity_set(),
-                "filter": {
-                    "type": "string",
-                    "description": "OData $filter, e.g. \"CustomerGroupId eq '10'\"."
-                },
-                "select": select(),
-                "expand": expand(),
-                "orderby": {
-                    "type": "string",
-                    "description": "OData $orderby, e.g. \"CustomerAccount desc\"."
-                },
-                "top": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 10000,
-                    "description": "Most rows to return (default 100). The server returns at most its `max_rows` (1,000 by default) per call; continue with `next_cursor`."
-                },
-                "count": {
-                    "type": "boolean",
-                    "description": "Also return the total number of matching rows."
-                },
-                "cross_company": {
-                    "type": "boolean",
-                    "description": "Read all companies instead of the default company."
-                },
-                "cursor": {
-                    "type": "string",
-                    "description": "`next_cursor` of a previous call, to continue it. Other arguments are ignored when given."
-                }
-            }),
-            &["entity_set"],
-        ),
+        input_schema: input::<QueryArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {
@@ -202,16 +188,7 @@ fn get_entity_record() -> ToolSpec {
             `@odata.etag` is what `if_match` of an update or delete expects. Returns a \
             not-found error when no record has that key, and an invalid-arguments error \
             when the record is too large for one result (narrow `select`, or drop `expand`).",
-        input_schema: input(
-            json!({
-                "entity_set": entity_set(),
-                "key": key(),
-                "select": select(),
-                "expand": expand(),
-                "cross_company": cross_company()
-            }),
-            &["entity_set", "key"],
-        ),
+        input_schema: input::<RecordArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {

@@ -10,8 +10,11 @@
 //! renders a document from data that already exists and changes nothing, so
 //! it is read-only and may be retried like a read.
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
+use super::args::{de, execution as fields};
 use super::{Effects, Group, ToolSpec, input};
 
 /// Tool names of this group.
@@ -44,13 +47,122 @@ pub fn specs() -> Vec<ToolSpec> {
     ]
 }
 
-fn parameters_property(example: &str) -> Value {
-    json!({
-        "type": "object",
-        "description": format!(
-            "Parameters as a JSON object of name to value, sent as the request body, e.g. {example}. Omit when there are none."
+/// The description of `parameters`, with an example of the tool's.
+macro_rules! parameters {
+    ($example:literal) => {
+        concat!(
+            "Parameters as a JSON object of name to value, sent as the request body, e.g. ",
+            $example,
+            ". Omit when there are none."
         )
-    })
+    };
+}
+
+/// Arguments of `d365fo_call_action`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionArgs {
+    /// Action name, e.g. GetApplicationVersion; the
+    /// Microsoft.Dynamics.DataEntities. prefix may be left out.
+    #[serde(deserialize_with = "fields::action")]
+    #[schemars(length(min = 1))]
+    pub action: String,
+    /// Entity set the action is bound to, e.g. DataManagementEntities. Omit
+    /// for an unbound action.
+    #[serde(default, deserialize_with = "fields::entity_set")]
+    #[schemars(length(min = 1))]
+    pub entity_set: Option<String>,
+    /// For an action bound to one record: that record's key, as for
+    /// d365fo_get_entity_record, e.g. {"dataAreaId": "usmf", "CustomerAccount":
+    /// "US-001"}. Needs `entity_set`.
+    // Read straight into the OData key predicate: `(k1='v1',k2=2)`.
+    #[serde(default, deserialize_with = "fields::key")]
+    #[schemars(with = "Option<super::args::data::Key>")]
+    pub key: Option<String>,
+    /// Parameters sent as the request body.
+    #[serde(default, deserialize_with = "fields::parameters")]
+    #[schemars(description = parameters!("{\"CompanyId\": \"DEMF\"}"))]
+    pub parameters: Map<String, Value>,
+    /// With `key`: the record belongs to a company other than the default one.
+    #[serde(default, deserialize_with = "de::cross_company")]
+    pub cross_company: bool,
+}
+
+/// Arguments of `d365fo_call_json_service`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallArgs {
+    /// Service group, e.g. UserSessionService.
+    #[serde(deserialize_with = "fields::service_group")]
+    #[schemars(length(min = 1))]
+    pub service_group: String,
+    /// Service within the group, e.g. AifUserSessionService.
+    #[serde(deserialize_with = "fields::service")]
+    #[schemars(length(min = 1))]
+    pub service: String,
+    /// Operation of the service, e.g. GetUserSessionInfo.
+    #[serde(deserialize_with = "fields::operation")]
+    #[schemars(length(min = 1))]
+    pub operation: String,
+    /// Parameters sent as the request body.
+    #[serde(default, deserialize_with = "fields::parameters")]
+    #[schemars(description = parameters!(
+        "{\"start\": \"2024-05-01T00:00:00Z\", \"end\": \"2024-05-01T01:00:00Z\"}"
+    ))]
+    pub parameters: Map<String, Value>,
+}
+
+/// Arguments of `d365fo_list_json_services`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Service group whose services to list, e.g. UserSessionService.
+    #[serde(default, deserialize_with = "fields::opt_service_group")]
+    #[schemars(length(min = 1))]
+    pub service_group: Option<String>,
+    /// Service whose operations to list, e.g. AifUserSessionService. Needs
+    /// `service_group`.
+    #[serde(default, deserialize_with = "fields::opt_service")]
+    #[schemars(length(min = 1))]
+    pub service: Option<String>,
+    /// Operation whose parameters to show, e.g. GetUserSessionInfo. Needs
+    /// `service_group` and `service`.
+    #[serde(default, deserialize_with = "fields::opt_operation")]
+    #[schemars(length(min = 1))]
+    pub operation: Option<String>,
+}
+
+/// Arguments of `d365fo_run_report`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportArgs {
+    /// Report controller class, e.g. SalesInvoiceController.
+    #[serde(deserialize_with = "fields::controller")]
+    #[schemars(length(min = 1))]
+    pub controller: String,
+    /// Company (dataAreaId) the document belongs to, e.g. USMF.
+    #[serde(deserialize_with = "fields::legal_entity")]
+    #[schemars(length(min = 1))]
+    pub legal_entity: String,
+    /// Table holding the document, e.g. CustInvoiceJour.
+    #[serde(deserialize_with = "fields::data_table")]
+    #[schemars(length(min = 1))]
+    pub data_table: String,
+    /// Field of that table identifying the document, e.g. InvoiceId.
+    #[serde(deserialize_with = "fields::data_field")]
+    #[schemars(length(min = 1))]
+    pub data_field: String,
+    /// The document's value in that field, e.g. CIV-000708.
+    #[serde(deserialize_with = "fields::document_id")]
+    #[schemars(length(min = 1))]
+    pub document_id: String,
+    /// Data contract class (default SrsCopilotArgsContract).
+    #[serde(default, deserialize_with = "fields::contract")]
+    #[schemars(length(min = 1))]
+    pub contract: Option<String>,
+    /// Extra report parameters, name to value (default none).
+    #[serde(default, deserialize_with = "fields::report_parameters")]
+    pub report_parameters: Map<String, Value>,
 }
 
 fn call_action() -> ToolSpec {
@@ -71,32 +183,7 @@ fn call_action() -> ToolSpec {
             {\"FromDate\": \"2024-01-01T00:00:00Z\", \"ToDate\": \"2024-12-31T23:59:59Z\"}}`. \
             Dates are ISO 8601 with a zone. The result is the action's return value (`result`), \
             or null for an action that returns nothing.",
-        input_schema: input(
-            json!({
-                "action": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Action name, e.g. GetApplicationVersion; the Microsoft.Dynamics.DataEntities. prefix may be left out."
-                },
-                "entity_set": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Entity set the action is bound to, e.g. DataManagementEntities. Omit for an unbound action."
-                },
-                "key": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "additionalProperties": { "anyOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
-                    "description": "For an action bound to one record: that record's key, as for d365fo_get_entity_record, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}. Needs `entity_set`."
-                },
-                "parameters": parameters_property("{\"CompanyId\": \"DEMF\"}"),
-                "cross_company": {
-                    "type": "boolean",
-                    "description": "With `key`: the record belongs to a company other than the default one."
-                }
-            }),
-            &["action"],
-        ),
+        input_schema: input::<ActionArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {
@@ -130,29 +217,7 @@ fn call_json_service() -> ToolSpec {
             \"operation\": \"GetAxSqlResourceStats\", \"parameters\": {\"start\": \
             \"2024-05-01T00:00:00Z\", \"end\": \"2024-05-01T01:00:00Z\"}}`. Every parameter the \
             operation declares must be present.",
-        input_schema: input(
-            json!({
-                "service_group": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Service group, e.g. UserSessionService."
-                },
-                "service": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Service within the group, e.g. AifUserSessionService."
-                },
-                "operation": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Operation of the service, e.g. GetUserSessionInfo."
-                },
-                "parameters": parameters_property(
-                    "{\"start\": \"2024-05-01T00:00:00Z\", \"end\": \"2024-05-01T01:00:00Z\"}"
-                )
-            }),
-            &["service_group", "service", "operation"],
-        ),
+        input_schema: input::<CallArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {
@@ -182,26 +247,7 @@ fn list_json_services() -> ToolSpec {
             `{\"service_group\": \"UserSessionService\", \"service\": \
             \"AifUserSessionService\"}` lists GetUserSessionInfo and the others. Use it before \
             d365fo_call_json_service to get names and parameters right.",
-        input_schema: input(
-            json!({
-                "service_group": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Service group whose services to list, e.g. UserSessionService."
-                },
-                "service": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Service whose operations to list, e.g. AifUserSessionService. Needs `service_group`."
-                },
-                "operation": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Operation whose parameters to show, e.g. GetUserSessionInfo. Needs `service_group` and `service`."
-                }
-            }),
-            &[],
-        ),
+        input_schema: input::<ListArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {
@@ -242,51 +288,7 @@ fn run_report() -> ToolSpec {
             (CustInvoiceJour, InvoiceId), SalesConfirmController (CustConfirmJour, ConfirmId), \
             PurchPurchaseOrderController (VendPurchOrderJour, PurchId). Reports larger than \
             10 MiB are refused; render one document at a time.",
-        input_schema: input(
-            json!({
-                "controller": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Report controller class, e.g. SalesInvoiceController."
-                },
-                "legal_entity": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Company (dataAreaId) the document belongs to, e.g. USMF."
-                },
-                "data_table": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Table holding the document, e.g. CustInvoiceJour."
-                },
-                "data_field": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Field of that table identifying the document, e.g. InvoiceId."
-                },
-                "document_id": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "The document's value in that field, e.g. CIV-000708."
-                },
-                "contract": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "Data contract class (default SrsCopilotArgsContract)."
-                },
-                "report_parameters": {
-                    "type": "object",
-                    "description": "Extra report parameters, name to value (default none)."
-                }
-            }),
-            &[
-                "controller",
-                "legal_entity",
-                "data_table",
-                "data_field",
-                "document_id",
-            ],
-        ),
+        input_schema: input::<ReportArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {

@@ -3,8 +3,11 @@
 //! open-world; all but the connection and version tools are served from
 //! the metadata cache after the first call.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::args::{NoArgs, metadata as args};
 use super::{Effects, Group, ToolSpec, input};
 
 /// Tool names of this group.
@@ -31,28 +34,185 @@ pub mod names {
     pub const GET_INSTALLED_MODULES: &str = "d365fo_get_installed_modules";
 }
 
-fn language() -> Value {
-    json!({
-        "type": "string",
-        "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$",
-        "description": "Language of label texts, e.g. \"en-us\" (default) or \"de\"."
-    })
+/// The description of `language`.
+const LANGUAGE: &str = "Language of label texts, e.g. \"en-us\" (default) or \"de\".";
+
+/// What `language` looks like; the reader checks the same rule.
+const LANGUAGE_PATTERN: &str = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$";
+
+/// What a label id looks like; the reader checks the same rule.
+const LABEL_ID_PATTERN: &str = "^@[A-Za-z0-9_:.-]+$";
+
+/// The description of a search's `query`, with an example of the tool's.
+macro_rules! query {
+    ($example:literal) => {
+        concat!(
+            "Words to look for, e.g. \"",
+            $example,
+            "\". Omit to list everything (filtered)."
+        )
+    };
 }
 
-fn query(example: &str) -> Value {
-    json!({
-        "type": "string",
-        "maxLength": 200,
-        "description": format!("Words to look for, e.g. \"{example}\". Omit to list everything (filtered).")
-    })
+/// The description of a search's `top`.
+const TOP: &str = "Most results to return (default 20).";
+
+/// The description of a search's `skip`.
+const SKIP: &str = "Results to skip: pass a previous result's `next_skip` to continue.";
+
+/// Arguments of `d365fo_search_entities`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchEntitiesArgs {
+    /// Words to look for; empty lists everything.
+    #[serde(default, deserialize_with = "args::query")]
+    #[schemars(length(max = args::MAX_TEXT), description = query!("sales order"))]
+    pub query: String,
+    /// Entity category, e.g. "Master".
+    #[serde(default, deserialize_with = "args::text")]
+    pub category: Option<String>,
+    /// Only entities OData serves (true) or does not (false).
+    #[serde(default, deserialize_with = "args::flag")]
+    pub data_service_enabled: Option<bool>,
+    /// Only read-only (true) or writable (false) entities.
+    #[serde(default, deserialize_with = "args::flag")]
+    pub read_only: Option<bool>,
+    /// Most results to return.
+    #[serde(default = "args::default_top", deserialize_with = "args::top")]
+    #[schemars(range(min = 1, max = args::MAX_TOP), description = TOP)]
+    pub top: usize,
+    /// Results to skip.
+    #[serde(default, deserialize_with = "args::skip")]
+    #[schemars(description = SKIP)]
+    pub skip: usize,
+    /// Language of label texts.
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
+    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    pub language: String,
 }
 
-fn top() -> Value {
-    json!({"type": "integer", "minimum": 1, "maximum": 200, "description": "Most results to return (default 20)."})
+/// Arguments of `d365fo_get_entity_schema`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaArgs {
+    /// Entity set or entity name, e.g. "CustomersV3".
+    #[serde(deserialize_with = "args::entity_name")]
+    #[schemars(length(min = 1))]
+    pub entity: String,
+    /// Language of label texts.
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
+    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    pub language: String,
 }
 
-fn skip() -> Value {
-    json!({"type": "integer", "minimum": 0, "description": "Results to skip: pass a previous result's `next_skip` to continue."})
+/// Arguments of `d365fo_search_actions`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchActionsArgs {
+    /// Words to look for; empty lists everything.
+    #[serde(default, deserialize_with = "args::query")]
+    #[schemars(length(max = args::MAX_TEXT), description = query!("version"))]
+    pub query: String,
+    /// Only actions bound to this entity, e.g. "CustomersV3".
+    #[serde(default, deserialize_with = "args::text")]
+    pub entity: Option<String>,
+    /// How the action is bound: one of [`args::BINDINGS`], in any case.
+    #[serde(default, deserialize_with = "args::text")]
+    #[schemars(schema_with = "args::binding_schema", description = "")]
+    pub binding: Option<String>,
+    /// Most results to return.
+    #[serde(default = "args::default_top", deserialize_with = "args::top")]
+    #[schemars(range(min = 1, max = args::MAX_TOP), description = TOP)]
+    pub top: usize,
+    /// Results to skip.
+    #[serde(default, deserialize_with = "args::skip")]
+    #[schemars(description = SKIP)]
+    pub skip: usize,
+}
+
+/// Arguments of `d365fo_search_enumerations`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchEnumsArgs {
+    /// Words to look for; empty lists everything.
+    #[serde(default, deserialize_with = "args::query")]
+    #[schemars(length(max = args::MAX_TEXT), description = query!("sales status"))]
+    pub query: String,
+    /// Most results to return.
+    #[serde(default = "args::default_top", deserialize_with = "args::top")]
+    #[schemars(range(min = 1, max = args::MAX_TOP), description = TOP)]
+    pub top: usize,
+    /// Results to skip.
+    #[serde(default, deserialize_with = "args::skip")]
+    #[schemars(description = SKIP)]
+    pub skip: usize,
+    /// Language of label texts.
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
+    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    pub language: String,
+}
+
+/// Arguments of `d365fo_get_enumeration`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnumArgs {
+    /// Enumeration name, e.g. "NoYes".
+    #[serde(deserialize_with = "args::enum_name")]
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Language of label texts.
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
+    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    pub language: String,
+}
+
+/// Arguments of `d365fo_get_label`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelArgs {
+    /// Label id, e.g. "@SYS13342".
+    #[serde(deserialize_with = "args::label_id")]
+    #[schemars(regex(pattern = LABEL_ID_PATTERN), length(max = args::MAX_LABEL_ID))]
+    pub label_id: String,
+    /// Language of label texts.
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
+    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    pub language: String,
+}
+
+/// Arguments of `d365fo_get_labels`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsArgs {
+    /// Label ids, e.g. ["@SYS13342"].
+    #[serde(deserialize_with = "args::label_ids")]
+    #[schemars(
+        length(min = 1, max = args::MAX_LABEL_IDS),
+        inner(regex(pattern = LABEL_ID_PATTERN), length(max = args::MAX_LABEL_ID))
+    )]
+    pub label_ids: Vec<String>,
+    /// Language of label texts.
+    #[serde(
+        default = "args::default_language",
+        deserialize_with = "args::language"
+    )]
+    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    pub language: String,
 }
 
 /// The note of a result whose labels D365FO did not all return.
@@ -90,7 +250,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 can authenticate to it. Returns whether the connection works, the environment URL \
                 and the round-trip time. Use it first when other tools fail with connection or \
                 authentication errors.",
-            input_schema: input(json!({}), &[]),
+            input_schema: input::<NoArgs>(),
             output_schema: Some(json!({
                 "type": "object",
                 "properties": {
@@ -111,7 +271,7 @@ pub fn specs() -> Vec<ToolSpec> {
             description: "Returns the D365FO environment's URL, application version and platform \
                 build version. Use it to tell which release an environment runs before relying \
                 on version-specific entities or fields.",
-            input_schema: input(json!({}), &[]),
+            input_schema: input::<NoArgs>(),
             output_schema: Some(json!({
                 "type": "object",
                 "properties": {
@@ -135,18 +295,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 Transaction, Reference, Document, Parameters), `data_service_enabled` (true for \
                 entities OData serves), `read_only`. Returns `top` results (default 20); when \
                 `more` is true pass `next_skip` as `skip` for the next page.",
-            input_schema: input(
-                json!({
-                    "query": query("sales order"),
-                    "category": {"type": "string", "description": "Entity category, e.g. \"Master\"."},
-                    "data_service_enabled": {"type": "boolean", "description": "Only entities OData serves (true) or does not (false)."},
-                    "read_only": {"type": "boolean", "description": "Only read-only (true) or writable (false) entities."},
-                    "top": top(),
-                    "skip": skip(),
-                    "language": language()
-                }),
-                &[],
-            ),
+            input_schema: input::<SearchEntitiesArgs>(),
             output_schema: Some(page(
                 "entities",
                 json!({"type": "object", "properties": {
@@ -170,13 +319,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 must be given on create. Labels come in `language` (default en-us); a label D365FO \
                 fails to return is null, and `unresolved_labels` says how many and why. An \
                 unknown entity is a not-found error with similar names suggested.",
-            input_schema: input(
-                json!({
-                    "entity": {"type": "string", "minLength": 1, "description": "Entity set or entity name, e.g. \"CustomersV3\"."},
-                    "language": language()
-                }),
-                &["entity"],
-            ),
+            input_schema: input::<SchemaArgs>(),
             output_schema: Some(json!({"type": "object", "properties": {
                 "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
                 "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "keys": {"type": "array", "items": {"type": "string"}},
@@ -198,16 +341,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 \"BoundToEntityInstance\". Example: {\"query\": \"version\"} finds \
                 GetApplicationVersion. Returns `top` results; when `more` is true pass \
                 `next_skip` as `skip`.",
-            input_schema: input(
-                json!({
-                    "query": query("version"),
-                    "entity": {"type": "string", "description": "Only actions bound to this entity, e.g. \"CustomersV3\"."},
-                    "binding": {"type": "string", "enum": ["Unbound", "BoundToEntitySet", "BoundToEntityInstance"]},
-                    "top": top(),
-                    "skip": skip()
-                }),
-                &[],
-            ),
+            input_schema: input::<SearchActionsArgs>(),
             output_schema: Some(page(
                 "actions",
                 json!({"type": "object", "properties": {
@@ -227,10 +361,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 one enumeration's members. In a $filter an enum value is written \
                 Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. Returns `top` results; when \
                 `more` is true pass `next_skip` as `skip`.",
-            input_schema: input(
-                json!({"query": query("sales status"), "top": top(), "skip": skip(), "language": language()}),
-                &[],
-            ),
+            input_schema: input::<SearchEnumsArgs>(),
             output_schema: Some(page(
                 "enumerations",
                 json!({"type": "object", "properties": {
@@ -248,13 +379,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 use the member name: Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. A \
                 label D365FO fails to return is null, and `unresolved_labels` says how many and \
                 why. An unknown name is a not-found error.",
-            input_schema: input(
-                json!({
-                    "name": {"type": "string", "minLength": 1, "description": "Enumeration name, e.g. \"NoYes\"."},
-                    "language": language()
-                }),
-                &["name"],
-            ),
+            input_schema: input::<EnumArgs>(),
             output_schema: Some(json!({"type": "object", "properties": {
                 "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
                 "members": {"type": "array", "items": {"type": "object", "properties": {
@@ -274,13 +399,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 {\"label_id\": \"@SYS13342\"} gives \"Company\". Label ids appear in schemas and \
                 search results as `label_id`. For several ids use d365fo_get_labels. A label \
                 without text in that language is a not-found error.",
-            input_schema: input(
-                json!({
-                    "label_id": {"type": "string", "pattern": "^@[A-Za-z0-9_:.-]+$", "maxLength": 200, "description": "Label id, e.g. \"@SYS13342\"."},
-                    "language": language()
-                }),
-                &["label_id"],
-            ),
+            input_schema: input::<LabelArgs>(),
             output_schema: Some(json!({"type": "object", "properties": {
                 "label_id": {"type": "string"}, "language": {"type": "string"}, "text": {"type": "string"}
             }, "required": ["label_id", "language", "text"]})),
@@ -296,15 +415,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 `found: false` rather than failing the call; an id whose lookup failed (D365FO \
                 unavailable, throttling) comes back with `found: false` and an `error`. The call \
                 fails only when every lookup failed.",
-            input_schema: input(
-                json!({
-                    "label_ids": {"type": "array", "minItems": 1, "maxItems": 100,
-                        "items": {"type": "string", "pattern": "^@[A-Za-z0-9_:.-]+$", "maxLength": 200},
-                        "description": "Label ids, e.g. [\"@SYS13342\"]."},
-                    "language": language()
-                }),
-                &["label_ids"],
-            ),
+            input_schema: input::<LabelsArgs>(),
             output_schema: Some(json!({"type": "object", "properties": {
                 "language": {"type": "string"}, "found": {"type": "integer"}, "missing": {"type": "integer"},
                 "failed": {"type": "integer"},
@@ -323,7 +434,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 their versions and publishers, and the `version_hash` over them that keys this \
                 server's metadata cache: two environments with the same hash run the same code. \
                 Use it to check whether an ISV solution or a feature's module is present.",
-            input_schema: input(json!({}), &[]),
+            input_schema: input::<NoArgs>(),
             output_schema: Some(json!({"type": "object", "properties": {
                 "version_hash": {"type": "string"}, "count": {"type": "integer"},
                 "modules": {"type": "array", "items": {"type": "object", "properties": {

@@ -12,14 +12,18 @@
 //! Every tool takes an optional `environment` argument ([`input`] adds it),
 //! which the edge routes on and the worker resolves.
 
+pub mod args;
 pub mod data;
 pub mod execution;
 pub mod metadata;
+mod schema;
 pub mod server;
 
 use std::sync::OnceLock;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+pub use schema::{Portable, any_json, environment_property, input};
 
 use crate::proto::ToolDescriptor;
 
@@ -124,46 +128,10 @@ pub mod names {
     pub use super::server::names::*;
 }
 
-/// The `environment` argument every tool takes.
-pub fn environment_property() -> Value {
-    json!({
-        "type": "string",
-        "description": "Name of a configured D365FO environment. Omit to use the default environment."
-    })
-}
-
-/// A schema that accepts any JSON value, spelled so that every client can
-/// read it: one branch per type (a bare `{}` or a `type` array is legal JSON
-/// Schema, but clients that map tool schemas onto a single-`type` dialect,
-/// as several model providers do, reject or misread them).
-pub fn any_json() -> Value {
-    json!([
-        {"type": "object"}, {"type": "array"}, {"type": "string"},
-        {"type": "number"}, {"type": "boolean"}, {"type": "null"}
-    ])
-}
-
-/// An input schema: an object of `properties` (plus `environment`), with
-/// `required` fields and no others.
-pub fn input(properties: Value, required: &[&str]) -> Value {
-    let mut properties = match properties {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    properties.insert("environment".into(), environment_property());
-    let mut schema = json!({
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": false
-    });
-    if !required.is_empty() {
-        schema["required"] = json!(required);
-    }
-    schema
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Effects, Group, ToolSpec, input};
+use super::{Effects, Group, ToolSpec, args::NoArgs, input};
 
 /// Tool names of this group.
 pub mod names {
@@ -36,7 +36,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 latency (mean, max and p50/p90/p99 upper bounds in ms) per tool and in total, \
                 plus the metadata and label cache's hit and miss counters. Use it to see which \
                 tools are slow or failing; it does not contact D365FO.",
-            input_schema: input(json!({}), &[]),
+            input_schema: input::<NoArgs>(),
             output_schema: Some(json!({
                 "type": "object",
                 "properties": {
@@ -56,7 +56,7 @@ pub fn specs() -> Vec<ToolSpec> {
             description: "Zeroes the call statistics that d365fo_get_performance_stats reports \
                 on the answering worker (cache contents are kept), e.g. before measuring a \
                 workload. Changes nothing in D365FO.",
-            input_schema: input(json!({}), &[]),
+            input_schema: input::<NoArgs>(),
             output_schema: Some(json!({
                 "type": "object",
                 "properties": {
@@ -81,7 +81,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 configured D365FO environments (name, URL, how it authenticates; client secrets \
                 are never shown), the default environment, timeouts, row limits and cache \
                 settings. Use it to find which `environment` names exist.",
-            input_schema: input(json!({}), &[]),
+            input_schema: input::<NoArgs>(),
             output_schema: Some(json!({
                 "type": "object",
                 "properties": {

@@ -1,29 +1,10 @@
 //! `d365fo_search_actions`: over the action index of `/data/$metadata`.
 
-use serde::Deserialize;
+use common::catalogue::{args::metadata::BINDINGS, metadata::SearchActionsArgs as SearchArgs};
 use serde_json::{Value, json};
 
-use super::{ActionInfo, Metadata, args, entities::paged, rank::Query};
+use super::{ActionInfo, Metadata, entities::paged, rank::Query};
 use crate::error::WorkerError;
-
-/// The binding kinds, as the metadata API names them.
-const BINDINGS: [&str; 3] = ["Unbound", "BoundToEntitySet", "BoundToEntityInstance"];
-
-/// Arguments of `d365fo_search_actions`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    #[serde(default, deserialize_with = "args::query")]
-    query: String,
-    #[serde(default, deserialize_with = "args::text")]
-    entity: Option<String>,
-    #[serde(default, deserialize_with = "args::text")]
-    binding: Option<String>,
-    #[serde(default = "args::default_top", deserialize_with = "args::top")]
-    top: usize,
-    #[serde(default, deserialize_with = "args::skip")]
-    skip: usize,
-}
 
 /// Ranks, filters and pages the actions.
 pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {

@@ -9,39 +9,15 @@
 
 use std::collections::HashMap;
 
+use common::catalogue::metadata::{SchemaArgs, SearchEntitiesArgs as SearchArgs};
 use futures::{StreamExt, TryStreamExt, stream};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{EntitySummary, Metadata, args, edmx::short_name, rank::Query};
+use super::{EntitySummary, Metadata, edmx::short_name, rank::Query, str_field as text};
 use crate::error::WorkerError;
-use crate::tools::args::str_field as text;
 
 /// Most entities whose labels a search fetches from D365FO.
 pub const LABEL_FETCH_LIMIT: usize = 200;
-
-/// Arguments of `d365fo_search_entities`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    #[serde(default, deserialize_with = "args::query")]
-    query: String,
-    #[serde(default, deserialize_with = "args::text")]
-    category: Option<String>,
-    #[serde(default, deserialize_with = "args::flag")]
-    data_service_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "args::flag")]
-    read_only: Option<bool>,
-    #[serde(default = "args::default_top", deserialize_with = "args::top")]
-    top: usize,
-    #[serde(default, deserialize_with = "args::skip")]
-    skip: usize,
-    #[serde(
-        default = "args::default_language",
-        deserialize_with = "args::language"
-    )]
-    language: String,
-}
 
 /// Ranks, filters and pages the entity list.
 pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
@@ -135,23 +111,6 @@ pub fn paged(field: &str, page: Vec<Value>, total: usize, skip: usize, mut base:
     }
     base[field] = Value::Array(page);
     base
-}
-
-/// Arguments of `d365fo_get_entity_schema`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SchemaArgs {
-    #[serde(deserialize_with = "entity_name")]
-    entity: String,
-    #[serde(
-        default = "args::default_language",
-        deserialize_with = "args::language"
-    )]
-    language: String,
-}
-
-fn entity_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    args::name(d, "entity", "CustomersV3")
 }
 
 fn array<'a>(value: &'a Value, field: &str) -> &'a [Value] {

@@ -2,33 +2,15 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use common::catalogue::metadata::{EnumArgs as GetArgs, SearchEnumsArgs as SearchArgs};
 use serde_json::{Value, json};
 
-use super::{EnumSummary, Metadata, args, entities::paged, rank::Query};
+use super::{EnumSummary, Metadata, entities::paged, rank::Query, str_field as text};
 use crate::error::WorkerError;
-use crate::tools::args::str_field as text;
 
 /// Most enumerations whose labels a search fetches from D365FO; past
 /// that it ranks by the labels this worker already holds.
 pub const LABEL_FETCH_LIMIT: usize = 200;
-
-/// Arguments of `d365fo_search_enumerations`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    #[serde(default, deserialize_with = "args::query")]
-    query: String,
-    #[serde(default = "args::default_top", deserialize_with = "args::top")]
-    top: usize,
-    #[serde(default, deserialize_with = "args::skip")]
-    skip: usize,
-    #[serde(
-        default = "args::default_language",
-        deserialize_with = "args::language"
-    )]
-    language: String,
-}
 
 /// Ranks and pages the enumeration list.
 pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
@@ -76,23 +58,6 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
         args.skip,
         json!({"query": args.query, "language": args.language}),
     ))
-}
-
-/// Arguments of `d365fo_get_enumeration`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GetArgs {
-    #[serde(deserialize_with = "enum_name")]
-    name: String,
-    #[serde(
-        default = "args::default_language",
-        deserialize_with = "args::language"
-    )]
-    language: String,
-}
-
-fn enum_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    args::name(d, "name", "NoYes")
 }
 
 /// One enumeration with its members' values and labels.

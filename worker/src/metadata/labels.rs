@@ -1,23 +1,13 @@
 //! `d365fo_get_label`, `d365fo_get_labels` and `d365fo_get_installed_modules`.
 
-use serde::Deserialize;
+use common::catalogue::{
+    args::NoArgs,
+    metadata::{LabelArgs, LabelsArgs},
+};
 use serde_json::{Value, json};
 
-use super::{Metadata, args};
+use super::Metadata;
 use crate::{cache::version::version_hash, error::WorkerError};
-
-/// Arguments of `d365fo_get_label`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LabelArgs {
-    #[serde(deserialize_with = "args::label_id")]
-    label_id: String,
-    #[serde(
-        default = "args::default_language",
-        deserialize_with = "args::language"
-    )]
-    language: String,
-}
 
 /// One label's text; not-found when D365FO has none in that language.
 pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<Value, WorkerError> {
@@ -34,19 +24,6 @@ pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<Value, Wo
             crate::d365::odata::quote(&args.language)
         ))),
     }
-}
-
-/// Arguments of `d365fo_get_labels`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LabelsArgs {
-    #[serde(deserialize_with = "args::label_ids")]
-    label_ids: Vec<String>,
-    #[serde(
-        default = "args::default_language",
-        deserialize_with = "args::language"
-    )]
-    language: String,
 }
 
 /// Many labels' texts, in the order asked, each found, missing, or not
@@ -89,13 +66,8 @@ pub async fn get_labels(meta: &Metadata<'_>, args: LabelsArgs) -> Result<Value, 
     }))
 }
 
-/// Arguments of `d365fo_get_installed_modules`: none.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModulesArgs {}
-
 /// The installed modules, read now, and the version hash they make.
-pub async fn installed_modules(meta: &Metadata<'_>, _: ModulesArgs) -> Result<Value, WorkerError> {
+pub async fn installed_modules(meta: &Metadata<'_>, _: NoArgs) -> Result<Value, WorkerError> {
     let modules = meta.installed_modules().await?;
     let hash = version_hash(&modules);
     Ok(json!({

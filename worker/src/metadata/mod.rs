@@ -6,14 +6,13 @@
 //! arguments and shape results, the reads and their caching live here.
 //!
 //! - [`entities`], [`enums`], [`labels`], [`actions`]: each tool's
-//!   arguments and result; [`args`]: their field readers.
+//!   result, from its arguments (types of `common::catalogue::metadata`).
 //! - `fetch`: the D365FO requests, uncached.
 //! - [`edmx`]: the action index parsed from `/data/$metadata`.
 //! - [`rank`]: search ranking.
 //! - [`warm`]: the warm-up run at worker start.
 
 pub mod actions;
-pub mod args;
 pub mod edmx;
 pub mod entities;
 pub mod enums;
@@ -34,7 +33,18 @@ use crate::{
     cache::{CacheKey, Entry, EnvVersion, Kind, MetadataCache, Module, version::read_modules},
     d365::{D365Client, Deadline},
     error::WorkerError,
+    progress::Progress,
 };
+
+/// A string field of a D365FO record; empty when absent or not a string
+/// (D365FO leaves optional text fields out or null).
+pub fn str_field(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// Label requests one call keeps in flight at most: enough to resolve a
 /// schema's labels quickly, few enough to stay far from D365FO's
@@ -151,7 +161,7 @@ pub struct Metadata<'a> {
     pub deadline: Deadline,
     /// Where a call's progress goes: many labels resolved at once report
     /// how far they got. `None` for work outside a call (the warm-up).
-    pub progress: Option<&'a crate::tools::Progress>,
+    pub progress: Option<&'a Progress>,
 }
 
 impl Metadata<'_> {

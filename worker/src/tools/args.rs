@@ -1,15 +1,17 @@
 //! Reading a tool's `arguments_json` into its typed argument struct.
 //!
-//! Each tool's struct derives `Deserialize` with `deny_unknown_fields`; each
-//! field reads through one of the functions in [`de`], which check type and
-//! range and phrase the error as "`top` must be an integer between 1 and
-//! 10000, got \"ten\"". Deserializing from a parsed [`Value`] rather than the
-//! text keeps serde's "at line 1 column 12" out of those messages.
+//! Each tool's struct is defined beside its spec in `common::catalogue`
+//! (the tool's input schema is derived from it) and derives `Deserialize`
+//! with `deny_unknown_fields`; each field reads through one of the readers
+//! in `common::catalogue::args`, which check type and range and phrase the
+//! error as "`top` must be an integer between 1 and 10000, got \"ten\"".
+//! Deserializing from a parsed [`Value`] rather than the text keeps serde's
+//! "at line 1 column 12" out of those messages.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::{d365::odata, error::WorkerError};
+use crate::error::WorkerError;
 
 /// Reads a call's `arguments_json` (empty means `{}`) as an object; errors
 /// name the tool.
@@ -33,143 +35,12 @@ pub fn parse<T: DeserializeOwned>(tool: &str, args: Map<String, Value>) -> Resul
         .map_err(|e| WorkerError::invalid_args(tool, e.to_string()))
 }
 
-/// A string field of a D365FO record; empty when absent or not a string
-/// (D365FO leaves optional text fields out or null).
-pub fn str_field(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A value as shown in a message: kind, and the value itself when short.
-pub fn describe(value: &Value) -> String {
-    match value {
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-        Value::String(s) => odata::quote(s),
-        other => other.to_string(),
-    }
-}
-
-/// Field readers for `#[serde(deserialize_with = ...)]`. A JSON `null` reads
-/// as absent.
-pub mod de {
-    use serde::{Deserialize, Deserializer, de::Error as _};
-    use serde_json::Value;
-
-    use super::describe;
-    use crate::d365::odata;
-
-    /// Largest `top` the catalogue allows.
-    pub const MAX_TOP: u64 = 10_000;
-
-    fn expected<E: serde::de::Error>(field: &str, what: &str, got: &Value) -> E {
-        E::custom(format!("`{field}` must be {what}, got {}", describe(got)))
-    }
-
-    fn string<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<String>, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s)),
-            other => Err(expected(field, "a string", &other)),
-        }
-    }
-
-    fn flag<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<bool, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Null => Ok(false),
-            Value::Bool(b) => Ok(b),
-            other => Err(expected(field, "true or false", &other)),
-        }
-    }
-
-    /// `entity_set`: a plain identifier.
-    pub fn entity_set<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        let name = match Value::deserialize(d)? {
-            Value::String(name) => name,
-            other => {
-                return Err(expected(
-                    "entity_set",
-                    "a string such as \"CustomersV3\"",
-                    &other,
-                ));
-            }
-        };
-        odata::check_identifier("`entity_set`", &name).map_err(D::Error::custom)?;
-        Ok(name)
-    }
-
-    /// `filter`: an OData `$filter` expression.
-    pub fn filter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        string(d, "filter")
-    }
-
-    /// `orderby`: an OData `$orderby` expression.
-    pub fn orderby<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        string(d, "orderby")
-    }
-
-    /// `cursor`: an opaque string.
-    pub fn cursor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        string(d, "cursor")
-    }
-
-    /// `select`: an array of field names.
-    pub fn select<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        let value = Value::deserialize(d)?;
-        let items = match value {
-            Value::Null => return Ok(Vec::new()),
-            Value::Array(items) => items,
-            other => {
-                return Err(expected(
-                    "select",
-                    "an array of field names such as [\"CustomerAccount\"]",
-                    &other,
-                ));
-            }
-        };
-        items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(name) => {
-                    odata::check_identifier("each `select` entry", &name)
-                        .map_err(D::Error::custom)?;
-                    Ok(name)
-                }
-                other => Err(expected("each `select` entry", "a field name", &other)),
-            })
-            .collect()
-    }
-
-    /// `top`: an integer in 1..=10000.
-    pub fn top<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-        let value = Value::deserialize(d)?;
-        if value.is_null() {
-            return Ok(None);
-        }
-        value
-            .as_u64()
-            .filter(|n| (1..=MAX_TOP).contains(n))
-            .and_then(|n| usize::try_from(n).ok())
-            .map(Some)
-            .ok_or_else(|| expected("top", "an integer between 1 and 10000", &value))
-    }
-
-    /// `count`: a boolean.
-    pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-        flag(d, "count")
-    }
-
-    /// `cross_company`: a boolean.
-    pub fn cross_company<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-        flag(d, "cross_company")
-    }
-}
+// Shown in the executor's messages too.
+pub use common::catalogue::args::describe;
 
 #[cfg(test)]
 mod tests {
+    use common::catalogue::args::de;
     use serde::Deserialize;
 
     use super::*;

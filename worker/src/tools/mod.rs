@@ -16,11 +16,10 @@ pub mod server;
 
 use common::{
     catalogue::{self, Group},
-    proto::{CallToolEvent, Progress as ProgressEvent, ToolOutput, call_tool_event::Event},
+    proto::ToolOutput,
     store::SharedStore,
 };
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 
 use crate::{
     cache::MetadataCache,
@@ -29,10 +28,9 @@ use crate::{
     node::{Environment, Node},
 };
 
-/// Default of [`Context::max_result_bytes`]. [`output`] carries a result
-/// twice (text and structured), the text escaped, so this stays well under
-/// a quarter of [`crate::MAX_MESSAGE_BYTES`].
-pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+// Below the tools, re-exported for the executor, which builds a `Context`.
+pub use crate::node::MAX_RESULT_BYTES;
+pub use crate::progress::Progress;
 
 /// What a tool runs with.
 pub struct Context<'a> {
@@ -79,37 +77,6 @@ pub enum Reply {
 impl From<Value> for Reply {
     fn from(value: Value) -> Self {
         Self::Data(value)
-    }
-}
-
-/// Sends progress events, when the caller asked for them.
-pub struct Progress(Option<mpsc::Sender<CallToolEvent>>);
-
-impl Progress {
-    /// A sink that sends to `tx`, or drops everything when `None`.
-    pub fn new(tx: Option<mpsc::Sender<CallToolEvent>>) -> Self {
-        Self(tx)
-    }
-
-    /// Whether anyone listens.
-    pub fn enabled(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// Reports `progress` of `total`.
-    pub async fn report(&self, progress: f64, total: Option<f64>, message: String) {
-        if let Some(tx) = &self.0 {
-            let event = CallToolEvent {
-                event: Some(Event::Progress(ProgressEvent {
-                    progress,
-                    total,
-                    message,
-                })),
-            };
-            // A closed channel means the caller is gone; the call is about
-            // to be dropped, so there is nothing to do.
-            let _ = tx.send(event).await;
-        }
     }
 }
 

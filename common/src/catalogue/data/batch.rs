@@ -1,11 +1,140 @@
 //! The batch tool: several reads and writes in one OData `$batch`.
 
-use serde_json::json;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
 use super::{
-    MAX_BATCH_OPERATIONS, cross_company, entity_set, expand, fields, if_match, key, names, select,
+    CROSS_COMPANY, ENTITY_SET, EXPAND, FIELDS, IF_MATCH, KEY, MAX_BATCH_OPERATIONS, MAX_EXPAND,
+    SELECT, names,
+};
+use crate::catalogue::args::{
+    data::{self as data_de, ExpandEntry, Key},
+    de,
 };
 use crate::catalogue::{Effects, Group, ToolSpec, input};
+use crate::odata::ExpandItem;
+
+/// Arguments of `d365fo_execute_batch`. Each operation is read on its own
+/// (`op` first, then [`OpArgs`]), so an error names the operation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    /// The operations, run in this order.
+    #[serde(deserialize_with = "data_de::operations")]
+    #[schemars(
+        with = "Vec<Operation>",
+        length(min = 1, max = MAX_BATCH_OPERATIONS)
+    )]
+    pub operations: Vec<Value>,
+}
+
+/// What one batch operation does: its `op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Read one record by key.
+    Get,
+    /// Create one record.
+    Create,
+    /// Change fields of one record.
+    Update,
+    /// Delete one record.
+    Delete,
+}
+
+impl OpKind {
+    /// Every kind, in the order the schema lists them.
+    pub const ALL: [Self; 4] = [Self::Get, Self::Create, Self::Update, Self::Delete];
+
+    /// The `op` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// `op`: the name of one of [`OpKind::ALL`].
+impl JsonSchema for OpKind {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "OpKind".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "enum": Self::ALL.map(Self::as_str) })
+    }
+}
+
+// One item of `operations`, for the schema only: `op` and that op's
+// arguments. The planner reads `op` first, then `OpArgs`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Operation {
+    op: OpKind,
+    #[serde(flatten)]
+    args: OpArgs,
+}
+
+/// An operation's arguments besides `op`; which of them each `op` takes
+/// is the batch planner's check.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+// Flattened into an item of `operations`, whose schema has no description.
+#[schemars(description = "")]
+pub struct OpArgs {
+    /// The record's entity set.
+    #[serde(deserialize_with = "de::entity_set")]
+    #[schemars(length(min = 1), description = ENTITY_SET)]
+    pub entity_set: String,
+    /// The record's key (get, update, delete).
+    #[serde(default)]
+    #[schemars(description = KEY)]
+    pub key: Option<Key>,
+    /// Index in `operations` of an earlier create in the same changeset;
+    /// this update or delete targets the record it creates. Instead of `key`.
+    #[serde(default, deserialize_with = "data_de::key_ref")]
+    pub key_ref: Option<usize>,
+    /// Fields of a create or update.
+    #[serde(default, deserialize_with = "data_de::opt_fields")]
+    #[schemars(extend("minProperties" = 1), description = FIELDS)]
+    pub fields: Option<Map<String, Value>>,
+    /// `$select` of a get.
+    #[serde(default, deserialize_with = "de::select")]
+    #[schemars(description = SELECT)]
+    pub select: Vec<String>,
+    /// `$expand` of a get.
+    #[serde(default, deserialize_with = "data_de::expand")]
+    #[schemars(with = "Vec<ExpandEntry>", length(max = MAX_EXPAND), description = EXPAND)]
+    pub expand: Vec<ExpandItem>,
+    /// `If-Match` of an update or delete.
+    #[serde(default, deserialize_with = "data_de::if_match")]
+    #[schemars(length(min = 1), description = IF_MATCH)]
+    pub if_match: Option<String>,
+    /// `cross-company=true`.
+    #[serde(default, deserialize_with = "de::cross_company")]
+    #[schemars(description = CROSS_COMPANY)]
+    pub cross_company: bool,
+    /// Label of an atomic group of writes, e.g. "a": adjacent writes with
+    /// the same label are applied all or nothing.
+    #[serde(default, deserialize_with = "data_de::changeset")]
+    #[schemars(length(min = 1))]
+    pub changeset: Option<String>,
+}
 
 /// A batch may delete and overwrite, and holds creates, so repeating it may
 /// create twice.
@@ -38,42 +167,7 @@ pub(super) fn spec() -> ToolSpec {
             {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}}]`. Returns one \
             result per operation, in order, each with `ok`, the HTTP `status` and the record \
             or the `error`; operations rolled back with their changeset say `rolled_back`.",
-        input_schema: input(
-            json!({
-                "operations": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_BATCH_OPERATIONS,
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "op": { "type": "string", "enum": ["get", "create", "update", "delete"] },
-                            "entity_set": entity_set(),
-                            "key": key(),
-                            "key_ref": {
-                                "type": "integer",
-                                "minimum": 0,
-                                "description": "Index in `operations` of an earlier create in the same changeset; this update or delete targets the record it creates. Instead of `key`."
-                            },
-                            "fields": fields(),
-                            "select": select(),
-                            "expand": expand(),
-                            "if_match": if_match(),
-                            "cross_company": cross_company(),
-                            "changeset": {
-                                "type": "string",
-                                "minLength": 1,
-                                "description": "Label of an atomic group of writes, e.g. \"a\": adjacent writes with the same label are applied all or nothing."
-                            }
-                        },
-                        "required": ["op", "entity_set"],
-                        "additionalProperties": false
-                    },
-                    "description": "The operations, run in this order."
-                }
-            }),
-            &["operations"],
-        ),
+        input_schema: input::<BatchArgs>(),
         output_schema: Some(json!({
             "type": "object",
             "properties": {

@@ -1,9 +1,75 @@
 //! The write tools: create, update and delete one record.
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-use super::{cross_company, entity_set, fields, if_match, key, names};
+use super::{CROSS_COMPANY, ENTITY_SET, FIELDS, IF_MATCH, KEY, names};
+use crate::catalogue::args::{
+    data::{self as data_de, Key},
+    de,
+};
 use crate::catalogue::{Effects, Group, ToolSpec, input};
+
+/// Arguments of `d365fo_create_entity_record`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateArgs {
+    /// The entity set to add the record to.
+    #[serde(deserialize_with = "de::entity_set")]
+    #[schemars(length(min = 1), description = ENTITY_SET)]
+    pub entity_set: String,
+    /// The new record's fields, key fields included.
+    #[serde(deserialize_with = "data_de::fields")]
+    #[schemars(extend("minProperties" = 1), description = FIELDS)]
+    pub fields: Map<String, Value>,
+}
+
+/// Arguments of `d365fo_update_entity_record`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    /// The record's entity set.
+    #[serde(deserialize_with = "de::entity_set")]
+    #[schemars(length(min = 1), description = ENTITY_SET)]
+    pub entity_set: String,
+    /// The record's key.
+    #[schemars(description = KEY)]
+    pub key: Key,
+    /// The fields to change and their new values.
+    #[serde(deserialize_with = "data_de::fields")]
+    #[schemars(extend("minProperties" = 1), description = FIELDS)]
+    pub fields: Map<String, Value>,
+    /// The ETag the record must still have.
+    #[serde(default, deserialize_with = "data_de::if_match")]
+    #[schemars(length(min = 1), description = IF_MATCH)]
+    pub if_match: Option<String>,
+    /// Whether the record belongs to another company than the default one.
+    #[serde(default, deserialize_with = "de::cross_company")]
+    #[schemars(description = CROSS_COMPANY)]
+    pub cross_company: bool,
+}
+
+/// Arguments of `d365fo_delete_entity_record`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    /// The record's entity set.
+    #[serde(deserialize_with = "de::entity_set")]
+    #[schemars(length(min = 1), description = ENTITY_SET)]
+    pub entity_set: String,
+    /// The record's key.
+    #[schemars(description = KEY)]
+    pub key: Key,
+    /// The ETag the record must still have.
+    #[serde(default, deserialize_with = "data_de::if_match")]
+    #[schemars(length(min = 1), description = IF_MATCH)]
+    pub if_match: Option<String>,
+    /// Whether the record belongs to another company than the default one.
+    #[serde(default, deserialize_with = "de::cross_company")]
+    #[schemars(description = CROSS_COMPANY)]
+    pub cross_company: bool,
+}
 
 /// A create adds a record and overwrites nothing; a second identical call
 /// fails on the duplicate key or adds a second record (number sequences).
@@ -65,10 +131,7 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 records that do not exist, with its own message; an existing key is a \
                 conflict. Not idempotent: if the result is lost or says the outcome is \
                 unknown, read the record before creating it again.",
-            input_schema: input(
-                json!({ "entity_set": entity_set(), "fields": fields() }),
-                &["entity_set", "fields"],
-            ),
+            input_schema: input::<CreateArgs>(),
             output_schema: Some(written()),
             effects: CREATE,
         },
@@ -84,16 +147,7 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 change (a conflict error) when someone else changed the record since. A \
                 record of another company than the default one needs `cross_company: true`. \
                 Returns the new `etag` and, when D365FO sends it, the updated `record`.",
-            input_schema: input(
-                json!({
-                    "entity_set": entity_set(),
-                    "key": key(),
-                    "fields": fields(),
-                    "if_match": if_match(),
-                    "cross_company": cross_company()
-                }),
-                &["entity_set", "key", "fields"],
-            ),
+            input_schema: input::<UpdateArgs>(),
             output_schema: Some(written()),
             effects: UPDATE,
         },
@@ -107,15 +161,7 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 refuse the delete when the record changed since. A record of another company \
                 than the default one needs `cross_company: true`. D365FO refuses to delete a \
                 record that others depend on, with its own message.",
-            input_schema: input(
-                json!({
-                    "entity_set": entity_set(),
-                    "key": key(),
-                    "if_match": if_match(),
-                    "cross_company": cross_company()
-                }),
-                &["entity_set", "key"],
-            ),
+            input_schema: input::<DeleteArgs>(),
             output_schema: Some(json!({
                 "type": "object",
                 "properties": {

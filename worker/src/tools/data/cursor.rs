@@ -17,11 +17,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::tools::args::de::MAX_TOP;
 use crate::{
     d365::odata::{self, ExpandItem},
     error::WorkerError,
 };
+use common::catalogue::args::de::MAX_TOP;
 
 /// Current cursor format.
 pub const VERSION: u8 = 1;

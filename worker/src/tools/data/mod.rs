@@ -3,11 +3,11 @@
 //! - [`query`] and [`record`]: reads, paged by a [`cursor`];
 //! - [`write`]: create, update and delete, each sent at most once per call;
 //! - [`batch`]: several of those in one `$batch`, with atomic changesets;
-//! - [`args`]: the argument readers these share; [`hints`]: D365FO's
-//!   answers turned into errors a model can act on; [`size`]: the bound on
-//!   the records one result carries.
+//! - [`hints`]: D365FO's answers turned into errors a model can act on;
+//!   [`size`]: the bound on the records one result carries.
+//!
+//! The argument types are `common::catalogue::data`'s.
 
-mod args;
 mod batch;
 pub mod cursor;
 mod hints;

@@ -16,15 +16,15 @@
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
+use common::catalogue::data::QueryArgs;
 use serde_json::{Map, Value, json};
 
 use super::cursor::{self, Cursor};
+use super::hints;
 use super::size::{json_len, too_wide};
-use super::{args as data_de, hints};
-use crate::tools::{Context, args::de};
+use crate::tools::Context;
 use crate::{
-    d365::odata::{self, ExpandItem, QueryOptions, data_url},
+    d365::odata::{self, QueryOptions, data_url},
     error::WorkerError,
 };
 
@@ -36,30 +36,6 @@ const DEFAULT_TOP: usize = 100;
 /// Most pages one call reads; D365FO pages hold up to 10,000 rows, so a
 /// real query needs one or two.
 pub const MAX_PAGES: usize = 100;
-
-/// Arguments, as the catalogue defines them.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryArgs {
-    #[serde(deserialize_with = "de::entity_set")]
-    entity_set: String,
-    #[serde(default, deserialize_with = "de::filter")]
-    filter: Option<String>,
-    #[serde(default, deserialize_with = "de::select")]
-    select: Vec<String>,
-    #[serde(default, deserialize_with = "data_de::expand")]
-    expand: Vec<ExpandItem>,
-    #[serde(default, deserialize_with = "de::orderby")]
-    orderby: Option<String>,
-    #[serde(default, deserialize_with = "de::top")]
-    top: Option<usize>,
-    #[serde(default, deserialize_with = "de::count")]
-    count: bool,
-    #[serde(default, deserialize_with = "de::cross_company")]
-    cross_company: bool,
-    #[serde(default, deserialize_with = "de::cursor")]
-    cursor: Option<String>,
-}
 
 /// Runs the query.
 pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerError> {

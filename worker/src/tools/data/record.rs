@@ -1,32 +1,17 @@
 //! `d365fo_get_entity_record`: one record by key, refused when it alone is
 //! more than a result may hold (an `expand` of many related records, say).
 
-use serde::Deserialize;
+use common::catalogue::data::RecordArgs;
 use serde_json::{Value, json};
 
-use super::{args as data_de, args::Key, hints, size};
-use crate::tools::{Context, args::de};
+use super::{hints, size};
+use crate::tools::Context;
 use crate::{
-    d365::odata::{ExpandItem, QueryOptions, data_url},
+    d365::odata::{QueryOptions, data_url},
     error::WorkerError,
 };
 
 const TOOL: &str = common::catalogue::names::GET_ENTITY_RECORD;
-
-/// Arguments, as the catalogue defines them.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordArgs {
-    #[serde(deserialize_with = "de::entity_set")]
-    entity_set: String,
-    key: Key,
-    #[serde(default, deserialize_with = "de::select")]
-    select: Vec<String>,
-    #[serde(default, deserialize_with = "data_de::expand")]
-    expand: Vec<ExpandItem>,
-    #[serde(default, deserialize_with = "de::cross_company")]
-    cross_company: bool,
-}
 
 /// Reads the record; D365FO's 404 becomes a not-found error.
 pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerError> {

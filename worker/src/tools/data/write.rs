@@ -12,12 +12,15 @@
 //! back that is more than a result may hold is left out with a note: the
 //! write is done by then, so failing the call would misreport it.
 
+use common::catalogue::{
+    args::data::Key,
+    data::{CreateArgs, DeleteArgs, UpdateArgs},
+};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{args as data_de, args::Key, hints, size};
-use crate::tools::{Context, args::de};
+use super::{hints, size};
+use crate::tools::Context;
 use crate::{
     d365::{
         Answer, Body, Idempotency, Request, Settled, WriteOnce,
@@ -28,44 +31,6 @@ use crate::{
 };
 
 use common::catalogue::names;
-
-/// Arguments of `d365fo_create_entity_record`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateArgs {
-    #[serde(deserialize_with = "de::entity_set")]
-    entity_set: String,
-    #[serde(deserialize_with = "data_de::fields")]
-    fields: Map<String, Value>,
-}
-
-/// Arguments of `d365fo_update_entity_record`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateArgs {
-    #[serde(deserialize_with = "de::entity_set")]
-    entity_set: String,
-    key: Key,
-    #[serde(deserialize_with = "data_de::fields")]
-    fields: Map<String, Value>,
-    #[serde(default, deserialize_with = "data_de::if_match")]
-    if_match: Option<String>,
-    #[serde(default, deserialize_with = "de::cross_company")]
-    cross_company: bool,
-}
-
-/// Arguments of `d365fo_delete_entity_record`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteArgs {
-    #[serde(deserialize_with = "de::entity_set")]
-    entity_set: String,
-    key: Key,
-    #[serde(default, deserialize_with = "data_de::if_match")]
-    if_match: Option<String>,
-    #[serde(default, deserialize_with = "de::cross_company")]
-    cross_company: bool,
-}
 
 /// Asks D365FO to answer a write with the record it stored.
 const RETURN_RECORD: (&str, &str) = ("Prefer", "return=representation");

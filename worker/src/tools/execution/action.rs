@@ -5,44 +5,23 @@
 //! store and sent once (see `crate::d365::WriteOnce`); it is resent only
 //! after D365FO throttled it (429), which refuses a request before it runs.
 
-use common::catalogue::names;
-use serde::Deserialize;
+use common::catalogue::{args::execution::ACTION_NAMESPACE, execution::ActionArgs, names};
 use serde_json::{Map, Value};
 
-use super::{
-    fields::{self, ACTION_NAMESPACE},
-    outcome::{self, Bounded},
-};
+use super::outcome::{self, Bounded};
 use crate::{
     d365::{
         Idempotency, Settled, WriteOnce,
         odata::{QueryOptions, data_url},
     },
     error::WorkerError,
-    tools::{Context, args::de},
+    tools::Context,
 };
 
 /// What D365FO's 404 leaves the model to check.
 const NOT_FOUND_HINT: &str = "Find the action, its binding and its entity set with \
     d365fo_search_actions; for an action bound to a record, check the key with \
     d365fo_get_entity_record";
-
-/// Arguments, as the catalogue defines them.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionArgs {
-    #[serde(deserialize_with = "fields::action")]
-    action: String,
-    #[serde(default, deserialize_with = "fields::entity_set")]
-    entity_set: Option<String>,
-    /// The key predicate, already formatted: `(k1='v1',k2=2)`.
-    #[serde(default, deserialize_with = "fields::key")]
-    key: Option<String>,
-    #[serde(default, deserialize_with = "fields::parameters")]
-    parameters: Map<String, Value>,
-    #[serde(default, deserialize_with = "de::cross_company")]
-    cross_company: bool,
-}
 
 /// How the action is addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

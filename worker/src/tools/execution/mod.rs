@@ -6,7 +6,8 @@
 //! - `report`: `d365fo_run_report`, a PDF as an MCP embedded resource.
 //! - `outcome`: results bounded without turning a success into an error,
 //!   and errors that say when a request may have run anyway.
-//! - `fields`: argument readers whose messages name the field.
+//! - The argument types and their readers are
+//!   `common::catalogue::execution`'s.
 //!
 //! Actions and service operations run at most once (resent only after a 429), after
 //! claiming the call's request id (`crate::d365::WriteOnce`, shared with the
@@ -14,7 +15,6 @@
 //! like reads.
 
 mod action;
-mod fields;
 mod outcome;
 mod report;
 mod service;

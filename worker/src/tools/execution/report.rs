@@ -10,12 +10,11 @@
 //! in memory only — nothing is written to the worker's disk.
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use common::catalogue::names;
+use common::catalogue::{execution::ReportArgs, names};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{fields, outcome};
+use super::outcome;
 use crate::{
     d365::{
         Idempotency,
@@ -40,26 +39,6 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// Arguments, as the catalogue defines them.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportArgs {
-    #[serde(deserialize_with = "fields::controller")]
-    controller: String,
-    #[serde(deserialize_with = "fields::legal_entity")]
-    legal_entity: String,
-    #[serde(deserialize_with = "fields::data_table")]
-    data_table: String,
-    #[serde(deserialize_with = "fields::data_field")]
-    data_field: String,
-    #[serde(deserialize_with = "fields::document_id")]
-    document_id: String,
-    #[serde(default, deserialize_with = "fields::contract")]
-    contract: Option<String>,
-    #[serde(default, deserialize_with = "fields::report_parameters")]
-    report_parameters: Map<String, Value>,
-}
 
 /// Runs the report and returns the PDF as an embedded resource.
 pub async fn run(ctx: &Context<'_>, args: ReportArgs) -> Result<Reply, WorkerError> {

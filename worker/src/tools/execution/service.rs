@@ -4,15 +4,14 @@
 //! A POST runs X++ and may change data: it is claimed once and sent once.
 //! A GET on the same paths is discovery and is retried like any read.
 
-use common::catalogue::names;
-use serde::Deserialize;
+use common::catalogue::{
+    execution::{CallArgs, ListArgs},
+    names,
+};
 use serde_json::{Map, Value, json};
 
-use super::{
-    fields,
-    outcome::{self, Bounded},
-};
-use crate::tools::args::str_field as text;
+use super::outcome::{self, Bounded};
+use crate::metadata::str_field as text;
 use crate::{
     d365::{Idempotency, Settled, WriteOnce},
     error::WorkerError,
@@ -26,32 +25,6 @@ const NOT_FOUND_HINT: &str = "Check the service group, service and operation nam
 /// The start of the message D365FO's service host sends, with a 500, when a
 /// body does not match the operation's parameters (its spelling).
 const DESERIALIZATION_FAILURE: &str = "An exception occured when deserializing a parameters";
-
-/// Arguments of `d365fo_call_json_service`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallArgs {
-    #[serde(deserialize_with = "fields::service_group")]
-    service_group: String,
-    #[serde(deserialize_with = "fields::service")]
-    service: String,
-    #[serde(deserialize_with = "fields::operation")]
-    operation: String,
-    #[serde(default, deserialize_with = "fields::parameters")]
-    parameters: Map<String, Value>,
-}
-
-/// Arguments of `d365fo_list_json_services`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListArgs {
-    #[serde(default, deserialize_with = "fields::opt_service_group")]
-    service_group: Option<String>,
-    #[serde(default, deserialize_with = "fields::opt_service")]
-    service: Option<String>,
-    #[serde(default, deserialize_with = "fields::opt_operation")]
-    operation: Option<String>,
-}
 
 fn services_url(ctx: &Context<'_>, parts: &[&str]) -> String {
     let mut url = format!(

@@ -1,7 +1,7 @@
 //! `d365fo_test_connection` and `d365fo_get_environment_info`.
 
+use common::catalogue::args::NoArgs;
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::tools::Context;
@@ -13,18 +13,9 @@ use crate::{
     error::WorkerError,
 };
 
-/// Arguments of both tools: none besides `environment`, which the executor
-/// has taken.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvironmentArgs {}
-
 /// One row of `LegalEntities`: the cheapest authenticated read there is, and
 /// present in every environment.
-pub async fn test_connection(
-    ctx: &Context<'_>,
-    _args: EnvironmentArgs,
-) -> Result<Value, WorkerError> {
+pub async fn test_connection(ctx: &Context<'_>, _args: NoArgs) -> Result<Value, WorkerError> {
     let query = QueryOptions {
         select: vec!["LegalEntityId".into()],
         top: Some(1),
@@ -62,10 +53,7 @@ pub async fn test_connection(
 }
 
 /// The application and platform versions, asked concurrently.
-pub async fn environment_info(
-    ctx: &Context<'_>,
-    _args: EnvironmentArgs,
-) -> Result<Value, WorkerError> {
+pub async fn environment_info(ctx: &Context<'_>, _args: NoArgs) -> Result<Value, WorkerError> {
     let (application, platform) = tokio::try_join!(
         version(ctx, "GetApplicationVersion"),
         version(ctx, "GetPlatformBuildVersion"),

@@ -1,18 +1,11 @@
 //! The server group: this worker's statistics and effective configuration.
 //! Nothing here reaches D365FO.
 
-use common::catalogue::names;
-use serde::Deserialize;
+use common::catalogue::{args::NoArgs, names};
 use serde_json::{Map, Value, json};
 
 use super::{Context, Reply, args, unknown_tool};
 use crate::error::WorkerError;
-
-/// Arguments of every tool here: none besides `environment`, which the
-/// executor has taken.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
 
 /// Runs one tool of this group.
 pub async fn run(

@@ -16,9 +16,11 @@
 mod plan;
 mod results;
 
-use common::catalogue::{data::MAX_BATCH_OPERATIONS, names};
+use common::catalogue::{
+    data::{BatchArgs, MAX_BATCH_OPERATIONS},
+    names,
+};
 use reqwest::Method;
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use self::plan::{Kind, Operation, Target};
@@ -28,30 +30,9 @@ use crate::d365::{
     odata::{QueryOptions, data_url},
 };
 use crate::error::WorkerError;
-use crate::tools::{Context, args::describe};
+use crate::tools::Context;
 
 const TOOL: &str = names::EXECUTE_BATCH;
-
-/// Arguments, as the catalogue defines them.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchArgs {
-    #[serde(deserialize_with = "operations")]
-    operations: Vec<Value>,
-}
-
-fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
-    use serde::de::Error as _;
-    match Value::deserialize(d)? {
-        Value::Array(items) => Ok(items),
-        other => Err(D::Error::custom(format!(
-            "`operations` must be an array such as [{{\"op\": \"get\", \"entity_set\": \
-             \"CustomersV3\", \"key\": {{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \
-             \"US-001\"}}}}], got {}",
-            describe(&other)
-        ))),
-    }
-}
 
 /// Runs the batch.
 pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerError> {

@@ -8,38 +8,15 @@
 //! of adjacent operations only, and `key_ref` pointing at an earlier create
 //! of the same changeset and entity set.
 
-use serde::{Deserialize, Deserializer};
+use common::catalogue::args::{data::Key, describe};
+use common::catalogue::data::OpArgs;
 use serde_json::{Map, Value};
+
+/// What an operation does (its `op`).
+pub use common::catalogue::data::OpKind as Kind;
 
 use crate::d365::batch::Unit;
 use crate::d365::odata::{self, ExpandItem};
-use crate::tools::args::{de, describe};
-use crate::tools::data::args::{self as data_de, Key};
-
-/// What an operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Read one record by key.
-    Get,
-    /// Create one record.
-    Create,
-    /// Change fields of one record.
-    Update,
-    /// Delete one record.
-    Delete,
-}
-
-impl Kind {
-    /// The `op` name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "get",
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-        }
-    }
-}
 
 /// The record an operation works on.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,64 +54,6 @@ pub struct Operation {
     pub changeset: Option<String>,
 }
 
-/// An operation's arguments besides `op`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OpArgs {
-    #[serde(deserialize_with = "de::entity_set")]
-    entity_set: String,
-    #[serde(default)]
-    key: Option<Key>,
-    #[serde(default, deserialize_with = "key_ref")]
-    key_ref: Option<usize>,
-    #[serde(default, deserialize_with = "fields")]
-    fields: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "de::select")]
-    select: Vec<String>,
-    #[serde(default, deserialize_with = "data_de::expand")]
-    expand: Vec<ExpandItem>,
-    #[serde(default, deserialize_with = "data_de::if_match")]
-    if_match: Option<String>,
-    #[serde(default, deserialize_with = "de::cross_company")]
-    cross_company: bool,
-    #[serde(default, deserialize_with = "changeset")]
-    changeset: Option<String>,
-}
-
-fn fields<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Map<String, Value>>, D::Error> {
-    data_de::fields(d).map(Some)
-}
-
-fn key_ref<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    use serde::de::Error as _;
-    let value = Value::deserialize(d)?;
-    if value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_u64()
-        .and_then(|n| usize::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "`key_ref` must be the index of an earlier create, such as 0, got {}",
-                describe(&value)
-            ))
-        })
-}
-
-fn changeset<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    use serde::de::Error as _;
-    match Value::deserialize(d)? {
-        Value::Null => Ok(None),
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 100 => Ok(Some(s.trim().into())),
-        other => Err(D::Error::custom(format!(
-            "`changeset` must be a short label such as \"a\", got {}",
-            describe(&other)
-        ))),
-    }
-}
-
 /// Reads `operations`; errors say which operation and what is wrong.
 pub fn operations(values: Vec<Value>, max: usize) -> Result<Vec<Operation>, String> {
     if values.is_empty() {
@@ -164,12 +83,9 @@ fn operation(index: usize, value: Value, earlier: &[Operation]) -> Result<Operat
         ));
     };
     let kind = match map.remove("op") {
-        Some(Value::String(op)) => match op.as_str() {
-            "get" => Kind::Get,
-            "create" => Kind::Create,
-            "update" => Kind::Update,
-            "delete" => Kind::Delete,
-            _ => return Err(bad_op(&Value::String(op))),
+        Some(Value::String(op)) => match Kind::from_name(&op) {
+            Some(kind) => kind,
+            None => return Err(bad_op(&Value::String(op))),
         },
         Some(other) => return Err(bad_op(&other)),
         None => return Err(bad_op(&Value::Null)),
