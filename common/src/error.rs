@@ -436,6 +436,38 @@ mod tests {
         }
     }
 
+    /// docs/ERRORS.md's table says what the code does: one row per code,
+    /// its HTTP status, JSON-RPC code, gRPC code, how a client sees it and
+    /// whether it is retryable.
+    #[test]
+    fn the_documented_table_is_the_mapping() {
+        let doc = include_str!("../../docs/ERRORS.md");
+        let mut seen = std::collections::HashSet::new();
+        let rows = doc
+            .lines()
+            .filter(|l| l.starts_with("| `") && !l.starts_with("| `data.code`"));
+        for line in rows {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`');
+            let Ok(code) = name.parse::<ErrorCode>() else {
+                panic!("docs/ERRORS.md names an unknown code: {line}");
+            };
+            assert!(seen.insert(code), "{name} listed twice");
+            assert_eq!(cells[2], code.http_status().to_string(), "{name}");
+            assert_eq!(cells[3], code.jsonrpc_code().to_string(), "{name}");
+            assert_eq!(cells[4], format!("`{:?}`", code.grpc_code()), "{name}");
+            let seen_as = if code.is_tool_error() {
+                "result"
+            } else {
+                "error"
+            };
+            assert_eq!(cells[5], seen_as, "{name}");
+            let retryable = if code.is_retryable() { "yes" } else { "no" };
+            assert_eq!(cells[6], retryable, "{name}");
+        }
+        assert_eq!(seen.len(), ErrorCode::ALL.len(), "every code is documented");
+    }
+
     #[test]
     fn data_carries_the_retry_wait_rounded_up_and_the_hint() {
         let failure = Failure::new(ErrorCode::Unavailable, "busy")
