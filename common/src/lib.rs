@@ -27,6 +27,7 @@ pub mod error;
 pub mod executor;
 pub mod log_level;
 pub mod membership;
+pub mod multipart;
 pub mod notify;
 pub mod odata;
 pub mod proto;

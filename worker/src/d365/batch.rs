@@ -2,12 +2,12 @@
 //! some grouped in atomic changesets, and decoding D365FO's answer into one
 //! response per request.
 //!
-//! The answer comes from outside: the decoder works on bytes, checks every
-//! index it uses, bounds the number of parts, and returns an error for
-//! anything malformed, never a panic. Line breaks may be CRLF or bare LF.
+//! The wire format is `common::multipart`, shared with the simulator; this
+//! module maps D365FO's requests and answers onto it. The answer comes from
+//! outside: the codec bounds the number of parts and answers anything
+//! malformed with an error, never a panic.
 
-use std::fmt::Write as _;
-
+use common::multipart::{self, Malformed, Part, write};
 use serde_json::Value;
 
 /// Most parts decoded at one level; D365FO answers one per request sent.
@@ -54,7 +54,7 @@ pub struct PartResponse {
 impl PartResponse {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        header(&self.headers, name)
+        multipart::header(&self.headers, name)
     }
 }
 
@@ -71,26 +71,23 @@ pub struct Encoded {
 /// Fails when a body happens to hold a boundary, which would split it.
 pub fn encode(units: &[Unit<PartRequest>], tag: &str) -> Result<Encoded, String> {
     let batch = format!("batch_{tag}");
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (n, unit) in units.iter().enumerate() {
-        let _ = write!(out, "--{batch}\r\n");
+        write::open_part(&mut out, &batch);
         match unit {
             Unit::Single(request) => write_request(&mut out, request),
             Unit::Changeset(requests) => {
                 let changeset = format!("changeset_{tag}_{n}");
-                let _ = write!(
-                    out,
-                    "Content-Type: multipart/mixed; boundary={changeset}\r\n\r\n"
-                );
+                write::changeset_headers(&mut out, &changeset);
                 for request in requests {
-                    let _ = write!(out, "--{changeset}\r\n");
+                    write::open_part(&mut out, &changeset);
                     write_request(&mut out, request);
                 }
-                let _ = write!(out, "--{changeset}--\r\n");
+                write::close(&mut out, &changeset);
             }
         }
     }
-    let _ = write!(out, "--{batch}--\r\n");
+    write::close(&mut out, &batch);
     let bodies = units.iter().flat_map(|u| match u {
         Unit::Single(r) => std::slice::from_ref(r),
         Unit::Changeset(rs) => rs.as_slice(),
@@ -103,189 +100,78 @@ pub fn encode(units: &[Unit<PartRequest>], tag: &str) -> Result<Encoded, String>
         }
     }
     Ok(Encoded {
-        content_type: format!("multipart/mixed; boundary={batch}"),
-        body: out.into_bytes(),
+        content_type: multipart::content_type(&batch),
+        body: out,
     })
 }
 
-fn write_request(out: &mut String, request: &PartRequest) {
-    let _ = write!(
+fn write_request(out: &mut Vec<u8>, request: &PartRequest) {
+    write::http_part_headers(out, Some(&request.content_id.to_string()));
+    let body = request.body.as_ref().map(Value::to_string);
+    let headers = std::iter::once(("Accept", "application/json"))
+        .chain(request.headers.iter().map(|(n, v)| (*n, v.as_str())))
+        .chain(
+            body.is_some()
+                .then_some(("Content-Type", "application/json; type=entry")),
+        );
+    write::message(
         out,
-        "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {}\r\n\r\n{} {} HTTP/1.1\r\nAccept: application/json\r\n",
-        request.content_id, request.method, request.url
+        &write::request_line(request.method, &request.url),
+        headers,
+        body.as_deref().map(str::as_bytes),
     );
-    for (name, value) in &request.headers {
-        let _ = write!(out, "{name}: {value}\r\n");
-    }
-    match &request.body {
-        Some(body) => {
-            let _ = write!(
-                out,
-                "Content-Type: application/json; type=entry\r\n\r\n{body}\r\n"
-            );
-        }
-        None => out.push_str("\r\n"),
-    }
 }
 
 /// Decodes a batch answer of `content_type` into its units, in order. A
 /// changeset D365FO rolled back answers with a single response (its error),
 /// so it decodes as [`Unit::Single`].
 pub fn decode(content_type: &str, body: &[u8]) -> Result<Vec<Unit<PartResponse>>, String> {
-    let outer = boundary(content_type)
+    let outer = multipart::boundary(content_type)
         .ok_or_else(|| format!("the answer is not multipart/mixed ({content_type:?})"))?;
     let mut units = Vec::new();
-    for part in split(body, &outer)? {
-        let (headers, content) = headers_and_body(part)?;
-        let kind = header(&headers, "content-type").unwrap_or("");
-        if let Some(inner) = boundary(kind) {
+    for part in multipart::split(body, &outer, MAX_PARTS).map_err(unreadable)? {
+        let kind = part.header("content-type").unwrap_or("");
+        if let Some(inner) = multipart::boundary(kind) {
             let mut responses = Vec::new();
-            for inner_part in split(content, &inner)? {
-                let (inner_headers, inner_content) = headers_and_body(inner_part)?;
-                responses.push(response(&inner_headers, inner_content)?);
+            for inner_part in multipart::split(part.body, &inner, MAX_PARTS).map_err(unreadable)? {
+                responses.push(response(&inner_part)?);
             }
             units.push(Unit::Changeset(responses));
         } else {
-            units.push(Unit::Single(response(&headers, content)?));
+            units.push(Unit::Single(response(&part)?));
         }
     }
     Ok(units)
 }
 
-/// The `boundary` of a `multipart/mixed` content type.
-pub fn boundary(content_type: &str) -> Option<String> {
-    let mut params = content_type.split(';');
-    if !params
-        .next()?
-        .trim()
-        .eq_ignore_ascii_case("multipart/mixed")
-    {
-        return None;
-    }
-    params.find_map(|p| {
-        let (name, value) = p.split_once('=')?;
-        let value = value.trim().trim_matches('"');
-        (name.trim().eq_ignore_ascii_case("boundary") && !value.is_empty() && value.len() <= 200)
-            .then(|| value.to_owned())
-    })
-}
-
-/// Header lines: names as sent, values trimmed.
-type Headers = Vec<(String, String)>;
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-/// The position of the next delimiter line `--{boundary}` at or after
-/// `from`: at a line start, followed by `--`, blanks or a line break.
-fn delimiter(body: &[u8], dash: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    loop {
-        let found = body
-            .get(at..)?
-            .windows(dash.len())
-            .position(|w| w == dash)?
-            + at;
-        let line_start = found == 0 || body.get(found - 1) == Some(&b'\n');
-        let after = body.get(found + dash.len()..).unwrap_or(&[]);
-        let ends = after.is_empty()
-            || after.starts_with(b"--")
-            || matches!(after.first(), Some(b'\r' | b'\n' | b' ' | b'\t'));
-        if line_start && ends {
-            return Some(found);
+/// Why an answer could not be read, in the worker's words.
+fn unreadable(why: Malformed) -> String {
+    match why {
+        Malformed::UnexpectedEnd => {
+            "the multipart answer ends before its closing boundary".to_owned()
         }
-        at = found + 1;
-    }
-}
-
-/// The parts between `--{boundary}` lines, up to `--{boundary}--`.
-fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, String> {
-    let dash = format!("--{boundary}").into_bytes();
-    let unterminated = || "the multipart answer ends before its closing boundary".to_owned();
-    let mut parts = Vec::new();
-    let mut at = delimiter(body, &dash, 0).ok_or_else(unterminated)?;
-    loop {
-        let after = at + dash.len();
-        let rest = body.get(after..).unwrap_or(&[]);
-        if rest.starts_with(b"--") {
-            return Ok(parts);
+        Malformed::TooManyParts(max) => format!("the answer has more than {max} parts"),
+        Malformed::Header(line) => format!("a malformed header line in the answer: {line:?}"),
+        Malformed::StatusLine(line) => {
+            format!("a malformed status line in the answer: {:?}", line.trim())
         }
-        let blanks = rest
-            .iter()
-            .take_while(|c| matches!(c, b' ' | b'\t'))
-            .count();
-        let start = match rest.get(blanks..) {
-            Some([b'\r', b'\n', ..]) => after + blanks + 2,
-            Some([b'\n', ..]) => after + blanks + 1,
-            _ => return Err(unterminated()),
-        };
-        let next = delimiter(body, &dash, start).ok_or_else(unterminated)?;
-        let mut end = next;
-        for byte in [b'\n', b'\r'] {
-            if end > start && body.get(end - 1) == Some(&byte) {
-                end -= 1;
-            }
+        Malformed::RequestLine(line) => {
+            format!(
+                "a request line where a status line belongs: {:?}",
+                line.trim()
+            )
         }
-        parts.push(body.get(start..end).unwrap_or(&[]));
-        if parts.len() > MAX_PARTS {
-            return Err(format!("the answer has more than {MAX_PARTS} parts"));
-        }
-        at = next;
-    }
-}
-
-/// Header lines up to the first blank line, and what follows it.
-fn headers_and_body(bytes: &[u8]) -> Result<(Headers, &[u8]), String> {
-    let mut headers = Vec::new();
-    let mut at = 0;
-    loop {
-        let rest = bytes.get(at..).unwrap_or(&[]);
-        let (line, next) = match rest.iter().position(|&c| c == b'\n') {
-            Some(end) => (rest.get(..end).unwrap_or(&[]), at + end + 1),
-            None => (rest, bytes.len()),
-        };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            return Ok((headers, bytes.get(next..).unwrap_or(&[])));
-        }
-        let text = String::from_utf8_lossy(line);
-        let (name, value) = text
-            .split_once(':')
-            .ok_or_else(|| format!("a malformed header line in the answer: {text:?}"))?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        if next >= bytes.len() {
-            return Ok((headers, &[]));
-        }
-        at = next;
     }
 }
 
 /// An `application/http` part: `HTTP/1.1 201 Created`, headers, body.
-fn response(mime: &[(String, String)], bytes: &[u8]) -> Result<PartResponse, String> {
-    let start = bytes
-        .iter()
-        .position(|c| !matches!(c, b'\r' | b'\n'))
-        .unwrap_or(bytes.len());
-    let rest = bytes.get(start..).unwrap_or(&[]);
-    let line_end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
-    let line = String::from_utf8_lossy(rest.get(..line_end).unwrap_or(&[]));
-    let mut words = line.split_whitespace();
-    let status = match (words.next(), words.next()) {
-        (Some(version), Some(code)) if version.starts_with("HTTP/") => code.parse::<u16>().ok(),
-        _ => None,
-    }
-    .filter(|s| (100..600).contains(s))
-    .ok_or_else(|| format!("a malformed status line in the answer: {:?}", line.trim()))?;
-    let (headers, body) = headers_and_body(rest.get(line_end + 1..).unwrap_or(&[]))?;
+fn response(part: &Part<'_>) -> Result<PartResponse, String> {
+    let answer = multipart::response(part.body).map_err(unreadable)?;
     Ok(PartResponse {
-        content_id: header(mime, "content-id").map(str::to_owned),
-        status,
-        headers,
-        body: String::from_utf8_lossy(body).into_owned(),
+        content_id: part.header("content-id").map(str::to_owned),
+        status: answer.status,
+        headers: answer.headers,
+        body: String::from_utf8_lossy(answer.body).into_owned(),
     })
 }
 

@@ -31,7 +31,9 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use tower::ServiceExt;
 
-use self::multipart::{boundary, request, split};
+use common::multipart::{boundary, content_type, write};
+
+use self::multipart::{request, split};
 pub(super) use self::respond::Limits;
 use self::respond::write_part;
 use super::AppState;
@@ -188,7 +190,7 @@ async fn run(
     let outer = format!("batchresponse_{}", uuid::Uuid::new_v4());
     let mut out = Vec::with_capacity(1024);
     for item in items {
-        out.extend_from_slice(format!("--{outer}\r\n").as_bytes());
+        write::open_part(&mut out, &outer);
         match item {
             Item::Single(req) => {
                 let response = single(state, &router, headers, &req).await;
@@ -215,20 +217,18 @@ async fn run(
                         continue;
                     }
                 };
-                out.extend_from_slice(
-                    format!("Content-Type: multipart/mixed; boundary={inner}\r\n\r\n").as_bytes(),
-                );
+                write::changeset_headers(&mut out, &inner);
                 for (id, response) in responses {
-                    out.extend_from_slice(format!("--{inner}\r\n").as_bytes());
+                    write::open_part(&mut out, &inner);
                     write_part(&mut out, id.as_deref(), response, limits).await?;
                 }
-                out.extend_from_slice(format!("--{inner}--\r\n").as_bytes());
+                write::close(&mut out, &inner);
             }
         }
     }
-    out.extend_from_slice(format!("--{outer}--\r\n").as_bytes());
+    write::close(&mut out, &outer);
     let mut response = (StatusCode::OK, out).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("multipart/mixed; boundary={outer}")) {
+    if let Ok(v) = HeaderValue::from_str(&content_type(&outer)) {
         response.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     response

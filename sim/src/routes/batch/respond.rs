@@ -9,6 +9,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use common::multipart::write;
 
 use crate::SimError;
 
@@ -80,32 +81,17 @@ pub(super) async fn write_part(
     if out.len().saturating_add(body.len()) > limits.response {
         return Err(batch_too_large(limits.response));
     }
-    out.extend_from_slice(
-        b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n",
+    write::http_part_headers(out, id);
+    let reason = status.canonical_reason().unwrap_or("");
+    let headers = headers
+        .iter()
+        .filter(|(name, _)| *name != header::CONTENT_LENGTH && *name != header::TRANSFER_ENCODING);
+    write::message(
+        out,
+        &write::status_line(status.as_u16(), reason),
+        headers,
+        Some(body.as_ref()),
     );
-    if let Some(id) = id {
-        out.extend_from_slice(format!("Content-ID: {id}\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "\r\nHTTP/1.1 {} {}\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .as_bytes(),
-    );
-    for (name, value) in &headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&body);
-    out.extend_from_slice(b"\r\n");
     if out.len() > limits.response {
         return Err(batch_too_large(limits.response));
     }
