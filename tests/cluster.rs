@@ -180,15 +180,26 @@ async fn calls_keep_succeeding_while_a_worker_is_stopped() {
             mcp::text(&result)
         );
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let ready: serde_json::Value = cluster.edges[0].ready().await;
-    let healthy = ready["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["healthy"] == true)
-        .count();
-    assert_eq!(healthy, 1, "{ready}");
+    let edge = &cluster.edges[0];
+    support::wait_until(
+        "the edge's health check marks the stopped worker unhealthy",
+        Duration::from_secs(10),
+        move || async move {
+            let ready: serde_json::Value = edge.ready().await;
+            let healthy = ready["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|w| w["healthy"] == true)
+                .count();
+            if healthy == 1 {
+                Ok(())
+            } else {
+                Err(format!("{healthy} healthy: {ready}"))
+            }
+        },
+    )
+    .await;
     client.cancel().await.ok();
 }
 
@@ -348,7 +359,12 @@ async fn a_client_disconnect_cancels_the_d365fo_request_behind_it() {
             .is_err(),
         "the first call should still be running"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Kept as a sleep: nothing outside the simulator shows that it let go
+    // of the first request, and a second call sent while it still holds it
+    // would get the 100 s 429 and fail. Any margin well below the 3 s
+    // latency still proves the cancel: without one, the slot would be held
+    // until then.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let client = mcp::connect(&cluster.mcp_url(0), Era::Stateless2026).await;
     mcp::call_ok(

@@ -275,6 +275,8 @@ async fn a_rate_limit_bucket_is_one_key_that_lives_until_the_bucket_is_full() {
         "a TAT in microseconds of the server's clock: {tat}"
     );
     assert!(!store.acquire(key, limit, 1).await.unwrap().allowed);
+    // A sleep on purpose: the key's TTL running out is what is tested, and
+    // Redis expires it exactly (a later read only finds it more expired).
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         store.get(key).await.unwrap(),

@@ -45,3 +45,26 @@ pub async fn run_bounded(
         .unwrap_or_else(|_| panic!("{what}: no answer within {timeout:?}"))
         .expect("the child's output")
 }
+
+/// Polls `check` every 50 ms until it gives a value, for at most `within`,
+/// and returns that value; otherwise panics with `what` and the last state
+/// `check` reported. For a state the cluster reaches on its own (a health
+/// check noticing, a key expiring, a reconnection) instead of a sleep
+/// that hopes it was long enough.
+pub async fn wait_until<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {within:?}; last seen: {last}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
