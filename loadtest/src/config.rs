@@ -204,10 +204,10 @@ fn parse_target(text: &str) -> Result<Url, Error> {
 
 fn duration_setting(flag: &str, value: Option<&str>, default: &str) -> Result<Duration, Error> {
     let value = value.unwrap_or(default);
-    let duration = parse_duration(value).ok_or_else(|| {
+    let duration = parse_duration(value).map_err(|why| {
         Error::config(
             key(flag),
-            format!("`{value}` is not a duration such as 500ms, 20s or 2m"),
+            format!("`{value}` is not a duration ({why}); write e.g. 500ms, 20s or 2m"),
         )
     })?;
     if duration > MAX_DURATION {
@@ -216,22 +216,16 @@ fn duration_setting(flag: &str, value: Option<&str>, default: &str) -> Result<Du
     Ok(duration)
 }
 
-/// `500ms`, `20s`, `1.5s`, `2m`, `1h`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+/// A duration as [`humantime`] reads it (`500ms`, `1.5s`, `20s`, `2m`, `1h`,
+/// `1m 30s`); a bare number is seconds. The same reading as the cluster's
+/// settings (`common::config::parse_duration`), which this crate does not
+/// depend on.
+pub fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return humantime::parse_duration(&format!("{text}s"));
+    }
+    humantime::parse_duration(text)
 }
 
 #[cfg(test)]

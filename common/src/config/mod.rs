@@ -158,32 +158,28 @@ pub fn parse_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`,
-/// `1h`. A bare number is seconds.
+/// Parses a duration as [`humantime`] reads it: a number and a unit
+/// (`250ms`, `1.5s`, `30s`, `5m`, `1h`, `2days`), or several (`1h 30m`).
+/// A bare number is seconds, as it has always been here. At most a year.
 pub fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
+    const MAX: Duration = Duration::from_secs(365 * 86_400);
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let bad = || {
-        ConfigError::new(
+    let parsed = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        humantime::parse_duration(&format!("{raw}s"))
+    } else {
+        humantime::parse_duration(raw)
+    };
+    match parsed {
+        Ok(duration) if duration <= MAX => Ok(duration),
+        Ok(_) => Err(ConfigError::new(
             key,
-            format!("`{raw}` is not a duration; write e.g. 250ms, 30s, 5m or 1h"),
-        )
-    };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    if !seconds.is_finite() || !(0.0..=365.0 * 86_400.0).contains(&seconds) {
-        return Err(bad());
+            format!("`{raw}` is longer than a year"),
+        )),
+        Err(why) => Err(ConfigError::new(
+            key,
+            format!("`{raw}` is not a duration ({why}); write e.g. 250ms, 30s, 5m or 1h"),
+        )),
     }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
@@ -336,8 +332,34 @@ mod tests {
         );
         assert_eq!(parse_duration("K", "30").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("K", "2m").unwrap(), Duration::from_secs(120));
-        for bad in ["", "s", "-1s", "1d", "1e999s", "NaNs"] {
-            assert!(parse_duration("K", bad).is_err(), "{bad}");
+        // Every form the hand-written parser took before humantime.
+        for (raw, ms) in [
+            ("1.5s", 1_500),
+            ("1.5", 1_500),
+            ("0.5m", 30_000),
+            ("1h", 3_600_000),
+            (" 2 m ", 120_000),
+            ("0s", 0),
+            ("0", 0),
+        ] {
+            assert_eq!(
+                parse_duration("K", raw).unwrap(),
+                Duration::from_millis(ms),
+                "{raw}"
+            );
+        }
+        // And what humantime adds.
+        assert_eq!(
+            parse_duration("K", "1h 30m").unwrap(),
+            Duration::from_secs(5_400)
+        );
+        assert_eq!(
+            parse_duration("K", "2days").unwrap(),
+            Duration::from_secs(2 * 86_400)
+        );
+        for bad in ["", "s", "-1s", "1x", "1e999s", "NaNs", "1.2.3", "366d"] {
+            let err = parse_duration("K", bad).unwrap_err().to_string();
+            assert!(err.contains('K') && err.contains(bad), "{bad}: {err}");
         }
     }
 

@@ -176,13 +176,25 @@ fn bad_settings_name_their_flag_and_variable() {
 
 #[test]
 fn durations_read_as_people_write_them() {
-    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-    assert_eq!(parse_duration("20s"), Some(Duration::from_secs(20)));
-    assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-    assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
-    assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
-    for bad in ["", "s", "-1s", "1d", "1.2.3s"] {
-        assert_eq!(parse_duration(bad), None, "{bad}");
+    let read = |text: &str| parse_duration(text).ok();
+    assert_eq!(read("500ms"), Some(Duration::from_millis(500)));
+    assert_eq!(read("20s"), Some(Duration::from_secs(20)));
+    assert_eq!(read("1.5s"), Some(Duration::from_millis(1500)));
+    assert_eq!(read("2m"), Some(Duration::from_secs(120)));
+    assert_eq!(read("3"), Some(Duration::from_secs(3)));
+    assert_eq!(read("2.5"), Some(Duration::from_millis(2500)));
+    assert_eq!(read(" 1h "), Some(Duration::from_secs(3600)));
+    assert_eq!(read("0s"), Some(Duration::ZERO));
+    assert_eq!(read("1m 30s"), Some(Duration::from_secs(90)));
+    for bad in ["", "s", "-1s", "1x", "1.2.3s", "1.2.3"] {
+        assert_eq!(read(bad), None, "{bad}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_duration_parser_never_panics(text in "\\PC{0,16}") {
+        let _ = parse_duration(&text);
+        let _ = duration_setting("duration", Some(&text), "1s");
     }
 }
