@@ -1,8 +1,9 @@
 //! Data tools: query, read and write entity records, and `$batch`.
 //!
 //! Reads are here; writes in [`write`], the batch tool in [`batch`]. The
-//! schema pieces every data tool shares (entity set, key, fields, ETag) are
-//! built once below, so the tools describe them the same way.
+//! descriptions of the arguments every data tool shares (entity set, key,
+//! fields, ETag) are written once below, so the tools describe them the
+//! same way.
 
 mod batch;
 mod write;
@@ -170,6 +171,10 @@ fn query_entities() -> ToolSpec {
             },
             "required": ["entity_set", "rows", "returned", "more"]
         })),
+        examples: &[
+            r#"{"entity_set": "CustomersV3", "filter": "CustomerGroupId eq '10'", "select": ["CustomerAccount", "OrganizationName"], "top": 10}"#,
+            r#"{"entity_set": "SalesOrderHeadersV2", "expand": [{"name": "SalesOrderLines", "select": ["ItemNumber", "OrderedSalesQuantity"]}], "cross_company": true, "count": true}"#,
+        ],
         effects: Effects::READ,
     }
 }
@@ -197,6 +202,10 @@ fn get_entity_record() -> ToolSpec {
             },
             "required": ["entity_set", "record"]
         })),
+        examples: &[
+            r#"{"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}}"#,
+            r#"{"entity_set": "SalesOrderHeadersV2", "key": {"dataAreaId": "usmf", "SalesOrderNumber": "000001"}, "expand": ["SalesOrderLines"]}"#,
+        ],
         effects: Effects::READ,
     }
 }

@@ -197,6 +197,11 @@ fn call_action() -> ToolSpec {
             },
             "required": ["action", "binding", "result", "result_bytes", "result_omitted"]
         })),
+        examples: &[
+            r#"{"action": "GetCompanyName", "parameters": {"CompanyId": "DEMF"}}"#,
+            r#"{"action": "GetApplicationVersion", "entity_set": "DataManagementEntities"}"#,
+            r#"{"action": "PrintAccountStatement", "entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}, "parameters": {"FromDate": "2024-01-01T00:00:00Z", "ToDate": "2024-12-31T23:59:59Z"}}"#,
+        ],
         effects: RUNS_ONCE,
     }
 }
@@ -231,6 +236,10 @@ fn call_json_service() -> ToolSpec {
             },
             "required": ["service_group", "service", "operation", "result", "result_bytes", "result_omitted"]
         })),
+        examples: &[
+            r#"{"service_group": "UserSessionService", "service": "AifUserSessionService", "operation": "GetUserSessionInfo"}"#,
+            r#"{"service_group": "SysSqlDiagnosticService", "service": "SysSqlDiagnosticServiceOperations", "operation": "GetAxSqlResourceStats", "parameters": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T01:00:00Z"}}"#,
+        ],
         effects: RUNS_ONCE,
     }
 }
@@ -268,6 +277,10 @@ fn list_json_services() -> ToolSpec {
                 "returns": { "type": "string" }
             }
         })),
+        examples: &[
+            r#"{}"#,
+            r#"{"service_group": "UserSessionService", "service": "AifUserSessionService"}"#,
+        ],
         effects: Effects::READ,
     }
 }
@@ -310,6 +323,9 @@ fn run_report() -> ToolSpec {
             },
             "required": ["controller", "legal_entity", "document", "uri", "mime_type", "size_bytes"]
         })),
+        examples: &[
+            r#"{"controller": "SalesInvoiceController", "legal_entity": "USMF", "data_table": "CustInvoiceJour", "data_field": "InvoiceId", "document_id": "CIV-000708"}"#,
+        ],
         effects: Effects::READ,
     }
 }

@@ -262,6 +262,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 },
                 "required": ["ok", "environment", "base_url", "latency_ms"]
             })),
+            examples: &[r#"{}"#],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -282,6 +283,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 },
                 "required": ["environment", "base_url", "application_version", "platform_version"]
             })),
+            examples: &[r#"{}"#],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -305,6 +307,10 @@ pub fn specs() -> Vec<ToolSpec> {
                     "data_service_enabled": {"type": "boolean"}, "score": {"type": "integer"}
                 }}),
             )),
+            examples: &[
+                r#"{"query": "customer"}"#,
+                r#"{"query": "sales order", "category": "Transaction", "data_service_enabled": true, "top": 5}"#,
+            ],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -328,6 +334,10 @@ pub fn specs() -> Vec<ToolSpec> {
                 "actions": {"type": "array", "items": {"type": "object"}},
                 "unresolved_labels": unresolved_labels()
             }, "required": ["entity_set", "public_entity_name", "keys", "properties"]})),
+            examples: &[
+                r#"{"entity": "CustomersV3"}"#,
+                r#"{"entity": "CustomerV3", "language": "de"}"#,
+            ],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -350,6 +360,10 @@ pub fn specs() -> Vec<ToolSpec> {
                     "parameters": {"type": "array"}, "return_type": {"anyOf": [{"type": "string"}, {"type": "null"}]}
                 }}),
             )),
+            examples: &[
+                r#"{"query": "version"}"#,
+                r#"{"entity": "CustomersV3", "binding": "BoundToEntityInstance"}"#,
+            ],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -368,6 +382,7 @@ pub fn specs() -> Vec<ToolSpec> {
                     "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "score": {"type": "integer"}
                 }}),
             )),
+            examples: &[r#"{"query": "sales status", "skip": 20}"#],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -389,6 +404,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 }}},
                 "unresolved_labels": unresolved_labels()
             }, "required": ["name", "members"]})),
+            examples: &[r#"{"name": "SalesStatus"}"#],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -403,6 +419,7 @@ pub fn specs() -> Vec<ToolSpec> {
             output_schema: Some(json!({"type": "object", "properties": {
                 "label_id": {"type": "string"}, "language": {"type": "string"}, "text": {"type": "string"}
             }, "required": ["label_id", "language", "text"]})),
+            examples: &[r#"{"label_id": "@SYS13342"}"#],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -424,6 +441,7 @@ pub fn specs() -> Vec<ToolSpec> {
                     "error": {"type": "string", "description": "Why the lookup failed; absent when D365FO answered."}
                 }}}
             }, "required": ["language", "labels"]})),
+            examples: &[r#"{"label_ids": ["@SYS13342", "@SYS7399"], "language": "de"}"#],
             effects: Effects::READ,
         },
         ToolSpec {
@@ -441,6 +459,7 @@ pub fn specs() -> Vec<ToolSpec> {
                     "name": {"type": "string"}, "version": {"type": "string"}, "publisher": {"type": "string"}
                 }}}
             }, "required": ["version_hash", "modules"]})),
+            examples: &[r#"{}"#],
             effects: Effects::READ,
         },
     ]

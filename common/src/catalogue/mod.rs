@@ -1,13 +1,22 @@
 //! The MCP tools the cluster offers: names, descriptions written for a model,
-//! JSON Schemas and annotations. The edge lists them; the worker executes
-//! them and checks arguments against the same definitions.
+//! argument types, JSON Schemas and annotations. The edge lists them; the
+//! worker executes them, reading each call's arguments into the same types
+//! the input schemas are derived from.
 //!
-//! One file per [`Group`], each with its `names` and its `specs()`:
+//! One file per [`Group`], each with its `names`, its argument types (e.g.
+//! [`data::QueryArgs`]) and its `specs()`:
 //!
 //! - [`data`]: read and write entity records, `$batch`;
 //! - [`execution`]: OData actions, JSON services, reports;
 //! - [`metadata`]: connection, versions, entities, enumerations, labels;
 //! - [`server`]: statistics and configuration of the cluster itself.
+//!
+//! [`args`] holds the field readers the argument types deserialize with
+//! (errors a model can act on); [`input`] derives a tool's input schema from
+//! its argument type with schemars, in a portable form (inlined, one `type`
+//! per node). Output schemas are still written by hand, since the results
+//! are built as JSON. Each spec carries example arguments, which the
+//! `agreement` tests run through both the schema and the argument type.
 //!
 //! Every tool takes an optional `environment` argument ([`input`] adds it),
 //! which the edge routes on and the worker resolves.
@@ -78,6 +87,10 @@ pub struct ToolSpec {
     pub input_schema: Value,
     /// JSON Schema of `structuredContent`, where the result is data.
     pub output_schema: Option<Value>,
+    /// Example `arguments`, each a JSON object. Every argument object the
+    /// description quotes is among them, and each is checked against both
+    /// the input schema and the argument type (`agreement` tests).
+    pub examples: &'static [&'static str],
     /// Effect hints.
     pub effects: Effects,
 }
@@ -127,6 +140,9 @@ pub mod names {
     pub use super::metadata::names::*;
     pub use super::server::names::*;
 }
+
+#[cfg(test)]
+mod agreement;
 
 #[cfg(test)]
 mod tests {

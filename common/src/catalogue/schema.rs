@@ -89,15 +89,15 @@ fn portable(node: &mut Map<String, Value>) {
     }
     if let Some(Value::Array(branches)) = node.get_mut("anyOf") {
         branches.retain(|b| b != &json!({"type": "null"}));
-        if branches.len() == 1 {
-            if let Some(Value::Object(only)) = branches.pop() {
-                node.remove("anyOf");
-                for (k, v) in only {
-                    node.entry(k).or_insert(v);
-                }
-                // The merged branch is this node now.
-                return portable(node);
+        if branches.len() == 1
+            && let Some(Value::Object(only)) = branches.pop()
+        {
+            node.remove("anyOf");
+            for (k, v) in only {
+                node.entry(k).or_insert(v);
             }
+            // The merged branch is this node now.
+            return portable(node);
         }
     }
     // A map of any JSON values: `additionalProperties: true` says nothing.
@@ -105,9 +105,9 @@ fn portable(node: &mut Map<String, Value>) {
         node.remove("additionalProperties");
     }
     // Doc comments arrive one source line per line.
-    if let Some(Value::String(text)) = node.get_mut("description") {
-        if text.contains('\n') {
-            *text = text.split('\n').collect::<Vec<_>>().join(" ");
-        }
+    if let Some(Value::String(text)) = node.get_mut("description")
+        && text.contains('\n')
+    {
+        *text = text.replace('\n', " ");
     }
 }

@@ -47,6 +47,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 },
                 "required": ["worker", "uptime_s", "calls", "cache"]
             })),
+            examples: &[r#"{}"#],
             effects: LOCAL_READ,
         },
         ToolSpec {
@@ -65,6 +66,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 },
                 "required": ["worker", "reset"]
             })),
+            examples: &[r#"{}"#],
             effects: Effects {
                 read_only: false,
                 // Discards the statistics gathered so far.
@@ -92,6 +94,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 },
                 "required": ["worker", "version", "default_environment", "environments"]
             })),
+            examples: &[r#"{}"#],
             effects: LOCAL_READ,
         },
     ]

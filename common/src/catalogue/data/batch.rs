@@ -207,6 +207,9 @@ pub(super) fn spec() -> ToolSpec {
             },
             "required": ["operations", "succeeded", "failed", "results"]
         })),
+        examples: &[
+            r#"{"operations": [{"op": "create", "entity_set": "CustomerGroups", "fields": {"CustomerGroupId": "80", "Description": "Export"}, "changeset": "a"}, {"op": "create", "entity_set": "CustomersV3", "fields": {"CustomerAccount": "US-901", "CustomerGroupId": "80"}, "changeset": "a"}, {"op": "get", "entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}}]}"#,
+        ],
         effects: BATCH,
     }
 }

@@ -133,6 +133,9 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 unknown, read the record before creating it again.",
             input_schema: input::<CreateArgs>(),
             output_schema: Some(written()),
+            examples: &[
+                r#"{"entity_set": "CustomersV3", "fields": {"dataAreaId": "usmf", "CustomerAccount": "US-900", "OrganizationName": "Contoso Retail", "CustomerGroupId": "10"}}"#,
+            ],
             effects: CREATE,
         },
         ToolSpec {
@@ -149,6 +152,9 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 Returns the new `etag` and, when D365FO sends it, the updated `record`.",
             input_schema: input::<UpdateArgs>(),
             output_schema: Some(written()),
+            examples: &[
+                r#"{"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}, "fields": {"CreditLimit": 25000, "OnHoldStatus": "No"}, "if_match": "W/\"JzEsNTYzNzE0NDU3Nic=\""}"#,
+            ],
             effects: UPDATE,
         },
         ToolSpec {
@@ -171,6 +177,9 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 },
                 "required": ["entity_set", "key", "deleted"]
             })),
+            examples: &[
+                r#"{"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-900"}}"#,
+            ],
             effects: DELETE,
         },
     ]
