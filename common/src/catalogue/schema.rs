@@ -7,8 +7,8 @@
 //! `Option<T>` as `"type": [T, "null"]`; the readers take a `null` as
 //! absent, so the schema shows only T), no schemars `format`s such as
 //! `uint` and no `default`s (the readers apply them; descriptions say the
-//! ones that matter), and doc-comment line breaks turned back into spaces. Then it adds
-//! [`environment_property`], which every tool takes.
+//! ones that matter), and doc-comment line breaks turned back into spaces.
+//! Then it adds [`environment_property`], which every tool takes.
 
 use schemars::{
     JsonSchema, Schema,
