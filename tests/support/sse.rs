@@ -1,14 +1,19 @@
 //! An SSE response read event by event, for tests that watch a stream while
 //! they act elsewhere (legacy streams, listen streams, standalone streams).
-//! Event blocks are parsed by the load-test harness's own reader.
+//! Events are read by the load-test harness's own stream reader, which
+//! keeps bytes until their line is whole (a chunk may end inside a UTF-8
+//! character) and is property-tested there.
 
-use std::time::Duration;
+use std::{collections::VecDeque, time::Duration};
 
+use loadtest::client::sse::EventReader;
 use serde_json::Value;
 
 pub struct SseReader {
     response: reqwest::Response,
-    buffer: String,
+    reader: EventReader,
+    /// Events read from the stream and not yet returned.
+    ready: VecDeque<(String, String)>,
 }
 
 impl SseReader {
@@ -17,7 +22,8 @@ impl SseReader {
         assert_eq!(response.status(), 200, "an SSE stream opens with 200");
         Self {
             response,
-            buffer: String::new(),
+            reader: EventReader::default(),
+            ready: VecDeque::new(),
         }
     }
 
@@ -37,20 +43,15 @@ impl SseReader {
     pub async fn next(&mut self, within: Duration) -> (String, String) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                match loadtest::client::reply::sse_event(&block) {
-                    Some(event) => return event,
-                    None => continue,
-                }
+            if let Some(event) = self.ready.pop_front() {
+                return event;
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
                 .unwrap_or_else(|_| panic!("no SSE event within {within:?}"))
                 .unwrap()
                 .expect("the stream stays open");
-            self.buffer
-                .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            self.ready.extend(self.reader.push(&chunk));
         }
     }
 
