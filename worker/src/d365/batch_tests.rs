@@ -47,6 +47,34 @@ fn encodes_singles_and_changesets() {
     assert!(encode(&[Unit::Single(sneaky)], "t1").is_err());
 }
 
+#[test]
+fn what_is_encoded_reads_back_through_the_shared_codec() {
+    // The simulator reads batches with the same codec: it must see the
+    // requests as they were meant.
+    let units = vec![
+        Unit::Single(get(1)),
+        Unit::Changeset(vec![create(2), create(3)]),
+    ];
+    let encoded = encode(&units, "t2").unwrap();
+    let outer = multipart::boundary(&encoded.content_type).unwrap();
+    let parts = multipart::split(&encoded.body, &outer, MAX_PARTS).unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].header("content-id"), Some("1"));
+    let read = multipart::request(parts[0].body).unwrap();
+    assert_eq!((read.method.as_str(), read.target), ("GET", get(1).url));
+    assert!(read.body.is_empty());
+    let inner = multipart::boundary(parts[1].header("content-type").unwrap()).unwrap();
+    let changeset = multipart::split(parts[1].body, &inner, MAX_PARTS).unwrap();
+    assert_eq!(changeset.len(), 2);
+    let created = multipart::request(changeset[1].body).unwrap();
+    assert_eq!(changeset[1].header("content-id"), Some("3"));
+    assert_eq!(
+        multipart::header(&created.headers, "prefer"),
+        Some("return=representation")
+    );
+    assert_eq!(created.body, br#"{"CustomerAccount":"N-3"}"#);
+}
+
 const ANSWER: &str = "--batchresponse_x\r\n\
 Content-Type: application/http\r\n\
 Content-ID: 1\r\n\
