@@ -6,7 +6,11 @@
 //!   [`config::ConfigError`] that names the bad setting.
 //! - [`error`]: [`ErrorCode`], the one error vocabulary of the cluster, mapped to
 //!   HTTP status, gRPC status and JSON-RPC code; [`Failure`], an error as it
-//!   crosses a process boundary.
+//!   crosses a process boundary, and its JSON-RPC form (docs/ERRORS.md).
+//! - [`multipart`]: the `multipart/mixed` wire format of OData `$batch`,
+//!   written and read by the worker and the simulator alike.
+//! - [`odata`]: OData identifiers and literals, checked and quoted so that
+//!   caller text cannot change a request's shape.
 //! - [`notify`]: change notifications published between nodes.
 //! - [`log_level`]: MCP logging levels by name, ordered by severity.
 //! - [`proto`]: the edge↔worker gRPC contract generated from `proto/`.
