@@ -164,6 +164,13 @@ pub fn parse_list(raw: &str) -> Vec<String> {
 pub fn parse_duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
     const MAX: Duration = Duration::from_secs(365 * 86_400);
     let raw = raw.trim();
+    // humantime reads `M` as months: too easily meant as minutes.
+    if raw.contains('M') {
+        return Err(ConfigError::new(
+            key,
+            format!("`{raw}`: `M` would mean months; write `m` for minutes, or days (`d`)"),
+        ));
+    }
     let parsed = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         humantime::parse_duration(&format!("{raw}s"))
     } else {
@@ -357,7 +364,9 @@ mod tests {
             parse_duration("K", "2days").unwrap(),
             Duration::from_secs(2 * 86_400)
         );
-        for bad in ["", "s", "-1s", "1x", "1e999s", "NaNs", "1.2.3", "366d"] {
+        for bad in [
+            "", "s", "-1s", "1x", "1e999s", "NaNs", "1.2.3", "366d", "5M", "1Min",
+        ] {
             let err = parse_duration("K", bad).unwrap_err().to_string();
             assert!(err.contains('K') && err.contains(bad), "{bad}: {err}");
         }
