@@ -214,7 +214,8 @@ fn check_object(
     }
 }
 
-fn errors(schema: &Value, value: &Value) -> Vec<String> {
+/// Where `value` breaks `schema`, from the root.
+pub(super) fn errors(schema: &Value, value: &Value) -> Vec<String> {
     let mut wrong = Vec::new();
     validate(schema, value, "$", &mut wrong);
     wrong

@@ -14,9 +14,12 @@
 //! [`args`] holds the field readers the argument types deserialize with
 //! (errors a model can act on); [`input`] derives a tool's input schema from
 //! its argument type with schemars, in a portable form (inlined, one `type`
-//! per node). Output schemas are still written by hand, since the results
-//! are built as JSON. Each spec carries example arguments, which the
-//! `agreement` tests run through both the schema and the argument type.
+//! per node). [`output`] derives a tool's output schema the same way from
+//! its result type (e.g. [`server::StatsResult`]), which the worker builds
+//! and serializes as the tool's `structuredContent`. Each spec carries
+//! example arguments, which the `agreement` tests run through both the
+//! schema and the argument type; the `results` tests check a sample of
+//! each result type against its tool's output schema.
 //!
 //! Every tool takes an optional `environment` argument ([`input`] adds it),
 //! which the edge routes on and the worker resolves.
@@ -32,7 +35,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub use schema::{Portable, any_json, environment_property, input};
+pub use schema::{Portable, any_json, any_json_schema, environment_property, input, output};
 
 use crate::proto::ToolDescriptor;
 
@@ -143,6 +146,9 @@ pub mod names {
 
 #[cfg(test)]
 mod agreement;
+
+#[cfg(test)]
+mod results;
 
 #[cfg(test)]
 mod tests {

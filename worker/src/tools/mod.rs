@@ -19,6 +19,7 @@ use common::{
     proto::ToolOutput,
     store::SharedStore,
 };
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -72,6 +73,19 @@ pub enum Reply {
         /// `structuredContent`, if the tool has an output schema.
         structured: Option<Value>,
     },
+}
+
+impl Reply {
+    /// `result`, a tool's result type, serialized as its data.
+    pub fn data(result: &impl Serialize) -> Result<Self, WorkerError> {
+        structured(result).map(Self::Data)
+    }
+}
+
+/// `result`, a tool's result type, as `structuredContent`.
+pub fn structured(result: &impl Serialize) -> Result<Value, WorkerError> {
+    serde_json::to_value(result)
+        .map_err(|e| WorkerError::Internal(format!("a tool result did not serialize: {e}")))
 }
 
 impl From<Value> for Reply {

@@ -1,0 +1,167 @@
+//! Output schemas agree with the results the worker sends: for every tool
+//! with an output schema, sample results built from its result type and
+//! serialized as the worker serializes them (optional fields both given
+//! and left out) are accepted by the schema, checked with the `agreement`
+//! validator.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{agreement::errors, names, output, server, tools};
+
+/// Tools whose output schema is still written by hand, not derived.
+const HAND_WRITTEN: &[&str] = &[
+    names::QUERY_ENTITIES,
+    names::GET_ENTITY_RECORD,
+    names::CREATE_ENTITY_RECORD,
+    names::UPDATE_ENTITY_RECORD,
+    names::DELETE_ENTITY_RECORD,
+    names::EXECUTE_BATCH,
+    names::CALL_ACTION,
+    names::CALL_JSON_SERVICE,
+    names::LIST_JSON_SERVICES,
+    names::RUN_REPORT,
+    names::TEST_CONNECTION,
+    names::GET_ENVIRONMENT_INFO,
+    names::SEARCH_ENTITIES,
+    names::GET_ENTITY_SCHEMA,
+    names::SEARCH_ACTIONS,
+    names::SEARCH_ENUMERATIONS,
+    names::GET_ENUMERATION,
+    names::GET_LABEL,
+    names::GET_LABELS,
+    names::GET_INSTALLED_MODULES,
+];
+
+fn value(result: &impl Serialize) -> Value {
+    serde_json::to_value(result).unwrap()
+}
+
+/// Sample results of each tool, as the worker would send them.
+fn samples() -> Vec<(&'static str, Value)> {
+    let environment = |auth| server::EnvironmentConfig {
+        name: "contoso".into(),
+        base_url: "https://contoso.operations.dynamics.com".into(),
+        auth,
+        default: true,
+    };
+    let none = server::AuthConfig {
+        kind: "none".into(),
+        tenant_id: None,
+        client_id: None,
+        client_secret: None,
+        authority_host: None,
+    };
+    let entra = server::AuthConfig {
+        kind: "entra_client_credentials".into(),
+        tenant_id: Some("t".into()),
+        client_id: Some("c".into()),
+        client_secret: Some("(set, redacted)".into()),
+        authority_host: Some("https://login.microsoftonline.com".into()),
+    };
+    vec![
+        (
+            names::GET_PERFORMANCE_STATS,
+            value(&server::StatsResult {
+                worker: "w1".into(),
+                uptime_s: 12,
+                calls: json!({"total": {"calls": 0}}),
+                cache: json!({"l1_hits": 0}),
+            }),
+        ),
+        (
+            names::RESET_PERFORMANCE_STATS,
+            value(&server::ResetResult {
+                worker: "w1".into(),
+                reset: true,
+            }),
+        ),
+        (
+            names::GET_SERVER_CONFIG,
+            value(&server::ConfigResult {
+                worker: "w1".into(),
+                version: "0.1.0".into(),
+                default_environment: "contoso".into(),
+                environments: vec![environment(entra), environment(none)],
+                request_timeout_ms: 30_000,
+                connect_timeout_ms: 5_000,
+                max_rows: 1_000,
+                max_result_bytes: 1 << 20,
+                cache: json!({"ttl_secs": 3600}),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn every_output_schema_accepts_its_sample_results() {
+    let samples = samples();
+    let mut problems = Vec::new();
+    for tool in tools() {
+        let Some(schema) = &tool.output_schema else {
+            continue;
+        };
+        let mine: Vec<&Value> = samples
+            .iter()
+            .filter(|(name, _)| *name == tool.name)
+            .map(|(_, v)| v)
+            .collect();
+        if HAND_WRITTEN.contains(&tool.name) {
+            assert!(mine.is_empty(), "{} has samples: derive it", tool.name);
+            continue;
+        }
+        assert!(!mine.is_empty(), "{} has no sample result", tool.name);
+        for sample in mine {
+            for wrong in errors(schema, sample) {
+                problems.push(format!("{}: {wrong}", tool.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A result omits an absent `Option` (not required, of T's type) and sends
+/// a `null` one (required, `anyOf` T or null); everything else is required.
+#[test]
+fn optional_results_are_omitted_and_nulls_are_said() {
+    #[derive(Serialize, schemars::JsonSchema)]
+    struct Sample {
+        /// Always there.
+        name: String,
+        /// Sent as null when unknown.
+        label: Option<String>,
+        /// Left out when unknown.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    }
+    let schema = output::<Sample>();
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["required"], json!(["name", "label"]));
+    assert_eq!(
+        schema["properties"]["note"],
+        json!({"type": "string", "description": "Left out when unknown."})
+    );
+    assert_eq!(
+        schema["properties"]["label"],
+        json!({
+            "description": "Sent as null when unknown.",
+            "anyOf": [{"type": "string"}, {"type": "null"}]
+        })
+    );
+    for sample in [
+        Sample {
+            name: "a".into(),
+            label: None,
+            note: None,
+        },
+        Sample {
+            name: "a".into(),
+            label: Some("b".into()),
+            note: Some("c".into()),
+        },
+    ] {
+        assert_eq!(errors(&schema, &value(&sample)), Vec::<String>::new());
+    }
+    let missing = json!({"name": "a"});
+    assert!(!errors(&schema, &missing).is_empty(), "label is required");
+}
