@@ -9,16 +9,16 @@ mod batch;
 mod write;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-pub use self::batch::{BatchArgs, OpArgs, OpKind};
-pub use self::write::{CreateArgs, DeleteArgs, UpdateArgs};
+pub use self::batch::{BatchArgs, BatchError, BatchResult, OpArgs, OpKind, OpResult};
+pub use self::write::{CreateArgs, DeleteArgs, DeleteResult, UpdateArgs, WriteResult};
 use super::args::{
     data::{self as data_de, ExpandEntry, Key},
     de,
 };
-use super::{Effects, Group, ToolSpec, input};
+use super::{Effects, Group, ToolSpec, input, output};
 use crate::odata::ExpandItem;
 
 /// Tool names of this group.
@@ -138,6 +138,40 @@ pub struct RecordArgs {
     pub cross_company: bool,
 }
 
+/// The result of `d365fo_query_entities`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct QueryResult {
+    /// The entity set read.
+    pub entity_set: String,
+    /// The rows, as D365FO sent them.
+    #[schemars(with = "Vec<Map<String, Value>>")]
+    pub rows: Vec<Value>,
+    /// How many rows `rows` holds.
+    pub returned: usize,
+    /// How many rows match, when `count` asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<u64>,
+    /// Whether more rows exist; `next_cursor` reads them.
+    pub more: bool,
+    /// The `cursor` of the next call, when more rows exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Why fewer rows came than asked for, when that was this server's
+    /// limit rather than the end of the rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The result of `d365fo_get_entity_record`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RecordResult {
+    /// The entity set read.
+    pub entity_set: String,
+    /// The record, as D365FO sent it, with its `@odata.etag`.
+    #[schemars(with = "Map<String, Value>")]
+    pub record: Value,
+}
+
 fn query_entities() -> ToolSpec {
     ToolSpec {
         group: Group::Data,
@@ -158,19 +192,7 @@ fn query_entities() -> ToolSpec {
             result has `more: true` and a `next_cursor` to pass back as `cursor` for the next \
             rows.",
         input_schema: input::<QueryArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "entity_set": { "type": "string" },
-                "rows": { "type": "array", "items": { "type": "object" } },
-                "returned": { "type": "integer" },
-                "total_count": { "type": "integer" },
-                "more": { "type": "boolean" },
-                "next_cursor": { "type": "string" },
-                "note": { "type": "string" }
-            },
-            "required": ["entity_set", "rows", "returned", "more"]
-        })),
+        output_schema: Some(output::<QueryResult>()),
         examples: &[
             r#"{"entity_set": "CustomersV3", "filter": "CustomerGroupId eq '10'", "select": ["CustomerAccount", "OrganizationName"], "top": 10}"#,
             r#"{"entity_set": "SalesOrderHeadersV2", "expand": [{"name": "SalesOrderLines", "select": ["ItemNumber", "OrderedSalesQuantity"]}], "cross_company": true, "count": true}"#,
@@ -194,14 +216,7 @@ fn get_entity_record() -> ToolSpec {
             not-found error when no record has that key, and an invalid-arguments error \
             when the record is too large for one result (narrow `select`, or drop `expand`).",
         input_schema: input::<RecordArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "entity_set": { "type": "string" },
-                "record": { "type": "object" }
-            },
-            "required": ["entity_set", "record"]
-        })),
+        output_schema: Some(output::<RecordResult>()),
         examples: &[
             r#"{"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}}"#,
             r#"{"entity_set": "SalesOrderHeadersV2", "key": {"dataAreaId": "usmf", "SalesOrderNumber": "000001"}, "expand": ["SalesOrderLines"]}"#,
@@ -212,6 +227,8 @@ fn get_entity_record() -> ToolSpec {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::catalogue::find;
 

@@ -5,18 +5,12 @@
 //! validator.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{agreement::errors, names, output, server, tools};
+use super::{agreement::errors, data, names, output, server, tools};
 
 /// Tools whose output schema is still written by hand, not derived.
 const HAND_WRITTEN: &[&str] = &[
-    names::QUERY_ENTITIES,
-    names::GET_ENTITY_RECORD,
-    names::CREATE_ENTITY_RECORD,
-    names::UPDATE_ENTITY_RECORD,
-    names::DELETE_ENTITY_RECORD,
-    names::EXECUTE_BATCH,
     names::CALL_ACTION,
     names::CALL_JSON_SERVICE,
     names::LIST_JSON_SERVICES,
@@ -59,7 +53,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         client_secret: Some("(set, redacted)".into()),
         authority_host: Some("https://login.microsoftonline.com".into()),
     };
-    vec![
+    let mut samples = vec![
         (
             names::GET_PERFORMANCE_STATS,
             value(&server::StatsResult {
@@ -88,6 +82,89 @@ fn samples() -> Vec<(&'static str, Value)> {
                 max_rows: 1_000,
                 max_result_bytes: 1 << 20,
                 cache: json!({"ttl_secs": 3600}),
+            }),
+        ),
+    ];
+    samples.extend(data_samples());
+    samples
+}
+
+fn data_samples() -> Vec<(&'static str, Value)> {
+    let key: Map<String, Value> =
+        serde_json::from_value(json!({"dataAreaId": "usmf", "CustomerAccount": "US-001"})).unwrap();
+    let record = json!({"@odata.etag": "W/\"1\"", "CustomerAccount": "US-001"});
+    let query = |more: bool| data::QueryResult {
+        entity_set: "CustomersV3".into(),
+        rows: vec![record.clone()],
+        returned: 1,
+        total_count: more.then_some(7),
+        more,
+        next_cursor: more.then(|| "c1".into()),
+        note: more.then(|| "cut".into()),
+    };
+    let written = data::WriteResult {
+        entity_set: "CustomersV3".into(),
+        key: Some(key.clone()),
+        etag: Some("W/\"2\"".into()),
+        record: Some(record.clone()),
+        record_omitted: Some(false),
+        note: Some("n".into()),
+    };
+    let bare = data::WriteResult {
+        entity_set: "CustomersV3".into(),
+        ..data::WriteResult::default()
+    };
+    let op = |ok: bool| data::OpResult {
+        index: 0,
+        op: "get".into(),
+        entity_set: "CustomersV3".into(),
+        ok,
+        ..data::OpResult::default()
+    };
+    let full_op = data::OpResult {
+        changeset: Some("a".into()),
+        status: Some(201),
+        key: Some(key.clone()),
+        etag: Some("W/\"2\"".into()),
+        record: Some(record.clone()),
+        rolled_back: Some(true),
+        record_omitted: Some(true),
+        error: Some(data::BatchError {
+            code: "conflict".into(),
+            message: "m".into(),
+        }),
+        note: Some("n".into()),
+        ..op(false)
+    };
+    vec![
+        (names::QUERY_ENTITIES, value(&query(true))),
+        (names::QUERY_ENTITIES, value(&query(false))),
+        (
+            names::GET_ENTITY_RECORD,
+            value(&data::RecordResult {
+                entity_set: "CustomersV3".into(),
+                record: record.clone(),
+            }),
+        ),
+        (names::CREATE_ENTITY_RECORD, value(&written)),
+        (names::CREATE_ENTITY_RECORD, value(&bare)),
+        (names::UPDATE_ENTITY_RECORD, value(&written)),
+        (
+            names::DELETE_ENTITY_RECORD,
+            value(&data::DeleteResult {
+                entity_set: "CustomersV3".into(),
+                key,
+                deleted: true,
+            }),
+        ),
+        (
+            names::EXECUTE_BATCH,
+            value(&data::BatchResult {
+                operations: 2,
+                succeeded: 1,
+                failed: 1,
+                results: vec![op(true), full_op],
+                note: Some("n".into()),
             }),
         ),
     ]

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::{
     CROSS_COMPANY, ENTITY_SET, EXPAND, FIELDS, IF_MATCH, KEY, MAX_BATCH_OPERATIONS, MAX_EXPAND,
@@ -14,7 +14,7 @@ use crate::catalogue::args::{
     data::{self as data_de, ExpandEntry, Key},
     de,
 };
-use crate::catalogue::{Effects, Group, ToolSpec, input};
+use crate::catalogue::{Effects, Group, ToolSpec, input, output};
 use crate::odata::ExpandItem;
 
 /// Arguments of `d365fo_execute_batch`. Each operation is read on its own
@@ -145,6 +145,73 @@ const BATCH: Effects = Effects {
     open_world: true,
 };
 
+/// The result of `d365fo_execute_batch`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BatchResult {
+    /// How many operations the batch held.
+    pub operations: usize,
+    /// How many succeeded.
+    pub succeeded: usize,
+    /// How many failed or were rolled back.
+    pub failed: usize,
+    /// One result per operation, in order.
+    pub results: Vec<OpResult>,
+    /// How many records were left out for the result's size, when any were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The result of one operation of a batch.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct OpResult {
+    /// The operation's index in `operations`.
+    pub index: usize,
+    /// `get`, `create`, `update` or `delete`.
+    pub op: String,
+    /// The operation's entity set.
+    pub entity_set: String,
+    /// The operation's `changeset` label, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changeset: Option<String>,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// The HTTP status D365FO answered it with, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The key of the record a create made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Map<String, Value>>,
+    /// The record's @odata.etag after the operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The record, when D365FO sent it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub record: Option<Value>,
+    /// True when it was not applied because its changeset failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<bool>,
+    /// True when the record was left out for the result's size; `note`
+    /// says how to read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_omitted: Option<bool>,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<BatchError>,
+    /// What else to know: a body that was not JSON, a record left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Why one operation of a batch failed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BatchError {
+    /// The error code, as a failed tool call's.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
 /// `d365fo_execute_batch`.
 pub(super) fn spec() -> ToolSpec {
     ToolSpec {
@@ -168,45 +235,7 @@ pub(super) fn spec() -> ToolSpec {
             result per operation, in order, each with `ok`, the HTTP `status` and the record \
             or the `error`; operations rolled back with their changeset say `rolled_back`.",
         input_schema: input::<BatchArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "operations": { "type": "integer" },
-                "succeeded": { "type": "integer" },
-                "failed": { "type": "integer" },
-                "results": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "index": { "type": "integer" },
-                            "op": { "type": "string" },
-                            "entity_set": { "type": "string" },
-                            "changeset": { "type": "string" },
-                            "ok": { "type": "boolean" },
-                            "status": { "type": "integer" },
-                            "key": { "type": "object" },
-                            "etag": { "type": "string" },
-                            "record": { "type": "object" },
-                            "rolled_back": { "type": "boolean" },
-                            "record_omitted": { "type": "boolean" },
-                            "error": {
-                                "type": "object",
-                                "properties": {
-                                    "code": { "type": "string" },
-                                    "message": { "type": "string" }
-                                },
-                                "required": ["code", "message"]
-                            },
-                            "note": { "type": "string" }
-                        },
-                        "required": ["index", "op", "entity_set", "ok"]
-                    }
-                },
-                "note": { "type": "string" }
-            },
-            "required": ["operations", "succeeded", "failed", "results"]
-        })),
+        output_schema: Some(output::<BatchResult>()),
         examples: &[
             r#"{"operations": [{"op": "create", "entity_set": "CustomerGroups", "fields": {"CustomerGroupId": "80", "Description": "Export"}, "changeset": "a"}, {"op": "create", "entity_set": "CustomersV3", "fields": {"CustomerAccount": "US-901", "CustomerGroupId": "80"}, "changeset": "a"}, {"op": "get", "entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}}]}"#,
         ],

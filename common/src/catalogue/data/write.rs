@@ -1,15 +1,15 @@
 //! The write tools: create, update and delete one record.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::{CROSS_COMPANY, ENTITY_SET, FIELDS, IF_MATCH, KEY, names};
 use crate::catalogue::args::{
     data::{self as data_de, Key},
     de,
 };
-use crate::catalogue::{Effects, Group, ToolSpec, input};
+use crate::catalogue::{Effects, Group, ToolSpec, input, output};
 
 /// Arguments of `d365fo_create_entity_record`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -97,20 +97,40 @@ const DELETE: Effects = Effects {
     open_world: true,
 };
 
-/// The result of a write: the record's key, its new ETag, the record.
-fn written() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "entity_set": { "type": "string" },
-            "key": { "type": "object", "description": "The record's key, for later reads and writes." },
-            "etag": { "type": "string", "description": "The record's new @odata.etag, for `if_match` of a later write." },
-            "record": { "type": "object" },
-            "record_omitted": { "type": "boolean", "description": "True when the record D365FO sent back was too large to return; `note` says how to read it." },
-            "note": { "type": "string" }
-        },
-        "required": ["entity_set"]
-    })
+/// The result of a create or an update: the record's key, its new ETag,
+/// the record.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct WriteResult {
+    /// The entity set written.
+    pub entity_set: String,
+    /// The record's key, for later reads and writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Map<String, Value>>,
+    /// The record's new @odata.etag, for `if_match` of a later write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The record as D365FO stored it, when it sent it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub record: Option<Value>,
+    /// True when the record D365FO sent back was too large to return;
+    /// `note` says how to read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_omitted: Option<bool>,
+    /// Why the record is not here, and how to read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The result of `d365fo_delete_entity_record`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeleteResult {
+    /// The entity set written.
+    pub entity_set: String,
+    /// The deleted record's key.
+    pub key: Map<String, Value>,
+    /// Always true: the record was deleted.
+    pub deleted: bool,
 }
 
 /// This file's tools, in listing order.
@@ -132,7 +152,7 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 conflict. Not idempotent: if the result is lost or says the outcome is \
                 unknown, read the record before creating it again.",
             input_schema: input::<CreateArgs>(),
-            output_schema: Some(written()),
+            output_schema: Some(output::<WriteResult>()),
             examples: &[
                 r#"{"entity_set": "CustomersV3", "fields": {"dataAreaId": "usmf", "CustomerAccount": "US-900", "OrganizationName": "Contoso Retail", "CustomerGroupId": "10"}}"#,
             ],
@@ -151,7 +171,7 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 record of another company than the default one needs `cross_company: true`. \
                 Returns the new `etag` and, when D365FO sends it, the updated `record`.",
             input_schema: input::<UpdateArgs>(),
-            output_schema: Some(written()),
+            output_schema: Some(output::<WriteResult>()),
             examples: &[
                 r#"{"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-001"}, "fields": {"CreditLimit": 25000, "OnHoldStatus": "No"}, "if_match": "W/\"JzEsNTYzNzE0NDU3Nic=\""}"#,
             ],
@@ -168,15 +188,7 @@ pub(super) fn specs() -> Vec<ToolSpec> {
                 than the default one needs `cross_company: true`. D365FO refuses to delete a \
                 record that others depend on, with its own message.",
             input_schema: input::<DeleteArgs>(),
-            output_schema: Some(json!({
-                "type": "object",
-                "properties": {
-                    "entity_set": { "type": "string" },
-                    "key": { "type": "object" },
-                    "deleted": { "type": "boolean" }
-                },
-                "required": ["entity_set", "key", "deleted"]
-            })),
+            output_schema: Some(output::<DeleteResult>()),
             examples: &[
                 r#"{"entity_set": "CustomersV3", "key": {"dataAreaId": "usmf", "CustomerAccount": "US-900"}}"#,
             ],

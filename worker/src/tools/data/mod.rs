@@ -6,7 +6,7 @@
 //! - [`hints`]: D365FO's answers turned into errors a model can act on;
 //!   [`size`]: the bound on the records one result carries.
 //!
-//! The argument types are `common::catalogue::data`'s.
+//! The argument and result types are `common::catalogue::data`'s.
 
 mod batch;
 pub mod cursor;
@@ -28,14 +28,21 @@ pub async fn run(
     tool: &str,
     args: Map<String, Value>,
 ) -> Result<Reply, WorkerError> {
-    let value = match tool {
-        names::QUERY_ENTITIES => query::run(ctx, parse::parse(tool, args)?).await?,
-        names::GET_ENTITY_RECORD => record::run(ctx, parse::parse(tool, args)?).await?,
-        names::CREATE_ENTITY_RECORD => write::create(ctx, parse::parse(tool, args)?).await?,
-        names::UPDATE_ENTITY_RECORD => write::update(ctx, parse::parse(tool, args)?).await?,
-        names::DELETE_ENTITY_RECORD => write::delete(ctx, parse::parse(tool, args)?).await?,
-        names::EXECUTE_BATCH => batch::run(ctx, parse::parse(tool, args)?).await?,
-        other => return Err(unknown_tool(other)),
-    };
-    Ok(Reply::Data(value))
+    match tool {
+        names::QUERY_ENTITIES => Reply::data(&query::run(ctx, parse::parse(tool, args)?).await?),
+        names::GET_ENTITY_RECORD => {
+            Reply::data(&record::run(ctx, parse::parse(tool, args)?).await?)
+        }
+        names::CREATE_ENTITY_RECORD => {
+            Reply::data(&write::create(ctx, parse::parse(tool, args)?).await?)
+        }
+        names::UPDATE_ENTITY_RECORD => {
+            Reply::data(&write::update(ctx, parse::parse(tool, args)?).await?)
+        }
+        names::DELETE_ENTITY_RECORD => {
+            Reply::data(&write::delete(ctx, parse::parse(tool, args)?).await?)
+        }
+        names::EXECUTE_BATCH => Reply::data(&batch::run(ctx, parse::parse(tool, args)?).await?),
+        other => Err(unknown_tool(other)),
+    }
 }

@@ -16,8 +16,8 @@
 
 use std::collections::HashSet;
 
-use common::catalogue::data::QueryArgs;
-use serde_json::{Map, Value, json};
+use common::catalogue::data::{QueryArgs, QueryResult};
+use serde_json::{Map, Value};
 
 use super::cursor::{self, Cursor};
 use super::hints;
@@ -38,7 +38,7 @@ const DEFAULT_TOP: usize = 100;
 pub const MAX_PAGES: usize = 100;
 
 /// Runs the query.
-pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerError> {
+pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<QueryResult, WorkerError> {
     let base = ctx.client.base_url();
     // A cursor carries the whole query; the other arguments are ignored, as
     // the catalogue tells the model.
@@ -130,41 +130,44 @@ pub async fn run(ctx: &Context<'_>, args: QueryArgs) -> Result<Value, WorkerErro
             ));
         }
     }
-    let mut result = json!({
-        "entity_set": &plan.entity_set,
-        "returned": rows.len(),
-        "more": more,
-    });
-    if let Some(total) = total {
-        result["total_count"] = json!(total);
-    }
-    if more {
-        let next = Cursor {
-            top: limit,
-            skip: plan.skip + rows.len(),
-            ..plan
-        };
-        result["next_cursor"] = json!(next.encode());
-    }
-    if cut_by_size {
-        result["note"] = json!(format!(
+    let note = if cut_by_size {
+        Some(format!(
             "the result was cut at {} rows to stay under {} bytes; pass `next_cursor` for the \
              rest, or name fewer fields in `select`",
             rows.len(),
             ctx.max_result_bytes
-        ));
+        ))
     } else if more && plan.top > limit {
         // The schema lets `top` reach 10,000; a model told "at most `top`
         // rows" must hear that fewer came by design, not because no more
         // exist.
-        result["note"] = json!(format!(
+        Some(format!(
             "this server returns at most {limit} rows per call, fewer than `top` {}; pass \
              `next_cursor` as `cursor` for the next rows",
             plan.top
-        ));
-    }
-    result["rows"] = Value::Array(rows);
-    Ok(result)
+        ))
+    } else {
+        None
+    };
+    let returned = rows.len();
+    let entity_set = plan.entity_set.clone();
+    let next_cursor = more.then(|| {
+        Cursor {
+            top: limit,
+            skip: plan.skip + returned,
+            ..plan
+        }
+        .encode()
+    });
+    Ok(QueryResult {
+        entity_set,
+        rows,
+        returned,
+        total_count: total,
+        more,
+        next_cursor,
+        note,
+    })
 }
 
 /// A URL in the url crate's normal form, for comparing links.

@@ -1,8 +1,7 @@
 //! `d365fo_get_entity_record`: one record by key, refused when it alone is
 //! more than a result may hold (an `expand` of many related records, say).
 
-use common::catalogue::data::RecordArgs;
-use serde_json::{Value, json};
+use common::catalogue::data::{RecordArgs, RecordResult};
 
 use super::{hints, size};
 use crate::tools::Context;
@@ -14,7 +13,7 @@ use crate::{
 const TOOL: &str = common::catalogue::names::GET_ENTITY_RECORD;
 
 /// Reads the record; D365FO's 404 becomes a not-found error.
-pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerError> {
+pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<RecordResult, WorkerError> {
     let expanded = !args.expand.is_empty();
     let query = QueryOptions {
         select: args.select,
@@ -39,5 +38,8 @@ pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<Value, WorkerErr
         let budget = ctx.max_result_bytes;
         return Err(size::too_wide(TOOL, "the record", bytes, budget, expanded));
     }
-    Ok(json!({ "entity_set": args.entity_set, "record": record }))
+    Ok(RecordResult {
+        entity_set: args.entity_set,
+        record,
+    })
 }

@@ -10,12 +10,12 @@
 
 use std::io;
 
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::error::WorkerError;
 
 /// The length of `value` as compact JSON, without building the text.
-pub fn json_len(value: &Value) -> usize {
+pub fn json_len(value: &impl Serialize) -> usize {
     struct Counter(usize);
     impl io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -27,7 +27,8 @@ pub fn json_len(value: &Value) -> usize {
         }
     }
     let mut counter = Counter(0);
-    // Writing a `Value` to a sink that never fails cannot fail.
+    // Writing a `Value`, or a result type of `common::catalogue`, to a sink
+    // that never fails cannot fail.
     let _ = serde_json::to_writer(&mut counter, value);
     counter.0
 }

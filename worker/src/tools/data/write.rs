@@ -14,10 +14,10 @@
 
 use common::catalogue::{
     args::data::Key,
-    data::{CreateArgs, DeleteArgs, UpdateArgs},
+    data::{CreateArgs, DeleteArgs, DeleteResult, UpdateArgs, WriteResult},
 };
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{hints, size};
 use crate::tools::Context;
@@ -36,7 +36,7 @@ use common::catalogue::names;
 const RETURN_RECORD: (&str, &str) = ("Prefer", "return=representation");
 
 /// Creates the record; returns it with its key and ETag.
-pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<Value, WorkerError> {
+pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<WriteResult, WorkerError> {
     let url = data_url(
         ctx.client.base_url(),
         &args.entity_set,
@@ -63,13 +63,12 @@ pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<Value, Worker
     let location = answer
         .header("location")
         .or_else(|| answer.header("odata-entityid"));
-    let mut result = json!({ "entity_set": args.entity_set });
-    if let Some(key) = location.and_then(|l| key_of_location(l, &args.entity_set)) {
-        result["key"] = Value::Object(key);
-    }
-    if let Some(etag) = etag_of(&answer, &record) {
-        result["etag"] = json!(etag);
-    }
+    let mut result = WriteResult {
+        key: location.and_then(|l| key_of_location(l, &args.entity_set)),
+        etag: etag_of(&answer, &record),
+        entity_set: args.entity_set,
+        ..WriteResult::default()
+    };
     if record.is_object() {
         attach_record(ctx, &mut result, record);
     }
@@ -78,7 +77,7 @@ pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<Value, Worker
 
 /// Changes the named fields; returns the new ETag and the record when
 /// D365FO sends it.
-pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<Value, WorkerError> {
+pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<WriteResult, WorkerError> {
     let url = record_url(ctx, &args.entity_set, &args.key, args.cross_company);
     let body = Value::Object(args.fields);
     let mut headers = vec![RETURN_RECORD];
@@ -101,23 +100,26 @@ pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<Value, Worker
     .await
     .map_err(|e| hints::explain(e, &args.entity_set, args.cross_company))?;
     let record = applied_json(&answer)?;
-    let mut result = json!({ "entity_set": args.entity_set, "key": args.key.fields });
-    if let Some(etag) = etag_of(&answer, &record) {
-        result["etag"] = json!(etag);
-    }
+    let mut result = WriteResult {
+        entity_set: args.entity_set,
+        key: Some(args.key.fields),
+        etag: etag_of(&answer, &record),
+        ..WriteResult::default()
+    };
     if record.is_object() {
         attach_record(ctx, &mut result, record);
     } else {
-        result["note"] = json!(
+        result.note = Some(
             "D365FO applied the change without sending the record back; read it with \
              d365fo_get_entity_record to see it"
+                .into(),
         );
     }
     Ok(result)
 }
 
 /// Deletes the record.
-pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<Value, WorkerError> {
+pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<DeleteResult, WorkerError> {
     let url = record_url(ctx, &args.entity_set, &args.key, args.cross_company);
     let headers: Vec<(&str, &str)> = args
         .if_match
@@ -140,7 +142,11 @@ pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<Value, Worker
     )
     .await
     .map_err(|e| hints::explain(e, &args.entity_set, args.cross_company))?;
-    Ok(json!({ "entity_set": args.entity_set, "key": args.key.fields, "deleted": true }))
+    Ok(DeleteResult {
+        entity_set: args.entity_set,
+        key: args.key.fields,
+        deleted: true,
+    })
 }
 
 /// Sends a write at most once for this call: claims the request id first,
@@ -158,15 +164,15 @@ async fn send_write(
 
 /// Puts the `record` D365FO sent back into `result`, or, when it alone is
 /// more than a result may hold, a note saying how to read it instead.
-fn attach_record(ctx: &Context<'_>, result: &mut Value, record: Value) {
+fn attach_record(ctx: &Context<'_>, result: &mut WriteResult, record: Value) {
     let bytes = size::json_len(&record);
     let budget = ctx.max_result_bytes;
     if bytes <= budget {
-        result["record"] = record;
+        result.record = Some(record);
         return;
     }
-    result["record_omitted"] = json!(true);
-    result["note"] = json!(format!(
+    result.record_omitted = Some(true);
+    result.note = Some(format!(
         "D365FO applied the write. The record it sent back is {bytes} bytes of JSON, more \
          than the {budget} bytes a result may hold, so it is left out; read the fields you \
          need with d365fo_get_entity_record and `select`"

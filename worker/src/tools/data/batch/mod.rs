@@ -17,7 +17,7 @@ mod plan;
 mod results;
 
 use common::catalogue::{
-    data::{BatchArgs, MAX_BATCH_OPERATIONS},
+    data::{BatchArgs, BatchResult, MAX_BATCH_OPERATIONS},
     names,
 };
 use reqwest::Method;
@@ -35,7 +35,7 @@ use crate::tools::Context;
 const TOOL: &str = names::EXECUTE_BATCH;
 
 /// Runs the batch.
-pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerError> {
+pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<BatchResult, WorkerError> {
     let invalid = |why: String| WorkerError::invalid_args(TOOL, why);
     let ops = plan::operations(args.operations, MAX_BATCH_OPERATIONS).map_err(invalid)?;
     let units = plan::units(&ops).map_err(invalid)?;
@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerErro
         ))
     };
     if read_only {
-        return Ok(build(ctx.client.request(request).await?)?.value);
+        return Ok(build(ctx.client.request(request).await?)?.result);
     }
     let claim = WriteOnce::claim(ctx.store, ctx.request_id, TOOL).await?;
     let built = ctx.client.request(request).await.and_then(build);
@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<Value, WorkerErro
         Err(_) => Settled::of(&built),
     };
     claim.settle(settled).await;
-    Ok(built?.value)
+    Ok(built?.result)
 }
 
 /// D365FO's answer, one response per request. An unreadable answer to a

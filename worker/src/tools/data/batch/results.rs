@@ -11,7 +11,8 @@
 //! D365FO answers `$batch` 200 even when every write in it failed, so the
 //! HTTP status says nothing about what changed.
 
-use serde_json::{Value, json};
+use common::catalogue::data::{BatchError, BatchResult, OpResult};
+use serde_json::Value;
 
 use super::content_id;
 use super::plan::{Kind, Operation};
@@ -28,7 +29,7 @@ use crate::tools::data::{hints, size::json_len};
 #[derive(Debug)]
 pub struct Built {
     /// The tool's result.
-    pub value: Value,
+    pub result: BatchResult,
     /// How the writes ended, taken together: unknown if any write's outcome
     /// is, else applied if any write was applied, else refused (nothing
     /// changed). Refused for a batch without writes.
@@ -42,7 +43,7 @@ pub fn build(
     responses: Vec<Unit<PartResponse>>,
     budget: usize,
 ) -> Built {
-    let mut results: Vec<Value> = Vec::with_capacity(ops.len());
+    let mut results: Vec<OpResult> = Vec::with_capacity(ops.len());
     let mut writes = Writes::default();
     let mut answers = responses.into_iter();
     for unit in units {
@@ -73,21 +74,21 @@ pub fn build(
         }
     }
     let omitted = fit(&mut results, budget);
-    let succeeded = results.iter().filter(|r| r["ok"] == true).count();
-    let mut out = json!({
-        "operations": ops.len(),
-        "succeeded": succeeded,
-        "failed": results.len() - succeeded,
-        "results": results,
-    });
-    if omitted > 0 {
-        out["note"] = json!(format!(
+    let succeeded = results.iter().filter(|r| r.ok).count();
+    let note = (omitted > 0).then(|| {
+        format!(
             "{omitted} records were left out to keep the result under {budget} bytes; each \
              result without its record says so. Read them with d365fo_get_entity_record"
-        ));
-    }
+        )
+    });
     Built {
-        value: out,
+        result: BatchResult {
+            operations: ops.len(),
+            succeeded,
+            failed: results.len() - succeeded,
+            results,
+            note,
+        },
         settled: writes.settled(),
     }
 }
@@ -154,15 +155,14 @@ fn rolled_back(members: &[usize], response: PartResponse) -> Vec<(usize, Outcome
         .collect()
 }
 
-fn result(op: &Operation, outcome: Outcome) -> Value {
-    let mut out = json!({
-        "index": op.index,
-        "op": op.kind.as_str(),
-        "entity_set": op.entity_set,
-    });
-    if let Some(label) = &op.changeset {
-        out["changeset"] = json!(label);
-    }
+fn result(op: &Operation, outcome: Outcome) -> OpResult {
+    let mut out = OpResult {
+        index: op.index,
+        op: op.kind.as_str().into(),
+        entity_set: op.entity_set.clone(),
+        changeset: op.changeset.clone(),
+        ..OpResult::default()
+    };
     let response = match outcome {
         Outcome::Answered(r) => r,
         Outcome::RolledBack { failed_at } => {
@@ -170,27 +170,27 @@ fn result(op: &Operation, outcome: Outcome) -> Value {
                 || "one of its operations".into(),
                 |f| format!("operation {f}"),
             );
-            out["ok"] = json!(false);
-            out["rolled_back"] = json!(true);
-            out["error"] = error_json(
+            out.ok = false;
+            out.rolled_back = Some(true);
+            out.error = Some(error(
                 "rolled_back",
                 format!(
                     "not applied: {at} of this changeset failed, so D365FO applied none of \
                      its operations"
                 ),
-            );
+            ));
             return out;
         }
         Outcome::Unmatched => {
             let e = WorkerError::OutcomeUnknown(
                 "D365FO's answer to the batch did not match its requests".into(),
             );
-            out["ok"] = json!(false);
-            out["error"] = error_json(e.code().as_str(), e.to_string());
+            out.ok = false;
+            out.error = Some(error(e.code().as_str(), e.to_string()));
             return out;
         }
     };
-    out["status"] = json!(response.status);
+    out.status = Some(response.status);
     if !ok(response.status) {
         let retry_after = errors::parse_retry_after(response.header("retry-after"));
         let e = errors::from_response(response.status, retry_after, &response.body);
@@ -199,14 +199,14 @@ fn result(op: &Operation, outcome: Outcome) -> Value {
             &op.entity_set,
             op.cross_company || op.kind == Kind::Create,
         );
-        out["ok"] = json!(false);
+        out.ok = false;
         if response.status == 424 {
-            out["rolled_back"] = json!(true);
+            out.rolled_back = Some(true);
         }
-        out["error"] = error_json(e.code().as_str(), e.to_string());
+        out.error = Some(error(e.code().as_str(), e.to_string()));
         return out;
     }
-    out["ok"] = json!(true);
+    out.ok = true;
     let body = response.body.trim();
     let record: Option<Value> = if body.is_empty() {
         None
@@ -214,7 +214,7 @@ fn result(op: &Operation, outcome: Outcome) -> Value {
         match serde_json::from_str::<Value>(body) {
             Ok(record) => Some(record),
             Err(_) => {
-                out["note"] = json!(format!(
+                out.note = Some(format!(
                     "D365FO answered HTTP {} with a body that is not JSON",
                     response.status
                 ));
@@ -222,13 +222,11 @@ fn result(op: &Operation, outcome: Outcome) -> Value {
             }
         }
     };
-    if op.kind == Kind::Create
-        && let Some(key) = response
+    if op.kind == Kind::Create {
+        out.key = response
             .header("location")
             .or_else(|| response.header("odata-entityid"))
-            .and_then(|l| key_of_location(l, &op.entity_set))
-    {
-        out["key"] = Value::Object(key);
+            .and_then(|l| key_of_location(l, &op.entity_set));
     }
     let etag = response.header("etag").map(str::to_owned).or_else(|| {
         record
@@ -237,23 +235,24 @@ fn result(op: &Operation, outcome: Outcome) -> Value {
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
-    if let (Some(etag), true) = (etag, op.kind != Kind::Delete) {
-        out["etag"] = json!(etag);
+    if op.kind != Kind::Delete {
+        out.etag = etag;
     }
-    if let Some(record) = record.filter(Value::is_object) {
-        out["record"] = record;
-    }
+    out.record = record.filter(Value::is_object);
     out
 }
 
-fn error_json(code: &str, message: String) -> Value {
-    json!({ "code": code, "message": message })
+fn error(code: &str, message: String) -> BatchError {
+    BatchError {
+        code: code.into(),
+        message,
+    }
 }
 
 /// Leaves records out, last first, until the results fit in `budget`
 /// bytes, the notes that replace them counted; returns how many were left
 /// out.
-fn fit(results: &mut [Value], budget: usize) -> usize {
+fn fit(results: &mut [OpResult], budget: usize) -> usize {
     let mut size: usize = results.iter().map(json_len).sum();
     let mut omitted = 0;
     for result in results.iter_mut().rev() {
@@ -261,17 +260,14 @@ fn fit(results: &mut [Value], budget: usize) -> usize {
             break;
         }
         let before = json_len(result);
-        if result
-            .as_object_mut()
-            .and_then(|m| m.remove("record"))
-            .is_none()
-        {
+        if result.record.take().is_none() {
             continue;
         }
-        result["record_omitted"] = json!(true);
-        result["note"] = json!(
+        result.record_omitted = Some(true);
+        result.note = Some(
             "the record was left out to keep the batch result small; read it with \
              d365fo_get_entity_record"
+                .into(),
         );
         size = size - before + json_len(result);
         omitted += 1;

@@ -3,6 +3,13 @@ use serde_json::json;
 use super::*;
 use crate::tools::data::batch::plan::{operations, units};
 
+impl Built {
+    /// The result as the tool sends it.
+    fn json(self) -> Value {
+        serde_json::to_value(self.result).unwrap()
+    }
+}
+
 fn ops() -> Vec<Operation> {
     let key = json!({"dataAreaId": "usmf", "CustomerAccount": "US-001"});
     let values = vec![
@@ -45,7 +52,7 @@ fn applied_changesets_map_one_to_one() {
     ];
     let built = build(&ops, &units, answer, 1 << 20);
     assert_eq!(built.settled, Settled::Applied);
-    let out = built.value;
+    let out = built.json();
     assert_eq!(
         (out["succeeded"].as_u64(), out["failed"].as_u64()),
         (Some(4), Some(0))
@@ -82,7 +89,7 @@ fn a_failed_changeset_names_its_failure_and_rolls_back_the_rest() {
     ];
     let built = build(&ops, &units, answer.clone(), 1 << 20);
     assert_eq!(built.settled, Settled::Refused);
-    let out = built.value;
+    let out = built.json();
     assert_eq!(
         (out["succeeded"].as_u64(), out["failed"].as_u64()),
         (Some(0), Some(4))
@@ -109,7 +116,7 @@ fn a_failed_changeset_names_its_failure_and_rolls_back_the_rest() {
     }
     let built = build(&ops, &units, anonymous, 1 << 20);
     assert_eq!(built.settled, Settled::Refused);
-    let out = built.value;
+    let out = built.json();
     for i in 1..4 {
         assert_eq!(out["results"][i]["status"], 400);
         assert!(out["results"][i].get("rolled_back").is_none());
@@ -123,7 +130,7 @@ fn answers_that_do_not_match_are_reported_per_operation() {
     let answer = vec![Unit::Single(response(None, 200, &[], &record("US-001")))];
     let built = build(&ops, &units, answer, 1 << 20);
     assert_eq!(built.settled, Settled::Unknown);
-    let out = built.value;
+    let out = built.json();
     assert_eq!(out["results"].as_array().unwrap().len(), 4);
     assert_eq!(out["results"][0]["ok"], true);
     for i in 1..4 {
@@ -151,7 +158,7 @@ fn records_past_the_budget_are_left_out_with_a_note() {
         .collect();
     let built = build(&ops, &units, answer, 2500);
     assert_eq!(built.settled, Settled::Refused);
-    let out = built.value;
+    let out = built.json();
     let r = out["results"].as_array().unwrap();
     assert!(r[0].get("record").is_some() && r[1].get("record").is_some());
     assert_eq!(r[2]["record_omitted"], true);
@@ -215,14 +222,14 @@ fn results_with_records_left_out_stay_within_the_budget() {
             .sum()
     };
     let bare = {
-        let out = build(&ops, &units, answer.clone(), 0).value;
+        let out = build(&ops, &units, answer.clone(), 0).json();
         assert_eq!(out["results"][0]["record_omitted"], true);
         size(&out)
     };
     // Every budget that the results without records fit in is kept,
     // the notes that replace the records counted.
     for budget in bare..bare + 1200 {
-        let out = build(&ops, &units, answer.clone(), budget).value;
+        let out = build(&ops, &units, answer.clone(), budget).json();
         assert!(size(&out) <= budget, "{} > {budget}", size(&out));
     }
 }
