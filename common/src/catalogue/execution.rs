@@ -10,12 +10,18 @@
 //! renders a document from data that already exists and changes nothing, so
 //! it is read-only and may be retried like a read.
 
+mod results;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+pub use self::results::{
+    ActionBinding, ActionResult, ReportDocument, ReportResult, ServiceListResult, ServiceParameter,
+    ServiceResult,
+};
 use super::args::{de, execution as fields};
-use super::{Effects, Group, ToolSpec, input};
+use super::{Effects, Group, ToolSpec, input, output};
 
 /// Tool names of this group.
 pub mod names {
@@ -184,19 +190,7 @@ fn call_action() -> ToolSpec {
             Dates are ISO 8601 with a zone. The result is the action's return value (`result`), \
             or null for an action that returns nothing.",
         input_schema: input::<ActionArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "action": { "type": "string" },
-                "binding": { "type": "string", "enum": ["unbound", "entity_set", "record"] },
-                "entity_set": { "type": "string" },
-                "result": { "description": "The action's return value; null when it returns nothing or is omitted.", "anyOf": super::any_json() },
-                "result_bytes": { "type": "integer" },
-                "result_omitted": { "type": "boolean" },
-                "note": { "type": "string" }
-            },
-            "required": ["action", "binding", "result", "result_bytes", "result_omitted"]
-        })),
+        output_schema: Some(output::<ActionResult>()),
         examples: &[
             r#"{"action": "GetCompanyName", "parameters": {"CompanyId": "DEMF"}}"#,
             r#"{"action": "GetApplicationVersion", "entity_set": "DataManagementEntities"}"#,
@@ -223,19 +217,7 @@ fn call_json_service() -> ToolSpec {
             \"2024-05-01T00:00:00Z\", \"end\": \"2024-05-01T01:00:00Z\"}}`. Every parameter the \
             operation declares must be present.",
         input_schema: input::<CallArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "service_group": { "type": "string" },
-                "service": { "type": "string" },
-                "operation": { "type": "string" },
-                "result": { "description": "The operation's return value; null when it returns nothing or is omitted.", "anyOf": super::any_json() },
-                "result_bytes": { "type": "integer" },
-                "result_omitted": { "type": "boolean" },
-                "note": { "type": "string" }
-            },
-            "required": ["service_group", "service", "operation", "result", "result_bytes", "result_omitted"]
-        })),
+        output_schema: Some(output::<ServiceResult>()),
         examples: &[
             r#"{"service_group": "UserSessionService", "service": "AifUserSessionService", "operation": "GetUserSessionInfo"}"#,
             r#"{"service_group": "SysSqlDiagnosticService", "service": "SysSqlDiagnosticServiceOperations", "operation": "GetAxSqlResourceStats", "parameters": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T01:00:00Z"}}"#,
@@ -257,26 +239,7 @@ fn list_json_services() -> ToolSpec {
             \"AifUserSessionService\"}` lists GetUserSessionInfo and the others. Use it before \
             d365fo_call_json_service to get names and parameters right.",
         input_schema: input::<ListArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "service_group": { "type": "string" },
-                "service": { "type": "string" },
-                "operation": { "type": "string" },
-                "service_groups": { "type": "array", "items": { "type": "string" } },
-                "services": { "type": "array", "items": { "type": "string" } },
-                "operations": { "type": "array", "items": { "type": "string" } },
-                "parameters": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": { "name": { "type": "string" }, "type": { "type": "string" } },
-                        "required": ["name", "type"]
-                    }
-                },
-                "returns": { "type": "string" }
-            }
-        })),
+        output_schema: Some(output::<ServiceListResult>()),
         examples: &[
             r#"{}"#,
             r#"{"service_group": "UserSessionService", "service": "AifUserSessionService"}"#,
@@ -302,27 +265,7 @@ fn run_report() -> ToolSpec {
             PurchPurchaseOrderController (VendPurchOrderJour, PurchId). Reports larger than \
             10 MiB are refused; render one document at a time.",
         input_schema: input::<ReportArgs>(),
-        output_schema: Some(json!({
-            "type": "object",
-            "properties": {
-                "controller": { "type": "string" },
-                "legal_entity": { "type": "string" },
-                "document": {
-                    "type": "object",
-                    "properties": {
-                        "data_table": { "type": "string" },
-                        "data_field": { "type": "string" },
-                        "document_id": { "type": "string" }
-                    },
-                    "required": ["data_table", "data_field", "document_id"]
-                },
-                "uri": { "type": "string" },
-                "mime_type": { "type": "string" },
-                "size_bytes": { "type": "integer" },
-                "pages": { "type": "integer" }
-            },
-            "required": ["controller", "legal_entity", "document", "uri", "mime_type", "size_bytes"]
-        })),
+        output_schema: Some(output::<ReportResult>()),
         examples: &[
             r#"{"controller": "SalesInvoiceController", "legal_entity": "USMF", "data_table": "CustInvoiceJour", "data_field": "InvoiceId", "document_id": "CIV-000708"}"#,
         ],

@@ -7,14 +7,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{agreement::errors, data, names, output, server, tools};
+use super::{agreement::errors, data, execution as exec, names, output, server, tools};
 
 /// Tools whose output schema is still written by hand, not derived.
 const HAND_WRITTEN: &[&str] = &[
-    names::CALL_ACTION,
-    names::CALL_JSON_SERVICE,
-    names::LIST_JSON_SERVICES,
-    names::RUN_REPORT,
     names::TEST_CONNECTION,
     names::GET_ENVIRONMENT_INFO,
     names::SEARCH_ENTITIES,
@@ -86,6 +82,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
     ];
     samples.extend(data_samples());
+    samples.extend(execution_samples());
     samples
 }
 
@@ -168,6 +165,89 @@ fn data_samples() -> Vec<(&'static str, Value)> {
             }),
         ),
     ]
+}
+
+fn execution_samples() -> Vec<(&'static str, Value)> {
+    let action = |binding, result: Value, omitted: bool| exec::ActionResult {
+        action: "GetCompanyName".into(),
+        binding,
+        entity_set: (binding != exec::ActionBinding::Unbound).then(|| "CustomersV3".into()),
+        result_bytes: result.to_string().len(),
+        result,
+        result_omitted: omitted,
+        note: omitted.then(|| "left out".into()),
+    };
+    let service = |result: Value| exec::ServiceResult {
+        service_group: "UserSessionService".into(),
+        service: "AifUserSessionService".into(),
+        operation: "GetUserSessionInfo".into(),
+        result_bytes: result.to_string().len(),
+        result_omitted: false,
+        result,
+        note: None,
+    };
+    let operation = exec::ServiceListResult {
+        service_group: Some("g".into()),
+        service: Some("s".into()),
+        operation: Some("o".into()),
+        parameters: Some(vec![exec::ServiceParameter {
+            name: "start".into(),
+            type_name: "DateTime".into(),
+        }]),
+        returns: Some("void".into()),
+        ..exec::ServiceListResult::default()
+    };
+    let groups = exec::ServiceListResult {
+        service_groups: Some(vec!["g".into()]),
+        ..exec::ServiceListResult::default()
+    };
+    let services = exec::ServiceListResult {
+        service_group: Some("g".into()),
+        services: Some(vec!["s".into()]),
+        ..exec::ServiceListResult::default()
+    };
+    let operations = exec::ServiceListResult {
+        service_group: Some("g".into()),
+        service: Some("s".into()),
+        operations: Some(vec!["o".into()]),
+        ..exec::ServiceListResult::default()
+    };
+    let report = |pages| exec::ReportResult {
+        controller: "SalesInvoiceController".into(),
+        legal_entity: "USMF".into(),
+        document: exec::ReportDocument {
+            data_table: "CustInvoiceJour".into(),
+            data_field: "InvoiceId".into(),
+            document_id: "CIV-000708".into(),
+        },
+        uri: "d365fo://contoso/reports/SalesInvoiceController/USMF/CIV-000708.pdf".into(),
+        mime_type: "application/pdf".into(),
+        size_bytes: 1234,
+        pages,
+    };
+    let mut samples = Vec::new();
+    for (binding, result, omitted) in [
+        (exec::ActionBinding::Unbound, json!("DEMF"), false),
+        (exec::ActionBinding::EntitySet, json!({"A": [1, 2]}), false),
+        (exec::ActionBinding::Record, Value::Null, true),
+        (exec::ActionBinding::Record, Value::Null, false),
+    ] {
+        samples.push((names::CALL_ACTION, value(&action(binding, result, omitted))));
+    }
+    for result in [
+        json!({"SessionId": "x"}),
+        json!(3.5),
+        json!([true]),
+        Value::Null,
+    ] {
+        samples.push((names::CALL_JSON_SERVICE, value(&service(result))));
+    }
+    for list in [groups, services, operations, operation] {
+        samples.push((names::LIST_JSON_SERVICES, value(&list)));
+    }
+    samples.push((names::RUN_REPORT, value(&report(Some(2)))));
+    samples.push((names::RUN_REPORT, value(&report(None))));
+    samples
 }
 
 #[test]

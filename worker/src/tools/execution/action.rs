@@ -5,8 +5,12 @@
 //! store and sent once (see `crate::d365::WriteOnce`); it is resent only
 //! after D365FO throttled it (429), which refuses a request before it runs.
 
-use common::catalogue::{args::execution::ACTION_NAMESPACE, execution::ActionArgs, names};
-use serde_json::{Map, Value};
+use common::catalogue::{
+    args::execution::ACTION_NAMESPACE,
+    execution::{ActionArgs, ActionBinding as Binding, ActionResult},
+    names,
+};
+use serde_json::Value;
 
 use super::outcome::{self, Bounded};
 use crate::{
@@ -22,24 +26,6 @@ use crate::{
 const NOT_FOUND_HINT: &str = "Find the action, its binding and its entity set with \
     d365fo_search_actions; for an action bound to a record, check the key with \
     d365fo_get_entity_record";
-
-/// How the action is addressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Binding {
-    Unbound,
-    EntitySet,
-    Record,
-}
-
-impl Binding {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Unbound => "unbound",
-            Self::EntitySet => "entity_set",
-            Self::Record => "record",
-        }
-    }
-}
 
 /// The action's path under `/data`, and its binding.
 fn path(args: &ActionArgs) -> Result<(String, Binding), WorkerError> {
@@ -60,7 +46,7 @@ fn path(args: &ActionArgs) -> Result<(String, Binding), WorkerError> {
 }
 
 /// Claims the call, posts the parameters once and returns the action's value.
-pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerError> {
+pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<ActionResult, WorkerError> {
     let (path, binding) = path(&args)?;
     let query = QueryOptions {
         cross_company: args.cross_company,
@@ -75,15 +61,17 @@ pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<Value, WorkerErr
         .await;
     claim.settle(Settled::of(&answer)).await;
     let answer = answer.map_err(|e| outcome::not_found_with_hint(e, NOT_FOUND_HINT))?;
-    let mut out = Map::new();
-    out.insert("action".into(), Value::String(args.action));
-    out.insert("binding".into(), Value::from(binding.as_str()));
-    if let Some(set) = args.entity_set {
-        out.insert("entity_set".into(), Value::String(set));
-    }
     let limit = ctx.max_result_bytes;
-    Bounded::new(outcome::action_value(answer), limit).write_into(&mut out, "The action", limit);
-    Ok(Value::Object(out))
+    let bounded = Bounded::new(outcome::action_value(answer), limit);
+    Ok(ActionResult {
+        action: args.action,
+        binding,
+        entity_set: args.entity_set,
+        note: bounded.note("The action", limit),
+        result: bounded.result,
+        result_bytes: bounded.bytes,
+        result_omitted: bounded.omitted,
+    })
 }
 
 #[cfg(test)]

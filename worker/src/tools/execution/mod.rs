@@ -6,7 +6,7 @@
 //! - `report`: `d365fo_run_report`, a PDF as an MCP embedded resource.
 //! - `outcome`: results bounded without turning a success into an error,
 //!   and errors that say when a request may have run anyway.
-//! - The argument types and their readers are
+//! - The argument and result types, and the arguments' readers, are
 //!   `common::catalogue::execution`'s.
 //!
 //! Actions and service operations run at most once (resent only after a 429), after
@@ -34,15 +34,13 @@ pub async fn run(
     args: Map<String, Value>,
 ) -> Result<Reply, WorkerError> {
     match tool {
-        names::CALL_ACTION => Ok(Reply::Data(
-            action::run(ctx, args::parse(tool, args)?).await?,
-        )),
-        names::CALL_JSON_SERVICE => Ok(Reply::Data(
-            service::call(ctx, args::parse(tool, args)?).await?,
-        )),
-        names::LIST_JSON_SERVICES => Ok(Reply::Data(
-            service::list(ctx, args::parse(tool, args)?).await?,
-        )),
+        names::CALL_ACTION => Reply::data(&action::run(ctx, args::parse(tool, args)?).await?),
+        names::CALL_JSON_SERVICE => {
+            Reply::data(&service::call(ctx, args::parse(tool, args)?).await?)
+        }
+        names::LIST_JSON_SERVICES => {
+            Reply::data(&service::list(ctx, args::parse(tool, args)?).await?)
+        }
         names::RUN_REPORT => report::run(ctx, args::parse(tool, args)?).await,
         other => Err(unknown_tool(other)),
     }

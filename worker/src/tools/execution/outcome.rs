@@ -6,7 +6,7 @@
 //! result too large to return is reported as a success with the result
 //! left out, never as a failure, and never cut silently.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::WorkerError;
 
@@ -44,23 +44,17 @@ impl Bounded {
         }
     }
 
-    /// Adds `result`, `result_bytes`, `result_omitted` and, when left out,
-    /// a `note` saying why (`what` names the call: "the action").
-    pub fn write_into(self, out: &mut Map<String, Value>, what: &str, limit: usize) {
-        if self.omitted {
-            out.insert(
-                "note".into(),
-                Value::String(format!(
-                    "{what} ran and succeeded, but its result is {} bytes of JSON, more than \
-                     the {limit} one call returns, so it is left out. It cannot be paged; do \
-                     not call it again just to see the result.",
-                    self.bytes
-                )),
-            );
-        }
-        out.insert("result".into(), self.result);
-        out.insert("result_bytes".into(), Value::from(self.bytes));
-        out.insert("result_omitted".into(), Value::Bool(self.omitted));
+    /// The result's `note` when it was left out, saying why (`what` names
+    /// the call: "The action").
+    pub fn note(&self, what: &str, limit: usize) -> Option<String> {
+        self.omitted.then(|| {
+            format!(
+                "{what} ran and succeeded, but its result is {} bytes of JSON, more than the \
+                 {limit} one call returns, so it is left out. It cannot be paged; do not call \
+                 it again just to see the result.",
+                self.bytes
+            )
+        })
     }
 }
 
@@ -105,10 +99,9 @@ mod tests {
             (big.result.clone(), big.bytes, big.omitted),
             (Value::Null, 202, true)
         );
-        let mut out = Map::new();
-        big.write_into(&mut out, "the action", 100);
-        assert!(out["note"].as_str().unwrap().contains("202 bytes"));
-        assert_eq!(out["result_omitted"], true);
+        let note = big.note("the action", 100).unwrap();
+        assert!(note.starts_with("the action ran and succeeded") && note.contains("202 bytes"));
+        assert_eq!(small.note("the action", 100), None);
         let none = Bounded::new(Value::Null, 0);
         assert_eq!((none.bytes, none.omitted), (0, false));
     }

@@ -10,7 +10,10 @@
 //! in memory only — nothing is written to the worker's disk.
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use common::catalogue::{execution::ReportArgs, names};
+use common::catalogue::{
+    execution::{ReportArgs, ReportDocument, ReportResult},
+    names,
+};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
@@ -21,7 +24,7 @@ use crate::{
         odata::{QueryOptions, data_url},
     },
     error::WorkerError,
-    tools::{Context, Reply},
+    tools::{self, Context, Reply},
 };
 
 /// Largest PDF returned, decoded.
@@ -90,12 +93,17 @@ pub async fn run(ctx: &Context<'_>, args: ReportArgs) -> Result<Reply, WorkerErr
     if pdf.len() > limit {
         return Err(too_large(&format!("{} bytes", pdf.len()), limit));
     }
-    Ok(reply(&ctx.env.name, &args, &pdf, blob))
+    reply(&ctx.env.name, &args, &pdf, blob)
 }
 
 /// A text summary and the PDF as an embedded resource, with the same facts
 /// as structured content. `blob` is the PDF's base64 text, as received.
-fn reply(environment: &str, args: &ReportArgs, pdf: &[u8], blob: String) -> Reply {
+fn reply(
+    environment: &str,
+    args: &ReportArgs,
+    pdf: &[u8],
+    blob: String,
+) -> Result<Reply, WorkerError> {
     let pages = count_pages(pdf);
     let uri = format!(
         "d365fo://{}/reports/{}/{}/{}.pdf",
@@ -117,29 +125,27 @@ fn reply(environment: &str, args: &ReportArgs, pdf: &[u8], blob: String) -> Repl
         args.legal_entity,
         pdf.len()
     );
-    let mut structured = json!({
-        "controller": args.controller,
-        "legal_entity": args.legal_entity,
-        "document": {
-            "data_table": args.data_table,
-            "data_field": args.data_field,
-            "document_id": args.document_id,
+    let structured = tools::structured(&ReportResult {
+        controller: args.controller.clone(),
+        legal_entity: args.legal_entity.clone(),
+        document: ReportDocument {
+            data_table: args.data_table.clone(),
+            data_field: args.data_field.clone(),
+            document_id: args.document_id.clone(),
         },
-        "uri": uri,
-        "mime_type": "application/pdf",
-        "size_bytes": pdf.len(),
-    });
-    if let Some(pages) = pages {
-        structured["pages"] = json!(pages);
-    }
+        uri: uri.clone(),
+        mime_type: "application/pdf".into(),
+        size_bytes: pdf.len(),
+        pages,
+    })?;
     let resource = json!({
         "type": "resource",
         "resource": { "uri": uri, "mimeType": "application/pdf", "blob": blob },
     });
-    Reply::Content {
+    Ok(Reply::Content {
         content: vec![json!({ "type": "text", "text": summary }), resource],
         structured: Some(structured),
-    }
+    })
 }
 
 /// The most decoded bytes returned: [`MAX_REPORT_BYTES`], or less when the

@@ -5,10 +5,10 @@
 //! A GET on the same paths is discovery and is retried like any read.
 
 use common::catalogue::{
-    execution::{CallArgs, ListArgs},
+    execution::{CallArgs, ListArgs, ServiceListResult, ServiceParameter, ServiceResult},
     names,
 };
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::outcome::{self, Bounded};
 use crate::metadata::str_field as text;
@@ -39,7 +39,7 @@ fn services_url(ctx: &Context<'_>, parts: &[&str]) -> String {
 }
 
 /// Claims the call, posts the parameters once and returns the operation's result.
-pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerError> {
+pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<ServiceResult, WorkerError> {
     let url = services_url(ctx, &[&args.service_group, &args.service, &args.operation]);
     let claim = WriteOnce::claim(ctx.store, ctx.request_id, names::CALL_JSON_SERVICE).await?;
     let body = Value::Object(args.parameters);
@@ -66,18 +66,22 @@ pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<Value, WorkerErro
     // refusal, not an open outcome.
     claim.settle(Settled::of(&answer)).await;
     let answer = answer?;
-    let mut out = Map::new();
-    out.insert("service_group".into(), Value::String(args.service_group));
-    out.insert("service".into(), Value::String(args.service));
-    out.insert("operation".into(), Value::String(args.operation));
     let limit = ctx.max_result_bytes;
-    Bounded::new(answer, limit).write_into(&mut out, "The operation", limit);
-    Ok(Value::Object(out))
+    let bounded = Bounded::new(answer, limit);
+    Ok(ServiceResult {
+        service_group: args.service_group,
+        service: args.service,
+        operation: args.operation,
+        note: bounded.note("The operation", limit),
+        result: bounded.result,
+        result_bytes: bounded.bytes,
+        result_omitted: bounded.omitted,
+    })
 }
 
 /// One level of the discovery tree: groups, services, operations, or one
 /// operation's signature.
-pub async fn list(ctx: &Context<'_>, args: ListArgs) -> Result<Value, WorkerError> {
+pub async fn list(ctx: &Context<'_>, args: ListArgs) -> Result<ServiceListResult, WorkerError> {
     let invalid = |reason: &str| WorkerError::invalid_args(names::LIST_JSON_SERVICES, reason);
     let parts: Vec<&str> = match (&args.service_group, &args.service, &args.operation) {
         (None, None, None) => Vec::new(),
@@ -94,32 +98,27 @@ pub async fn list(ctx: &Context<'_>, args: ListArgs) -> Result<Value, WorkerErro
             "List the level above (leave out the last name) to see the names that exist",
         )
     })?;
-    let mut out = json!({});
-    for (field, value) in [
-        ("service_group", &args.service_group),
-        ("service", &args.service),
-        ("operation", &args.operation),
-    ] {
-        if let Some(value) = value {
-            out[field] = json!(value);
-        }
-    }
-    match parts.len() {
-        0 => out["service_groups"] = json!(names_in(&answer, "ServiceGroups")?),
-        1 => out["services"] = json!(names_in(&answer, "Services")?),
-        2 => out["operations"] = json!(names_in(&answer, "Operations")?),
+    let depth = parts.len();
+    let mut out = ServiceListResult {
+        service_group: args.service_group,
+        service: args.service,
+        operation: args.operation,
+        ..ServiceListResult::default()
+    };
+    match depth {
+        0 => out.service_groups = Some(names_in(&answer, "ServiceGroups")?),
+        1 => out.services = Some(names_in(&answer, "Services")?),
+        2 => out.operations = Some(names_in(&answer, "Operations")?),
         _ => {
             let parameters = entries(&answer, "Parameters")?
                 .iter()
-                .map(|p| {
-                    json!({
-                        "name": text(p, "Name"),
-                        "type": text(p, "Type"),
-                    })
+                .map(|p| ServiceParameter {
+                    name: text(p, "Name"),
+                    type_name: text(p, "Type"),
                 })
-                .collect::<Vec<_>>();
-            out["parameters"] = Value::Array(parameters);
-            out["returns"] = json!(text(&answer["Return"], "Type"));
+                .collect();
+            out.parameters = Some(parameters);
+            out.returns = Some(text(&answer["Return"], "Type"));
         }
     }
     Ok(out)
