@@ -3,12 +3,15 @@
 //! open-world; all but the connection and version tools are served from
 //! the metadata cache after the first call.
 
+mod results;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use self::results::{ConnectionResult, EnvironmentInfoResult};
 use super::args::{NoArgs, metadata as args};
-use super::{Effects, Group, ToolSpec, input};
+use super::{Effects, Group, ToolSpec, input, output};
 
 /// Tool names of this group.
 pub mod names {
@@ -251,17 +254,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 and the round-trip time. Use it first when other tools fail with connection or \
                 authentication errors.",
             input_schema: input::<NoArgs>(),
-            output_schema: Some(json!({
-                "type": "object",
-                "properties": {
-                    "ok": { "type": "boolean" },
-                    "environment": { "type": "string" },
-                    "base_url": { "type": "string" },
-                    "latency_ms": { "type": "number" },
-                    "message": { "type": "string" }
-                },
-                "required": ["ok", "environment", "base_url", "latency_ms"]
-            })),
+            output_schema: Some(output::<ConnectionResult>()),
             examples: &[r#"{}"#],
             effects: Effects::READ,
         },
@@ -273,16 +266,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 build version. Use it to tell which release an environment runs before relying \
                 on version-specific entities or fields.",
             input_schema: input::<NoArgs>(),
-            output_schema: Some(json!({
-                "type": "object",
-                "properties": {
-                    "environment": { "type": "string" },
-                    "base_url": { "type": "string" },
-                    "application_version": { "type": "string" },
-                    "platform_version": { "type": "string" }
-                },
-                "required": ["environment", "base_url", "application_version", "platform_version"]
-            })),
+            output_schema: Some(output::<EnvironmentInfoResult>()),
             examples: &[r#"{}"#],
             effects: Effects::READ,
         },

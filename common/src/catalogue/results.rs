@@ -7,12 +7,11 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{agreement::errors, data, execution as exec, names, output, server, tools};
+use super::{agreement::errors, data, execution as exec, metadata, names, output, server, tools};
 
-/// Tools whose output schema is still written by hand, not derived.
+/// Tools whose output schema is still written by hand, not derived: their
+/// results are built as JSON in the worker's `metadata` module.
 const HAND_WRITTEN: &[&str] = &[
-    names::TEST_CONNECTION,
-    names::GET_ENVIRONMENT_INFO,
     names::SEARCH_ENTITIES,
     names::GET_ENTITY_SCHEMA,
     names::SEARCH_ACTIONS,
@@ -83,6 +82,23 @@ fn samples() -> Vec<(&'static str, Value)> {
     ];
     samples.extend(data_samples());
     samples.extend(execution_samples());
+    for ok in [true, false] {
+        let result = metadata::ConnectionResult {
+            ok,
+            environment: "contoso".into(),
+            base_url: "https://contoso.operations.dynamics.com".into(),
+            latency_ms: 81.5,
+            message: "connected".into(),
+        };
+        samples.push((names::TEST_CONNECTION, value(&result)));
+    }
+    let info = metadata::EnvironmentInfoResult {
+        environment: "contoso".into(),
+        base_url: "https://contoso.operations.dynamics.com".into(),
+        application_version: "10.0.41".into(),
+        platform_version: "7.0.7367.49".into(),
+    };
+    samples.push((names::GET_ENVIRONMENT_INFO, value(&info)));
     samples
 }
 

@@ -1,6 +1,9 @@
 //! `d365fo_test_connection` and `d365fo_get_environment_info`.
 
-use common::catalogue::args::NoArgs;
+use common::catalogue::{
+    args::NoArgs,
+    metadata::{ConnectionResult, EnvironmentInfoResult},
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -15,7 +18,10 @@ use crate::{
 
 /// One row of `LegalEntities`: the cheapest authenticated read there is, and
 /// present in every environment.
-pub async fn test_connection(ctx: &Context<'_>, _args: NoArgs) -> Result<Value, WorkerError> {
+pub async fn test_connection(
+    ctx: &Context<'_>,
+    _args: NoArgs,
+) -> Result<ConnectionResult, WorkerError> {
     let query = QueryOptions {
         select: vec!["LegalEntityId".into()],
         top: Some(1),
@@ -43,27 +49,39 @@ pub async fn test_connection(ctx: &Context<'_>, _args: NoArgs) -> Result<Value, 
         ),
         Err(e) => (false, format!("{}: {e}", e.code())),
     };
-    Ok(json!({
-        "ok": ok,
-        "environment": ctx.client.config().name,
-        "base_url": ctx.client.base_url().as_str().trim_end_matches('/'),
-        "latency_ms": (latency_ms * 10.0).round() / 10.0,
-        "message": message,
-    }))
+    Ok(ConnectionResult {
+        ok,
+        environment: ctx.client.config().name.clone(),
+        base_url: base_url(ctx),
+        latency_ms: (latency_ms * 10.0).round() / 10.0,
+        message,
+    })
 }
 
 /// The application and platform versions, asked concurrently.
-pub async fn environment_info(ctx: &Context<'_>, _args: NoArgs) -> Result<Value, WorkerError> {
+pub async fn environment_info(
+    ctx: &Context<'_>,
+    _args: NoArgs,
+) -> Result<EnvironmentInfoResult, WorkerError> {
     let (application, platform) = tokio::try_join!(
         version(ctx, "GetApplicationVersion"),
         version(ctx, "GetPlatformBuildVersion"),
     )?;
-    Ok(json!({
-        "environment": ctx.client.config().name,
-        "base_url": ctx.client.base_url().as_str().trim_end_matches('/'),
-        "application_version": application,
-        "platform_version": platform,
-    }))
+    Ok(EnvironmentInfoResult {
+        environment: ctx.client.config().name.clone(),
+        base_url: base_url(ctx),
+        application_version: application,
+        platform_version: platform,
+    })
+}
+
+/// The environment's URL as the results show it, without a trailing `/`.
+fn base_url(ctx: &Context<'_>) -> String {
+    ctx.client
+        .base_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 async fn version(ctx: &Context<'_>, action: &str) -> Result<String, WorkerError> {

@@ -26,12 +26,16 @@ pub async fn run(
         deadline: ctx.deadline,
         progress: Some(&ctx.progress),
     };
+    // The connection tools build their result types; the others' results
+    // are still built as JSON by `crate::metadata`.
     let value = match tool {
         names::TEST_CONNECTION => {
-            connection::test_connection(ctx, args::parse(tool, args)?).await?
+            let args = args::parse(tool, args)?;
+            return Reply::data(&connection::test_connection(ctx, args).await?);
         }
         names::GET_ENVIRONMENT_INFO => {
-            connection::environment_info(ctx, args::parse(tool, args)?).await?
+            let args = args::parse(tool, args)?;
+            return Reply::data(&connection::environment_info(ctx, args).await?);
         }
         names::GET_INSTALLED_MODULES => {
             labels::installed_modules(&meta, args::parse(tool, args)?).await?
