@@ -338,3 +338,31 @@ fn optional_results_are_omitted_and_nulls_are_said() {
     let missing = json!({"name": "a"});
     assert!(!errors(&schema, &missing).is_empty(), "label is required");
 }
+
+/// Doc comments become descriptions a model reads: no rustdoc links.
+#[test]
+fn output_descriptions_carry_no_rustdoc_links() {
+    fn walk(tool: &str, schema: &Value, problems: &mut Vec<String>) {
+        match schema {
+            Value::Object(node) => {
+                if let Some(Value::String(text)) = node.get("description")
+                    && text.contains("[`")
+                {
+                    problems.push(format!("{tool}: {text}"));
+                }
+                for child in node.values() {
+                    walk(tool, child, problems);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(tool, i, problems)),
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    for tool in tools() {
+        if let Some(schema) = &tool.output_schema {
+            walk(tool.name, schema, &mut problems);
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

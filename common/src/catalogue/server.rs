@@ -66,7 +66,7 @@ pub struct ConfigResult {
     pub cache: Value,
 }
 
-/// One configured environment, as [`ConfigResult`] shows it.
+/// One configured environment, as the configuration result shows it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EnvironmentConfig {
     /// The name `environment` arguments use.
