@@ -141,23 +141,23 @@ pub struct RecordArgs {
 /// The result of `d365fo_query_entities`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct QueryResult {
-    /// The entity set read.
+    // The entity set read.
     pub entity_set: String,
-    /// The rows, as D365FO sent them.
+    // The rows, as D365FO sent them.
     #[schemars(with = "Vec<Map<String, Value>>")]
     pub rows: Vec<Value>,
-    /// How many rows `rows` holds.
+    // How many rows `rows` holds.
     pub returned: usize,
-    /// How many rows match, when `count` asked for it.
+    // How many rows match, when `count` asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_count: Option<u64>,
-    /// Whether more rows exist; `next_cursor` reads them.
+    // Whether more rows exist; `next_cursor` reads them.
     pub more: bool,
-    /// The `cursor` of the next call, when more rows exist.
+    // The `cursor` of the next call, when more rows exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    /// Why fewer rows came than asked for, when that was this server's
-    /// limit rather than the end of the rows.
+    // Why fewer rows came than asked for, when that was this server's
+    // limit rather than the end of the rows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -165,9 +165,9 @@ pub struct QueryResult {
 /// The result of `d365fo_get_entity_record`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RecordResult {
-    /// The entity set read.
+    // The entity set read.
     pub entity_set: String,
-    /// The record, as D365FO sent it, with its `@odata.etag`.
+    // The record, as D365FO sent it, with its `@odata.etag`.
     #[schemars(with = "Map<String, Value>")]
     pub record: Value,
 }

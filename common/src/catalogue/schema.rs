@@ -50,6 +50,12 @@ pub fn input<T: JsonSchema>() -> Value {
 
 /// The output schema of a tool whose `structuredContent` is a `T`: an
 /// object of `T`'s fields as they serialize, required when always sent.
+///
+/// Every doc comment of `T` becomes a `description` that every agent
+/// carries in every request (`tools/list`), so the fields of result types
+/// are documented with `//` comments, and only the few descriptions that
+/// tell a model what to do with a field (an `etag` for `if_match`, a `note`
+/// on how to read what was left out) are `///`.
 pub fn output<T: JsonSchema>() -> Value {
     let generator = SchemaSettings::draft2020_12()
         .with(|s| {

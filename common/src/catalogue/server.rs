@@ -21,14 +21,14 @@ pub mod names {
 /// The result of `d365fo_get_performance_stats`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatsResult {
-    /// The id of the worker that answered.
+    // The id of the worker that answered.
     pub worker: String,
-    /// Seconds since that worker started.
+    // Seconds since that worker started.
     pub uptime_s: u64,
-    /// Calls, errors by code and latencies, per tool and in total.
+    // Calls, errors by code and latencies, per tool and in total.
     #[schemars(with = "Map<String, Value>")]
     pub calls: Value,
-    /// The metadata and label cache's counters.
+    // The metadata and label cache's counters.
     #[schemars(with = "Map<String, Value>")]
     pub cache: Value,
 }
@@ -36,64 +36,64 @@ pub struct StatsResult {
 /// The result of `d365fo_reset_performance_stats`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ResetResult {
-    /// The id of the worker whose statistics were zeroed.
+    // The id of the worker whose statistics were zeroed.
     pub worker: String,
-    /// Always true: the statistics were zeroed.
+    // Always true: the statistics were zeroed.
     pub reset: bool,
 }
 
 /// The result of `d365fo_get_server_config`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ConfigResult {
-    /// The id of the worker that answered.
+    // The id of the worker that answered.
     pub worker: String,
-    /// The server's version.
+    // The server's version.
     pub version: String,
-    /// The environment a call without `environment` addresses.
+    // The environment a call without `environment` addresses.
     pub default_environment: String,
-    /// The configured D365FO environments.
+    // The configured D365FO environments.
     pub environments: Vec<EnvironmentConfig>,
-    /// Timeout of one request to D365FO, in milliseconds.
+    // Timeout of one request to D365FO, in milliseconds.
     pub request_timeout_ms: u64,
-    /// Timeout of connecting to D365FO, in milliseconds.
+    // Timeout of connecting to D365FO, in milliseconds.
     pub connect_timeout_ms: u64,
-    /// Most rows a query returns per call.
+    // Most rows a query returns per call.
     pub max_rows: usize,
-    /// Most bytes of row JSON (or of a document) a call returns.
+    // Most bytes of row JSON (or of a document) a call returns.
     pub max_result_bytes: usize,
-    /// The metadata and label cache's settings.
+    // The metadata and label cache's settings.
     #[schemars(with = "Map<String, Value>")]
     pub cache: Value,
 }
 
-/// One configured environment, as the configuration result shows it.
+// One configured environment, as the configuration result shows it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EnvironmentConfig {
-    /// The name `environment` arguments use.
+    // The name `environment` arguments use.
     pub name: String,
-    /// The environment's URL.
+    // The environment's URL.
     pub base_url: String,
-    /// How the server authenticates to it.
+    // How the server authenticates to it.
     pub auth: AuthConfig,
-    /// Whether it is the default environment.
+    // Whether it is the default environment.
     pub default: bool,
 }
 
 /// How the server authenticates to an environment; never the secret.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AuthConfig {
-    /// `entra_client_credentials` or `none`.
+    // `entra_client_credentials` or `none`.
     pub kind: String,
-    /// The Entra tenant, with client credentials.
+    // The Entra tenant, with client credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
-    /// The application (client) id, with client credentials.
+    // The application (client) id, with client credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// Only whether it is set, e.g. "(set, redacted)".
+    // Only whether it is set, e.g. "(set, redacted)".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
-    /// The Entra authority host, with client credentials.
+    // The Entra authority host, with client credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority_host: Option<String>,
 }

@@ -148,67 +148,67 @@ const BATCH: Effects = Effects {
 /// The result of `d365fo_execute_batch`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BatchResult {
-    /// How many operations the batch held.
+    // How many operations the batch held.
     pub operations: usize,
-    /// How many succeeded.
+    // How many succeeded.
     pub succeeded: usize,
-    /// How many failed or were rolled back.
+    // How many failed or were rolled back.
     pub failed: usize,
-    /// One result per operation, in order.
+    // One result per operation, in order.
     pub results: Vec<OpResult>,
-    /// How many records were left out for the result's size, when any were.
+    // How many records were left out for the result's size, when any were.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
-/// The result of one operation of a batch.
+// The result of one operation of a batch.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct OpResult {
-    /// The operation's index in `operations`.
+    // The operation's index in `operations`.
     pub index: usize,
-    /// `get`, `create`, `update` or `delete`.
+    // `get`, `create`, `update` or `delete`.
     pub op: String,
-    /// The operation's entity set.
+    // The operation's entity set.
     pub entity_set: String,
-    /// The operation's `changeset` label, when it had one.
+    // The operation's `changeset` label, when it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changeset: Option<String>,
-    /// Whether it succeeded.
+    // Whether it succeeded.
     pub ok: bool,
-    /// The HTTP status D365FO answered it with, when it answered.
+    // The HTTP status D365FO answered it with, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// The key of the record a create made.
+    // The key of the record a create made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Map<String, Value>>,
-    /// The record's @odata.etag after the operation.
+    // The record's @odata.etag after the operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    /// The record, when D365FO sent it back.
+    // The record, when D365FO sent it back.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Map<String, Value>>")]
     pub record: Option<Value>,
-    /// True when it was not applied because its changeset failed.
+    // True when it was not applied because its changeset failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<bool>,
-    /// True when the record was left out for the result's size; `note`
-    /// says how to read it.
+    // True when the record was left out for the result's size; `note`
+    // says how to read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_omitted: Option<bool>,
-    /// Why it failed, when it did.
+    // Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<BatchError>,
-    /// What else to know: a body that was not JSON, a record left out.
+    // What else to know: a body that was not JSON, a record left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
-/// Why one operation of a batch failed.
+// Why one operation of a batch failed.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BatchError {
-    /// The error code, as a failed tool call's.
+    // The error code, as a failed tool call's.
     pub code: String,
-    /// What went wrong and what to do.
+    // What went wrong and what to do.
     pub message: String,
 }
 

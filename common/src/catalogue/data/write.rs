@@ -101,7 +101,7 @@ const DELETE: Effects = Effects {
 /// the record.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct WriteResult {
-    /// The entity set written.
+    // The entity set written.
     pub entity_set: String,
     /// The record's key, for later reads and writes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,7 +109,7 @@ pub struct WriteResult {
     /// The record's new @odata.etag, for `if_match` of a later write.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    /// The record as D365FO stored it, when it sent it back.
+    // The record as D365FO stored it, when it sent it back.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Map<String, Value>>")]
     pub record: Option<Value>,
@@ -117,7 +117,7 @@ pub struct WriteResult {
     /// `note` says how to read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_omitted: Option<bool>,
-    /// Why the record is not here, and how to read it.
+    // Why the record is not here, and how to read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -125,11 +125,11 @@ pub struct WriteResult {
 /// The result of `d365fo_delete_entity_record`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DeleteResult {
-    /// The entity set written.
+    // The entity set written.
     pub entity_set: String,
-    /// The deleted record's key.
+    // The deleted record's key.
     pub key: Map<String, Value>,
-    /// Always true: the record was deleted.
+    // Always true: the record was deleted.
     pub deleted: bool,
 }
 

@@ -10,22 +10,22 @@ use crate::catalogue::any_json_schema;
 /// The result of `d365fo_call_action`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ActionResult {
-    /// The action's name, as called.
+    // The action's name, as called.
     pub action: String,
-    /// How it was addressed.
+    // How it was addressed.
     #[schemars(schema_with = "binding_schema")]
     pub binding: ActionBinding,
-    /// The entity set it was bound to, when it was bound.
+    // The entity set it was bound to, when it was bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entity_set: Option<String>,
     /// The action's return value; null when it returns nothing or is omitted.
     #[schemars(schema_with = "any_json_schema")]
     pub result: Value,
-    /// Bytes of the return value's JSON.
+    // Bytes of the return value's JSON.
     pub result_bytes: usize,
-    /// Whether the return value was left out for its size; `note` says so.
+    // Whether the return value was left out for its size; `note` says so.
     pub result_omitted: bool,
-    /// Why the return value was left out, when it was.
+    // Why the return value was left out, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -57,20 +57,20 @@ fn binding_schema(_: &mut SchemaGenerator) -> Schema {
 /// The result of `d365fo_call_json_service`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ServiceResult {
-    /// The service group called.
+    // The service group called.
     pub service_group: String,
-    /// The service called.
+    // The service called.
     pub service: String,
-    /// The operation called.
+    // The operation called.
     pub operation: String,
     /// The operation's return value; null when it returns nothing or is omitted.
     #[schemars(schema_with = "any_json_schema")]
     pub result: Value,
-    /// Bytes of the return value's JSON.
+    // Bytes of the return value's JSON.
     pub result_bytes: usize,
-    /// Whether the return value was left out for its size; `note` says so.
+    // Whether the return value was left out for its size; `note` says so.
     pub result_omitted: bool,
-    /// Why the return value was left out, when it was.
+    // Why the return value was left out, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -79,38 +79,38 @@ pub struct ServiceResult {
 /// level below the last of them.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct ServiceListResult {
-    /// The service group given.
+    // The service group given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_group: Option<String>,
-    /// The service given.
+    // The service given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    /// The operation given.
+    // The operation given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
-    /// The service groups, when no name was given.
+    // The service groups, when no name was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_groups: Option<Vec<String>>,
-    /// The services of the service group.
+    // The services of the service group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
-    /// The operations of the service.
+    // The operations of the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operations: Option<Vec<String>>,
-    /// The operation's parameters, in order.
+    // The operation's parameters, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Vec<ServiceParameter>>,
-    /// The operation's return type.
+    // The operation's return type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub returns: Option<String>,
 }
 
-/// One parameter of a JSON service operation.
+// One parameter of a JSON service operation.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ServiceParameter {
-    /// The name `parameters` uses.
+    // The name `parameters` uses.
     pub name: String,
-    /// Its type, as D365FO names it.
+    // Its type, as D365FO names it.
     #[serde(rename = "type")]
     pub type_name: String,
 }
@@ -119,30 +119,30 @@ pub struct ServiceParameter {
 /// resource of the same call).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReportResult {
-    /// The report's controller class.
+    // The report's controller class.
     pub controller: String,
-    /// The legal entity it ran in.
+    // The legal entity it ran in.
     pub legal_entity: String,
-    /// The record it was rendered for.
+    // The record it was rendered for.
     pub document: ReportDocument,
-    /// The embedded resource's URI.
+    // The embedded resource's URI.
     pub uri: String,
-    /// Always `application/pdf`.
+    // Always `application/pdf`.
     pub mime_type: String,
-    /// Bytes of the PDF.
+    // Bytes of the PDF.
     pub size_bytes: usize,
-    /// Pages of the PDF, when it says so in the clear.
+    // Pages of the PDF, when it says so in the clear.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<usize>,
 }
 
-/// The record a report was rendered for.
+// The record a report was rendered for.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReportDocument {
-    /// The table, e.g. CustInvoiceJour.
+    // The table, e.g. CustInvoiceJour.
     pub data_table: String,
-    /// The field identifying the document, e.g. InvoiceId.
+    // The field identifying the document, e.g. InvoiceId.
     pub data_field: String,
-    /// The document's value in that field, e.g. CIV-000708.
+    // The document's value in that field, e.g. CIV-000708.
     pub document_id: String,
 }
