@@ -251,7 +251,10 @@ async fn members(store: &dyn Store, p: &str) {
         "members: who left is gone at once"
     );
 
-    let short = Duration::from_millis(600);
+    // c's lease runs out; d's is renewed half-way. The check waits for c
+    // to go (bounded) rather than sleeping a fixed time, and d's renewal
+    // leaves it half a lease beyond that: a slow machine delays both.
+    let short = Duration::from_millis(1_500);
     store
         .heartbeat(&group, "c", Bytes::from_static(b"pc"), short)
         .await
@@ -260,17 +263,20 @@ async fn members(store: &dyn Store, p: &str) {
         .heartbeat(&group, "d", Bytes::from_static(b"pd"), short)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(short / 2).await;
     store
         .heartbeat(&group, "d", Bytes::from_static(b"pd"), short)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        ids(&store.live(&group).await.unwrap()),
-        ["a", "d"],
-        "members: a lease runs out unless renewed"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let live = loop {
+        let live = ids(&store.live(&group).await.unwrap());
+        if !live.contains(&"c".to_owned()) || tokio::time::Instant::now() > deadline {
+            break live;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(live, ["a", "d"], "members: a lease runs out unless renewed");
     assert!(
         !store.leave(&group, "c").await.unwrap(),
         "members: an expired member was not live"
