@@ -7,9 +7,14 @@ mod results;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-pub use self::results::{ConnectionResult, EnvironmentInfoResult};
+pub use self::results::{
+    ActionHit, ActionParameter, BoundAction, BoundActionParameter, ConnectionResult, EntityHit,
+    EntityProperty, EntitySchemaResult, EnumHit, EnumMember, EnumResult, EnvironmentInfoResult,
+    InstalledModule, InstalledModulesResult, LabelResult, LabelText, LabelsResult,
+    NavigationConstraint, NavigationProperty, Paging, PropertyEnum, PropertyEnumMember,
+    SearchActionsResult, SearchEntitiesResult, SearchEnumsResult, UnresolvedLabels,
+};
 use super::args::{NoArgs, metadata as args};
 use super::{Effects, Group, ToolSpec, input, output};
 
@@ -218,30 +223,6 @@ pub struct LabelsArgs {
     pub language: String,
 }
 
-/// The note of a result whose labels D365FO did not all return.
-fn unresolved_labels() -> Value {
-    json!({
-        "type": "object",
-        "description": "Present when some labels could not be read (they are null): how many, and the first error.",
-        "properties": {"count": {"type": "integer"}, "first_error": {"type": "string"}},
-        "required": ["count", "first_error"]
-    })
-}
-
-fn page(field: &str, item: Value) -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "total": {"type": "integer"},
-            "returned": {"type": "integer"},
-            "more": {"type": "boolean"},
-            "next_skip": {"type": "integer"},
-            field: {"type": "array", "items": item}
-        },
-        "required": ["total", "returned", "more", field]
-    })
-}
-
 /// The specs of this group, in listing order.
 pub fn specs() -> Vec<ToolSpec> {
     vec![
@@ -282,15 +263,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 entities OData serves), `read_only`. Returns `top` results (default 20); when \
                 `more` is true pass `next_skip` as `skip` for the next page.",
             input_schema: input::<SearchEntitiesArgs>(),
-            output_schema: Some(page(
-                "entities",
-                json!({"type": "object", "properties": {
-                    "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
-                    "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                    "category": {"type": "string"}, "read_only": {"type": "boolean"},
-                    "data_service_enabled": {"type": "boolean"}, "score": {"type": "integer"}
-                }}),
-            )),
+            output_schema: Some(output::<SearchEntitiesResult>()),
             examples: &[
                 r#"{"query": "customer"}"#,
                 r#"{"query": "sales order", "category": "Transaction", "data_service_enabled": true, "top": 5}"#,
@@ -310,14 +283,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 fails to return is null, and `unresolved_labels` says how many and why. An \
                 unknown entity is a not-found error with similar names suggested.",
             input_schema: input::<SchemaArgs>(),
-            output_schema: Some(json!({"type": "object", "properties": {
-                "entity_set": {"type": "string"}, "public_entity_name": {"type": "string"},
-                "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "keys": {"type": "array", "items": {"type": "string"}},
-                "properties": {"type": "array", "items": {"type": "object"}},
-                "navigation_properties": {"type": "array", "items": {"type": "object"}},
-                "actions": {"type": "array", "items": {"type": "object"}},
-                "unresolved_labels": unresolved_labels()
-            }, "required": ["entity_set", "public_entity_name", "keys", "properties"]})),
+            output_schema: Some(output::<EntitySchemaResult>()),
             examples: &[
                 r#"{"entity": "CustomersV3"}"#,
                 r#"{"entity": "CustomerV3", "language": "de"}"#,
@@ -336,14 +302,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 GetApplicationVersion. Returns `top` results; when `more` is true pass \
                 `next_skip` as `skip`.",
             input_schema: input::<SearchActionsArgs>(),
-            output_schema: Some(page(
-                "actions",
-                json!({"type": "object", "properties": {
-                    "name": {"type": "string"}, "binding": {"type": "string"},
-                    "entity_set": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "path": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                    "parameters": {"type": "array"}, "return_type": {"anyOf": [{"type": "string"}, {"type": "null"}]}
-                }}),
-            )),
+            output_schema: Some(output::<SearchActionsResult>()),
             examples: &[
                 r#"{"query": "version"}"#,
                 r#"{"entity": "CustomersV3", "binding": "BoundToEntityInstance"}"#,
@@ -360,12 +319,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. Returns `top` results; when \
                 `more` is true pass `next_skip` as `skip`.",
             input_schema: input::<SearchEnumsArgs>(),
-            output_schema: Some(page(
-                "enumerations",
-                json!({"type": "object", "properties": {
-                    "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "score": {"type": "integer"}
-                }}),
-            )),
+            output_schema: Some(output::<SearchEnumsResult>()),
             examples: &[r#"{"query": "sales status", "skip": 20}"#],
             effects: Effects::READ,
         },
@@ -379,15 +333,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 label D365FO fails to return is null, and `unresolved_labels` says how many and \
                 why. An unknown name is a not-found error.",
             input_schema: input::<EnumArgs>(),
-            output_schema: Some(json!({"type": "object", "properties": {
-                "name": {"type": "string"}, "label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                "members": {"type": "array", "items": {"type": "object", "properties": {
-                    "name": {"type": "string"},
-                    "value": {"anyOf": [{"type": "integer"}, {"type": "null"}], "description": "The member's integer value; null when D365FO gave none."},
-                    "label": {"anyOf": [{"type": "string"}, {"type": "null"}]}
-                }}},
-                "unresolved_labels": unresolved_labels()
-            }, "required": ["name", "members"]})),
+            output_schema: Some(output::<EnumResult>()),
             examples: &[r#"{"name": "SalesStatus"}"#],
             effects: Effects::READ,
         },
@@ -400,9 +346,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 search results as `label_id`. For several ids use d365fo_get_labels. A label \
                 without text in that language is a not-found error.",
             input_schema: input::<LabelArgs>(),
-            output_schema: Some(json!({"type": "object", "properties": {
-                "label_id": {"type": "string"}, "language": {"type": "string"}, "text": {"type": "string"}
-            }, "required": ["label_id", "language", "text"]})),
+            output_schema: Some(output::<LabelResult>()),
             examples: &[r#"{"label_id": "@SYS13342"}"#],
             effects: Effects::READ,
         },
@@ -417,14 +361,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 unavailable, throttling) comes back with `found: false` and an `error`. The call \
                 fails only when every lookup failed.",
             input_schema: input::<LabelsArgs>(),
-            output_schema: Some(json!({"type": "object", "properties": {
-                "language": {"type": "string"}, "found": {"type": "integer"}, "missing": {"type": "integer"},
-                "failed": {"type": "integer"},
-                "labels": {"type": "array", "items": {"type": "object", "properties": {
-                    "label_id": {"type": "string"}, "found": {"type": "boolean"}, "text": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                    "error": {"type": "string", "description": "Why the lookup failed; absent when D365FO answered."}
-                }}}
-            }, "required": ["language", "labels"]})),
+            output_schema: Some(output::<LabelsResult>()),
             examples: &[r#"{"label_ids": ["@SYS13342", "@SYS7399"], "language": "de"}"#],
             effects: Effects::READ,
         },
@@ -437,12 +374,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 server's metadata cache: two environments with the same hash run the same code. \
                 Use it to check whether an ISV solution or a feature's module is present.",
             input_schema: input::<NoArgs>(),
-            output_schema: Some(json!({"type": "object", "properties": {
-                "version_hash": {"type": "string"}, "count": {"type": "integer"},
-                "modules": {"type": "array", "items": {"type": "object", "properties": {
-                    "name": {"type": "string"}, "version": {"type": "string"}, "publisher": {"type": "string"}
-                }}}
-            }, "required": ["version_hash", "modules"]})),
+            output_schema: Some(output::<InstalledModulesResult>()),
             examples: &[r#"{}"#],
             effects: Effects::READ,
         },

@@ -1,13 +1,20 @@
 //! `d365fo_search_actions`: over the action index of `/data/$metadata`.
 
-use common::catalogue::{args::metadata::BINDINGS, metadata::SearchActionsArgs as SearchArgs};
-use serde_json::{Value, json};
+use common::catalogue::{
+    args::metadata::BINDINGS,
+    metadata::{
+        ActionHit, ActionParameter, Paging, SearchActionsArgs as SearchArgs, SearchActionsResult,
+    },
+};
 
-use super::{ActionInfo, Metadata, entities::paged, rank::Query};
+use super::{ActionInfo, Metadata, rank::Query};
 use crate::error::WorkerError;
 
 /// Ranks, filters and pages the actions.
-pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
+pub async fn search(
+    meta: &Metadata<'_>,
+    args: SearchArgs,
+) -> Result<SearchActionsResult, WorkerError> {
     const TOOL: &str = "d365fo_search_actions";
     let binding = match args.binding.as_deref().filter(|b| !b.is_empty()) {
         None => None,
@@ -58,39 +65,43 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
     let total = scored.len();
-    let page = scored
+    let page: Vec<ActionHit> = scored
         .iter()
         .skip(args.skip)
         .take(args.top)
-        .map(|(score, a, set)| {
-            json!({
-                "name": a.name,
-                "binding": a.binding,
-                "entity": a.entity,
-                "entity_set": set,
-                "parameters": a.parameters,
-                "return_type": a.return_type,
-                "path": path(a, set.as_deref()),
-                "score": score,
-            })
+        .map(|(score, a, set)| ActionHit {
+            name: a.name.clone(),
+            binding: a.binding.clone(),
+            entity: a.entity.clone(),
+            entity_set: set.clone(),
+            parameters: a
+                .parameters
+                .iter()
+                .map(|p| ActionParameter {
+                    name: p.name.clone(),
+                    type_name: p.type_name.clone(),
+                    nullable: p.nullable,
+                })
+                .collect(),
+            return_type: a.return_type.clone(),
+            path: path(a, set.as_deref()),
+            score: *score,
         })
         .collect();
-    Ok(paged(
-        "actions",
-        page,
-        total,
-        args.skip,
-        json!({"query": args.query}),
-    ))
+    Ok(SearchActionsResult {
+        page: Paging::new(total, args.skip, page.len()),
+        query: args.query,
+        actions: page,
+    })
 }
 
 /// Where the action is called, as a template under `/data/`.
-fn path(a: &ActionInfo, set: Option<&str>) -> Value {
+fn path(a: &ActionInfo, set: Option<&str>) -> Option<String> {
     let action = format!("Microsoft.Dynamics.DataEntities.{}", a.name);
     match (a.binding.as_str(), set) {
-        ("Unbound", _) => json!(action),
-        ("BoundToEntitySet", Some(set)) => json!(format!("{set}/{action}")),
-        ("BoundToEntityInstance", Some(set)) => json!(format!("{set}({{key}})/{action}")),
-        _ => Value::Null,
+        ("Unbound", _) => Some(action),
+        ("BoundToEntitySet", Some(set)) => Some(format!("{set}/{action}")),
+        ("BoundToEntityInstance", Some(set)) => Some(format!("{set}({{key}})/{action}")),
+        _ => None,
     }
 }

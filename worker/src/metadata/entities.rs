@@ -9,9 +9,13 @@
 
 use std::collections::HashMap;
 
-use common::catalogue::metadata::{SchemaArgs, SearchEntitiesArgs as SearchArgs};
+use common::catalogue::metadata::{
+    BoundAction, BoundActionParameter, EntityHit, EntityProperty, EntitySchemaResult,
+    NavigationConstraint, NavigationProperty, Paging, PropertyEnum, PropertyEnumMember, SchemaArgs,
+    SearchEntitiesArgs as SearchArgs, SearchEntitiesResult,
+};
 use futures::{StreamExt, TryStreamExt, stream};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{EntitySummary, Metadata, edmx::short_name, rank::Query, str_field as text};
 use crate::error::WorkerError;
@@ -20,7 +24,10 @@ use crate::error::WorkerError;
 pub const LABEL_FETCH_LIMIT: usize = 200;
 
 /// Ranks, filters and pages the entity list.
-pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
+pub async fn search(
+    meta: &Metadata<'_>,
+    args: SearchArgs,
+) -> Result<SearchEntitiesResult, WorkerError> {
     let entities = meta.entities().await?;
     let kept: Vec<&EntitySummary> = entities
         .iter()
@@ -70,47 +77,29 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
             .then_with(|| a.1.public_collection_name.cmp(&b.1.public_collection_name))
     });
     let total = scored.len();
-    let page: Vec<Value> = scored
+    let entities: Vec<EntityHit> = scored
         .iter()
         .skip(args.skip)
         .take(args.top)
-        .map(|(score, e)| {
-            json!({
-                "entity_set": e.public_collection_name,
-                "public_entity_name": e.public_entity_name,
-                "name": e.name,
-                "label_id": e.label_id,
-                "label": labels.get(&e.label_id),
-                "category": e.entity_category,
-                "data_service_enabled": e.data_service_enabled,
-                "data_management_enabled": e.data_management_enabled,
-                "read_only": e.is_read_only,
-                "score": score,
-            })
+        .map(|&(score, e)| EntityHit {
+            entity_set: e.public_collection_name.clone(),
+            public_entity_name: e.public_entity_name.clone(),
+            name: e.name.clone(),
+            label_id: e.label_id.clone(),
+            label: labels.get(&e.label_id).cloned(),
+            category: e.entity_category.clone(),
+            data_service_enabled: e.data_service_enabled,
+            data_management_enabled: e.data_management_enabled,
+            read_only: e.is_read_only,
+            score,
         })
         .collect();
-    Ok(paged(
-        "entities",
-        page,
-        total,
-        args.skip,
-        json!({"query": args.query, "language": args.language}),
-    ))
-}
-
-/// A page of results with `total`, `returned`, `more` and, when more
-/// exist, `next_skip` (pass it as `skip` for the next page).
-pub fn paged(field: &str, page: Vec<Value>, total: usize, skip: usize, mut base: Value) -> Value {
-    let returned = page.len();
-    let more = skip + returned < total;
-    base["total"] = json!(total);
-    base["returned"] = json!(returned);
-    base["more"] = json!(more);
-    if more {
-        base["next_skip"] = json!(skip + returned);
-    }
-    base[field] = Value::Array(page);
-    base
+    Ok(SearchEntitiesResult {
+        page: Paging::new(total, args.skip, entities.len()),
+        query: args.query,
+        language: args.language,
+        entities,
+    })
 }
 
 fn array<'a>(value: &'a Value, field: &str) -> &'a [Value] {
@@ -121,7 +110,10 @@ fn array<'a>(value: &'a Value, field: &str) -> &'a [Value] {
 }
 
 /// An entity's schema with labels in `language` and enum members inline.
-pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, WorkerError> {
+pub async fn schema(
+    meta: &Metadata<'_>,
+    args: SchemaArgs,
+) -> Result<EntitySchemaResult, WorkerError> {
     let entity = meta.resolve_entity(&args.entity).await?;
     let public = meta.public_entity(&entity).await?;
     let properties = array(&public, "Properties");
@@ -148,32 +140,35 @@ pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, Work
     // A label that cannot be read is a `null` and a note, not a failed schema.
     let labels = meta.labels(label_ids, &args.language).await?;
     let label = |id: &str| labels.text(id);
-    let props: Vec<Value> = properties
+    let props: Vec<EntityProperty> = properties
         .iter()
         .map(|p| {
             let type_name = text(p, "TypeName");
-            let mut out = json!({
-                "name": text(p, "Name"),
-                "type": type_name,
-                "data_type": text(p, "DataType"),
-                "label_id": text(p, "LabelId"),
-                "label": label(&text(p, "LabelId")),
-                "is_key": p.get("IsKey").and_then(Value::as_bool).unwrap_or(false),
-                "mandatory": p.get("IsMandatory").and_then(Value::as_bool).unwrap_or(false),
-                "allow_edit": p.get("AllowEdit").and_then(Value::as_bool),
-                "allow_edit_on_create": p.get("AllowEditOnCreate").and_then(Value::as_bool),
+            let label_id = text(p, "LabelId");
+            let flag = |field: &str| p.get(field).and_then(Value::as_bool);
+            let enumeration = enums.get(short_name(&type_name)).map(|e| PropertyEnum {
+                name: text(e, "Name"),
+                members: array(e, "Members")
+                    .iter()
+                    .map(|m| PropertyEnumMember {
+                        name: text(m, "Name"),
+                        value: m.get("Value").and_then(Value::as_i64),
+                        label: label(&text(m, "LabelId")),
+                    })
+                    .collect(),
             });
-            if let Some(e) = enums.get(short_name(&type_name)) {
-                out["enum"] = json!({
-                    "name": text(e, "Name"),
-                    "members": array(e, "Members").iter().map(|m| json!({
-                        "name": text(m, "Name"),
-                        "value": m.get("Value").cloned().unwrap_or(Value::Null),
-                        "label": label(&text(m, "LabelId")),
-                    })).collect::<Vec<_>>(),
-                });
+            EntityProperty {
+                name: text(p, "Name"),
+                data_type: text(p, "DataType"),
+                label: label(&label_id),
+                label_id,
+                is_key: flag("IsKey").unwrap_or(false),
+                mandatory: flag("IsMandatory").unwrap_or(false),
+                allow_edit: flag("AllowEdit"),
+                allow_edit_on_create: flag("AllowEditOnCreate"),
+                type_name,
+                enumeration,
             }
-            out
         })
         .collect();
     let keys: Vec<String> = properties
@@ -181,51 +176,59 @@ pub async fn schema(meta: &Metadata<'_>, args: SchemaArgs) -> Result<Value, Work
         .filter(|p| p.get("IsKey").and_then(Value::as_bool) == Some(true))
         .map(|p| text(p, "Name"))
         .collect();
-    let navigation: Vec<Value> = array(&public, "NavigationProperties")
+    let navigation = array(&public, "NavigationProperties")
         .iter()
-        .map(|n| {
-            json!({
-                "name": text(n, "Name"),
-                "related_entity": text(n, "RelatedEntity"),
-                "cardinality": text(n, "Cardinality"),
-                "constraints": array(n, "Constraints").iter().map(|c| json!({
-                    "property": text(c, "Property"),
-                    "referenced_property": text(c, "ReferencedProperty"),
-                })).collect::<Vec<_>>(),
-            })
+        .map(|n| NavigationProperty {
+            name: text(n, "Name"),
+            related_entity: text(n, "RelatedEntity"),
+            cardinality: text(n, "Cardinality"),
+            constraints: array(n, "Constraints")
+                .iter()
+                .map(|c| NavigationConstraint {
+                    property: text(c, "Property"),
+                    referenced_property: text(c, "ReferencedProperty"),
+                })
+                .collect(),
         })
         .collect();
-    let actions: Vec<Value> = array(&public, "Actions")
+    let type_name = |v: &Value, pointer: &str| {
+        v.pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let actions = array(&public, "Actions")
         .iter()
-        .map(|a| {
-            json!({
-                "name": text(a, "Name"),
-                "binding": text(a, "BindingKind"),
-                "parameters": array(a, "Parameters").iter().skip(1).map(|p| json!({
-                    "name": text(p, "Name"),
-                    "type": p.pointer("/Type/TypeName").cloned().unwrap_or(Value::Null),
-                })).collect::<Vec<_>>(),
-                "return_type": a.pointer("/ReturnType/TypeName").cloned().unwrap_or(Value::Null),
-            })
+        .map(|a| BoundAction {
+            name: text(a, "Name"),
+            binding: text(a, "BindingKind"),
+            parameters: array(a, "Parameters")
+                .iter()
+                .skip(1)
+                .map(|p| BoundActionParameter {
+                    name: text(p, "Name"),
+                    type_name: type_name(p, "/Type/TypeName"),
+                })
+                .collect(),
+            return_type: type_name(a, "/ReturnType/TypeName"),
         })
         .collect();
     let entity_label_id = text(&public, "LabelId");
-    let mut out = json!({
-        "entity_set": entity.public_collection_name,
-        "public_entity_name": entity.public_entity_name,
-        "name": entity.name,
-        "label_id": entity_label_id,
-        "label": label(&entity_label_id),
-        "category": entity.entity_category,
-        "read_only": public.get("IsReadOnly").and_then(Value::as_bool).unwrap_or(entity.is_read_only),
-        "language": args.language,
-        "keys": keys,
-        "properties": props,
-        "navigation_properties": navigation,
-        "actions": actions,
-    });
-    if let Some(note) = labels.note() {
-        out["unresolved_labels"] = note;
-    }
-    Ok(out)
+    Ok(EntitySchemaResult {
+        label: label(&entity_label_id),
+        label_id: entity_label_id,
+        read_only: public
+            .get("IsReadOnly")
+            .and_then(Value::as_bool)
+            .unwrap_or(entity.is_read_only),
+        entity_set: entity.public_collection_name,
+        public_entity_name: entity.public_entity_name,
+        name: entity.name,
+        category: entity.entity_category,
+        language: args.language,
+        keys,
+        properties: props,
+        navigation_properties: navigation,
+        actions,
+        unresolved_labels: labels.note(),
+    })
 }

@@ -2,10 +2,13 @@
 
 use std::collections::HashMap;
 
-use common::catalogue::metadata::{EnumArgs as GetArgs, SearchEnumsArgs as SearchArgs};
-use serde_json::{Value, json};
+use common::catalogue::metadata::{
+    EnumArgs as GetArgs, EnumHit, EnumMember, EnumResult, Paging, SearchEnumsArgs as SearchArgs,
+    SearchEnumsResult,
+};
+use serde_json::Value;
 
-use super::{EnumSummary, Metadata, entities::paged, rank::Query, str_field as text};
+use super::{EnumSummary, Metadata, rank::Query, str_field as text};
 use crate::error::WorkerError;
 
 /// Most enumerations whose labels a search fetches from D365FO; past
@@ -13,7 +16,10 @@ use crate::error::WorkerError;
 pub const LABEL_FETCH_LIMIT: usize = 200;
 
 /// Ranks and pages the enumeration list.
-pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, WorkerError> {
+pub async fn search(
+    meta: &Metadata<'_>,
+    args: SearchArgs,
+) -> Result<SearchEnumsResult, WorkerError> {
     let enums = meta.enumerations().await?;
     let ids: Vec<String> = enums.iter().map(|e| e.label_id.clone()).collect();
     let labels: HashMap<String, String> = if enums.len() <= LABEL_FETCH_LIMIT {
@@ -38,30 +44,27 @@ pub async fn search(meta: &Metadata<'_>, args: SearchArgs) -> Result<Value, Work
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
     let total = scored.len();
-    let page = scored
+    let page: Vec<EnumHit> = scored
         .iter()
         .skip(args.skip)
         .take(args.top)
-        .map(|(score, e)| {
-            json!({
-                "name": e.name,
-                "label_id": e.label_id,
-                "label": labels.get(&e.label_id),
-                "score": score,
-            })
+        .map(|&(score, e)| EnumHit {
+            name: e.name.clone(),
+            label_id: e.label_id.clone(),
+            label: labels.get(&e.label_id).cloned(),
+            score,
         })
         .collect();
-    Ok(paged(
-        "enumerations",
-        page,
-        total,
-        args.skip,
-        json!({"query": args.query, "language": args.language}),
-    ))
+    Ok(SearchEnumsResult {
+        page: Paging::new(total, args.skip, page.len()),
+        query: args.query,
+        language: args.language,
+        enumerations: page,
+    })
 }
 
 /// One enumeration with its members' values and labels.
-pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<Value, WorkerError> {
+pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<EnumResult, WorkerError> {
     let Some(record) = meta.enumeration(&args.name).await? else {
         return Err(WorkerError::Missing(format!(
             "enumeration {} not found; search with d365fo_search_enumerations, or read an \
@@ -80,20 +83,20 @@ pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<Value, WorkerErro
     let labels = meta.labels(ids, &args.language).await?;
     let label = |id: &str| labels.text(id);
     let label_id = text(&record, "LabelId");
-    let mut out = json!({
-        "name": text(&record, "Name"),
-        "label_id": label_id,
-        "label": label(&label_id),
-        "language": args.language,
-        "members": members.iter().map(|m| json!({
-            "name": text(m, "Name"),
-            "value": m.get("Value").cloned().unwrap_or(Value::Null),
-            "label_id": text(m, "LabelId"),
-            "label": label(&text(m, "LabelId")),
-        })).collect::<Vec<_>>(),
-    });
-    if let Some(note) = labels.note() {
-        out["unresolved_labels"] = note;
-    }
-    Ok(out)
+    Ok(EnumResult {
+        name: text(&record, "Name"),
+        label: label(&label_id),
+        label_id,
+        language: args.language,
+        members: members
+            .iter()
+            .map(|m| EnumMember {
+                name: text(m, "Name"),
+                value: m.get("Value").and_then(Value::as_i64),
+                label_id: text(m, "LabelId"),
+                label: label(&text(m, "LabelId")),
+            })
+            .collect(),
+        unresolved_labels: labels.note(),
+    })
 }

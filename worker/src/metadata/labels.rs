@@ -2,21 +2,23 @@
 
 use common::catalogue::{
     args::NoArgs,
-    metadata::{LabelArgs, LabelsArgs},
+    metadata::{
+        InstalledModule, InstalledModulesResult, LabelArgs, LabelResult, LabelText, LabelsArgs,
+        LabelsResult,
+    },
 };
-use serde_json::{Value, json};
 
 use super::Metadata;
 use crate::{cache::version::version_hash, error::WorkerError};
 
 /// One label's text; not-found when D365FO has none in that language.
-pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<Value, WorkerError> {
+pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<LabelResult, WorkerError> {
     match meta.label(&args.label_id, &args.language).await? {
-        Some(text) => Ok(json!({
-            "label_id": args.label_id,
-            "language": args.language,
-            "text": text,
-        })),
+        Some(text) => Ok(LabelResult {
+            label_id: args.label_id,
+            language: args.language,
+            text,
+        }),
         None => Err(WorkerError::Missing(format!(
             "label {} has no text in language {}; check the id (as an entity schema lists it) \
              and try language \"en-us\"",
@@ -29,7 +31,10 @@ pub async fn get_label(meta: &Metadata<'_>, args: LabelArgs) -> Result<Value, Wo
 /// Many labels' texts, in the order asked, each found, missing, or not
 /// read (with the error). Only when every lookup failed does the call fail,
 /// with the first error: there is nothing else to return.
-pub async fn get_labels(meta: &Metadata<'_>, args: LabelsArgs) -> Result<Value, WorkerError> {
+pub async fn get_labels(
+    meta: &Metadata<'_>,
+    args: LabelsArgs,
+) -> Result<LabelsResult, WorkerError> {
     let texts = meta
         .labels(args.label_ids.iter().cloned(), &args.language)
         .await?;
@@ -39,40 +44,59 @@ pub async fn get_labels(meta: &Metadata<'_>, args: LabelsArgs) -> Result<Value, 
         }));
     }
     let (mut found, mut missing, mut failed) = (0, 0, 0);
-    let labels: Vec<Value> = args
+    let labels: Vec<LabelText> = args
         .label_ids
         .iter()
-        .map(|id| match (texts.text(id), texts.error(id)) {
-            (Some(text), _) => {
-                found += 1;
-                json!({"label_id": id, "found": true, "text": text})
-            }
-            (None, Some(error)) => {
-                failed += 1;
-                json!({"label_id": id, "found": false, "text": null, "error": error})
-            }
-            (None, _) => {
-                missing += 1;
-                json!({"label_id": id, "found": false, "text": null})
+        .map(|id| {
+            let (text, error) = match (texts.text(id), texts.error(id)) {
+                (Some(text), _) => {
+                    found += 1;
+                    (Some(text), None)
+                }
+                (None, Some(error)) => {
+                    failed += 1;
+                    (None, Some(error.to_owned()))
+                }
+                (None, None) => {
+                    missing += 1;
+                    (None, None)
+                }
+            };
+            LabelText {
+                label_id: id.clone(),
+                found: text.is_some(),
+                text,
+                error,
             }
         })
         .collect();
-    Ok(json!({
-        "language": args.language,
-        "found": found,
-        "missing": missing,
-        "failed": failed,
-        "labels": labels,
-    }))
+    Ok(LabelsResult {
+        language: args.language,
+        found,
+        missing,
+        failed,
+        labels,
+    })
 }
 
 /// The installed modules, read now, and the version hash they make.
-pub async fn installed_modules(meta: &Metadata<'_>, _: NoArgs) -> Result<Value, WorkerError> {
+pub async fn installed_modules(
+    meta: &Metadata<'_>,
+    _: NoArgs,
+) -> Result<InstalledModulesResult, WorkerError> {
     let modules = meta.installed_modules().await?;
-    let hash = version_hash(&modules);
-    Ok(json!({
-        "version_hash": hash,
-        "count": modules.len(),
-        "modules": modules,
-    }))
+    Ok(InstalledModulesResult {
+        version_hash: version_hash(&modules),
+        count: modules.len(),
+        modules: modules
+            .into_iter()
+            .map(|m| InstalledModule {
+                name: m.name,
+                version: m.version,
+                module: m.module,
+                publisher: m.publisher,
+                display_name: m.display_name,
+            })
+            .collect(),
+    })
 }

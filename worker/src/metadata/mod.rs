@@ -23,6 +23,7 @@ pub mod warm;
 
 use std::{collections::HashMap, sync::Arc};
 
+use common::catalogue::metadata::UnresolvedLabels;
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -130,14 +131,12 @@ impl LabelTexts {
         self.first_error
     }
 
-    /// `{"count", "first_error"}` when some lookups failed: the note a
-    /// result carries beside the `null` labels they left.
-    pub fn note(&self) -> Option<Value> {
-        self.first_error.as_ref().map(|first| {
-            serde_json::json!({
-                "count": self.errors.len(),
-                "first_error": first.to_string(),
-            })
+    /// How many lookups failed and the first error, when some did: the
+    /// note a result carries beside the `null` labels they left.
+    pub fn note(&self) -> Option<UnresolvedLabels> {
+        self.first_error.as_ref().map(|first| UnresolvedLabels {
+            count: self.errors.len(),
+            first_error: first.to_string(),
         })
     }
 

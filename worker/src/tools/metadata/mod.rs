@@ -26,28 +26,33 @@ pub async fn run(
         deadline: ctx.deadline,
         progress: Some(&ctx.progress),
     };
-    // The connection tools build their result types; the others' results
-    // are still built as JSON by `crate::metadata`.
-    let value = match tool {
+    match tool {
         names::TEST_CONNECTION => {
-            let args = args::parse(tool, args)?;
-            return Reply::data(&connection::test_connection(ctx, args).await?);
+            Reply::data(&connection::test_connection(ctx, args::parse(tool, args)?).await?)
         }
         names::GET_ENVIRONMENT_INFO => {
-            let args = args::parse(tool, args)?;
-            return Reply::data(&connection::environment_info(ctx, args).await?);
+            Reply::data(&connection::environment_info(ctx, args::parse(tool, args)?).await?)
         }
         names::GET_INSTALLED_MODULES => {
-            labels::installed_modules(&meta, args::parse(tool, args)?).await?
+            Reply::data(&labels::installed_modules(&meta, args::parse(tool, args)?).await?)
         }
-        names::SEARCH_ENTITIES => entities::search(&meta, args::parse(tool, args)?).await?,
-        names::GET_ENTITY_SCHEMA => entities::schema(&meta, args::parse(tool, args)?).await?,
-        names::SEARCH_ACTIONS => actions::search(&meta, args::parse(tool, args)?).await?,
-        names::SEARCH_ENUMERATIONS => enums::search(&meta, args::parse(tool, args)?).await?,
-        names::GET_ENUMERATION => enums::get(&meta, args::parse(tool, args)?).await?,
-        names::GET_LABEL => labels::get_label(&meta, args::parse(tool, args)?).await?,
-        names::GET_LABELS => labels::get_labels(&meta, args::parse(tool, args)?).await?,
-        other => return Err(unknown_tool(other)),
-    };
-    Ok(Reply::Data(value))
+        names::SEARCH_ENTITIES => {
+            Reply::data(&entities::search(&meta, args::parse(tool, args)?).await?)
+        }
+        names::GET_ENTITY_SCHEMA => {
+            Reply::data(&entities::schema(&meta, args::parse(tool, args)?).await?)
+        }
+        names::SEARCH_ACTIONS => {
+            Reply::data(&actions::search(&meta, args::parse(tool, args)?).await?)
+        }
+        names::SEARCH_ENUMERATIONS => {
+            Reply::data(&enums::search(&meta, args::parse(tool, args)?).await?)
+        }
+        names::GET_ENUMERATION => Reply::data(&enums::get(&meta, args::parse(tool, args)?).await?),
+        names::GET_LABEL => Reply::data(&labels::get_label(&meta, args::parse(tool, args)?).await?),
+        names::GET_LABELS => {
+            Reply::data(&labels::get_labels(&meta, args::parse(tool, args)?).await?)
+        }
+        other => Err(unknown_tool(other)),
+    }
 }
