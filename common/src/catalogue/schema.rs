@@ -153,6 +153,11 @@ fn portable_output(node: &mut Map<String, Value>) {
         }
     }
     null_as_branch(node);
+    // The ranges schemars gives unsigned fields (`minimum: 0`, a `u16`'s
+    // 65535) say what the field's meaning already does, and would cost
+    // every agent bytes on every turn.
+    node.remove("minimum");
+    node.remove("maximum");
     tidy(node);
 }
 

@@ -121,11 +121,14 @@ pub struct EntitySchemaResult {
     pub language: String,
     // The key fields, as d365fo_get_entity_record takes them.
     pub keys: Vec<String>,
-    // The fields.
+    // The fields, relations and bound actions. Their items are listed as
+    // plain objects: a model reads them from the result, and spelling out
+    // their shape would add 1.5 KB to every agent's tools/list.
+    #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     pub properties: Vec<EntityProperty>,
-    // The relations to other entities.
+    #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     pub navigation_properties: Vec<NavigationProperty>,
-    // The actions bound to it.
+    #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     pub actions: Vec<BoundAction>,
     /// Present when some labels could not be read (they are null): how many, and the first error.
     #[serde(skip_serializing_if = "Option::is_none")]
