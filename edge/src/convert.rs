@@ -61,7 +61,7 @@ pub fn failure_to_mcp(failure: Failure) -> Result<CallToolResult, ErrorData> {
         "resultType": "complete",
         "content": [{ "type": "text", "text": text }],
         "isError": true,
-        "_meta": { "d365mcp/error": error_detail(&failure) }
+        "_meta": { "d365mcp/error": failure.jsonrpc_data() }
     });
     serde_json::from_value(body).map_err(|e| {
         error_data(&Failure::new(
@@ -76,12 +76,8 @@ pub fn error_data(failure: &Failure) -> ErrorData {
     ErrorData::new(
         JsonRpcCode(failure.code.jsonrpc_code()),
         failure.message.clone(),
-        Some(error_detail(failure)),
+        Some(failure.jsonrpc_data()),
     )
-}
-
-fn error_detail(failure: &Failure) -> Value {
-    failure.jsonrpc_data()
 }
 
 #[cfg(test)]

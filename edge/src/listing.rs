@@ -165,6 +165,8 @@ async fn fill(response: Response) -> Response {
                 common::ErrorCode::Internal,
                 "the tool list could not be read; retry, and report it if it persists",
             );
+            // This layer sees only rmcp's answer, which could not be read,
+            // so the request's id is not at hand: `null`, as JSON-RPC allows.
             return crate::error::refusal(&failure, serde_json::Value::Null);
         }
     };

@@ -37,11 +37,7 @@ pub mod names {
     pub const EXECUTE_BATCH: &str = "d365fo_execute_batch";
 }
 
-/// Most operations one batch call may hold.
-pub const MAX_BATCH_OPERATIONS: usize = 100;
-
-/// Most `$expand` items one read may name.
-pub const MAX_EXPAND: usize = 10;
+pub use super::args::data::{MAX_BATCH_OPERATIONS, MAX_EXPAND};
 
 /// This group's tools, in listing order.
 pub fn specs() -> Vec<ToolSpec> {

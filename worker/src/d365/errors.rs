@@ -65,8 +65,10 @@ pub fn from_response(status: u16, retry_after: Option<Duration>, body: &str) -> 
 
 /// `Retry-After` as a wait: seconds, or an HTTP-date (RFC 9110 §10.2.3
 /// allows both). D365FO itself sends seconds; a proxy or gateway in front of
-/// it may send a date. A date already past means "now"; anything else
-/// unreadable is unknown.
+/// it may send a date. A date is read against this worker's clock, in whole
+/// seconds and at least one (a date already past, or a clock running ahead,
+/// still means "a moment", never a zero-length throttle window); anything
+/// else unreadable is unknown.
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
     retry_after_at(value, std::time::SystemTime::now())
 }
@@ -78,7 +80,10 @@ fn retry_after_at(value: Option<&str>, now: std::time::SystemTime) -> Option<Dur
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let wait = at.duration_since(now).unwrap_or(Duration::ZERO);
+    Some(Duration::from_secs(
+        common::error::whole_seconds(wait).max(1),
+    ))
 }
 
 /// The most specific message the body offers.
@@ -231,9 +236,9 @@ mod tests {
         // The obsolete forms RFC 9110 still asks a recipient to read.
         let rfc850 = Some("Wednesday, 21-Oct-15 07:28:09 GMT");
         assert_eq!(retry_after_at(rfc850, now), Some(Duration::from_secs(9)));
-        // Past: retry now.
+        // Past: retry in a moment, never a zero-length window.
         let past = Some("Wed, 21 Oct 2015 07:27:00 GMT");
-        assert_eq!(retry_after_at(past, now), Some(Duration::ZERO));
+        assert_eq!(retry_after_at(past, now), Some(Duration::from_secs(1)));
     }
 
     #[test]

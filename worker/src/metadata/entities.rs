@@ -152,6 +152,7 @@ pub async fn schema(
                     .iter()
                     .map(|m| PropertyEnumMember {
                         name: text(m, "Name"),
+                        // An integer in D365FO's metadata (null otherwise).
                         value: m.get("Value").and_then(Value::as_i64),
                         label: label(&text(m, "LabelId")),
                     })

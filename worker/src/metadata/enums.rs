@@ -92,6 +92,8 @@ pub async fn get(meta: &Metadata<'_>, args: GetArgs) -> Result<EnumResult, Worke
             .iter()
             .map(|m| EnumMember {
                 name: text(m, "Name"),
+                // An enumeration value is an integer in D365FO's metadata;
+                // anything else would read as null.
                 value: m.get("Value").and_then(Value::as_i64),
                 label_id: text(m, "LabelId"),
                 label: label(&text(m, "LabelId")),

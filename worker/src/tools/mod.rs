@@ -88,12 +88,6 @@ pub fn structured(result: &impl Serialize) -> Result<Value, WorkerError> {
         .map_err(|e| WorkerError::Internal(format!("a tool result did not serialize: {e}")))
 }
 
-impl From<Value> for Reply {
-    fn from(value: Value) -> Self {
-        Self::Data(value)
-    }
-}
-
 /// Runs `tool` with `args` (an object, `environment` removed).
 pub async fn run(
     ctx: &Context<'_>,

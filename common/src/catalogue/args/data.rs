@@ -10,8 +10,13 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_json::{Map, Value};
 
 use super::{de::expected, describe};
-use crate::catalogue::data::MAX_EXPAND;
 use crate::odata::{self, ExpandItem};
+
+/// Most operations one batch call may hold.
+pub const MAX_BATCH_OPERATIONS: usize = 100;
+
+/// Most `$expand` items one read may name.
+pub const MAX_EXPAND: usize = 10;
 
 /// Most fields one create or update may set.
 const MAX_FIELDS: usize = 1_000;
