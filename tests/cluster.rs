@@ -466,3 +466,55 @@ async fn workers_sharing_redis_share_the_label_cache() {
         "the second worker asked D365FO: {requests}"
     );
 }
+
+/// A write in flight when its worker is killed has an unknown outcome: the
+/// worker may already have sent it to D365FO, which finishes what it
+/// started. Reported as retryable `unavailable`, a client would send it
+/// again and apply it twice.
+#[tokio::test]
+async fn a_write_cut_off_by_a_killed_worker_has_an_unknown_outcome() {
+    // D365FO answers after 3 s: time to kill the worker while it waits.
+    let mut cluster = Cluster::builder()
+        .sim_arg("--latency-ms")
+        .sim_arg("3000")
+        .worker_arg("--cache-warm-up")
+        .worker_arg("false")
+        .start()
+        .await;
+    let sim = cluster.sim.url();
+    let create = mcp::stateless_call(
+        &cluster.mcp_url(0),
+        "d365fo_create_entity_record",
+        json!({"entity_set": "Currencies", "fields": {"CurrencyCode": "ZZK", "Name": "Killed"}}),
+        json!({}),
+    )
+    .send();
+    let create = tokio::spawn(create);
+    support::wait_until(
+        "the worker's first D365FO request reaches the simulator",
+        Duration::from_secs(10),
+        || {
+            let sim = sim.clone();
+            async move {
+                let requests = sim_requests(&sim).await;
+                match requests["total"].as_u64() {
+                    Some(n) if n > 0 => Ok(()),
+                    _ => Err(requests.to_string()),
+                }
+            }
+        },
+    )
+    .await;
+    cluster.workers[0].kill().await;
+    let response = tokio::time::timeout(Duration::from_secs(20), create)
+        .await
+        .expect("the call is answered once its worker is gone")
+        .expect("the call's task")
+        .expect("an HTTP answer");
+    let body: serde_json::Value = response.json().await.expect("a JSON-RPC answer");
+    let result = &body["result"];
+    assert_eq!(result["isError"], true, "{body}");
+    let error = &result["_meta"]["d365mcp/error"];
+    assert_eq!(error["code"], "outcome_unknown", "{body}");
+    assert_eq!(error["retryable"], false, "{body}");
+}

@@ -92,14 +92,29 @@ pub async fn run(
                 None => {}
             }
         }
-        Err(Failure::new(
-            ErrorCode::Unavailable,
-            "the worker ended the call without a result; it may have stopped",
-        ))
+        Err(ended_without_result(read_only))
     };
     tokio::time::timeout(timeout, call)
         .await
         .unwrap_or_else(|_| Err(timed_out(read_only, timeout)))
+}
+
+/// The error of a call whose worker ended it without a result (it stopped
+/// or was stopped): a read may be retried; a write may have been sent to
+/// D365FO, so its outcome is unknown.
+fn ended_without_result(read_only: bool) -> Failure {
+    if read_only {
+        return Failure::new(
+            ErrorCode::Unavailable,
+            "the worker ended the call without a result; it may have stopped",
+        );
+    }
+    Failure::new(
+        ErrorCode::OutcomeUnknown,
+        "the worker ended the call without a result while it may have been changing data in \
+         D365FO; read the record (or check the action's effect) before calling again, so the \
+         change is not made twice",
+    )
 }
 
 /// The error of a call the edge cut off at `timeout`.
@@ -155,6 +170,43 @@ mod tests {
             "{}",
             write.message
         );
+    }
+
+    /// A worker that ends every call without a result, as one that is
+    /// stopped mid-call does.
+    struct Vanishing;
+
+    impl common::executor::ToolExecutor for Vanishing {
+        fn call_tool(
+            &self,
+            _request: proto::CallToolRequest,
+        ) -> futures::stream::BoxStream<'static, proto::CallToolEvent> {
+            futures::stream::empty().boxed()
+        }
+
+        fn list_tools(&self) -> proto::ListToolsResponse {
+            proto::ListToolsResponse::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_worker_vanishes_has_an_unknown_outcome() {
+        let workers = WorkerPool::local(std::sync::Arc::new(Vanishing));
+        let call = |read_only| {
+            run(
+                &workers,
+                proto::CallToolRequest::default(),
+                read_only,
+                Duration::from_secs(5),
+                |_| Box::pin(async {}),
+            )
+        };
+        let write = call(false).await.unwrap_err();
+        assert_eq!(write.code, ErrorCode::OutcomeUnknown);
+        assert!(!write.code.is_retryable());
+        let read = call(true).await.unwrap_err();
+        assert_eq!(read.code, ErrorCode::Unavailable);
+        assert!(read.code.is_retryable());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use url::Url;
 
 use self::{
     roster::{Member, Roster},
-    status::{lost_worker, never_started, status_to_failure},
+    status::{lost_worker, never_started, refused_or_lost},
 };
 use crate::EdgeError;
 
@@ -268,7 +268,7 @@ impl Roster {
                     let url = member.url.clone();
                     let events = response.into_inner().map(move |event| {
                         let _held = &guard;
-                        event.map_err(|status| lost_worker(&url, &status))
+                        event.map_err(|status| lost_worker(&url, &status, read_only))
                     });
                     return Ok(events.boxed());
                 }
@@ -280,7 +280,7 @@ impl Roster {
                     tracing::warn!(worker = %member.url, error = %status, "worker unreachable; trying the next one");
                     last_error = format!("{}: {}", member.url, status.message());
                 }
-                Err(status) => return Err(status_to_failure(&member.url, &status)),
+                Err(status) => return Err(refused_or_lost(&member.url, &status, read_only)),
             }
         }
         Err(Failure::new(

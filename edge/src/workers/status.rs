@@ -1,6 +1,13 @@
 //! gRPC statuses from a worker, read two ways: did the call provably never
 //! start (so it may go to another worker), and what failure does the client
 //! see.
+//!
+//! A call that may change data and is cut off after it may have started —
+//! the worker died, the connection broke, the answer was unreadable — has
+//! an unknown outcome: the worker may have sent the write to D365FO, and
+//! D365FO finishes a request whose caller went away. It is reported as
+//! `outcome_unknown`, which is not retryable, so that a client does not
+//! apply it twice; only a read is `unavailable` and retryable.
 
 use common::{ErrorCode, Failure};
 
@@ -48,7 +55,12 @@ pub(super) fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
     Failure::new(code, message)
 }
 
-pub(super) fn lost_worker(url: &str, status: &tonic::Status) -> Failure {
+/// The failure of a call whose stream from worker `url` broke with
+/// `status`. `read_only` says the tool changes nothing.
+pub(super) fn lost_worker(url: &str, status: &tonic::Status, read_only: bool) -> Failure {
+    if !read_only {
+        return outcome_unknown(url, status);
+    }
     match status.code() {
         tonic::Code::DeadlineExceeded => status_to_failure(url, status),
         // The stream itself was fine; what it carried was not (too large, or
@@ -71,5 +83,84 @@ pub(super) fn lost_worker(url: &str, status: &tonic::Status) -> Failure {
                 status.message()
             ),
         ),
+    }
+}
+
+/// The failure of a call that worker `url` refused or lost before its
+/// answer began (`status`), when the call did not provably never start.
+/// A write may have begun on the worker all the same (its answer's headers
+/// can be lost after the worker started), unless the status is one of
+/// tonic's refusals of the request itself.
+pub(super) fn refused_or_lost(url: &str, status: &tonic::Status, read_only: bool) -> Failure {
+    let request_refused = matches!(
+        status.code(),
+        tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+    );
+    if read_only || request_refused {
+        return status_to_failure(url, status);
+    }
+    outcome_unknown(url, status)
+}
+
+fn outcome_unknown(url: &str, status: &tonic::Status) -> Failure {
+    Failure::new(
+        ErrorCode::OutcomeUnknown,
+        format!(
+            "lost the call on worker {url} while it may have been changing data in D365FO ({}); \
+             read the record (or check the action's effect) before calling again, so the change \
+             is not made twice",
+            status.message()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "http://w1:50051";
+
+    #[test]
+    fn a_write_cut_off_by_a_lost_worker_has_an_unknown_outcome() {
+        for code in [
+            tonic::Code::Unavailable,
+            tonic::Code::Unknown,
+            tonic::Code::Internal,
+            tonic::Code::Cancelled,
+            tonic::Code::DeadlineExceeded,
+            tonic::Code::OutOfRange,
+        ] {
+            let status = tonic::Status::new(code, "connection reset");
+            let failure = lost_worker(URL, &status, false);
+            assert_eq!(failure.code, ErrorCode::OutcomeUnknown, "{code:?}");
+            assert!(!failure.code.is_retryable());
+            assert!(failure.message.contains("read the record"), "{failure}");
+        }
+    }
+
+    #[test]
+    fn a_read_cut_off_by_a_lost_worker_may_be_retried() {
+        let status = tonic::Status::unavailable("connection reset");
+        let failure = lost_worker(URL, &status, true);
+        assert_eq!(failure.code, ErrorCode::Unavailable);
+        assert!(failure.code.is_retryable());
+    }
+
+    #[test]
+    fn a_refused_request_is_not_an_unknown_outcome() {
+        let lost = tonic::Status::unavailable("broken pipe");
+        assert_eq!(
+            refused_or_lost(URL, &lost, false).code,
+            ErrorCode::OutcomeUnknown
+        );
+        assert_eq!(
+            refused_or_lost(URL, &lost, true).code,
+            ErrorCode::Unavailable
+        );
+        let too_large = tonic::Status::out_of_range("message too large");
+        assert_ne!(
+            refused_or_lost(URL, &too_large, false).code,
+            ErrorCode::OutcomeUnknown
+        );
     }
 }
