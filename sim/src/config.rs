@@ -18,6 +18,11 @@ pub struct SimConfig {
     pub auth: crate::auth::AuthConfig,
     /// Faults at start-up; the admin API changes them at run time.
     pub faults: crate::faults::FaultConfig,
+    /// Finish a request whose caller went away, as D365FO does, instead of
+    /// dropping it where it stands (`--finish-abandoned`). Off by default:
+    /// a dropped request that changes nothing is kinder to load tests; the
+    /// at-most-once tests turn it on.
+    pub finish_abandoned: bool,
 }
 
 impl Default for SimConfig {
@@ -29,6 +34,7 @@ impl Default for SimConfig {
             scale: crate::data::Scale::default(),
             auth: crate::auth::AuthConfig::default(),
             faults: crate::faults::FaultConfig::default(),
+            finish_abandoned: false,
         }
     }
 }

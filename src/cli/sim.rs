@@ -66,6 +66,10 @@ pub struct SimArgs {
     /// Seed of the draws that pick faults and jitter.
     #[arg(long, env = "SIM_FAULT_SEED", default_value_t = 0)]
     pub fault_seed: u64,
+    /// Finish a request whose caller went away, as D365FO does, instead of
+    /// dropping it (so a write cut off by its caller is still applied).
+    #[arg(long, env = "SIM_FINISH_ABANDONED", default_value_t = false)]
+    pub finish_abandoned: bool,
 }
 
 impl SimArgs {
@@ -130,6 +134,7 @@ impl SimArgs {
             scale,
             auth,
             faults,
+            finish_abandoned: self.finish_abandoned,
             ..sim::SimConfig::default()
         };
         Ok((listen(&self.listen)?, config))

@@ -334,3 +334,59 @@ async fn admin_api_validates_and_resets_to_start_up() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+/// A create whose caller gives up during the latency: dropped where it
+/// stands by default, finished (as D365FO does) with `finish_abandoned`.
+#[tokio::test]
+async fn an_abandoned_write_is_finished_only_in_finish_mode() {
+    for finish_abandoned in [false, true] {
+        let mut faults = FaultConfig::default();
+        faults.latency.fixed_ms = 400;
+        let sim = Sim::start(SimConfig {
+            faults,
+            finish_abandoned,
+            ..SimConfig::default()
+        })
+        .await;
+        let account = if finish_abandoned {
+            "US-FIN"
+        } else {
+            "US-DROP"
+        };
+        let abandoned = sim
+            .http
+            .post(sim.url("/data/CustomersV3"))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({
+                    "dataAreaId": "usmf", "CustomerAccount": account,
+                    "OrganizationName": "Abandoned", "CustomerGroupId": "10"
+                })
+                .to_string(),
+            )
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(abandoned.is_err(), "the caller gave up before the answer");
+        let record = sim.url(&format!(
+            "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='{account}')"
+        ));
+        let present = || {
+            let (http, record) = (sim.http.clone(), record.clone());
+            async move {
+                http.get(&record)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == StatusCode::OK)
+            }
+        };
+        if finish_abandoned {
+            wait_for("the abandoned create is finished", present).await;
+        } else {
+            // A window, not a wait: the create must not appear, and 1 s is
+            // well past the 400 ms it would have taken.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(!present().await, "a dropped create was applied");
+        }
+    }
+}
