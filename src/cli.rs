@@ -210,6 +210,9 @@ pub struct EdgeArgs {
     /// A session unused this long ends on every edge (sliding).
     #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
     pub session_idle_timeout: String,
+    /// After SIGTERM, how long calls in flight may take to finish.
+    #[arg(long, env = "D365MCP_DRAIN_TIMEOUT", default_value = "25s")]
+    pub drain_timeout: String,
     /// TOML file of rate limits per API key, tenant and tool (see README).
     /// Without it generous defaults apply.
     #[arg(long = "rate-limits-file", env = "D365MCP_RATE_LIMITS_FILE")]
@@ -331,6 +334,10 @@ impl EdgeArgs {
         config.session_idle_timeout = positive(
             "D365MCP_SESSION_IDLE_TIMEOUT (--session-idle-timeout)",
             &self.session_idle_timeout,
+        )?;
+        config.drain_timeout = config::parse_duration(
+            "D365MCP_DRAIN_TIMEOUT (--drain-timeout)",
+            &self.drain_timeout,
         )?;
         if let Some(path) = &self.api_keys_file {
             config.api_keys = config::auth::load(path)?;

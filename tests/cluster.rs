@@ -518,3 +518,92 @@ async fn a_write_cut_off_by_a_killed_worker_has_an_unknown_outcome() {
     assert_eq!(error["code"], "outcome_unknown", "{body}");
     assert_eq!(error["retryable"], false, "{body}");
 }
+
+/// Sends a create through edge 0 and returns its pending answer once the
+/// worker's D365FO request has reached the simulator.
+async fn create_in_flight(
+    cluster: &Cluster,
+    code: &str,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let create = mcp::stateless_call(
+        &cluster.mcp_url(0),
+        "d365fo_create_entity_record",
+        json!({"entity_set": "Currencies", "fields": {"CurrencyCode": code, "Name": "Drained"}}),
+        json!({}),
+    )
+    .send();
+    let create = tokio::spawn(create);
+    let sim = cluster.sim.url();
+    support::wait_until(
+        "the create's D365FO request reaches the simulator",
+        Duration::from_secs(10),
+        || {
+            let sim = sim.clone();
+            async move {
+                let requests = sim_requests(&sim).await;
+                match requests["total"].as_u64() {
+                    Some(n) if n > 0 => Ok(()),
+                    _ => Err(requests.to_string()),
+                }
+            }
+        },
+    )
+    .await;
+    create
+}
+
+/// The JSON-RPC answer of a call started by [`create_in_flight`].
+async fn answer_of(
+    call: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) -> serde_json::Value {
+    let response = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the call is answered")
+        .expect("the call's task")
+        .expect("an HTTP answer");
+    let status = response.status();
+    let text = response.text().await.expect("the answer's body");
+    assert_eq!(status, 200, "a JSON-RPC answer, not a bare error: {text}");
+    serde_json::from_str(&text).expect("a JSON-RPC answer")
+}
+
+/// SIGTERM drains an edge: the write in flight finishes and is answered.
+#[tokio::test]
+async fn sigterm_lets_the_call_in_flight_finish() {
+    let mut cluster = Cluster::builder()
+        .sim_arg("--latency-ms")
+        .sim_arg("1500")
+        .worker_arg("--cache-warm-up")
+        .worker_arg("false")
+        .start()
+        .await;
+    let create = create_in_flight(&cluster, "ZZD").await;
+    cluster.edges[0].terminate().await;
+    let body = answer_of(create).await;
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["key"]["CurrencyCode"], "ZZD",
+        "{body}"
+    );
+}
+
+/// A call still running when the drain's time is up gets a JSON-RPC answer
+/// saying so: `outcome_unknown` for a write, never a bare 500.
+#[tokio::test]
+async fn a_write_the_drain_abandons_has_an_unknown_outcome() {
+    let mut cluster = Cluster::builder()
+        .sim_arg("--latency-ms")
+        .sim_arg("5000")
+        .worker_arg("--cache-warm-up")
+        .worker_arg("false")
+        .edge_arg("--drain-timeout")
+        .edge_arg("300ms")
+        .start()
+        .await;
+    let create = create_in_flight(&cluster, "ZZA").await;
+    cluster.edges[0].terminate().await;
+    let body = answer_of(create).await;
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let error = &body["result"]["_meta"]["d365mcp/error"];
+    assert_eq!(error["code"], "outcome_unknown", "{body}");
+}

@@ -35,6 +35,8 @@ pub struct EdgeState {
     pub listeners: Arc<crate::listen::Listeners>,
     /// Cancelled at shutdown: ends open MCP sessions and SSE streams.
     pub shutdown: CancellationToken,
+    /// Tool calls in flight, and the drain that waits for them.
+    pub drain: Arc<crate::drain::Drain>,
 }
 
 impl EdgeState {
@@ -55,6 +57,7 @@ impl EdgeState {
             store,
             sessions,
             shutdown: CancellationToken::new(),
+            drain: crate::drain::Drain::new(),
         }
     }
 }
@@ -210,11 +213,18 @@ pub async fn serve_with<H: Handler>(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    let (drain, drain_timeout) = (Arc::clone(&state.drain), state.config.drain_timeout);
     let result = axum::serve(listener, app_with::<H>(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
-            // Ends open SSE streams so that the graceful drain can finish.
-            stop.cancel();
+            // From here no connection is accepted and `/ready` fails; the
+            // calls in flight get the drain's time, then the sessions and
+            // streams end so that the graceful shutdown can finish.
+            tokio::spawn(async move {
+                let abandoned = drain.run(drain_timeout).await;
+                tracing::info!(abandoned, "drained; ending sessions and streams");
+                stop.cancel();
+            });
         })
         .await;
     health_checks.abort();
@@ -227,12 +237,14 @@ async fn health() -> impl IntoResponse {
 
 async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
     let workers = state.workers.status();
-    let ready = workers.iter().any(|w| w.healthy);
+    let draining = state.drain.is_draining();
+    let ready = !draining && workers.iter().any(|w| w.healthy);
     let store = probe_store(&state).await;
     // An unreachable store degrades sessions, not stateless calls: the edge
     // stays ready (taking every edge out of a load balancer at once during a
     // Redis outage would stop everything) and says so.
     let status = match (ready, &store) {
+        (false, _) if draining => "not ready: draining for shutdown".to_owned(),
         (false, _) => "not ready: no healthy worker".to_owned(),
         (true, Err(e)) => format!("degraded: shared store unreachable ({e})"),
         (true, Ok(_)) => "ready".to_owned(),

@@ -35,6 +35,8 @@
 //! - `listing`: `tools/list` answered with the catalogue serialized once.
 //! - `logging`: the worker's log lines as MCP `notifications/message`, at
 //!   the level each era's client asked for.
+//! - `drain`: SIGTERM lets the calls in flight finish (within
+//!   `D365MCP_DRAIN_TIMEOUT`) and answers the rest as abandoned.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
@@ -47,6 +49,7 @@
 mod auth;
 mod convert;
 mod dispatch;
+mod drain;
 mod error;
 mod follow;
 mod guard;

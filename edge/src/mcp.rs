@@ -291,6 +291,8 @@ impl ServerHandler for McpHandler {
                 }
             }
         };
+        // Counted until answered: a drain waits for it.
+        let _running = self.state.drain.enter();
         let call = dispatch::run(
             &self.state.workers,
             worker_request,
@@ -301,6 +303,7 @@ impl ServerHandler for McpHandler {
         // Dropping `call` drops the worker stream, which cancels the work there.
         let outcome = tokio::select! {
             outcome = call => outcome,
+            _ = self.state.drain.abandoned() => Err(crate::drain::abandoned(spec.effects.read_only)),
             _ = context.ct.cancelled() => {
                 return Err(convert::error_data(&Failure::new(ErrorCode::Cancelled, "the call was cancelled")));
             }

@@ -31,6 +31,9 @@ pub struct EdgeConfig {
     pub api_keys: Vec<ApiKey>,
     /// A session unused this long ends (on every edge).
     pub session_idle_timeout: Duration,
+    /// After SIGTERM, how long tool calls in flight may take to finish
+    /// before they are answered as abandoned.
+    pub drain_timeout: Duration,
     /// Rate limits per principal, tenant and tool (off in `local`).
     pub rate_limits: RateLimits,
 }
@@ -50,6 +53,8 @@ impl EdgeConfig {
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
             session_idle_timeout: Duration::from_secs(30 * 60),
+            // Inside Kubernetes' default 30 s grace period, with room to exit.
+            drain_timeout: Duration::from_secs(25),
             rate_limits: RateLimits::off(),
         }
     }
