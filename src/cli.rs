@@ -213,6 +213,10 @@ pub struct EdgeArgs {
     /// After SIGTERM, how long calls in flight may take to finish.
     #[arg(long, env = "D365MCP_DRAIN_TIMEOUT", default_value = "25s")]
     pub drain_timeout: String,
+    /// Most tool calls running on this edge at once; more are refused with
+    /// 503 and Retry-After.
+    #[arg(long, env = "D365MCP_MAX_CALLS_IN_FLIGHT", default_value_t = 1024)]
+    pub max_calls_in_flight: usize,
     /// TOML file of rate limits per API key, tenant and tool (see README).
     /// Without it generous defaults apply.
     #[arg(long = "rate-limits-file", env = "D365MCP_RATE_LIMITS_FILE")]
@@ -339,6 +343,13 @@ impl EdgeArgs {
             "D365MCP_DRAIN_TIMEOUT (--drain-timeout)",
             &self.drain_timeout,
         )?;
+        if !(1..=1_000_000).contains(&self.max_calls_in_flight) {
+            return Err(ConfigError::new(
+                "D365MCP_MAX_CALLS_IN_FLIGHT (--max-calls-in-flight)",
+                format!("{} is out of range 1..=1000000", self.max_calls_in_flight),
+            ));
+        }
+        config.max_calls_in_flight = self.max_calls_in_flight;
         if let Some(path) = &self.api_keys_file {
             config.api_keys = config::auth::load(path)?;
         }

@@ -16,6 +16,11 @@ use std::{
     time::Duration,
 };
 
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
 use common::{ErrorCode, Failure};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -102,6 +107,32 @@ impl Drain {
         tokio::time::sleep(ANSWER_GRACE).await;
         left
     }
+}
+
+/// Refuses a `tools/call` with 503 and `Retry-After` while `max` calls are
+/// running on this edge, rather than queueing it without bound behind
+/// them: the client (or its load balancer) tries again, on this edge or
+/// another. A soft limit: calls arriving at the same instant are counted
+/// only once their handler starts, so a few may pass it together. Runs
+/// after the body guard, whose [`crate::limits::RpcRequest`] names the tool.
+pub async fn shed(
+    State((drain, max)): State<(Arc<Drain>, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let id = match request.extensions().get::<crate::limits::RpcRequest>() {
+        Some(rpc) if rpc.tool.is_some() && drain.running() >= max => rpc.id.clone(),
+        _ => return next.run(request).await,
+    };
+    let failure = Failure::new(
+        ErrorCode::Unavailable,
+        format!(
+            "this edge is running its limit of {max} tool calls (D365MCP_MAX_CALLS_IN_FLIGHT); \
+             retry in a moment"
+        ),
+    )
+    .with_retry_after(Duration::from_secs(1));
+    crate::error::refusal(&failure, id)
 }
 
 /// The failure of a call the drain abandoned: a write may have reached

@@ -122,7 +122,8 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     // The layers of /mcp, outermost first (each `.layer` wraps what is
     // above it, so they read here innermost first): `origin::check`, then
     // `auth::authenticate`, `sessions::gate`, `guard::jsonrpc_body`,
-    // `limits::enforce`, `listing::splice`, rmcp. Why in that order:
+    // `limits::enforce`, `drain::shed`, `listing::splice`, rmcp. Why in
+    // that order:
     // - a foreign Origin or Host is refused before anything else runs, so a
     //   cross-site page learns nothing, not even whether a key is valid;
     // - authentication comes before the session gate, which checks that the
@@ -132,11 +133,18 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     // - the body guard parses the body once; the limits read what it found
     //   (`RpcRequest`: id and tool) and so come after it; on the way out the
     //   guard also turns rmcp's plain-text refusals into JSON-RPC errors;
+    // - the caller's own limits come before the edge's load shedding, so a
+    //   caller over its limit hears so (429) rather than "edge busy" (503);
     // - a request refused by a limit costs no listing work: the splice sits
     //   innermost, next to the rmcp answer it reads back.
+    let shedding = (Arc::clone(&state.drain), config.max_calls_in_flight);
     let mcp = Router::new()
         .fallback_service(mcp)
         .layer(axum::middleware::from_fn(crate::listing::splice))
+        .layer(axum::middleware::from_fn_with_state(
+            shedding.clone(),
+            crate::drain::shed,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&limiter),
             crate::limits::enforce,
@@ -159,6 +167,10 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
         .route(
             "/message",
             axum::routing::post(crate::legacy::post_message)
+                .layer(axum::middleware::from_fn_with_state(
+                    shedding,
+                    crate::drain::shed,
+                ))
                 .layer(axum::middleware::from_fn_with_state(
                     limiter,
                     crate::limits::enforce,

@@ -34,6 +34,9 @@ pub struct EdgeConfig {
     /// After SIGTERM, how long tool calls in flight may take to finish
     /// before they are answered as abandoned.
     pub drain_timeout: Duration,
+    /// Most tool calls running on this edge at once; one more is refused
+    /// with 503 and `Retry-After` rather than queued.
+    pub max_calls_in_flight: usize,
     /// Rate limits per principal, tenant and tool (off in `local`).
     pub rate_limits: RateLimits,
 }
@@ -55,6 +58,7 @@ impl EdgeConfig {
             session_idle_timeout: Duration::from_secs(30 * 60),
             // Inside Kubernetes' default 30 s grace period, with room to exit.
             drain_timeout: Duration::from_secs(25),
+            max_calls_in_flight: 1024,
             rate_limits: RateLimits::off(),
         }
     }

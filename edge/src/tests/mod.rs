@@ -4,6 +4,7 @@ mod auth;
 mod limits;
 mod prompts;
 mod resources;
+mod shedding;
 mod support;
 
 use std::{sync::Arc, time::Duration};
