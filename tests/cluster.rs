@@ -607,3 +607,37 @@ async fn a_write_the_drain_abandons_has_an_unknown_outcome() {
     let error = &body["result"]["_meta"]["d365mcp/error"];
     assert_eq!(error["code"], "outcome_unknown", "{body}");
 }
+
+/// A client that resends a write with the same idempotency key gets the
+/// first attempt's result, and D365FO sees the write once; the key reused
+/// for another write is refused.
+#[tokio::test]
+async fn a_keyed_write_resent_is_answered_from_its_first_attempt() {
+    let cluster = Cluster::builder().start().await;
+    let url = cluster.mcp_url(0);
+    let keyed = |code: &str| {
+        mcp::stateless_call(
+            &url,
+            "d365fo_create_entity_record",
+            json!({"entity_set": "Currencies", "fields": {"CurrencyCode": code, "Name": "Keyed"}}),
+            json!({"io.d365mcp/idempotencyKey": "create-ZZR-1"}),
+        )
+        .send()
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let body: serde_json::Value = keyed("ZZR").await.unwrap().json().await.unwrap();
+        assert_eq!(body["result"]["isError"], false, "{body}");
+        answers.push(body["result"]["structuredContent"].clone());
+    }
+    assert_eq!(answers[0], answers[1], "the retry gets the first result");
+    let creates = sim_requests(&cluster.sim.url()).await["by_path"]["/data/Currencies"].clone();
+    assert_eq!(creates, 1, "D365FO saw the create once");
+
+    let reused: serde_json::Value = keyed("ZZS").await.unwrap().json().await.unwrap();
+    assert_eq!(reused["result"]["isError"], true, "{reused}");
+    assert_eq!(
+        reused["result"]["_meta"]["d365mcp/error"]["code"], "conflict",
+        "{reused}"
+    );
+}

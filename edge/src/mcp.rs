@@ -249,6 +249,15 @@ impl ServerHandler for McpHandler {
             Ok(worker_request) => worker_request,
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
+        // A keyed write: every retry of it carries the same request id.
+        if !spec.effects.read_only
+            && let Some(key) = context.meta.get(dispatch::IDEMPOTENCY_KEY)
+        {
+            match dispatch::keyed_request_id(&caller, key) {
+                Ok(id) => worker_request.request_id = id,
+                Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
+            }
+        }
         // The worker sends only the lines the client will get.
         worker_request.log_level = log_level
             .map(crate::logging::name)

@@ -154,9 +154,31 @@ impl ToolExecutor for Worker {
     }
 }
 
-/// Runs one call: resolves its environment, runs the tool within the
-/// deadline, records statistics and builds the result.
+/// Runs one call: answers a retry of a keyed write from its first attempt
+/// ([`crate::replay`]); otherwise resolves its environment, runs the tool
+/// within the deadline, records statistics and builds the result.
 async fn execute(
+    node: &Node,
+    request: &CallToolRequest,
+    tx: &mpsc::Sender<CallToolEvent>,
+) -> ToolResult {
+    let attempt = match crate::replay::begin(&node.store, request).await {
+        crate::replay::Begin::Retry(result) => {
+            tracing::info!("a keyed write retried: answered from its first attempt");
+            return result;
+        }
+        crate::replay::Begin::First(attempt) => Some(attempt),
+        crate::replay::Begin::Untracked => None,
+    };
+    let result = run(node, request, tx).await;
+    if let Some(attempt) = attempt {
+        attempt.finish(&result).await;
+    }
+    result
+}
+
+/// Runs one call as [`execute`] describes, retries aside.
+async fn run(
     node: &Node,
     request: &CallToolRequest,
     tx: &mpsc::Sender<CallToolEvent>,

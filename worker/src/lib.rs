@@ -22,6 +22,8 @@
 //! - [`call_log`]: retries, throttle waits and pages read, sent to the
 //!   caller as log events while its call runs; [`progress`]: the call's
 //!   progress events, when its caller asked for them.
+//! - [`replay`]: a client's retry of a write it keyed, answered from the
+//!   first attempt (its result, "still running", or its unknown outcome).
 //! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
 //!   runs it with the standard health service on a listener it is handed.
 //!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
@@ -53,6 +55,7 @@ pub mod grpc;
 pub mod metadata;
 pub mod node;
 pub mod progress;
+pub mod replay;
 pub mod stats;
 pub mod tools;
 mod watch;

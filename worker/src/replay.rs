@@ -1,0 +1,293 @@
+//! Client retries of a keyed write: answered from the first attempt, never
+//! sent to D365FO again.
+//!
+//! A client that names an idempotency key for a write (the edge turns
+//! `_meta["io.d365mcp/idempotencyKey"]` into a request id starting with
+//! [`KEYED`], the same for every retry by the same caller) may resend the
+//! call after a lost answer. Before the tool runs, [`begin`] records the
+//! attempt in the shared store (`SET NX`, with a digest of the tool and its
+//! arguments and the call's deadline); a later attempt with the same key
+//! finds the record and gets:
+//!
+//! - the first attempt's result, when it finished;
+//! - "still running" (retryable, wait a moment) while it runs;
+//! - `outcome_unknown` again when the first attempt's outcome was unknown,
+//!   or when it stopped without recording one (its worker died) and its
+//!   deadline has passed;
+//! - a conflict when the key was used for another tool or other arguments.
+//!
+//! A first attempt that ended without applying anything (D365FO refused
+//! it, or throttling outlasted the call) leaves no record and releases its
+//! write claim ([`crate::d365::write_once`]), so a retry with the same key
+//! runs afresh.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{
+    ErrorCode, Failure, catalogue,
+    proto::{CallToolRequest, ToolOutput, ToolResult, tool_result::Outcome},
+    store::SharedStore,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::d365::{retry::unix_now_ms, write_once};
+
+/// Request ids the edge derives from a client's idempotency key start so.
+pub const KEYED: &str = "idem-";
+
+/// Key prefix of the records; the version changes with the format.
+pub const PREFIX: &str = "d365mcp:replay:v1:";
+
+/// Largest result kept for a retry; a larger one is reported as applied,
+/// with the advice to read the record.
+const MAX_KEPT_BYTES: usize = 256 * 1024;
+
+/// How long past its deadline a running attempt is presumed dead.
+const GRACE_MS: u64 = 5_000;
+
+/// A keyed attempt, as its record in the store holds it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    /// Digest of the tool and its arguments.
+    digest: String,
+    /// The first attempt's deadline (Unix ms; 0 when it had none).
+    deadline_ms: u64,
+    /// How it ended; absent while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ended: Option<Ended>,
+}
+
+/// How a keyed attempt ended.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Ended {
+    /// Its result, to answer retries with.
+    Output {
+        content_json: String,
+        structured_content_json: String,
+        is_error: bool,
+    },
+    /// Applied, but its result was too large to keep.
+    Unkept,
+    /// Its outcome is unknown.
+    Unknown(Failure),
+}
+
+/// What [`begin`] decided.
+pub enum Begin<'a> {
+    /// Not a keyed write: run it as usual.
+    Untracked,
+    /// The first attempt with this key: run it, then [`Attempt::finish`].
+    First(Attempt<'a>),
+    /// A retry: answer with this, and send nothing.
+    Retry(ToolResult),
+}
+
+/// The first attempt with a key, recorded as running.
+#[must_use = "finish the attempt with its result"]
+pub struct Attempt<'a> {
+    store: &'a SharedStore,
+    key: String,
+    request_id: String,
+    record: Record,
+}
+
+/// Records `request` as the first attempt of its key, or answers it from
+/// the first attempt. A store that cannot be reached refuses a keyed write
+/// rather than risk sending it twice.
+pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Begin<'a> {
+    let keyed = request.request_id.starts_with(KEYED);
+    let writes = catalogue::find(&request.tool).is_some_and(|spec| !spec.effects.read_only);
+    if !keyed || !writes {
+        return Begin::Untracked;
+    }
+    let key = format!("{PREFIX}{}", request.request_id);
+    let record = Record {
+        digest: digest(request),
+        deadline_ms: request.deadline_unix_ms,
+        ended: None,
+    };
+    let Ok(json) = serde_json::to_vec(&record) else {
+        return retry_with(Failure::new(
+            ErrorCode::Internal,
+            "the attempt could not be recorded",
+        ));
+    };
+    // Twice at most: a record may vanish between the two reads (it expired,
+    // or a first attempt that applied nothing released it).
+    for _ in 0..2 {
+        match store
+            .set_if_absent(&key, Bytes::from(json.clone()), write_once::TTL)
+            .await
+        {
+            Ok(true) => {
+                return Begin::First(Attempt {
+                    store,
+                    key,
+                    request_id: request.request_id.clone(),
+                    record,
+                });
+            }
+            Ok(false) => match store.get(&key).await {
+                Ok(Some(bytes)) => {
+                    return match serde_json::from_slice::<Record>(&bytes) {
+                        Ok(first) => Begin::Retry(answer(&first, &record.digest)),
+                        Err(_) => retry_with(unreadable()),
+                    };
+                }
+                Ok(None) => continue,
+                Err(e) => return retry_with(store_down(&e.to_string())),
+            },
+            Err(e) => return retry_with(store_down(&e.to_string())),
+        }
+    }
+    retry_with(unreadable())
+}
+
+impl Attempt<'_> {
+    /// Records how the attempt ended, for its retries. An attempt that
+    /// applied nothing is forgotten, its write claim too, so that a retry
+    /// with the key is sent afresh.
+    pub async fn finish(mut self, result: &ToolResult) {
+        let ended = match &result.outcome {
+            Some(Outcome::Output(output)) => kept(output),
+            Some(Outcome::Failure(failure)) => {
+                let failure = Failure::from_proto(failure);
+                if failure.code != ErrorCode::OutcomeUnknown {
+                    self.forget().await;
+                    return;
+                }
+                Ended::Unknown(failure)
+            }
+            None => return,
+        };
+        self.record.ended = Some(ended);
+        let stored = match serde_json::to_vec(&self.record) {
+            Ok(json) => {
+                self.store
+                    .set(&self.key, Bytes::from(json), Some(write_once::TTL))
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not encode how a keyed write ended");
+                return;
+            }
+        };
+        if let Err(error) = stored {
+            tracing::warn!(%error, "could not record how a keyed write ended");
+        }
+    }
+
+    async fn forget(&self) {
+        let claim = format!("{}{}", write_once::PREFIX, self.request_id);
+        for key in [&self.key, &claim] {
+            if let Err(error) = self.store.delete(key).await {
+                tracing::warn!(%error, "could not release a keyed write that applied nothing");
+            }
+        }
+    }
+}
+
+/// The answer to a retry, from the first attempt's record.
+fn answer(first: &Record, digest: &str) -> ToolResult {
+    if first.digest != digest {
+        return result_of(Failure::new(
+            ErrorCode::Conflict,
+            "this idempotency key was already used for another call (another tool or other \
+             arguments); a new change needs a new key",
+        ));
+    }
+    match &first.ended {
+        Some(Ended::Output {
+            content_json,
+            structured_content_json,
+            is_error,
+        }) => ToolResult {
+            outcome: Some(Outcome::Output(ToolOutput {
+                content_json: content_json.clone(),
+                structured_content_json: structured_content_json.clone(),
+                is_error: *is_error,
+            })),
+        },
+        Some(Ended::Unkept) => result_of(Failure::new(
+            ErrorCode::Conflict,
+            "this call was already applied with this idempotency key, and its result was too \
+             large to keep; read the record to see it",
+        )),
+        Some(Ended::Unknown(failure)) => result_of(failure.clone()),
+        None if first.deadline_ms > 0 && unix_now_ms() > first.deadline_ms + GRACE_MS => {
+            result_of(Failure::new(
+                ErrorCode::OutcomeUnknown,
+                "the first attempt with this idempotency key stopped without recording its \
+                 outcome (its worker may have died); it may or may not have been applied, so read \
+                 the record before making the change with a new key",
+            ))
+        }
+        None => result_of(
+            Failure::new(
+                ErrorCode::Unavailable,
+                "the first attempt with this idempotency key is still running; retry in a moment \
+                 for its result",
+            )
+            .with_retry_after(Duration::from_secs(2)),
+        ),
+    }
+}
+
+/// A result kept for retries, or [`Ended::Unkept`] when it is too large.
+fn kept(output: &ToolOutput) -> Ended {
+    if output.content_json.len() + output.structured_content_json.len() > MAX_KEPT_BYTES {
+        return Ended::Unkept;
+    }
+    Ended::Output {
+        content_json: output.content_json.clone(),
+        structured_content_json: output.structured_content_json.clone(),
+        is_error: output.is_error,
+    }
+}
+
+/// Digest of what a call asks: its tool and arguments, as the edge sent
+/// them (serialized with sorted keys, so the same arguments give the same
+/// text).
+fn digest(request: &CallToolRequest) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(request.tool.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.arguments_json.as_bytes());
+    format!("{:x}", hasher.finalize())
+}
+
+fn result_of(failure: Failure) -> ToolResult {
+    ToolResult {
+        outcome: Some(Outcome::Failure(failure.to_proto())),
+    }
+}
+
+fn retry_with(failure: Failure) -> Begin<'static> {
+    Begin::Retry(result_of(failure))
+}
+
+fn unreadable() -> Failure {
+    Failure::new(
+        ErrorCode::Internal,
+        "the record of this idempotency key's first attempt could not be read; the call was not \
+         sent; read the record before making the change with a new key",
+    )
+}
+
+fn store_down(error: &str) -> Failure {
+    Failure::new(
+        ErrorCode::Unavailable,
+        format!(
+            "a write with an idempotency key needs the shared store, which is unreachable \
+             ({error}); nothing was sent; retry shortly"
+        ),
+    )
+    .with_retry_after(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;

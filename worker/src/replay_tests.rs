@@ -1,0 +1,138 @@
+//! Keyed retries: answered from the first attempt, never sent again.
+
+use std::sync::Arc;
+
+use common::{
+    ErrorCode, Failure,
+    catalogue::names,
+    proto::{CallToolRequest, ToolOutput, ToolResult, tool_result::Outcome},
+    store::{MemoryStore, SharedStore},
+};
+
+use super::*;
+
+fn request(id: &str, tool: &str, arguments: &str, deadline_ms: u64) -> CallToolRequest {
+    CallToolRequest {
+        request_id: id.into(),
+        tool: tool.into(),
+        arguments_json: arguments.into(),
+        deadline_unix_ms: deadline_ms,
+        ..CallToolRequest::default()
+    }
+}
+
+fn create(arguments: &str) -> CallToolRequest {
+    request(
+        "idem-abc",
+        names::CREATE_ENTITY_RECORD,
+        arguments,
+        unix_now_ms() + 60_000,
+    )
+}
+
+fn output(text: &str) -> ToolResult {
+    ToolResult {
+        outcome: Some(Outcome::Output(ToolOutput {
+            content_json: format!("[{{\"type\":\"text\",\"text\":\"{text}\"}}]"),
+            structured_content_json: format!("{{\"t\":\"{text}\"}}"),
+            is_error: false,
+        })),
+    }
+}
+
+fn failure(code: ErrorCode) -> ToolResult {
+    ToolResult {
+        outcome: Some(Outcome::Failure(Failure::new(code, "m").to_proto())),
+    }
+}
+
+fn code_of(result: &ToolResult) -> Option<ErrorCode> {
+    match &result.outcome {
+        Some(Outcome::Failure(f)) => Some(Failure::from_proto(f).code),
+        _ => None,
+    }
+}
+
+async fn retry(store: &SharedStore, request: &CallToolRequest) -> ToolResult {
+    match begin(store, request).await {
+        Begin::Retry(result) => result,
+        Begin::First(_) => panic!("a retry ran as a first attempt"),
+        Begin::Untracked => panic!("a keyed write went untracked"),
+    }
+}
+
+fn store() -> SharedStore {
+    Arc::new(MemoryStore::new())
+}
+
+#[tokio::test]
+async fn a_retry_gets_the_first_attempts_result() {
+    let store = store();
+    let first = create(r#"{"a":1}"#);
+    let Begin::First(attempt) = begin(&store, &first).await else {
+        panic!("the first attempt must run");
+    };
+    // While it runs, a retry is told to wait.
+    let running = retry(&store, &first).await;
+    assert_eq!(code_of(&running), Some(ErrorCode::Unavailable));
+    attempt.finish(&output("made")).await;
+    assert_eq!(retry(&store, &first).await, output("made"));
+    // The same key for something else is refused.
+    let other = retry(&store, &create(r#"{"a":2}"#)).await;
+    assert_eq!(code_of(&other), Some(ErrorCode::Conflict));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_said_again() {
+    let store = store();
+    let first = create("{}");
+    let Begin::First(attempt) = begin(&store, &first).await else {
+        panic!("the first attempt must run");
+    };
+    attempt.finish(&failure(ErrorCode::OutcomeUnknown)).await;
+    let again = retry(&store, &first).await;
+    assert_eq!(code_of(&again), Some(ErrorCode::OutcomeUnknown));
+}
+
+#[tokio::test]
+async fn a_first_attempt_that_applied_nothing_lets_the_retry_run() {
+    let store = store();
+    let first = create("{}");
+    let Begin::First(attempt) = begin(&store, &first).await else {
+        panic!("the first attempt must run");
+    };
+    // Its write claim, as the tool made it.
+    let claim = format!("{}{}", write_once::PREFIX, first.request_id);
+    store
+        .set(&claim, Bytes::from_static(b"{}"), None)
+        .await
+        .unwrap();
+    attempt.finish(&failure(ErrorCode::Throttled)).await;
+    assert!(store.get(&claim).await.unwrap().is_none(), "claim released");
+    assert!(matches!(begin(&store, &first).await, Begin::First(_)));
+}
+
+#[tokio::test]
+async fn an_attempt_that_died_is_unknown_after_its_deadline() {
+    let store = store();
+    let first = request(
+        "idem-x",
+        names::DELETE_ENTITY_RECORD,
+        "{}",
+        unix_now_ms() - GRACE_MS - 1,
+    );
+    let Begin::First(_attempt_lost_with_its_worker) = begin(&store, &first).await else {
+        panic!("the first attempt must run");
+    };
+    let again = retry(&store, &first).await;
+    assert_eq!(code_of(&again), Some(ErrorCode::OutcomeUnknown));
+}
+
+#[tokio::test]
+async fn reads_and_unkeyed_writes_are_not_tracked() {
+    let store = store();
+    let read = request("idem-r", names::QUERY_ENTITIES, "{}", 0);
+    assert!(matches!(begin(&store, &read).await, Begin::Untracked));
+    let unkeyed = request("5f0c…", names::CREATE_ENTITY_RECORD, "{}", 0);
+    assert!(matches!(begin(&store, &unkeyed).await, Begin::Untracked));
+}
