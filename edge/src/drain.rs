@@ -111,7 +111,8 @@ impl Drain {
 
 /// Refuses a `tools/call` with 503 and `Retry-After` while `max` calls are
 /// running on this edge, rather than queueing it without bound behind
-/// them: the client (or its load balancer) tries again, on this edge or
+/// them, and while the edge drains (one read before the drain began must
+/// not start a write it would likely abandon): the client (or its load balancer) tries again, on this edge or
 /// another. A soft limit: calls arriving at the same instant are counted
 /// only once their handler starts, so a few may pass it together. Runs
 /// after the body guard, whose [`crate::limits::RpcRequest`] names the tool.
@@ -121,17 +122,22 @@ pub async fn shed(
     next: Next,
 ) -> Response {
     let id = match request.extensions().get::<crate::limits::RpcRequest>() {
-        Some(rpc) if rpc.tool.is_some() && drain.running() >= max => rpc.id.clone(),
+        Some(rpc) if rpc.tool.is_some() && (drain.is_draining() || drain.running() >= max) => {
+            rpc.id.clone()
+        }
         _ => return next.run(request).await,
     };
-    let failure = Failure::new(
-        ErrorCode::Unavailable,
+    // Nothing was sent: safe to send again, to this edge or another.
+    let message = if drain.is_draining() {
+        "this edge is shutting down and takes no new tool call; send it again".to_owned()
+    } else {
         format!(
             "this edge is running its limit of {max} tool calls (D365MCP_MAX_CALLS_IN_FLIGHT); \
              retry in a moment"
-        ),
-    )
-    .with_retry_after(Duration::from_secs(1));
+        )
+    };
+    let failure =
+        Failure::new(ErrorCode::Unavailable, message).with_retry_after(Duration::from_secs(1));
     crate::error::refusal(&failure, id)
 }
 

@@ -311,6 +311,8 @@ impl ServerHandler for McpHandler {
         );
         // Dropping `call` drops the worker stream, which cancels the work there.
         let outcome = tokio::select! {
+            // A result that is ready wins over the drain's deadline.
+            biased;
             outcome = call => outcome,
             _ = self.state.drain.abandoned() => Err(crate::drain::abandoned(spec.effects.read_only)),
             _ = context.ct.cancelled() => {

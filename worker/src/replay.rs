@@ -16,10 +16,18 @@
 //!   deadline has passed;
 //! - a conflict when the key was used for another tool or other arguments.
 //!
-//! A first attempt that ended without applying anything (D365FO refused
-//! it, or throttling outlasted the call) leaves no record and releases its
-//! write claim ([`crate::d365::write_once`]), so a retry with the same key
-//! runs afresh.
+//! A first attempt that provably applied nothing (D365FO refused it, it
+//! was throttled, its arguments were invalid) leaves no record and releases
+//! its write claim ([`crate::d365::write_once`]), so a retry with the same
+//! key runs afresh. Any other failure — an unreadable answer, an internal
+//! error, a lost connection — may hide an applied write, so a retry hears
+//! that its outcome is unknown.
+//!
+//! A first attempt cancelled mid-way (its client or its edge gave up) never
+//! records how it ended: its retries hear "still running" until its
+//! deadline has passed, then that its outcome is unknown. The records need
+//! a store the workers share (`--redis-url`), as the write claims do: with
+//! a store of its own, a worker knows only its own attempts.
 
 use std::time::Duration;
 
@@ -41,8 +49,9 @@ pub const KEYED: &str = "idem-";
 pub const PREFIX: &str = "d365mcp:replay:v1:";
 
 /// Largest result kept for a retry; a larger one is reported as applied,
-/// with the advice to read the record.
-const MAX_KEPT_BYTES: usize = 256 * 1024;
+/// with the advice to read the record. Small, because keys are the
+/// client's to choose and each lives a day.
+const MAX_KEPT_BYTES: usize = 64 * 1024;
 
 /// How long past its deadline a running attempt is presumed dead.
 const GRACE_MS: u64 = 5_000;
@@ -143,7 +152,13 @@ pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Beg
             Err(e) => return retry_with(store_down(&e.to_string())),
         }
     }
-    retry_with(unreadable())
+    retry_with(
+        Failure::new(
+            ErrorCode::Unavailable,
+            "the first attempt with this idempotency key was just released; retry now",
+        )
+        .with_retry_after(Duration::from_secs(1)),
+    )
 }
 
 impl Attempt<'_> {
@@ -155,11 +170,11 @@ impl Attempt<'_> {
             Some(Outcome::Output(output)) => kept(output),
             Some(Outcome::Failure(failure)) => {
                 let failure = Failure::from_proto(failure);
-                if failure.code != ErrorCode::OutcomeUnknown {
+                if applied_nothing(failure.code) {
                     self.forget().await;
                     return;
                 }
-                Ended::Unknown(failure)
+                Ended::Unknown(unknown_after(&failure))
             }
             None => return,
         };
@@ -190,6 +205,40 @@ impl Attempt<'_> {
     }
 }
 
+/// Whether a failure with `code` proves the write was not applied: D365FO
+/// refused it (or never ran it: throttled, credentials refused), or it was
+/// refused before it was sent.
+fn applied_nothing(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::InvalidArguments
+            | ErrorCode::UnknownTool
+            | ErrorCode::NotFound
+            | ErrorCode::UpstreamRejected
+            | ErrorCode::Throttled
+            | ErrorCode::UpstreamAuth
+            | ErrorCode::PermissionDenied
+    )
+}
+
+/// What a retry hears of a first attempt that failed in a way that may
+/// hide an applied write.
+fn unknown_after(failure: &Failure) -> Failure {
+    if failure.code == ErrorCode::OutcomeUnknown {
+        return failure.clone();
+    }
+    let message: String = failure.message.chars().take(500).collect();
+    Failure::new(
+        ErrorCode::OutcomeUnknown,
+        format!(
+            "the first attempt with this idempotency key failed ({}: {message}) in a way that \
+             does not tell whether D365FO applied it; read the record before making the change \
+             with a new key",
+            failure.code
+        ),
+    )
+}
+
 /// The answer to a retry, from the first attempt's record.
 fn answer(first: &Record, digest: &str) -> ToolResult {
     if first.digest != digest {
@@ -217,7 +266,9 @@ fn answer(first: &Record, digest: &str) -> ToolResult {
              large to keep; read the record to see it",
         )),
         Some(Ended::Unknown(failure)) => result_of(failure.clone()),
-        None if first.deadline_ms > 0 && unix_now_ms() > first.deadline_ms + GRACE_MS => {
+        None if first.deadline_ms > 0
+            && unix_now_ms() > first.deadline_ms.saturating_add(GRACE_MS) =>
+        {
             result_of(Failure::new(
                 ErrorCode::OutcomeUnknown,
                 "the first attempt with this idempotency key stopped without recording its \

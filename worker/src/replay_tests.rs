@@ -113,6 +113,33 @@ async fn a_first_attempt_that_applied_nothing_lets_the_retry_run() {
 }
 
 #[tokio::test]
+async fn a_failure_that_may_hide_an_applied_write_is_unknown_to_retries() {
+    for code in [
+        ErrorCode::UpstreamUnavailable,
+        ErrorCode::Internal,
+        ErrorCode::Conflict,
+    ] {
+        let store = store();
+        let first = create("{}");
+        let claim = format!("{}{}", write_once::PREFIX, first.request_id);
+        store
+            .set(&claim, Bytes::from_static(b"{}"), None)
+            .await
+            .unwrap();
+        let Begin::First(attempt) = begin(&store, &first).await else {
+            panic!("the first attempt must run");
+        };
+        attempt.finish(&failure(code)).await;
+        assert!(
+            store.get(&claim).await.unwrap().is_some(),
+            "{code}: claim kept"
+        );
+        let again = retry(&store, &first).await;
+        assert_eq!(code_of(&again), Some(ErrorCode::OutcomeUnknown), "{code}");
+    }
+}
+
+#[tokio::test]
 async fn an_attempt_that_died_is_unknown_after_its_deadline() {
     let store = store();
     let first = request(

@@ -114,12 +114,15 @@ pub async fn read(
     let timeout = state.config.call_timeout;
     let request = dispatch::worker_request(caller, tool, arguments, false, timeout)
         .map_err(|failure| error(uri, &failure))?;
+    // Counted until answered, as a tool call is: a drain waits for it.
+    let _running = state.drain.enter();
     // Every tool behind a resource is a read, so a retry on another worker is safe.
     let call = dispatch::run(&state.workers, request, true, timeout, |_| {
         Box::pin(std::future::ready(()))
     });
     let outcome = tokio::select! {
         outcome = call => outcome,
+        _ = state.drain.abandoned() => Err(crate::drain::abandoned(true)),
         _ = cancelled.cancelled() => Err(Failure::new(ErrorCode::Cancelled, "the read was cancelled")),
     };
     outcome
