@@ -226,19 +226,26 @@ pub async fn serve_with<H: Handler>(
         }
     });
     let (drain, drain_timeout) = (Arc::clone(&state.drain), state.config.drain_timeout);
+    // From the signal on, no connection is accepted and `/ready` fails; the
+    // calls in flight get the drain's time, then the sessions and streams
+    // end so that the graceful shutdown can finish.
+    let (signalled, signal) = tokio::sync::oneshot::channel::<()>();
+    let draining = tokio::spawn(async move {
+        if signal.await.is_ok() {
+            let abandoned = drain.run(drain_timeout).await;
+            tracing::info!(abandoned, "drained; ending sessions and streams");
+        }
+        stop.cancel();
+    });
     let result = axum::serve(listener, app_with::<H>(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
-            // From here no connection is accepted and `/ready` fails; the
-            // calls in flight get the drain's time, then the sessions and
-            // streams end so that the graceful shutdown can finish.
-            tokio::spawn(async move {
-                let abandoned = drain.run(drain_timeout).await;
-                tracing::info!(abandoned, "drained; ending sessions and streams");
-                stop.cancel();
-            });
+            let _ = signalled.send(());
         })
         .await;
+    // The abandoned calls' answers may still be on their way to the store
+    // (a 2025 session's event log): let the drain finish, bounded.
+    let _ = tokio::time::timeout(drain_timeout + std::time::Duration::from_secs(2), draining).await;
     health_checks.abort();
     result.map_err(EdgeError::from)
 }

@@ -149,8 +149,11 @@ impl D365Client {
     }
 
     /// Sends `call`, retrying as its idempotency and the policy allow, and
-    /// reads the answer as JSON (`null` when empty).
+    /// reads the answer as JSON (`null` when empty). A write's 2xx answer
+    /// that cannot be read leaves its outcome unknown: D365FO said it
+    /// accepted the call, so it must not be sent again.
     pub async fn send(&self, call: Call<'_>) -> Result<Value, WorkerError> {
+        let writes = matches!(call.idempotency, Idempotency::NonIdempotent);
         let body = call.body.map_or(Body::Empty, Body::Json);
         let answer = self
             .request(Request {
@@ -163,7 +166,15 @@ impl D365Client {
                 deadline: call.deadline,
             })
             .await?;
-        answer.json()
+        answer.json().map_err(|e| {
+            if !writes {
+                return e;
+            }
+            WorkerError::OutcomeUnknown(format!(
+                "D365FO accepted it (HTTP {}), but its answer could not be read ({e})",
+                answer.status
+            ))
+        })
     }
 
     /// Sends `request`, retrying as its idempotency and the policy allow,

@@ -79,6 +79,13 @@ async fn handle(State(hits): State<Arc<Mutex<HashMap<String, usize>>>>, uri: Uri
     match path.rsplit('.').next().unwrap_or_default() {
         "Bump" => ok(json!({"@odata.context": "c", "value": n})),
         "AlwaysDown" => unavailable(),
+        // Applied, but a proxy's HTML page came back in place of the JSON.
+        "Garbled" => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>OK</body></html>",
+        )
+            .into_response(),
         "Silent" => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             ok(json!({"value": null}))

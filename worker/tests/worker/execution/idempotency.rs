@@ -108,6 +108,22 @@ async fn writes_are_never_retried_and_say_the_outcome_is_open() {
     );
 }
 
+/// A write D365FO accepted (2xx) whose answer cannot be read was applied
+/// as far as anyone knows: `outcome_unknown`, not a retryable failure.
+#[tokio::test]
+async fn an_accepted_write_with_an_unreadable_answer_has_an_unknown_outcome() {
+    let fx = Counting::start().await;
+    let worker = super::super::worker(&fx.base);
+    let action = run(
+        &worker,
+        ACTION,
+        json!({"action": "Garbled", "entity_set": "Counters"}),
+    )
+    .await;
+    assert_fails(&action, "outcome_unknown", &["HTTP 200", "HTML page"]);
+    assert_eq!(fx.hits(&action_path("Counters", "Garbled")), 1);
+}
+
 #[tokio::test]
 async fn a_write_that_times_out_says_it_may_have_run() {
     let fx = Counting::start().await;
