@@ -481,37 +481,9 @@ async fn a_write_cut_off_by_a_killed_worker_has_an_unknown_outcome() {
         .worker_arg("false")
         .start()
         .await;
-    let sim = cluster.sim.url();
-    let create = mcp::stateless_call(
-        &cluster.mcp_url(0),
-        "d365fo_create_entity_record",
-        json!({"entity_set": "Currencies", "fields": {"CurrencyCode": "ZZK", "Name": "Killed"}}),
-        json!({}),
-    )
-    .send();
-    let create = tokio::spawn(create);
-    support::wait_until(
-        "the worker's first D365FO request reaches the simulator",
-        Duration::from_secs(10),
-        || {
-            let sim = sim.clone();
-            async move {
-                let requests = sim_requests(&sim).await;
-                match requests["total"].as_u64() {
-                    Some(n) if n > 0 => Ok(()),
-                    _ => Err(requests.to_string()),
-                }
-            }
-        },
-    )
-    .await;
+    let create = create_in_flight(&cluster, "ZZK").await;
     cluster.workers[0].kill().await;
-    let response = tokio::time::timeout(Duration::from_secs(20), create)
-        .await
-        .expect("the call is answered once its worker is gone")
-        .expect("the call's task")
-        .expect("an HTTP answer");
-    let body: serde_json::Value = response.json().await.expect("a JSON-RPC answer");
+    let body = answer_of(create).await;
     let result = &body["result"];
     assert_eq!(result["isError"], true, "{body}");
     let error = &result["_meta"]["d365mcp/error"];
