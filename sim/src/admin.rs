@@ -9,9 +9,12 @@
 //! - `POST /_sim/upgrade`: applies a service update — one module's version
 //!   goes up, so `GetInstalledModules` describes a new environment version;
 //!   `{"upgrades": N}`.
+//! - `GET /_sim/journal?after=SEQ&limit=N`: the writes the application
+//!   answered, in order, with their status and body (see `journal`); 404
+//!   unless the simulator runs with `--journal`.
 //! - `POST /_sim/reset`: back to the start-up faults and module versions,
-//!   throttling state (counters, blocks, escalation) and request counts
-//!   forgotten; 204.
+//!   throttling state (counters, blocks, escalation), request counts and
+//!   the journal forgotten; 204.
 //!
 //! The simulator is a test tool on a trusted network: the admin API has no
 //! auth of its own, and is never subject to the faults it controls.
@@ -20,7 +23,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +32,7 @@ use axum::routing::{get, post};
 use crate::auth::bearer::Verifier;
 use crate::faults::FaultConfig;
 use crate::faults::inject::Faults;
+use crate::journal::Journal;
 use crate::requests::RequestLog;
 
 /// The shared run-time state of auth, faults and request counts: what the
@@ -39,6 +44,8 @@ pub(crate) struct Control {
     pub requests: RequestLog,
     /// Service updates applied (see `routes::AppState::upgrades`).
     pub upgrades: Arc<std::sync::atomic::AtomicU32>,
+    /// The write journal, when `--journal` is on.
+    pub journal: Option<Arc<Journal>>,
 }
 
 /// The admin routes over `control`.
@@ -48,6 +55,7 @@ pub(crate) fn router(control: Arc<Control>) -> Router {
         .route("/_sim/requests", get(get_requests))
         .route("/_sim/reset", post(reset))
         .route("/_sim/upgrade", post(upgrade))
+        .route("/_sim/journal", get(get_journal))
         .with_state(control)
 }
 
@@ -97,6 +105,42 @@ async fn get_requests(State(control): State<Arc<Control>>) -> Response {
     json(StatusCode::OK, control.requests.snapshot().to_string())
 }
 
+/// `after` and `limit` of `GET /_sim/journal`.
+#[derive(serde::Deserialize)]
+struct JournalQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "max_page")]
+    limit: usize,
+}
+
+fn max_page() -> usize {
+    crate::journal::MAX_PAGE
+}
+
+async fn get_journal(
+    State(control): State<Arc<Control>>,
+    query: Result<Query<JournalQuery>, QueryRejection>,
+) -> Response {
+    let Some(journal) = &control.journal else {
+        let body = serde_json::json!({
+            "error": "the write journal is off; start the simulator with --journal (SIM_JOURNAL=true)"
+        });
+        return json(StatusCode::NOT_FOUND, body.to_string());
+    };
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(e) => return error(&format!("`after` and `limit` must be whole numbers: {e}")),
+    };
+    match serde_json::to_string(&journal.page(query.after, query.limit)) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({ "error": e.to_string() }).to_string(),
+        ),
+    }
+}
+
 async fn upgrade(State(control): State<Arc<Control>>) -> Response {
     let n = control
         .upgrades
@@ -112,6 +156,9 @@ async fn upgrade(State(control): State<Arc<Control>>) -> Response {
 async fn reset(State(control): State<Arc<Control>>) -> StatusCode {
     control.faults.reset();
     control.requests.reset();
+    if let Some(journal) = &control.journal {
+        journal.reset();
+    }
     control
         .upgrades
         .store(0, std::sync::atomic::Ordering::Relaxed);

@@ -23,6 +23,9 @@ pub struct SimConfig {
     /// a dropped request that changes nothing is kinder to load tests; the
     /// at-most-once tests turn it on.
     pub finish_abandoned: bool,
+    /// Record every write that reaches the application, with its answer,
+    /// for `GET /_sim/journal` (`--journal`; see `journal`). Off by default.
+    pub journal: bool,
 }
 
 impl Default for SimConfig {
@@ -35,6 +38,7 @@ impl Default for SimConfig {
             auth: crate::auth::AuthConfig::default(),
             faults: crate::faults::FaultConfig::default(),
             finish_abandoned: false,
+            journal: false,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::auth::token::{Issuer, token};
 use crate::auth::{AuthConfig, AuthMode};
 use crate::faults::FaultConfig;
 use crate::faults::inject::{Faults, Outcome, error_response, throttled};
+use crate::journal::Journal;
 use crate::requests::RequestLog;
 use crate::server::ConnMeta;
 
@@ -38,12 +39,23 @@ pub(crate) fn wrap(
     auth: AuthConfig,
     faults: FaultConfig,
     upgrades: Arc<std::sync::atomic::AtomicU32>,
+    journal: Option<Arc<Journal>>,
 ) -> Router {
+    // Innermost, so only writes that passed auth, throttling and faults
+    // (and so reached the application) are journaled.
+    let d365 = match &journal {
+        Some(journal) => d365.layer(middleware::from_fn_with_state(
+            Arc::clone(journal),
+            crate::journal::record,
+        )),
+        None => d365,
+    };
     let control = Arc::new(Control {
         verifier: Verifier::new(&auth),
         faults: Faults::new(faults),
         requests: RequestLog::default(),
         upgrades,
+        journal,
     });
     let tokens = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))

@@ -35,6 +35,7 @@ pub mod data;
 pub mod error;
 pub mod faults;
 mod gate;
+pub mod journal;
 mod json;
 pub mod metadata;
 pub mod odata;
@@ -56,12 +57,13 @@ pub use error::SimError;
 /// with `tower::ServiceExt::oneshot`.
 pub fn app(config: SimConfig) -> axum::Router {
     let (auth, faults) = (config.auth.clone(), config.faults.clone());
+    let journal = config.journal.then(Arc::default);
     let finish_abandoned = config.finish_abandoned;
     let dataset = data::Dataset::generate(config.seed, config.scale);
     let upgrades = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let state = routes::AppState::new(config, dataset, Arc::clone(&upgrades));
     let d365 = routes::router(Arc::new(state));
-    let app = gate::wrap(d365, auth, faults, upgrades);
+    let app = gate::wrap(d365, auth, faults, upgrades, journal);
     if finish_abandoned {
         app.layer(axum::middleware::from_fn(finish_abandoned_requests))
     } else {

@@ -70,6 +70,10 @@ pub struct SimArgs {
     /// dropping it (so a write cut off by its caller is still applied).
     #[arg(long, env = "SIM_FINISH_ABANDONED", default_value_t = false)]
     pub finish_abandoned: bool,
+    /// Record every write D365FO's handlers answer, for `GET /_sim/journal`
+    /// (what a chaos run audits). Bounded: the newest 100,000 writes.
+    #[arg(long, env = "SIM_JOURNAL", default_value_t = false)]
+    pub journal: bool,
 }
 
 impl SimArgs {
@@ -135,6 +139,7 @@ impl SimArgs {
             auth,
             faults,
             finish_abandoned: self.finish_abandoned,
+            journal: self.journal,
             ..sim::SimConfig::default()
         };
         Ok((listen(&self.listen)?, config))

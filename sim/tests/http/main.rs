@@ -10,6 +10,7 @@ mod auth;
 mod batch;
 mod data;
 mod faults;
+mod journal;
 mod metadata;
 mod requests;
 mod services;
