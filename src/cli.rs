@@ -2,6 +2,7 @@
 //! value is validated into `common::config` types before anything starts.
 //! No type here derives `Debug`: they hold the raw client secret.
 
+mod chaos;
 mod loadtest;
 mod membership;
 mod sim;
@@ -19,6 +20,7 @@ use common::{
     store::RedisStore,
 };
 
+pub use chaos::ChaosArgs;
 pub use loadtest::LoadtestArgs;
 pub use membership::{HeartbeatArgs, MembersArgs};
 
@@ -54,6 +56,8 @@ pub enum Command {
     Sim(SimArgs),
     /// MCP load against running targets, with JSON, Markdown and SVG reports.
     Loadtest(LoadtestArgs),
+    /// Faults (kill -9, SIGTERM, Redis restart) injected into a local cluster under load; audits every write.
+    Chaos(ChaosArgs),
 }
 
 /// The D365FO connection, named as d365fo-client users know it.

@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::cli::{Command, DevArgs, EdgeArgs, LoadtestArgs, SimArgs, WorkerArgs, listen};
+use crate::cli::{
+    ChaosArgs, Command, DevArgs, EdgeArgs, LoadtestArgs, SimArgs, WorkerArgs, listen,
+};
 
 /// Why a role stopped with an error.
 pub enum RunError {
@@ -45,6 +47,29 @@ pub async fn run(command: Command) -> Result<(), RunError> {
         Command::Worker(args) => worker(args).await,
         Command::Sim(args) => sim(args).await,
         Command::Loadtest(args) => load_test(args).await,
+        Command::Chaos(args) => chaos(args).await,
+    }
+}
+
+/// Runs the chaos schedule, writes its reports, and fails (exit code 1)
+/// when a target was missed.
+async fn chaos(args: ChaosArgs) -> Result<(), RunError> {
+    let binary = std::env::current_exe().context("finding this binary to spawn")?;
+    let settings = args.settings(binary)?;
+    let report = loadtest::chaos::run(&settings).await.context("chaos")?;
+    let markdown = report.markdown();
+    if let Some(path) = &args.out {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{markdown}");
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("chaos: {} target(s) missed", report.misses.len()).into())
     }
 }
 

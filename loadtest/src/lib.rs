@@ -12,12 +12,15 @@
 //!   time) and closed loop (N clients).
 //! - [`stats`]: the collector of HDR histograms and the live progress line.
 //! - [`report`]: the JSON report, the Markdown summary and the SVG plot.
+//! - [`chaos`]: `d365mcp chaos`, faults injected into a spawned cluster
+//!   under load, and an audit of every write against the simulator's journal.
 //! - [`spawn`]: a local cluster (Redis, simulator, workers, edges) started
 //!   as child processes for a run or a benchmark.
 //!
 //! [`run`] ties them together: load for the warm-up plus the duration (or
 //! until `--requests`), then the reports.
 
+pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod error;

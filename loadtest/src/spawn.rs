@@ -21,6 +21,7 @@ mod redis;
 mod spec;
 
 use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicUsize, Ordering},
@@ -122,6 +123,31 @@ pub enum SpawnError {
     },
 }
 
+/// One process of a spawned cluster, for [`Spawned::signal`] and
+/// [`Spawned::restart`] (a chaos run's faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// The edge at this index.
+    Edge(usize),
+    /// The worker at this index.
+    Worker(usize),
+    /// The simulator.
+    Sim,
+    /// The Redis server.
+    Redis,
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Node::Edge(i) => write!(f, "edge {i}"),
+            Node::Worker(i) => write!(f, "worker {i}"),
+            Node::Sim => f.write_str("simulator"),
+            Node::Redis => f.write_str("redis"),
+        }
+    }
+}
+
 /// A running local cluster; stopped by [`Spawned::stop`] or on drop.
 pub struct Spawned {
     edges: Vec<Child>,
@@ -220,6 +246,55 @@ impl Spawned {
         self.children().map(Child::pid).collect()
     }
 
+    /// Sends `signal` (`KILL`, `TERM`, … as `kill -s` names them) to `node`.
+    pub fn signal(&mut self, node: Node, signal: &str) -> Result<(), SpawnError> {
+        let child = self.node(node)?;
+        child.signal(signal).map_err(|source| SpawnError::Io {
+            path: PathBuf::from(format!("{node} (pid {})", child.pid())),
+            source,
+        })
+    }
+
+    /// Waits, at most `timeout`, for `node` to exit; `true` when it did.
+    pub async fn wait_exit(&mut self, node: Node, timeout: Duration) -> bool {
+        match self.node(node) {
+            Ok(child) => child.wait_exit(timeout).await,
+            Err(_) => true,
+        }
+    }
+
+    /// Starts `node` again on its address (killing it first if it still
+    /// runs) and waits, at most `timeout`, until it serves: an edge answers
+    /// `/ready` with 200, a worker or the simulator listens, Redis answers
+    /// PING.
+    pub async fn restart(&mut self, node: Node, timeout: Duration) -> Result<(), SpawnError> {
+        let child = self.node(node)?;
+        child.restart(timeout).await?;
+        match node {
+            Node::Redis => redis::wait_ready(child, timeout).await,
+            Node::Edge(_) => {
+                let addr = child.addr;
+                wait_ready(child, addr, timeout).await
+            }
+            Node::Worker(_) | Node::Sim => Ok(()),
+        }
+    }
+
+    /// Where the children's logs are (removed on stop).
+    pub fn log_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn node(&mut self, node: Node) -> Result<&mut Child, SpawnError> {
+        let child = match node {
+            Node::Edge(i) => self.edges.get_mut(i),
+            Node::Worker(i) => self.workers.get_mut(i),
+            Node::Sim => self.sim.as_mut(),
+            Node::Redis => self.redis.as_mut(),
+        };
+        child.ok_or_else(|| SpawnError::Spec(format!("this cluster has no {node}")))
+    }
+
     /// Kills every child, edges first, and waits for each to exit.
     pub fn stop(mut self) {
         self.stop_all();
@@ -254,33 +329,47 @@ impl Spawned {
 
     /// Polls every edge's `/ready` until it answers 200.
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), SpawnError> {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + timeout;
         for edge in &mut self.edges {
-            let url = format!("http://{}/ready", edge.addr);
-            loop {
-                let last = match client.get(&url).send().await {
-                    Ok(r) if r.status() == reqwest::StatusCode::OK => break,
-                    Ok(r) => {
-                        let status = r.status();
-                        format!("{status} {}", r.text().await.unwrap_or_default())
-                    }
-                    Err(e) => e.to_string(),
-                };
-                if edge.exit_status().is_some() {
-                    return Err(edge.failed("exited while starting"));
-                }
-                if Instant::now() >= deadline {
-                    return Err(SpawnError::NotReady {
-                        url,
-                        secs: timeout.as_secs(),
-                        last,
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let addr = edge.addr;
+            wait_ready(edge, addr, timeout).await?;
         }
         Ok(())
+    }
+}
+
+/// Polls `edge`'s `/ready` at `addr` until it answers 200.
+async fn wait_ready(
+    edge: &mut Child,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(), SpawnError> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    let deadline = Instant::now() + timeout;
+    let url = format!("http://{addr}/ready");
+    loop {
+        let last = match client.get(&url).send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::OK => return Ok(()),
+            Ok(r) => {
+                let status = r.status();
+                format!("{status} {}", r.text().await.unwrap_or_default())
+            }
+            Err(e) => e.to_string(),
+        };
+        if edge.exit_status().is_some() {
+            return Err(edge.failed("exited while starting"));
+        }
+        if Instant::now() >= deadline {
+            return Err(SpawnError::NotReady {
+                url,
+                secs: timeout.as_secs(),
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -23,6 +23,8 @@ pub(super) struct Child {
     pub(super) addr: SocketAddr,
     log: PathBuf,
     process: StdChild,
+    /// What started it, kept to start it again ([`Child::restart`]).
+    command: Command,
 }
 
 /// Starts `command` with no stdin, `stdout` as given and stderr to `log`.
@@ -32,10 +34,15 @@ fn spawn(
     log: &Path,
     stdout: Stdio,
 ) -> Result<StdChild, SpawnError> {
-    let stderr = File::create(log).map_err(|source| SpawnError::Io {
-        path: log.to_owned(),
-        source,
-    })?;
+    // Appended: a restarted child's log follows its predecessor's.
+    let stderr = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|source| SpawnError::Io {
+            path: log.to_owned(),
+            source,
+        })?;
     command
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -83,6 +90,7 @@ impl Child {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             process,
+            command,
         };
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Some(addr))) => {
@@ -113,7 +121,57 @@ impl Child {
             addr,
             log,
             process,
+            command,
         })
+    }
+
+    /// Starts the child again, on the address it had, after it exited (or
+    /// kills it first), with its log appended to the old one; waits at most
+    /// `timeout` for it to listen. A quiet child (Redis) is only started:
+    /// its caller waits for its own readiness probe.
+    pub(super) async fn restart(&mut self, timeout: Duration) -> Result<(), SpawnError> {
+        self.stop();
+        let (command, quiet) = rebuild(&self.command, self.addr);
+        let restarted = if quiet {
+            Child::start_quiet(self.name.clone(), command, self.addr, self.log.clone())
+        } else {
+            Child::start(self.name.clone(), command, self.log.clone(), timeout).await
+        };
+        // The old process is reaped (dropping it sends no signal).
+        *self = restarted?;
+        Ok(())
+    }
+
+    /// Sends `signal` (a name `kill -s` knows: `KILL`, `TERM`) to the child.
+    pub(super) fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.pid().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "kill -s {signal} {}: {status}",
+                self.pid()
+            )))
+        }
+    }
+
+    /// Waits, at most `timeout`, for the child to exit; `true` when it did.
+    pub(super) async fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.exit_status().is_some() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The operating system's process id.
@@ -156,6 +214,32 @@ impl Drop for Child {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A copy of `command` listening on `addr` (its `--listen` argument
+/// replaced), and whether it has none (a quiet child, which keeps its
+/// address by other means).
+fn rebuild(command: &Command, addr: SocketAddr) -> (Command, bool) {
+    let mut copy = Command::new(command.get_program());
+    let mut args = command.get_args();
+    let mut quiet = true;
+    while let Some(arg) = args.next() {
+        copy.arg(arg);
+        if arg == "--listen" && args.next().is_some() {
+            copy.arg(addr.to_string());
+            quiet = false;
+        }
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => copy.env(key, value),
+            None => copy.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    (copy, quiet)
 }
 
 /// The address in `d365mcp <role> listening on <addr>` (or `echo listening on`).

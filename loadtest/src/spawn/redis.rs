@@ -37,6 +37,13 @@ pub(super) async fn start(dir: &Path, timeout: Duration) -> Result<Child, SpawnE
             },
             other => other,
         })?;
+    wait_ready(&mut redis, timeout).await?;
+    Ok(redis)
+}
+
+/// Waits, at most `timeout`, until `redis` answers PING.
+pub(super) async fn wait_ready(redis: &mut Child, timeout: Duration) -> Result<(), SpawnError> {
+    let addr = redis.addr;
     let deadline = Instant::now() + timeout;
     while !answers_ping(addr).await {
         if redis.exit_status().is_some() {
@@ -50,7 +57,7 @@ pub(super) async fn start(dir: &Path, timeout: Duration) -> Result<Child, SpawnE
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(redis)
+    Ok(())
 }
 
 async fn answers_ping(addr: SocketAddr) -> bool {
