@@ -221,6 +221,11 @@ pub struct EdgeArgs {
     /// 503 and Retry-After.
     #[arg(long, env = "D365MCP_MAX_CALLS_IN_FLIGHT", default_value_t = 1024)]
     pub max_calls_in_flight: usize,
+    /// How long a write in a session is remembered under the key derived
+    /// from its session, JSON-RPC id and arguments, so a resend is answered
+    /// from the first attempt; 0 turns derived keys off. At most 24h.
+    #[arg(long, env = "D365MCP_RETRY_WINDOW", default_value = "10m")]
+    pub retry_window: String,
     /// TOML file of rate limits per API key, tenant and tool (see README).
     /// Without it generous defaults apply.
     #[arg(long = "rate-limits-file", env = "D365MCP_RATE_LIMITS_FILE")]
@@ -354,6 +359,7 @@ impl EdgeArgs {
             ));
         }
         config.max_calls_in_flight = self.max_calls_in_flight;
+        config.retry_window = EdgeConfig::parse_retry_window(&self.retry_window)?;
         if let Some(path) = &self.api_keys_file {
             config.api_keys = config::auth::load(path)?;
         }

@@ -52,46 +52,9 @@ pub fn worker_request(
         want_progress,
         // Set by the caller that knows what its client asked for.
         log_level: String::new(),
+        // Set with the request id of a key derived for resends (`retries`).
+        replay_ttl_ms: 0,
     })
-}
-
-/// The `_meta` member in which a client names the idempotency key of a
-/// write: every retry of the call with the same key (by the same caller) is
-/// answered from the first attempt and never sent to D365FO again.
-pub const IDEMPOTENCY_KEY: &str = "io.d365mcp/idempotencyKey";
-
-/// Longest idempotency key accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 200;
-
-/// The request id of a write whose client named idempotency key `key`: the
-/// same for every retry by `caller` with that key, and another caller's
-/// same key gives another id. Starts with the worker's keyed prefix
-/// (`worker::replay::KEYED`, `idem-`).
-///
-/// Only an explicit key makes a retry: an id derived from the JSON-RPC id
-/// and arguments would merge two clients that share an API key and both
-/// start their ids at 1, and suppressing one of their identical writes
-/// would lose it.
-pub fn keyed_request_id(caller: &Principal, key: &Value) -> Result<String, Failure> {
-    let key = key.as_str().filter(|k| {
-        (1..=MAX_IDEMPOTENCY_KEY).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
-    });
-    let Some(key) = key else {
-        return Err(Failure::new(
-            ErrorCode::InvalidArguments,
-            format!(
-                "`_meta[\"{IDEMPOTENCY_KEY}\"]` must be a string of 1 to \
-                 {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID"
-            ),
-        ));
-    };
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for part in [caller.tenant.as_str(), caller.subject.as_str(), key] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    Ok(format!("idem-{:x}", hasher.finalize()))
 }
 
 /// What a worker says about a call before its result.
@@ -246,33 +209,6 @@ mod tests {
         let read = call(true).await.unwrap_err();
         assert_eq!(read.code, ErrorCode::Unavailable);
         assert!(read.code.is_retryable());
-    }
-
-    #[test]
-    fn an_idempotency_key_names_the_same_call_for_its_caller_only() {
-        let erp = Principal {
-            subject: "erp".into(),
-            tenant: "contoso".into(),
-        };
-        let other = Principal {
-            subject: "erp".into(),
-            tenant: "fabrikam".into(),
-        };
-        let key = json!("0b7d1c3e-1f1a-4c55-9a0e-3b8f1d2c4e5f");
-        let id = keyed_request_id(&erp, &key).unwrap();
-        assert!(id.starts_with("idem-") && id.len() <= 200, "{id}");
-        assert_eq!(keyed_request_id(&erp, &key).unwrap(), id);
-        assert_ne!(keyed_request_id(&other, &key).unwrap(), id);
-        for bad in [
-            json!(""),
-            json!(7),
-            json!("has space"),
-            json!("é"),
-            json!("k".repeat(201)),
-        ] {
-            let failure = keyed_request_id(&erp, &bad).unwrap_err();
-            assert_eq!(failure.code, ErrorCode::InvalidArguments, "{bad}");
-        }
     }
 
     #[test]

@@ -39,6 +39,8 @@
 //!   `D365MCP_DRAIN_TIMEOUT`) and answers the rest as abandoned.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
 //!   event relay, the call timeout.
+//! - `retries`: the request id that makes a write's resends one call — the
+//!   client's idempotency key, or in a session one derived from its request.
 //! - `convert`: worker results and failures into MCP results and JSON-RPC errors.
 //! - [`WorkerPool`]: the one worker client — in-process (for `dev`) or a set of
 //!   gRPC workers chosen by a consistent-hash ring over the D365FO
@@ -65,6 +67,7 @@ pub mod origin;
 mod prompts;
 mod refusals;
 mod resources;
+mod retries;
 mod sessions;
 mod workers;
 

@@ -9,6 +9,7 @@
 
 use crate::{
     EdgeState, auth::Principal, convert, dispatch, listen, listing::mcp_tools, prompts, resources,
+    retries,
 };
 use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
@@ -239,6 +240,23 @@ impl ServerHandler for McpHandler {
         let arguments = request.arguments.clone().unwrap_or_default();
         let caller = Principal::of(context.extensions.get());
         let log_level = crate::logging::wanted(&context, &self.level);
+        // A write's resends carry the same request id: its client's key, or
+        // one derived from its session's request.
+        let scope = retries::scope_of(&context);
+        let jsonrpc_id = context.id.clone().into_json_value();
+        let call = retries::Call {
+            caller: &caller,
+            tool: spec.name,
+            arguments: &arguments,
+            read_only: spec.effects.read_only,
+            explicit: context.meta.get(retries::IDEMPOTENCY_KEY),
+            scope: scope.as_ref(),
+            jsonrpc_id: &jsonrpc_id,
+        };
+        let retry_key = match retries::retry_key(&call, self.state.config.retry_window) {
+            Ok(key) => key,
+            Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
+        };
         let mut worker_request = match dispatch::worker_request(
             &caller,
             spec.name,
@@ -249,15 +267,7 @@ impl ServerHandler for McpHandler {
             Ok(worker_request) => worker_request,
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
-        // A keyed write: every retry of it carries the same request id.
-        if !spec.effects.read_only
-            && let Some(key) = context.meta.get(dispatch::IDEMPOTENCY_KEY)
-        {
-            match dispatch::keyed_request_id(&caller, key) {
-                Ok(id) => worker_request.request_id = id,
-                Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
-            }
-        }
+        retry_key.apply(&mut worker_request);
         // The worker sends only the lines the client will get.
         worker_request.log_level = log_level
             .map(crate::logging::name)

@@ -28,6 +28,9 @@
 //! deadline has passed, then that its outcome is unknown. The records need
 //! a store the workers share (`--redis-url`), as the write claims do: with
 //! a store of its own, a worker knows only its own attempts.
+//!
+//! A record lives a day, or as long as the edge asks in `replay_ttl_ms` (the
+//! retry window of a key it derived from a session's request), never longer.
 
 use std::time::Duration;
 
@@ -101,6 +104,8 @@ pub struct Attempt<'a> {
     key: String,
     request_id: String,
     record: Record,
+    /// How long its record lives, from when it is written.
+    ttl: Duration,
 }
 
 /// Records `request` as the first attempt of its key, or answers it from
@@ -113,6 +118,7 @@ pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Beg
         return Begin::Untracked;
     }
     let key = format!("{PREFIX}{}", request.request_id);
+    let ttl = record_ttl(request);
     let record = Record {
         digest: digest(request),
         deadline_ms: request.deadline_unix_ms,
@@ -128,7 +134,7 @@ pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Beg
     // or a first attempt that applied nothing released it).
     for _ in 0..2 {
         match store
-            .set_if_absent(&key, Bytes::from(json.clone()), write_once::TTL)
+            .set_if_absent(&key, Bytes::from(json.clone()), ttl)
             .await
         {
             Ok(true) => {
@@ -137,6 +143,7 @@ pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Beg
                     key,
                     request_id: request.request_id.clone(),
                     record,
+                    ttl,
                 });
             }
             Ok(false) => match store.get(&key).await {
@@ -182,7 +189,7 @@ impl Attempt<'_> {
         let stored = match serde_json::to_vec(&self.record) {
             Ok(json) => {
                 self.store
-                    .set(&self.key, Bytes::from(json), Some(write_once::TTL))
+                    .set(&self.key, Bytes::from(json), Some(self.ttl))
                     .await
             }
             Err(e) => {
@@ -202,6 +209,16 @@ impl Attempt<'_> {
                 tracing::warn!(%error, "could not release a keyed write that applied nothing");
             }
         }
+    }
+}
+
+/// How long the record of `request`'s attempt lives: what the edge asked
+/// for (the window of a key it derived), at most as long as a write claim;
+/// a day when it asked for nothing (a client's own key).
+fn record_ttl(request: &CallToolRequest) -> Duration {
+    match request.replay_ttl_ms {
+        0 => write_once::TTL,
+        ms => Duration::from_millis(ms).min(write_once::TTL),
     }
 }
 

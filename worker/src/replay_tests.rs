@@ -163,3 +163,36 @@ async fn reads_and_unkeyed_writes_are_not_tracked() {
     let unkeyed = request("5f0c…", names::CREATE_ENTITY_RECORD, "{}", 0);
     assert!(matches!(begin(&store, &unkeyed).await, Begin::Untracked));
 }
+
+#[test]
+fn a_record_lives_as_long_as_the_edge_asks_at_most_a_day() {
+    let mut request = create("{}");
+    assert_eq!(record_ttl(&request), write_once::TTL, "a client's own key");
+    request.replay_ttl_ms = 600_000;
+    assert_eq!(record_ttl(&request), Duration::from_secs(600));
+    request.replay_ttl_ms = u64::MAX;
+    assert_eq!(record_ttl(&request), write_once::TTL);
+}
+
+#[tokio::test]
+async fn a_derived_keys_record_is_forgotten_after_its_window() {
+    let store = store();
+    let mut first = create("{}");
+    first.replay_ttl_ms = 100;
+    let Begin::First(attempt) = begin(&store, &first).await else {
+        panic!("the first attempt must run");
+    };
+    attempt.finish(&output("made")).await;
+    assert_eq!(retry(&store, &first).await, output("made"));
+    // Past the window the record is gone (a resend then meets the write
+    // claim, which outlives it).
+    let key = format!("{PREFIX}{}", first.request_id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while store.get(&key).await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the record outlived its window"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -37,6 +37,10 @@ pub struct EdgeConfig {
     /// Most tool calls running on this edge at once; one more is refused
     /// with 503 and `Retry-After` rather than queued.
     pub max_calls_in_flight: usize,
+    /// How long a write in a session is remembered under the key derived
+    /// from it (session, JSON-RPC id, tool and arguments), so that a resend
+    /// is answered from the first attempt; zero derives no keys.
+    pub retry_window: Duration,
     /// Rate limits per principal, tenant and tool (off in `local`).
     pub rate_limits: RateLimits,
 }
@@ -59,7 +63,46 @@ impl EdgeConfig {
             // Inside Kubernetes' default 30 s grace period, with room to exit.
             drain_timeout: Duration::from_secs(25),
             max_calls_in_flight: 1024,
+            retry_window: Duration::from_secs(10 * 60),
             rate_limits: RateLimits::off(),
+        }
+    }
+
+    /// Parses `D365MCP_RETRY_WINDOW`: a duration of at most
+    /// [`MAX_RETRY_WINDOW`]; `0` turns derived keys off.
+    pub fn parse_retry_window(raw: &str) -> Result<Duration, super::ConfigError> {
+        const KEY: &str = "D365MCP_RETRY_WINDOW (--retry-window)";
+        let window = super::parse_duration(KEY, raw)?;
+        if window > MAX_RETRY_WINDOW {
+            return Err(super::ConfigError::new(
+                KEY,
+                format!(
+                    "`{}` is longer than the workers keep a write's records (24h)",
+                    raw.trim()
+                ),
+            ));
+        }
+        Ok(window)
+    }
+}
+
+/// Longest retry window: the workers keep a write's records (its claim, its
+/// keyed attempt) a day.
+pub const MAX_RETRY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[cfg(test)]
+mod retry_window_tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_window_is_a_duration_of_at_most_a_day() {
+        let parse = EdgeConfig::parse_retry_window;
+        assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO), "off");
+        assert_eq!(parse("24h"), Ok(MAX_RETRY_WINDOW));
+        for bad in ["25h", "soon", "-1s"] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.key.contains("D365MCP_RETRY_WINDOW"), "{bad}: {err}");
         }
     }
 }

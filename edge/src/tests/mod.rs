@@ -4,6 +4,7 @@ mod auth;
 mod limits;
 mod prompts;
 mod resources;
+mod retries;
 mod shedding;
 mod support;
 
