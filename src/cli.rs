@@ -164,6 +164,20 @@ pub struct WorkerTuning {
     /// Warm the metadata cache of every environment at start: true or false.
     #[arg(long, env = "D365MCP_CACHE_WARM_UP", default_value_t = true, action = clap::ArgAction::Set)]
     pub cache_warm_up: bool,
+    /// Failures of one D365FO environment (connection errors, timeouts, 5xx), with no
+    /// success between them, within --breaker-window that stop every worker sending to
+    /// it; 0 turns the circuit breaker off.
+    #[arg(long, env = "D365MCP_BREAKER_THRESHOLD", default_value_t = 20)]
+    pub breaker_threshold: u32,
+    /// The window of --breaker-threshold.
+    #[arg(long, env = "D365MCP_BREAKER_WINDOW", default_value = "10s")]
+    pub breaker_window: String,
+    /// How long a failing environment is first not sent to; each failed probe doubles it.
+    #[arg(long, env = "D365MCP_BREAKER_OPEN", default_value = "5s")]
+    pub breaker_open: String,
+    /// The longest a failing environment is not sent to at a time.
+    #[arg(long, env = "D365MCP_BREAKER_MAX_OPEN", default_value = "60s")]
+    pub breaker_max_open: String,
 }
 
 /// `d365mcp dev`.
@@ -401,6 +415,13 @@ impl WorkerTuning {
             ..config::CacheConfig::default()
         };
         config.cache.validate()?;
+        config.breaker = config::BreakerConfig {
+            threshold: self.breaker_threshold,
+            window: positive(config::breaker_keys::WINDOW, &self.breaker_window)?,
+            open_for: positive(config::breaker_keys::OPEN, &self.breaker_open)?,
+            max_open_for: positive(config::breaker_keys::MAX_OPEN, &self.breaker_max_open)?,
+        };
+        config.breaker.validate()?;
         Ok(config)
     }
 }

@@ -7,6 +7,7 @@
 //! what to fix.
 
 pub mod auth;
+mod breaker;
 mod cache;
 mod d365;
 pub mod environments;
@@ -23,6 +24,7 @@ use std::{
 use url::Url;
 
 pub use auth::ApiKey;
+pub use breaker::{BreakerConfig, breaker_keys};
 pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use environments::Environments;

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::{ApiKey, CacheConfig, D365Config, RateLimits};
+use super::{ApiKey, BreakerConfig, CacheConfig, D365Config, RateLimits};
 
 /// Configuration of an edge node.
 #[derive(Debug, Clone)]
@@ -124,6 +124,8 @@ pub struct WorkerConfig {
     pub max_rows: usize,
     /// The metadata and label cache.
     pub cache: CacheConfig,
+    /// When a failing D365FO environment stops being sent to.
+    pub breaker: BreakerConfig,
 }
 
 impl WorkerConfig {
@@ -137,6 +139,7 @@ impl WorkerConfig {
             connect_timeout: Duration::from_secs(10),
             max_rows: 1000,
             cache: CacheConfig::default(),
+            breaker: BreakerConfig::default(),
         }
     }
 
