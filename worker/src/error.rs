@@ -89,6 +89,17 @@ pub enum WorkerError {
     #[error("D365FO is unavailable: {0}; retry later, or run d365fo_test_connection")]
     Unavailable(String),
 
+    /// This worker's circuit breaker refused the call before anything was
+    /// sent: the environment kept failing (see `d365::breaker`). Nothing was
+    /// sent, so a write was not applied.
+    #[error("{message}")]
+    CircuitOpen {
+        /// What is failing, since when, and when to retry.
+        message: String,
+        /// How long the breaker stays open.
+        retry_after: Duration,
+    },
+
     /// A write collides with the record's state or with an earlier call: a
     /// stale ETag (412), a duplicate key, a request id already executed.
     /// Sending it again unchanged would fail the same way.
@@ -180,6 +191,13 @@ impl WorkerError {
                 retry_after: *retry_after,
             },
             Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::CircuitOpen {
+                message,
+                retry_after,
+            } => Self::CircuitOpen {
+                message: message.clone(),
+                retry_after: *retry_after,
+            },
             Self::BadResponse(m) => Self::BadResponse(m.clone()),
             Self::DeadlineExceeded(m) => Self::DeadlineExceeded(m.clone()),
             Self::Setup(m) => Self::Setup(m.clone()),
@@ -201,15 +219,19 @@ impl WorkerError {
             Self::UpstreamAuth { .. } | Self::Token(_) => ErrorCode::UpstreamAuth,
             Self::Throttled { .. } => ErrorCode::Throttled,
             Self::Unavailable(_) | Self::BadResponse(_) => ErrorCode::UpstreamUnavailable,
+            // Not upstream_unavailable: nothing reached D365FO, which is what
+            // lets a keyed write's retry run afresh (`crate::replay`).
+            Self::CircuitOpen { .. } => ErrorCode::Unavailable,
             Self::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
             Self::Setup(_) | Self::Serve(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    /// How long to wait before retrying, when D365FO said so.
+    /// How long to wait before retrying, when D365FO (or the breaker) said so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Throttled { retry_after } => *retry_after,
+            Self::CircuitOpen { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -262,6 +284,14 @@ mod tests {
         }
         let e = WorkerError::OutcomeUnknown("timed out".into());
         assert!(e.to_string().contains("read the record"), "{e}");
+        let open = WorkerError::CircuitOpen {
+            message: "failing".into(),
+            retry_after: Duration::from_millis(2_500),
+        }
+        .to_failure();
+        assert_eq!(open.code, ErrorCode::Unavailable);
+        assert!(open.code.is_retryable());
+        assert_eq!(open.retry_after, Some(Duration::from_millis(2_500)));
         let store = WorkerError::from(common::store::StoreError::Unavailable("down".into()));
         assert_eq!(store.code(), ErrorCode::Unavailable);
     }

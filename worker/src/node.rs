@@ -67,6 +67,7 @@ impl Node {
             .pool_idle_timeout(POOL_IDLE)
             .build()
             .map_err(|e| WorkerError::Setup(format!("HTTP client: {e}")))?;
+        let stats = Stats::default();
         let mut environments = BTreeMap::new();
         for d365 in &config.environments {
             let auth = match &d365.credentials {
@@ -76,7 +77,8 @@ impl Node {
                 None => TokenProvider::none(),
             };
             let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout)
-                .with_shared_throttling(store.clone());
+                .with_shared_throttling(store.clone())
+                .with_circuit_breaker(store.clone(), &config.breaker, stats.breaker());
             let environment = Environment {
                 name: d365.name.clone(),
                 client,
@@ -101,7 +103,7 @@ impl Node {
             environments,
             cache: MetadataCache::new(config.cache.clone(), Some(store.clone())),
             store,
-            stats: Stats::default(),
+            stats,
             max_rows: config.max_rows.max(1),
             max_result_bytes: MAX_RESULT_BYTES,
             config,

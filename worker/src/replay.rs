@@ -17,11 +17,12 @@
 //! - a conflict when the key was used for another tool or other arguments.
 //!
 //! A first attempt that provably applied nothing (D365FO refused it, it
-//! was throttled, its arguments were invalid) leaves no record and releases
-//! its write claim ([`crate::d365::write_once`]), so a retry with the same
-//! key runs afresh. Any other failure — an unreadable answer, an internal
-//! error, a lost connection — may hide an applied write, so a retry hears
-//! that its outcome is unknown.
+//! was throttled, its arguments were invalid, it was refused before it was
+//! sent: an open circuit breaker, no write claim) leaves no record and
+//! releases its write claim ([`crate::d365::write_once`]), so a retry with
+//! the same key runs afresh. Any other failure — an unreadable answer, an
+//! internal error, a lost connection — may hide an applied write, so a
+//! retry hears that its outcome is unknown.
 //!
 //! A first attempt cancelled mid-way (its client or its edge gave up) never
 //! records how it ended: its retries hear "still running" until its
@@ -224,7 +225,10 @@ fn record_ttl(request: &CallToolRequest) -> Duration {
 
 /// Whether a failure with `code` proves the write was not applied: D365FO
 /// refused it (or never ran it: throttled, credentials refused), or it was
-/// refused before it was sent.
+/// refused before it was sent. A write tool fails `unavailable` only before
+/// sending: its circuit breaker is open (`crate::d365::breaker`) or the
+/// store could not take its write claim; after the send it touches the
+/// store no more (the claim is settled best effort).
 fn applied_nothing(code: ErrorCode) -> bool {
     matches!(
         code,
@@ -233,6 +237,7 @@ fn applied_nothing(code: ErrorCode) -> bool {
             | ErrorCode::NotFound
             | ErrorCode::UpstreamRejected
             | ErrorCode::Throttled
+            | ErrorCode::Unavailable
             | ErrorCode::UpstreamAuth
             | ErrorCode::PermissionDenied
     )

@@ -96,20 +96,30 @@ async fn an_unknown_outcome_is_said_again() {
 
 #[tokio::test]
 async fn a_first_attempt_that_applied_nothing_lets_the_retry_run() {
-    let store = store();
-    let first = create("{}");
-    let Begin::First(attempt) = begin(&store, &first).await else {
-        panic!("the first attempt must run");
-    };
-    // Its write claim, as the tool made it.
-    let claim = format!("{}{}", write_once::PREFIX, first.request_id);
-    store
-        .set(&claim, Bytes::from_static(b"{}"), None)
-        .await
-        .unwrap();
-    attempt.finish(&failure(ErrorCode::Throttled)).await;
-    assert!(store.get(&claim).await.unwrap().is_none(), "claim released");
-    assert!(matches!(begin(&store, &first).await, Begin::First(_)));
+    // Throttled by D365FO, or refused before sending (an open circuit
+    // breaker, no write claim): nothing was applied.
+    for code in [ErrorCode::Throttled, ErrorCode::Unavailable] {
+        let store = store();
+        let first = create("{}");
+        let Begin::First(attempt) = begin(&store, &first).await else {
+            panic!("the first attempt must run");
+        };
+        // Its write claim, as the tool made it.
+        let claim = format!("{}{}", write_once::PREFIX, first.request_id);
+        store
+            .set(&claim, Bytes::from_static(b"{}"), None)
+            .await
+            .unwrap();
+        attempt.finish(&failure(code)).await;
+        assert!(
+            store.get(&claim).await.unwrap().is_none(),
+            "{code}: claim released"
+        );
+        assert!(
+            matches!(begin(&store, &first).await, Begin::First(_)),
+            "{code}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,11 +1,14 @@
 //! Call statistics of one worker: per tool, calls, errors by code and a
 //! latency histogram with fixed bucket bounds, so percentiles are reported
-//! as "at most N ms" without keeping every sample.
+//! as "at most N ms" without keeping every sample; and the circuit
+//! breakers' opens, refusals and probes (`breaker`), over all environments.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+
+use crate::d365::breaker::BreakerCounters;
 
 /// Upper bounds of the latency buckets, in milliseconds; one more bucket
 /// holds everything slower.
@@ -35,6 +38,7 @@ struct State {
 #[derive(Debug)]
 pub struct Stats {
     state: Mutex<State>,
+    breaker: Arc<BreakerCounters>,
 }
 
 impl Default for Stats {
@@ -44,6 +48,7 @@ impl Default for Stats {
                 tools: BTreeMap::new(),
                 since: std::time::SystemTime::now(),
             }),
+            breaker: Arc::default(),
         }
     }
 }
@@ -67,8 +72,14 @@ impl Stats {
         }
     }
 
+    /// The counters every environment's circuit breaker adds to.
+    pub fn breaker(&self) -> Arc<BreakerCounters> {
+        Arc::clone(&self.breaker)
+    }
+
     /// Forgets everything recorded so far.
     pub fn reset(&self) {
+        self.breaker.reset();
         let mut state = self.state.lock();
         state.tools.clear();
         state.since = std::time::SystemTime::now();
@@ -92,7 +103,12 @@ impl Stats {
             }
         }
         let since = humantime_secs(state.since);
-        json!({ "since_unix_s": since, "total": describe(&total), "tools": tools })
+        json!({
+            "since_unix_s": since,
+            "total": describe(&total),
+            "tools": tools,
+            "breaker": self.breaker.snapshot(),
+        })
     }
 }
 
@@ -167,6 +183,7 @@ mod tests {
         assert_eq!(s["tools"]["q"]["latency"]["max_ms"], 120_000.0);
         assert_eq!(s["total"]["calls"], 102);
         assert_eq!(s["total"]["errors"], 2);
+        assert_eq!(s["breaker"]["opened"], 0);
         stats.reset();
         assert_eq!(stats.snapshot()["total"]["calls"], 0);
     }

@@ -8,10 +8,13 @@
 //! [`WorkerError::Unavailable`], while one that may have reached D365FO and
 //! got no usable answer (timeout, reset, 5xx, unreadable body) is
 //! [`WorkerError::OutcomeUnknown`], which nobody should retry blindly.
+//!
+//! With a [`Breaker`], every request asks it first and tells it afterwards
+//! what the exchange said about the environment's health ([`Health`]).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use common::config::D365Config;
+use common::config::{BreakerConfig, D365Config};
 use reqwest::{Method, header};
 use serde_json::Value;
 use url::Url;
@@ -19,6 +22,7 @@ use url::Url;
 pub use super::request::{Answer, Body, Request};
 use super::{
     auth::TokenProvider,
+    breaker::{Breaker, BreakerCounters, Health},
     errors,
     retry::{Attempts, Deadline, Idempotency, RetryPolicy},
     throttle::ThrottleGate,
@@ -43,6 +47,7 @@ pub struct D365Client {
     retry: RetryPolicy,
     max_body_bytes: usize,
     throttle: Option<ThrottleGate>,
+    breaker: Option<Breaker>,
 }
 
 /// One request to send.
@@ -78,6 +83,7 @@ impl D365Client {
             retry: RetryPolicy::default(),
             max_body_bytes: MAX_BODY_BYTES,
             throttle: None,
+            breaker: None,
         }
     }
 
@@ -101,6 +107,30 @@ impl D365Client {
             self.config.base_url.as_str(),
             identity,
         ));
+        self
+    }
+
+    /// The same client, refusing to send while this environment keeps
+    /// failing, as every worker on `store` does (see [`Breaker`]); a
+    /// threshold of 0 leaves it without one. Its opens and refusals are
+    /// counted in `counters`.
+    pub fn with_circuit_breaker(
+        mut self,
+        store: common::store::SharedStore,
+        config: &BreakerConfig,
+        counters: Arc<BreakerCounters>,
+    ) -> Self {
+        self.breaker = config.is_on().then(|| {
+            // A probe holds its claim as long as its request may run.
+            let probe_ttl = self.request_timeout.saturating_add(Duration::from_secs(1));
+            Breaker::new(
+                store,
+                self.config.base_url.as_str(),
+                config.clone(),
+                probe_ttl,
+                counters,
+            )
+        });
         self
     }
 
@@ -237,7 +267,26 @@ impl D365Client {
         }
     }
 
+    /// Sends `call` once, when the breaker (if any) lets it, and tells the
+    /// breaker how it went.
     async fn send_once(&self, call: &Request<'_>) -> Result<Answer, WorkerError> {
+        let mut health = Health::Unknown;
+        let Some(breaker) = &self.breaker else {
+            return self.exchange(call, &mut health).await;
+        };
+        let permit = breaker.admit().await?;
+        let result = self.exchange(call, &mut health).await;
+        breaker.record(permit, health).await;
+        result
+    }
+
+    /// One HTTP exchange; `health` learns what it says about the
+    /// environment as far as it got.
+    async fn exchange(
+        &self,
+        call: &Request<'_>,
+        health: &mut Health,
+    ) -> Result<Answer, WorkerError> {
         let write = call.idempotency == Idempotency::NonIdempotent;
         let deadline = if write {
             call.deadline.earlier_by(WRITE_DEADLINE_MARGIN)
@@ -259,6 +308,8 @@ impl D365Client {
         let timeout = deadline
             .remaining()
             .map_or(self.request_timeout, |left| left.min(self.request_timeout));
+        // A timeout the caller's deadline shortened is no sign of ill health.
+        let cut_short = timeout < self.request_timeout;
         let mut request = self
             .http
             .request(call.method.clone(), call.url)
@@ -289,11 +340,12 @@ impl D365Client {
                 .body(bytes.to_vec()),
         };
         let started = tokio::time::Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, timeout, write))?;
+        let response = request.send().await.map_err(|e| {
+            *health = Health::of_transport(&e, cut_short);
+            transport_error(&e, timeout, write)
+        })?;
         let status = response.status().as_u16();
+        *health = Health::of_status(status);
         let headers = response.headers().clone();
         let retry_after = errors::parse_retry_after(
             headers
@@ -302,6 +354,17 @@ impl D365Client {
         );
         let body = read_body(response, self.max_body_bytes, timeout)
             .await
+            .map_err(|e| {
+                if !matches!(e, WorkerError::BadResponse(_)) {
+                    // The answer broke off (a reset, a stall past the timeout).
+                    *health = if cut_short {
+                        Health::Unknown
+                    } else {
+                        Health::Failed
+                    };
+                }
+                e
+            })
             .map_err(|e| match e {
                 // D365FO has answered; only the answer is lost.
                 e if write => WorkerError::OutcomeUnknown(format!(

@@ -1,11 +1,12 @@
 //! Everything that speaks D365FO's HTTP: the client with its retry policy,
-//! tokens, the throttle window shared through the store, error-body mapping
-//! and OData URL building, the `$batch` codec, and the guard that sends a
-//! write at most once per call. Tools use this
+//! tokens, the throttle window and the circuit breaker shared through the
+//! store, error-body mapping and OData URL building, the `$batch` codec,
+//! and the guard that sends a write at most once per call. Tools use this
 //! module and nothing below it.
 
 pub mod auth;
 pub mod batch;
+pub mod breaker;
 pub mod client;
 pub mod errors;
 pub mod location;

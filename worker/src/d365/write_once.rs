@@ -183,5 +183,11 @@ mod tests {
         assert_eq!(Settled::of(&unknown), Settled::Unknown);
         let refused: Result<(), _> = Err(WorkerError::Conflict("x".into()));
         assert_eq!(Settled::of(&refused), Settled::Refused);
+        // An open circuit breaker refuses before anything is sent.
+        let not_sent: Result<(), _> = Err(WorkerError::CircuitOpen {
+            message: "failing".into(),
+            retry_after: Duration::from_secs(1),
+        });
+        assert_eq!(Settled::of(&not_sent), Settled::Refused);
     }
 }
