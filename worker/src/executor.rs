@@ -4,7 +4,9 @@
 //! A call's work is a future owned by the stream it feeds, not a spawned
 //! task: the stream polls the work and then its event channel, so progress
 //! flows while the work runs, and dropping the stream drops the work with
-//! its in-flight HTTP request. Nothing outlives a cancelled call.
+//! its in-flight HTTP request. One exception: the first attempt of a keyed
+//! write runs on a task of its own, to its end (within the call's
+//! deadline), so that its retries learn how it ended ([`crate::replay`]).
 
 use std::{
     pin::Pin,
@@ -132,7 +134,7 @@ impl ToolExecutor for Worker {
             environment = %request.environment,
         );
         let work = async move {
-            let result = execute(&node, &request, &tx).await;
+            let result = execute(node, request, &tx).await;
             let event = CallToolEvent {
                 event: Some(Event::Result(result)),
             };
@@ -158,24 +160,54 @@ impl ToolExecutor for Worker {
 /// ([`crate::replay`]); otherwise resolves its environment, runs the tool
 /// within the deadline, records statistics and builds the result.
 async fn execute(
-    node: &Node,
-    request: &CallToolRequest,
+    node: Arc<Node>,
+    request: CallToolRequest,
     tx: &mpsc::Sender<CallToolEvent>,
 ) -> ToolResult {
-    let attempt = match crate::replay::begin(&node.store, request).await {
+    let attempt = match crate::replay::begin(&node.store, &request).await {
         crate::replay::Begin::Retry(result) => {
             tracing::info!("a keyed write retried: answered from its first attempt");
             return result;
         }
-        crate::replay::Begin::First(attempt) => Some(attempt),
-        crate::replay::Begin::Untracked => None,
+        crate::replay::Begin::First(attempt) => attempt,
+        crate::replay::Begin::Untracked => return run(&node, &request, tx).await,
     };
-    let result = run(node, request, tx).await;
-    if let Some(attempt) = attempt {
+    // Detached: dropping this call (its edge died, its client gave up) must
+    // not cut the write off half-way. D365FO finishes a request whose caller
+    // left, so the attempt may be applied either way; finishing it here too
+    // lets the record say how it ended, and a resend hear the result instead
+    // of "still running" until the deadline, then "outcome unknown". Bounded
+    // by the call's deadline, or by `DETACHED_LIMIT` when it has none.
+    let tx = tx.clone();
+    let task = async move {
+        let limit = tokio::time::sleep(DETACHED_LIMIT);
+        let result = tokio::select! {
+            result = run(&node, &request, &tx) => result,
+            () = limit => error_result(WorkerError::OutcomeUnknown(format!(
+                "the write ran for more than {} s without an answer",
+                DETACHED_LIMIT.as_secs()
+            ))),
+        };
         attempt.finish(&result).await;
+        result
+    };
+    match tokio::spawn(task.in_current_span()).await {
+        Ok(result) => result,
+        Err(e) => error_result(WorkerError::OutcomeUnknown(format!(
+            "the write's task ended abnormally: {e}"
+        ))),
     }
-    result
 }
+
+/// A failed call's result.
+fn error_result(error: WorkerError) -> ToolResult {
+    ToolResult {
+        outcome: Some(Outcome::Failure(error.to_failure().to_proto())),
+    }
+}
+
+/// Longest a detached keyed write may run when its call has no deadline.
+const DETACHED_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Runs one call as [`execute`] describes, retries aside.
 async fn run(

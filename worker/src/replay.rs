@@ -24,16 +24,20 @@
 //! internal error, a lost connection — may hide an applied write, so a
 //! retry hears that its outcome is unknown.
 //!
-//! A first attempt cancelled mid-way (its client or its edge gave up) never
-//! records how it ended: its retries hear "still running" until its
-//! deadline has passed, then that its outcome is unknown. The records need
+//! A first attempt is not cancelled when its caller goes away (its client
+//! or its edge gave up or died): the worker runs it to its end on a task of
+//! its own and records how it ended (`crate::executor`), as D365FO
+//! finishes a request whose caller left — so a resend soon hears the
+//! result. Only when the worker itself dies mid-way is no end recorded:
+//! retries then hear "still running" until the first attempt's deadline
+//! has passed, then that its outcome is unknown. The records need
 //! a store the workers share (`--redis-url`), as the write claims do: with
 //! a store of its own, a worker knows only its own attempts.
 //!
 //! A record lives a day, or as long as the edge asks in `replay_ttl_ms` (the
 //! retry window of a key it derived from a session's request), never longer.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use common::{
@@ -89,19 +93,19 @@ enum Ended {
 }
 
 /// What [`begin`] decided.
-pub enum Begin<'a> {
+pub enum Begin {
     /// Not a keyed write: run it as usual.
     Untracked,
     /// The first attempt with this key: run it, then [`Attempt::finish`].
-    First(Attempt<'a>),
+    First(Attempt),
     /// A retry: answer with this, and send nothing.
     Retry(ToolResult),
 }
 
 /// The first attempt with a key, recorded as running.
 #[must_use = "finish the attempt with its result"]
-pub struct Attempt<'a> {
-    store: &'a SharedStore,
+pub struct Attempt {
+    store: SharedStore,
     key: String,
     request_id: String,
     record: Record,
@@ -112,7 +116,7 @@ pub struct Attempt<'a> {
 /// Records `request` as the first attempt of its key, or answers it from
 /// the first attempt. A store that cannot be reached refuses a keyed write
 /// rather than risk sending it twice.
-pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Begin<'a> {
+pub async fn begin(store: &SharedStore, request: &CallToolRequest) -> Begin {
     let keyed = request.request_id.starts_with(KEYED);
     let writes = catalogue::find(&request.tool).is_some_and(|spec| !spec.effects.read_only);
     if !keyed || !writes {
@@ -140,7 +144,7 @@ pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Beg
         {
             Ok(true) => {
                 return Begin::First(Attempt {
-                    store,
+                    store: Arc::clone(store),
                     key,
                     request_id: request.request_id.clone(),
                     record,
@@ -169,7 +173,7 @@ pub async fn begin<'a>(store: &'a SharedStore, request: &CallToolRequest) -> Beg
     )
 }
 
-impl Attempt<'_> {
+impl Attempt {
     /// Records how the attempt ended, for its retries. An attempt that
     /// applied nothing is forgotten, its write claim too, so that a retry
     /// with the key is sent afresh.
@@ -338,7 +342,7 @@ fn result_of(failure: Failure) -> ToolResult {
     }
 }
 
-fn retry_with(failure: Failure) -> Begin<'static> {
+fn retry_with(failure: Failure) -> Begin {
     Begin::Retry(result_of(failure))
 }
 

@@ -161,3 +161,44 @@ async fn a_report_that_is_not_a_pdf_is_a_bad_response() {
         );
     }
 }
+
+/// A keyed write whose caller goes away mid-way (its edge died) is finished
+/// by the worker, which records its result: a resend soon hears that result,
+/// not "still running" until the deadline, and D365FO got one create.
+#[tokio::test]
+async fn a_keyed_write_whose_caller_left_is_finished_and_its_result_kept() {
+    use common::executor::ToolExecutor;
+    use futures::StreamExt;
+
+    let sim = crate::simulator::Sim::start().await;
+    sim.set_latency_ms(300).await;
+    let store = crate::simulator::store();
+    let worker = crate::simulator::worker_on(&sim.base, &store);
+    let args = json!({
+        "entity_set": "CustomersV3",
+        "fields": {"dataAreaId": "usmf", "CustomerAccount": "LEFT-1",
+                   "OrganizationName": "Caller left", "CustomerGroupId": "10"},
+    });
+    let request = with_id("d365fo_create_entity_record", args, "idem-left-1");
+    let mut first = worker.call_tool(request.clone());
+    // The caller waits 50 ms of the 300 and goes away.
+    let gone = tokio::time::timeout(Duration::from_millis(50), first.next()).await;
+    assert!(gone.is_err(), "the create answered within 50 ms");
+    drop(first);
+
+    let started = tokio::time::Instant::now();
+    let resent = loop {
+        let resent = call(&worker, request.clone()).await;
+        match &resent.result {
+            Err(f) if f.code == "unavailable" && f.retryable => {
+                assert!(started.elapsed() < Duration::from_secs(5), "still running: {f:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => break resent,
+        }
+    };
+    let answer = resent.ok().to_string();
+    assert!(answer.contains("LEFT-1"), "{answer}");
+    let posts = sim.requests().await.get("/data/CustomersV3").copied();
+    assert_eq!(posts, Some(1));
+}
