@@ -25,11 +25,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::client::reply;
+use crate::client::{IDEMPOTENCY_KEY, reply};
 
 const VERSION: &str = "2026-07-28";
-/// The `_meta` member naming a write's idempotency key (README).
-pub const IDEMPOTENCY_KEY: &str = "io.d365mcp/idempotencyKey";
 /// How long an edge that refused a connection is passed over.
 const PASS_OVER: Duration = Duration::from_secs(1);
 /// First and longest back-off between attempts without a hint.

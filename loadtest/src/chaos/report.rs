@@ -51,6 +51,29 @@ pub struct Phase {
 pub struct SeedReport {
     pub seed: u64,
     pub phases: Vec<Phase>,
+    /// The first [`MAX_INCIDENTS`] writes the audit found wrong, whole.
+    pub incidents: Vec<Incident>,
+}
+
+/// Most incidents a seed's report lists.
+pub const MAX_INCIDENTS: usize = 50;
+
+/// A write the audit found wrong (lost, doubled, or applied but reported
+/// failed), with everything its client saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    pub call: u64,
+    pub kind: super::ops::Kind,
+    pub marker: String,
+    pub key: Option<String>,
+    /// Seconds from the start of the load.
+    pub started_s: f64,
+    /// Each attempt: edge, start and end (s), how it ended.
+    pub attempts: Vec<(usize, f64, f64, Attempt)>,
+    pub ending: Ending,
+    /// Times the application received it, and applied it.
+    pub received: u32,
+    pub applied: u32,
 }
 
 /// Every seed, the targets, and what missed them.
@@ -91,13 +114,16 @@ impl SeedReport {
             })
             .collect();
         let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); count];
+        let mut incidents = Vec::new();
         for call in calls {
             let offset = call.started.saturating_duration_since(start);
             let i = usize::try_from(offset.as_nanos() / settings.phase.as_nanos().max(1))
                 .unwrap_or(usize::MAX)
                 .min(count - 1);
             let phase = &mut phases[i];
-            tally(phase, call, journal);
+            if tally(phase, call, journal) && incidents.len() < MAX_INCIDENTS {
+                incidents.push(incident(start, call, journal));
+            }
             if let Some(last) = call.tried.last() {
                 latencies[i].push(
                     last.ended
@@ -141,11 +167,45 @@ impl SeedReport {
             (phase.p50_ms, phase.p99_ms) = (quantile(lat, 0.5), quantile(lat, 0.99));
             phase.max_ms = lat.last().copied().unwrap_or(0.0);
         }
-        SeedReport { seed, phases }
+        SeedReport {
+            seed,
+            phases,
+            incidents,
+        }
     }
 }
 
-fn tally(phase: &mut Phase, call: &Call, journal: &HashMap<String, Received>) {
+fn seen(call: &Call, journal: &HashMap<String, Received>) -> Received {
+    call.op
+        .marker
+        .as_ref()
+        .and_then(|m| journal.get(m))
+        .copied()
+        .unwrap_or_default()
+}
+
+fn incident(start: Instant, call: &Call, journal: &HashMap<String, Received>) -> Incident {
+    let at = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
+    let seen = seen(call, journal);
+    Incident {
+        call: call.op.n,
+        kind: call.op.kind,
+        marker: call.op.marker.clone().unwrap_or_default(),
+        key: call.op.key.clone(),
+        started_s: at(call.started),
+        attempts: call
+            .tried
+            .iter()
+            .map(|t| (t.edge, at(t.started), at(t.ended), t.attempt.clone()))
+            .collect(),
+        ending: call.ending.clone(),
+        received: seen.times,
+        applied: seen.applied,
+    }
+}
+
+/// Counts `call` into `phase`; `true` when the audit found it wrong.
+fn tally(phase: &mut Phase, call: &Call, journal: &HashMap<String, Received>) -> bool {
     phase.requests += 1;
     match &call.ending {
         Ending::Ok => phase.ok += 1,
@@ -154,22 +214,16 @@ fn tally(phase: &mut Phase, call: &Call, journal: &HashMap<String, Received>) {
     if !call.op.kind.writes() {
         phase.reads += 1;
         phase.failed_reads += u64::from(call.ending != Ending::Ok);
-        return;
+        return false;
     }
     phase.writes += 1;
-    let seen = call
-        .op
-        .marker
-        .as_ref()
-        .and_then(|m| journal.get(m))
-        .copied()
-        .unwrap_or_default();
-    let verdict = audit::judge(&call.ending, seen);
+    let verdict = audit::judge(&call.ending, seen(call, journal));
     phase.lost_writes += u64::from(verdict.lost);
     phase.doubled_writes += u64::from(verdict.doubled);
     phase.applied_but_reported_failed += u64::from(verdict.applied_but_failed);
     phase.outcome_unknown += u64::from(call.ending == Ending::Unknown);
     phase.outcome_unknown_applied += u64::from(verdict.unknown_applied);
+    verdict.lost || verdict.doubled || verdict.applied_but_failed
 }
 
 fn name(ending: &Ending) -> String {

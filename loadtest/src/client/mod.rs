@@ -134,9 +134,19 @@ impl Http {
     }
 }
 
+/// The `_meta` member that names a write's idempotency key (README's retry
+/// contract).
+pub const IDEMPOTENCY_KEY: &str = "io.d365mcp/idempotencyKey";
+
 /// A JSON-RPC request: `tools/call` wraps the arguments as `name` +
 /// `arguments`; any other method takes them as its params. `meta` becomes
 /// `params._meta`.
+///
+/// Every `tools/call` carries a fresh idempotency key, as README's retry
+/// contract asks of clients (the edge ignores it for tools that only read),
+/// so a benchmark pays what a well-behaved client costs. The harness does
+/// not resend: it counts failures; `d365mcp chaos` is the client that
+/// retries.
 pub fn request_body(
     id: u64,
     method: &str,
@@ -148,6 +158,13 @@ pub fn request_body(
         Some(tool) => json!({"name": tool, "arguments": args}),
         None => args,
     };
+    let mut meta = meta;
+    if tool.is_some() {
+        let meta = meta.get_or_insert_with(|| json!({}));
+        if meta.get(IDEMPOTENCY_KEY).is_none() {
+            meta[IDEMPOTENCY_KEY] = Value::from(uuid::Uuid::new_v4().to_string());
+        }
+    }
     if let (Some(meta), Some(params)) = (meta, params.as_object_mut()) {
         params.insert("_meta".into(), meta);
     }
@@ -220,11 +237,18 @@ mod tests {
             json!({"a": 1}),
             Some(json!({"m": 1})),
         );
+        let key = call["params"]["_meta"][IDEMPOTENCY_KEY]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(key.len(), 36, "a fresh UUID: {key}");
         assert_eq!(
             call,
             json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-            "params": {"name": "t", "arguments": {"a": 1}, "_meta": {"m": 1}}})
+            "params": {"name": "t", "arguments": {"a": 1}, "_meta": {"m": 1, IDEMPOTENCY_KEY: key}}})
         );
+        let again = request_body(3, "tools/call", Some("t"), json!({}), None);
+        assert_ne!(again["params"]["_meta"][IDEMPOTENCY_KEY], key.as_str());
         let list = request_body(4, "tools/list", None, json!({}), None);
         assert_eq!(list["params"], json!({}));
     }
