@@ -127,14 +127,17 @@ async fn with_the_window_at_zero_a_resend_is_a_new_write() {
     assert_eq!(creates(&cluster).await, 2, "no key derived: two writes");
 }
 
-/// Past the window a resend is no longer answered from the first attempt,
-/// and its write is still not sent again: the worker's write claim for the
-/// request id outlives the window and refuses it as a conflict.
+/// Past the window (and past the first attempt's deadline and grace, which
+/// a record always outlives) a resend is no longer answered from the first
+/// attempt, and its write is still not sent again: the worker's write claim
+/// for the request id outlives the window and refuses it as a conflict.
 #[tokio::test]
 async fn past_the_window_a_resend_is_refused_not_sent_again() {
     let cluster = Cluster::builder()
         .edge_arg("--retry-window")
         .edge_arg("300ms")
+        .edge_arg("--call-timeout")
+        .edge_arg("1s")
         .start()
         .await;
     let url = cluster.mcp_url(0);
@@ -143,7 +146,7 @@ async fn past_the_window_a_resend_is_refused_not_sent_again() {
     assert_eq!(first["isError"], false, "{first}");
     let refused = support::wait_until(
         "a resend is no longer answered from the first attempt",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         || {
             let (url, session, first) = (url.clone(), session.clone(), first.clone());
             async move {

@@ -48,6 +48,25 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Waits, at most `within`, for the keyed writes still running on tasks
+    /// of their own (their callers gone) to end and record how; returns how
+    /// many it gave up on. For shutdown, once no more calls come in.
+    pub async fn finish_detached(&self, within: std::time::Duration) -> usize {
+        let running = self.node.detached.running();
+        if running > 0 {
+            tracing::info!(running, "waiting for keyed writes whose callers left");
+        }
+        let left = self.node.detached.drain(within).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "shutting down with keyed writes still running: their resends will hear \
+                 \"still running\", then outcome_unknown"
+            );
+        }
+        left
+    }
+
     /// A worker for `config`, sharing state with other nodes through `store`.
     pub fn new(config: WorkerConfig, store: SharedStore) -> Result<Self, WorkerError> {
         Ok(Self {
@@ -164,22 +183,27 @@ async fn execute(
     request: CallToolRequest,
     tx: &mpsc::Sender<CallToolEvent>,
 ) -> ToolResult {
-    let attempt = match crate::replay::begin(&node.store, &request).await {
-        crate::replay::Begin::Retry(result) => {
-            tracing::info!("a keyed write retried: answered from its first attempt");
-            return result;
-        }
-        crate::replay::Begin::First(attempt) => attempt,
-        crate::replay::Begin::Untracked => return run(&node, &request, tx).await,
-    };
-    // Detached: dropping this call (its edge died, its client gave up) must
-    // not cut the write off half-way. D365FO finishes a request whose caller
+    if !crate::replay::tracked(&request) {
+        return run(&node, &request, tx).await;
+    }
+    // A keyed write, detached from this call: dropping the call (its edge
+    // died, its client gave up) must not cut the write off half-way, nor
+    // the recording of its attempt. D365FO finishes a request whose caller
     // left, so the attempt may be applied either way; finishing it here too
     // lets the record say how it ended, and a resend hear the result instead
     // of "still running" until the deadline, then "outcome unknown". Bounded
     // by the call's deadline, or by `DETACHED_LIMIT` when it has none.
     let tx = tx.clone();
+    let detached = Arc::clone(&node);
     let task = async move {
+        let attempt = match crate::replay::begin(&node.store, &request).await {
+            crate::replay::Begin::Retry(result) => {
+                tracing::info!("a keyed write retried: answered from its first attempt");
+                return result;
+            }
+            crate::replay::Begin::First(attempt) => attempt,
+            crate::replay::Begin::Untracked => return run(&node, &request, &tx).await,
+        };
         let limit = tokio::time::sleep(DETACHED_LIMIT);
         let result = tokio::select! {
             result = run(&node, &request, &tx) => result,
@@ -191,7 +215,14 @@ async fn execute(
         attempt.finish(&result).await;
         result
     };
-    match tokio::spawn(task.in_current_span()).await {
+    let Some(task) = detached.detached.spawn(task.in_current_span()) else {
+        return error_result(WorkerError::Unavailable(format!(
+            "this worker already runs {} writes with idempotency keys; nothing was sent or \
+             recorded; retry shortly",
+            crate::detached::MAX_DETACHED
+        )));
+    };
+    match task.await {
         Ok(result) => result,
         Err(e) => error_result(WorkerError::OutcomeUnknown(format!(
             "the write's task ended abnormally: {e}"
@@ -199,15 +230,15 @@ async fn execute(
     }
 }
 
+/// Longest a detached keyed write may run when its call has no deadline.
+const DETACHED_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A failed call's result.
 fn error_result(error: WorkerError) -> ToolResult {
     ToolResult {
         outcome: Some(Outcome::Failure(error.to_failure().to_proto())),
     }
 }
-
-/// Longest a detached keyed write may run when its call has no deadline.
-const DETACHED_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Runs one call as [`execute`] describes, retries aside.
 async fn run(

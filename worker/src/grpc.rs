@@ -108,8 +108,12 @@ fn deadline_after(timeout: Duration) -> u64 {
     u64::try_from(at).unwrap_or(u64::MAX).max(1)
 }
 
+/// Longest a stopping worker waits for keyed writes whose callers left.
+const DETACHED_DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Serves `worker` and the gRPC health service on `listener` until
-/// `shutdown` completes, then drains in-flight calls.
+/// `shutdown` completes, then drains in-flight calls, then the keyed writes
+/// whose callers left (at most `DETACHED_DRAIN`).
 pub async fn serve(
     listener: TcpListener,
     worker: Arc<Worker>,
@@ -128,10 +132,13 @@ pub async fn serve(
     tracing::info!("worker gRPC server running");
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(grpc_service(worker))
+        .add_service(grpc_service(Arc::clone(&worker)))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     tracing::info!("worker gRPC server stopped");
+    // Keyed writes whose callers left still run; let them end and record
+    // how, within a bound shorter than Kubernetes' default grace (30 s).
+    worker.finish_detached(DETACHED_DRAIN).await;
     Ok(())
 }
 

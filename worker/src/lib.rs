@@ -49,6 +49,7 @@
 pub mod cache;
 pub mod call_log;
 pub mod d365;
+pub mod detached;
 pub mod error;
 pub mod executor;
 pub mod grpc;

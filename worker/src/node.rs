@@ -53,6 +53,8 @@ pub struct Node {
     pub max_rows: usize,
     /// Most bytes of row JSON a call returns.
     pub max_result_bytes: usize,
+    /// Keyed writes running on tasks of their own.
+    pub detached: crate::detached::Detached,
 }
 
 impl Node {
@@ -106,6 +108,7 @@ impl Node {
             stats,
             max_rows: config.max_rows.max(1),
             max_result_bytes: MAX_RESULT_BYTES,
+            detached: crate::detached::Detached::default(),
             config,
         })
     }

@@ -113,13 +113,17 @@ pub struct Attempt {
     ttl: Duration,
 }
 
+/// Whether `request` is a keyed write, whose attempts [`begin`] records.
+pub fn tracked(request: &CallToolRequest) -> bool {
+    request.request_id.starts_with(KEYED)
+        && catalogue::find(&request.tool).is_some_and(|spec| !spec.effects.read_only)
+}
+
 /// Records `request` as the first attempt of its key, or answers it from
 /// the first attempt. A store that cannot be reached refuses a keyed write
 /// rather than risk sending it twice.
 pub async fn begin(store: &SharedStore, request: &CallToolRequest) -> Begin {
-    let keyed = request.request_id.starts_with(KEYED);
-    let writes = catalogue::find(&request.tool).is_some_and(|spec| !spec.effects.read_only);
-    if !keyed || !writes {
+    if !tracked(request) {
         return Begin::Untracked;
     }
     let key = format!("{PREFIX}{}", request.request_id);
@@ -208,8 +212,10 @@ impl Attempt {
     }
 
     async fn forget(&self) {
+        // The claim first: a resend that finds no record must find no claim
+        // either, or it would take the attempt for one of unknown outcome.
         let claim = format!("{}{}", write_once::PREFIX, self.request_id);
-        for key in [&self.key, &claim] {
+        for key in [&claim, &self.key] {
             if let Err(error) = self.store.delete(key).await {
                 tracing::warn!(%error, "could not release a keyed write that applied nothing");
             }
@@ -219,12 +225,19 @@ impl Attempt {
 
 /// How long the record of `request`'s attempt lives: what the edge asked
 /// for (the window of a key it derived), at most as long as a write claim;
-/// a day when it asked for nothing (a client's own key).
+/// a day when it asked for nothing (a client's own key). Never less than
+/// the attempt may still run (its deadline, and the grace after it), so a
+/// record cannot expire under a running attempt and let a resend through.
 fn record_ttl(request: &CallToolRequest) -> Duration {
-    match request.replay_ttl_ms {
+    let asked = match request.replay_ttl_ms {
         0 => write_once::TTL,
         ms => Duration::from_millis(ms).min(write_once::TTL),
-    }
+    };
+    let running = request
+        .deadline_unix_ms
+        .saturating_add(GRACE_MS)
+        .saturating_sub(unix_now_ms());
+    asked.max(Duration::from_millis(running).min(write_once::TTL))
 }
 
 /// Whether a failure with `code` proves the write was not applied: D365FO

@@ -182,6 +182,15 @@ fn a_record_lives_as_long_as_the_edge_asks_at_most_a_day() {
     assert_eq!(record_ttl(&request), Duration::from_secs(600));
     request.replay_ttl_ms = u64::MAX;
     assert_eq!(record_ttl(&request), write_once::TTL);
+    // A window shorter than the attempt may run: the record outlives the
+    // attempt's deadline and grace.
+    request.replay_ttl_ms = 1_000;
+    request.deadline_unix_ms = crate::d365::retry::unix_now_ms() + 120_000;
+    let ttl = record_ttl(&request);
+    assert!(
+        ttl > Duration::from_secs(120) && ttl <= Duration::from_secs(126),
+        "{ttl:?}"
+    );
 }
 
 #[tokio::test]
@@ -189,6 +198,7 @@ async fn a_derived_keys_record_is_forgotten_after_its_window() {
     let store = store();
     let mut first = create("{}");
     first.replay_ttl_ms = 100;
+    first.deadline_unix_ms = 0;
     let Begin::First(attempt) = begin(&store, &first).await else {
         panic!("the first attempt must run");
     };

@@ -387,6 +387,15 @@ impl D365Client {
                 WorkerError::Unavailable(message) if write => {
                     WorkerError::OutcomeUnknown(format!("D365FO answered {message}"))
                 }
+                // Nor does a status that is not one of D365FO's refusals of
+                // a request it did not run (a gateway's 408 or 499, a
+                // redirect): a refusal is what lets a keyed retry run afresh.
+                WorkerError::Rejected { status, message } if write && !refused(status) => {
+                    WorkerError::OutcomeUnknown(format!(
+                        "D365FO answered HTTP {status}, which does not say whether the write \
+                         was applied: {message}"
+                    ))
+                }
                 error => error,
             });
         }
@@ -396,6 +405,16 @@ impl D365Client {
             body,
         })
     }
+}
+
+/// Whether a write answered `status` was refused without being run: the
+/// OData reader's and the entity's validation failures (400, D365FO's
+/// answer to a bad body or a failed `validateWrite`), and the statuses
+/// with which any HTTP server refuses a request it cannot take (405, 406,
+/// 411, 413, 414, 415, 422, 431). 401/403/404/409/412/429 have errors of
+/// their own before this.
+fn refused(status: u16) -> bool {
+    matches!(status, 400 | 405 | 406 | 411 | 413 | 414 | 415 | 422 | 431)
 }
 
 /// The deadline passed before the request left; a write says it was not sent.

@@ -79,6 +79,15 @@ async fn handle(State(hits): State<Arc<Mutex<HashMap<String, usize>>>>, uri: Uri
     match path.rsplit('.').next().unwrap_or_default() {
         "Bump" => ok(json!({"@odata.context": "c", "value": n})),
         "AlwaysDown" => unavailable(),
+        // A gateway that gave up waiting (D365FO may still have run it).
+        "GatewayTimeout408" => (StatusCode::REQUEST_TIMEOUT, "timed out").into_response(),
+        // D365FO's OData reader refusing the body: nothing ran.
+        "Invalid400" => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":{"code":"","message":"The request is invalid."}}"#,
+        )
+            .into_response(),
         // Applied, but a proxy's HTML page came back in place of the JSON.
         "Garbled" => (
             StatusCode::OK,

@@ -108,6 +108,29 @@ async fn writes_are_never_retried_and_say_the_outcome_is_open() {
     );
 }
 
+/// A write answered with a status that is not one of D365FO's refusals (a
+/// gateway's 408) may have run: `outcome_unknown`; a 400 refused it.
+#[tokio::test]
+async fn only_a_refusal_says_a_write_did_not_run() {
+    let fx = Counting::start().await;
+    let worker = super::super::worker(&fx.base);
+    let timed_out = run(
+        &worker,
+        ACTION,
+        json!({"action": "GatewayTimeout408", "entity_set": "Counters"}),
+    )
+    .await;
+    assert_fails(&timed_out, "outcome_unknown", &["HTTP 408", "does not say"]);
+    let refused = run(
+        &worker,
+        ACTION,
+        json!({"action": "Invalid400", "entity_set": "Counters"}),
+    )
+    .await;
+    assert_ne!(refused.failure().code, "outcome_unknown");
+    assert_eq!(fx.hits(&action_path("Counters", "GatewayTimeout408")), 1);
+}
+
 /// A write D365FO accepted (2xx) whose answer cannot be read was applied
 /// as far as anyone knows: `outcome_unknown`, not a retryable failure.
 #[tokio::test]
@@ -191,7 +214,10 @@ async fn a_keyed_write_whose_caller_left_is_finished_and_its_result_kept() {
         let resent = call(&worker, request.clone()).await;
         match &resent.result {
             Err(f) if f.code == "unavailable" && f.retryable => {
-                assert!(started.elapsed() < Duration::from_secs(5), "still running: {f:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "still running: {f:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             _ => break resent,
