@@ -38,6 +38,8 @@ pub const MAX_NODES: usize = 32;
 pub struct Spawn {
     /// Start a `redis-server` and give it to every worker and edge.
     pub redis: bool,
+    /// Start a Redis Cluster of three masters instead (implies `redis`).
+    pub redis_cluster: bool,
     /// Edges (at least 1).
     pub edges: usize,
     /// Workers (at least 1).
@@ -71,6 +73,7 @@ impl Default for Spawn {
     fn default() -> Self {
         Self {
             redis: false,
+            redis_cluster: false,
             edges: 1,
             workers: 1,
             sim_latency_ms: 0,
@@ -133,8 +136,8 @@ pub enum Node {
     Worker(usize),
     /// The simulator.
     Sim,
-    /// The Redis server.
-    Redis,
+    /// The Redis server (0), or this node of the Redis Cluster.
+    Redis(usize),
 }
 
 impl std::fmt::Display for Node {
@@ -143,7 +146,7 @@ impl std::fmt::Display for Node {
             Node::Edge(i) => write!(f, "edge {i}"),
             Node::Worker(i) => write!(f, "worker {i}"),
             Node::Sim => f.write_str("simulator"),
-            Node::Redis => f.write_str("redis"),
+            Node::Redis(i) => write!(f, "redis node {i}"),
         }
     }
 }
@@ -153,7 +156,8 @@ pub struct Spawned {
     edges: Vec<Child>,
     workers: Vec<Child>,
     sim: Option<Child>,
-    redis: Option<Child>,
+    redis: Vec<Child>,
+    redis_cluster: bool,
     dir: PathBuf,
 }
 
@@ -167,14 +171,25 @@ impl Spawned {
             edges: Vec::new(),
             workers: Vec::new(),
             sim: None,
-            redis: None,
+            redis: Vec::new(),
+            redis_cluster: spec.redis_cluster,
             dir,
         };
         // On an error `cluster` is dropped, which stops what already runs.
-        if spec.redis {
-            cluster.redis = Some(redis::start(&cluster.dir, spec.startup_timeout).await?);
+        if spec.redis_cluster {
+            cluster.redis = redis::start_cluster(&cluster.dir, spec.startup_timeout).await?;
+        } else if spec.redis {
+            cluster.redis = vec![redis::start(&cluster.dir, spec.startup_timeout).await?];
         }
         let redis_url = cluster.redis_url();
+        let redis_args = |command: &mut Command| {
+            if let Some(url) = &redis_url {
+                command.args(["--redis-url", url]);
+                if spec.redis_cluster {
+                    command.arg("--redis-cluster");
+                }
+            }
+        };
         let d365 = |role: &str| d365mcp(binary, role, &spec.log_level);
 
         let mut sim = d365("sim");
@@ -187,9 +202,7 @@ impl Spawned {
         for i in 0..spec.workers {
             let mut worker = d365("worker");
             worker.args(["--d365fo-base-url", &sim_url]);
-            if let Some(url) = &redis_url {
-                worker.args(["--redis-url", url]);
-            }
+            redis_args(&mut worker);
             worker.args(&spec.worker_args);
             let worker = cluster
                 .start_child(format!("worker {i}"), worker, &spec)
@@ -210,9 +223,7 @@ impl Spawned {
             edge.args(["--workers", &workers, "--health-interval", "250ms"])
                 .arg("--rate-limits-file")
                 .arg(&limits);
-            if let Some(url) = &redis_url {
-                edge.args(["--redis-url", url]);
-            }
+            redis_args(&mut edge);
             edge.args(&spec.edge_args);
             let edge = cluster
                 .start_child(format!("edge {i}"), edge, &spec)
@@ -236,9 +247,15 @@ impl Spawned {
         self.sim.as_ref().map(|s| format!("http://{}", s.addr))
     }
 
-    /// The Redis URL, when one was started.
+    /// The Redis URL, when one was started; a Redis Cluster's node URLs,
+    /// comma-separated (as `--redis-url` with `--redis-cluster` takes them).
     pub fn redis_url(&self) -> Option<String> {
-        self.redis.as_ref().map(|r| format!("redis://{}", r.addr))
+        let urls: Vec<String> = self
+            .redis
+            .iter()
+            .map(|r| format!("redis://{}", r.addr))
+            .collect();
+        (!urls.is_empty()).then(|| urls.join(","))
     }
 
     /// The process id of every child, Redis included.
@@ -268,10 +285,17 @@ impl Spawned {
     /// `/ready` with 200, a worker or the simulator listens, Redis answers
     /// PING.
     pub async fn restart(&mut self, node: Node, timeout: Duration) -> Result<(), SpawnError> {
+        let redis_cluster = self.redis_cluster;
         let child = self.node(node)?;
         child.restart(timeout).await?;
         match node {
-            Node::Redis => redis::wait_ready(child, timeout).await,
+            Node::Redis(_) => {
+                redis::wait_ready(child, timeout).await?;
+                if redis_cluster {
+                    redis::wait_cluster_ok(child, timeout).await?;
+                }
+                Ok(())
+            }
             Node::Edge(_) => {
                 let addr = child.addr;
                 wait_ready(child, addr, timeout).await
@@ -290,7 +314,7 @@ impl Spawned {
             Node::Edge(i) => self.edges.get_mut(i),
             Node::Worker(i) => self.workers.get_mut(i),
             Node::Sim => self.sim.as_mut(),
-            Node::Redis => self.redis.as_mut(),
+            Node::Redis(i) => self.redis.get_mut(i),
         };
         child.ok_or_else(|| SpawnError::Spec(format!("this cluster has no {node}")))
     }

@@ -33,6 +33,10 @@ pub struct ChaosArgs {
     /// Latency the simulator adds to each D365FO request.
     #[arg(long, env = "D365MCP_CHAOS_SIM_LATENCY_MS", default_value_t = 100)]
     pub sim_latency_ms: u64,
+    /// Run on a Redis Cluster of three masters (and lose one of them)
+    /// instead of one Redis.
+    #[arg(long, env = "D365MCP_CHAOS_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
     /// Write the JSON report here.
     #[arg(long, env = "D365MCP_CHAOS_OUT")]
     pub out: Option<PathBuf>,
@@ -83,6 +87,7 @@ impl ChaosArgs {
             down: duration("D365MCP_CHAOS_DOWN (--down)", &self.down, 0.0, 60.0)?,
             budget: duration("D365MCP_CHAOS_BUDGET (--budget)", &self.budget, 1.0, 600.0)?,
             sim_latency_ms: self.sim_latency_ms,
+            redis_cluster: self.redis_cluster,
             ..loadtest::chaos::Settings::default()
         })
     }

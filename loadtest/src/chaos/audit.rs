@@ -63,6 +63,32 @@ pub async fn journal(
     }
 }
 
+/// Waits until the journal has not grown for two seconds (writes whose
+/// callers left may still be finishing), at most `within`.
+pub async fn settle(http: &reqwest::Client, sim_url: &str, within: std::time::Duration) {
+    let url = format!("{sim_url}/_sim/journal?limit=0");
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last = None;
+    let mut still = 0;
+    while still < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = match http.get(&url).send().await {
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["last"].as_u64()),
+            Err(_) => None,
+        };
+        still = if now.is_some() && now == last {
+            still + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+}
+
 /// What the audit found wrong with one write (any number may hold).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Verdict {

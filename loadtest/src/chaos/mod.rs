@@ -11,7 +11,9 @@
 //!
 //! 1. `kill -9` of worker 0 (restarted after `--down`);
 //! 2. `kill -9` of edge 0 (restarted after `--down`);
-//! 3. `kill -9` of Redis, which keeps nothing (restarted after `--down`);
+//! 3. `kill -9` of Redis, which keeps nothing (restarted after `--down`) —
+//!    with `--redis-cluster`, of one of a Redis Cluster's three masters
+//!    (no replicas: its slots are unserved until it is back, empty);
 //! 4. `SIGTERM` of edge 1, which drains (restarted once it exited);
 //! 5. `SIGTERM` of worker 1 (restarted once it exited).
 //!
@@ -23,8 +25,8 @@
 //! share and the recovery time — from the fault to the end of the last
 //! attempt that did not succeed ([`report`]).
 //!
-//! Not covered: the loss of a Redis Cluster node (the spawned cluster has
-//! one Redis server), and network delay (`tc netem` needs privileges).
+//! Not covered: network delay (`tc netem` needs privileges), and a Redis
+//! Cluster failing over to a replica (the spawned cluster has none).
 
 pub mod audit;
 pub mod client;
@@ -66,6 +68,8 @@ pub struct Settings {
     pub sim_latency_ms: u64,
     /// Limits a run must meet (see [`Targets`]).
     pub targets: Targets,
+    /// Run on a Redis Cluster of three masters instead of one Redis.
+    pub redis_cluster: bool,
 }
 
 /// What a run must show to pass.
@@ -91,6 +95,7 @@ impl Default for Settings {
                 max_failed_read_pct: 0.1,
                 max_recovery_s: 5.0,
             },
+            redis_cluster: false,
         }
     }
 }
@@ -122,14 +127,17 @@ impl std::fmt::Display for Fault {
     }
 }
 
-/// The phases after the baseline, in order.
-pub const SCHEDULE: [Fault; 5] = [
-    Fault::Kill(Node::Worker(0)),
-    Fault::Kill(Node::Edge(0)),
-    Fault::Kill(Node::Redis),
-    Fault::Term(Node::Edge(1)),
-    Fault::Term(Node::Worker(1)),
-];
+/// The faults of the phases after the baseline, in order: with a Redis
+/// Cluster, the Redis fault is the loss of one of its three nodes.
+pub fn schedule(redis_cluster: bool) -> [Fault; 5] {
+    [
+        Fault::Kill(Node::Worker(0)),
+        Fault::Kill(Node::Edge(0)),
+        Fault::Kill(Node::Redis(usize::from(redis_cluster))),
+        Fault::Term(Node::Edge(1)),
+        Fault::Term(Node::Worker(1)),
+    ]
+}
 
 /// A finished call: what it was, when it ran, every attempt and its end.
 #[derive(Debug, Clone)]
@@ -159,6 +167,7 @@ pub async fn run(settings: &Settings) -> Result<Report, ChaosError> {
 async fn run_seed(settings: &Settings, seed: u64, run_id: &str) -> Result<SeedReport, ChaosError> {
     let spec = Spawn {
         redis: true,
+        redis_cluster: settings.redis_cluster,
         edges: 2,
         workers: 2,
         sim_latency_ms: settings.sim_latency_ms,
@@ -197,13 +206,14 @@ async fn run_seed(settings: &Settings, seed: u64, run_id: &str) -> Result<SeedRe
     }
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let phases = 1 + SCHEDULE.len();
+    let schedule = schedule(settings.redis_cluster);
+    let phases = 1 + schedule.len();
     let start = Instant::now();
     let end = start + settings.phase * u32::try_from(phases).unwrap_or(u32::MAX);
     let load = tokio::spawn(load(edges, settings.clone(), seed, run_id.to_owned(), end));
 
     let mut faults = Vec::new();
-    for (i, fault) in SCHEDULE.iter().enumerate() {
+    for (i, fault) in schedule.iter().enumerate() {
         let phase_start = start + settings.phase * u32::try_from(i + 1).unwrap_or(u32::MAX);
         let quarter = settings.phase / 4;
         let at = phase_start + quarter + quarter.mul_f64(rng.random_range(0.0..1.0));
@@ -212,18 +222,23 @@ async fn run_seed(settings: &Settings, seed: u64, run_id: &str) -> Result<SeedRe
         inject(&mut cluster, *fault, settings.down).await?;
         faults.push((*fault, injected - start));
     }
-    let calls = load
+    let results = load
         .await
         .map_err(|e| ChaosError::Run(format!("the load task failed: {e}")))?;
-    // Writes cut off from their callers are finished by the simulator
-    // within its latency; give them time before reading the journal.
-    tokio::time::sleep(Duration::from_millis(settings.sim_latency_ms) + Duration::from_secs(1))
-        .await;
+    // A call task that panicked lost its record: the run cannot be audited.
+    let mut calls = Vec::with_capacity(results.len());
+    for result in results {
+        calls.push(result.map_err(|e| ChaosError::Run(format!("a call's task failed: {e}")))?);
+    }
+    calls.sort_by_key(|c| c.op.n);
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| ChaosError::Run(e.to_string()))?;
+    // Writes whose callers left are finished by the simulator and by their
+    // workers (within their deadlines): read the journal once it is still.
+    audit::settle(&http, &sim_url, settings.budget).await;
     let journal = audit::journal(&http, &sim_url)
         .await
         .map_err(ChaosError::Run)?;
@@ -275,7 +290,7 @@ async fn load(
     seed: u64,
     run_id: String,
     end: Instant,
-) -> Vec<Call> {
+) -> Vec<Result<Call, String>> {
     let edges = Arc::new(edges);
     // Another stream than the fault timing's, so both follow the seed alone.
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_ca11);
@@ -289,8 +304,8 @@ async fn load(
         if tick.into_std() >= end {
             break;
         }
-        while let Some(Ok(call)) = running.try_join_next() {
-            calls.push(call);
+        while let Some(call) = running.try_join_next() {
+            calls.push(call.map_err(|e| e.to_string()));
         }
         if running.len() >= MAX_IN_FLIGHT {
             continue;
@@ -313,10 +328,7 @@ async fn load(
         });
     }
     while let Some(call) = running.join_next().await {
-        if let Ok(call) = call {
-            calls.push(call);
-        }
+        calls.push(call.map_err(|e| e.to_string()));
     }
-    calls.sort_by_key(|c| c.op.n);
     calls
 }

@@ -39,9 +39,12 @@ pub struct Op {
     pub key: Option<String>,
 }
 
+/// How the accounts of base records start.
+pub const BASE_PREFIX: &str = "CB";
+
 /// The account of base record `i` of run `seed`.
 pub fn base_account(seed: u64, i: u64) -> String {
-    format!("CB{seed}-{i}")
+    format!("{BASE_PREFIX}{seed}-{i}")
 }
 
 /// The create of base record `i`.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::audit::{self, Received};
 use super::client::{Attempt, Ending};
-use super::{Call, Fault, SCHEDULE, Settings, Targets};
+use super::{Call, Fault, Settings, Targets};
 
 /// One phase of one seed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -53,6 +53,9 @@ pub struct SeedReport {
     pub phases: Vec<Phase>,
     /// The first [`MAX_INCIDENTS`] writes the audit found wrong, whole.
     pub incidents: Vec<Incident>,
+    /// Writes in the journal that no call of the run made (none expected:
+    /// each would be a write the audit cannot judge).
+    pub unattributed_writes: u64,
 }
 
 /// Most incidents a seed's report lists.
@@ -79,6 +82,8 @@ pub struct Incident {
 /// Every seed, the targets, and what missed them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `redis` or `redis-cluster`.
+    pub store: String,
     pub rate: f64,
     pub phase_s: f64,
     pub down_s: f64,
@@ -99,12 +104,12 @@ impl SeedReport {
         calls: &[Call],
         journal: &HashMap<String, Received>,
     ) -> SeedReport {
-        let count = 1 + SCHEDULE.len();
+        let count = 1 + faults.len();
         let mut phases: Vec<Phase> = (0..count)
             .map(|i| Phase {
                 name: match i {
                     0 => "baseline".into(),
-                    i => SCHEDULE[i - 1].to_string(),
+                    i => faults[i - 1].0.to_string(),
                 },
                 fault_at_s: i
                     .checked_sub(1)
@@ -167,10 +172,19 @@ impl SeedReport {
             (phase.p50_ms, phase.p99_ms) = (quantile(lat, 0.5), quantile(lat, 0.99));
             phase.max_ms = lat.last().copied().unwrap_or(0.0);
         }
+        let made: std::collections::HashSet<&str> = calls
+            .iter()
+            .filter_map(|c| c.op.marker.as_deref())
+            .collect();
+        let unattributed_writes = journal
+            .keys()
+            .filter(|m| !made.contains(m.as_str()) && !m.starts_with(super::ops::BASE_PREFIX))
+            .count() as u64;
         SeedReport {
             seed,
             phases,
             incidents,
+            unattributed_writes,
         }
     }
 }
@@ -256,6 +270,12 @@ impl Report {
         let targets = settings.targets;
         let mut misses = Vec::new();
         for seed in &seeds {
+            if seed.unattributed_writes > 0 {
+                misses.push(format!(
+                    "seed {}: {} writes in the journal that no call made",
+                    seed.seed, seed.unattributed_writes
+                ));
+            }
             for phase in &seed.phases {
                 let at = format!("seed {}, {}", seed.seed, phase.name);
                 for (what, n) in [
@@ -285,6 +305,12 @@ impl Report {
             }
         }
         Report {
+            store: if settings.redis_cluster {
+                "redis-cluster"
+            } else {
+                "redis"
+            }
+            .into(),
             rate: settings.rate,
             phase_s: settings.phase.as_secs_f64(),
             down_s: settings.down.as_secs_f64(),
@@ -307,9 +333,14 @@ impl Report {
 
     /// The tables of `docs/RELIABILITY.md`.
     pub fn markdown(&self) -> String {
+        let store = if self.store == "redis-cluster" {
+            "a Redis Cluster of three masters"
+        } else {
+            "one Redis"
+        };
         let mut out = format!(
-            "{} calls/s, phases of {} s, killed nodes down {} s, retry budget {} s, \
-             simulator latency {} ms (finishing abandoned requests).\n",
+            "2 edges, 2 workers, {store}; {} calls/s, phases of {} s, killed nodes down {} s, \
+             retry budget {} s, simulator latency {} ms (finishing abandoned requests).\n",
             self.rate, self.phase_s, self.down_s, self.budget_s, self.sim_latency_ms
         );
         for seed in &self.seeds {

@@ -2,6 +2,7 @@
 //!
 //! `edges=2,workers=2,redis,sim-latency-ms=5` — keys: `edges`, `workers`
 //! (at least 1 each, default 1), `redis` (a bare flag, or `redis=true|false`),
+//! `redis-cluster` (a bare flag: a Redis Cluster of three masters instead),
 //! `sim-latency-ms` (default 0). An empty value (`--spawn ""` or `default`)
 //! is one edge, one worker and the simulator.
 
@@ -36,6 +37,7 @@ impl Spawn {
                         }
                     }
                 }
+                "redis-cluster" if value.is_empty() => spawn.redis_cluster = true,
                 "sim-latency-ms" => {
                     spawn.sim_latency_ms = value
                         .parse()
@@ -45,7 +47,7 @@ impl Spawn {
                 }
                 _ => {
                     return Err(format!(
-                        "`{pair}` is not a spawn setting; use edges=N, workers=N, redis, sim-latency-ms=N"
+                        "`{pair}` is not a spawn setting; use edges=N, workers=N, redis, redis-cluster, sim-latency-ms=N"
                     ));
                 }
             }
@@ -70,6 +72,7 @@ mod tests {
             ),
             (2, 3, true, 5)
         );
+        assert!(Spawn::parse("redis-cluster").unwrap().redis_cluster);
         let plain = Spawn::parse("default").unwrap();
         assert_eq!((plain.edges, plain.workers, plain.redis), (1, 1, false));
     }
