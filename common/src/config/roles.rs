@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::{ApiKey, BreakerConfig, CacheConfig, D365Config, RateLimits};
+use super::{ApiKey, BreakerConfig, CacheConfig, D365Config, FailureLimit, RateLimits};
 
 /// Configuration of an edge node.
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub struct EdgeConfig {
     pub max_body_bytes: usize,
     /// Accepted API keys; empty accepts every caller as `anonymous`.
     pub api_keys: Vec<ApiKey>,
+    /// Failed authentications one client address may make before it is
+    /// refused for the rest of the window.
+    pub auth_failures: FailureLimit,
     /// A session unused this long ends (on every edge).
     pub session_idle_timeout: Duration,
     /// After SIGTERM, how long tool calls in flight may take to finish
@@ -59,6 +62,7 @@ impl EdgeConfig {
             health_interval: Duration::from_secs(2),
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
+            auth_failures: FailureLimit::default(),
             session_idle_timeout: Duration::from_secs(30 * 60),
             // Inside Kubernetes' default 30 s grace period, with room to exit.
             drain_timeout: Duration::from_secs(25),
