@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`clip`]: a short, escaped prefix of client-supplied text, for logs
+//!   and error messages.
 //! - [`config`]: typed, validated configuration of every role, and the
 //!   [`config::ConfigError`] that names the bad setting.
 //! - [`error`]: [`ErrorCode`], the one error vocabulary of the cluster, mapped to
@@ -26,6 +28,7 @@
 //! - [`telemetry`]: tracing set-up (text or JSON logs).
 
 pub mod catalogue;
+pub mod clip;
 pub mod config;
 pub mod error;
 pub mod executor;

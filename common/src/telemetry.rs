@@ -11,7 +11,7 @@ use crate::config::LogFormat;
 /// several roles in one process call this once, or not at all).
 pub fn init(format: LogFormat, default_filter: &str) -> Result<(), TelemetryError> {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
+        .or_else(|_| EnvFilter::try_new(quiet_rmcp(default_filter)))
         .map_err(|e| TelemetryError(format!("log filter `{default_filter}`: {e}")))?;
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
@@ -29,6 +29,18 @@ pub fn init(format: LogFormat, default_filter: &str) -> Result<(), TelemetryErro
             .try_init(),
     };
     result.map_err(|e| TelemetryError(e.to_string()))
+}
+
+/// `filter` with rmcp held at `warn` unless it names rmcp itself: rmcp logs
+/// a client's `initialize` parameters and every notification whole at
+/// `info` — client text of up to the body limit per line. `RUST_LOG`
+/// overrides this, for debugging.
+fn quiet_rmcp(filter: &str) -> String {
+    if filter.contains("rmcp") {
+        filter.to_owned()
+    } else {
+        format!("{filter},rmcp=warn")
+    }
 }
 
 /// Tracing could not be set up.

@@ -31,7 +31,8 @@ pub fn worker_request(
                 ErrorCode::InvalidArguments,
                 format!(
                     "invalid arguments for {tool}: `environment` must be a string naming a \
-                     configured D365FO environment, got {other}"
+                     configured D365FO environment, got {}",
+                    common::clip::clip(&other.to_string())
                 ),
             ));
         }

@@ -101,6 +101,26 @@ fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
                     id,
                 )))
             }
+            // What a session keeps of its handshake is bounded: a large
+            // `initialize` is refused before rmcp logs or stores it.
+            ClientRequest::InitializeRequest(_) if bytes.len() > MAX_INITIALIZE_BYTES => {
+                let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
+                Err(Box::new(reject(
+                    Failure::new(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "invalid request: an `initialize` of {} bytes; at most \
+                             {MAX_INITIALIZE_BYTES} are accepted",
+                            bytes.len()
+                        ),
+                    )
+                    .with_hint(
+                        "send short clientInfo strings and only the capabilities the \
+                         client has",
+                    ),
+                    id,
+                )))
+            }
             other => Ok(Some(RpcRequest {
                 id: serde_json::to_value(&request.id).unwrap_or(Value::Null),
                 tool: match other {
@@ -127,6 +147,11 @@ fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
         Err(e) => Err(Box::new(explain(bytes, &e))),
     }
 }
+
+/// Largest `initialize` message accepted: a handshake is a few hundred
+/// bytes; what a session keeps of it lives in the shared store for the
+/// session's life.
+pub const MAX_INITIALIZE_BYTES: usize = 16 * 1024;
 
 /// The MCP request methods: a request naming one of these that rmcp could
 /// not read as that method has malformed params.

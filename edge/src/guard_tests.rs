@@ -36,6 +36,25 @@ async fn caller_text_is_quoted_short() {
     assert!(message.len() < 1_000, "{} bytes", message.len());
 }
 
+#[tokio::test]
+async fn a_large_initialize_is_refused_and_a_normal_one_is_not() {
+    let init = |title: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"c","version":"1","title":"{title}"}}}}}}"#
+        )
+    };
+    assert!(rejection(&init("Claude")).await.is_none());
+    let (status, answer) = rejection(&init(&"t".repeat(3 * 1024 * 1024)))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["id"], 3);
+    assert_eq!(answer["error"]["data"]["code"], "invalid_request");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("16384"), "{message}");
+    assert!(!message.contains("ttt"), "{message}");
+}
+
 #[test]
 fn answers_count_against_the_limits_and_notifications_do_not() {
     let summary = |body: &str| check(&Bytes::from(body.to_owned())).ok().flatten();

@@ -231,7 +231,8 @@ impl ServerHandler for McpHandler {
             return Err(convert::error_data(&Failure::new(
                 ErrorCode::UnknownTool,
                 format!(
-                    "unknown tool `{name}`; call tools/list for the available tools (all start with `d365fo_`)"
+                    "unknown tool `{}`; call tools/list for the available tools (all start with `d365fo_`)",
+                    common::clip::clip(name)
                 ),
             )));
         };

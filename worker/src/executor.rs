@@ -149,8 +149,9 @@ impl ToolExecutor for Worker {
         let span = tracing::info_span!(
             "call_tool",
             request_id = %request.request_id,
-            tool = %request.tool,
-            environment = %request.environment,
+            // Both are the client's text, maybe megabytes of it.
+            tool = %common::clip::clip(&request.tool),
+            environment = %common::clip::clip(&request.environment),
         );
         let work = async move {
             let result = execute(node, request, &tx).await;

@@ -125,7 +125,7 @@ impl Node {
         self.environments.get(name).ok_or_else(|| {
             format!(
                 "`environment` {} is not configured; configured environments: {}",
-                crate::d365::odata::quote(name),
+                crate::d365::odata::quote(&common::clip::clip(name).to_string()),
                 names(&self.environments)
             )
         })

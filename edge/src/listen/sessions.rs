@@ -190,7 +190,8 @@ impl Listeners {
             return Err(convert::error_data(&Failure::new(
                 ErrorCode::NotFound,
                 format!(
-                    "no resource at `{uri}` to subscribe to; resources/list and resources/templates/list describe this server's"
+                    "no resource at `{}` to subscribe to; resources/list and resources/templates/list describe this server's",
+                    common::clip::clip(uri)
                 ),
             )));
         }

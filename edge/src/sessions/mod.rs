@@ -138,7 +138,7 @@ fn opening_record(message: &ClientJsonRpcMessage) -> Option<Record> {
     }
     Some(Record {
         principal: Principal::of(init.extensions().get()),
-        initialize: init.params.clone(),
+        initialize: record::kept(&init.params),
         subscriptions: Vec::new(),
         log_level: None,
     })
@@ -158,6 +158,9 @@ impl SessionManager for Sessions {
         id: &SessionId,
         mut message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        // rmcp keeps (and logs) the client's handshake too: what it sees is
+        // the trimmed one the record holds.
+        record::trim_message(&mut message);
         let record = opening_record(&message);
         // The handler's `initialize` learns the new session's id (its
         // request carries no Mcp-Session-Id yet) to remember its peer.

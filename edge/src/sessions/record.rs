@@ -40,6 +40,45 @@ pub struct Record {
     pub log_level: Option<rmcp::model::LoggingLevel>,
 }
 
+/// Characters kept of each `clientInfo` string (name, title, version).
+pub const CLIENT_INFO_CHARS: usize = 128;
+
+/// Trims a client's `initialize` to what a session needs (the body guard
+/// has bounded it to `guard::MAX_INITIALIZE_BYTES`): `clientInfo`'s
+/// name, title and version cut to [`CLIENT_INFO_CHARS`]; its description,
+/// icons and website, and the experimental capabilities, dropped — nothing
+/// here reads them, and the record lives for the session's life.
+pub fn trim(params: &mut InitializeRequestParams) {
+    let info = &mut params.client_info;
+    common::clip::truncate(&mut info.name, CLIENT_INFO_CHARS);
+    common::clip::truncate(&mut info.version, CLIENT_INFO_CHARS);
+    if let Some(title) = &mut info.title {
+        common::clip::truncate(title, CLIENT_INFO_CHARS);
+    }
+    info.description = None;
+    info.icons = None;
+    info.website_url = None;
+    params.capabilities.experimental = None;
+}
+
+/// [`trim`] applied to `message` when it is an `initialize`.
+pub fn trim_message(message: &mut rmcp::model::ClientJsonRpcMessage) {
+    if let rmcp::model::ClientJsonRpcMessage::Request(request) = message
+        && let rmcp::model::ClientRequest::InitializeRequest(init) = &mut request.request
+    {
+        trim(&mut init.params);
+    }
+}
+
+/// What the record keeps of an `initialize` already [`trim`]med: its
+/// `_meta` belonged to that one request.
+pub fn kept(params: &InitializeRequestParams) -> InitializeRequestParams {
+    let mut kept = params.clone();
+    kept.meta = None;
+    trim(&mut kept);
+    kept
+}
+
 /// The session records in the shared store.
 #[derive(Clone)]
 pub struct Records {
@@ -156,5 +195,30 @@ impl SessionStore for Records {
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
         self.end(session_id).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{ClientCapabilities, Implementation};
+
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_short_client_strings_only() {
+        let mut info = Implementation::new("n".repeat(10_000), "v".repeat(10_000));
+        info.title = Some("é".repeat(10_000));
+        info.description = Some("d".repeat(10_000));
+        info.website_url = Some("https://example.com/".into());
+        let params = InitializeRequestParams::new(ClientCapabilities::default(), info);
+        let kept = kept(&params);
+        let json = serde_json::to_vec(&kept).unwrap();
+        assert!(json.len() < 1024, "{} bytes", json.len());
+        assert_eq!(kept.client_info.name.chars().count(), CLIENT_INFO_CHARS);
+        assert_eq!(
+            kept.client_info.title.as_deref().map(|t| t.chars().count()),
+            Some(CLIENT_INFO_CHARS)
+        );
+        assert!(kept.client_info.description.is_none());
     }
 }
