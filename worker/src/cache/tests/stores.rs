@@ -137,7 +137,7 @@ impl MemberStore for TokioClockStore {
 }
 
 /// A store whose every operation fails, as Redis does when unreachable.
-pub(super) struct DownStore;
+pub(crate) struct DownStore;
 
 fn down<T>() -> StoreResult<T> {
     Err(StoreError::Unavailable("connection refused".into()))

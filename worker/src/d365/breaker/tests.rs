@@ -4,13 +4,10 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use common::store::{
-    CounterStore, Decision, EventLog, KvStore, Limit, LoggedEvent, Member, MemberStore,
-    MemoryStore, PubSub, RateLimitStore, StoreError, StoreResult,
-};
+use common::store::MemoryStore;
 
 use super::*;
+use crate::cache::tests::stores::DownStore;
 
 const URL: &str = "https://contoso.example/";
 
@@ -220,7 +217,7 @@ async fn a_probe_that_says_nothing_frees_the_claim_for_the_next_call() {
 
 #[tokio::test]
 async fn a_store_that_is_down_leaves_a_local_breaker() {
-    let store: SharedStore = Arc::new(Down);
+    let store: SharedStore = Arc::new(DownStore);
     let a = breaker(&store, config(2, 150));
     drop(a.admit().await.unwrap());
     fail(&a, 2).await;
@@ -231,80 +228,4 @@ async fn a_store_that_is_down_leaves_a_local_breaker() {
     refused_within(&a, Duration::ZERO).await;
     a.record(probe, Health::Answered).await;
     drop(a.admit().await.unwrap());
-}
-
-/// A store whose every operation fails.
-struct Down;
-
-fn down<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable("connection refused".into()))
-}
-
-#[async_trait]
-impl KvStore for Down {
-    async fn get(&self, _: &str) -> StoreResult<Option<Bytes>> {
-        down()
-    }
-    async fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> StoreResult<()> {
-        down()
-    }
-    async fn set_if_absent(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
-        down()
-    }
-    async fn set_if_present(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
-        down()
-    }
-    async fn delete(&self, _: &str) -> StoreResult<bool> {
-        down()
-    }
-    async fn expire(&self, _: &str, _: Duration) -> StoreResult<bool> {
-        down()
-    }
-}
-
-#[async_trait]
-impl CounterStore for Down {
-    async fn incr(&self, _: &str, _: i64, _: Duration) -> StoreResult<i64> {
-        down()
-    }
-}
-
-#[async_trait]
-impl EventLog for Down {
-    async fn append(&self, _: &str, _: Bytes, _: usize, _: Duration) -> StoreResult<u64> {
-        down()
-    }
-    async fn read_after(&self, _: &str, _: u64, _: usize) -> StoreResult<Vec<LoggedEvent>> {
-        down()
-    }
-}
-
-#[async_trait]
-impl PubSub for Down {
-    async fn publish(&self, _: &str, _: Bytes) -> StoreResult<usize> {
-        down()
-    }
-    async fn subscribe(&self, _: &str) -> StoreResult<BoxStream<'static, Bytes>> {
-        down()
-    }
-}
-
-#[async_trait]
-impl RateLimitStore for Down {
-    async fn acquire(&self, _: &str, _: Limit, _: u32) -> StoreResult<Decision> {
-        down()
-    }
-}
-
-#[async_trait]
-impl MemberStore for Down {
-    async fn heartbeat(&self, _: &str, _: &str, _: Bytes, _: Duration) -> StoreResult<()> {
-        down()
-    }
-    async fn leave(&self, _: &str, _: &str) -> StoreResult<bool> {
-        down()
-    }
-    async fn live(&self, _: &str) -> StoreResult<Vec<Member>> {
-        down()
-    }
 }
