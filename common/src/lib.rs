@@ -16,6 +16,8 @@
 //! - [`notify`]: change notifications published between nodes.
 //! - [`log_level`]: MCP logging levels by name, ordered by severity.
 //! - [`proto`]: the edge↔worker gRPC contract generated from `proto/`.
+//! - [`assertion`]: the signed assertion that authenticates each edge→worker
+//!   call.
 //! - [`executor`]: [`executor::ToolExecutor`], what a worker is to an edge.
 //! - [`catalogue`]: the MCP tools the cluster offers, with their JSON Schemas
 //!   and annotations.
@@ -27,6 +29,7 @@
 //!   Redis backend.
 //! - [`telemetry`]: tracing set-up (text or JSON logs).
 
+pub mod assertion;
 pub mod catalogue;
 pub mod clip;
 pub mod config;

@@ -14,6 +14,9 @@
 //! sha256 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 //! ```
 //!
+//! The same file may hold the tenant policy (`[tenants.<name>]` tables and
+//! rule fields on keys, see [`super::policy`]); workers read it for that.
+//!
 //! With no file the edge accepts every request as the principal
 //! `anonymous` of tenant `default` — fit for `dev` and loopback, not for a
 //! deployed edge.
@@ -22,7 +25,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::{
+    ConfigError,
+    policy::{KeyEntry, Policy, RulesText},
+};
 
 /// The file's setting name, as an operator spells it.
 pub const KEY: &str = "D365MCP_API_KEYS_FILE (--api-keys-file)";
@@ -55,6 +61,9 @@ impl std::fmt::Debug for ApiKey {
 struct File {
     #[serde(default)]
     keys: BTreeMap<String, Entry>,
+    /// The tenant policy (`super::policy`).
+    #[serde(default)]
+    tenants: BTreeMap<String, RulesText>,
 }
 
 #[derive(Deserialize)]
@@ -62,10 +71,30 @@ struct File {
 struct Entry {
     sha256: String,
     tenant: Option<String>,
+    // The key's own policy rules (`super::policy`).
+    operator: Option<bool>,
+    environments: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
+    read_only: Option<bool>,
+    entity_sets: Option<Vec<String>>,
+}
+
+/// The API keys file: its keys and the tenant policy it configures.
+#[derive(Debug, Clone, Default)]
+pub struct KeysFile {
+    /// The accepted keys.
+    pub keys: Vec<ApiKey>,
+    /// Who may do what ([`Policy::default`] when the file sets no rule).
+    pub policy: Policy,
 }
 
 /// Parses the API keys file's `text`.
 pub fn parse(text: &str) -> Result<Vec<ApiKey>, ConfigError> {
+    parse_file(text).map(|file| file.keys)
+}
+
+/// Parses the API keys file's `text`, keys and policy.
+pub fn parse_file(text: &str) -> Result<KeysFile, ConfigError> {
     let file: File = toml::from_str(text).map_err(|e| ConfigError::new(KEY, e.to_string()))?;
     if file.keys.is_empty() {
         return Err(ConfigError::new(
@@ -74,6 +103,7 @@ pub fn parse(text: &str) -> Result<Vec<ApiKey>, ConfigError> {
         ));
     }
     let mut keys = Vec::with_capacity(file.keys.len());
+    let mut entries = Vec::with_capacity(file.keys.len());
     for (name, entry) in file.keys {
         let sha256 = parse_digest(&entry.sha256).ok_or_else(|| {
             ConfigError::new(
@@ -96,20 +126,37 @@ pub fn parse(text: &str) -> Result<Vec<ApiKey>, ConfigError> {
                 format!("keys.{name}.tenant is empty"),
             ));
         }
+        entries.push(KeyEntry {
+            name: name.clone(),
+            tenant: tenant.clone(),
+            operator: entry.operator,
+            rules: RulesText {
+                environments: entry.environments,
+                tools: entry.tools,
+                read_only: entry.read_only,
+                entity_sets: entry.entity_sets,
+            },
+        });
         keys.push(ApiKey {
             name,
             tenant,
             sha256,
         });
     }
-    Ok(keys)
+    let policy = Policy::build(KEY, &file.tenants, &entries)?;
+    Ok(KeysFile { keys, policy })
 }
 
 /// Reads and parses the API keys file at `path`.
 pub fn load(path: &str) -> Result<Vec<ApiKey>, ConfigError> {
+    load_file(path).map(|file| file.keys)
+}
+
+/// Reads and parses the API keys file at `path`, keys and policy.
+pub fn load_file(path: &str) -> Result<KeysFile, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(KEY, format!("cannot read {path}: {e}")))?;
-    parse(&text)
+    parse_file(&text)
 }
 
 fn parse_digest(hex: &str) -> Option<[u8; 32]> {

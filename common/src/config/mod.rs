@@ -11,9 +11,12 @@ mod breaker;
 mod cache;
 mod d365;
 pub mod environments;
+pub mod internal;
 pub mod exposure;
 pub mod limits;
 mod membership;
+pub mod policy;
+mod policy_sets;
 mod roles;
 
 use std::{
@@ -30,6 +33,7 @@ pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use environments::Environments;
 pub use exposure::FailureLimit;
+pub use policy::Policy;
 pub use limits::{RateLimits, StoreErrorPolicy};
 pub use membership::{HeartbeatConfig, membership_keys, parse_advertise_url};
 pub use roles::{EdgeConfig, WorkerConfig};

@@ -29,6 +29,11 @@ pub struct EdgeConfig {
     pub max_body_bytes: usize,
     /// Accepted API keys; empty accepts every caller as `anonymous`.
     pub api_keys: Vec<ApiKey>,
+    /// Which environments and tools each key may use (from the keys file).
+    pub policy: super::Policy,
+    /// Signs each call to a worker (`D365MCP_INTERNAL_SECRET`); without it
+    /// calls go unsigned, which only a worker without the secret accepts.
+    pub internal_secret: Option<crate::assertion::InternalSecret>,
     /// Failed authentications one client address may make before it is
     /// refused for the rest of the window.
     pub auth_failures: FailureLimit,
@@ -62,6 +67,8 @@ impl EdgeConfig {
             health_interval: Duration::from_secs(2),
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
+            policy: super::Policy::default(),
+            internal_secret: None,
             auth_failures: FailureLimit::default(),
             session_idle_timeout: Duration::from_secs(30 * 60),
             // Inside Kubernetes' default 30 s grace period, with room to exit.
@@ -130,6 +137,12 @@ pub struct WorkerConfig {
     pub cache: CacheConfig,
     /// When a failing D365FO environment stops being sent to.
     pub breaker: BreakerConfig,
+    /// Which environments and tools each key may use: checked again here,
+    /// from the principal and tenant each call carries.
+    pub policy: super::Policy,
+    /// Calls over gRPC must carry an assertion signed with it; `None`
+    /// accepts unsigned calls.
+    pub internal_secret: Option<crate::assertion::InternalSecret>,
 }
 
 impl WorkerConfig {
@@ -144,6 +157,8 @@ impl WorkerConfig {
             max_rows: 1000,
             cache: CacheConfig::default(),
             breaker: BreakerConfig::default(),
+            policy: super::Policy::default(),
+            internal_secret: None,
         }
     }
 
