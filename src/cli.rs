@@ -2,11 +2,15 @@
 //! value is validated into `common::config` types before anything starts.
 //! No type here derives `Debug`: they hold the raw client secret.
 
+mod auth;
+mod bounds;
 mod chaos;
 mod loadtest;
 mod membership;
 mod sim;
 
+pub use auth::AuthArgs;
+pub use bounds::BoundsArgs;
 pub use sim::SimArgs;
 
 use std::{net::SocketAddr, time::Duration};
@@ -187,9 +191,21 @@ pub struct DevArgs {
     #[arg(long, env = "D365MCP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
     pub d365: D365Args,
     #[command(flatten)]
     pub tuning: WorkerTuning,
+}
+
+impl DevArgs {
+    /// The validated configuration of the in-process edge: loopback-only
+    /// defaults, no rate limits, and the same API keys as an `edge`.
+    pub fn edge_config(&self) -> Result<EdgeConfig, ConfigError> {
+        let mut config = EdgeConfig::local(listen(&self.listen)?);
+        self.auth.apply(&mut config)?;
+        Ok(config)
+    }
 }
 
 /// `d365mcp edge`.
@@ -221,10 +237,8 @@ pub struct EdgeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "D365MCP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// TOML file of accepted API keys (SHA-256 digests, principal names,
-    /// tenants). Without it every caller is `anonymous`.
-    #[arg(long = "api-keys-file", env = "D365MCP_API_KEYS_FILE")]
-    pub api_keys_file: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// A session unused this long ends on every edge (sliding).
     #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
     pub session_idle_timeout: String,
@@ -252,6 +266,8 @@ pub struct EdgeArgs {
         default_value = "open"
     )]
     pub rate_limit_on_store_error: String,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
     #[command(flatten)]
@@ -374,9 +390,8 @@ impl EdgeArgs {
         }
         config.max_calls_in_flight = self.max_calls_in_flight;
         config.retry_window = EdgeConfig::parse_retry_window(&self.retry_window)?;
-        if let Some(path) = &self.api_keys_file {
-            config.api_keys = config::auth::load(path)?;
-        }
+        self.bounds.apply(&mut config)?;
+        self.auth.apply(&mut config)?;
         config.rate_limits = match &self.rate_limits_file {
             Some(path) => config::limits::load(path)?,
             None => config::RateLimits::defaults(),

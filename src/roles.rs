@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use common::{
-    config::{ConfigError, D365Config, EdgeConfig, Environments, HeartbeatConfig, WorkerConfig},
+    config::{ConfigError, D365Config, Environments, HeartbeatConfig, WorkerConfig},
     membership::{Heartbeat, WORKERS, WorkerRecord},
     store::{MemberStore, MemoryStore, SharedStore},
 };
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::cli::{
-    ChaosArgs, Command, DevArgs, EdgeArgs, LoadtestArgs, SimArgs, WorkerArgs, listen,
+    AuthArgs, ChaosArgs, Command, DevArgs, EdgeArgs, LoadtestArgs, SimArgs, WorkerArgs,
 };
 
 /// Why a role stopped with an error.
@@ -239,9 +239,6 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
             Arc::new(MemoryStore::new())
         }
     };
-    if config.api_keys.is_empty() {
-        tracing::warn!("no API keys configured (D365MCP_API_KEYS_FILE): every caller is anonymous");
-    }
     let stop = shutdown_signal();
     let pool = if config.workers.is_empty() {
         tracing::info!("workers: those registered in the shared store");
@@ -255,6 +252,7 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
         edge::WorkerPool::remote(&config.workers).context("worker pool")?
     };
     let (listener, local) = bind(config.listen, "edge").await?;
+    AuthArgs::warn_if_open(&config, local);
     pool.check_health().await;
     let state = edge::EdgeState::shared(config, pool, store);
     announce("edge", local);
@@ -265,7 +263,10 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
 }
 
 async fn dev(args: DevArgs) -> Result<(), RunError> {
-    let listen_addr = listen(&args.listen)?;
+    // Validated before anything starts: a bad keys file stops `dev` as it
+    // stops `edge`.
+    let edge_config = args.edge_config()?;
+    let listen_addr = edge_config.listen;
     let stop = shutdown_signal();
     let (environments, using_sim) = match args.d365.environments()? {
         Some(environments) => (environments, false),
@@ -317,9 +318,9 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
         worker::Worker::new(worker_config, Arc::clone(&store)).context("worker set-up failed")?,
     );
     background_work(&worker, &stop);
-    let edge_config = EdgeConfig::local(listen_addr);
-    let state = edge::EdgeState::shared(edge_config, edge::WorkerPool::local(worker), store);
     let (listener, local) = bind(listen_addr, "edge").await?;
+    AuthArgs::warn_if_open(&edge_config, local);
+    let state = edge::EdgeState::shared(edge_config, edge::WorkerPool::local(worker), store);
     announce("dev", local);
     print_banner(local, &d365, using_sim);
     edge::serve(listener, state, stop.cancelled_owned())

@@ -1,13 +1,13 @@
 //! The edge's HTTP surface.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get,
     serve::ListenerExt,
 };
 use common::{
-    config::{ApiKey, EdgeConfig},
+    config::EdgeConfig,
     store::{MemoryStore, SharedStore},
 };
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -153,17 +153,23 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
             config.max_body_bytes,
             crate::guard::jsonrpc_body,
         ));
-    let keys: Arc<[ApiKey]> = config.api_keys.clone().into();
+    let auth = crate::auth::Auth::new(config);
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state.sessions),
         crate::sessions::gate,
     ));
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
-        keys.clone(),
+        Arc::clone(&auth),
         crate::auth::authenticate,
     ));
     let legacy = Router::new()
-        .route("/sse", get(crate::legacy::open_stream::<H>))
+        .route(
+            "/sse",
+            get(crate::legacy::open_stream::<H>).layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&limiter),
+                crate::limits::enforce_stream,
+            )),
+        )
         .route(
             "/message",
             axum::routing::post(crate::legacy::post_message)
@@ -178,11 +184,13 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
                 .layer(axum::middleware::from_fn_with_state(
                     config.max_body_bytes,
                     crate::guard::jsonrpc_body,
-                )),
+                ))
+                // Before the body is read, as on /mcp.
+                .layer(axum::middleware::from_fn(crate::legacy::require_json)),
         )
         .layer(axum::middleware::from_fn(crate::refusals::as_jsonrpc))
         .layer(axum::middleware::from_fn_with_state(
-            keys.clone(),
+            Arc::clone(&auth),
             crate::auth::authenticate,
         ));
     let allowed = crate::origin::Allowed::new(&config.allowed_hosts, &config.allowed_origins);
@@ -196,7 +204,7 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
         .nest("/mcp", checked(mcp))
         .merge(checked(legacy))
         .route("/health", get(health))
-        .route("/ready", get(ready))
+        .route("/ready", get(ready).layer(axum::Extension(auth)))
         .with_state(state)
 }
 
@@ -237,7 +245,10 @@ pub async fn serve_with<H: Handler>(
         }
         stop.cancel();
     });
-    let result = axum::serve(listener, app_with::<H>(state))
+    // Each request carries its peer's address (`ConnectInfo`): failed
+    // authentications are counted per client.
+    let app = app_with::<H>(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = signalled.send(());
@@ -254,7 +265,15 @@ async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
+/// Readiness: to anyone, the status word alone (a load balancer needs no
+/// more, and worker URLs and store errors are a map of the cluster); to a
+/// caller with a valid key (anyone, on an edge with no keys) also each
+/// worker, the store and the failed authentications.
+async fn ready(
+    State(state): State<EdgeState>,
+    axum::Extension(auth): axum::Extension<Arc<crate::auth::Auth>>,
+    request: axum::extract::Request,
+) -> impl IntoResponse {
     let workers = state.workers.status();
     let draining = state.drain.is_draining();
     let ready = !draining && workers.iter().any(|w| w.healthy);
@@ -262,11 +281,32 @@ async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
     // An unreachable store degrades sessions, not stateless calls: the edge
     // stays ready (taking every edge out of a load balancer at once during a
     // Redis outage would stop everything) and says so.
-    let status = match (ready, &store) {
-        (false, _) if draining => "not ready: draining for shutdown".to_owned(),
-        (false, _) => "not ready: no healthy worker".to_owned(),
-        (true, Err(e)) => format!("degraded: shared store unreachable ({e})"),
-        (true, Ok(_)) => "ready".to_owned(),
+    let (word, detail) = match (ready, &store) {
+        (false, _) if draining => ("not ready", "draining for shutdown".to_owned()),
+        (false, _) => ("not ready", "no healthy worker".to_owned()),
+        (true, Err(e)) => ("degraded", format!("shared store unreachable ({e})")),
+        (true, Ok(_)) => ("ready", String::new()),
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    // Only a request that presents a credential is checked (and, when it is
+    // wrong, counted): a probe without one is simply answered briefly.
+    let presents = ["authorization", "x-api-key"]
+        .iter()
+        .any(|h| request.headers().contains_key(*h));
+    let client = crate::auth::client_of(request.extensions());
+    let authenticated =
+        auth.is_open() || (presents && auth.check(client, request.headers()).is_ok());
+    if !authenticated {
+        return (code, Json(json!({ "status": word })));
+    }
+    let status = if detail.is_empty() {
+        word.to_owned()
+    } else {
+        format!("{word}: {detail}")
     };
     let body = json!({
         "status": status,
@@ -279,13 +319,9 @@ async fn ready(State(state): State<EdgeState>) -> impl IntoResponse {
             Ok(ms) => json!({"reachable": true, "latency_ms": ms}),
             Err(e) => json!({"reachable": false, "error": e}),
         },
+        "auth": auth.counts(),
     });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+    (code, Json(body))
 }
 
 /// One read from the shared store: its round trip in milliseconds, or why not.

@@ -12,8 +12,9 @@
 //!   `d365mcp:legacy:v1:edge:{edge_id}` — one subscription per edge,
 //!   whatever the number of streams — and the holder hands it on.
 //!
-//! Answers: 202 once the message is on its way; 400 for a body that is not
-//! JSON-RPC or a missing `sessionId`; 404 for a session that is unknown,
+//! Answers: 202 once the message is on its way; 415 for a body not declared
+//! `application/json`; 400 for a body that is not JSON-RPC or a missing
+//! `sessionId`; 404 for a session that is unknown,
 //! closed, or another caller's; 503 while the store is unreachable (a POST to
 //! the stream's own edge still works then).
 //!
@@ -31,7 +32,7 @@ use rmcp::model::ClientJsonRpcMessage;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-pub use relay::post_message;
+pub use relay::{post_message, require_json};
 pub use stream::open_stream;
 
 use crate::auth::Principal;

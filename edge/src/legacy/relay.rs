@@ -16,6 +16,28 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::{Legacy, Record, Relayed, edge_channel, record_key};
 use crate::{EdgeState, auth::Principal};
 
+/// Refuses a POST whose body is not declared JSON (415), as `/mcp` does,
+/// before the body is read: a `text/plain` POST is what a cross-site form
+/// can send without a preflight.
+pub async fn require_json(request: Request, next: axum::middleware::Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if declared.is_some_and(|media| media.eq_ignore_ascii_case("application/json")) {
+        return next.run(request).await;
+    }
+    let failure = Failure::new(
+        ErrorCode::InvalidRequest,
+        "Unsupported Media Type: POST /message takes `Content-Type: application/json`",
+    );
+    let mut response = crate::error::refusal(&failure, serde_json::Value::Null);
+    *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    response
+}
+
 /// Hands a posted message to its session.
 pub async fn post_message(
     State(state): State<EdgeState>,

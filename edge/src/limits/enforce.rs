@@ -42,6 +42,28 @@ pub async fn enforce(
     }
 }
 
+/// Lets a stream be opened (legacy `GET /sse`) only within its caller's
+/// limits: opening one costs a unit of the caller's and its tenant's
+/// buckets, as a request does, so that streams cannot be opened unmetered.
+pub async fn enforce_stream(
+    State(limiter): State<Arc<Limiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if limiter.is_off() {
+        return next.run(request).await;
+    }
+    let caller = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(Principal::anonymous);
+    match limiter.check(&caller, None).await {
+        Ok(()) => next.run(request).await,
+        Err(rejection) => refusal(&Value::Null, &rejection),
+    }
+}
+
 /// The response refusing request `id`.
 pub fn refusal(id: &Value, rejection: &Rejection) -> Response {
     let (failure, limit) = match rejection {

@@ -17,7 +17,8 @@
 //! that HTTP clients and proxies understand; there is no refusal to make on
 //! a stream that has already started. Only JSON-RPC *requests* count:
 //! notifications (a cancellation above all) and a client's responses always
-//! pass, as do GET streams and DELETE.
+//! pass, as do the GET streams of `/mcp` and DELETE. Opening a legacy
+//! stream (`GET /sse`) is one request of its caller (`enforce_stream`).
 //!
 //! # Buckets and keys
 //!
@@ -66,7 +67,7 @@ use serde_json::Value;
 
 use crate::Principal;
 
-pub use enforce::enforce;
+pub use enforce::{enforce, enforce_stream};
 
 /// How long the shared store is left alone after it failed a decision.
 pub const STORE_RETRY: Duration = Duration::from_secs(1);

@@ -210,6 +210,11 @@ impl D365Client {
     /// Sends `request`, retrying as its idempotency and the policy allow,
     /// and returns D365FO's 2xx answer whole.
     pub async fn request(&self, request: Request<'_>) -> Result<Answer, WorkerError> {
+        // A URL no server takes (a filter of thousands of terms) is the
+        // caller's to shorten: refused here, before anything is sent, and
+        // never retried.
+        super::odata::check_url_length(request.url)
+            .map_err(|reason| WorkerError::invalid_args("the D365FO request", reason))?;
         let mut attempts = Attempts::default();
         loop {
             if let Some(gate) = &self.throttle {

@@ -85,6 +85,22 @@ pub fn data_url(base: &Url, path: &str, query: &QueryOptions) -> String {
     url
 }
 
+/// Longest URL sent to D365FO. Its web servers refuse longer ones (or cut
+/// the connection), which would read as a retryable outage.
+pub const MAX_URL_BYTES: usize = 64 * 1024;
+
+/// Refuses a URL over [`MAX_URL_BYTES`], saying what to do instead.
+pub fn check_url_length(url: &str) -> Result<(), String> {
+    if url.len() <= MAX_URL_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "the request's URL would be {} bytes, over the {MAX_URL_BYTES} D365FO accepts; \
+         shorten the filter (split a long list of `or` terms into several calls)",
+        url.len()
+    ))
+}
+
 /// Whether `link` (a `@odata.nextLink` or a cursor's link) points into the
 /// environment at `base`: same scheme, host and port, path under base's. A
 /// link anywhere else is refused, so a bad upstream or a forged cursor can
@@ -105,6 +121,25 @@ pub fn is_within(base: &Url, link: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_too_long_for_d365fo_is_refused_with_its_length() {
+        let base = Url::parse("https://h.example/").unwrap();
+        let terms: Vec<String> = (0..10_000)
+            .map(|i| format!("CustomerAccount eq 'US-{i:05}'"))
+            .collect();
+        let long = QueryOptions {
+            filter: Some(terms.join(" or ")),
+            ..QueryOptions::default()
+        };
+        let url = data_url(&base, "CustomersV3", &long);
+        let reason = check_url_length(&url).unwrap_err();
+        assert!(reason.contains(&url.len().to_string()), "{reason}");
+        assert!(
+            check_url_length(&data_url(&base, "CustomersV3", &QueryOptions::default())).is_ok()
+        );
+        assert!(check_url_length(&"x".repeat(MAX_URL_BYTES)).is_ok());
+    }
 
     #[test]
     fn query_strings_are_encoded() {
