@@ -201,7 +201,7 @@ async fn sessions_ride_out_a_redis_restart() {
 
     let port = redis.kill();
     // /ready says so, and stays 200: stateless calls still work.
-    let ready: Value = cluster.edges[1].ready().await;
+    let ready: Value = cluster.edges[1].ready_with(Some(ALICE)).await;
     assert_eq!(ready["store"]["reachable"], false, "{ready}");
     assert!(
         ready["status"].as_str().unwrap().starts_with("degraded"),
@@ -241,7 +241,7 @@ async fn sessions_ride_out_a_redis_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 404);
-    let ready: Value = cluster.edges[1].ready().await;
+    let ready: Value = cluster.edges[1].ready_with(Some(ALICE)).await;
     assert_eq!(ready["store"]["reachable"], true, "{ready}");
     let fresh = raw::open(&b, Some(ALICE)).await;
     let (status, _) = raw::request(&a, &fresh, Some(ALICE), &list(4)).await;

@@ -66,9 +66,21 @@ impl Process {
         format!("http://{}", self.addr)
     }
 
-    /// An edge's `/ready` body, whatever its status.
+    /// An edge's `/ready` body, whatever its status: all of it on an edge
+    /// without API keys, its status word alone on one with keys.
     pub async fn ready(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/ready", self.url()))
+        self.ready_with(None).await
+    }
+
+    /// An edge's `/ready` body as a caller presenting `key` sees it (the
+    /// details need a valid key on an edge with keys).
+    pub async fn ready_with(&self, key: Option<&str>) -> serde_json::Value {
+        let mut request = reqwest::Client::new().get(format!("{}/ready", self.url()));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request
+            .send()
             .await
             .expect("GET /ready")
             .json()
