@@ -58,11 +58,20 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
             };
         }
     };
-    let summary = match check(&bytes) {
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes);
+    let opens_session = matches!(&message, Ok(ClientJsonRpcMessage::Request(r))
+        if matches!(r.request, ClientRequest::InitializeRequest(_)));
+    let summary = match summarize(&bytes, message) {
         Ok(summary) => summary,
         Err(response) => return *response,
     };
     let mut request = Request::from_parts(parts, Body::from(bytes));
+    if opens_session {
+        // Counted against the caller's session caps (`sessions::claim`).
+        request
+            .extensions_mut()
+            .insert(crate::sessions::OpensSession);
+    }
     let id = summary.as_ref().map_or(Value::Null, |s| s.id.clone());
     if let Some(summary) = summary {
         // What the rate limits need, so that they need no second parse.
@@ -73,10 +82,19 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
 
 /// What the rate limits need of a request or a client's answer (`None` for
 /// a notification), or why rmcp would refuse the body.
+#[cfg(test)]
 fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
+    summarize(bytes, serde_json::from_slice::<ClientJsonRpcMessage>(bytes))
+}
+
+/// [`check`] of a body already parsed as `message`.
+fn summarize(
+    bytes: &Bytes,
+    message: Result<ClientJsonRpcMessage, serde_json::Error>,
+) -> Result<Option<RpcRequest>, Box<Response>> {
     // The one parse every request pays; only a body rmcp would refuse is
     // looked at again, to say what is wrong with it.
-    match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+    match message {
         // Removed from the stateless protocol: "method not found" (404,
         // method not found) for a request that speaks it, as the spec requires,
         // rather than an answer or a complaint about its params.

@@ -1,11 +1,8 @@
 //! The edge's HTTP surface.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, sync::Arc};
 
-use axum::{
-    Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get,
-    serve::ListenerExt,
-};
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use common::{
     config::EdgeConfig,
     store::{MemoryStore, SharedStore},
@@ -48,7 +45,11 @@ impl EdgeState {
     /// State for `config` dispatching to `workers`, sharing `store` with
     /// other nodes (or, in `dev`, with the in-process worker).
     pub fn shared(config: EdgeConfig, workers: WorkerPool, store: SharedStore) -> Self {
-        let sessions = Arc::new(Sessions::new(store.clone(), config.session_idle_timeout));
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            config.session_idle_timeout,
+            config.session_caps,
+        ));
         Self {
             config: Arc::new(config),
             workers,
@@ -145,6 +146,11 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
             shedding.clone(),
             crate::drain::shed,
         ))
+        // After the limits: a request they refuse takes no session slot.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.sessions),
+            crate::sessions::claim,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&limiter),
             crate::limits::enforce,
@@ -227,12 +233,7 @@ pub async fn serve_with<H: Handler>(
     let health_checks = state
         .workers
         .spawn_health_checks(state.config.health_interval, stop.clone());
-    // Without TCP_NODELAY every small SSE frame waits for the peer's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
+    let connections = state.config.connections;
     let (drain, drain_timeout) = (Arc::clone(&state.drain), state.config.drain_timeout);
     // From the signal on, no connection is accepted and `/ready` fails; the
     // calls in flight get the drain's time, then the sessions and streams
@@ -247,13 +248,11 @@ pub async fn serve_with<H: Handler>(
     });
     // Each request carries its peer's address (`ConnectInfo`): failed
     // authentications are counted per client.
-    let app = app_with::<H>(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled.send(());
-        })
-        .await;
+    let result = crate::accept::serve(listener, app_with::<H>(state), connections, async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    })
+    .await;
     // The abandoned calls' answers may still be on their way to the store
     // (a 2025 session's event log): let the drain finish, bounded.
     let _ = tokio::time::timeout(drain_timeout + std::time::Duration::from_secs(2), draining).await;

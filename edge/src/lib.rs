@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - `accept`: the accept loop — header-read and idle timeouts, the
+//!   connection limit with a 503 beyond it.
 //! - [`app`] / [`serve`]: the HTTP surface — MCP at `/mcp` (rmcp's Streamable
 //!   HTTP service, serving the 2026-07-28 stateless protocol and the 2025
 //!   session protocols on one endpoint), the legacy HTTP+SSE routes `/sse`
@@ -48,6 +50,7 @@
 //!   Its workers are a fixed list or follow the shared store's membership
 //!   ([`MemberWatch`]).
 
+mod accept;
 mod auth;
 mod convert;
 mod dispatch;

@@ -7,12 +7,13 @@
 //! what to fix.
 
 pub mod auth;
+mod bounds;
 mod breaker;
 mod cache;
 mod d365;
 pub mod environments;
-pub mod internal;
 pub mod exposure;
+pub mod internal;
 pub mod limits;
 mod membership;
 pub mod policy;
@@ -28,14 +29,15 @@ use std::{
 use url::Url;
 
 pub use auth::ApiKey;
+pub use bounds::{ConnectionLimits, MAX_CAP, SessionCaps, bounds_keys};
 pub use breaker::{BreakerConfig, breaker_keys};
 pub use cache::{CacheConfig, cache_keys};
 pub use d365::{ClientCredentials, D365Config, D365Settings, keys};
 pub use environments::Environments;
 pub use exposure::FailureLimit;
-pub use policy::Policy;
 pub use limits::{RateLimits, StoreErrorPolicy};
 pub use membership::{HeartbeatConfig, membership_keys, parse_advertise_url};
+pub use policy::Policy;
 pub use roles::{EdgeConfig, WorkerConfig};
 
 /// A setting is missing, malformed or inconsistent with another.

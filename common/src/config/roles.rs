@@ -37,6 +37,10 @@ pub struct EdgeConfig {
     /// Failed authentications one client address may make before it is
     /// refused for the rest of the window.
     pub auth_failures: FailureLimit,
+    /// Header-read and idle timeouts, and most connections at once.
+    pub connections: super::ConnectionLimits,
+    /// Most sessions and legacy streams per API key and per tenant.
+    pub session_caps: super::SessionCaps,
     /// A session unused this long ends (on every edge).
     pub session_idle_timeout: Duration,
     /// After SIGTERM, how long tool calls in flight may take to finish
@@ -70,6 +74,8 @@ impl EdgeConfig {
             policy: super::Policy::default(),
             internal_secret: None,
             auth_failures: FailureLimit::default(),
+            connections: super::ConnectionLimits::default(),
+            session_caps: super::SessionCaps::default(),
             session_idle_timeout: Duration::from_secs(30 * 60),
             // Inside Kubernetes' default 30 s grace period, with room to exit.
             drain_timeout: Duration::from_secs(25),

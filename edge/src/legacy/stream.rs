@@ -29,6 +29,15 @@ pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Re
         .get::<Principal>()
         .cloned()
         .unwrap_or_else(Principal::anonymous);
+    // Held by the stream: its slot is free again when the stream ends.
+    let slot = match state.sessions.caps().open_stream(&principal) {
+        Ok(slot) => slot,
+        Err((failure, scope)) => {
+            return crate::error::refusal_with(&failure, serde_json::Value::Null, |data| {
+                data.insert("limit".into(), scope.streams().into());
+            });
+        }
+    };
     let legacy = Arc::clone(&state.legacy);
     legacy.start_relay().await;
     let session = uuid::Uuid::new_v4().to_string();
@@ -80,7 +89,7 @@ pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Re
         .event("endpoint")
         .data(format!("/message?sessionId={session}"));
     let messages = replies.map(move |message| {
-        let _open = &guard;
+        let _open = (&guard, &slot);
         Ok::<_, Infallible>(
             Event::default()
                 .event("message")

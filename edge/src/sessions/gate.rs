@@ -45,11 +45,12 @@ pub async fn gate(
         .get::<Principal>()
         .cloned()
         .unwrap_or_else(Principal::anonymous);
-    match sessions.records.touch(&id).await {
+    let slots = match sessions.records.touch(&id).await {
         Ok(Some(record)) if record.principal == caller => {
             request
                 .extensions_mut()
                 .insert(crate::logging::SessionLevel(record.log_level));
+            record.slots
         }
         Ok(Some(_)) => {
             tracing::info!(session = %id, caller = %caller.subject, "session presented by a principal that does not own it");
@@ -67,17 +68,67 @@ pub async fn gate(
             }
             return unavailable(&e.to_string());
         }
-    }
+    };
     if request.method() == Method::DELETE {
         return match sessions.records.end(&id).await {
             Ok(_) => {
+                if let Some(slots) = slots {
+                    sessions.caps.release(&caller, slots).await;
+                }
                 sessions.forget(&id).await;
                 StatusCode::NO_CONTENT.into_response()
             }
             Err(e) => unavailable(&e.to_string()),
         };
     }
+    if let Some(slots) = slots {
+        // The slots live as long as the record: renewed with it, off the
+        // request's path.
+        let caps = std::sync::Arc::clone(&sessions.caps);
+        tokio::spawn(async move { caps.renew(&caller, slots).await });
+    }
     next.run(request).await
+}
+
+/// Takes a slot of the caller's session caps for an `initialize` that
+/// opens a session; refuses it (429, `rate_limited`, `data.limit` naming
+/// the cap) when the caller's key or tenant holds its most sessions. The
+/// slot is given back when the session is not opened after all (the answer
+/// names no session).
+pub async fn claim(
+    State(sessions): State<Arc<Sessions>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if request.extensions().get::<super::OpensSession>().is_none() || session_id(&request).is_some()
+    {
+        return next.run(request).await;
+    }
+    let caller = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(Principal::anonymous);
+    match sessions.caps.claim(&caller).await {
+        Err((failure, scope)) => {
+            let id = request
+                .extensions()
+                .get::<crate::limits::RpcRequest>()
+                .map_or(serde_json::Value::Null, |r| r.id.clone());
+            crate::error::refusal_with(&failure, id, |data| {
+                data.insert("limit".into(), scope.sessions().into());
+            })
+        }
+        Ok(None) => next.run(request).await,
+        Ok(Some(slots)) => {
+            request.extensions_mut().insert(slots);
+            let response = next.run(request).await;
+            if !response.headers().contains_key(SESSION_HEADER) {
+                sessions.caps.release(&caller, slots).await;
+            }
+            response
+        }
+    }
 }
 
 fn session_id(request: &Request) -> Option<String> {

@@ -13,6 +13,8 @@
 //!   DELETE on any of them. It answers DELETE itself.
 //! - `events`: every SSE event of a session, logged in the store, so
 //!   `Last-Event-ID` resumes on any edge.
+//! - `caps`: most sessions per API key and per tenant (slots in the
+//!   store), most legacy streams per key and tenant on an edge.
 //! - `answers`: a client's answer to a server request (elicitation,
 //!   sampling) reaches the edge that asked, wherever it was posted.
 //!
@@ -21,6 +23,7 @@
 //! answers 503 for the others. A session opened then lives on its edge only.
 
 mod answers;
+mod caps;
 mod events;
 mod gate;
 mod record;
@@ -37,8 +40,9 @@ use rmcp::{
     },
 };
 
+pub use caps::{Caps, OpensSession, Slots};
 pub use events::SharedEvents;
-pub use gate::{gate, plausible_id};
+pub use gate::{claim, gate, plausible_id};
 pub use record::Records;
 
 use crate::auth::Principal;
@@ -58,18 +62,21 @@ pub struct Sessions {
     local: Arc<LocalSessionManager>,
     answers: answers::Answers,
     records: Records,
+    caps: Arc<Caps>,
     /// Sessions whose standalone stream (`GET`) is open on this edge: their
     /// session-wide notifications are sent from here.
     standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
 }
 
 impl Sessions {
-    /// Sessions kept in `store`, ending after `idle_ttl` without a request.
-    pub fn new(store: SharedStore, idle_ttl: Duration) -> Self {
+    /// Sessions kept in `store`, ending after `idle_ttl` without a request,
+    /// at most `caps` of them per key and tenant.
+    pub fn new(store: SharedStore, idle_ttl: Duration, caps: common::config::SessionCaps) -> Self {
         let events = Arc::new(SharedEvents::new(store.clone()));
         Self {
             local: Arc::new(LocalSessionManager::default().with_event_store(events)),
             answers: answers::Answers::new(store.clone()),
+            caps: Arc::new(Caps::new(store.clone(), caps, idle_ttl)),
             records: Records::new(store, idle_ttl),
             standalone: Arc::default(),
         }
@@ -79,6 +86,11 @@ impl Sessions {
     /// (see `answers`); off until the edge's handler asks clients things.
     pub fn relay_answers(&self, on: bool) {
         self.answers.enable(on);
+    }
+
+    /// The caps on sessions and legacy streams.
+    pub fn caps(&self) -> &Arc<Caps> {
+        &self.caps
     }
 
     /// The shared records.
@@ -141,6 +153,12 @@ fn opening_record(message: &ClientJsonRpcMessage) -> Option<Record> {
         initialize: record::kept(&init.params),
         subscriptions: Vec::new(),
         log_level: None,
+        // Taken by `gate::claim` before rmcp ran.
+        slots: init
+            .extensions()
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Slots>())
+            .copied(),
     })
 }
 

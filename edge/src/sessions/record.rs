@@ -38,6 +38,10 @@ pub struct Record {
     /// The client's `logging/setLevel`, honoured on every edge.
     #[serde(default)]
     pub log_level: Option<rmcp::model::LoggingLevel>,
+    /// The session's slots under its key's and tenant's caps
+    /// (`super::caps`); `None` when the store could not count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<super::Slots>,
 }
 
 /// Characters kept of each `clientInfo` string (name, title, version).
