@@ -254,3 +254,40 @@ fn an_environments_file_is_validated_before_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `dev` and `edge` share the API key settings, validated before start.
+#[test]
+fn api_key_settings_are_shared_by_dev_and_edge() {
+    for role in ["dev", "edge"] {
+        let help = String::from_utf8_lossy(&d365mcp(&[role, "--help"]).stdout).into_owned();
+        for key in [
+            "D365MCP_API_KEYS_FILE",
+            "D365MCP_ALLOW_ANONYMOUS",
+            "D365MCP_AUTH_FAILURE_LIMIT",
+            "D365MCP_AUTH_FAILURE_WINDOW",
+        ] {
+            assert!(help.contains(key), "{role} --help lacks {key}");
+        }
+    }
+    refused(
+        &["dev", "--api-keys-file", "/nonexistent/keys.toml"],
+        &[],
+        "D365MCP_API_KEYS_FILE",
+    );
+    refused(
+        &["dev", "--auth-failure-window", "0s"],
+        &[],
+        "D365MCP_AUTH_FAILURE_WINDOW",
+    );
+    refused(
+        &[
+            "edge",
+            "--workers",
+            "http://127.0.0.1:1",
+            "--auth-failure-limit",
+            "5000000",
+        ],
+        &[],
+        "D365MCP_AUTH_FAILURE_LIMIT",
+    );
+}
