@@ -286,12 +286,22 @@ pub struct RedisArgs {
     /// --redis-url names a Redis Cluster (its seed nodes): true or false.
     #[arg(long = "redis-cluster", env = "D365MCP_REDIS_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub redis_cluster: bool,
+    /// Put before every Redis key and channel, so that several deployments
+    /// share one Redis apart, e.g. `prod-eu:` (1-64 visible characters, no braces).
+    #[arg(long = "redis-key-prefix", env = "D365MCP_REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
 }
 
 impl RedisArgs {
     /// The Redis store when a URL is set. Connects lazily (the process
     /// starts while Redis is down); needs a Tokio runtime.
     pub fn store(&self) -> Result<Option<RedisStore>, ConfigError> {
+        if self.redis_key_prefix.is_some() && self.redis_url.is_none() {
+            return Err(ConfigError::new(
+                "D365MCP_REDIS_KEY_PREFIX (--redis-key-prefix)",
+                "a key prefix needs a Redis in D365MCP_REDIS_URL (--redis-url)",
+            ));
+        }
         if self.redis_cluster && self.redis_url.is_none() {
             return Err(ConfigError::new(
                 "D365MCP_REDIS_CLUSTER (--redis-cluster)",
@@ -302,8 +312,14 @@ impl RedisArgs {
         self.redis_url
             .as_deref()
             .map(|url| {
-                RedisStore::open_setting(url, self.redis_cluster)
-                    .map_err(|e| ConfigError::new("D365MCP_REDIS_URL (--redis-url)", e.0))
+                let store = RedisStore::open_setting(url, self.redis_cluster)
+                    .map_err(|e| ConfigError::new("D365MCP_REDIS_URL (--redis-url)", e.0))?;
+                match &self.redis_key_prefix {
+                    Some(prefix) => store.with_prefix(prefix).map_err(|e| {
+                        ConfigError::new("D365MCP_REDIS_KEY_PREFIX (--redis-key-prefix)", e.0)
+                    }),
+                    None => Ok(store),
+                }
             })
             .transpose()
     }

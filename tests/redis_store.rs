@@ -257,6 +257,94 @@ async fn rediss_urls_work_on_one_server_and_on_a_cluster() {
     }
 }
 
+/// An ACL user with a password, over TLS, alone and on a cluster: the
+/// contract holds with the right password; a wrong one (or none) is
+/// refused, and the error does not repeat the password.
+#[tokio::test]
+async fn an_acl_user_with_a_password_over_tls_works_and_a_wrong_one_is_refused() {
+    for cluster in [false, true] {
+        let server = TlsRedis::start_with_user(cluster, "d365mcp", "s3cret-pw");
+        let store =
+            RedisStore::open_setting(&server.url_as("d365mcp", "s3cret-pw"), cluster).unwrap();
+        contract::run_all(&store, "test:acl:").await;
+        for url in [server.url_as("d365mcp", "wrong-pw"), server.url()] {
+            let refused = RedisStore::open_setting(&url, cluster).unwrap();
+            let error = refused.get("test:acl:x").await.unwrap_err();
+            assert!(!error.to_string().contains("wrong-pw"), "{error}");
+        }
+    }
+}
+
+/// Two deployments, each with its own key prefix, share one Redis without
+/// seeing each other's keys, channels or members; every key lands under
+/// the prefix.
+#[tokio::test]
+async fn deployments_with_their_own_key_prefixes_share_one_redis_apart() {
+    use common::store::MemberStore;
+    let server = RedisServer::start();
+    let a = RedisStore::open(&server.url())
+        .unwrap()
+        .with_prefix("dep-a:")
+        .unwrap();
+    let b = RedisStore::open(&server.url())
+        .unwrap()
+        .with_prefix("dep-b:")
+        .unwrap();
+    contract::run_all(&a, "test:").await;
+
+    a.set("shared:k", Bytes::from_static(b"a"), None)
+        .await
+        .unwrap();
+    assert_eq!(b.get("shared:k").await.unwrap(), None);
+    assert_eq!(
+        a.get("shared:k").await.unwrap(),
+        Some(Bytes::from_static(b"a"))
+    );
+
+    let mut heard_by_b = b.subscribe("shared:channel").await.unwrap();
+    let mut heard_by_a = a.subscribe("shared:channel").await.unwrap();
+    a.publish("shared:channel", Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(2), heard_by_a.next()).await;
+    assert_eq!(got.unwrap(), Some(Bytes::from_static(b"hello")));
+    let crossed = tokio::time::timeout(Duration::from_millis(300), heard_by_b.next()).await;
+    assert!(crossed.is_err(), "b heard a's channel");
+
+    a.heartbeat(
+        "shared:members",
+        "m1",
+        Bytes::from_static(b"{}"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert!(b.live("shared:members").await.unwrap().is_empty());
+    assert_eq!(a.live("shared:members").await.unwrap().len(), 1);
+
+    let port = server
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "--scan"])
+        .output()
+        .unwrap();
+    let keys = String::from_utf8_lossy(&keys.stdout).into_owned();
+    assert!(keys.lines().count() > 0, "no keys at all");
+    for key in keys.lines() {
+        assert!(key.starts_with("dep-a:"), "a key outside the prefix: {key}");
+    }
+
+    for bad in ["", "{tag}:", "a b:", &"x".repeat(65)] {
+        let opened = RedisStore::open(&server.url()).unwrap();
+        assert!(opened.with_prefix(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
 #[tokio::test]
 async fn a_rate_limit_bucket_is_one_key_that_lives_until_the_bucket_is_full() {
     use common::store::{Limit, RateLimitStore};

@@ -16,11 +16,23 @@ pub struct TlsRedis {
     port: u16,
     child: Child,
     dir: PathBuf,
+    /// The ACL user and password, when the default user is off.
+    user: Option<(String, String)>,
 }
 
 impl TlsRedis {
     /// Starts one; `cluster` makes it a one-node cluster.
     pub fn start(cluster: bool) -> Self {
+        Self::start_as(cluster, None)
+    }
+
+    /// As [`TlsRedis::start`], with the default user off and only the ACL
+    /// user `user` (all commands, keys and channels) with password `pass`.
+    pub fn start_with_user(cluster: bool, user: &str, pass: &str) -> Self {
+        Self::start_as(cluster, Some((user.to_owned(), pass.to_owned())))
+    }
+
+    fn start_as(cluster: bool, user: Option<(String, String)>) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -57,13 +69,29 @@ impl TlsRedis {
                 .arg("--dir")
                 .arg(&dir)
                 .current_dir(&dir);
+            if let Some((user, pass)) = &user {
+                c.args(["--user", "default", "off"]).args([
+                    "--user",
+                    user,
+                    "on",
+                    &format!(">{pass}"),
+                    "~*",
+                    "&*",
+                    "+@all",
+                ]);
+            }
             if cluster {
                 c.args(["--cluster-enabled", "yes", "--tls-cluster", "yes"])
                     .args(["--cluster-port", &free_port().to_string()])
                     .args(["--cluster-config-file", "nodes.conf"]);
             }
         });
-        let server = Self { port, child, dir };
+        let server = Self {
+            port,
+            child,
+            dir,
+            user,
+        };
         server.wait_for(&["PING"], "PONG");
         if cluster {
             server.wait_for(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"], "OK");
@@ -76,12 +104,21 @@ impl TlsRedis {
         format!("rediss://127.0.0.1:{}/#insecure", self.port)
     }
 
+    /// The URL with `user` and `pass` in it.
+    pub fn url_as(&self, user: &str, pass: &str) -> String {
+        format!("rediss://{user}:{pass}@127.0.0.1:{}/#insecure", self.port)
+    }
+
     /// Runs `args` with `redis-cli` over TLS until its output holds `expected`.
     fn wait_for(&self, args: &[&str], expected: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let out = Command::new("redis-cli")
-                .args(["--tls", "--insecure", "-p", &self.port.to_string()])
+            let mut cli = Command::new("redis-cli");
+            cli.args(["--tls", "--insecure", "-p", &self.port.to_string()]);
+            if let Some((user, pass)) = &self.user {
+                cli.args(["--user", user, "--pass", pass, "--no-auth-warning"]);
+            }
+            let out = cli
                 .args(args)
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run redis-cli ({e})"));

@@ -50,6 +50,8 @@ return {1, 0, math.floor((tolerance - new_ahead + slack) / interval)}
 #[async_trait]
 impl RateLimitStore for RedisStore {
     async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision> {
+        let key = self.k(key);
+        let key = key.as_str();
         let interval = limit.interval_micros();
         let (allowed, retry_micros, remaining): (i64, i64, i64) = self
             .run("rate-limit script", |mut c| async move {

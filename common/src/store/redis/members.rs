@@ -132,7 +132,7 @@ impl MemberStore for RedisStore {
         ttl: Duration,
     ) -> StoreResult<()> {
         check_group(group)?;
-        let [expiry, payloads] = keys(group);
+        let [expiry, payloads] = keys(group).map(|k| self.k(&k));
         self.run("membership heartbeat script", |mut c| async move {
             HEARTBEAT
                 .key(expiry)
@@ -148,7 +148,7 @@ impl MemberStore for RedisStore {
 
     async fn leave(&self, group: &str, member: &str) -> StoreResult<bool> {
         check_group(group)?;
-        let [expiry, payloads] = keys(group);
+        let [expiry, payloads] = keys(group).map(|k| self.k(&k));
         let was_live: i64 = self
             .run("membership leave script", |mut c| async move {
                 LEAVE
@@ -164,7 +164,7 @@ impl MemberStore for RedisStore {
 
     async fn live(&self, group: &str) -> StoreResult<Vec<Member>> {
         check_group(group)?;
-        let [expiry, payloads] = keys(group);
+        let [expiry, payloads] = keys(group).map(|k| self.k(&k));
         let reply: Vec<Vec<u8>> = self
             .run("membership live script", |mut c| async move {
                 LIVE.key(expiry).key(payloads).invoke_async(&mut c).await

@@ -22,6 +22,9 @@ use connect::Commands;
 /// fails as [`StoreError::Unavailable`]: a dead Redis must never hang a call.
 pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Longest key prefix ([`RedisStore::with_prefix`]).
+pub const MAX_PREFIX: usize = 64;
+
 /// A Redis URL that cannot be used; the reason never repeats the URL, which
 /// may hold a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +47,8 @@ pub struct RedisStore {
     /// are reached with its scheme, credentials and TLS options.
     cluster_seed: Option<url::Url>,
     op_timeout: Duration,
+    /// Put before every key and channel ([`RedisStore::with_prefix`]).
+    prefix: Arc<str>,
 }
 
 impl RedisStore {
@@ -107,7 +112,36 @@ impl RedisStore {
             subscribers: opened.subscribers.into(),
             cluster_seed: opened.cluster_seed,
             op_timeout,
+            prefix: Arc::from(""),
         }
+    }
+
+    /// The same store with every key and Pub/Sub channel it touches
+    /// starting with `prefix`, so that several deployments share one Redis
+    /// without seeing each other's state. 1 to 64 visible ASCII characters,
+    /// no braces (they would change a key's Redis Cluster hash tag);
+    /// conventionally ending in `:`, e.g. `prod-eu:`.
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, InvalidRedisUrl> {
+        let valid = (1..=MAX_PREFIX).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+        if !valid {
+            return Err(InvalidRedisUrl(format!(
+                "a key prefix is 1 to {MAX_PREFIX} visible ASCII characters without braces, \
+                 such as `prod-eu:`"
+            )));
+        }
+        self.prefix = Arc::from(prefix);
+        Ok(self)
+    }
+
+    /// `key` (or a channel) as stored: after the prefix.
+    fn k(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.prefix.len() + key.len());
+        full.push_str(&self.prefix);
+        full.push_str(key);
+        full
     }
 
     /// `SET key value {condition} PX ttl`, `condition` being `NX` (only
@@ -119,6 +153,8 @@ impl RedisStore {
         ttl: Duration,
         condition: &'static str,
     ) -> StoreResult<bool> {
+        let key = self.k(key);
+        let key = key.as_str();
         let what = if condition == "NX" {
             "SET NX"
         } else {
@@ -208,6 +244,8 @@ fn millis(ttl: Duration) -> u64 {
 #[async_trait]
 impl KvStore for RedisStore {
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        let key = self.k(key);
+        let key = key.as_str();
         let value: Option<Vec<u8>> = self
             .run("GET", |mut c| async move {
                 redis::cmd("GET").arg(key).query_async(&mut c).await
@@ -217,6 +255,8 @@ impl KvStore for RedisStore {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
+        let key = self.k(key);
+        let key = key.as_str();
         self.run("SET", |mut c| async move {
             let mut cmd = redis::cmd("SET");
             cmd.arg(key).arg(value.as_ref());
@@ -237,6 +277,8 @@ impl KvStore for RedisStore {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<bool> {
+        let key = self.k(key);
+        let key = key.as_str();
         let removed: i64 = self
             .run("DEL", |mut c| async move {
                 redis::cmd("DEL").arg(key).query_async(&mut c).await
@@ -246,6 +288,8 @@ impl KvStore for RedisStore {
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        let key = self.k(key);
+        let key = key.as_str();
         let set: i64 = self
             .run("PEXPIRE", |mut c| async move {
                 redis::cmd("PEXPIRE")
@@ -262,6 +306,8 @@ impl KvStore for RedisStore {
 #[async_trait]
 impl CounterStore for RedisStore {
     async fn incr(&self, key: &str, by: i64, window: Duration) -> StoreResult<i64> {
+        let key = self.k(key);
+        let key = key.as_str();
         self.run("counter script", |mut c| async move {
             scripts::incr_in_window()
                 .key(key)
@@ -283,6 +329,8 @@ impl EventLog for RedisStore {
         max_len: usize,
         ttl: Duration,
     ) -> StoreResult<u64> {
+        let stream = self.k(stream);
+        let stream = stream.as_str();
         let id: String = self
             .run("event append script", |mut c| async move {
                 scripts::append_event()
@@ -303,6 +351,8 @@ impl EventLog for RedisStore {
         after: u64,
         limit: usize,
     ) -> StoreResult<Vec<LoggedEvent>> {
+        let stream = self.k(stream);
+        let stream = stream.as_str();
         if limit == 0 {
             return Ok(Vec::new());
         }

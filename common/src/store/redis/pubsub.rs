@@ -21,6 +21,8 @@ use crate::store::{PubSub, StoreError, StoreResult};
 #[async_trait]
 impl PubSub for RedisStore {
     async fn publish(&self, channel: &str, message: Bytes) -> StoreResult<usize> {
+        let channel = self.k(channel);
+        let channel = channel.as_str();
         let receivers: u64 = self
             .run("PUBLISH", |mut c| async move {
                 redis::cmd("PUBLISH")
@@ -35,6 +37,8 @@ impl PubSub for RedisStore {
     }
 
     async fn subscribe(&self, channel: &str) -> StoreResult<BoxStream<'static, Bytes>> {
+        let channel = self.k(channel);
+        let channel = channel.as_str();
         let deadline = Instant::now() + self.op_timeout;
         let mut targets: Vec<Client> = self.slot_owner(channel).await.into_iter().collect();
         targets.extend(self.subscribers.iter().cloned());
