@@ -339,7 +339,7 @@ mod tests {
         assert!(!hint.contains("0123"));
         assert_eq!(
             key_hint("\u{1}\u{2}bcdefghijklmnopqrst"),
-            "??bc… (20 chars)"
+            "??bc… (21 chars)"
         );
     }
 }

@@ -105,24 +105,24 @@ impl Auth {
         &self,
         client: Option<IpAddr>,
         headers: &HeaderMap,
-    ) -> Result<Principal, Response> {
+    ) -> Result<Principal, Box<Response>> {
         if self.is_open() {
             return Ok(Principal::anonymous());
         }
         let now = Instant::now();
         if let Some(wait) = self.failures.wait(client, now) {
-            return Err(too_many_failures(wait));
+            return Err(Box::new(too_many_failures(wait)));
         }
         match identify(&self.keys, headers) {
             Ok(principal) => Ok(principal),
-            Err(Refused::Missing(reason)) => Err(unauthenticated(reason)),
-            Err(Refused::Ambiguous(reason)) => Err(crate::error::refusal(
+            Err(Refused::Missing(reason)) => Err(Box::new(unauthenticated(reason))),
+            Err(Refused::Ambiguous(reason)) => Err(Box::new(crate::error::refusal(
                 &Failure::new(ErrorCode::InvalidRequest, reason),
                 serde_json::Value::Null,
-            )),
+            ))),
             Err(Refused::Wrong { reason, hint }) => {
                 self.failures.failed(client, &hint, reason, now);
-                Err(unauthenticated(reason))
+                Err(Box::new(unauthenticated(reason)))
             }
         }
     }
@@ -148,7 +148,7 @@ pub async fn authenticate(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
