@@ -5,12 +5,14 @@
 mod auth;
 mod bounds;
 mod chaos;
+mod hop;
 mod loadtest;
 mod membership;
 mod sim;
 
 pub use auth::AuthArgs;
 pub use bounds::BoundsArgs;
+pub use hop::{HopArgs, WorkerGuardArgs};
 pub use sim::SimArgs;
 
 use std::{net::SocketAddr, time::Duration};
@@ -272,6 +274,8 @@ pub struct EdgeArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub members: MembersArgs,
+    #[command(flatten)]
+    pub hop: HopArgs,
 }
 
 /// The shared store, for the roles that can share one.
@@ -339,6 +343,8 @@ pub struct WorkerArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub heartbeat: HeartbeatArgs,
+    #[command(flatten)]
+    pub guard: WorkerGuardArgs,
 }
 
 const LISTEN: &str = "D365MCP_LISTEN (--listen)";
@@ -415,6 +421,7 @@ impl EdgeArgs {
         config.rate_limits.on_store_error =
             config::StoreErrorPolicy::parse(&self.rate_limit_on_store_error)?;
         config.rate_limits.check_principals(&config.api_keys)?;
+        self.hop.apply_edge(&mut config)?;
         Ok(config)
     }
 }
@@ -475,7 +482,9 @@ impl WorkerArgs {
         };
         let config =
             WorkerConfig::new(listen(&self.listen)?, first).with_environments(environments);
-        self.tuning.apply(config)
+        let mut config = self.tuning.apply(config)?;
+        self.guard.apply(&mut config)?;
+        Ok(config)
     }
 }
 

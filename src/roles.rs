@@ -193,6 +193,13 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
         }
     };
     let worker = Arc::new(worker.context("worker set-up failed")?);
+    if worker.node().config.internal_secret.is_none() {
+        tracing::warn!(
+            listen = %local,
+            "no internal secret (D365MCP_INTERNAL_SECRET): this worker runs any call that \
+             reaches its port, as whoever the call names"
+        );
+    }
     announce("worker", local);
     let stop = shutdown_signal();
     let membership = match (&store, &heartbeat) {
@@ -251,6 +258,13 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     } else {
         edge::WorkerPool::remote(&config.workers).context("worker pool")?
     };
+    if config.internal_secret.is_none() {
+        tracing::warn!(
+            "no internal secret (D365MCP_INTERNAL_SECRET): calls to workers are unsigned, and \
+             workers that hold a secret refuse them"
+        );
+    }
+    let pool = pool.signing_with(config.internal_secret.clone());
     let (listener, local) = bind(config.listen, "edge").await?;
     AuthArgs::warn_if_open(&config, local);
     pool.check_health().await;
@@ -311,7 +325,9 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     };
     let worker_config = WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone())
         .with_environments(environments);
-    let worker_config = args.tuning.apply(worker_config)?;
+    let mut worker_config = args.tuning.apply(worker_config)?;
+    // No gRPC hop in one process; the policy is checked on both sides still.
+    worker_config.policy = edge_config.policy.clone();
     // One in-memory store for the in-process edge and worker.
     let store: SharedStore = Arc::new(MemoryStore::new());
     let worker = Arc::new(

@@ -5,25 +5,28 @@
 
 use std::time::{Duration, SystemTime};
 
-use common::{ErrorCode, Failure, proto};
+use common::{ErrorCode, Failure, catalogue, config::Policy, proto};
 use futures::{StreamExt, future::BoxFuture};
 use serde_json::{Map, Value};
 
 use crate::{WorkerPool, auth::Principal};
 
-/// The worker request for the tool `tool` called with `arguments`.
+/// The worker request for the tool `tool` called with `arguments`, once
+/// `policy` allows it to `caller`.
 ///
 /// The `environment` argument is routed on but left to the worker to
-/// resolve: an empty name means the worker's default environment. Takes a
+/// resolve: an empty name means the worker's default environment — or,
+/// for a caller the policy allows exactly one environment, that one. Takes a
 /// name, not a catalogue entry, because resource reads call tools too.
 pub fn worker_request(
+    policy: &Policy,
     caller: &Principal,
     tool: &str,
     arguments: Map<String, Value>,
     want_progress: bool,
     timeout: Duration,
 ) -> Result<proto::CallToolRequest, Failure> {
-    let environment = match arguments.get("environment") {
+    let mut environment = match arguments.get("environment") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(name)) => name.trim().to_owned(),
         Some(other) => {
@@ -37,6 +40,27 @@ pub fn worker_request(
             ));
         }
     };
+    if let Some(spec) = catalogue::find(tool) {
+        if environment.is_empty()
+            && let Some(only) = policy.only_environment(&caller.subject, &caller.tenant)
+        {
+            environment = only.to_owned();
+        }
+        policy
+            .check(
+                &caller.subject,
+                &caller.tenant,
+                spec,
+                &environment,
+                &arguments,
+            )
+            .map_err(|denied| {
+                Failure::new(ErrorCode::PermissionDenied, denied.0).with_hint(
+                    "the cluster's tenant policy decides what each API key may call; ask its \
+                     operator for access",
+                )
+            })?;
+    }
     Ok(proto::CallToolRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         tenant: caller.tenant.clone(),
@@ -224,7 +248,6 @@ mod tests {
         );
     }
 
-    use common::catalogue;
     use serde_json::json;
 
     use super::*;
@@ -240,6 +263,7 @@ mod tests {
     #[test]
     fn environment_is_left_to_the_worker_unless_named() {
         let none = worker_request(
+            &Policy::default(),
             &Principal::anonymous(),
             tool(),
             args(json!({"entity_set": "X"})),
@@ -249,6 +273,7 @@ mod tests {
         .unwrap();
         assert_eq!(none.environment, "");
         let named = worker_request(
+            &Policy::default(),
             &Principal::anonymous(),
             tool(),
             args(json!({"environment": " prod "})),
@@ -259,6 +284,7 @@ mod tests {
         assert_eq!(named.environment, "prod");
         assert!(named.want_progress);
         let bad = worker_request(
+            &Policy::default(),
             &Principal::anonymous(),
             tool(),
             args(json!({"environment": 5})),
@@ -274,7 +300,15 @@ mod tests {
     fn requests_carry_a_unique_id_and_a_future_deadline() {
         let request = || {
             let caller = Principal::anonymous();
-            worker_request(&caller, tool(), Map::new(), false, Duration::from_secs(5)).unwrap()
+            worker_request(
+                &Policy::default(),
+                &caller,
+                tool(),
+                Map::new(),
+                false,
+                Duration::from_secs(5),
+            )
+            .unwrap()
         };
         let (a, b) = (request(), request());
         assert_ne!(a.request_id, b.request_id);

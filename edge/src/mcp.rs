@@ -82,6 +82,16 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        // A key the tenant policy limits sees only the tools it may call.
+        let caller = Principal::of(context.extensions.get());
+        let policy = &self.state.config.policy;
+        if !policy.lists_everything(&caller.subject, &caller.tenant) {
+            let allowed = mcp_tools().iter().filter(|tool| {
+                catalogue::find(&tool.name)
+                    .is_some_and(|spec| policy.lists(&caller.subject, &caller.tenant, spec))
+            });
+            return Ok(ListToolsResult::with_all_items(allowed.cloned().collect()));
+        }
         // The whole catalogue is one page; a cursor still gets it whole.
         let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
         if first_page && let Some(placeholder) = crate::listing::placeholder(&context) {
@@ -259,6 +269,7 @@ impl ServerHandler for McpHandler {
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
         let mut worker_request = match dispatch::worker_request(
+            &self.state.config.policy,
             &caller,
             spec.name,
             arguments,

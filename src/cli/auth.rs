@@ -33,7 +33,9 @@ impl AuthArgs {
     /// `config.listen` may serve them (or no one in particular).
     pub fn apply(&self, config: &mut EdgeConfig) -> Result<(), ConfigError> {
         if let Some(path) = &self.api_keys_file {
-            config.api_keys = config::auth::load(path.trim())?;
+            let file = config::auth::load_file(path.trim())?;
+            config.api_keys = file.keys;
+            config.policy = file.policy;
         }
         let window =
             config::parse_duration(exposure::FAILURE_WINDOW_KEY, &self.auth_failure_window)?;

@@ -117,6 +117,11 @@ pub enum WorkerError {
     )]
     OutcomeUnknown(String),
 
+    /// The tenant policy does not let the caller make this call; the
+    /// message says what it may do.
+    #[error("{0}")]
+    PermissionDenied(String),
+
     /// The cluster's shared store failed (idempotency records, cache).
     #[error("{0}")]
     Store(#[from] common::store::StoreError),
@@ -183,6 +188,7 @@ impl WorkerError {
                 message: message.clone(),
             },
             Self::Missing(m) => Self::Missing(m.clone()),
+            Self::PermissionDenied(m) => Self::PermissionDenied(m.clone()),
             Self::Conflict(m) => Self::Conflict(m.clone()),
             Self::OutcomeUnknown(m) => Self::OutcomeUnknown(m.clone()),
             Self::Store(e) => Self::Store(e.clone()),
@@ -211,6 +217,7 @@ impl WorkerError {
         match self {
             Self::InvalidArguments { .. } => ErrorCode::InvalidArguments,
             Self::UnknownTool { .. } => ErrorCode::UnknownTool,
+            Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
             Self::Rejected { .. } => ErrorCode::UpstreamRejected,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,

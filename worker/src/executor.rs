@@ -184,6 +184,11 @@ async fn execute(
     request: CallToolRequest,
     tx: &mpsc::Sender<CallToolEvent>,
 ) -> ToolResult {
+    // Before a keyed write's attempt is recorded: a refusal leaves nothing.
+    if let Err(denied) = crate::tenancy::authorize(&node, &request) {
+        tracing::info!(code = %denied.code(), %denied, "tool call refused by the tenant policy");
+        return error_result(denied);
+    }
     if !crate::replay::tracked(&request) {
         return run(&node, &request, tx).await;
     }

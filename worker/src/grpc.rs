@@ -7,6 +7,11 @@
 //! machine's clock, so a skew between the edge's clock and ours cannot
 //! shorten or stretch it. `deadline_unix_ms` (the edge's clock) is used only
 //! without that header.
+//!
+//! With an internal secret configured, a call must carry the edge's signed
+//! assertion of who is calling (`common::assertion`); one without it, or
+//! with a bad or expired one, is refused with `Unauthenticated` before it
+//! runs. The health service stays open.
 
 use std::{
     future::Future,
@@ -59,6 +64,17 @@ impl worker_server::Worker for GrpcService {
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout);
+        if let Some(secret) = &self.worker.node().config.internal_secret {
+            let assertion = request
+                .metadata()
+                .get(common::assertion::METADATA_KEY)
+                .and_then(|v| v.to_str().ok());
+            if let Err(refused) = secret.verify(request.get_ref(), assertion) {
+                tracing::warn!(reason = ?refused, remote = ?request.remote_addr(),
+                    "refused a gRPC call without a valid assertion");
+                return Err(Status::unauthenticated(refused.to_string()));
+            }
+        }
         let mut request = request.into_inner();
         if let Some(timeout) = timeout {
             request.deadline_unix_ms = deadline_after(timeout);

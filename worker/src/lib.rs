@@ -27,6 +27,7 @@
 //! - [`grpc`]: the thin gRPC adapter ([`grpc_service`]) and [`serve`], which
 //!   runs it with the standard health service on a listener it is handed.
 //!   [`MAX_MESSAGE_BYTES`] is the message size both ends must allow.
+//! - [`tenancy`]: the tenant policy checked again before a call runs.
 //! - [`tools`]: one module per catalogue group (data, execution, metadata,
 //!   server), one file per tool or pair of tools: parse the arguments (into
 //!   the argument types of `common::catalogue`, which the tool schemas are
@@ -58,6 +59,7 @@ pub mod node;
 pub mod progress;
 pub mod replay;
 pub mod stats;
+pub mod tenancy;
 pub mod tools;
 mod watch;
 

@@ -112,8 +112,15 @@ pub async fn read(
     let address = Address::parse(uri).map_err(|failure| error(uri, &failure))?;
     let (tool, arguments) = tool_call(&address);
     let timeout = state.config.call_timeout;
-    let request = dispatch::worker_request(caller, tool, arguments, false, timeout)
-        .map_err(|failure| error(uri, &failure))?;
+    let request = dispatch::worker_request(
+        &state.config.policy,
+        caller,
+        tool,
+        arguments,
+        false,
+        timeout,
+    )
+    .map_err(|failure| error(uri, &failure))?;
     // Counted until answered, as a tool call is: a drain waits for it.
     let _running = state.drain.enter();
     // Every tool behind a resource is a read, so a retry on another worker is safe.

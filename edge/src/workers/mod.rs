@@ -29,6 +29,7 @@ use std::{
 
 use common::{
     ErrorCode, Failure,
+    assertion::{self, InternalSecret},
     executor::ToolExecutor,
     proto::{CallToolEvent, CallToolRequest},
 };
@@ -58,6 +59,8 @@ pub type EventStream = BoxStream<'static, Result<CallToolEvent, Failure>>;
 #[derive(Clone)]
 pub struct WorkerPool {
     inner: Arc<Inner>,
+    /// Signs each gRPC call (`common::assertion`); in-process calls need none.
+    secret: Option<InternalSecret>,
 }
 
 enum Inner {
@@ -83,6 +86,7 @@ impl WorkerPool {
     pub fn local(executor: Arc<dyn ToolExecutor>) -> Self {
         Self {
             inner: Arc::new(Inner::Local(executor)),
+            secret: None,
         }
     }
 
@@ -109,7 +113,15 @@ impl WorkerPool {
     fn with_roster(roster: Roster) -> Self {
         Self {
             inner: Arc::new(Inner::Remote(RwLock::new(Arc::new(roster)))),
+            secret: None,
         }
+    }
+
+    /// The same pool, signing every gRPC call with `secret` so that workers
+    /// holding it accept them; `None` sends them unsigned.
+    pub fn signing_with(mut self, secret: Option<InternalSecret>) -> Self {
+        self.secret = secret;
+        self
     }
 
     /// Replaces the set of workers with `urls`. Workers that stay keep
@@ -218,7 +230,9 @@ impl WorkerPool {
             Inner::Local(executor) => Ok(executor.call_tool(request).map(Ok).boxed()),
             Inner::Remote(current) => {
                 let roster = Arc::clone(&current.read());
-                roster.call(request, read_only, timeout).await
+                roster
+                    .call(request, read_only, timeout, self.secret.as_ref())
+                    .await
             }
         }
     }
@@ -230,6 +244,7 @@ impl Roster {
         request: CallToolRequest,
         read_only: bool,
         timeout: Duration,
+        secret: Option<&InternalSecret>,
     ) -> Result<EventStream, Failure> {
         let healthy = |key: &String| {
             self.members
@@ -262,6 +277,14 @@ impl Roster {
             };
             let mut grpc_request = tonic::Request::new(request.clone());
             grpc_request.set_timeout(timeout);
+            // Signed per attempt: a failover later in the loop gets a fresh one.
+            if let Some(secret) = secret
+                && let Ok(value) = secret.sign(&request).parse()
+            {
+                grpc_request
+                    .metadata_mut()
+                    .insert(assertion::METADATA_KEY, value);
+            }
             let guard = InFlight::start(member.clone());
             match member.client.clone().call_tool(grpc_request).await {
                 Ok(response) => {

@@ -38,6 +38,18 @@ pub(super) fn never_started(status: &tonic::Status) -> bool {
 }
 
 pub(super) fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
+    if status.code() == tonic::Code::Unauthenticated {
+        // The hop between this edge and the worker, not the client's key:
+        // a configuration problem of the cluster, the same on every retry.
+        return Failure::new(
+            ErrorCode::Internal,
+            format!(
+                "worker {url} refused this edge's call as unauthenticated ({}); the operator \
+                 must give edges and workers the same D365MCP_INTERNAL_SECRET",
+                status.message()
+            ),
+        );
+    }
     let code = match status.code() {
         tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
         tonic::Code::Cancelled => ErrorCode::Cancelled,
@@ -92,9 +104,13 @@ pub(super) fn lost_worker(url: &str, status: &tonic::Status, read_only: bool) ->
 /// can be lost after the worker started), unless the status is one of
 /// tonic's refusals of the request itself.
 pub(super) fn refused_or_lost(url: &str, status: &tonic::Status, read_only: bool) -> Failure {
+    // An unauthenticated call was refused before it ran.
     let request_refused = matches!(
         status.code(),
-        tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        tonic::Code::InvalidArgument
+            | tonic::Code::OutOfRange
+            | tonic::Code::ResourceExhausted
+            | tonic::Code::Unauthenticated
     );
     if read_only || request_refused {
         return status_to_failure(url, status);
@@ -144,6 +160,21 @@ mod tests {
         let failure = lost_worker(URL, &status, true);
         assert_eq!(failure.code, ErrorCode::Unavailable);
         assert!(failure.code.is_retryable());
+    }
+
+    #[test]
+    fn an_unauthenticated_hop_is_a_refusal_that_names_the_secret() {
+        let status = tonic::Status::unauthenticated("the call carried no assertion");
+        for read_only in [true, false] {
+            let failure = refused_or_lost(URL, &status, read_only);
+            assert_eq!(failure.code, ErrorCode::Internal, "{failure}");
+            assert!(!failure.code.is_retryable());
+            assert!(
+                failure.message.contains("D365MCP_INTERNAL_SECRET")
+                    && failure.message.contains("no assertion"),
+                "{failure}"
+            );
+        }
     }
 
     #[test]
