@@ -190,8 +190,9 @@ fn membership_settings_are_validated_before_start() {
         &[redis],
         "D365MCP_MEMBERS_REFRESH",
     );
+    // (Opting out of the internal secret, which is checked first.)
     refused(
-        &["worker", "--listen", "0.0.0.0:0"],
+        &["worker", "--listen", "0.0.0.0:0", "--insecure-internal-hop"],
         &[redis, sim],
         "D365MCP_ADVERTISE_URL",
     );

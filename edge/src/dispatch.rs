@@ -297,6 +297,48 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_refuses_before_a_request_is_built_and_fills_a_lone_environment() {
+        let file = common::config::auth::parse_file(
+            "[tenants.contoso]\nenvironments = [\"contoso\"]\n\
+             [keys.app]\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n\
+             tenant = \"contoso\"\nread_only = true\n",
+        )
+        .unwrap();
+        let caller = Principal {
+            subject: "app".into(),
+            tenant: "contoso".into(),
+        };
+        let request = |tool: &str, arguments: Value| {
+            worker_request(
+                &file.policy,
+                &caller,
+                tool,
+                args(arguments),
+                false,
+                Duration::from_secs(1),
+            )
+        };
+        let filled = request(tool(), json!({"entity_set": "X"})).unwrap();
+        assert_eq!(filled.environment, "contoso");
+        let elsewhere = request(tool(), json!({"environment": "fabrikam"})).unwrap_err();
+        assert_eq!(elsewhere.code, ErrorCode::PermissionDenied);
+        assert!(!elsewhere.code.is_retryable());
+        assert!(elsewhere.message.contains("it may use: contoso"), "{elsewhere}");
+        let write = request(catalogue::names::CREATE_ENTITY_RECORD, json!({})).unwrap_err();
+        assert!(write.message.contains("read-only"), "{write}");
+        let stranger = worker_request(
+            &file.policy,
+            &Principal::anonymous(),
+            tool(),
+            Map::new(),
+            false,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert_eq!(stranger.code, ErrorCode::PermissionDenied);
+    }
+
+    #[test]
     fn requests_carry_a_unique_id_and_a_future_deadline() {
         let request = || {
             let caller = Principal::anonymous();

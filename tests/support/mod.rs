@@ -13,6 +13,7 @@ pub mod redis;
 pub mod redis_cluster;
 pub mod redis_tls;
 pub mod sse;
+pub mod tenancy;
 
 #[allow(unused_imports)] // not every test binary starts a whole cluster
 pub use cluster::Cluster;
