@@ -152,6 +152,12 @@ impl ToolExecutor for Worker {
             // Both are the client's text, maybe megabytes of it.
             tool = %common::clip::clip(&request.tool),
             environment = %common::clip::clip(&request.environment),
+            // Who the edge says is calling: what the tenant policy is
+            // checked against, for the audit of a refusal.
+            tenant = %common::clip::clip(&request.tenant),
+            principal = %common::clip::clip(
+                request.principal.as_ref().map_or("", |p| p.subject.as_str())
+            ),
         );
         let work = async move {
             let result = execute(node, request, &tx).await;

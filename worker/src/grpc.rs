@@ -70,8 +70,10 @@ impl worker_server::Worker for GrpcService {
                 .get(common::assertion::METADATA_KEY)
                 .and_then(|v| v.to_str().ok());
             if let Err(refused) = secret.verify(request.get_ref(), assertion) {
-                tracing::warn!(reason = ?refused, remote = ?request.remote_addr(),
-                    "refused a gRPC call without a valid assertion");
+                if let Some(left_out) = REFUSAL_LOG.admit() {
+                    tracing::warn!(reason = ?refused, remote = ?request.remote_addr(), left_out,
+                        "refused a gRPC call without a valid assertion");
+                }
                 return Err(Status::unauthenticated(refused.to_string()));
             }
         }
@@ -90,6 +92,49 @@ impl worker_server::Worker for GrpcService {
         _request: Request<ListToolsRequest>,
     ) -> Result<Response<ListToolsResponse>, Status> {
         Ok(Response::new(self.worker.list_tools()))
+    }
+}
+
+/// Refused calls are logged at most this often, so that a flood of them
+/// (anything that reaches the port) does not flood the log.
+static REFUSAL_LOG: LogBudget = LogBudget::new(10, 10_000);
+
+/// At most `lines` log lines per window of `window_ms`, counting the rest.
+struct LogBudget {
+    lines: u64,
+    window_ms: u64,
+    /// The current window's start (ms since the Unix epoch) and its count.
+    state: parking_lot::Mutex<(u64, u64, u64)>,
+}
+
+impl LogBudget {
+    const fn new(lines: u64, window_ms: u64) -> Self {
+        Self {
+            lines,
+            window_ms,
+            state: parking_lot::const_mutex((0, 0, 0)),
+        }
+    }
+
+    /// `Some(lines left out since the last one written)` when a line may
+    /// be written now; `None` when it is to be counted and left out.
+    fn admit(&self) -> Option<u64> {
+        self.admit_at(deadline_after(Duration::ZERO))
+    }
+
+    fn admit_at(&self, now_ms: u64) -> Option<u64> {
+        let mut state = self.state.lock();
+        let (start, written, left_out) = &mut *state;
+        if now_ms.saturating_sub(*start) >= self.window_ms {
+            (*start, *written) = (now_ms, 0);
+        }
+        if *written < self.lines {
+            *written += 1;
+            Some(std::mem::take(left_out))
+        } else {
+            *left_out += 1;
+            None
+        }
     }
 }
 
@@ -196,6 +241,18 @@ mod tests {
         ] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refusals_are_logged_within_a_budget() {
+        let budget = LogBudget::new(2, 1_000);
+        assert_eq!(budget.admit_at(5_000), Some(0));
+        assert_eq!(budget.admit_at(5_001), Some(0));
+        assert_eq!(budget.admit_at(5_002), None);
+        assert_eq!(budget.admit_at(5_999), None);
+        // A new window writes again and says how many were left out.
+        assert_eq!(budget.admit_at(6_000), Some(2));
+        assert_eq!(budget.admit_at(6_001), Some(0));
     }
 
     #[test]
