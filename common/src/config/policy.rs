@@ -35,6 +35,10 @@ use crate::catalogue::{self, Group, ToolSpec, names};
 /// only keys with `operator = true` may call them once a policy is set.
 pub const OPERATOR_TOOLS: [&str; 2] = [names::RESET_PERFORMANCE_STATS, names::GET_SERVER_CONFIG];
 
+/// Tools that reach data beyond the entity sets their arguments name: never
+/// allowed (nor listed) to a key with an `entity_sets` rule.
+pub(super) const REACH_BEYOND_SETS: [&str; 2] = [names::CALL_JSON_SERVICE, names::RUN_REPORT];
+
 /// The rule fields a tenant table or a key entry may carry, as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,7 +202,8 @@ fn short(text: &str) -> String {
 }
 
 fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    items.into_iter().collect::<Vec<_>>().join(", ")
+    let all = items.into_iter().collect::<Vec<_>>().join(", ");
+    if all.is_empty() { "none".into() } else { all }
 }
 
 impl Policy {
@@ -276,16 +281,21 @@ impl Policy {
         if !self.configured {
             return true;
         }
-        self.of(subject, tenant)
-            .is_ok_and(|k| tool_refusal(k, tool).is_none())
+        self.of(subject, tenant).is_ok_and(|k| {
+            tool_refusal(k, tool).is_none()
+                && (k.rules.entity_sets.is_none() || !REACH_BEYOND_SETS.contains(&tool.name))
+        })
     }
 
     /// Whether `subject` may call every tool (no listing to filter).
     pub fn lists_everything(&self, subject: &str, tenant: &str) -> bool {
         !self.configured
-            || self
-                .of(subject, tenant)
-                .is_ok_and(|k| k.operator && k.rules.tools.is_none() && !k.rules.read_only)
+            || self.of(subject, tenant).is_ok_and(|k| {
+                k.operator
+                    && k.rules.tools.is_none()
+                    && !k.rules.read_only
+                    && k.rules.entity_sets.is_none()
+            })
     }
 
     /// The one environment `subject` may use, when it may use exactly one:

@@ -39,7 +39,7 @@ pub(super) fn check(
             Some(Value::String(set)) => vec![set.as_str()],
             _ => return Err(deny("without an entity set (an unbound action)".into())),
         },
-        names::CALL_JSON_SERVICE | names::RUN_REPORT => {
+        _ if super::policy::REACH_BEYOND_SETS.contains(&tool.name) => {
             return Err(deny("(it reaches data beyond named entity sets)".into()));
         }
         names::EXECUTE_BATCH => {

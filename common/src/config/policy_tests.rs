@@ -226,6 +226,21 @@ fn entity_sets_bound_the_data_tools() {
         ok(names::GET_ENTITY_SCHEMA, json!({"entity": "VendorsV2"})),
         Ok(())
     );
+    // Reports and JSON services reach beyond named sets: refused and not listed.
+    let sets_only = parse_file(&format!(
+        "[tenants.t]\nentity_sets = [\"CustomersV3\"]\n[keys.k]\nsha256 = \"{A}\"\ntenant = \"t\"\n"
+    ))
+    .unwrap()
+    .policy;
+    for name in [names::RUN_REPORT, names::CALL_JSON_SERVICE] {
+        let Denied(message) = sets_only
+            .check("k", "t", tool(name), "e", &Map::new())
+            .unwrap_err();
+        assert!(message.contains("beyond named entity sets"), "{message}");
+        assert!(!sets_only.lists("k", "t", tool(name)));
+    }
+    assert!(sets_only.lists("k", "t", tool(names::QUERY_ENTITIES)));
+    assert!(!sets_only.lists_everything("k", "t"));
 }
 
 #[test]
@@ -262,6 +277,19 @@ fn unknown_callers_are_refused_once_a_policy_is_set() {
     )
     .unwrap_err();
     assert!(message.len() < 300, "{message}");
+}
+
+#[test]
+fn an_empty_list_allows_nothing_and_says_so() {
+    let file = parse_file(&format!(
+        "[tenants.t]\nenvironments = []\n[keys.k]\nsha256 = \"{A}\"\ntenant = \"t\"\n"
+    ))
+    .unwrap();
+    let Denied(message) = file
+        .policy
+        .check("k", "t", tool(names::QUERY_ENTITIES), "x", &Map::new())
+        .unwrap_err();
+    assert!(message.ends_with("it may use: none"), "{message}");
 }
 
 #[test]
