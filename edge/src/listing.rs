@@ -16,12 +16,16 @@
 //! 3. on the way out, [`splice`] finds the marker in rmcp's JSON answer,
 //!    drops it and puts the serialized tools in the place of the empty list.
 //!
+//! A key the tenant policy limits gets the same treatment with its own
+//! listing, serialized once per distinct set of tools ([`placeholder`]
+//! names it by index in the marker).
+//!
 //! Anything else passes untouched, and an answer without the marker is
 //! returned as rmcp made it, so a request the splice does not understand
 //! gets rmcp's full answer. 2025 sessions are not marked: their replies are
 //! SSE events kept in the event store for resumption.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::{
     body::{Body, HttpBody as _},
@@ -96,20 +100,64 @@ fn tools_json() -> Option<&'static RawValue> {
         .as_deref()
 }
 
+/// Most distinct tool sets the tenant policy gives keys whose listings are
+/// kept serialized; past it a limited key's listing is serialized per request.
+const MAX_LIMITED: usize = 1024;
+
+/// The listings of keys the tenant policy limits, serialized once per
+/// distinct set of tools; a placeholder names one by its index.
+#[allow(clippy::type_complexity)]
+fn limited() -> &'static parking_lot::RwLock<Vec<(Vec<&'static str>, Arc<RawValue>)>> {
+    static LIMITED: OnceLock<parking_lot::RwLock<Vec<(Vec<&'static str>, Arc<RawValue>)>>> =
+        OnceLock::new();
+    LIMITED.get_or_init(Default::default)
+}
+
+/// The index of the listing of exactly the tools `names` (in catalogue
+/// order), serialized on first use; `None` past [`MAX_LIMITED`].
+fn limited_listing(names: &[&'static str]) -> Option<usize> {
+    if let Some(at) = limited().read().iter().position(|(n, _)| n == names) {
+        return Some(at);
+    }
+    let tools: Vec<&Tool> = mcp_tools()
+        .iter()
+        .filter(|t| names.contains(&t.name.as_ref()))
+        .collect();
+    let json: Arc<RawValue> = serde_json::value::to_raw_value(&tools).ok()?.into();
+    let mut all = limited().write();
+    if let Some(at) = all.iter().position(|(n, _)| n == names) {
+        return Some(at);
+    }
+    if all.len() >= MAX_LIMITED {
+        return None;
+    }
+    all.push((names.to_vec(), json));
+    Some(all.len() - 1)
+}
+
 /// The answer with no tools and the marker, when `context`'s request was
-/// marked by [`splice`].
-pub fn placeholder(context: &RequestContext<RoleServer>) -> Option<ListToolsResult> {
+/// marked by [`splice`]: the whole catalogue, or only the tools `allowed`
+/// (a key the tenant policy limits).
+pub fn placeholder(
+    context: &RequestContext<RoleServer>,
+    allowed: Option<&[&'static str]>,
+) -> Option<ListToolsResult> {
     let marked = context
         .extensions
         .get::<http::request::Parts>()
         .is_some_and(|parts| parts.extensions.get::<Splice>().is_some());
-    marked.then(|| {
-        let mut meta = Map::new();
-        meta.insert(MARKER.to_owned(), Value::Bool(true));
-        ListToolsResult {
-            meta: Some(MetaObject(meta)),
-            ..ListToolsResult::with_all_items(Vec::new())
-        }
+    if !marked {
+        return None;
+    }
+    let marker = match allowed {
+        None => Value::Bool(true),
+        Some(names) => Value::from(limited_listing(names)?),
+    };
+    let mut meta = Map::new();
+    meta.insert(MARKER.to_owned(), marker);
+    Some(ListToolsResult {
+        meta: Some(MetaObject(meta)),
+        ..ListToolsResult::with_all_items(Vec::new())
     })
 }
 
@@ -185,7 +233,6 @@ async fn fill(response: Response) -> Response {
 /// The JSON-RPC message `bytes` with its tools filled in, when it is the
 /// placeholder answer.
 fn filled(bytes: &[u8]) -> Option<Vec<u8>> {
-    let tools = tools_json()?;
     let mut message: Map<String, Value> = serde_json::from_slice(bytes).ok()?;
     let Some(Value::Object(mut result)) = message.remove("result") else {
         return None;
@@ -193,9 +240,17 @@ fn filled(bytes: &[u8]) -> Option<Vec<u8>> {
     let Some(Value::Object(meta)) = result.get_mut("_meta") else {
         return None;
     };
-    if meta.remove(MARKER) != Some(Value::Bool(true)) {
-        return None;
-    }
+    // `true`: the whole catalogue; a number: a limited key's listing.
+    let limited_tools: Arc<RawValue>;
+    let tools: &RawValue = match meta.remove(MARKER) {
+        Some(Value::Bool(true)) => tools_json()?,
+        Some(Value::Number(at)) => {
+            let at = usize::try_from(at.as_u64()?).ok()?;
+            limited_tools = Arc::clone(&limited().read().get(at)?.1);
+            &limited_tools
+        }
+        _ => return None,
+    };
     if meta.is_empty() {
         result.remove("_meta");
     }
@@ -243,6 +298,36 @@ mod tests {
             filled,
             serde_json::json!({"jsonrpc": "2.0", "id": 7, "result": {"resultType": "complete", "tools": tools}})
         );
+    }
+
+    #[test]
+    fn a_limited_key_gets_its_own_tools_spliced_in() {
+        let names = [
+            catalogue::names::QUERY_ENTITIES,
+            catalogue::names::GET_LABEL,
+        ];
+        let at = limited_listing(&names).unwrap();
+        assert_eq!(limited_listing(&names), Some(at), "made once");
+        let answer = format!(
+            r#"{{"jsonrpc":"2.0","id":7,"result":{{"_meta":{{"io.d365mcp/tools-spliced":{at}}},"tools":[]}}}}"#
+        );
+        let spliced: Value = serde_json::from_slice(&filled(answer.as_bytes()).unwrap()).unwrap();
+        let listed: Vec<&str> = spliced["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        // In catalogue order, as the plain path lists them.
+        let expected: Vec<&str> = mcp_tools()
+            .iter()
+            .map(|t| t.name.as_ref())
+            .filter(|n| names.contains(n))
+            .collect();
+        assert_eq!(listed, expected);
+        assert!(spliced["result"].get("_meta").is_none());
+        let unknown = br#"{"jsonrpc":"2.0","id":7,"result":{"_meta":{"io.d365mcp/tools-spliced":99999},"tools":[]}}"#;
+        assert_eq!(filled(unknown), None);
     }
 
     #[test]

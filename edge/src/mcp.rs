@@ -85,19 +85,30 @@ impl ServerHandler for McpHandler {
         // A key the tenant policy limits sees only the tools it may call.
         let caller = Principal::of(context.extensions.get());
         let policy = &self.state.config.policy;
-        if !policy.lists_everything(&caller.subject, &caller.tenant) {
-            let allowed = mcp_tools().iter().filter(|tool| {
-                catalogue::find(&tool.name)
-                    .is_some_and(|spec| policy.lists(&caller.subject, &caller.tenant, spec))
+        let allowed: Option<Vec<&'static str>> =
+            (!policy.lists_everything(&caller.subject, &caller.tenant)).then(|| {
+                catalogue::tools()
+                    .iter()
+                    .filter(|spec| policy.lists(&caller.subject, &caller.tenant, spec))
+                    .map(|spec| spec.name)
+                    .collect()
             });
-            return Ok(ListToolsResult::with_all_items(allowed.cloned().collect()));
-        }
         // The whole catalogue is one page; a cursor still gets it whole.
         let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
-        if first_page && let Some(placeholder) = crate::listing::placeholder(&context) {
+        if first_page
+            && let Some(placeholder) = crate::listing::placeholder(&context, allowed.as_deref())
+        {
             return Ok(placeholder);
         }
-        Ok(ListToolsResult::with_all_items(mcp_tools().to_vec()))
+        let tools = match &allowed {
+            None => mcp_tools().to_vec(),
+            Some(names) => mcp_tools()
+                .iter()
+                .filter(|tool| names.contains(&tool.name.as_ref()))
+                .cloned()
+                .collect(),
+        };
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn list_resources(
