@@ -22,15 +22,16 @@ pub fn authorize(node: &Node, request: &CallToolRequest) -> Result<(), WorkerErr
         return Ok(());
     };
     let args = tools::args::object(spec.name, &request.arguments_json)?;
+    // Trimmed, as the edge and `Node::environment` read it.
     let asked = match args.get("environment") {
-        None | Some(Value::Null) => request.environment.as_str(),
-        Some(Value::String(name)) => name.as_str(),
+        None | Some(Value::Null) => request.environment.trim(),
+        Some(Value::String(name)) => name.trim(),
         Some(_) => return Ok(()),
     };
     // A named environment is checked as named, before it is looked up, so
     // that a refusal never lists environments of other tenants; only the
     // default needs resolving.
-    let environment = if asked.trim().is_empty() {
+    let environment = if asked.is_empty() {
         match node.environment("") {
             Ok(env) => env.name.clone(),
             Err(_) => String::new(),
@@ -105,6 +106,11 @@ mod tests {
         let query = catalogue::names::QUERY_ENTITIES;
         let allowed = call("app", "f", query, json!({"environment": "fabrikam"}));
         assert!(authorize(node, &allowed).is_ok());
+        let padded = call("app", "f", query, json!({"environment": " fabrikam "}));
+        assert!(
+            authorize(node, &padded).is_ok(),
+            "trimmed, as the edge reads it"
+        );
         // Naming none means the worker's default, which this key may not use.
         let default = authorize(node, &call("app", "f", query, json!({}))).unwrap_err();
         assert_eq!(default.code(), common::ErrorCode::PermissionDenied);
