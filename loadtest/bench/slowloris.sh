@@ -8,7 +8,7 @@
 # byte every 500 ms (slowloris), half never send a byte, and each one the
 # edge closes is opened again at once, so the flood stays at FLOOD for the
 # whole run. Prints both latency lines and the flood's own counts; bounded
-# by 2 × (WARMUP + DURATION) plus start-up.
+# by 3 × (WARMUP + DURATION) plus start-up.
 #
 #   loadtest/bench/slowloris.sh
 #   FLOOD=1000 DURATION=20s CONCURRENCY=8 BIN=target/release/d365mcp loadtest/bench/slowloris.sh
@@ -30,14 +30,16 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# Starts `$BIN $*` and prints the address it reports.
+# Starts `$BIN $*` in the background (its pid kept for the clean-up) and
+# sets ADDR to the address it reports. Not in a subshell: the pid must stay.
 start() {
     local log="$OUT/$1.log"
     "$BIN" "$@" >"$log" 2>&1 &
     pids+=($!)
+    ADDR=""
     for _ in $(seq 100); do
-        addr=$(sed -n 's/.* listening on //p' "$log" | head -1)
-        [ -n "$addr" ] && { echo "$addr"; return; }
+        ADDR=$(sed -n 's/.* listening on //p' "$log" | head -1)
+        [ -n "$ADDR" ] && return
         sleep 0.1
     done
     echo "$1 did not start; see $log" >&2; exit 1
@@ -48,11 +50,12 @@ DIGEST=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
 printf '[keys.alice]\nsha256 = "%s"\ntenant = "contoso"\n' "$DIGEST" >"$OUT/keys.toml"
 printf '[principal]\nrate = 100000.0\nburst = 100000\n' >"$OUT/rate-limits.toml"
 
-SIM=$(start sim --listen 127.0.0.1:0)
-WORKER=$(start worker --listen 127.0.0.1:0 --d365fo-base-url "http://$SIM")
+start sim --listen 127.0.0.1:0; SIM=$ADDR
+start worker --listen 127.0.0.1:0 --d365fo-base-url "http://$SIM"; WORKER=$ADDR
 # shellcheck disable=SC2086
-EDGE=$(start edge --listen 127.0.0.1:0 --workers "http://$WORKER" \
-    --api-keys-file "$OUT/keys.toml" --rate-limits-file "$OUT/rate-limits.toml" $EDGE_ARGS)
+start edge --listen 127.0.0.1:0 --workers "http://$WORKER" \
+    --api-keys-file "$OUT/keys.toml" --rate-limits-file "$OUT/rate-limits.toml" $EDGE_ARGS
+EDGE=$ADDR EDGE_PID=${pids[2]}
 for _ in $(seq 50); do curl -sf "http://$EDGE/ready" >/dev/null && break; sleep 0.2; done
 
 run() {
@@ -64,6 +67,9 @@ run() {
     echo "$1: $(grep -E '^\| (requests|failed)' "$OUT/$1.md" | tr '\n' ' ')"
 }
 
+# The first run warms the worker's metadata cache and the simulator; the
+# quiet figure is the second, just before the flood.
+run warm-up
 run quiet
 
 HOST=${EDGE%:*}
@@ -113,9 +119,10 @@ while time.time() < end:
                     pass
 print(f"flood: {n} held at once, {opened} opened, {closed} closed by the edge, {refused} refused with 503")
 PY
-pids+=($!)
+FLOOD_PID=$!
+pids+=("$FLOOD_PID")
 sleep 2
-echo "flood: $(ls /proc/"${pids[0]}"/fd 2>/dev/null | wc -l) fds in the simulator; edge fds: $(ls /proc/"${pids[2]}"/fd | wc -l)"
+echo "flood: the edge holds $(ls /proc/"$EDGE_PID"/fd | wc -l) file descriptors"
 run flood
-wait "${pids[-1]}" || true
+wait "$FLOOD_PID" || true
 cat "$OUT/flood.txt"
