@@ -202,8 +202,10 @@ impl Listeners {
                 let mut legacy = self.legacy.lock();
                 legacy.retain(|_, (p, _)| !p.is_transport_closed());
                 let entry = legacy.entry(id).or_insert_with(|| (peer, Vec::new()));
-                change(&mut entry.1, uri, subscribe);
-                return Ok(());
+                if change(&mut entry.1, uri, subscribe) {
+                    return Ok(());
+                }
+                return Err(too_many());
             }
             None => {
                 return Err(convert::error_data(&Failure::new(
@@ -212,12 +214,14 @@ impl Listeners {
                 )));
             }
         };
+        let mut full = false;
         match self
             .sessions
             .shared_records()
-            .update_subscriptions(&session, |uris| change(uris, uri, subscribe))
+            .update_subscriptions(&session, |uris| full = !change(uris, uri, subscribe))
             .await
         {
+            Ok(true) if full => Err(too_many()),
             Ok(true) => Ok(()),
             Ok(false) => Err(convert::error_data(&Failure::new(
                 ErrorCode::NotFound,
@@ -282,9 +286,52 @@ fn matching<'a>(
         .cloned()
 }
 
-fn change(uris: &mut Vec<String>, uri: &str, subscribe: bool) {
+/// Most resources one session may subscribe to: its subscriptions live in
+/// its shared record for the session's life.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
+
+/// Applies one subscribe or unsubscribe to `uris`; `false` (and nothing
+/// changed) when a subscription would pass [`MAX_SUBSCRIPTIONS`].
+fn change(uris: &mut Vec<String>, uri: &str, subscribe: bool) -> bool {
+    if subscribe && uris.len() >= MAX_SUBSCRIPTIONS && !uris.iter().any(|u| u == uri) {
+        return false;
+    }
     uris.retain(|u| u != uri);
     if subscribe {
         uris.push(uri.to_owned());
+    }
+    true
+}
+
+fn too_many() -> ErrorData {
+    convert::error_data(&Failure::new(
+        ErrorCode::InvalidRequest,
+        format!(
+            "a session may subscribe to at most {MAX_SUBSCRIPTIONS} resources; \
+             resources/unsubscribe from one first"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_subscribes_to_a_bounded_number_of_resources() {
+        let mut uris = Vec::new();
+        for i in 0..MAX_SUBSCRIPTIONS {
+            assert!(change(
+                &mut uris,
+                &format!("d365fo://entities/E{i}/schema"),
+                true
+            ));
+        }
+        assert!(!change(&mut uris, "d365fo://entities/More/schema", true));
+        assert_eq!(uris.len(), MAX_SUBSCRIPTIONS);
+        // Subscribing again to one held, or unsubscribing, still works.
+        assert!(change(&mut uris, "d365fo://entities/E0/schema", true));
+        assert!(change(&mut uris, "d365fo://entities/E1/schema", false));
+        assert!(change(&mut uris, "d365fo://entities/More/schema", true));
     }
 }
