@@ -8,9 +8,12 @@
 //!
 //! - a connection must send a whole request head within the header-read
 //!   timeout — its first one counted from the accept (a connection that
-//!   never sends a byte included), later ones by hyper's own timer;
+//!   never sends a byte included), later ones by hyper's own timer, which
+//!   starts when HTTP/1.1 waits for the next head: an idle HTTP/1.1
+//!   keep-alive connection is closed after the header-read timeout too;
 //! - a connection with no request in flight for the idle timeout is closed
-//!   (an SSE stream is a request in flight for as long as it is open);
+//!   (an SSE stream is a request in flight for as long as it is open): what
+//!   bounds an idle HTTP/2 connection;
 //! - past the connection limit (lowered at start to fit the open-file
 //!   limit), a new connection is answered `503` with `Retry-After` and
 //!   closed, without reading its request; past that, refusals themselves are

@@ -7,11 +7,12 @@ use common::config::{self, ConfigError, ConnectionLimits, EdgeConfig, SessionCap
 /// Connection timeouts and limit, and the session and stream caps.
 #[derive(Clone, Args)]
 pub struct BoundsArgs {
-    /// Longest a client may take to send a request's headers (a new
-    /// connection: its first request); slower connections are closed.
+    /// Longest a client may take to send a request's headers, from the
+    /// accept or its previous request; slower (or idle HTTP/1.1) connections
+    /// are closed.
     #[arg(long, env = "D365MCP_HEADER_READ_TIMEOUT", default_value = "10s")]
     pub header_read_timeout: String,
-    /// A connection with no request in flight for this long is closed.
+    /// An HTTP/2 connection with no request in flight this long is closed.
     #[arg(long, env = "D365MCP_IDLE_TIMEOUT", default_value = "60s")]
     pub idle_timeout: String,
     /// Most connections open at once (lowered to fit the open-file limit);

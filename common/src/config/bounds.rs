@@ -11,10 +11,12 @@ use super::ConfigError;
 /// Connection-level limits of an edge's HTTP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Longest a client may take to send a request's headers (and, on a
-    /// new connection, its first byte); slower connections are closed.
+    /// Longest a client may take to send a request's headers, counted from
+    /// the accept or the end of its previous request; slower connections
+    /// are closed (an idle HTTP/1.1 keep-alive connection too).
     pub header_read_timeout: Duration,
-    /// A connection with no request in flight for this long is closed.
+    /// A connection with no request in flight for this long is closed: what
+    /// bounds an idle HTTP/2 connection.
     pub idle_timeout: Duration,
     /// Most connections open at once; one more is answered 503 and closed.
     /// Lowered at start to fit the process's open-file limit.
