@@ -10,7 +10,8 @@
 //! Edges get a rate-limits file of their own: without one an edge applies
 //! the production defaults (100 requests/s per API key), which a benchmark
 //! would measure instead of the cluster. The spawned limit is still a real
-//! per-key limit, so every request pays the check a deployment pays.
+//! per-key limit, so every request pays the check a deployment pays. Their
+//! session and stream caps are lifted for the same reason.
 //!
 //! Children log at `warn` (override with `log_level`) into files under a
 //! directory of their own in the system's temporary directory, removed on
@@ -222,7 +223,13 @@ impl Spawned {
             let mut edge = d365("edge");
             edge.args(["--workers", &workers, "--health-interval", "250ms"])
                 .arg("--rate-limits-file")
-                .arg(&limits);
+                .arg(&limits)
+                // Every simulated client is the one `anonymous` key: the
+                // caps of one key (256 sessions) would be measured instead.
+                .args(["--max-sessions-per-key", "1000000"])
+                .args(["--max-sessions-per-tenant", "1000000"])
+                .args(["--max-streams-per-key", "1000000"])
+                .args(["--max-streams-per-tenant", "1000000"]);
             redis_args(&mut edge);
             edge.args(&spec.edge_args);
             let edge = cluster
