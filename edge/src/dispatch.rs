@@ -323,7 +323,10 @@ mod tests {
         let elsewhere = request(tool(), json!({"environment": "fabrikam"})).unwrap_err();
         assert_eq!(elsewhere.code, ErrorCode::PermissionDenied);
         assert!(!elsewhere.code.is_retryable());
-        assert!(elsewhere.message.contains("it may use: contoso"), "{elsewhere}");
+        assert!(
+            elsewhere.message.contains("it may use: contoso"),
+            "{elsewhere}"
+        );
         let write = request(catalogue::names::CREATE_ENTITY_RECORD, json!({})).unwrap_err();
         assert!(write.message.contains("read-only"), "{write}");
         let stranger = worker_request(
