@@ -133,6 +133,50 @@ async fn two_tenants_read_and_write_only_their_own_environments() {
     assert!(ops.iter().any(|t| t == "d365fo_reset_performance_stats"));
 }
 
+/// A session may not subscribe to another tenant's environment (its
+/// updates would say when that environment changed); its own is fine.
+#[tokio::test]
+async fn a_key_subscribes_only_to_its_own_environments() {
+    use support::raw;
+    let t = start().await;
+    let url = t.cluster.mcp_url(0);
+    let session = raw::open(&url, Some(FABRIKAM)).await;
+    let subscribe = |id: u64, uri: &str| json!({"jsonrpc": "2.0", "id": id, "method": "resources/subscribe", "params": {"uri": uri}});
+    let (_, events) = raw::request(
+        &url,
+        &session,
+        Some(FABRIKAM),
+        &subscribe(2, "d365fo://environments/contoso"),
+    )
+    .await;
+    let refused = raw::answer(&events);
+    assert_eq!(
+        refused["error"]["data"]["code"], "permission_denied",
+        "{refused}"
+    );
+    let (_, events) = raw::request(
+        &url,
+        &session,
+        Some(FABRIKAM),
+        &subscribe(3, "d365fo://environment"),
+    )
+    .await;
+    let default = raw::answer(&events);
+    assert_eq!(
+        default["error"]["data"]["code"], "permission_denied",
+        "{default}"
+    );
+    let (_, events) = raw::request(
+        &url,
+        &session,
+        Some(FABRIKAM),
+        &subscribe(4, "d365fo://environments/fabrikam"),
+    )
+    .await;
+    let own = raw::answer(&events);
+    assert!(own.get("error").is_none(), "{own}");
+}
+
 #[tokio::test]
 async fn a_read_only_key_cannot_write_and_only_an_operator_resets_statistics() {
     let t = start().await;

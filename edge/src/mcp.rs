@@ -170,10 +170,16 @@ impl ServerHandler for McpHandler {
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        // Updates of environments the caller's tenant policy does not allow
+        // are never sent (they would tell when another tenant's changed).
+        let caller = Principal::of(subscription.request_context().extensions.get());
+        let policy = &self.state.config.policy;
         let _registered = self
             .state
             .listeners
-            .register(subscription.sink().clone())
+            .register(subscription.sink().clone(), |environment| {
+                policy.may_follow(&caller.subject, &caller.tenant, environment)
+            })
             .await;
         subscription.cancelled().await;
         Ok(())
@@ -185,6 +191,21 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let caller = Principal::of(context.extensions.get());
+        let policy = &self.state.config.policy;
+        if let Some(environment) = listen::environment_of(&request.uri)
+            && !policy.may_follow(&caller.subject, &caller.tenant, environment.as_deref())
+        {
+            return Err(convert::error_data(&Failure::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "key `{}` may not follow `{}`: the tenant policy does not allow its \
+                     environment (name one the key may use)",
+                    common::clip::clip(&caller.subject),
+                    common::clip::clip(&request.uri)
+                ),
+            )));
+        }
         let conversation = listen::conversation_of(&context.extensions);
         let listeners = &self.state.listeners;
         listeners

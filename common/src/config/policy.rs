@@ -287,6 +287,22 @@ impl Policy {
         })
     }
 
+    /// Whether `subject` of `tenant` may hear of `environment`'s resources
+    /// (change notifications): `None` is the worker's default environment,
+    /// which a key limited to named environments may not follow (it may be
+    /// another tenant's).
+    pub fn may_follow(&self, subject: &str, tenant: &str, environment: Option<&str>) -> bool {
+        if !self.configured {
+            return true;
+        }
+        self.of(subject, tenant)
+            .is_ok_and(|k| match (&k.rules.environments, environment) {
+                (None, _) => true,
+                (Some(allowed), Some(name)) => allowed.contains(name),
+                (Some(_), None) => false,
+            })
+    }
+
     /// Whether `subject` may call every tool (no listing to filter).
     pub fn lists_everything(&self, subject: &str, tenant: &str) -> bool {
         !self.configured

@@ -320,3 +320,15 @@ fn mistakes_are_refused_at_start_up() {
         assert!(e.reason.contains(says), "{text}: {e}");
     }
 }
+
+#[test]
+fn a_key_follows_only_the_environments_it_may_use() {
+    let policy = policy();
+    assert!(policy.may_follow("fabrikam-app", "fabrikam", Some("fabrikam")));
+    assert!(!policy.may_follow("fabrikam-app", "fabrikam", Some("contoso-prod")));
+    // The default environment may be another tenant's.
+    assert!(!policy.may_follow("fabrikam-app", "fabrikam", None));
+    // A key of another tenant than it claims follows nothing.
+    assert!(!policy.may_follow("fabrikam-app", "contoso", Some("fabrikam")));
+    assert!(Policy::default().may_follow("anyone", "any", None));
+}

@@ -92,9 +92,14 @@ impl Listeners {
             .build()
     }
 
-    /// Sends `sink` the updates of the resources it accepted until the
-    /// returned guard is dropped.
-    pub async fn register(self: &Arc<Self>, sink: SubscriptionSink) -> Registration {
+    /// Sends `sink` the updates of the resources it accepted whose
+    /// environment `may_follow` allows (the caller's tenant policy), until
+    /// the returned guard is dropped.
+    pub async fn register(
+        self: &Arc<Self>,
+        sink: SubscriptionSink,
+        may_follow: impl Fn(Option<&str>) -> bool,
+    ) -> Registration {
         self.start_relay().await;
         let resources = sink
             .accepted()
@@ -102,6 +107,7 @@ impl Listeners {
             .iter()
             .flatten()
             .filter_map(|uri| Some((uri.clone(), environment_of(uri)?)))
+            .filter(|(_, environment)| may_follow(environment.as_deref()))
             .collect();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.listening.lock().push(Listener {
@@ -189,7 +195,7 @@ impl Drop for Registration {
 
 /// The environment of a `d365fo://` resource (`None` inside: the default
 /// one); `None` for a URI that is not ours.
-fn environment_of(uri: &str) -> Option<Option<String>> {
+pub(crate) fn environment_of(uri: &str) -> Option<Option<String>> {
     match Address::parse(uri).ok()? {
         Address::Environment { environment } | Address::EntitySchema { environment, .. } => {
             Some(environment)
