@@ -87,22 +87,27 @@ async fn creates(sim: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The answer to a stateless `d365fo_query_entities` with `arguments`,
+/// sent to `url` with alice's key.
+async fn query_as_alice(url: &str, arguments: Value) -> Value {
+    mcp::stateless_call(url, "d365fo_query_entities", arguments, json!({}))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Whether currency `code` exists, read through `url` with alice's key.
 async fn currency_exists(url: &str, code: &str) -> bool {
-    let body: Value = mcp::stateless_call(
+    let body = query_as_alice(
         url,
-        "d365fo_query_entities",
         json!({"entity_set": "Currencies", "filter": format!("CurrencyCode eq '{code}'"),
                "select": ["CurrencyCode"]}),
-        json!({}),
     )
-    .bearer_auth(ALICE)
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let rows = body["result"]["structuredContent"]["rows"]
         .as_array()
         .unwrap_or_else(|| panic!("a query's rows: {body}"));
@@ -392,20 +397,12 @@ async fn a_filter_too_long_for_a_url_is_refused_before_anything_is_sent() {
         .map(|i| format!("CustomerAccount eq 'US-{i:05}'"))
         .collect();
     support::cluster::reset_sim(&cluster.sim.url()).await;
-    let body: Value = mcp::stateless_call(
+    let body = query_as_alice(
         &cluster.mcp_url(0),
-        "d365fo_query_entities",
         json!({"entity_set": "CustomersV3", "filter": terms.join(" or "),
                "select": ["CustomerAccount"]}),
-        json!({}),
     )
-    .bearer_auth(ALICE)
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let error = body["result"]["_meta"]["d365mcp/error"].clone();
     assert_eq!(body["result"]["isError"], true, "{body}");
     assert_eq!(error["code"], "invalid_arguments", "{body}");
