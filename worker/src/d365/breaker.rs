@@ -48,17 +48,14 @@ mod report;
 mod state;
 
 use std::{
-    sync::{
-        Arc, Weak,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Weak},
     time::Duration,
 };
 
 use bytes::Bytes;
 use common::{config::BreakerConfig, store::SharedStore};
 use futures::{StreamExt, stream::BoxStream};
-use tokio::{task::AbortHandle, time::Instant};
+use tokio::time::Instant;
 
 use self::state::View;
 pub use self::{
@@ -98,17 +95,8 @@ struct Shared {
     view: parking_lot::Mutex<View>,
     /// Held while reading the store: one read for concurrent callers.
     refreshing: tokio::sync::Mutex<()>,
-    /// Whether a listener holds a subscription; only it clears this.
-    listening: AtomicBool,
-    task: parking_lot::Mutex<Option<AbortHandle>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.get_mut().take() {
-            task.abort();
-        }
-    }
+    /// The subscription to the channel and its task.
+    listener: super::listener::Listener,
 }
 
 /// Leave to send one request; hand it back to [`Breaker::record`].
@@ -169,8 +157,7 @@ impl Breaker {
                 base_url,
                 view: parking_lot::Mutex::new(View::default()),
                 refreshing: tokio::sync::Mutex::new(()),
-                listening: AtomicBool::new(false),
-                task: parking_lot::Mutex::new(None),
+                listener: super::listener::Listener::default(),
             }),
         }
     }
@@ -398,21 +385,13 @@ impl Breaker {
     /// Subscribes to [`CHANNEL`] and starts the listener unless one runs;
     /// `false` when subscribing failed. Called with `refreshing` held.
     async fn listen(&self) -> bool {
-        if self.shared.listening.load(Ordering::Acquire) {
-            return true;
-        }
-        match self.store.subscribe(CHANNEL).await {
-            Ok(messages) => {
-                self.shared.listening.store(true, Ordering::Release);
-                let task = tokio::spawn(apply(messages, Arc::downgrade(&self.shared)));
-                *self.shared.task.lock() = Some(task.abort_handle());
-                true
-            }
-            Err(error) => {
-                tracing::debug!(%error, "no breaker subscription; trying again at the next refresh");
-                false
-            }
-        }
+        let shared = Arc::downgrade(&self.shared);
+        self.shared
+            .listener
+            .ensure(&self.store, CHANNEL, "breaker", |messages| {
+                apply(messages, shared)
+            })
+            .await
     }
 }
 
@@ -436,7 +415,7 @@ async fn apply(mut messages: BoxStream<'static, Bytes>, shared: Weak<Shared>) {
     }
     tracing::debug!("breaker subscription ended; subscribing again at the next refresh");
     if let Some(shared) = shared.upgrade() {
-        shared.listening.store(false, Ordering::Release);
+        shared.listener.ended();
     }
 }
 

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod breaker;
 pub mod client;
 pub mod errors;
+mod listener;
 pub mod location;
 pub mod odata;
 pub mod request;

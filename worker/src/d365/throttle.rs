@@ -40,17 +40,14 @@
 //! not one per request.
 
 use std::{
-    sync::{
-        Arc, Weak,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Weak},
     time::Duration,
 };
 
 use bytes::Bytes;
 use common::store::SharedStore;
 use futures::{StreamExt, stream::BoxStream};
-use tokio::{task::AbortHandle, time::Instant};
+use tokio::time::Instant;
 
 use super::retry::{Deadline, unix_now_ms};
 use crate::error::WorkerError;
@@ -84,18 +81,8 @@ struct Shared {
     /// Held while reading the store, so concurrent requests on a stale view
     /// share one read instead of each sending one.
     refreshing: tokio::sync::Mutex<()>,
-    /// Whether a listener holds a subscription; only it clears this, when
-    /// its stream ends.
-    listening: AtomicBool,
-    task: parking_lot::Mutex<Option<AbortHandle>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.get_mut().take() {
-            task.abort();
-        }
-    }
+    /// The subscription to the channel and its task.
+    listener: super::listener::Listener,
 }
 
 #[derive(Default)]
@@ -129,8 +116,7 @@ impl ThrottleGate {
                 key: format!("{PREFIX}{}|{identity}", base_url.trim_end_matches('/')),
                 view: parking_lot::Mutex::new(View::default()),
                 refreshing: tokio::sync::Mutex::new(()),
-                listening: AtomicBool::new(false),
-                task: parking_lot::Mutex::new(None),
+                listener: super::listener::Listener::default(),
             }),
         }
     }
@@ -230,21 +216,13 @@ impl ThrottleGate {
     /// two callers never subscribe at once, and from async code only (it
     /// spawns on the current runtime).
     async fn listen(&self) -> bool {
-        if self.shared.listening.load(Ordering::Acquire) {
-            return true;
-        }
-        match self.store.subscribe(CHANNEL).await {
-            Ok(messages) => {
-                self.shared.listening.store(true, Ordering::Release);
-                let task = tokio::spawn(apply(messages, Arc::downgrade(&self.shared)));
-                *self.shared.task.lock() = Some(task.abort_handle());
-                true
-            }
-            Err(error) => {
-                tracing::debug!(%error, "no throttle subscription; trying again at the next refresh");
-                false
-            }
-        }
+        let shared = Arc::downgrade(&self.shared);
+        self.shared
+            .listener
+            .ensure(&self.store, CHANNEL, "throttle", |messages| {
+                apply(messages, shared)
+            })
+            .await
     }
 }
 
@@ -263,7 +241,7 @@ async fn apply(mut messages: BoxStream<'static, Bytes>, shared: Weak<Shared>) {
     }
     tracing::debug!("throttle subscription ended; subscribing again at the next refresh");
     if let Some(shared) = shared.upgrade() {
-        shared.listening.store(false, Ordering::Release);
+        shared.listener.ended();
     }
 }
 

@@ -83,7 +83,7 @@ async fn a_streak_opens_and_every_gate_on_the_store_refuses() {
     let b = breaker(&store, config(3, 5_000));
     // B has read the store and listens.
     drop(b.admit().await.unwrap());
-    assert!(b.shared.listening.load(Ordering::Acquire));
+    assert!(b.shared.listener.is_listening());
 
     fail(&a, 2).await;
     // Answered in between: the count starts again.

@@ -69,7 +69,7 @@ async fn a_window_reaches_a_fresh_view_through_pub_sub() {
     let b = gate(&store, "app");
     // B has just read the store (open) and subscribed.
     b.wait(Deadline::NONE).await.unwrap();
-    assert!(b.shared.listening.load(Ordering::Acquire));
+    assert!(b.shared.listener.is_listening());
     let refreshed = b.shared.view.lock().refreshed;
     assert!(refreshed.is_some());
 
@@ -132,7 +132,7 @@ async fn malformed_messages_are_ignored() {
         .unwrap();
     let left = refused_within(&b, Duration::from_millis(300)).await;
     assert!(left <= Duration::from_secs(2), "{left:?}");
-    assert!(b.shared.listening.load(Ordering::Acquire));
+    assert!(b.shared.listener.is_listening());
 }
 
 #[test]
