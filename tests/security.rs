@@ -18,56 +18,22 @@ use serde_json::{Value, json};
 use support::{
     Cluster,
     cluster::{Process, sim_requests},
-    mcp,
+    keyed, mcp,
     redis::RedisServer,
     sse::SseReader,
 };
 
-/// alice's key; its digest is in [`keys_file`].
+/// alice's key; its digest is in [`keyed::ALICE_ENTRY`].
 const ALICE: &str = "alice-key";
 const WITHIN: Duration = Duration::from_secs(10);
-
-/// A keys file naming alice, unique to `name`.
-fn keys_file(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "d365mcp-security-{name}-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &path,
-        "[keys.alice]\nsha256 = \"72ee9d4355ccb9d3a4c9dbf37382e38e75c1b1a225b5bd1f729ee91bbda30c20\"\n\
-         tenant = \"contoso\"\n",
-    )
-    .unwrap();
-    path.to_string_lossy().into_owned()
-}
 
 /// Two edges with alice's key and a worker, on `redis`; a client address
 /// may fail authentication 5 times a minute.
 async fn keyed_cluster(redis: &RedisServer, name: &str, extra: &[&str]) -> Cluster {
-    let keys = keys_file(name);
-    let url = redis.url();
-    let mut builder = Cluster::builder()
-        .edges(2)
-        .workers(1)
-        .worker_arg("--redis-url")
-        .worker_arg(&url);
-    for arg in [
-        "--redis-url",
-        &url,
-        "--api-keys-file",
-        &keys,
-        "--auth-failure-limit",
-        "5",
-        "--auth-failure-window",
-        "1m",
-    ]
-    .iter()
-    .chain(extra)
-    {
-        builder = builder.edge_arg(arg);
-    }
-    builder.start().await
+    let keys = keyed::keys_file(&format!("security-{name}"), keyed::ALICE_ENTRY);
+    let mut edge_args = vec!["--auth-failure-limit", "5", "--auth-failure-window", "1m"];
+    edge_args.extend_from_slice(extra);
+    keyed::cluster(redis, &keys, &edge_args).await
 }
 
 /// A stateless create of currency `code`: the write an attacker wants.
@@ -140,7 +106,7 @@ async fn refused_start(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
 /// neither serves a non-loopback address to anonymous callers unless told.
 #[tokio::test]
 async fn dev_honours_the_keys_file_and_refuses_the_network_without_keys() {
-    let keys = keys_file("dev");
+    let keys = keyed::keys_file("security-dev", keyed::ALICE_ENTRY);
     let by_env = Process::start(
         "dev",
         &["dev", "--listen", "127.0.0.1:0"],

@@ -18,7 +18,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Cluster, raw, redis::RedisServer};
+use support::{Cluster, keyed, raw, redis::RedisServer};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -28,38 +28,11 @@ use tokio::{
 const ALICE: &str = "alice-key";
 const BOB: &str = "bob-key";
 
-fn keys_file(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "d365mcp-security-sessions-{name}-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &path,
-        "[keys.alice]\nsha256 = \"72ee9d4355ccb9d3a4c9dbf37382e38e75c1b1a225b5bd1f729ee91bbda30c20\"\n\
-         tenant = \"contoso\"\n\
-         [keys.bob]\nsha256 = \"9b94dc1a51a38769f135edf04033ad7f2f487b6c25929be7a861cfc1ab10cf98\"\n\
-         tenant = \"contoso\"\n",
-    )
-    .unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 /// Two edges with alice's and bob's keys and a worker, on `redis`.
 async fn cluster(redis: &RedisServer, name: &str, extra: &[&str]) -> Cluster {
-    let keys = keys_file(name);
-    let url = redis.url();
-    let mut builder = Cluster::builder()
-        .edges(2)
-        .workers(1)
-        .worker_arg("--redis-url")
-        .worker_arg(&url);
-    for arg in ["--redis-url", &url, "--api-keys-file", &keys]
-        .iter()
-        .chain(extra)
-    {
-        builder = builder.edge_arg(arg);
-    }
-    builder.start().await
+    let entries = format!("{}{}", keyed::ALICE_ENTRY, keyed::BOB_ENTRY);
+    let keys = keyed::keys_file(&format!("security-sessions-{name}"), &entries);
+    keyed::cluster(redis, &keys, extra).await
 }
 
 async fn redis(url: &str) -> redis::aio::MultiplexedConnection {

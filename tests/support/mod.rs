@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod conformance;
 pub mod fixture;
 pub mod haproxy;
+pub mod keyed;
 pub mod mcp;
 pub mod raw;
 pub mod redis;
