@@ -23,6 +23,8 @@
 //!   and annotations.
 //! - [`membership`]: workers heartbeat their gRPC URL into the shared store;
 //!   edges build their ring from the live ones.
+//! - [`metrics`]: the Prometheus metric families of every node, and their
+//!   aggregate over the cluster through the shared store.
 //! - [`ring`]: the consistent-hash ring with bounded load that maps a D365FO
 //!   environment to a worker.
 //! - [`store`]: the shared-state trait family, its in-memory backend and its
@@ -37,6 +39,7 @@ pub mod error;
 pub mod executor;
 pub mod log_level;
 pub mod membership;
+pub mod metrics;
 pub mod multipart;
 pub mod notify;
 pub mod odata;
