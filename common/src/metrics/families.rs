@@ -79,8 +79,9 @@ pub struct Upstream {
     /// `d365mcp_upstream_retries_total{environment, reason}`; `reason` is
     /// `throttled`, `unavailable`, `timeout`, `connection` or `auth`.
     pub retries: IntCounterVec,
-    /// `d365mcp_upstream_outcome_unknown_total{environment, tool}`: writes
-    /// whose effect could not be known (see docs/RELIABILITY.md).
+    /// `d365mcp_upstream_outcome_unknown_total{environment}`: writes whose
+    /// effect could not be known (see docs/RELIABILITY.md); which tools, is
+    /// in `d365mcp_tool_calls_total{error_type="outcome_unknown"}`.
     pub outcome_unknown: IntCounterVec,
     /// `d365mcp_write_claims_total{result}`: keyed writes; `result` is
     /// `claimed`, `replayed`, `in_progress`, `conflict` or `refused`.
@@ -326,7 +327,7 @@ impl Families {
                     "d365mcp_upstream_outcome_unknown_total",
                     "Writes whose effect on D365FO could not be known"
                 ),
-                &["environment", "tool"]
+                &["environment"]
             ),
             write_claims: family!(
                 r,
