@@ -8,6 +8,7 @@ mod chaos;
 mod hop;
 mod loadtest;
 mod membership;
+mod metrics;
 mod sim;
 
 pub use auth::AuthArgs;
@@ -29,6 +30,7 @@ use common::{
 pub use chaos::ChaosArgs;
 pub use loadtest::LoadtestArgs;
 pub use membership::{HeartbeatArgs, MembersArgs};
+pub use metrics::{MetricsArgs, MetricsListen, WORKER_METRICS_PORT};
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
 #[derive(Parser)]
@@ -198,6 +200,8 @@ pub struct DevArgs {
     pub d365: D365Args,
     #[command(flatten)]
     pub tuning: WorkerTuning,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 impl DevArgs {
@@ -206,6 +210,8 @@ impl DevArgs {
     pub fn edge_config(&self) -> Result<EdgeConfig, ConfigError> {
         let mut config = EdgeConfig::local(listen(&self.listen)?);
         self.auth.apply(&mut config)?;
+        config.metrics_on_listener =
+            self.metrics.listen(MetricsListen::Shared)? == MetricsListen::Shared;
         Ok(config)
     }
 }
@@ -276,6 +282,8 @@ pub struct EdgeArgs {
     pub members: MembersArgs,
     #[command(flatten)]
     pub hop: HopArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// The shared store, for the roles that can share one.
@@ -345,6 +353,8 @@ pub struct WorkerArgs {
     pub heartbeat: HeartbeatArgs,
     #[command(flatten)]
     pub guard: WorkerGuardArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 const LISTEN: &str = "D365MCP_LISTEN (--listen)";
@@ -422,6 +432,8 @@ impl EdgeArgs {
             config::StoreErrorPolicy::parse(&self.rate_limit_on_store_error)?;
         config.rate_limits.check_principals(&config.api_keys)?;
         self.hop.apply_edge(&mut config)?;
+        config.metrics_on_listener =
+            self.metrics.listen(MetricsListen::Shared)? == MetricsListen::Shared;
         Ok(config)
     }
 }

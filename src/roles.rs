@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::cli::{
-    AuthArgs, ChaosArgs, Command, DevArgs, EdgeArgs, LoadtestArgs, SimArgs, WorkerArgs,
+    AuthArgs, ChaosArgs, Command, DevArgs, EdgeArgs, LoadtestArgs, MetricsArgs, MetricsListen,
+    SimArgs, WORKER_METRICS_PORT, WorkerArgs,
 };
 
 /// Why a role stopped with an error.
@@ -216,6 +217,15 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     }
     announce("worker", local);
     let stop = shutdown_signal();
+    let metrics_default = MetricsListen::At(SocketAddr::new(local.ip(), WORKER_METRICS_PORT));
+    serve_metrics(
+        "worker",
+        &worker.node().store,
+        &args.metrics,
+        metrics_default,
+        &stop,
+    )
+    .await?;
     let membership = match (&store, &heartbeat) {
         (Some(store), Some(heartbeat)) => Some(join_cluster(store, heartbeat, local, &stop)?),
         _ => None,
@@ -282,6 +292,7 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     let (listener, local) = bind(config.listen, "edge").await?;
     AuthArgs::warn_if_open(&config, local);
     pool.check_health().await;
+    serve_metrics("edge", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
     let state = edge::EdgeState::shared(config, pool, store);
     announce("edge", local);
     edge::serve(listener, state, stop.cancelled_owned())
@@ -350,12 +361,49 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     background_work(&worker, &stop);
     let (listener, local) = bind(listen_addr, "edge").await?;
     AuthArgs::warn_if_open(&edge_config, local);
+    serve_metrics("dev", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
     let state = edge::EdgeState::shared(edge_config, edge::WorkerPool::local(worker), store);
     announce("dev", local);
     print_banner(local, &d365, using_sim);
     edge::serve(listener, state, stop.cancelled_owned())
         .await
         .context("edge failed")?;
+    Ok(())
+}
+
+/// Names this process's role in its metrics, publishes them to `store`
+/// every interval until `stop` (for `/metrics/cluster` and the statistics
+/// tool), and serves `/metrics` on a listener of their own when configured
+/// so (`default` when unset). The listener is announced like the role's
+/// own: `d365mcp metrics listening on <addr>`.
+async fn serve_metrics(
+    role: &str,
+    store: &SharedStore,
+    args: &MetricsArgs,
+    default: MetricsListen,
+    stop: &CancellationToken,
+) -> Result<(), RunError> {
+    use common::metrics::publish;
+    common::metrics::set_role(role);
+    let interval = args.publish_interval()?;
+    let members: Arc<dyn MemberStore> = Arc::clone(store) as Arc<dyn MemberStore>;
+    let publisher = publish::Publisher::new(Arc::clone(&members), publish::node_id(role), interval);
+    tokio::spawn(publisher.run(stop.clone()));
+    let MetricsListen::At(addr) = args.listen(default)? else {
+        return Ok(());
+    };
+    let (listener, local) = bind(addr, "metrics (D365MCP_METRICS_LISTEN)").await?;
+    announce("metrics", local);
+    let app = edge::scrape::router(members);
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics listener stopped");
+        }
+    });
     Ok(())
 }
 

@@ -89,7 +89,8 @@ impl Handler for McpHandler {
     }
 }
 
-/// The edge's router: MCP at `/mcp`, `/health`, `/ready`.
+/// The edge's router: MCP at `/mcp`, `/health`, `/ready`, and `/metrics`
+/// unless they have a listener of their own.
 pub fn app(state: EdgeState) -> Router {
     app_with::<McpHandler>(state)
 }
@@ -206,12 +207,25 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
             crate::origin::check,
         ))
     };
-    Router::new()
+    // Not behind the Host check: Prometheus names a pod by its address,
+    // which no allowed-hosts list holds; an operator key guards them instead.
+    let scrape = config.metrics_on_listener.then(|| {
+        crate::scrape::guarded(
+            state.store.clone(),
+            Arc::clone(&auth),
+            Arc::new(config.policy.clone()),
+        )
+    });
+    let router = Router::new()
         .nest("/mcp", checked(mcp))
         .merge(checked(legacy))
         .route("/health", get(health))
         .route("/ready", get(ready).layer(axum::Extension(auth)))
-        .with_state(state)
+        .with_state(state);
+    match scrape {
+        Some(scrape) => router.merge(scrape),
+        None => router,
+    }
 }
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then drains.

@@ -37,6 +37,8 @@
 //! - `listing`: `tools/list` answered with the catalogue serialized once.
 //! - `logging`: the worker's log lines as MCP `notifications/message`, at
 //!   the level each era's client asked for.
+//! - [`scrape`]: `/metrics` and `/metrics/cluster` in the Prometheus text
+//!   format, on the MCP listener (operator key) or a listener of their own.
 //! - `drain`: SIGTERM lets the calls in flight finish (within
 //!   `D365MCP_DRAIN_TIMEOUT`) and answers the rest as abandoned.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
@@ -71,6 +73,7 @@ mod prompts;
 mod refusals;
 mod resources;
 mod retries;
+pub mod scrape;
 mod sessions;
 mod workers;
 

@@ -303,6 +303,13 @@ impl Policy {
             })
     }
 
+    /// Whether `subject` of `tenant` may use operator tools (and read the
+    /// metrics on an edge's MCP listener): every key while no policy is
+    /// configured, else only keys with `operator = true`.
+    pub fn is_operator(&self, subject: &str, tenant: &str) -> bool {
+        !self.configured || self.of(subject, tenant).is_ok_and(|k| k.operator)
+    }
+
     /// Whether `subject` may call every tool (no listing to filter).
     pub fn lists_everything(&self, subject: &str, tenant: &str) -> bool {
         !self.configured

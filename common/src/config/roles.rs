@@ -55,6 +55,10 @@ pub struct EdgeConfig {
     pub retry_window: Duration,
     /// Rate limits per principal, tenant and tool (off in `local`).
     pub rate_limits: RateLimits,
+    /// Whether `/metrics` and `/metrics/cluster` are served on `listen`
+    /// (behind an operator key); false when they have a listener of their
+    /// own (`D365MCP_METRICS_LISTEN`).
+    pub metrics_on_listener: bool,
 }
 
 impl EdgeConfig {
@@ -82,6 +86,7 @@ impl EdgeConfig {
             max_calls_in_flight: 1024,
             retry_window: Duration::from_secs(10 * 60),
             rate_limits: RateLimits::off(),
+            metrics_on_listener: true,
         }
     }
 
