@@ -193,6 +193,7 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
             None
         }
     };
+    let config_port = config.listen.port();
     let (listener, local) = bind(config.listen, "worker").await?;
     for env in &config.environments {
         tracing::info!(environment = %env.name, base_url = %env.base_url, "serving environment");
@@ -217,7 +218,14 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     }
     announce("worker", local);
     let stop = shutdown_signal();
-    let metrics_default = MetricsListen::At(SocketAddr::new(local.ip(), WORKER_METRICS_PORT));
+    // A worker on an ephemeral gRPC port (tests, several on one host) gets
+    // an ephemeral metrics port too, rather than all contending for 9464.
+    let metrics_port = if config_port == 0 {
+        0
+    } else {
+        WORKER_METRICS_PORT
+    };
+    let metrics_default = MetricsListen::At(SocketAddr::new(local.ip(), metrics_port));
     serve_metrics(
         "worker",
         &worker.node().store,
@@ -292,9 +300,10 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     let (listener, local) = bind(config.listen, "edge").await?;
     AuthArgs::warn_if_open(&config, local);
     pool.check_health().await;
-    serve_metrics("edge", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
-    let state = edge::EdgeState::shared(config, pool, store);
+    let state = edge::EdgeState::shared(config, pool, Arc::clone(&store));
     announce("edge", local);
+    // After the role's own line, which scripts and tests read first.
+    serve_metrics("edge", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
     edge::serve(listener, state, stop.cancelled_owned())
         .await
         .context("edge failed")?;
@@ -361,9 +370,13 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     background_work(&worker, &stop);
     let (listener, local) = bind(listen_addr, "edge").await?;
     AuthArgs::warn_if_open(&edge_config, local);
-    serve_metrics("dev", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
-    let state = edge::EdgeState::shared(edge_config, edge::WorkerPool::local(worker), store);
+    let state = edge::EdgeState::shared(
+        edge_config,
+        edge::WorkerPool::local(worker),
+        Arc::clone(&store),
+    );
     announce("dev", local);
+    serve_metrics("dev", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
     print_banner(local, &d365, using_sim);
     edge::serve(listener, state, stop.cancelled_owned())
         .await
