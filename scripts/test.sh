@@ -6,8 +6,12 @@
 # cluster), openssl, which makes their TLS certificates, haproxy (the load
 # balancer in front of two edges in the conformance and client tests), and
 # Node with npm, which fetch the pinned MCP conformance suite, Inspector CLI,
-# TypeScript client and Node 22 (npx -p node@22), and Python 3 with venv for
-# the official Python SDK. protoc is vendored by a build dependency.
+# TypeScript client and Node 22 (npx -p node@22), Python 3 with venv for
+# the official Python SDK, and promtool (Debian's prometheus package), which
+# checks the alerting rules and scrape configuration in deploy/prometheus
+# (the package also installs a prometheus.service, which systemd starts:
+# `systemctl disable --now prometheus` stops it).
+# protoc is vendored by a build dependency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,7 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v npx >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
