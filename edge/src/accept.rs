@@ -123,6 +123,7 @@ pub async fn serve(
 
 /// Answers a connection beyond the limit with 503 and closes it.
 fn refuse(mut tcp: tokio::net::TcpStream, refusing: &Arc<Semaphore>) {
+    crate::metrics::refused(crate::metrics::Refusal::Connections);
     let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
         return;
     };

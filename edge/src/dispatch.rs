@@ -55,6 +55,7 @@ pub fn worker_request(
                 &arguments,
             )
             .map_err(|denied| {
+                crate::metrics::refused(crate::metrics::Refusal::Policy);
                 Failure::new(ErrorCode::PermissionDenied, denied.0).with_hint(
                     "the cluster's tenant policy decides what each API key may call; ask its \
                      operator for access",
@@ -121,9 +122,13 @@ pub async fn run(
         }
         Err(ended_without_result(read_only))
     };
-    tokio::time::timeout(timeout, call)
+    // Timed to the final event, or to the drop of this future (cancelled).
+    let timer = crate::metrics::WorkerCall::start();
+    let outcome = tokio::time::timeout(timeout, call)
         .await
-        .unwrap_or_else(|_| Err(timed_out(read_only, timeout)))
+        .unwrap_or_else(|_| Err(timed_out(read_only, timeout)));
+    timer.finish(&outcome);
+    outcome
 }
 
 /// The error of a call whose worker ended it without a result (it stopped

@@ -45,6 +45,7 @@ pub struct Running(Arc<Drain>);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        crate::metrics::calls_in_flight().dec();
         if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }
@@ -60,6 +61,7 @@ impl Drain {
     /// Counts a call as running until the returned guard drops.
     pub fn enter(self: &Arc<Self>) -> Running {
         self.running.fetch_add(1, Ordering::AcqRel);
+        crate::metrics::calls_in_flight().inc();
         Running(Arc::clone(self))
     }
 
@@ -128,6 +130,11 @@ pub async fn shed(
         _ => return next.run(request).await,
     };
     // Nothing was sent: safe to send again, to this edge or another.
+    crate::metrics::refused(if drain.is_draining() {
+        crate::metrics::Refusal::Draining
+    } else {
+        crate::metrics::Refusal::InFlight
+    });
     let message = if drain.is_draining() {
         "this edge is shutting down and takes no new tool call; send it again".to_owned()
     } else {

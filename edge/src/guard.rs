@@ -35,6 +35,11 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
         Err(e) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            crate::metrics::refused(if too_large {
+                crate::metrics::Refusal::BodySize
+            } else {
+                crate::metrics::Refusal::Guard
+            });
             return if too_large {
                 reject(
                     Failure::new(
@@ -63,7 +68,10 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
         if matches!(r.request, ClientRequest::InitializeRequest(_)));
     let summary = match summarize(&bytes, message) {
         Ok(summary) => summary,
-        Err(response) => return *response,
+        Err(response) => {
+            crate::metrics::refused(crate::metrics::Refusal::Guard);
+            return *response;
+        }
     };
     let mut request = Request::from_parts(parts, Body::from(bytes));
     if opens_session {

@@ -45,6 +45,9 @@ impl EdgeState {
     /// State for `config` dispatching to `workers`, sharing `store` with
     /// other nodes (or, in `dev`, with the in-process worker).
     pub fn shared(config: EdgeConfig, workers: WorkerPool, store: SharedStore) -> Self {
+        // Every family of the edge reads 0 from start-up, not "absent".
+        crate::metrics::register();
+        workers.publish_health();
         let sessions = Arc::new(Sessions::new(
             store.clone(),
             config.session_idle_timeout,

@@ -39,6 +39,10 @@
 //!   the level each era's client asked for.
 //! - [`scrape`]: `/metrics` and `/metrics/cluster` in the Prometheus text
 //!   format, on the MCP listener (operator key) or a listener of their own.
+//! - `metrics`: the edge's series of `common::metrics` — handles resolved
+//!   once, every known label set at zero from start-up, drop guards that
+//!   bring session and stream gauges back down, one observation per MCP
+//!   request and per worker call.
 //! - `drain`: SIGTERM lets the calls in flight finish (within
 //!   `D365MCP_DRAIN_TIMEOUT`) and answers the rest as abandoned.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
@@ -68,6 +72,7 @@ mod listing;
 mod logging;
 mod mcp;
 mod membership;
+mod metrics;
 pub mod origin;
 mod prompts;
 mod refusals;

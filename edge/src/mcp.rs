@@ -8,15 +8,20 @@
 #![allow(deprecated)]
 
 use crate::{
-    EdgeState, auth::Principal, convert, dispatch, listen, listing::mcp_tools, prompts, resources,
-    retries,
+    EdgeState,
+    auth::Principal,
+    convert, dispatch, listen,
+    listing::mcp_tools,
+    metrics::{self, Method, Operation},
+    prompts, resources, retries,
 };
 use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        CustomRequest, CustomResult, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
         Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         LoggingMessageNotification, PaginatedRequestParams, ProgressNotificationParam,
@@ -82,6 +87,7 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let op = Operation::start(Method::ToolsList, &context);
         // A key the tenant policy limits sees only the tools it may call.
         let caller = Principal::of(context.extensions.get());
         let policy = &self.state.config.policy;
@@ -98,7 +104,7 @@ impl ServerHandler for McpHandler {
         if first_page
             && let Some(placeholder) = crate::listing::placeholder(&context, allowed.as_deref())
         {
-            return Ok(placeholder);
+            return op.finish(Ok(placeholder));
         }
         let tools = match &allowed {
             None => mcp_tools().to_vec(),
@@ -108,25 +114,27 @@ impl ServerHandler for McpHandler {
                 .cloned()
                 .collect(),
         };
-        Ok(ListToolsResult::with_all_items(tools))
+        op.finish(Ok(ListToolsResult::with_all_items(tools)))
     }
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list()))
+        let op = Operation::start(Method::ResourcesList, &context);
+        op.finish(Ok(ListResourcesResult::with_all_items(resources::list())))
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(
+        let op = Operation::start(Method::ResourceTemplatesList, &context);
+        op.finish(Ok(ListResourceTemplatesResult::with_all_items(
             resources::templates(),
-        ))
+        )))
     }
 
     async fn read_resource(
@@ -134,32 +142,32 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(
-            &self.state,
-            &Principal::of(context.extensions.get()),
-            &request.uri,
-            &context.ct,
-        )
-        .await
-        .map(Into::into)
+        let op = Operation::start(Method::ResourcesRead, &context);
+        let caller = Principal::of(context.extensions.get());
+        let read = resources::read(&self.state, &caller, &request.uri, &context.ct);
+        op.finish(read.await.map(Into::into))
     }
 
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(prompts::list()))
+        let op = Operation::start(Method::PromptsList, &context);
+        op.finish(Ok(ListPromptsResult::with_all_items(prompts::list())))
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        prompts::get(&request.name, request.arguments)
-            .map(Into::into)
-            .map_err(|failure| convert::error_data(&failure))
+        let op = Operation::start(Method::PromptsGet, &context);
+        op.finish(
+            prompts::get(&request.name, request.arguments)
+                .map(Into::into)
+                .map_err(|failure| convert::error_data(&failure)),
+        )
     }
 
     fn accepted_subscription_filter(
@@ -170,6 +178,9 @@ impl ServerHandler for McpHandler {
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        // Timed for the stream's life, which is the request's.
+        let op = Operation::start(Method::SubscriptionsListen, subscription.request_context());
+        let _open = metrics::StreamOpen::new(metrics::StreamKind::Listen);
         // Updates of environments the caller's tenant policy does not allow
         // are never sent (they would tell when another tenant's changed).
         let caller = Principal::of(subscription.request_context().extensions.get());
@@ -182,7 +193,7 @@ impl ServerHandler for McpHandler {
             })
             .await;
         subscription.cancelled().await;
-        Ok(())
+        op.finish(Ok(()))
     }
 
     #[allow(deprecated)] // the legacy protocols' subscriptions, served beside listen
@@ -191,12 +202,14 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let op = Operation::start(Method::ResourcesSubscribe, &context);
         let caller = Principal::of(context.extensions.get());
         let policy = &self.state.config.policy;
         if let Some(environment) = listen::environment_of(&request.uri)
             && !policy.may_follow(&caller.subject, &caller.tenant, environment.as_deref())
         {
-            return Err(convert::error_data(&Failure::new(
+            metrics::refused(metrics::Refusal::Policy);
+            return op.finish(Err(convert::error_data(&Failure::new(
                 ErrorCode::PermissionDenied,
                 format!(
                     "key `{}` may not follow `{}`: the tenant policy does not allow its \
@@ -204,13 +217,14 @@ impl ServerHandler for McpHandler {
                     common::clip::clip(&caller.subject),
                     common::clip::clip(&request.uri)
                 ),
-            )));
+            ))));
         }
         let conversation = listen::conversation_of(&context.extensions);
         let listeners = &self.state.listeners;
-        listeners
+        let subscribed = listeners
             .subscribe(conversation, context.peer.clone(), &request.uri, true)
-            .await
+            .await;
+        op.finish(subscribed)
     }
 
     #[allow(deprecated)]
@@ -219,11 +233,13 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let op = Operation::start(Method::ResourcesUnsubscribe, &context);
         let conversation = listen::conversation_of(&context.extensions);
         let listeners = &self.state.listeners;
-        listeners
+        let unsubscribed = listeners
             .subscribe(conversation, context.peer.clone(), &request.uri, false)
-            .await
+            .await;
+        op.finish(unsubscribed)
     }
 
     async fn initialize(
@@ -231,9 +247,53 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
+        let mut op = Operation::with_version(Method::Initialize, common::metrics::OTHER);
         listen::Notifier::session_opened(&self.state, &context).await;
         context.peer.set_peer_info(request.clone());
-        self.negotiate_initialize(&request)
+        let result = self.negotiate_initialize(&request);
+        if let Ok(result) = &result {
+            op.set_version(metrics::version_name(Some(
+                result.protocol_version.as_str(),
+            )));
+        }
+        op.finish(result)
+    }
+
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        Operation::start(Method::Ping, &context).finish(Ok(()))
+    }
+
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        let op = Operation::start(Method::Discover, &context);
+        op.finish(Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        )))
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Operation::start(Method::CompletionComplete, &context).finish(Ok(CompleteResult::default()))
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        // rmcp's answer to a method outside MCP, timed as `_OTHER`.
+        let op = Operation::start(Method::Other, &context);
+        op.finish(Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            request.method,
+            None,
+        )))
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -245,6 +305,7 @@ impl ServerHandler for McpHandler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let op = Operation::start(Method::LoggingSetLevel, &context);
         let level = request.level;
         *self.level.lock() = Some(level);
         if let Some(listen::Conversation::Session(id)) =
@@ -256,7 +317,7 @@ impl ServerHandler for McpHandler {
                     "log level kept on this edge only: shared store unreachable");
             }
         }
-        Ok(())
+        op.finish(Ok(()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -264,6 +325,18 @@ impl ServerHandler for McpHandler {
     }
 
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let op = Operation::tool_call(request.name.as_ref(), &context);
+        op.finish(self.call(request, context).await)
+    }
+}
+
+impl McpHandler {
+    /// One `tools/call` (timed by `call_tool`).
+    async fn call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,

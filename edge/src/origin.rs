@@ -131,6 +131,7 @@ pub async fn check(State(allowed): State<Arc<Allowed>>, request: Request, next: 
         None => next.run(request).await,
         Some(reason) => {
             tracing::info!(reason, "request refused by the Host/Origin check");
+            crate::metrics::refused(crate::metrics::Refusal::Origin);
             let failure = Failure::new(ErrorCode::PermissionDenied, reason).with_hint(
                 "send the request from an allowed origin or with none; operators list \
                  origins in D365MCP_ALLOWED_ORIGINS and hosts in D365MCP_ALLOWED_HOSTS",

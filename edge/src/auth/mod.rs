@@ -148,7 +148,18 @@ pub async fn authenticate(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(response) => *response,
+        Err(response) => {
+            // Counted here, not in `check`: `/ready` checks a key too, and
+            // answers a wrong one without refusing anything.
+            crate::metrics::refused(
+                if response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
+                    crate::metrics::Refusal::AuthLimited
+                } else {
+                    crate::metrics::Refusal::Auth
+                },
+            );
+            *response
+        }
     }
 }
 

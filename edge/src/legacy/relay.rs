@@ -114,10 +114,14 @@ impl Legacy {
             Ok(0) => {
                 // Nobody holds the stream any more (its edge died): the
                 // record is stale.
+                crate::metrics::relay(crate::metrics::Relay::NoStream);
                 let _ = self.store.delete(&record_key(session)).await;
                 unknown_session()
             }
-            Ok(_) => StatusCode::ACCEPTED.into_response(),
+            Ok(_) => {
+                crate::metrics::relay(crate::metrics::Relay::Delivered);
+                StatusCode::ACCEPTED.into_response()
+            }
             Err(e) => busy(&format!("the shared store is unreachable ({e})")),
         }
     }

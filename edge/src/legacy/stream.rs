@@ -20,7 +20,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{INBOX, Legacy, RECORD_TTL, RENEW_EVERY, Record, record_key};
-use crate::{EdgeState, auth::Principal, http::Handler};
+use crate::{
+    EdgeState,
+    auth::Principal,
+    http::Handler,
+    metrics::{self, SessionKind, StreamKind},
+};
 
 /// Opens a legacy session for the caller and streams its messages.
 pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Request) -> Response {
@@ -68,10 +73,21 @@ pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Re
     let stop = state.shutdown.child_token();
     let handler = H::for_edge(&state);
     let serve_stop = stop.clone();
+    // The stream's protocol version, known once its `initialize` is served.
+    let version = metrics::SharedVersion::default();
+    let metered = (
+        metrics::SessionOpen::new(SessionKind::Legacy, Arc::clone(&version)),
+        metrics::StreamOpen::new(StreamKind::Legacy),
+    );
+    metrics::session_created(SessionKind::Legacy);
     tokio::spawn(async move {
         let transport = SinkStreamTransport::new(outgoing, incoming);
         match handler.serve_with_ct(transport, serve_stop).await {
             Ok(running) => {
+                if let Some(info) = running.peer().peer_info() {
+                    let _ =
+                        version.set(metrics::version_name(Some(info.protocol_version.as_str())));
+                }
                 let _ = running.waiting().await;
             }
             Err(e) => tracing::debug!(error = %e, "legacy session ended before initializing"),
@@ -84,6 +100,7 @@ pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Re
         session: session.clone(),
         stop,
         renewal,
+        _metered: metered,
     };
     let endpoint = Event::default()
         .event("endpoint")
@@ -128,6 +145,8 @@ struct Closing {
     session: String,
     stop: CancellationToken,
     renewal: tokio::task::JoinHandle<()>,
+    /// Active session and open stream until the stream drops.
+    _metered: (metrics::SessionOpen, metrics::StreamOpen),
 }
 
 impl Drop for Closing {

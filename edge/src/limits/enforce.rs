@@ -64,8 +64,9 @@ pub async fn enforce_stream(
     }
 }
 
-/// The response refusing request `id`.
+/// The response refusing request `id` (counted).
 pub fn refusal(id: &Value, rejection: &Rejection) -> Response {
+    crate::metrics::refused(crate::metrics::Refusal::RateLimit);
     let (failure, limit) = match rejection {
         Rejection::Limited {
             scope,

@@ -65,7 +65,7 @@ use common::{
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use crate::Principal;
+use crate::{Principal, metrics::RateScope};
 
 pub use enforce::{enforce, enforce_stream};
 
@@ -154,21 +154,21 @@ impl Limiter {
                 tool: tool.to_owned(),
                 subject: caller.subject.clone(),
             };
-            self.take(&key, limit, scope).await?;
+            self.take(&key, limit, RateScope::Tool, scope).await?;
         }
         if let Some(limit) = self.limits.for_principal(&caller.subject) {
             let key = format!("{KEY_PREFIX}principal:{}", caller.subject);
             let scope = || Scope::Principal {
                 subject: caller.subject.clone(),
             };
-            self.take(&key, limit, scope).await?;
+            self.take(&key, limit, RateScope::Principal, scope).await?;
         }
         if let Some(limit) = self.limits.for_tenant(&caller.tenant) {
             let key = format!("{KEY_PREFIX}tenant:{}", caller.tenant);
             let scope = || Scope::Tenant {
                 tenant: caller.tenant.clone(),
             };
-            self.take(&key, limit, scope).await?;
+            self.take(&key, limit, RateScope::Tenant, scope).await?;
         }
         Ok(())
     }
@@ -177,9 +177,11 @@ impl Limiter {
         &self,
         key: &str,
         limit: Limit,
+        kind: RateScope,
         scope: impl FnOnce() -> Scope,
     ) -> Result<(), Rejection> {
         let decision = self.decide(key, limit).await?;
+        crate::metrics::rate_limit(kind, decision.allowed);
         if decision.allowed {
             return Ok(());
         }

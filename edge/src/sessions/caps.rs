@@ -158,7 +158,9 @@ impl Caps {
         }
     }
 
+    /// The refusal of a session over `scope`'s cap (counted).
     fn full(&self, scope: Scope) -> Failure {
+        crate::metrics::refused(crate::metrics::Refusal::SessionCap);
         let (who, cap, setting) = match scope {
             Scope::Key => (
                 "this API key",
@@ -215,6 +217,7 @@ impl Caps {
                     format!("{who} holds its most legacy streams on this edge ({cap}, {setting})"),
                 )
                 .with_hint("close a GET /sse stream you no longer read, then open this one again");
+                crate::metrics::refused(crate::metrics::Refusal::SessionCap);
                 return Err((failure, scope));
             }
         }

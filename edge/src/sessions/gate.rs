@@ -58,7 +58,9 @@ pub async fn gate(
         }
         Ok(None) => {
             // Ended elsewhere (or expired): drop the copy held here.
-            sessions.forget(&id).await;
+            sessions
+                .forget(&id, crate::metrics::EndReason::Expired)
+                .await;
             return not_found();
         }
         Err(e) => {
@@ -75,7 +77,9 @@ pub async fn gate(
                 if let Some(slots) = slots {
                     sessions.caps.release(&caller, slots).await;
                 }
-                sessions.forget(&id).await;
+                sessions
+                    .forget(&id, crate::metrics::EndReason::Deleted)
+                    .await;
                 StatusCode::NO_CONTENT.into_response()
             }
             Err(e) => unavailable(&e.to_string()),

@@ -45,7 +45,7 @@ pub use events::SharedEvents;
 pub use gate::{claim, gate, plausible_id};
 pub use record::Records;
 
-use crate::auth::Principal;
+use crate::{auth::Principal, metrics};
 use record::Record;
 
 /// Why a session operation failed.
@@ -66,6 +66,9 @@ pub struct Sessions {
     /// Sessions whose standalone stream (`GET`) is open on this edge: their
     /// session-wide notifications are sent from here.
     standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
+    /// The sessions this edge holds in memory (opened or restored here),
+    /// counted active until their copy here ends.
+    held: parking_lot::Mutex<std::collections::HashMap<SessionId, metrics::SessionOpen>>,
 }
 
 impl Sessions {
@@ -79,6 +82,7 @@ impl Sessions {
             caps: Arc::new(Caps::new(store.clone(), caps, idle_ttl)),
             records: Records::new(store, idle_ttl),
             standalone: Arc::default(),
+            held: Default::default(),
         }
     }
 
@@ -112,12 +116,37 @@ impl Sessions {
         self.local.sessions.read().await.contains_key(id)
     }
 
-    /// Drops this edge's copy of session `id`, if it holds one.
-    async fn forget(&self, id: &SessionId) {
+    /// Drops this edge's copy of session `id`, if it holds one, which ends
+    /// for `reason`.
+    async fn forget(&self, id: &SessionId, reason: metrics::EndReason) {
+        if let Some(mut open) = self.held.lock().remove(id) {
+            open.ends_as(reason);
+        }
         if let Err(e) = self.local.close_session(id).await {
             tracing::debug!(session = %id, error = %e, "closing the local copy of a session");
         }
     }
+}
+
+impl Sessions {
+    /// Counts session `id` active on this edge until its copy here ends.
+    fn hold(&self, id: &SessionId, version: metrics::SharedVersion) {
+        let open = metrics::SessionOpen::new(metrics::SessionKind::Session, version);
+        // A copy replaced (never expected) ends as closed.
+        self.held.lock().insert(id.clone(), open);
+    }
+
+    /// Notes the version session `id` opened with.
+    fn opened_with(&self, id: &SessionId, record: &Record) {
+        if let Some(open) = self.held.lock().get(id) {
+            open.set_version(version_of(record));
+        }
+    }
+}
+
+/// The label of the version a session's record says it opened with.
+fn version_of(record: &Record) -> &'static str {
+    metrics::version_name(Some(record.initialize.protocol_version.as_str()))
 }
 
 /// The id of the session an `initialize` request opens (an extension of
@@ -168,7 +197,9 @@ impl SessionManager for Sessions {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         self.answers.listen(Arc::clone(&self.local)).await;
-        Ok(self.local.create_session().await?)
+        let (id, transport) = self.local.create_session().await?;
+        self.hold(&id, metrics::SharedVersion::default());
+        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -186,11 +217,13 @@ impl SessionManager for Sessions {
             request.request.extensions_mut().insert(Opened(id.clone()));
         }
         let response = self.local.initialize_session(id, message).await?;
-        if let (Some(record), ServerJsonRpcMessage::Response(_)) = (record, &response)
-            && let Err(e) = self.records.save(id, &record).await
-        {
-            tracing::warn!(session = %id, error = %e,
-                "session not saved to the shared store; it lives on this edge only");
+        if let (Some(record), ServerJsonRpcMessage::Response(_)) = (record, &response) {
+            metrics::session_created(metrics::SessionKind::Session);
+            self.opened_with(id, &record);
+            if let Err(e) = self.records.save(id, &record).await {
+                tracing::warn!(session = %id, error = %e,
+                    "session not saved to the shared store; it lives on this edge only");
+            }
         }
         Ok(response)
     }
@@ -204,6 +237,7 @@ impl SessionManager for Sessions {
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         // Called when the local copy stops (idle, shutdown) or is dropped:
         // the session itself lives on in the store until DELETE or expiry.
+        self.held.lock().remove(id);
         Ok(self.local.close_session(id).await?)
     }
 
@@ -212,7 +246,8 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.local.create_stream(id, message).await?)
+        let stream = self.local.create_stream(id, message).await?;
+        Ok(metrics::counted(metrics::StreamKind::Request, stream))
     }
 
     async fn accept_message(
@@ -232,10 +267,13 @@ impl SessionManager for Sessions {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let stream = self.local.create_standalone_stream(id).await?;
         self.standalone.lock().insert(id.clone());
-        let open = StreamOpen {
-            standalone: Arc::clone(&self.standalone),
-            id: id.clone(),
-        };
+        let open = (
+            StreamOpen {
+                standalone: Arc::clone(&self.standalone),
+                id: id.clone(),
+            },
+            metrics::StreamOpen::new(metrics::StreamKind::Standalone),
+        );
         Ok(futures::StreamExt::map(stream, move |event| {
             let _open = &open;
             event
@@ -247,7 +285,8 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.local.resume(id, last_event_id).await?)
+        let stream = self.local.resume(id, last_event_id).await?;
+        Ok(metrics::counted(metrics::StreamKind::Request, stream))
     }
 
     async fn restore_session(
@@ -255,7 +294,17 @@ impl SessionManager for Sessions {
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         self.answers.listen(Arc::clone(&self.local)).await;
-        Ok(self.local.restore_session(id).await?)
+        let outcome = self.local.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            // One more read, only when a session moves to this edge: its
+            // version labels its duration here.
+            let version = match self.records.peek(&id).await {
+                Ok(Some(record)) => version_of(&record),
+                _ => common::metrics::OTHER,
+            };
+            self.hold(&id, Arc::new(version.into()));
+        }
+        Ok(outcome)
     }
 
     // Deliberately `None`: with an event store rmcp would also log every

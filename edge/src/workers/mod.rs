@@ -144,6 +144,23 @@ impl WorkerPool {
             tracing::warn!(worker = %url, %reason, "worker URL cannot be dialled; left out");
         }
         *current = Arc::new(roster);
+        drop(current);
+        self.publish_health();
+    }
+
+    /// Sets `d365mcp_workers{state}` from the current roster (an in-process
+    /// worker is one healthy worker).
+    pub fn publish_health(&self) {
+        let Some(roster) = self.snapshot() else {
+            crate::metrics::workers(1, 0);
+            return;
+        };
+        let healthy = roster
+            .members
+            .values()
+            .filter(|m| m.healthy.load(Ordering::Relaxed))
+            .count();
+        crate::metrics::workers(healthy, roster.members.len() - healthy);
     }
 
     fn snapshot(&self) -> Option<Arc<Roster>> {
@@ -197,6 +214,7 @@ impl WorkerPool {
             }
         });
         futures::future::join_all(checks).await;
+        self.publish_health();
     }
 
     /// Checks health every `interval` until `stop` is cancelled.
@@ -299,7 +317,10 @@ impl Roster {
                     if never_started(&status)
                         || (read_only && status.code() == tonic::Code::Unavailable) =>
                 {
-                    member.healthy.store(false, Ordering::Relaxed);
+                    if member.healthy.swap(false, Ordering::Relaxed) {
+                        // Seen at the next health round too; said now.
+                        crate::metrics::worker_lost();
+                    }
                     tracing::warn!(worker = %member.url, error = %status, "worker unreachable; trying the next one");
                     last_error = format!("{}: {}", member.url, status.message());
                 }
