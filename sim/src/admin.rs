@@ -12,9 +12,12 @@
 //! - `GET /_sim/journal?after=SEQ&limit=N`: the writes the application
 //!   answered, in order, with their status and body (see `journal`); 404
 //!   unless the simulator runs with `--journal`.
+//! - `GET /_sim/traces?trace_id=HEX&after=SEQ`: recent requests that
+//!   carried a W3C `traceparent`, with it and their `tracestate` (see
+//!   `traces`).
 //! - `POST /_sim/reset`: back to the start-up faults and module versions,
-//!   throttling state (counters, blocks, escalation), request counts and
-//!   the journal forgotten; 204.
+//!   throttling state (counters, blocks, escalation), request counts, the
+//!   traces seen and the journal forgotten; 204.
 //!
 //! The simulator is a test tool on a trusted network: the admin API has no
 //! auth of its own, and is never subject to the faults it controls.
@@ -34,6 +37,7 @@ use crate::faults::FaultConfig;
 use crate::faults::inject::Faults;
 use crate::journal::Journal;
 use crate::requests::RequestLog;
+use crate::traces::Traces;
 
 /// The shared run-time state of auth, faults and request counts: what the
 /// admin API changes and reports, and what the gate (which builds it and
@@ -42,6 +46,8 @@ pub(crate) struct Control {
     pub verifier: Verifier,
     pub faults: Faults,
     pub requests: RequestLog,
+    /// Recent requests that carried trace context.
+    pub traces: Traces,
     /// Service updates applied (see `routes::AppState::upgrades`).
     pub upgrades: Arc<std::sync::atomic::AtomicU32>,
     /// The write journal, when `--journal` is on.
@@ -56,6 +62,7 @@ pub(crate) fn router(control: Arc<Control>) -> Router {
         .route("/_sim/reset", post(reset))
         .route("/_sim/upgrade", post(upgrade))
         .route("/_sim/journal", get(get_journal))
+        .route("/_sim/traces", get(get_traces))
         .with_state(control)
 }
 
@@ -141,6 +148,32 @@ async fn get_journal(
     }
 }
 
+/// `after` and `trace_id` of `GET /_sim/traces`.
+#[derive(serde::Deserialize)]
+struct TracesQuery {
+    #[serde(default)]
+    after: u64,
+    trace_id: Option<String>,
+}
+
+async fn get_traces(
+    State(control): State<Arc<Control>>,
+    query: Result<Query<TracesQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(e) => return error(&format!("`after` must be a whole number: {e}")),
+    };
+    let page = control.traces.page(query.after, query.trace_id.as_deref());
+    match serde_json::to_string(&page) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({ "error": e.to_string() }).to_string(),
+        ),
+    }
+}
+
 async fn upgrade(State(control): State<Arc<Control>>) -> Response {
     let n = control
         .upgrades
@@ -156,6 +189,7 @@ async fn upgrade(State(control): State<Arc<Control>>) -> Response {
 async fn reset(State(control): State<Arc<Control>>) -> StatusCode {
     control.faults.reset();
     control.requests.reset();
+    control.traces.reset();
     if let Some(journal) = &control.journal {
         journal.reset();
     }

@@ -1,12 +1,14 @@
 //! The middleware in front of D365FO's endpoints, and the router around it.
 //!
 //! Every request to `/data`, `/Metadata` or `/api` is counted by path (for
-//! `GET /_sim/requests`), then passes, in order: the bearer check (401),
+//! `GET /_sim/requests`) and its trace context recorded (for
+//! `GET /_sim/traces`), then passes, in order: the bearer check (401),
 //! throttling (429, holding a concurrency slot until the response is done),
 //! added latency, then an injected fault (drop, 500, 502, 503) or the real
 //! handler. With auth mode `None` and no fault configured, the gate is the
-//! count (an atomic add and a short, usually uncontended lock) and one
-//! atomic load and a branch.
+//! count (an atomic add and a short, usually uncontended lock), the trace
+//! record (another such lock, when the request has a `traceparent`) and
+//! one atomic load and a branch.
 //!
 //! The token endpoint and the admin API are merged beside the gated router,
 //! so faults never reach them.
@@ -54,6 +56,7 @@ pub(crate) fn wrap(
         verifier: Verifier::new(&auth),
         faults: Faults::new(faults),
         requests: RequestLog::default(),
+        traces: Default::default(),
         upgrades,
         journal,
     });
@@ -80,6 +83,9 @@ async fn gate(State(control): State<Arc<Control>>, request: Request, next: Next)
     }
     // Counted before anything can refuse it: the count is what clients sent.
     control.requests.record(request.uri().path());
+    control
+        .traces
+        .record(request.method(), request.uri().path(), request.headers());
     if control.verifier.mode() == AuthMode::None && !control.faults.is_active() {
         return next.run(request).await;
     }

@@ -13,10 +13,13 @@
 //! `GET /_sim/journal?after=SEQ&limit=N` pages through the entries after
 //! sequence number `SEQ` (default 0; the first entry is 1), at most `N`
 //! (default and most [`MAX_PAGE`]): `{"entries": [{"seq", "method", "path",
-//! "status", "body"}], "last": SEQ, "dropped": N}`. `body` is the request
-//! body as text, cut at [`MAX_BODY`] bytes: auditors search it for the
-//! marker their write carried (a key, a field value), which works for JSON
-//! and `$batch` bodies alike.
+//! "status", "body", "traceparent"}], "last": SEQ, "dropped": N}`. `body`
+//! is the request body as text, cut at [`MAX_BODY`] bytes: auditors search
+//! it for the marker their write carried (a key, a field value), which
+//! works for JSON and `$batch` bodies alike. `traceparent` is the W3C trace
+//! context header the write came with (absent without one; cut at
+//! [`MAX_TRACEPARENT`] bytes), so an audit can follow a write to the MCP
+//! call that made it.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] entries are kept, the oldest dropped
 //! first (counted in `dropped`), and bodies longer than [`MAX_BODY`] are
@@ -45,6 +48,8 @@ pub const MAX_PAGE: usize = 10_000;
 const MAX_READ: usize = 64 * 1024 * 1024;
 /// Longest path kept.
 const MAX_PATH: usize = 1024;
+/// Longest `traceparent` kept (a valid one has 55 bytes).
+pub const MAX_TRACEPARENT: usize = 128;
 
 /// One write and its answer.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +59,8 @@ pub struct Entry {
     pub path: String,
     pub status: u16,
     pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The journal of one simulator (present only when journaling is on).
@@ -80,8 +87,17 @@ pub struct Page {
 }
 
 impl Journal {
-    fn record(&self, method: &Method, path: &str, status: u16, body: &[u8]) {
+    fn record(
+        &self,
+        method: &Method,
+        path: &str,
+        status: u16,
+        body: &[u8],
+        traceparent: Option<&[u8]>,
+    ) {
         let cut = &body[..body.len().min(MAX_BODY)];
+        let traceparent = traceparent
+            .map(|v| String::from_utf8_lossy(&v[..v.len().min(MAX_TRACEPARENT)]).into_owned());
         let path = percent_decode_str(path).decode_utf8_lossy();
         let path: String = path.chars().take(MAX_PATH).collect();
         let mut inner = self.inner.lock();
@@ -92,6 +108,7 @@ impl Journal {
             path,
             status,
             body: String::from_utf8_lossy(cut).into_owned(),
+            traceparent,
         };
         if inner.entries.len() == MAX_ENTRIES {
             inner.entries.pop_front();
@@ -159,10 +176,13 @@ pub(crate) async fn record(
         }
     };
     let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+    let traceparent = parts.headers.get("traceparent").cloned();
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
-    journal.record(&method, &path, response.status().as_u16(), &bytes);
+    let status = response.status().as_u16();
+    let traceparent = traceparent.as_ref().map(|v| v.as_bytes());
+    journal.record(&method, &path, status, &bytes, traceparent);
     response
 }
 
@@ -179,6 +199,7 @@ mod tests {
                 "/data/X",
                 201,
                 format!("{{\"i\":{i}}}").as_bytes(),
+                None,
             );
         }
         let page = journal.page(0, 2);
@@ -195,20 +216,30 @@ mod tests {
         assert_eq!(page.entries[0].body, "{\"i\":3}");
         assert!(journal.page(5, 100).entries.is_empty());
         journal.reset();
-        journal.record(&Method::PATCH, "/data/X('a%20b')", 204, b"");
+        journal.record(&Method::PATCH, "/data/X('a%20b')", 204, b"", Some(b"00-tp"));
         let page = journal.page(0, 100);
         assert_eq!(page.entries.len(), 1);
         assert_eq!(page.entries[0].seq, 6);
         assert_eq!(page.entries[0].path, "/data/X('a b')");
+        assert_eq!(page.entries[0].traceparent.as_deref(), Some("00-tp"));
     }
 
     #[test]
     fn bodies_are_cut_and_entries_bounded() {
         let journal = Journal::default();
-        journal.record(&Method::POST, "/data/X", 201, &vec![b'a'; MAX_BODY * 2]);
+        let long = vec![b'0'; MAX_TRACEPARENT * 2];
+        journal.record(
+            &Method::POST,
+            "/data/X",
+            201,
+            &vec![b'a'; MAX_BODY * 2],
+            Some(&long),
+        );
         assert_eq!(journal.page(0, 1).entries[0].body.len(), MAX_BODY);
+        let kept = journal.page(0, 1).entries[0].traceparent.clone().unwrap();
+        assert_eq!(kept.len(), MAX_TRACEPARENT);
         for _ in 0..MAX_ENTRIES {
-            journal.record(&Method::DELETE, "/data/X", 204, b"");
+            journal.record(&Method::DELETE, "/data/X", 204, b"", None);
         }
         let page = journal.page(0, MAX_PAGE + 5);
         assert_eq!(page.entries.len(), MAX_PAGE);

@@ -21,7 +21,8 @@
 //! - [`auth`]: the Entra-style token endpoint and D365FO's bearer check.
 //! - [`faults`]: latency, throttling, 5xx and dropped connections;
 //!   `admin` changes them at run time (`/_sim/faults`, `/_sim/reset`) and
-//!   reports the request counts of `requests` (`/_sim/requests`), and
+//!   reports the request counts of `requests` (`/_sim/requests`) and the
+//!   trace context `traces` saw (`/_sim/traces`), and
 //!   `gate` puts all of it in front of D365FO's endpoints (see README.md).
 //! - `splitmix`: the one SplitMix64 generator behind seeded data and
 //!   fault draws.
@@ -44,6 +45,7 @@ mod requests;
 mod routes;
 mod server;
 mod splitmix;
+mod traces;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -15,4 +15,5 @@ mod metadata;
 mod requests;
 mod services;
 mod support;
+mod traces;
 mod values;
