@@ -23,6 +23,8 @@ use std::{
 use common::metrics::{OTHER, get};
 use prometheus::{IntCounter, IntGauge};
 
+#[cfg(test)]
+pub use operation::error_name as operation_error_name;
 pub use operation::{Method, Operation, version_name};
 pub use worker_call::WorkerCall;
 

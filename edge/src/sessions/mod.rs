@@ -129,6 +129,12 @@ impl Sessions {
 }
 
 impl Sessions {
+    /// How many sessions this edge holds in memory.
+    #[cfg(test)]
+    pub fn held_count(&self) -> usize {
+        self.held.lock().len()
+    }
+
     /// Counts session `id` active on this edge until its copy here ends.
     fn hold(&self, id: &SessionId, version: metrics::SharedVersion) {
         let open = metrics::SessionOpen::new(metrics::SessionKind::Session, version);

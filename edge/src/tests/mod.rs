@@ -2,6 +2,7 @@
 
 mod auth;
 mod limits;
+mod metrics;
 mod prompts;
 mod resources;
 mod retries;
