@@ -47,6 +47,9 @@ pub struct Cli {
     /// Log filter when RUST_LOG is unset, e.g. `info` or `edge=debug,info`.
     #[arg(long, env = "D365MCP_LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
+    /// OTLP/gRPC collector to export trace spans to, e.g. http://localhost:4317; off when unset.
+    #[arg(long, env = "D365MCP_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -363,6 +366,27 @@ impl Cli {
     /// The validated log format.
     pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
         LogFormat::parse("D365MCP_LOG_FORMAT (--log-format)", &self.log_format)
+    }
+
+    /// Where spans are exported, as `d365mcp-<role>`; `None` when no
+    /// endpoint is set (or it is set empty).
+    pub fn otlp(&self) -> Result<Option<common::telemetry::Otlp>, ConfigError> {
+        let Some(endpoint) = self
+            .otlp_endpoint
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let role = match self.command {
+            Command::Dev(_) => "dev",
+            Command::Edge(_) => "edge",
+            Command::Worker(_) => "worker",
+            Command::Sim(_) => "sim",
+            Command::Loadtest(_) => "loadtest",
+            Command::Chaos(_) => "chaos",
+        };
+        common::telemetry::Otlp::new(endpoint, &format!("d365mcp-{role}")).map(Some)
     }
 }
 

@@ -18,14 +18,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let format = match cli.log_format() {
-        Ok(format) => format,
-        Err(e) => return config_error(&e),
+    let (format, otlp) = match (cli.log_format(), cli.otlp()) {
+        (Ok(format), Ok(otlp)) => (format, otlp),
+        (Err(e), _) | (_, Err(e)) => return config_error(&e),
     };
-    if let Err(e) = common::telemetry::init(format, &cli.log_level) {
-        eprintln!("d365mcp: {e}");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,6 +30,18 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("d365mcp: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
+        }
+    };
+    // Inside the runtime: the OTLP exporter's gRPC channel is bound to it.
+    // Dropped after the role's work, which exports the last spans.
+    let _telemetry = {
+        let _inside = runtime.enter();
+        match common::telemetry::init(format, &cli.log_level, otlp.as_ref()) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("d365mcp: {e}");
+                return ExitCode::from(2);
+            }
         }
     };
     match runtime.block_on(roles::run(cli.command)) {

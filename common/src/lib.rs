@@ -29,7 +29,10 @@
 //!   environment to a worker.
 //! - [`store`]: the shared-state trait family, its in-memory backend and its
 //!   Redis backend.
-//! - [`telemetry`]: tracing set-up (text or JSON logs).
+//! - [`telemetry`]: tracing set-up (text or JSON logs, optional OTLP
+//!   export of spans).
+//! - [`trace`]: W3C trace context — `traceparent`/`tracestate` checked,
+//!   continued on each hop's span, handed to the D365FO client.
 
 pub mod assertion;
 pub mod catalogue;
@@ -47,5 +50,6 @@ pub mod proto;
 pub mod ring;
 pub mod store;
 pub mod telemetry;
+pub mod trace;
 
 pub use error::{ErrorCode, Failure};
