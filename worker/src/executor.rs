@@ -219,15 +219,27 @@ async fn execute(
         let limit = tokio::time::sleep(DETACHED_LIMIT);
         let result = tokio::select! {
             result = run(&node, &request, &tx) => result,
-            () = limit => error_result(WorkerError::OutcomeUnknown(format!(
-                "the write ran for more than {} s without an answer",
-                DETACHED_LIMIT.as_secs()
-            ))),
+            () = limit => {
+                // Cut off before `run` could count it.
+                crate::metrics::tool_call(
+                    &request.tool,
+                    &request.tenant,
+                    node.environment(&request.environment)
+                        .map_or(common::metrics::OTHER, |env| env.name.as_str()),
+                    common::ErrorCode::OutcomeUnknown.as_str(),
+                    DETACHED_LIMIT,
+                );
+                error_result(WorkerError::OutcomeUnknown(format!(
+                    "the write ran for more than {} s without an answer",
+                    DETACHED_LIMIT.as_secs()
+                )))
+            }
         };
         attempt.finish(&result).await;
         result
     };
     let Some(task) = detached.detached.spawn(task.in_current_span()) else {
+        crate::metrics::write_claim(crate::metrics::WriteClaim::Refused);
         return error_result(WorkerError::Unavailable(format!(
             "this worker already runs {} writes with idempotency keys; nothing was sent or \
              recorded; retry shortly",
@@ -260,8 +272,11 @@ async fn run(
 ) -> ToolResult {
     let started = tokio::time::Instant::now();
     let deadline = Deadline::from_unix_ms(request.deadline_unix_ms);
+    // The metrics' label: the environment as resolved, once it is.
+    let mut environment = common::metrics::OTHER;
     let work = async {
         let (env, args) = resolve(node, request)?;
+        environment = env.name.as_str();
         let ctx = Context {
             node,
             env,
@@ -304,6 +319,16 @@ async fn run(
             if known_tool {
                 node.stats.record(&request.tool, elapsed, None);
             }
+            // The worker builds no `isError` outputs (`crate::error`); one
+            // would count as the MCP conventions name it.
+            let error_type = if output.is_error { "tool_error" } else { "" };
+            crate::metrics::tool_call(
+                &request.tool,
+                &request.tenant,
+                environment,
+                error_type,
+                elapsed,
+            );
             tracing::info!(elapsed_ms, "tool call succeeded");
             Outcome::Output(output)
         }
@@ -313,6 +338,13 @@ async fn run(
                 node.stats
                     .record(&request.tool, elapsed, Some(code.as_str()));
             }
+            crate::metrics::tool_call(
+                &request.tool,
+                &request.tenant,
+                environment,
+                code.as_str(),
+                elapsed,
+            );
             if code == common::ErrorCode::Internal {
                 tracing::error!(elapsed_ms, %code, %error, "tool call failed");
             } else {

@@ -19,6 +19,10 @@
 //! - `watch`: [`Worker::watch_versions`] notices D365FO service updates and
 //!   announces them to the edges through the store.
 //! - [`stats`]: calls, errors and latency per tool.
+//! - [`metrics`]: the worker's label values on the node's Prometheus
+//!   families (`common::metrics`) — tool calls, D365FO requests, retries,
+//!   throttle windows, breakers, write claims, the cache — and
+//!   [`metrics::init`], which puts them at zero when a worker starts.
 //! - [`call_log`]: retries, throttle waits and pages read, sent to the
 //!   caller as log events while its call runs; [`progress`]: the call's
 //!   progress events, when its caller asked for them.
@@ -55,6 +59,7 @@ pub mod error;
 pub mod executor;
 pub mod grpc;
 pub mod metadata;
+pub mod metrics;
 pub mod node;
 pub mod progress;
 pub mod replay;

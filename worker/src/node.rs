@@ -61,6 +61,7 @@ impl Node {
     /// Builds one shared HTTP client (pooled, with the configured timeouts)
     /// and a client with its token provider per environment.
     pub fn new(config: WorkerConfig, store: SharedStore) -> Result<Self, WorkerError> {
+        crate::metrics::init(&config);
         let http = reqwest::Client::builder()
             .user_agent(concat!("d365mcp/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)

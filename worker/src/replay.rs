@@ -48,7 +48,10 @@ use common::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::d365::{retry::unix_now_ms, write_once};
+use crate::{
+    d365::{retry::unix_now_ms, write_once},
+    metrics::{WriteClaim, write_claim},
+};
 
 /// Request ids the edge derives from a client's idempotency key start so.
 pub const KEYED: &str = "idem-";
@@ -158,7 +161,11 @@ pub async fn begin(store: &SharedStore, request: &CallToolRequest) -> Begin {
             Ok(false) => match store.get(&key).await {
                 Ok(Some(bytes)) => {
                     return match serde_json::from_slice::<Record>(&bytes) {
-                        Ok(first) => Begin::Retry(answer(&first, &record.digest)),
+                        Ok(first) => {
+                            let (claim, result) = answer(&first, &record.digest);
+                            write_claim(claim);
+                            Begin::Retry(result)
+                        }
                         Err(_) => retry_with(unreadable()),
                     };
                 }
@@ -278,16 +285,25 @@ fn unknown_after(failure: &Failure) -> Failure {
     )
 }
 
-/// The answer to a retry, from the first attempt's record.
-fn answer(first: &Record, digest: &str) -> ToolResult {
+/// The answer to a retry, from the first attempt's record, and what it
+/// counts as in the metrics: a key used for another call is a conflict, a
+/// first attempt still running is in progress, anything else (its result,
+/// its unknown outcome, its end presumed) is replayed from the record.
+fn answer(first: &Record, digest: &str) -> (WriteClaim, ToolResult) {
     if first.digest != digest {
-        return result_of(Failure::new(
+        let conflict = result_of(Failure::new(
             ErrorCode::Conflict,
             "this idempotency key was already used for another call (another tool or other \
              arguments); a new change needs a new key",
         ));
+        return (WriteClaim::Conflict, conflict);
     }
-    match &first.ended {
+    let claim = if first.ended.is_none() && !presumed_dead(first) {
+        WriteClaim::InProgress
+    } else {
+        WriteClaim::Replayed
+    };
+    let result = match &first.ended {
         Some(Ended::Output {
             content_json,
             structured_content_json,
@@ -305,16 +321,12 @@ fn answer(first: &Record, digest: &str) -> ToolResult {
              large to keep; read the record to see it",
         )),
         Some(Ended::Unknown(failure)) => result_of(failure.clone()),
-        None if first.deadline_ms > 0
-            && unix_now_ms() > first.deadline_ms.saturating_add(GRACE_MS) =>
-        {
-            result_of(Failure::new(
-                ErrorCode::OutcomeUnknown,
-                "the first attempt with this idempotency key stopped without recording its \
+        None if presumed_dead(first) => result_of(Failure::new(
+            ErrorCode::OutcomeUnknown,
+            "the first attempt with this idempotency key stopped without recording its \
                  outcome (its worker may have died); it may or may not have been applied, so read \
                  the record before making the change with a new key",
-            ))
-        }
+        )),
         None => result_of(
             Failure::new(
                 ErrorCode::Unavailable,
@@ -323,7 +335,14 @@ fn answer(first: &Record, digest: &str) -> ToolResult {
             )
             .with_retry_after(Duration::from_secs(2)),
         ),
-    }
+    };
+    (claim, result)
+}
+
+/// Whether a first attempt that recorded no end is past its deadline and
+/// grace: its worker died.
+fn presumed_dead(first: &Record) -> bool {
+    first.deadline_ms > 0 && unix_now_ms() > first.deadline_ms.saturating_add(GRACE_MS)
 }
 
 /// A result kept for retries, or [`Ended::Unkept`] when it is too large.
@@ -355,7 +374,9 @@ fn result_of(failure: Failure) -> ToolResult {
     }
 }
 
+/// A keyed write refused before anything was recorded or sent.
 fn retry_with(failure: Failure) -> Begin {
+    write_claim(WriteClaim::Refused);
     Begin::Retry(result_of(failure))
 }
 

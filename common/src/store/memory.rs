@@ -80,8 +80,10 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store. It is always reachable, so it sets
+    /// `d365mcp_store_up` (a node on it has no Redis to miss).
     pub fn new() -> Self {
+        crate::metrics::get().store.up.set(1);
         Self::default()
     }
 

@@ -17,7 +17,7 @@ pub const PREFIX: &str = "d365mcp:meta:v1:";
 const MAX_ID_CHARS: usize = 200;
 
 /// What a cache entry holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// One label text: id is `{language}:{label id}`.
     Label,
@@ -34,6 +34,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind: the bounded `kind` label of the cache's metrics.
+    pub const ALL: [Self; 6] = [
+        Self::Label,
+        Self::Entity,
+        Self::Enum,
+        Self::Entities,
+        Self::Enums,
+        Self::Actions,
+    ];
+
     /// The kind's segment in a key.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,7 +60,11 @@ impl Kind {
 /// A cache key. Built only by [`CacheKey::new`] and the shortcuts, so every
 /// key has the prefix, a version and an escaped id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(String);
+pub struct CacheKey {
+    key: String,
+    /// Also in `key`; kept apart for the metrics' `kind` label.
+    kind: Kind,
+}
 
 impl CacheKey {
     /// The key of `kind`/`id` in environment version `version`.
@@ -64,7 +78,7 @@ impl CacheKey {
             key.push(':');
             escape_into(&mut key, id);
         }
-        Self(key)
+        Self { key, kind }
     }
 
     /// `label:{language}:{id}`; the language lower-cased, as D365FO treats
@@ -79,19 +93,24 @@ impl CacheKey {
 
     /// The key as the store sees it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.key
+    }
+
+    /// What the entry holds.
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// The key of the lock held while this entry is filled.
     pub fn lock_key(&self) -> String {
-        let rest = self.0.strip_prefix(PREFIX).unwrap_or(&self.0);
+        let rest = self.key.strip_prefix(PREFIX).unwrap_or(&self.key);
         format!("{PREFIX}fill:{rest}")
     }
 }
 
 impl std::fmt::Display for CacheKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.key)
     }
 }
 

@@ -166,6 +166,14 @@ impl MetadataCache {
             .max_capacity(config.l1_capacity_bytes)
             .weigher(|_: &CacheKey, slot: &Slot| slot.weight)
             .expire_after(SlotExpiry)
+            .eviction_listener(|key: Arc<CacheKey>, _, cause| {
+                // Expired or pushed out by the byte budget; an explicit
+                // invalidation (a slot expired on tokio's clock) is an
+                // expiry too, and a replaced value is not gone.
+                if cause.was_evicted() || cause == moka::notification::RemovalCause::Explicit {
+                    crate::metrics::cache_eviction(key.kind(), "l1");
+                }
+            })
             .build();
         let owner = format!(
             "pid {} at {}",
@@ -274,7 +282,10 @@ impl MetadataCache {
         Fut: Future<Output = Result<Entry, WorkerError>>,
     {
         let stats = &self.inner.stats;
-        if let Some(slot) = self.inner.l1.get(key).await {
+        let l1 = self.inner.l1.get(key).await;
+        let hit = l1.as_ref().is_some_and(Slot::live);
+        crate::metrics::cache_request(key.kind(), "l1", hit);
+        if let Some(slot) = l1 {
             if slot.live() {
                 bump(&stats.l1_hits);
                 self.count_negative(&slot.entry);

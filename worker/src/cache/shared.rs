@@ -27,7 +27,9 @@ const MAX_POLL: Duration = Duration::from_millis(250);
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl Inner {
-    /// Reads `key` from the store, or fills it once for the cluster.
+    /// Reads `key` from the store, or fills it once for the cluster. The
+    /// lookup counts as an L2 hit when the value came from the store (at
+    /// once or after another worker's fill), else as a miss.
     pub(super) async fn load<F, Fut>(
         &self,
         key: &CacheKey,
@@ -39,8 +41,25 @@ impl Inner {
         Fut: Future<Output = Result<Entry, WorkerError>>,
     {
         let Some(store) = &self.store else {
-            return self.fill_direct(fill).await;
+            return self.fill_direct(key, fill).await;
         };
+        let (loaded, hit) = self.load_shared(store, key, deadline, fill).await;
+        crate::metrics::cache_request(key.kind(), "l2", hit);
+        loaded
+    }
+
+    /// [`Inner::load`] with a store; `true` beside a value read from it.
+    async fn load_shared<F, Fut>(
+        &self,
+        store: &SharedStore,
+        key: &CacheKey,
+        deadline: Deadline,
+        fill: F,
+    ) -> (Result<Slot, WorkerError>, bool)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, WorkerError>>,
+    {
         let lock_key = key.lock_key();
         // Without a deadline, waiting is still bounded: by then a healthy
         // holder has written the value and a dead one's lock has expired.
@@ -51,20 +70,11 @@ impl Inner {
         let mut waited = false;
         loop {
             match self.read(store, key).await {
-                Ok(Some(slot)) => {
-                    bump(&self.stats.l2_hits);
-                    if waited {
-                        bump(&self.stats.remote_waits);
-                    }
-                    if matches!(*slot.entry, Entry::Missing { .. }) {
-                        bump(&self.stats.negative_hits);
-                    }
-                    return Ok(slot);
-                }
+                Ok(Some(slot)) => return (Ok(self.l2_hit(slot, waited)), true),
                 Ok(None) => {}
                 Err(e) => {
                     self.store_failed(&e);
-                    return self.fill_direct(fill).await;
+                    return (self.fill_direct(key, fill).await, false);
                 }
             }
             let token = Bytes::from(self.owner.clone());
@@ -72,37 +82,44 @@ impl Inner {
                 .set_if_absent(&lock_key, token, self.config.fill_lock_ttl)
                 .await
             {
-                Ok(true) => return self.fill_locked(store, key, lock_key, fill).await,
+                Ok(true) => return (self.fill_locked(store, key, lock_key, fill).await, false),
                 Ok(false) => {}
                 Err(e) => {
                     self.store_failed(&e);
-                    return self.fill_direct(fill).await;
+                    return (self.fill_direct(key, fill).await, false);
                 }
             }
             waited = true;
             match self.wait(store, key, &lock_key, deadline).await {
-                Ok(Some(slot)) => {
-                    bump(&self.stats.l2_hits);
-                    bump(&self.stats.remote_waits);
-                    if matches!(*slot.entry, Entry::Missing { .. }) {
-                        bump(&self.stats.negative_hits);
-                    }
-                    return Ok(slot);
-                }
+                Ok(Some(slot)) => return (Ok(self.l2_hit(slot, true)), true),
                 // The lock vanished without a value: try to take it.
                 Ok(None) => {}
                 Err(Waiting::Store(e)) => {
                     self.store_failed(&e);
-                    return self.fill_direct(fill).await;
+                    return (self.fill_direct(key, fill).await, false);
                 }
                 Err(Waiting::Deadline) => {
-                    return Err(WorkerError::DeadlineExceeded(format!(
+                    let error = WorkerError::DeadlineExceeded(format!(
                         "the call's deadline passed while another worker was reading the same \
                          metadata from D365FO ({key}); try again, it is probably cached now"
-                    )));
+                    ));
+                    return (Err(error), false);
                 }
             }
         }
+    }
+
+    /// Counts a value served from the store, `waited` for another
+    /// worker's fill or not.
+    fn l2_hit(&self, slot: Slot, waited: bool) -> Slot {
+        bump(&self.stats.l2_hits);
+        if waited {
+            bump(&self.stats.remote_waits);
+        }
+        if matches!(*slot.entry, Entry::Missing { .. }) {
+            bump(&self.stats.negative_hits);
+        }
+        slot
     }
 
     /// The value at `key`, or `None` when absent or unreadable (an entry
@@ -173,6 +190,7 @@ impl Inner {
                     if let Err(e) = store.set(key.as_str(), bytes.into(), Some(ttl)).await {
                         self.store_failed(&e);
                     }
+                    crate::metrics::cache_fill(key.kind());
                     Ok(self.slot(entry, weight))
                 }
                 Err(e) => Err(WorkerError::Internal(format!(
@@ -189,7 +207,7 @@ impl Inner {
     }
 
     /// Fills without the store.
-    async fn fill_direct<F, Fut>(&self, fill: F) -> Result<Slot, WorkerError>
+    async fn fill_direct<F, Fut>(&self, key: &CacheKey, fill: F) -> Result<Slot, WorkerError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Entry, WorkerError>>,
@@ -198,6 +216,7 @@ impl Inner {
         match fill().await {
             Ok(entry) => {
                 let weight = serde_json::to_vec(&entry).map_or(0, |b| b.len());
+                crate::metrics::cache_fill(key.kind());
                 Ok(self.slot(entry, weight))
             }
             Err(error) => {

@@ -57,6 +57,7 @@ use common::{config::BreakerConfig, store::SharedStore};
 use futures::{StreamExt, stream::BoxStream};
 use tokio::time::Instant;
 
+use self::report::Reported;
 use self::state::View;
 pub use self::{
     report::{BreakerCounters, Health},
@@ -92,7 +93,11 @@ struct Shared {
     key: String,
     probe_key: String,
     base_url: String,
+    /// The environment's name, the metrics' label.
+    environment: String,
     view: parking_lot::Mutex<View>,
+    /// The state last shown in the metrics.
+    reported: Reported,
     /// Held while reading the store: one read for concurrent callers.
     refreshing: tokio::sync::Mutex<()>,
     /// The subscription to the channel and its task.
@@ -115,6 +120,13 @@ struct Probe {
     store: SharedStore,
 }
 
+impl Shared {
+    /// Shows `view`'s state in the metrics, if it changed.
+    fn report(&self, view: &View) {
+        self.reported.report(&self.environment, view, unix_now_ms());
+    }
+}
+
 impl Drop for Probe {
     fn drop(&mut self) {
         self.shared.view.lock().probing = false;
@@ -135,10 +147,12 @@ enum Read {
 }
 
 impl Breaker {
-    /// The breaker of the environment at `base_url`, as `config` sets it,
-    /// with probes claimed for `probe_ttl` (as long as a request may run).
+    /// The breaker of the environment named `environment` at `base_url`,
+    /// as `config` sets it, with probes claimed for `probe_ttl` (as long as
+    /// a request may run).
     pub fn new(
         store: SharedStore,
+        environment: &str,
         base_url: &str,
         config: BreakerConfig,
         probe_ttl: Duration,
@@ -155,7 +169,9 @@ impl Breaker {
                 probe_key: format!("{key}:probe"),
                 key,
                 base_url,
+                environment: environment.to_owned(),
                 view: parking_lot::Mutex::new(View::default()),
+                reported: Reported::default(),
                 refreshing: tokio::sync::Mutex::new(()),
                 listener: super::listener::Listener::default(),
             }),
@@ -283,8 +299,12 @@ impl Breaker {
     /// Opens (or reopens) the breaker: this view at once, every other
     /// through the store and [`CHANNEL`].
     async fn open(&self, open: Open) {
-        if !self.shared.view.lock().learn_open(open) {
-            return;
+        {
+            let mut view = self.shared.view.lock();
+            if !view.learn_open(open) {
+                return;
+            }
+            self.shared.report(&view);
         }
         BreakerCounters::count(&self.counters.opened);
         tracing::warn!(
@@ -308,7 +328,11 @@ impl Breaker {
 
     /// Closes the breaker after an answered probe of `open`.
     async fn close(&self, open: Open) {
-        self.shared.view.lock().learn_close(open.until_ms);
+        {
+            let mut view = self.shared.view.lock();
+            view.learn_close(open.until_ms);
+            self.shared.report(&view);
+        }
         BreakerCounters::count(&self.counters.closed);
         tracing::info!(environment = %self.shared.base_url, "D365FO environment answered the probe; sending to it again");
         if let Err(error) = self.store.delete(&self.shared.key).await {
@@ -340,6 +364,7 @@ impl Breaker {
         if !force {
             let view = self.shared.view.lock();
             if view.fresh(REFRESH_INTERVAL) {
+                self.shared.report(&view);
                 return view.open;
             }
         }
@@ -347,6 +372,7 @@ impl Breaker {
         if !force {
             let view = self.shared.view.lock();
             if view.fresh(REFRESH_INTERVAL) {
+                self.shared.report(&view);
                 return view.open;
             }
         }
@@ -364,6 +390,7 @@ impl Breaker {
             Read::Absent => view.learn_absent(unix_now_ms()),
             Read::Unreachable => {}
         }
+        self.shared.report(&view);
         view.refreshed = Some(Instant::now());
         view.open
     }
@@ -404,10 +431,14 @@ async fn apply(mut messages: BoxStream<'static, Bytes>, shared: Weak<Shared>) {
         };
         match Message::parse(&message) {
             Some(Message::Opened(open, key)) if key == shared.key => {
-                shared.view.lock().learn_open(open);
+                let mut view = shared.view.lock();
+                view.learn_open(open);
+                shared.report(&view);
             }
             Some(Message::Closed(until_ms, key)) if key == shared.key => {
-                shared.view.lock().learn_close(until_ms);
+                let mut view = shared.view.lock();
+                view.learn_close(until_ms);
+                shared.report(&view);
             }
             Some(_) => {}
             None => tracing::debug!(len = message.len(), "malformed breaker message ignored"),

@@ -27,7 +27,7 @@ use super::{
     retry::{Attempts, Deadline, Idempotency, RetryPolicy},
     throttle::ThrottleGate,
 };
-use crate::error::WorkerError;
+use crate::{error::WorkerError, metrics::Sent};
 
 /// Largest response body read from D365FO.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -104,6 +104,7 @@ impl D365Client {
             .map_or("anonymous", |c| c.client_id.as_str());
         self.throttle = Some(ThrottleGate::new(
             store,
+            &self.config.name,
             self.config.base_url.as_str(),
             identity,
         ));
@@ -125,6 +126,7 @@ impl D365Client {
             let probe_ttl = self.request_timeout.saturating_add(Duration::from_secs(1));
             Breaker::new(
                 store,
+                &self.config.name,
                 self.config.base_url.as_str(),
                 config.clone(),
                 probe_ttl,
@@ -220,7 +222,8 @@ impl D365Client {
             if let Some(gate) = &self.throttle {
                 gate.wait(request.deadline).await?;
             }
-            let error = match self.send_once(&request).await {
+            let mut sent = Sent::NotSent;
+            let error = match self.send_once(&request, &mut sent).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
@@ -252,6 +255,8 @@ impl D365Client {
             let Some(wait) = wait else {
                 return Err(error);
             };
+            let reason = crate::metrics::retry_reason(&error, sent);
+            crate::metrics::retry(&self.config.name, reason);
             let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             tracing::info!(
                 method = %request.method,
@@ -273,24 +278,26 @@ impl D365Client {
     }
 
     /// Sends `call` once, when the breaker (if any) lets it, and tells the
-    /// breaker how it went.
-    async fn send_once(&self, call: &Request<'_>) -> Result<Answer, WorkerError> {
+    /// breaker how it went; `sent` learns whether and how D365FO answered.
+    async fn send_once(&self, call: &Request<'_>, sent: &mut Sent) -> Result<Answer, WorkerError> {
         let mut health = Health::Unknown;
         let Some(breaker) = &self.breaker else {
-            return self.exchange(call, &mut health).await;
+            return self.exchange(call, &mut health, sent).await;
         };
         let permit = breaker.admit().await?;
-        let result = self.exchange(call, &mut health).await;
+        let result = self.exchange(call, &mut health, sent).await;
         breaker.record(permit, health).await;
         result
     }
 
     /// One HTTP exchange; `health` learns what it says about the
-    /// environment as far as it got.
+    /// environment as far as it got, `sent` what came back (and the
+    /// request is counted in the metrics once it has left).
     async fn exchange(
         &self,
         call: &Request<'_>,
         health: &mut Health,
+        sent: &mut Sent,
     ) -> Result<Answer, WorkerError> {
         let write = call.idempotency == Idempotency::NonIdempotent;
         let deadline = if write {
@@ -345,12 +352,22 @@ impl D365Client {
                 .body(bytes.to_vec()),
         };
         let started = tokio::time::Instant::now();
+        let environment = self.config.name.as_str();
         let response = request.send().await.map_err(|e| {
             *health = Health::of_transport(&e, cut_short);
+            if !e.is_builder() {
+                *sent = if e.is_timeout() {
+                    Sent::Timeout
+                } else {
+                    Sent::Connection
+                };
+            }
+            crate::metrics::upstream_request(environment, call.method, *sent, started.elapsed());
             transport_error(&e, timeout, write)
         })?;
         let status = response.status().as_u16();
         *health = Health::of_status(status);
+        *sent = Sent::Answered(status);
         let headers = response.headers().clone();
         let retry_after = errors::parse_retry_after(
             headers
@@ -360,6 +377,12 @@ impl D365Client {
         let body = read_body(response, self.max_body_bytes, timeout)
             .await
             .map_err(|e| {
+                crate::metrics::upstream_request(
+                    environment,
+                    call.method,
+                    *sent,
+                    started.elapsed(),
+                );
                 if !matches!(e, WorkerError::BadResponse(_)) {
                     // The answer broke off (a reset, a stall past the timeout).
                     *health = if cut_short {
@@ -377,6 +400,9 @@ impl D365Client {
                 )),
                 e => e,
             })?;
+        // Counted once the body is read (or failed to be, above): the
+        // duration is the whole exchange.
+        crate::metrics::upstream_request(environment, call.method, *sent, started.elapsed());
         tracing::debug!(
             method = %call.method,
             path = path_of(call.url),

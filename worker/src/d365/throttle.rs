@@ -33,6 +33,15 @@
 //! another worker's window reaches a fresh view when the listener has run,
 //! typically within a round trip of the publish.
 //!
+//! ## Metrics
+//!
+//! A window counts (`d365mcp_upstream_throttle_windows_total`) when this
+//! gate's view goes from open to closed — its own 429, another worker's
+//! message, or a window read from the store — not when a known window is
+//! extended. `d365mcp_upstream_throttle_window_open` is set to 1 then, and
+//! back to 0 by a timer task at the window's end (later if it was
+//! extended meanwhile), so it falls back even when no request comes.
+//!
 //! The gate is advisory: when the store cannot be read, requests go out and
 //! D365FO's own 429 still protects it. A failed subscribe or read counts as
 //! a refresh (the read is skipped when subscribing failed: the store is
@@ -77,6 +86,8 @@ pub struct ThrottleGate {
 /// dropped gate ends its listener.
 struct Shared {
     key: String,
+    /// The environment's name, the metrics' label.
+    environment: String,
     view: parking_lot::Mutex<View>,
     /// Held while reading the store, so concurrent requests on a stale view
     /// share one read instead of each sending one.
@@ -101,19 +112,74 @@ impl View {
             .then_some(self.until_ms)
     }
 
-    fn learn(&mut self, until_ms: u64) {
+    /// Takes `until_ms` when later than the known end; `true` when it
+    /// closes a view that was open at `now_ms` (a new window, not a longer
+    /// one).
+    fn learn(&mut self, until_ms: u64, now_ms: u64) -> bool {
+        let was_open = self.until_ms.is_none_or(|known| known <= now_ms);
         self.until_ms = Some(self.until_ms.map_or(until_ms, |known| known.max(until_ms)));
+        was_open && until_ms > now_ms
+    }
+}
+
+impl Shared {
+    /// Learns of a window ending at `until_ms` (see the module docs'
+    /// Metrics).
+    fn learn(self: &Arc<Self>, until_ms: u64) {
+        let mut view = self.view.lock();
+        if !view.learn(until_ms, unix_now_ms()) {
+            return;
+        }
+        // Under the lock, as the timer clears it: a window that ends while
+        // a new one opens leaves the gauge at 1.
+        crate::metrics::throttle_window_opened(&self.environment);
+        drop(view);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let shared = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let left = {
+                    let view = shared.view.lock();
+                    let left = view.until_ms.and_then(|u| u.checked_sub(unix_now_ms()));
+                    match left.filter(|&ms| ms > 0) {
+                        Some(ms) => ms,
+                        None => {
+                            crate::metrics::throttle_window_ended(&shared.environment);
+                            return;
+                        }
+                    }
+                };
+                drop(shared);
+                tokio::time::sleep(Duration::from_millis(left)).await;
+            }
+        });
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // No timer can clear the gauge of a gate that is gone.
+        let view = self.view.get_mut();
+        if view.until_ms.is_some_and(|until| until > unix_now_ms()) {
+            crate::metrics::throttle_window_ended(&self.environment);
+        }
     }
 }
 
 impl ThrottleGate {
-    /// The gate of the environment at `base_url` as `identity` (the client
-    /// id, or `anonymous` when no token is sent).
-    pub fn new(store: SharedStore, base_url: &str, identity: &str) -> Self {
+    /// The gate of the environment named `environment` at `base_url` as
+    /// `identity` (the client id, or `anonymous` when no token is sent).
+    pub fn new(store: SharedStore, environment: &str, base_url: &str, identity: &str) -> Self {
         Self {
             store,
             shared: Arc::new(Shared {
                 key: format!("{PREFIX}{}|{identity}", base_url.trim_end_matches('/')),
+                environment: environment.to_owned(),
                 view: parking_lot::Mutex::new(View::default()),
                 refreshing: tokio::sync::Mutex::new(()),
                 listener: super::listener::Listener::default(),
@@ -156,7 +222,7 @@ impl ThrottleGate {
     pub async fn close_for(&self, retry_after: Duration) {
         let until =
             unix_now_ms().saturating_add(u64::try_from(retry_after.as_millis()).unwrap_or(0));
-        self.shared.view.lock().learn(until);
+        self.shared.learn(until);
         let value = Bytes::from(until.to_string());
         if let Err(error) = self
             .store
@@ -189,10 +255,10 @@ impl ThrottleGate {
             // The store is unreachable: one timeout per refresh is enough.
             None
         };
-        let mut view = self.shared.view.lock();
         if let Some(until) = read {
-            view.learn(until);
+            self.shared.learn(until);
         }
+        let mut view = self.shared.view.lock();
         view.refreshed = Some(Instant::now());
         view.until_ms
     }
@@ -234,7 +300,7 @@ async fn apply(mut messages: BoxStream<'static, Bytes>, shared: Weak<Shared>) {
             return;
         };
         match parse(&message) {
-            Some((until, key)) if key == shared.key => shared.view.lock().learn(until),
+            Some((until, key)) if key == shared.key => shared.learn(until),
             Some(_) => {}
             None => tracing::debug!(len = message.len(), "malformed throttle message ignored"),
         }

@@ -22,7 +22,10 @@ use common::store::SharedStore;
 use serde_json::{Value, json};
 
 use super::retry::unix_now_ms;
-use crate::error::WorkerError;
+use crate::{
+    error::WorkerError,
+    metrics::{WriteClaim, write_claim},
+};
 
 /// Key prefix of idempotency records; the version changes with the format.
 pub const PREFIX: &str = "d365mcp:idem:v1:";
@@ -81,6 +84,7 @@ impl<'a> WriteOnce<'a> {
     ) -> Result<Self, WorkerError> {
         let request_id = request_id.trim();
         if request_id.is_empty() || request_id.len() > MAX_REQUEST_ID {
+            write_claim(WriteClaim::Refused);
             return Err(WorkerError::Internal(
                 "a write arrived without a usable request id, so it could not be guarded \
                  against running twice; it was not sent"
@@ -89,12 +93,21 @@ impl<'a> WriteOnce<'a> {
         }
         let key = format!("{PREFIX}{request_id}");
         let record = json!({ "tool": tool, "state": "sent", "at_ms": unix_now_ms() });
-        let fresh = store
+        let fresh = match store
             .set_if_absent(&key, Bytes::from(record.to_string()), TTL)
-            .await?;
+            .await
+        {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                write_claim(WriteClaim::Refused);
+                return Err(e.into());
+            }
+        };
         if !fresh {
+            write_claim(WriteClaim::Conflict);
             return Err(already_executed(store, &key, request_id).await);
         }
+        write_claim(WriteClaim::Claimed);
         Ok(Self {
             store,
             key,

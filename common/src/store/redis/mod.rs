@@ -176,8 +176,10 @@ impl RedisStore {
     }
 
     /// Runs one request with a clone of the shared connection (clones are
-    /// cheap handles to it), bounded by the operation timeout.
-    async fn run<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
+    /// cheap handles to it), bounded by the operation timeout. `what` names
+    /// the operation in errors and is the metrics' `operation` label, so it
+    /// is a fixed string.
+    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> StoreResult<T>
     where
         F: FnOnce(Commands) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -187,19 +189,44 @@ impl RedisStore {
     }
 }
 
-/// `fut` within `limit`, its error mapped to a [`StoreError`].
+/// `fut` within `limit`, its error mapped to a [`StoreError`]; every
+/// operation of the store goes through here, and is measured here
+/// ([`observe`]).
 async fn bounded<T>(
     limit: Duration,
-    what: &str,
+    what: &'static str,
     cluster: bool,
     fut: impl Future<Output = Result<T, RedisError>>,
 ) -> StoreResult<T> {
-    match tokio::time::timeout(limit, fut).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(limit, fut).await {
         Ok(result) => result.map_err(|e| store_error(what, cluster, &e)),
         Err(_) => Err(StoreError::Unavailable(format!(
             "redis {what}: no answer within {limit:?}"
         ))),
+    };
+    observe(what, started.elapsed(), result.as_ref().err());
+    result
+}
+
+/// Records one operation in the store's metrics: its duration (failures
+/// included: a timeout shows as the limit), its error's kind, and whether
+/// Redis was reached — a protocol error is an answer, so only
+/// `Unavailable` sets `d365mcp_store_up` to 0.
+fn observe(what: &'static str, elapsed: Duration, error: Option<&StoreError>) {
+    let m = &crate::metrics::get().store;
+    m.duration
+        .with_label_values(&[what])
+        .observe(elapsed.as_secs_f64());
+    let kind = match error {
+        None => None,
+        Some(StoreError::Unavailable(_)) => Some("unavailable"),
+        Some(_) => Some("protocol"),
+    };
+    if let Some(kind) = kind {
+        m.errors.with_label_values(&[what, kind]).inc();
     }
+    m.up.set(i64::from(kind != Some("unavailable")));
 }
 
 /// Connection trouble, the server's "try later" answers and, on a cluster,

@@ -1,16 +1,18 @@
 //! What the breaker learns and tells: the health an exchange shows
 //! ([`Health`]), the counters a worker's statistics show
-//! ([`BreakerCounters`]), and the refusal a caller reads.
+//! ([`BreakerCounters`]), the state its metrics show ([`Reported`]), and
+//! the refusal a caller reads.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicU8, AtomicU64, Ordering},
     time::Duration,
 };
 
 use common::error::whole_seconds;
 use serde_json::{Value, json};
 
-use super::Open;
+use super::{Open, state::View};
+use crate::metrics::BreakerState;
 
 /// What one exchange with D365FO says about the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,37 @@ impl Health {
             Self::Unknown
         } else {
             Self::Failed
+        }
+    }
+}
+
+/// The state a breaker last reported to the metrics
+/// (`d365mcp_breaker_open`, `d365mcp_breaker_transitions_total`).
+///
+/// Reported whenever the view changes, and on every admission, which is
+/// when an open breaker is seen to have become half-open: the state is a
+/// function of the view and the clock, so that move has no event of its
+/// own.
+#[derive(Debug, Default)]
+pub(super) struct Reported(AtomicU8);
+
+impl Reported {
+    /// Reports the state `view` shows now to `environment`'s metrics, when
+    /// it is not the state reported last. Called with the view locked, so
+    /// reports follow the view's order.
+    pub(super) fn report(&self, environment: &str, view: &View, now_ms: u64) {
+        let state = match view.open {
+            None => BreakerState::Closed,
+            Some(open) if open.left(now_ms).is_some() => BreakerState::Open,
+            Some(_) => BreakerState::HalfOpen,
+        };
+        let code = match state {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        if self.0.swap(code, Ordering::Relaxed) != code {
+            crate::metrics::breaker_transition(environment, state);
         }
     }
 }

@@ -23,6 +23,7 @@ fn config(threshold: u32, open_ms: u64) -> BreakerConfig {
 fn breaker(store: &SharedStore, config: BreakerConfig) -> Breaker {
     Breaker::new(
         store.clone(),
+        "contoso",
         URL,
         config,
         Duration::from_secs(5),

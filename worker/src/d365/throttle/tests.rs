@@ -5,7 +5,7 @@ use common::store::MemoryStore;
 use super::*;
 
 fn gate(store: &SharedStore, identity: &str) -> ThrottleGate {
-    ThrottleGate::new(store.clone(), "https://x.example/", identity)
+    ThrottleGate::new(store.clone(), "x", "https://x.example/", identity)
 }
 
 /// The wait `gate` asks for, polling until it refuses a call with no time
@@ -29,9 +29,9 @@ async fn refused_within(gate: &ThrottleGate, within: Duration) -> Duration {
 #[tokio::test]
 async fn a_closed_environment_is_waited_out_or_refused() {
     let store: SharedStore = Arc::new(MemoryStore::new());
-    let a = ThrottleGate::new(store.clone(), "https://x.example/", "app");
-    let b = ThrottleGate::new(store.clone(), "https://x.example", "app");
-    let other = ThrottleGate::new(store, "https://x.example", "other-app");
+    let a = ThrottleGate::new(store.clone(), "x", "https://x.example/", "app");
+    let b = ThrottleGate::new(store.clone(), "x", "https://x.example", "app");
+    let other = ThrottleGate::new(store, "x", "https://x.example", "other-app");
     b.wait(Deadline::NONE).await.unwrap();
     a.close_for(Duration::from_millis(300)).await;
     // Another identity is not held back.
