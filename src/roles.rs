@@ -400,7 +400,7 @@ async fn serve_metrics(
     common::metrics::set_role(role);
     let interval = args.publish_interval()?;
     let members: Arc<dyn MemberStore> = Arc::clone(store) as Arc<dyn MemberStore>;
-    let publisher = publish::Publisher::new(Arc::clone(&members), publish::node_id(role), interval);
+    let publisher = publish::Publisher::new(Arc::clone(&members), interval);
     tokio::spawn(publisher.run(stop.clone()));
     let MetricsListen::At(addr) = args.listen(default)? else {
         return Ok(());

@@ -288,6 +288,8 @@ async fn run(
             deadline,
             progress: Progress::new(request.want_progress.then(|| tx.clone())),
             request_id: &request.request_id,
+            subject: request.principal.as_ref().map_or("", |p| p.subject.as_str()),
+            tenant: &request.tenant,
         };
         let run = tools::run(&ctx, &request.tool, args);
         crate::call_log::scope(tx.clone(), &request.log_level, run).await

@@ -62,10 +62,10 @@ fn parse(tool: &str, args: &Value) -> Result<(), String> {
         names::GET_ENUMERATION => read::<metadata::EnumArgs>(args),
         names::GET_LABEL => read::<metadata::LabelArgs>(args),
         names::GET_LABELS => read::<metadata::LabelsArgs>(args),
+        names::GET_PERFORMANCE_STATS => read::<super::server::StatsArgs>(args),
         names::TEST_CONNECTION
         | names::GET_ENVIRONMENT_INFO
         | names::GET_INSTALLED_MODULES
-        | names::GET_PERFORMANCE_STATS
         | names::RESET_PERFORMANCE_STATS
         | names::GET_SERVER_CONFIG => read::<NoArgs>(args),
         other => Err(format!("no argument type for {other}")),

@@ -41,10 +41,14 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             names::GET_PERFORMANCE_STATS,
             value(&server::StatsResult {
+                scope: "cluster".into(),
                 worker: "w1".into(),
                 uptime_s: 12,
+                nodes: 3,
+                since_reset_unix_s: None,
                 calls: json!({"total": {"calls": 0}}),
-                cache: json!({"l1_hits": 0}),
+                upstream: json!({}),
+                cache: json!({"schema": {"l1_hits": 0}}),
             }),
         ),
         (
@@ -52,6 +56,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             value(&server::ResetResult {
                 worker: "w1".into(),
                 reset: true,
+                nodes: 3,
             }),
         ),
         (

@@ -3,10 +3,32 @@
 //! D365FO.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Effects, Group, ToolSpec, args::NoArgs, input, output};
+
+/// The arguments of `d365fo_get_performance_stats`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatsArgs {
+    /// `cluster` (the default): every live node of the cluster; `node`: only
+    /// the worker that answers.
+    #[serde(default)]
+    pub scope: Option<Scope>,
+}
+
+/// Which nodes statistics cover.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    // Every live node, through the shared store (plain comments: variant
+    // docs would make the schema a `oneOf`, which not every client reads).
+    #[default]
+    Cluster,
+    // The answering worker alone.
+    Node,
+}
 
 /// Tool names of this group.
 pub mod names {
@@ -21,14 +43,26 @@ pub mod names {
 /// The result of `d365fo_get_performance_stats`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatsResult {
+    // `cluster` or `node`.
+    pub scope: String,
     // The id of the worker that answered.
     pub worker: String,
     // Seconds since that worker started.
     pub uptime_s: u64,
-    // Calls, errors by code and latencies, per tool and in total.
+    // How many nodes' metrics the statistics sum.
+    pub nodes: usize,
+    // When the statistics were last reset (Unix seconds); null if never.
+    pub since_reset_unix_s: Option<u64>,
+    // Calls, errors by code and latencies: in total, per tool, per
+    // environment and per tenant the caller may see.
     #[schemars(with = "Map<String, Value>")]
     pub calls: Value,
-    // The metadata and label cache's counters.
+    // Requests to D365FO per environment: by status, 429s, retries,
+    // writes of unknown outcome.
+    #[schemars(with = "Map<String, Value>")]
+    pub upstream: Value,
+    // The metadata and label cache's hits, misses, fills and evictions by
+    // kind and layer.
     #[schemars(with = "Map<String, Value>")]
     pub cache: Value,
 }
@@ -36,10 +70,12 @@ pub struct StatsResult {
 /// The result of `d365fo_reset_performance_stats`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ResetResult {
-    // The id of the worker whose statistics were zeroed.
+    // The id of the worker that answered.
     pub worker: String,
     // Always true: the statistics were zeroed.
     pub reset: bool,
+    // How many nodes' statistics were zeroed (all live nodes).
+    pub nodes: usize,
 }
 
 /// The result of `d365fo_get_server_config`.
@@ -114,22 +150,24 @@ pub fn specs() -> Vec<ToolSpec> {
             name: names::GET_PERFORMANCE_STATS,
             title: "Get server performance statistics",
             description: "Returns this MCP server's own statistics since start-up or the last \
-                reset, as measured on the worker that answers: calls, errors by code and \
-                latency (mean, max and p50/p90/p99 upper bounds in ms) per tool and in total, \
-                plus the metadata and label cache's hit and miss counters. Use it to see which \
-                tools are slow or failing; it does not contact D365FO.",
-            input_schema: input::<NoArgs>(),
+                reset, summed over every node of the cluster (`scope: \"node\"` for the \
+                answering worker alone): calls, errors by code and latency (mean and \
+                p50/p90/p99 upper bounds in ms) in total, per tool, per environment and per \
+                tenant you may see; D365FO requests, 429s and retries; the metadata cache's hit \
+                and miss counters. Use it to see which tools are slow or failing; it does not \
+                contact D365FO.",
+            input_schema: input::<StatsArgs>(),
             output_schema: Some(output::<StatsResult>()),
-            examples: &[r#"{}"#],
+            examples: &[r#"{}"#, r#"{"scope": "node"}"#],
             effects: LOCAL_READ,
         },
         ToolSpec {
             group: Group::Server,
             name: names::RESET_PERFORMANCE_STATS,
             title: "Reset server performance statistics",
-            description: "Zeroes the call statistics that d365fo_get_performance_stats reports \
-                on the answering worker (cache contents are kept), e.g. before measuring a \
-                workload. Changes nothing in D365FO.",
+            description: "Zeroes the statistics that d365fo_get_performance_stats reports, on \
+                every node of the cluster (cache contents and the Prometheus metrics are kept), \
+                e.g. before measuring a workload. Changes nothing in D365FO.",
             input_schema: input::<NoArgs>(),
             output_schema: Some(output::<ResetResult>()),
             examples: &[r#"{}"#],

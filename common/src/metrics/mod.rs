@@ -29,6 +29,7 @@ pub use snapshot::Snapshot;
 static FAMILIES: LazyLock<Families> = LazyLock::new(Families::new);
 static STARTED: LazyLock<Instant> = LazyLock::new(Instant::now);
 static ROLE: OnceLock<String> = OnceLock::new();
+static NODE_ID: OnceLock<String> = OnceLock::new();
 
 /// This process's metric families.
 pub fn get() -> &'static Families {
@@ -57,6 +58,12 @@ pub fn set_role(role: &str) {
 /// This process's role, `node` until [`set_role`] is called.
 pub fn role() -> &'static str {
     ROLE.get().map_or("node", String::as_str)
+}
+
+/// This process's id among the nodes publishing metrics (see
+/// [`publish::new_node_id`]), fixed on first use: call [`set_role`] first.
+pub fn node_id() -> &'static str {
+    NODE_ID.get_or_init(|| publish::new_node_id(role()))
 }
 
 /// This node's metrics in the Prometheus text format.

@@ -31,7 +31,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// An id for this process among the nodes: the host name (a pod's name on
 /// Kubernetes) and a random suffix, so that a restarted node starts a new
 /// series of snapshots.
-pub fn node_id(role: &str) -> String {
+pub fn new_node_id(role: &str) -> String {
     let host: String = std::env::var("HOSTNAME")
         .unwrap_or_default()
         .chars()
@@ -50,16 +50,14 @@ pub fn node_id(role: &str) -> String {
 /// more.
 pub struct Publisher {
     store: Arc<dyn MemberStore>,
-    node: String,
     interval: Duration,
 }
 
 impl Publisher {
-    /// A publisher of this process's metrics as `node`.
-    pub fn new(store: Arc<dyn MemberStore>, node: String, interval: Duration) -> Self {
+    /// A publisher of this process's metrics, as [`super::node_id`].
+    pub fn new(store: Arc<dyn MemberStore>, interval: Duration) -> Self {
         Self {
             store,
-            node,
             interval: interval.max(Duration::from_millis(50)),
         }
     }
@@ -67,7 +65,8 @@ impl Publisher {
     /// Publishes once: `Ok(false)` when the snapshot was too large.
     pub async fn publish_once(&self) -> StoreResult<bool> {
         let _ = super::render();
-        let snapshot = Snapshot::take(&self.node, super::role());
+        let node = super::node_id();
+        let snapshot = Snapshot::take(node, super::role());
         let payload = match serde_json::to_vec(&snapshot) {
             Ok(payload) if payload.len() <= MAX_SNAPSHOT_BYTES => payload,
             Ok(payload) => {
@@ -87,7 +86,7 @@ impl Publisher {
         };
         let result = self
             .store
-            .heartbeat(GROUP, &self.node, Bytes::from(payload), self.interval * 3)
+            .heartbeat(GROUP, node, Bytes::from(payload), self.interval * 3)
             .await;
         if result.is_err() {
             super::get().node.publish_failures.inc();

@@ -57,6 +57,10 @@ pub struct Context<'a> {
     /// The edge's id of this call, unique per call: the idempotency key of
     /// a write.
     pub request_id: &'a str,
+    /// The caller's key name (`anonymous` or empty without keys).
+    pub subject: &'a str,
+    /// The caller's tenant.
+    pub tenant: &'a str,
 }
 
 /// What a tool returns.

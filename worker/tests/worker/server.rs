@@ -8,35 +8,70 @@ use worker::Worker;
 
 use super::{ENV, call, config, fixture::Fixture, request, worker};
 
+/// The statistics come from the process-wide Prometheus families, which the
+/// other tests of this binary add to at the same time: this one reads only
+/// its own environment and tenant, which no other test uses.
 #[tokio::test]
 async fn statistics_count_calls_and_errors_until_reset() {
+    const STATS_ENV: &str = "stats-only";
+    const TENANT: &str = "stats-tenant";
     let fx = Fixture::start().await;
-    let worker = worker(&fx.base);
-    call(&worker, request("d365fo_test_connection", json!({}))).await;
+    let mut config = config(&fx.base);
+    config.environments[0].name = STATS_ENV.into();
+    config.default_environment = STATS_ENV.into();
+    let worker = std::sync::Arc::new(Worker::standalone(config).unwrap());
+    let ask = |tool: &str, args: serde_json::Value| {
+        let mut request = request(tool, args);
+        request.tenant = TENANT.into();
+        request
+    };
+    call(&worker, ask("d365fo_test_connection", json!({}))).await;
     let bad = call(
         &worker,
-        request("d365fo_query_entities", json!({"entity_set": 5})),
+        ask("d365fo_query_entities", json!({"entity_set": 5})),
     )
     .await;
     assert_eq!(bad.failure().code, "invalid_arguments");
 
-    let stats = call(&worker, request("d365fo_get_performance_stats", json!({}))).await;
-    let calls = &stats.ok()["calls"];
-    assert_eq!(calls["tools"]["d365fo_test_connection"]["calls"], 1);
-    let query = &calls["tools"]["d365fo_query_entities"];
-    assert_eq!(query["errors_by_code"]["invalid_arguments"], 1);
-    assert_eq!(calls["total"]["calls"], 2, "{stats:?}");
-    assert!(stats.ok()["worker"].as_str().unwrap().contains('-'));
+    let stats = call(&worker, ask("d365fo_get_performance_stats", json!({}))).await;
+    let stats = stats.ok();
+    assert_eq!(stats["scope"], "cluster");
+    assert!(stats["worker"].as_str().unwrap().contains('-'));
+    let mine = &stats["calls"]["environments"][STATS_ENV];
+    assert_eq!(mine["calls"], 2, "{stats}");
+    assert_eq!(mine["errors_by_code"]["invalid_arguments"], 1, "{stats}");
+    assert!(
+        mine["latency"]["p99_ms_at_most"].as_f64().is_some(),
+        "{stats}"
+    );
+    assert_eq!(stats["calls"]["tenants"][TENANT]["calls"], 2, "{stats}");
+    let tools = &stats["calls"]["tools"];
+    assert!(tools["d365fo_test_connection"]["calls"].as_u64().unwrap() >= 1);
 
-    let reset = call(
+    let node = call(
         &worker,
-        request("d365fo_reset_performance_stats", json!({})),
+        ask("d365fo_get_performance_stats", json!({"scope": "node"})),
     )
     .await;
+    assert_eq!(node.ok()["scope"], "node");
+    assert_eq!(node.ok()["nodes"], 1);
+    let bad_scope = call(
+        &worker,
+        ask("d365fo_get_performance_stats", json!({"scope": "galaxy"})),
+    )
+    .await;
+    assert_eq!(bad_scope.failure().code, "invalid_arguments");
+
+    let reset = call(&worker, ask("d365fo_reset_performance_stats", json!({}))).await;
     assert_eq!(reset.ok()["reset"], true);
-    let after = call(&worker, request("d365fo_get_performance_stats", json!({}))).await;
-    // The reset itself is recorded after it ran, so it is the one call left.
-    assert_eq!(after.ok()["calls"]["total"]["calls"], 1, "{after:?}");
+    let after = call(&worker, ask("d365fo_get_performance_stats", json!({}))).await;
+    let after = after.ok();
+    assert!(after["since_reset_unix_s"].as_u64().is_some(), "{after}");
+    // The stats calls and the bad scope came before the reset; the reset
+    // itself is counted after it ran, so it is the one call left.
+    let mine = &after["calls"]["environments"][STATS_ENV];
+    assert_eq!(mine["calls"], 1, "{after}");
+    assert_eq!(mine["errors"], 0, "{after}");
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! The server group: this worker's statistics and effective configuration.
-//! Nothing here reaches D365FO.
+//! The server group: the cluster's statistics (`stats`) and this worker's
+//! effective configuration. Nothing here reaches D365FO.
+
+mod stats;
 
 use common::catalogue::{
     args::NoArgs,
     names,
-    server::{AuthConfig, ConfigResult, EnvironmentConfig, ResetResult, StatsResult},
+    server::{AuthConfig, ConfigResult, EnvironmentConfig, ResetResult, StatsArgs, StatsResult},
 };
 use serde_json::{Map, Value};
 
@@ -17,20 +19,33 @@ pub async fn run(
     tool: &str,
     args: Map<String, Value>,
 ) -> Result<Reply, WorkerError> {
-    let NoArgs {} = args::parse(tool, args)?;
     let node = ctx.node;
-    match tool {
-        names::GET_PERFORMANCE_STATS => Reply::data(&StatsResult {
+    if tool == names::GET_PERFORMANCE_STATS {
+        let StatsArgs { scope } = args::parse(tool, args)?;
+        let scope = scope.unwrap_or_default();
+        let (nodes, since, calls, upstream, cache) = stats::read(ctx, scope).await;
+        return Reply::data(&StatsResult {
+            scope: match scope {
+                common::catalogue::server::Scope::Cluster => "cluster".into(),
+                common::catalogue::server::Scope::Node => "node".into(),
+            },
             worker: node.id.clone(),
             uptime_s: node.started.elapsed().as_secs(),
-            calls: node.stats.snapshot(),
-            cache: node.cache.snapshot(),
-        }),
+            nodes,
+            since_reset_unix_s: since,
+            calls,
+            upstream,
+            cache,
+        });
+    }
+    let NoArgs {} = args::parse(tool, args)?;
+    match tool {
         names::RESET_PERFORMANCE_STATS => {
-            node.stats.reset();
+            let nodes = stats::reset(ctx).await?;
             Reply::data(&ResetResult {
                 worker: node.id.clone(),
                 reset: true,
+                nodes,
             })
         }
         names::GET_SERVER_CONFIG => Reply::data(&config(ctx)),
