@@ -256,7 +256,15 @@ impl ServerHandler for McpHandler {
                 result.protocol_version.as_str(),
             )));
         }
-        op.finish(result)
+        let replayed = context
+            .extensions
+            .get::<rmcp::transport::streamable_http_server::session::SessionRestoreMarker>()
+            .is_some();
+        if replayed {
+            op.skip(result)
+        } else {
+            op.finish(result)
+        }
     }
 
     async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {

@@ -129,6 +129,13 @@ impl Operation {
         self.version = version;
     }
 
+    /// Hands `result` back unobserved: not a client's request (rmcp's replay
+    /// of a session's `initialize` when another edge restores it).
+    pub fn skip<T>(mut self, result: Result<T, ErrorData>) -> Result<T, ErrorData> {
+        self.observed = true;
+        result
+    }
+
     /// Observes the request with `result`'s error type and hands it back.
     pub fn finish<T: Outcome>(mut self, result: Result<T, ErrorData>) -> Result<T, ErrorData> {
         let error = match &result {
