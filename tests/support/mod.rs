@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod haproxy;
 pub mod keyed;
 pub mod mcp;
+pub mod metrics;
 pub mod raw;
 pub mod redis;
 pub mod redis_cluster;
