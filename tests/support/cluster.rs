@@ -14,6 +14,9 @@ pub struct Process {
     pub role: String,
     pub addr: SocketAddr,
     child: Child,
+    /// The metrics listener's address, once the process announced one
+    /// (`d365mcp metrics listening on <addr>`, after its own line).
+    metrics: tokio::sync::watch::Receiver<Option<SocketAddr>>,
 }
 
 impl Process {
@@ -52,13 +55,35 @@ impl Process {
         })
         .await
         .unwrap_or_else(|_| panic!("d365mcp {role} did not start within 30 s"));
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the child never blocks on a full pipe,
+        // noting the metrics listener when it is announced.
+        let (metrics_tx, metrics) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some((_, addr)) = line.split_once("d365mcp metrics listening on ") {
+                    let _ = metrics_tx.send(addr.trim().parse().ok());
+                }
+            }
+        });
         Process {
             role: role.into(),
             addr,
             child,
+            metrics,
         }
+    }
+
+    /// `http://addr/metrics` of the process's own metrics listener, waiting
+    /// up to 10 s for it to be announced.
+    #[allow(dead_code)] // not every test binary scrapes a listener
+    pub async fn metrics_url(&self) -> String {
+        let mut metrics = self.metrics.clone();
+        let addr = tokio::time::timeout(Duration::from_secs(10), metrics.wait_for(Option::is_some))
+            .await
+            .unwrap_or_else(|_| panic!("d365mcp {} announced no metrics listener", self.role))
+            .expect("the stdout reader")
+            .expect("an address");
+        format!("http://{addr}/metrics")
     }
 
     /// `http://addr`.
