@@ -7,9 +7,11 @@
 #   ROUNDS=3 DURATION=15s loadtest/bench/ab.sh /tmp/d365mcp-base target/release/d365mcp
 #
 # For each round and each binary (before, after, before, after, … so that a
-# drifting machine favours neither): `d365mcp dev` on SERVER_CPUS, then the
-# harness on LOAD_CPUS, closed loop, CONCURRENCY clients, with each scenario
-# of SCENARIOS (default: the published benchmark's query and tools/list).
+# drifting machine favours neither): `d365mcp dev` on SERVER_CPUS (or, with
+# TOPOLOGY=cluster, run.sh's cluster: Redis, the simulator, 2 workers and 2
+# edges, all on SERVER_CPUS), then the harness on LOAD_CPUS, closed loop,
+# CONCURRENCY clients, with each scenario of SCENARIOS (default: the
+# published benchmark's query and tools/list).
 # Prints a table of every run and the median of each side; raw JSON reports
 # go to loadtest/bench/out/ab/. Loopback only; bounded: ROUNDS × 2 binaries ×
 # scenarios × (WARMUP + DURATION) of load, plus start-ups.
@@ -25,6 +27,7 @@ CONCURRENCY=${CONCURRENCY:-32}
 SERVER_CPUS=${SERVER_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 SCENARIOS=${SCENARIOS:-"loadtest/bench/scenarios/query.toml loadtest/bench/scenarios/tools-list.toml"}
+TOPOLOGY=${TOPOLOGY:-dev}
 OUT=loadtest/bench/out/ab
 mkdir -p "$OUT"
 command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
@@ -33,11 +36,63 @@ for bin in "$BEFORE" "$AFTER"; do
 done
 
 DEV_PID=
+CLUSTER_PIDS=()
 stop_dev() {
     [ -n "$DEV_PID" ] && { kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; }
     DEV_PID=
+    for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${CLUSTER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    CLUSTER_PIDS=()
 }
 trap stop_dev EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# spawn NAME BIN ARGS...: one cluster process on SERVER_CPUS; sets ADDR
+# from its `listening on` line.
+spawn() {
+    local name=$1 bin=$2 log="$OUT/$1.log"
+    shift 2
+    : >"$log"
+    taskset -c "$SERVER_CPUS" env RUST_LOG=warn "$bin" "$@" >"$log" 2>&1 &
+    CLUSTER_PIDS+=("$!")
+    for _ in $(seq 300); do
+        ADDR=$(sed -n 's/.* listening on \([0-9.:]*\).*/\1/p' "$log" | head -1)
+        [ -n "$ADDR" ] && return 0
+        sleep 0.1
+    done
+    echo "$name did not start within 30 s:" >&2
+    tail -20 "$log" >&2
+    exit 1
+}
+
+# start_cluster BIN: run.sh's cluster (Redis, simulator, 2 workers, 2 edges
+# with rate limits far above what this machine sends); sets URLS.
+start_cluster() {
+    local bin=$1 port
+    port=$(free_port)
+    taskset -c "$SERVER_CPUS" redis-server --port "$port" --bind 127.0.0.1 --save "" \
+        --appendonly no >"$OUT/redis.log" 2>&1 &
+    CLUSTER_PIDS+=("$!")
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    local redis="redis://127.0.0.1:$port" sim w0 w1
+    spawn sim "$bin" sim --listen 127.0.0.1:0; sim="http://$ADDR"
+    spawn worker-0 "$bin" worker --listen 127.0.0.1:0 --d365fo-base-url "$sim" --redis-url "$redis"
+    w0="http://$ADDR"
+    spawn worker-1 "$bin" worker --listen 127.0.0.1:0 --d365fo-base-url "$sim" --redis-url "$redis"
+    w1="http://$ADDR"
+    printf '[principal]\nrate = 1000000.0\nburst = 1000000\n' >"$OUT/rate-limits.toml"
+    URLS=()
+    for i in 0 1; do
+        spawn "edge-$i" "$bin" edge --listen 127.0.0.1:0 --workers "$w0,$w1" --redis-url "$redis" \
+            --rate-limits-file "$OUT/rate-limits.toml" --health-interval 250ms
+        for _ in $(seq 100); do
+            [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/ready")" = 200 ] && break
+            sleep 0.1
+        done
+        URLS+=(--target "http://$ADDR/mcp")
+    done
+}
 
 # start_dev BIN: `BIN dev` on SERVER_CPUS; sets URL.
 start_dev() {
@@ -59,11 +114,16 @@ start_dev() {
 for round in $(seq "$ROUNDS"); do
     for side in before after; do
         bin=$BEFORE; [ "$side" = after ] && bin=$AFTER
-        start_dev "$bin"
+        if [ "$TOPOLOGY" = cluster ]; then
+            start_cluster "$bin"
+        else
+            start_dev "$bin"
+            URLS=(--target "$URL")
+        fi
         for scenario in $SCENARIOS; do
             name="$(basename "$scenario" .toml)-$side-$round"
             echo "== $name" >&2
-            taskset -c "$LOAD_CPUS" "$bin" loadtest --target "$URL" --scenario "$scenario" \
+            taskset -c "$LOAD_CPUS" "$bin" loadtest "${URLS[@]}" --scenario "$scenario" \
                 --mode closed --concurrency "$CONCURRENCY" --duration "$DURATION" \
                 --warmup "$WARMUP" --quiet --out "$OUT/$name.json" >/dev/null
         done
