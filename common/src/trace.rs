@@ -351,6 +351,18 @@ pub async fn scope<F: Future>(context: SpanContext, future: F) -> F::Output {
     CURRENT.scope(context, future).await
 }
 
+/// `future` with this task's current trace context (if any): for a task
+/// spawned from this one, as a task-local does not cross `spawn`.
+pub fn inherit<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let context = current();
+    async move {
+        match context {
+            Some(context) => CURRENT.scope(context, future).await,
+            None => future.await,
+        }
+    }
+}
+
 /// The trace context [`scope`] set for this task, if any.
 pub fn current() -> Option<SpanContext> {
     CURRENT.try_with(Clone::clone).ok()

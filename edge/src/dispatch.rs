@@ -74,7 +74,10 @@ pub fn worker_request(
         tool: tool.into(),
         arguments_json: Value::Object(arguments).to_string(),
         deadline_unix_ms: deadline_ms(worker_budget(timeout)),
-        trace_context: Default::default(),
+        // The request's span, set by the MCP handler (`crate::spans`).
+        trace_context: common::trace::current()
+            .map(|trace| trace.to_map())
+            .unwrap_or_default(),
         want_progress,
         // Set by the caller that knows what its client asked for.
         log_level: String::new(),

@@ -43,6 +43,9 @@
 //!   once, every known label set at zero from start-up, drop guards that
 //!   bring session and stream gauges back down, one observation per MCP
 //!   request and per worker call.
+//! - `spans`: each MCP request's tracing span, named and attributed after
+//!   the OpenTelemetry MCP semantic conventions, continuing the client's
+//!   W3C trace (`_meta` or HTTP header) on a span id of its own.
 //! - `drain`: SIGTERM lets the calls in flight finish (within
 //!   `D365MCP_DRAIN_TIMEOUT`) and answers the rest as abandoned.
 //! - `dispatch`: one tool call as plain functions — the worker request, the
@@ -80,6 +83,7 @@ mod resources;
 mod retries;
 pub mod scrape;
 mod sessions;
+mod spans;
 mod workers;
 
 pub use auth::Principal;

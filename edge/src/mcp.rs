@@ -13,7 +13,7 @@ use crate::{
     convert, dispatch, listen,
     listing::mcp_tools,
     metrics::{self, Method, Operation},
-    prompts, resources, retries,
+    prompts, resources, retries, spans,
 };
 use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
@@ -31,6 +31,7 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
+use tracing::Instrument;
 
 /// Serves one MCP session (or one stateless request).
 #[derive(Clone)]
@@ -143,9 +144,14 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let op = Operation::start(Method::ResourcesRead, &context);
+        let target = spans::Target::Resource(&request.uri);
+        let (span, trace) = spans::start(Method::ResourcesRead, target, &context);
         let caller = Principal::of(context.extensions.get());
         let read = resources::read(&self.state, &caller, &request.uri, &context.ct);
-        op.finish(read.await.map(Into::into))
+        let read = common::trace::scope(trace, read).instrument(span.clone());
+        let result = read.await.map(Into::into);
+        spans::finish(&span, &result);
+        op.finish(result)
     }
 
     async fn list_prompts(
@@ -163,11 +169,15 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let op = Operation::start(Method::PromptsGet, &context);
-        op.finish(
+        let target = spans::Target::Prompt(&request.name);
+        let (span, _) = spans::start(Method::PromptsGet, target, &context);
+        let result = span.in_scope(|| {
             prompts::get(&request.name, request.arguments)
                 .map(Into::into)
-                .map_err(|failure| convert::error_data(&failure)),
-        )
+                .map_err(|failure| convert::error_data(&failure))
+        });
+        spans::finish(&span, &result);
+        op.finish(result)
     }
 
     fn accepted_subscription_filter(
@@ -338,7 +348,13 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let op = Operation::tool_call(request.name.as_ref(), &context);
-        op.finish(self.call(request, context).await)
+        let target = spans::Target::Tool(request.name.as_ref());
+        let (span, trace) = spans::start(Method::ToolsCall, target, &context);
+        // The worker request takes the trace from the task (`dispatch`).
+        let call = common::trace::scope(trace, self.call(request, context));
+        let result = call.instrument(span.clone()).await;
+        spans::finish(&span, &result);
+        op.finish(result)
     }
 }
 
@@ -393,6 +409,7 @@ impl McpHandler {
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
         retry_key.apply(&mut worker_request);
+        spans::record_call(&worker_request.request_id, &worker_request.environment);
         // The worker sends only the lines the client will get.
         worker_request.log_level = log_level
             .map(crate::logging::name)

@@ -158,7 +158,14 @@ impl ToolExecutor for Worker {
             principal = %common::clip::clip(
                 request.principal.as_ref().map_or("", |p| p.subject.as_str())
             ),
+            otel.name = "d365mcp.worker.v1.Worker/CallTool",
+            otel.kind = "server",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
+        // The edge's span is the parent; this call's span id goes on to D365FO.
+        let incoming = common::trace::Incoming::from_map(&request.trace_context);
+        let trace = common::trace::start(&span, Some(&incoming));
         let work = async move {
             let result = execute(node, request, &tx).await;
             let event = CallToolEvent {
@@ -166,8 +173,8 @@ impl ToolExecutor for Worker {
             };
             // Fails only when the consumer is gone, and then nobody cares.
             let _ = tx.send(event).await;
-        }
-        .instrument(span);
+        };
+        let work = common::trace::scope(trace, work).instrument(span);
         Box::pin(CallStream {
             work: Some(Box::pin(work)),
             events: rx,
@@ -238,7 +245,8 @@ async fn execute(
         attempt.finish(&result).await;
         result
     };
-    let Some(task) = detached.detached.spawn(task.in_current_span()) else {
+    let task = common::trace::inherit(task).in_current_span();
+    let Some(task) = detached.detached.spawn(task) else {
         crate::metrics::write_claim(crate::metrics::WriteClaim::Refused);
         return error_result(WorkerError::Unavailable(format!(
             "this worker already runs {} writes with idempotency keys; nothing was sent or \

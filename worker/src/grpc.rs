@@ -8,6 +8,10 @@
 //! shorten or stretch it. `deadline_unix_ms` (the edge's clock) is used only
 //! without that header.
 //!
+//! The call's W3C trace context travels in the request's `trace_context`
+//! (or, from other gRPC clients, as `traceparent` metadata); the executor
+//! continues it on the call's span.
+//!
 //! With an internal secret configured, a call must carry the edge's signed
 //! assertion of who is calling (`common::assertion`); one without it, or
 //! with a bad or expired one, is refused with `Unauthenticated` before it
@@ -77,7 +81,11 @@ impl worker_server::Worker for GrpcService {
                 return Err(Status::unauthenticated(refused.to_string()));
             }
         }
+        let metadata_trace = trace_metadata(request.metadata());
         let mut request = request.into_inner();
+        if request.trace_context.is_empty() {
+            request.trace_context = metadata_trace;
+        }
         if let Some(timeout) = timeout {
             request.deadline_unix_ms = deadline_after(timeout);
         }
@@ -93,6 +101,22 @@ impl worker_server::Worker for GrpcService {
     ) -> Result<Response<ListToolsResponse>, Status> {
         Ok(Response::new(self.worker.list_tools()))
     }
+}
+
+/// W3C trace context sent as gRPC metadata (`traceparent`, `tracestate`),
+/// as an OpenTelemetry interceptor sends it: followed when the request's
+/// own `trace_context` is empty. Checked where it is read
+/// (`common::trace::Incoming`).
+fn trace_metadata(
+    metadata: &tonic::metadata::MetadataMap,
+) -> std::collections::HashMap<String, String> {
+    [common::trace::TRACEPARENT, common::trace::TRACESTATE]
+        .into_iter()
+        .filter_map(|key| {
+            let value = metadata.get(key)?.to_str().ok()?;
+            Some((key.to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 /// Refused calls are logged at most this often, so that a flood of them

@@ -25,7 +25,8 @@ use prometheus::{IntCounter, IntGauge};
 
 #[cfg(test)]
 pub use operation::error_name as operation_error_name;
-pub use operation::{Method, Operation, version_name};
+// The request's span names its error as the metric does (`crate::spans`).
+pub use operation::{Method, Operation, Outcome, error_name, version_name};
 pub use worker_call::WorkerCall;
 
 /// Why the edge refused a request (`d365mcp_requests_refused_total{reason}`).

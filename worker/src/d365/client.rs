@@ -17,6 +17,7 @@ use std::{sync::Arc, time::Duration};
 use common::config::{BreakerConfig, D365Config};
 use reqwest::{Method, header};
 use serde_json::Value;
+use tracing::Instrument;
 use url::Url;
 
 pub use super::request::{Answer, Body, Request};
@@ -223,7 +224,7 @@ impl D365Client {
                 gate.wait(request.deadline).await?;
             }
             let mut sent = Sent::NotSent;
-            let error = match self.send_once(&request, &mut sent).await {
+            let error = match self.send_traced(&request, &mut sent).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
@@ -275,6 +276,21 @@ impl D365Client {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// [`Self::send_once`] in a span of its own, whose id the request
+    /// carries to D365FO as its `traceparent` (`super::trace`).
+    async fn send_traced(
+        &self,
+        call: &Request<'_>,
+        sent: &mut Sent,
+    ) -> Result<Answer, WorkerError> {
+        let span = super::trace::span(call.method, &self.config.base_url);
+        let context = common::trace::start(&span, None);
+        let send = common::trace::scope(context, self.send_once(call, sent));
+        let result = send.instrument(span.clone()).await;
+        super::trace::finish(&span, *sent, &result);
+        result
     }
 
     /// Sends `call` once, when the breaker (if any) lets it, and tells the
@@ -338,6 +354,7 @@ impl D365Client {
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
+        request = super::trace::propagate(request);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, token.header_value());
         }

@@ -1,7 +1,8 @@
 //! Everything that speaks D365FO's HTTP: the client with its retry policy,
 //! tokens, the throttle window and the circuit breaker shared through the
 //! store, error-body mapping and OData URL building, the `$batch` codec,
-//! and the guard that sends a write at most once per call. Tools use this
+//! the guard that sends a write at most once per call, and the span (and
+//! W3C `traceparent`) of each request. Tools use this
 //! module and nothing below it.
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod odata;
 pub mod request;
 pub mod retry;
 pub mod throttle;
+mod trace;
 pub mod write_once;
 
 pub use client::{Call, D365Client};

@@ -1,0 +1,70 @@
+//! The span of one HTTP request to D365FO, after the OpenTelemetry HTTP
+//! client conventions (name `{http.request.method}`; `http.request.method`,
+//! `server.address`, `server.port`, `http.response.status_code`,
+//! `error.type`), and the W3C trace context the request carries.
+//!
+//! One span per attempt: a retried request is several exchanges with
+//! D365FO, each with its own span id, so D365FO's logs (and the
+//! simulator's `/_sim/traces`) tell the attempts apart. The call's trace
+//! comes from the task ([`common::trace::current`], set by the executor);
+//! the request sends this span's id as its parent.
+
+use reqwest::{Method, RequestBuilder};
+use tracing::{Span, field::Empty};
+use url::Url;
+
+use super::request::Answer;
+use crate::{error::WorkerError, metrics::Sent};
+
+/// The span of a `method` request to the environment at `base`.
+pub(super) fn span(method: &Method, base: &Url) -> Span {
+    tracing::info_span!(
+        "d365fo request",
+        otel.name = %method,
+        otel.kind = "client",
+        http.request.method = %method,
+        server.address = base.host_str().unwrap_or_default(),
+        server.port = base.port_or_known_default(),
+        http.response.status_code = Empty,
+        error.type = Empty,
+        otel.status_code = Empty,
+        trace_id = Empty,
+        span_id = Empty,
+    )
+}
+
+/// `request` with the task's trace context (this request's span, inside
+/// [`span`]'s scope) as `traceparent` and `tracestate`.
+pub(super) fn propagate(request: RequestBuilder) -> RequestBuilder {
+    let Some(context) = common::trace::current() else {
+        return request;
+    };
+    let request = request.header(common::trace::TRACEPARENT, context.traceparent());
+    match &context.state {
+        Some(state) => request.header(common::trace::TRACESTATE, state.as_str()),
+        None => request,
+    }
+}
+
+/// Records on `span` what came back: the status, and the error's type when
+/// the exchange failed (the status for an HTTP error, else how it failed).
+pub(super) fn finish(span: &Span, sent: Sent, result: &Result<Answer, WorkerError>) {
+    if let Sent::Answered(status) = sent {
+        span.record("http.response.status_code", status);
+    }
+    let Err(error) = result else {
+        return;
+    };
+    let kind = match sent {
+        Sent::Answered(status) if status >= 400 => {
+            span.record("error.type", tracing::field::display(status));
+            span.record("otel.status_code", "ERROR");
+            return;
+        }
+        Sent::Timeout => "timeout",
+        Sent::Connection => "connection",
+        Sent::Answered(_) | Sent::NotSent => error.code().as_str(),
+    };
+    span.record("error.type", kind);
+    span.record("otel.status_code", "ERROR");
+}
