@@ -610,21 +610,20 @@ async fn promtool_accepts_the_rules_the_config_and_the_dashboards_queries() {
 }
 
 /// Each family the dashboard and the rules name shows in a scrape of a
-/// running node: two edges (their `/metrics` on the MCP listener) and a
-/// worker (its metrics listener), on Redis and the simulator, after a
+/// running node: two edges (their `/metrics` on the MCP listener) and two
+/// workers (their metrics listeners), on Redis and the simulator, after a
 /// tools/list and a read in each protocol era.
 #[tokio::test]
 async fn every_metric_the_dashboard_and_the_rules_name_is_exported_by_a_running_node() {
     let named = named_families();
     let redis = RedisServer::start();
-    let worker_metrics = metrics::listen_addr();
     let cluster = Cluster::builder()
         .edges(2)
-        .workers(1)
+        .workers(2)
         .worker_arg("--redis-url")
         .worker_arg(&redis.url())
         .worker_arg("--metrics-listen")
-        .worker_arg(&worker_metrics)
+        .worker_arg("127.0.0.1:0")
         .edge_arg("--redis-url")
         .edge_arg(&redis.url())
         .start()
@@ -646,7 +645,9 @@ async fn every_metric_the_dashboard_and_the_rules_name_is_exported_by_a_running_
     for edge in &cluster.edges {
         nodes.push(format!("{}/metrics", edge.url()));
     }
-    nodes.push(format!("http://{worker_metrics}/metrics"));
+    for worker in &cluster.workers {
+        nodes.push(worker.metrics_url().await);
+    }
     let mut exported: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for url in &nodes {
         let text = support::wait_until(url, Duration::from_secs(10), || metrics::scrape(url)).await;

@@ -1,17 +1,8 @@
 //! Reading a node's Prometheus metrics: one scrape of `/metrics`, and the
-//! metric families a scrape shows.
-//!
-//! A worker's metrics listener is announced on stdout after the worker's own
-//! address, which `cluster::Process::start` has already taken, so a test
-//! that scrapes a worker gives it `--metrics-listen` on a port chosen up
-//! front ([`listen_addr`]).
+//! metric families a scrape shows. A worker's metrics listener is
+//! `cluster::Process::metrics_url`.
 
 use std::collections::BTreeSet;
-
-/// A loopback address nobody listens on right now, for `--metrics-listen`.
-pub fn listen_addr() -> String {
-    format!("127.0.0.1:{}", super::redis::free_port())
-}
 
 /// The body of `GET url`, or why there is none (a refused connection, a
 /// status other than 200).
