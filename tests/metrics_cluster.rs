@@ -7,7 +7,11 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use support::{Cluster, redis::RedisServer};
+use support::{
+    Cluster,
+    metrics::{family_of, scrape},
+    redis::RedisServer,
+};
 
 /// The families compared: those the load moves and that stay still once it
 /// has stopped (the store's own and the uptime keep moving on their own).
@@ -28,24 +32,12 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;
-            let name = series.split('{').next()?;
-            let family = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| name.strip_suffix(s))
-                .unwrap_or(name);
+            let family = family_of(series.split('{').next()?);
             COMPARED
                 .contains(&family)
                 .then(|| Some((series.to_owned(), value.parse::<f64>().ok()?)))?
         })
         .collect()
-}
-
-async fn scrape(url: &str) -> Result<String, String> {
-    let response = reqwest::get(url).await.map_err(|e| format!("{url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: {}", response.status()));
-    }
-    response.text().await.map_err(|e| format!("{url}: {e}"))
 }
 
 async fn scrape_all(urls: &[String]) -> Result<Vec<BTreeMap<String, f64>>, String> {
