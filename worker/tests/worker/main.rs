@@ -16,6 +16,7 @@ mod metadata_cache;
 mod metadata_labels;
 mod metadata_stubs;
 mod metadata_tools;
+mod metrics;
 mod server;
 mod simulator;
 mod throttle;

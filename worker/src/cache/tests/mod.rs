@@ -7,6 +7,7 @@
 //! does not move, so the tests that need L2 entries to expire run on
 //! [`TokioClockStore`] (in `stores`, with the always-down `DownStore`).
 
+mod metrics;
 pub(crate) mod stores;
 
 use std::{
