@@ -144,3 +144,73 @@ proptest! {
         prop_assert_eq!(parsed.flags, flags);
     }
 }
+
+/// With export on, what is propagated names the exported spans: the call's
+/// span continues the caller's span, and a span inside it is its child.
+#[test]
+fn exported_spans_carry_the_propagated_ids() {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tracing_subscriber::prelude::*;
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let incoming = Incoming::from_values(Some(VALID), Some("a=1"));
+    set_exporting(true);
+    let (call, request) = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!(
+            "call",
+            otel.name = "tools/call d365fo_query_entities",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
+        );
+        let call = start(&span, Some(&incoming));
+        let request = span.in_scope(|| {
+            let span = tracing::info_span!(
+                "request",
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty
+            );
+            start(&span, None)
+        });
+        (call, request)
+    });
+    set_exporting(false);
+    let spans = exporter.get_finished_spans().unwrap();
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
+    };
+    let exported = named("tools/call d365fo_query_entities");
+    let parent = incoming.parent.unwrap();
+    assert_eq!(
+        exported.span_context.trace_id().to_string(),
+        parent.trace_id.to_string()
+    );
+    assert_eq!(
+        exported.span_context.span_id().to_string(),
+        call.span_id.to_string()
+    );
+    assert_eq!(
+        exported.parent_span_id.to_string(),
+        parent.parent_id.to_string()
+    );
+    assert_eq!(call.trace_id, parent.trace_id);
+    assert_eq!(call.state.as_deref(), Some("a=1"));
+    let inner = named("request");
+    assert_eq!(
+        inner.span_context.trace_id().to_string(),
+        call.trace_id.to_string()
+    );
+    assert_eq!(
+        inner.span_context.span_id().to_string(),
+        request.span_id.to_string()
+    );
+    assert_eq!(inner.parent_span_id.to_string(), call.span_id.to_string());
+}
