@@ -296,7 +296,10 @@ async fn run(
             deadline,
             progress: Progress::new(request.want_progress.then(|| tx.clone())),
             request_id: &request.request_id,
-            subject: request.principal.as_ref().map_or("", |p| p.subject.as_str()),
+            subject: request
+                .principal
+                .as_ref()
+                .map_or("", |p| p.subject.as_str()),
             tenant: &request.tenant,
         };
         let run = tools::run(&ctx, &request.tool, args);
@@ -323,12 +326,8 @@ async fn run(
             Ok(output)
         }
     });
-    let known_tool = catalogue::find(&request.tool).is_some();
     let outcome = match outcome {
         Ok(output) => {
-            if known_tool {
-                node.stats.record(&request.tool, elapsed, None);
-            }
             // The worker builds no `isError` outputs (`crate::error`); one
             // would count as the MCP conventions name it.
             let error_type = if output.is_error { "tool_error" } else { "" };
@@ -344,10 +343,6 @@ async fn run(
         }
         Err(error) => {
             let code = error.code();
-            if known_tool {
-                node.stats
-                    .record(&request.tool, elapsed, Some(code.as_str()));
-            }
             crate::metrics::tool_call(
                 &request.tool,
                 &request.tenant,

@@ -6,10 +6,9 @@
 //! - [`executor`]: [`Worker`], which implements
 //!   `common::executor::ToolExecutor`: one call is one stream of events whose
 //!   drop cancels the work. It resolves the call's environment and records
-//!   statistics.
+//!   the call's metrics.
 //! - [`node`]: what a worker shares between calls: its environments (each
-//!   with a pooled client and a token cache), the cache, the shared store,
-//!   the statistics.
+//!   with a pooled client and a token cache), the cache, the shared store.
 //! - [`cache`]: [`MetadataCache`], metadata and labels keyed by environment
 //!   version, in memory (L1) and in the shared store (L2), one fill per key
 //!   across the workers sharing that store (see `cache/README.md`).
@@ -18,7 +17,6 @@
 //!   warm-up ([`Worker::warm_up`]) run on it.
 //! - `watch`: [`Worker::watch_versions`] notices D365FO service updates and
 //!   announces them to the edges through the store.
-//! - [`stats`]: calls, errors and latency per tool.
 //! - [`metrics`]: the worker's label values on the node's Prometheus
 //!   families (`common::metrics`) — tool calls, D365FO requests, retries,
 //!   throttle windows, breakers, write claims, the cache — and
@@ -63,7 +61,6 @@ pub mod metrics;
 pub mod node;
 pub mod progress;
 pub mod replay;
-pub mod stats;
 pub mod tenancy;
 pub mod tools;
 mod watch;

@@ -1,6 +1,7 @@
 //! [`Node`]: what one worker process shares between calls — its D365FO
 //! environments (each with a pooled client and a token cache), the metadata
-//! cache, the shared store and the call statistics.
+//! cache and the shared store. Its statistics are the Prometheus families
+//! of `common::metrics` (filled through `crate::metrics`).
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -8,9 +9,8 @@ use common::{config::WorkerConfig, store::SharedStore};
 
 use crate::{
     cache::MetadataCache,
-    d365::{D365Client, auth::TokenProvider},
+    d365::{D365Client, auth::TokenProvider, breaker::BreakerCounters},
     error::WorkerError,
-    stats::Stats,
 };
 
 /// Default of [`Node::max_result_bytes`]: most bytes of row JSON (or of a
@@ -45,8 +45,10 @@ pub struct Node {
     pub cache: MetadataCache,
     /// The cluster's shared store.
     pub store: SharedStore,
-    /// Calls, errors and latencies per tool.
-    pub stats: Stats,
+    /// What this node's circuit breakers did (opens, refusals, probes,
+    /// closes), across its environments: exact per node, for tests; an
+    /// operator reads `d365mcp_breaker_*` instead.
+    pub breakers: Arc<BreakerCounters>,
     /// The configuration the node was built from (secrets stay wrapped).
     pub config: WorkerConfig,
     /// Most rows a query returns per call.
@@ -70,7 +72,7 @@ impl Node {
             .pool_idle_timeout(POOL_IDLE)
             .build()
             .map_err(|e| WorkerError::Setup(format!("HTTP client: {e}")))?;
-        let stats = Stats::default();
+        let breakers: Arc<BreakerCounters> = Arc::default();
         let mut environments = BTreeMap::new();
         for d365 in &config.environments {
             let auth = match &d365.credentials {
@@ -81,7 +83,7 @@ impl Node {
             };
             let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout)
                 .with_shared_throttling(store.clone())
-                .with_circuit_breaker(store.clone(), &config.breaker, stats.breaker());
+                .with_circuit_breaker(store.clone(), &config.breaker, Arc::clone(&breakers));
             let environment = Environment {
                 name: d365.name.clone(),
                 client,
@@ -106,7 +108,7 @@ impl Node {
             environments,
             cache: MetadataCache::new(config.cache.clone(), Some(store.clone())),
             store,
-            stats,
+            breakers,
             max_rows: config.max_rows.max(1),
             max_result_bytes: MAX_RESULT_BYTES,
             detached: crate::detached::Detached::default(),

@@ -111,14 +111,12 @@ async fn a_failing_environment_is_refused_at_once_by_every_worker_until_it_recov
     recovered_within(&a, Duration::from_secs(3)).await;
     recovered_within(&b, Duration::from_secs(2)).await;
 
-    let counts = &a.node().stats.snapshot()["breaker"];
+    let counts = &a.node().breakers.snapshot();
     assert_eq!(counts["opened"], 1, "{counts}");
     assert!(counts["refused"].as_u64().unwrap() >= 1, "{counts}");
     assert_eq!(
         counts["closed"].as_u64().unwrap()
-            + b.node().stats.snapshot()["breaker"]["closed"]
-                .as_u64()
-                .unwrap(),
+            + b.node().breakers.snapshot()["closed"].as_u64().unwrap(),
         1,
         "one probe closed it"
     );

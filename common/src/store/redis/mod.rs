@@ -107,6 +107,13 @@ impl RedisStore {
     }
 
     fn from_opened(opened: connect::Opened, op_timeout: Duration) -> Self {
+        // The error family shows from start-up (a dashboard reads 0, not
+        // "no data"), on `GET`, the one operation every node makes; the
+        // other operations' series appear with their first error.
+        let errors = &crate::metrics::get().store.errors;
+        for kind in ["unavailable", "protocol"] {
+            errors.with_label_values(&["GET", kind]);
+        }
         Self {
             conn: opened.commands,
             subscribers: opened.subscribers.into(),
