@@ -191,4 +191,60 @@ async fn the_cluster_aggregate_is_the_sum_of_the_nodes_under_load() {
         })
         .count();
     assert!(ops >= 2, "tools/call under at least two protocol versions");
+
+    // Each node's own scrape shows non-zero values in every family this
+    // load exercises on it; the workers together (the ring sends one
+    // environment's calls to one worker while it keeps up).
+    let edge_families = [
+        "mcp_server_operation_duration_seconds_count",
+        "mcp_server_session_duration_seconds_count",
+        "d365mcp_worker_call_duration_seconds_count",
+        "d365mcp_rate_limit_decisions_total",
+        "d365mcp_sessions_created_total",
+        "d365mcp_sessions_ended_total",
+        "d365mcp_workers",
+        "d365mcp_store_operation_duration_seconds_count",
+        "d365mcp_store_up",
+        "d365mcp_build_info",
+        "d365mcp_uptime_seconds",
+    ];
+    let each_worker = [
+        "d365mcp_store_operation_duration_seconds_count",
+        "d365mcp_store_up",
+        "d365mcp_build_info",
+    ];
+    let both_workers = [
+        "d365mcp_tool_calls_total",
+        "d365mcp_tool_call_duration_seconds_count",
+        "d365mcp_upstream_requests_total",
+        "d365mcp_upstream_request_duration_seconds_count",
+        "d365mcp_cache_requests_total",
+    ];
+    let totals = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    let mut workers_text = String::new();
+    for (url, families) in [
+        (&nodes[0], &edge_families[..]),
+        (&nodes[1], &edge_families[..]),
+        (&nodes[2], &each_worker[..]),
+        (&nodes[3], &each_worker[..]),
+    ] {
+        let text = scrape(url).await.unwrap();
+        for family in families {
+            assert!(totals(&text, family) > 0.0, "{url}: {family} is zero");
+        }
+        if url.as_str() == nodes[2] || url.as_str() == nodes[3] {
+            workers_text.push_str(&text);
+        }
+    }
+    for family in both_workers {
+        assert!(
+            totals(&workers_text, family) > 0.0,
+            "workers: {family} is zero"
+        );
+    }
 }
