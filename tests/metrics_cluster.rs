@@ -3,6 +3,8 @@
 //! node's own `/metrics`, family by family, for the families the load
 //! drives.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::{collections::BTreeMap, time::Duration};
