@@ -8,10 +8,10 @@
 //! [`MAX_TRACESTATE_BYTES`] or of more than [`MAX_TRACESTATE_MEMBERS`]
 //! members, or with characters a header may not carry, is dropped.
 //!
-//! Each hop continues the trace on a span of its own: [`start`] gives a
-//! tracing span its [`SpanContext`] (same trace id, a new span id) and
-//! records `trace_id` and `span_id` on it, so every log line inside the span
-//! carries them. With OTLP export on (`telemetry`), the ids are those of the
+//! Each hop continues the trace on a span of its own: [`plan`] draws its
+//! ids (same trace id, a new span id), which the span is made with as its
+//! `trace_id` and `span_id` fields, so every log line inside it carries
+//! them; [`start`] then gives the span its [`SpanContext`]. With OTLP export on (`telemetry`), the ids are those of the
 //! exported OpenTelemetry span, so what is propagated is what a collector
 //! sees; without it they are drawn here, which costs two random numbers.
 //!
@@ -281,30 +281,67 @@ impl SpanContext {
     }
 }
 
-/// Gives `span` its trace context and records it as the span's `trace_id`
-/// and `span_id` fields (declared `tracing::field::Empty` by the caller).
-///
-/// `incoming` is what a caller in another process sent; `None` makes the
-/// span a child of the [`current`] context of this task (a D365FO request
-/// inside a worker call). With OTLP export on, the exported span is
-/// re-parented onto a remote caller's span and its own ids are returned.
-pub fn start(span: &tracing::Span, incoming: Option<&Incoming>) -> SpanContext {
-    let local;
-    let (incoming, remote) = match incoming {
-        Some(incoming) => (incoming, true),
-        None => {
-            local = current().map(|c| c.as_incoming()).unwrap_or_default();
-            (&local, false)
-        }
+/// The trace context of a span about to be made: what [`start`] gives it
+/// unless spans are exported. Its ids go into the span's `trace_id` and
+/// `span_id` fields when the span is made, as recording a field afterwards
+/// costs a JSON log layer a re-encoding of all of them.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    context: SpanContext,
+    parent: Incoming,
+    remote: bool,
+}
+
+impl Planned {
+    /// The trace, for the span's `trace_id` field.
+    pub fn trace_id(&self) -> TraceId {
+        self.context.trace_id
+    }
+
+    /// The span's own id, for its `span_id` field.
+    pub fn span_id(&self) -> SpanId {
+        self.context.span_id
+    }
+}
+
+/// Plans a span continuing `incoming` (what a caller in another process
+/// sent), or, with `None`, a child of this task's [`current`] context (a
+/// D365FO request inside a worker call).
+pub fn plan(incoming: Option<&Incoming>) -> Planned {
+    let (parent, remote) = match incoming {
+        Some(incoming) => (incoming.clone(), true),
+        None => (
+            current().map(|c| c.as_incoming()).unwrap_or_default(),
+            false,
+        ),
     };
-    let context = if EXPORTING.load(Ordering::Relaxed) && !span.is_disabled() {
-        exported(span, incoming, remote).unwrap_or_else(|| SpanContext::child_of(incoming))
-    } else {
-        SpanContext::child_of(incoming)
+    Planned {
+        context: SpanContext::child_of(&parent),
+        parent,
+        remote,
+    }
+}
+
+/// Gives `span`, made with `planned`'s ids in its `trace_id` and `span_id`
+/// fields, its trace context: the planned one, or with OTLP export on, the
+/// exported span's (re-parented onto a remote caller's span), recorded
+/// over the planned ids.
+pub fn start(span: &tracing::Span, planned: Planned) -> SpanContext {
+    if !exporting() || span.is_disabled() {
+        return planned.context;
+    }
+    let Some(context) = exported(span, &planned.parent, planned.remote) else {
+        return planned.context;
     };
     span.record("trace_id", tracing::field::display(context.trace_id));
     span.record("span_id", tracing::field::display(context.span_id));
     context
+}
+
+/// Whether spans are exported over OTLP: attributes only a collector reads
+/// are worth recording then.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
 }
 
 /// The ids of `span`'s exported OpenTelemetry span, parented onto a

@@ -105,16 +105,17 @@ fn a_child_keeps_the_trace_and_takes_a_new_span_id() {
 #[tokio::test]
 async fn spans_record_their_ids_and_children_follow_the_current_context() {
     let incoming = Incoming::from_values(Some(VALID), None);
+    let planned = plan(Some(&incoming));
     let span = tracing::info_span!(
         "test",
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty
+        trace_id = %planned.trace_id(),
+        span_id = %planned.span_id()
     );
-    let call = start(&span, Some(&incoming));
+    let call = start(&span, planned);
     assert_eq!(call.trace_id, incoming.parent.unwrap().trace_id);
     assert_eq!(current(), None);
     let inner = scope(call.clone(), async {
-        let request = start(&tracing::Span::none(), None);
+        let request = start(&tracing::Span::none(), plan(None));
         (current(), request)
     })
     .await;
@@ -162,20 +163,22 @@ fn exported_spans_carry_the_propagated_ids() {
     let incoming = Incoming::from_values(Some(VALID), Some("a=1"));
     set_exporting(true);
     let (call, request) = tracing::subscriber::with_default(subscriber, || {
+        let planned = plan(Some(&incoming));
         let span = tracing::info_span!(
             "call",
             otel.name = "tools/call d365fo_query_entities",
-            trace_id = tracing::field::Empty,
-            span_id = tracing::field::Empty
+            trace_id = %planned.trace_id(),
+            span_id = %planned.span_id()
         );
-        let call = start(&span, Some(&incoming));
+        let call = start(&span, planned);
         let request = span.in_scope(|| {
+            let planned = plan(None);
             let span = tracing::info_span!(
                 "request",
-                trace_id = tracing::field::Empty,
-                span_id = tracing::field::Empty
+                trace_id = %planned.trace_id(),
+                span_id = %planned.span_id()
             );
-            start(&span, None)
+            start(&span, planned)
         });
         (call, request)
     });

@@ -348,7 +348,12 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let op = Operation::tool_call(request.name.as_ref(), &context);
-        let target = spans::Target::Tool(request.name.as_ref());
+        let environment = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("environment"));
+        let target =
+            spans::Target::Tool(request.name.as_ref(), environment.and_then(|e| e.as_str()));
         let (span, trace) = spans::start(Method::ToolsCall, target, &context);
         // The worker request takes the trace from the task (`dispatch`).
         let call = common::trace::scope(trace, self.call(request, context));
@@ -409,7 +414,7 @@ impl McpHandler {
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
         retry_key.apply(&mut worker_request);
-        spans::record_call(&worker_request.request_id, &worker_request.environment);
+        spans::record_call(&worker_request.request_id);
         // The worker sends only the lines the client will get.
         worker_request.log_level = log_level
             .map(crate::logging::name)

@@ -8,8 +8,9 @@
 //! `gen_ai.prompt.name`, `mcp.resource.uri`, and `error.type` when the
 //! request fails (`tool_error` for a result with `isError`). For the logs,
 //! the same span carries the caller's `principal` and `tenant`, and a tool
-//! call's worker `request_id` and `environment` once known, so that every
-//! line written during the request names them. Client text is clipped
+//! call's `environment` (as its arguments name it; none is the default)
+//! and worker `request_id` once known, so that every line written during
+//! the request names them. Client text is clipped
 //! (`common::clip`) before it reaches a span.
 //!
 //! The trace context comes from the request's `params._meta` (`traceparent`,
@@ -37,8 +38,8 @@ pub const TARGET_CHARS: usize = 64;
 /// What a request is about, beside its method.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    /// A `tools/call`'s tool.
-    Tool(&'a str),
+    /// A `tools/call`'s tool, and the environment its arguments name.
+    Tool(&'a str, Option<&'a str>),
     /// A `prompts/get`'s prompt.
     Prompt(&'a str),
     /// A `resources/read`'s URI: an attribute only, never in the span name
@@ -56,7 +57,7 @@ pub fn start(
 ) -> (Span, SpanContext) {
     let method_name = method.name();
     let (name, tool, prompt, uri) = match target {
-        Target::Tool(tool) => {
+        Target::Tool(tool, _) => {
             let tool = clip_to(tool, TARGET_CHARS);
             (format!("{method_name} {tool}"), Some(tool), None, None)
         }
@@ -66,12 +67,19 @@ pub fn start(
         }
         Target::Resource(uri) => (method_name.to_owned(), None, None, Some(clip(uri))),
     };
+    let environment = match target {
+        Target::Tool(_, Some(environment)) if !environment.trim().is_empty() => {
+            Some(clip(environment.trim()))
+        }
+        _ => None,
+    };
     let parts = context.extensions.get::<http::request::Parts>();
     let caller = Principal::of(parts);
     let session = crate::listen::conversation_of(&context.extensions).map(|c| match c {
         crate::listen::Conversation::Session(id) | crate::listen::Conversation::Legacy(id) => id,
     });
     let id = context.id.clone().into_json_value();
+    let planned = common::trace::plan(Some(&incoming(context)));
     let span = tracing::info_span!(
         // The request's own trace, not that of whatever task rmcp runs it on.
         parent: None,
@@ -88,14 +96,14 @@ pub fn start(
         mcp.resource.uri = uri.map(tracing::field::display),
         principal = %clip(&caller.subject),
         tenant = %clip(&caller.tenant),
-        environment = Empty,
+        environment = environment.map(tracing::field::display),
         request_id = Empty,
-        trace_id = Empty,
-        span_id = Empty,
+        trace_id = %planned.trace_id(),
+        span_id = %planned.span_id(),
         error.type = Empty,
         otel.status_code = Empty,
     );
-    let trace = common::trace::start(&span, Some(&incoming(context)));
+    let trace = common::trace::start(&span, planned);
     (span, trace)
 }
 
@@ -146,12 +154,9 @@ pub fn finish<T: Outcome>(span: &Span, result: &Result<T, ErrorData>) {
     span.record("otel.status_code", "ERROR");
 }
 
-/// Records a tool call's worker request id and environment on the
-/// current span (the request's, when called inside it).
-pub fn record_call(request_id: &str, environment: &str) {
-    let span = Span::current();
-    span.record("request_id", request_id);
-    if !environment.is_empty() {
-        span.record("environment", tracing::field::display(clip(environment)));
-    }
+/// Records a tool call's worker request id on the current span (the
+/// request's, when called inside it). One field recorded: each costs a
+/// JSON log layer a re-encoding of the span's fields.
+pub fn record_call(request_id: &str) {
+    Span::current().record("request_id", request_id);
 }

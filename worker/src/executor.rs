@@ -146,6 +146,9 @@ impl ToolExecutor for Worker {
     fn call_tool(&self, request: CallToolRequest) -> BoxStream<'static, CallToolEvent> {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let node = Arc::clone(&self.node);
+        // The edge's span is the parent; this call's span id goes on to D365FO.
+        let incoming = common::trace::Incoming::from_map(&request.trace_context);
+        let trace = common::trace::plan(Some(&incoming));
         let span = tracing::info_span!(
             "call_tool",
             request_id = %request.request_id,
@@ -160,12 +163,10 @@ impl ToolExecutor for Worker {
             ),
             otel.name = "d365mcp.worker.v1.Worker/CallTool",
             otel.kind = "server",
-            trace_id = tracing::field::Empty,
-            span_id = tracing::field::Empty,
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
         );
-        // The edge's span is the parent; this call's span id goes on to D365FO.
-        let incoming = common::trace::Incoming::from_map(&request.trace_context);
-        let trace = common::trace::start(&span, Some(&incoming));
+        let trace = common::trace::start(&span, trace);
         let work = async move {
             let result = execute(node, request, &tx).await;
             let event = CallToolEvent {

@@ -285,8 +285,9 @@ impl D365Client {
         call: &Request<'_>,
         sent: &mut Sent,
     ) -> Result<Answer, WorkerError> {
-        let span = super::trace::span(call.method, &self.config.base_url);
-        let context = common::trace::start(&span, None);
+        let planned = common::trace::plan(None);
+        let span = super::trace::span(call.method, &self.config.base_url, &planned);
+        let context = common::trace::start(&span, planned);
         let send = common::trace::scope(context, self.send_once(call, sent));
         let result = send.instrument(span.clone()).await;
         super::trace::finish(&span, *sent, &result);

@@ -9,6 +9,7 @@
 //! comes from the task ([`common::trace::current`], set by the executor);
 //! the request sends this span's id as its parent.
 
+use common::trace::Planned;
 use reqwest::{Method, RequestBuilder};
 use tracing::{Span, field::Empty};
 use url::Url;
@@ -16,8 +17,9 @@ use url::Url;
 use super::request::Answer;
 use crate::{error::WorkerError, metrics::Sent};
 
-/// The span of a `method` request to the environment at `base`.
-pub(super) fn span(method: &Method, base: &Url) -> Span {
+/// The span of a `method` request to the environment at `base`, with
+/// `planned`'s ids.
+pub(super) fn span(method: &Method, base: &Url, planned: &Planned) -> Span {
     tracing::info_span!(
         "d365fo request",
         otel.name = %method,
@@ -28,8 +30,8 @@ pub(super) fn span(method: &Method, base: &Url) -> Span {
         http.response.status_code = Empty,
         error.type = Empty,
         otel.status_code = Empty,
-        trace_id = Empty,
-        span_id = Empty,
+        trace_id = %planned.trace_id(),
+        span_id = %planned.span_id(),
     )
 }
 
@@ -46,10 +48,14 @@ pub(super) fn propagate(request: RequestBuilder) -> RequestBuilder {
     }
 }
 
-/// Records on `span` what came back: the status, and the error's type when
+/// Records on `span` what came back: the status (for a collector only:
+/// log lines of the exchange name it, and recording it would cost every
+/// request a re-encoding of the span's fields), and the error's type when
 /// the exchange failed (the status for an HTTP error, else how it failed).
 pub(super) fn finish(span: &Span, sent: Sent, result: &Result<Answer, WorkerError>) {
-    if let Sent::Answered(status) = sent {
+    if let Sent::Answered(status) = sent
+        && common::trace::exporting()
+    {
         span.record("http.response.status_code", status);
     }
     let Err(error) = result else {
