@@ -17,6 +17,7 @@ pub mod request;
 pub mod retry;
 pub mod throttle;
 mod trace;
+mod transport;
 pub mod write_once;
 
 pub use client::{Call, D365Client};
