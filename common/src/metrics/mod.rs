@@ -16,6 +16,7 @@
 
 pub mod families;
 pub mod publish;
+mod register;
 pub mod snapshot;
 
 use std::{
