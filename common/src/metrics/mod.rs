@@ -3,6 +3,7 @@
 //! - [`families`]: every metric family a node exports, registered once per
 //!   process in one registry and reached through [`get`]. A process is one
 //!   node (`dev` runs the edge and the worker in one, and exports both).
+//!   `register` builds them.
 //! - [`snapshot`]: the families as data — taken from the registry, sent
 //!   through the shared store, summed over nodes, written in the Prometheus
 //!   text format.
