@@ -266,22 +266,7 @@ async fn a_session_created_then_deleted_is_counted_and_no_longer_held() {
     let before = (created("session"), ended("session", "deleted"));
     let initialize = || op_count("initialize", "", "", "2025-11-25");
     let init_before = initialize();
-    let init = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
-    });
-    let request = Request::post("/mcp")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(Body::from(init.to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (response, session) = super::support::open_session(&app).await;
     assert!(!messages(response).await.is_empty());
     assert!(created("session") > before.0);
     assert!(initialize() > init_before);

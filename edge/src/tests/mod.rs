@@ -335,22 +335,7 @@ async fn client_disconnect_cancels_the_worker_call() {
 #[tokio::test]
 async fn session_delete_answers_204_then_the_session_is_gone() {
     let app = app(state());
-    let init = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
-    });
-    let request = Request::post("/mcp")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(Body::from(init.to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (_, session) = support::open_session(&app).await;
     let delete = |app: axum::Router| {
         let session = session.clone();
         async move {

@@ -136,3 +136,25 @@ pub async fn rpc(state: EdgeState, method: &str, mut params: Value) -> Value {
     assert_eq!(message["id"], 11, "{message}");
     message
 }
+
+/// Opens a 2025-11-25 session on `app`: the `initialize` answer (200) and
+/// the session id it carries.
+pub async fn open_session(app: &axum::Router) -> (axum::response::Response, String) {
+    let init = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    });
+    let request = Request::post("/mcp")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Body::from(init.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (response, session)
+}
