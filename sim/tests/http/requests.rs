@@ -8,14 +8,7 @@ use sim::faults::FaultConfig;
 use crate::support::Sim;
 
 async fn counts(sim: &Sim) -> Value {
-    let response = sim
-        .http
-        .get(sim.url("/_sim/requests"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    sim.admin_json("/_sim/requests").await
 }
 
 #[tokio::test]

@@ -8,14 +8,7 @@ use crate::support::Sim;
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 async fn traces(sim: &Sim, query: &str) -> Value {
-    let response = sim
-        .http
-        .get(sim.url(&format!("/_sim/traces{query}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    sim.admin_json(&format!("/_sim/traces{query}")).await
 }
 
 #[tokio::test]

@@ -72,17 +72,17 @@ impl Sim {
         format!("{}{}", self.base, path)
     }
 
+    /// The JSON body of `GET {base}{path}`, which must answer 200 (an
+    /// admin route, e.g. `/_sim/requests`).
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     /// Requests D365FO's endpoints have received (`GET /_sim/requests`).
     pub async fn requests_received(&self) -> u64 {
-        let counts: serde_json::Value = self
-            .http
-            .get(self.url("/_sim/requests"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let counts = self.admin_json("/_sim/requests").await;
         counts["total"].as_u64().unwrap()
     }
 }
