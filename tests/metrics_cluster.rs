@@ -55,26 +55,10 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
+/// The load harness with the mixed scenario (reads, labels, schemas, a
+/// create and a delete) in `era`, against `targets`.
 async fn load(targets: &str, era: &str) {
-    let scenario = std::env::temp_dir().join(format!(
-        "d365mcp-metrics-cluster-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &scenario,
-        r#"
-[[call]]
-weight = 3
-tool = "d365fo_query_entities"
-arguments = { entity_set = "CustomersV3", top = "{{int:1:3}}" }
-
-[[call]]
-weight = 1
-tool = "d365fo_get_label"
-arguments = { label_id = "@SYS3391" }
-"#,
-    )
-    .unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/scenarios/mixed.toml");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_d365mcp"))
         .args(["loadtest", "--target", targets, "--scenario"])
         .arg(&scenario)
