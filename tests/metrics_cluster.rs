@@ -61,7 +61,7 @@ async fn load(targets: &str, era: &str) {
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/scenarios/mixed.toml");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_d365mcp"))
         .args(["loadtest", "--target", targets, "--scenario"])
-        .arg(&scenario)
+        .arg(scenario)
         .args([
             "--era",
             era,
