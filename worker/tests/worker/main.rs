@@ -133,3 +133,11 @@ pub async fn call(worker: &Worker, request: CallToolRequest) -> Called {
         result: result.expect("the stream ended without a result"),
     }
 }
+
+/// Now, in milliseconds since the Unix epoch (a call's deadline).
+pub fn unix_ms() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(now.as_millis()).unwrap()
+}

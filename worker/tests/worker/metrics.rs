@@ -11,7 +11,7 @@
 use std::{
     future::Future,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use common::{
@@ -26,7 +26,7 @@ use super::{
     call, config,
     data::{CREATE, QUERY, SimEnv},
     fixture::Fixture,
-    request,
+    request, unix_ms,
 };
 
 /// `config` for `base`, its one environment named `name`.
@@ -310,14 +310,4 @@ async fn a_keyed_write_is_claimed_once_and_its_resend_replayed() {
     assert_eq!(posts(), 1, "the resend was not sent");
     // The resend ran no tool: one call counted.
     assert_eq!(calls(CREATE, env, ""), 1);
-}
-
-fn unix_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }

@@ -3,7 +3,7 @@
 
 use std::{
     sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use common::store::{MemoryStore, SharedStore};
@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::json;
 use worker::{Worker, d365::throttle::CHANNEL};
 
-use super::{call, config, fixture::Fixture, request};
+use super::{call, config, fixture::Fixture, request, unix_ms};
 
 const QUERY: &str = "d365fo_query_entities";
 
@@ -66,14 +66,4 @@ async fn a_throttled_environment_holds_back_every_worker_on_the_store() {
     );
     first.await.unwrap().ok();
     assert_eq!(fx.state.throttle_hits.load(Ordering::SeqCst), 2);
-}
-
-fn unix_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
