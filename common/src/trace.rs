@@ -384,8 +384,14 @@ tokio::task_local! {
 }
 
 /// Runs `future` with `context` as the task's [`current`] trace context.
-pub async fn scope<F: Future>(context: SpanContext, future: F) -> F::Output {
-    CURRENT.scope(context, future).await
+///
+/// A plain function returning tokio's task-local future, not an `async fn`:
+/// an `async fn` would keep `future` twice in its state (as its argument and
+/// inside the task-local future it awaits), and a call's future is large and
+/// copied whole when it is boxed (measured: the worker's per-call copies
+/// were the cluster benchmark's largest cost of tracing).
+pub fn scope<F: Future>(context: SpanContext, future: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(context, future)
 }
 
 /// `future` with this task's current trace context (if any): for a task

@@ -167,14 +167,16 @@ impl ToolExecutor for Worker {
             span_id = %trace.span_id(),
         );
         let trace = common::trace::start(&span, trace);
-        let work = async move {
+        // Boxed before it is wrapped: the wrappers then move a pointer, not
+        // the call's whole (large) state.
+        let work = Box::pin(async move {
             let result = execute(node, request, &tx).await;
             let event = CallToolEvent {
                 event: Some(Event::Result(result)),
             };
             // Fails only when the consumer is gone, and then nobody cares.
             let _ = tx.send(event).await;
-        };
+        });
         let work = common::trace::scope(trace, work).instrument(span);
         Box::pin(CallStream {
             work: Some(Box::pin(work)),

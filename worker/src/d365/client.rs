@@ -289,21 +289,30 @@ impl D365Client {
         let planned = common::trace::plan(None);
         let span = super::trace::span(call.method, &self.config.base_url, &planned);
         let context = common::trace::start(&span, planned);
-        let send = common::trace::scope(context, self.send_once(call, sent));
-        let result = send.instrument(span.clone()).await;
+        // The context goes down as a parameter, not a task-local scope: one
+        // scope less to enter and leave on every poll of every request.
+        let result = self
+            .send_once(call, sent, &context)
+            .instrument(span.clone())
+            .await;
         super::trace::finish(&span, *sent, &result);
         result
     }
 
     /// Sends `call` once, when the breaker (if any) lets it, and tells the
     /// breaker how it went; `sent` learns whether and how D365FO answered.
-    async fn send_once(&self, call: &Request<'_>, sent: &mut Sent) -> Result<Answer, WorkerError> {
+    async fn send_once(
+        &self,
+        call: &Request<'_>,
+        sent: &mut Sent,
+        trace: &common::trace::SpanContext,
+    ) -> Result<Answer, WorkerError> {
         let mut health = Health::Unknown;
         let Some(breaker) = &self.breaker else {
-            return self.exchange(call, &mut health, sent).await;
+            return self.exchange(call, &mut health, sent, trace).await;
         };
         let permit = breaker.admit().await?;
-        let result = self.exchange(call, &mut health, sent).await;
+        let result = self.exchange(call, &mut health, sent, trace).await;
         breaker.record(permit, health).await;
         result
     }
@@ -316,6 +325,7 @@ impl D365Client {
         call: &Request<'_>,
         health: &mut Health,
         sent: &mut Sent,
+        trace: &common::trace::SpanContext,
     ) -> Result<Answer, WorkerError> {
         let write = call.idempotency == Idempotency::NonIdempotent;
         let deadline = if write {
@@ -356,7 +366,7 @@ impl D365Client {
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
-        request = super::trace::propagate(request);
+        request = super::trace::propagate(request, trace);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, token.header_value());
         }

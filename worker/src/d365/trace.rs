@@ -7,10 +7,11 @@
 //! D365FO, each with its own span id, so D365FO's logs (and the
 //! simulator's `/_sim/traces`) tell the attempts apart. The call's trace
 //! comes from the task ([`common::trace::current`], set by the executor);
-//! the request sends this span's id as its parent.
+//! the request sends this span's id as its parent (handed down as a
+//! parameter).
 
-use common::trace::Planned;
-use reqwest::{Method, RequestBuilder};
+use common::trace::{Planned, SpanContext};
+use reqwest::{Method, RequestBuilder, header::HeaderName};
 use tracing::{Span, field::Empty};
 use url::Url;
 
@@ -35,15 +36,15 @@ pub(super) fn span(method: &Method, base: &Url, planned: &Planned) -> Span {
     )
 }
 
-/// `request` with the task's trace context (this request's span, inside
-/// [`span`]'s scope) as `traceparent` and `tracestate`.
-pub(super) fn propagate(request: RequestBuilder) -> RequestBuilder {
-    let Some(context) = common::trace::current() else {
-        return request;
-    };
-    let request = request.header(common::trace::TRACEPARENT, context.traceparent());
+/// `request` carrying `context` (this request's span) as `traceparent`,
+/// and the caller's `tracestate`.
+pub(super) fn propagate(request: RequestBuilder, context: &SpanContext) -> RequestBuilder {
+    // Static names: a `&str` name is parsed again on every request.
+    const TRACEPARENT: HeaderName = HeaderName::from_static(common::trace::TRACEPARENT);
+    const TRACESTATE: HeaderName = HeaderName::from_static(common::trace::TRACESTATE);
+    let request = request.header(TRACEPARENT, context.traceparent());
     match &context.state {
-        Some(state) => request.header(common::trace::TRACESTATE, state.as_str()),
+        Some(state) => request.header(TRACESTATE, state.as_str()),
         None => request,
     }
 }
