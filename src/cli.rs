@@ -317,6 +317,10 @@ pub struct WorkerArgs {
     pub guard: WorkerGuardArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    /// After SIGTERM, how long calls in flight may take to finish before
+    /// they are stopped; keep it below the pod's termination grace period.
+    #[arg(long, env = "D365MCP_DRAIN_TIMEOUT", default_value = "25s")]
+    pub drain_timeout: String,
 }
 
 const LISTEN: &str = "D365MCP_LISTEN (--listen)";
@@ -441,6 +445,10 @@ impl WorkerArgs {
             WorkerConfig::new(listen(&self.listen)?, first).with_environments(environments);
         let mut config = self.tuning.apply(config)?;
         self.guard.apply(&mut config)?;
+        config.drain_timeout = config::parse_duration(
+            "D365MCP_DRAIN_TIMEOUT (--drain-timeout)",
+            &self.drain_timeout,
+        )?;
         Ok(config)
     }
 }

@@ -193,17 +193,26 @@ fn deadline_after(timeout: Duration) -> u64 {
     u64::try_from(at).unwrap_or(u64::MAX).max(1)
 }
 
-/// Longest a stopping worker waits for keyed writes whose callers left.
-const DETACHED_DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// Serves `worker` and the gRPC health service on `listener` until
-/// `shutdown` completes, then drains in-flight calls, then the keyed writes
-/// whose callers left (at most `DETACHED_DRAIN`).
+/// `shutdown` completes, then drains within the worker's drain timeout
+/// (`D365MCP_DRAIN_TIMEOUT`, shorter than the pod's grace period):
+///
+/// 1. the health service says NOT_SERVING and the server stops taking new
+///    calls (the membership lease was already given up by the role, so
+///    edges stop choosing this worker);
+/// 2. calls in flight get the rest of the drain to finish;
+/// 3. calls still running then are dropped (their edges answer a read as
+///    retryable and a write as `outcome_unknown`), and keyed writes whose
+///    callers left get what remains of the drain to record their outcome.
+///
+/// Without the bound, one 120 s tool call would outlive a 30 s grace
+/// period and be killed mid-write with no record of how it ended.
 pub async fn serve(
     listener: TcpListener,
     worker: Arc<Worker>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
+    let drain = worker.node().config.drain_timeout;
     let (health, health_service) = tonic_health::server::health_reporter();
     // "" (the whole server) starts SERVING; name the worker service too.
     health.set_serving::<WorkerServer<GrpcService>>().await;
@@ -215,15 +224,37 @@ pub async fn serve(
         conn
     });
     tracing::info!("worker gRPC server running");
-    tonic::transport::Server::builder()
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(grpc_service(Arc::clone(&worker)))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(incoming, stopping.clone().cancelled_owned());
+    tokio::pin!(server);
+    let deadline = tokio::select! {
+        served = &mut server => {
+            served?;
+            tokio::time::Instant::now() + drain
+        }
+        () = shutdown => {
+            let deadline = tokio::time::Instant::now() + drain;
+            health.set_not_serving::<WorkerServer<GrpcService>>().await;
+            stopping.cancel();
+            tracing::info!(drain_ms = drain.as_millis() as u64, "draining calls in flight");
+            match tokio::time::timeout_at(deadline, &mut server).await {
+                Ok(served) => served?,
+                Err(_) => tracing::warn!(
+                    drain_ms = drain.as_millis() as u64,
+                    "calls still running at the end of the drain; stopping them"
+                ),
+            }
+            deadline
+        }
+    };
     tracing::info!("worker gRPC server stopped");
     // Keyed writes whose callers left still run; let them end and record
-    // how, within a bound shorter than Kubernetes' default grace (30 s).
-    worker.finish_detached(DETACHED_DRAIN).await;
+    // how, within what is left of the drain.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    worker.finish_detached(left).await;
     Ok(())
 }
 

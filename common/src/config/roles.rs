@@ -154,6 +154,9 @@ pub struct WorkerConfig {
     /// Calls over gRPC must carry an assertion signed with it; `None`
     /// accepts unsigned calls.
     pub internal_secret: Option<crate::assertion::InternalSecret>,
+    /// After SIGTERM, how long calls in flight (and keyed writes whose
+    /// callers left) may take before the worker stops them.
+    pub drain_timeout: Duration,
 }
 
 impl WorkerConfig {
@@ -170,6 +173,8 @@ impl WorkerConfig {
             breaker: BreakerConfig::default(),
             policy: super::Policy::default(),
             internal_secret: None,
+            // Inside Kubernetes' default 30 s grace period, as the edge's.
+            drain_timeout: Duration::from_secs(25),
         }
     }
 
