@@ -24,6 +24,8 @@ command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v npx >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# systemd-analyze (Debian's systemd package) checks the units in deploy/systemd.
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
