@@ -83,6 +83,22 @@ PY
     echo "$KUBECTL_SHA256  $K8S_TOOLS/bin/kubectl" | sha256sum --check --quiet
 fi
 
+# docker-compose 1.29.2 (the last from PyPI) for tests/deploy_compose.rs:
+# `config` checks deploy/compose.yaml against the compose schema it carries
+# and needs no container engine. Its pin PyYAML<6 cannot build on Python
+# 3.11+, so it is installed without its dependencies and they are pinned
+# here, with a PyYAML that builds.
+COMPOSE_CHECK=target/compose-check
+if ! "$COMPOSE_CHECK/bin/docker-compose" version >/dev/null 2>&1; then
+    python3 -m venv "$COMPOSE_CHECK"
+    "$COMPOSE_CHECK/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-deps docker-compose==1.29.2
+    "$COMPOSE_CHECK/bin/python" -m pip install --quiet --disable-pip-version-check \
+        PyYAML==6.0.4 jsonschema==3.2.0 docker==7.2.0 dockerpty==0.4.1 docopt==0.6.2 \
+        python-dotenv==0.21.1 requests==2.34.2 texttable==1.7.2 websocket-client==0.59.0 \
+        distro==1.9.0
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
