@@ -49,3 +49,51 @@ async fn no_write_is_lost_doubled_or_applied_but_reported_failed() {
     }
     assert!(writes > 50, "too few writes to judge: {writes}\n{stdout}");
 }
+
+/// A rolling restart under steady load (every edge, then every worker,
+/// drained by SIGTERM and started again, one at a time) loses no request:
+/// no read fails (the client retries on the other edge as the spec
+/// allows), no write is lost, doubled or applied but reported failed.
+#[tokio::test]
+async fn a_rolling_restart_loses_no_request() {
+    let out =
+        std::env::temp_dir().join(format!("d365mcp-chaos-rolling-{}.json", std::process::id()));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_d365mcp"))
+        .args([
+            "chaos",
+            "--rolling",
+            "--seeds",
+            "11",
+            "--phase",
+            "3s",
+            "--rate",
+            "20",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|e| panic!("no report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
+    let _ = std::fs::remove_file(&out);
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let phases = report["seeds"][0]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 5, "baseline and four restarts\n{stdout}");
+    for phase in phases {
+        let name = phase["name"].as_str().unwrap();
+        for wrong in [
+            "lost_writes",
+            "doubled_writes",
+            "applied_but_reported_failed",
+            "failed_reads",
+        ] {
+            assert_eq!(phase[wrong], 0, "{name}: {wrong}\n{stdout}");
+        }
+        assert!(phase["requests"].as_u64().unwrap() > 0, "{name}\n{stdout}");
+    }
+}

@@ -37,6 +37,10 @@ pub struct ChaosArgs {
     /// instead of one Redis.
     #[arg(long, env = "D365MCP_CHAOS_REDIS_CLUSTER")]
     pub redis_cluster: bool,
+    /// A rolling restart instead of the faults: SIGTERM each edge, then each
+    /// worker, one at a time, each started again once it has drained.
+    #[arg(long, env = "D365MCP_CHAOS_ROLLING")]
+    pub rolling: bool,
     /// Write the JSON report here.
     #[arg(long, env = "D365MCP_CHAOS_OUT")]
     pub out: Option<PathBuf>,
@@ -88,6 +92,7 @@ impl ChaosArgs {
             budget: duration("D365MCP_CHAOS_BUDGET (--budget)", &self.budget, 1.0, 600.0)?,
             sim_latency_ms: self.sim_latency_ms,
             redis_cluster: self.redis_cluster,
+            rolling: self.rolling,
             ..loadtest::chaos::Settings::default()
         })
     }

@@ -41,7 +41,7 @@ use url::Url;
 
 use self::{
     roster::{Member, Roster},
-    status::{lost_worker, never_started, refused_or_lost},
+    status::{lost_worker, never_started, read_may_move, refused_or_lost},
 };
 use crate::EdgeError;
 
@@ -313,10 +313,9 @@ impl Roster {
                     });
                     return Ok(events.boxed());
                 }
-                Err(status)
-                    if never_started(&status)
-                        || (read_only && status.code() == tonic::Code::Unavailable) =>
-                {
+                // A read may go to the next worker whenever this one did not
+                // answer it (`status::read_may_move`).
+                Err(status) if never_started(&status) || (read_only && read_may_move(&status)) => {
                     if member.healthy.swap(false, Ordering::Relaxed) {
                         // Seen at the next health round too; said now.
                         crate::metrics::worker_lost();

@@ -37,6 +37,25 @@ pub(super) fn never_started(status: &tonic::Status) -> bool {
     false
 }
 
+/// True when a read that failed with `status` before its answer began may
+/// go to another worker: any failure but a refusal of the request itself
+/// (which another worker would refuse alike) or its deadline passing. A
+/// worker answers its own errors as results, not statuses, so a status is
+/// the transport's: a worker stopping, a connection reset, a draining
+/// worker's HTTP/2 server cancelling streams that raced its GOAWAY. This
+/// edge never ends a call with a status of its own; it drops it.
+pub(super) fn read_may_move(status: &tonic::Status) -> bool {
+    !matches!(
+        status.code(),
+        tonic::Code::InvalidArgument
+            | tonic::Code::OutOfRange
+            | tonic::Code::ResourceExhausted
+            | tonic::Code::Unauthenticated
+            | tonic::Code::PermissionDenied
+            | tonic::Code::DeadlineExceeded
+    )
+}
+
 pub(super) fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
     if status.code() == tonic::Code::Unauthenticated {
         // The hop between this edge and the worker, not the client's key:
@@ -133,6 +152,27 @@ fn outcome_unknown(url: &str, status: &tonic::Status) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_moves_on_a_transport_failure_not_on_a_refusal() {
+        for code in [
+            tonic::Code::Unavailable,
+            tonic::Code::Cancelled,
+            tonic::Code::Unknown,
+            tonic::Code::Internal,
+            tonic::Code::Aborted,
+        ] {
+            assert!(read_may_move(&tonic::Status::new(code, "x")), "{code:?}");
+        }
+        for code in [
+            tonic::Code::Unauthenticated,
+            tonic::Code::InvalidArgument,
+            tonic::Code::ResourceExhausted,
+            tonic::Code::DeadlineExceeded,
+        ] {
+            assert!(!read_may_move(&tonic::Status::new(code, "x")), "{code:?}");
+        }
+    }
 
     const URL: &str = "http://w1:50051";
 

@@ -70,6 +70,9 @@ pub struct Settings {
     pub targets: Targets,
     /// Run on a Redis Cluster of three masters instead of one Redis.
     pub redis_cluster: bool,
+    /// A rolling restart instead of the faults: SIGTERM each edge, then
+    /// each worker, one at a time, each started again once it has drained.
+    pub rolling: bool,
 }
 
 /// What a run must show to pass.
@@ -96,6 +99,7 @@ impl Default for Settings {
                 max_recovery_s: 5.0,
             },
             redis_cluster: false,
+            rolling: false,
         }
     }
 }
@@ -128,9 +132,19 @@ impl std::fmt::Display for Fault {
 }
 
 /// The faults of the phases after the baseline, in order: with a Redis
-/// Cluster, the Redis fault is the loss of one of its three nodes.
-pub fn schedule(redis_cluster: bool) -> [Fault; 5] {
-    [
+/// Cluster, the Redis fault is the loss of one of its three nodes. A
+/// rolling restart (an upgrade) drains and restarts every edge, then every
+/// worker, one at a time.
+pub fn schedule(redis_cluster: bool, rolling: bool) -> Vec<Fault> {
+    if rolling {
+        return vec![
+            Fault::Term(Node::Edge(0)),
+            Fault::Term(Node::Edge(1)),
+            Fault::Term(Node::Worker(0)),
+            Fault::Term(Node::Worker(1)),
+        ];
+    }
+    vec![
         Fault::Kill(Node::Worker(0)),
         Fault::Kill(Node::Edge(0)),
         Fault::Kill(Node::Redis(usize::from(redis_cluster))),
@@ -206,7 +220,7 @@ async fn run_seed(settings: &Settings, seed: u64, run_id: &str) -> Result<SeedRe
     }
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let schedule = schedule(settings.redis_cluster);
+    let schedule = schedule(settings.redis_cluster, settings.rolling);
     let phases = 1 + schedule.len();
     let start = Instant::now();
     let end = start + settings.phase * u32::try_from(phases).unwrap_or(u32::MAX);
