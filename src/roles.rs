@@ -216,8 +216,6 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
              reaches its port, as whoever the call names"
         );
     }
-    announce("worker", local);
-    let stop = shutdown_signal();
     // A worker on an ephemeral gRPC port (tests, several on one host) gets
     // an ephemeral metrics port too, rather than all contending for 9464.
     let metrics_port = if config_port == 0 {
@@ -226,14 +224,18 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
         WORKER_METRICS_PORT
     };
     let metrics_default = MetricsListen::At(SocketAddr::new(local.ip(), metrics_port));
+    // Bound before the worker says it listens: a metrics port in use stops
+    // it before anyone counts on it.
+    let metrics = bind_metrics(&args.metrics, metrics_default).await?;
+    announce("worker", local);
+    let stop = shutdown_signal();
     serve_metrics(
         "worker",
         &worker.node().store,
         &args.metrics,
-        metrics_default,
+        metrics,
         &stop,
-    )
-    .await?;
+    )?;
     let membership = match (&store, &heartbeat) {
         (Some(store), Some(heartbeat)) => Some(join_cluster(store, heartbeat, local, &stop)?),
         _ => None,
@@ -300,10 +302,10 @@ async fn edge(args: EdgeArgs) -> Result<(), RunError> {
     let (listener, local) = bind(config.listen, "edge").await?;
     AuthArgs::warn_if_open(&config, local);
     pool.check_health().await;
+    let metrics = bind_metrics(&args.metrics, MetricsListen::Shared).await?;
     let state = edge::EdgeState::shared(config, pool, Arc::clone(&store));
     announce("edge", local);
-    // After the role's own line, which scripts and tests read first.
-    serve_metrics("edge", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
+    serve_metrics("edge", &store, &args.metrics, metrics, &stop)?;
     edge::serve(listener, state, stop.cancelled_owned())
         .await
         .context("edge failed")?;
@@ -370,13 +372,14 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     background_work(&worker, &stop);
     let (listener, local) = bind(listen_addr, "edge").await?;
     AuthArgs::warn_if_open(&edge_config, local);
+    let metrics = bind_metrics(&args.metrics, MetricsListen::Shared).await?;
     let state = edge::EdgeState::shared(
         edge_config,
         edge::WorkerPool::local(worker),
         Arc::clone(&store),
     );
     announce("dev", local);
-    serve_metrics("dev", &store, &args.metrics, MetricsListen::Shared, &stop).await?;
+    serve_metrics("dev", &store, &args.metrics, metrics, &stop)?;
     print_banner(local, &d365, using_sim);
     edge::serve(listener, state, stop.cancelled_owned())
         .await
@@ -384,16 +387,30 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The metrics listener of its own, when one is configured (`default`
+/// when unset), bound but not yet serving.
+async fn bind_metrics(
+    args: &MetricsArgs,
+    default: MetricsListen,
+) -> Result<Option<(TcpListener, SocketAddr)>, RunError> {
+    // Validated here, before the role announces itself, as every setting.
+    args.publish_interval()?;
+    match args.listen(default)? {
+        MetricsListen::At(addr) => Ok(Some(bind(addr, "metrics (D365MCP_METRICS_LISTEN)").await?)),
+        MetricsListen::Shared | MetricsListen::Off => Ok(None),
+    }
+}
+
 /// Names this process's role in its metrics, publishes them to `store`
 /// every interval until `stop` (for `/metrics/cluster` and the statistics
-/// tool), and serves `/metrics` on a listener of their own when configured
-/// so (`default` when unset). The listener is announced like the role's
-/// own: `d365mcp metrics listening on <addr>`.
-async fn serve_metrics(
+/// tool), and serves `/metrics` on `bound` ([`bind_metrics`]), announced
+/// after the role's own line, which scripts and tests read first:
+/// `d365mcp metrics listening on <addr>`.
+fn serve_metrics(
     role: &str,
     store: &SharedStore,
     args: &MetricsArgs,
-    default: MetricsListen,
+    bound: Option<(TcpListener, SocketAddr)>,
     stop: &CancellationToken,
 ) -> Result<(), RunError> {
     use common::metrics::publish;
@@ -402,10 +419,9 @@ async fn serve_metrics(
     let members: Arc<dyn MemberStore> = Arc::clone(store) as Arc<dyn MemberStore>;
     let publisher = publish::Publisher::new(Arc::clone(&members), interval);
     tokio::spawn(publisher.run(stop.clone()));
-    let MetricsListen::At(addr) = args.listen(default)? else {
+    let Some((listener, local)) = bound else {
         return Ok(());
     };
-    let (listener, local) = bind(addr, "metrics (D365MCP_METRICS_LISTEN)").await?;
     announce("metrics", local);
     let app = edge::scrape::router(members);
     let stop = stop.clone();

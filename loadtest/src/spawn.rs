@@ -203,6 +203,9 @@ impl Spawned {
         for i in 0..spec.workers {
             let mut worker = d365("worker");
             worker.args(["--d365fo-base-url", &sim_url]);
+            // A restart reuses the gRPC port; the metrics port must not be
+            // the fixed default, which every worker on this host would want.
+            worker.args(["--metrics-listen", "127.0.0.1:0"]);
             redis_args(&mut worker);
             worker.args(&spec.worker_args);
             let worker = cluster
