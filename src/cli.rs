@@ -71,6 +71,8 @@ pub enum Command {
     Loadtest(LoadtestArgs),
     /// Faults (kill -9, SIGTERM, Redis restart) injected into a local cluster under load; audits every write.
     Chaos(ChaosArgs),
+    /// Probes a node on this host over plain HTTP (the container image's HEALTHCHECK): exit 0 on a 2xx.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// The D365FO connection, named as d365fo-client users know it.
@@ -348,6 +350,8 @@ impl Cli {
             Command::Sim(_) => "sim",
             Command::Loadtest(_) => "loadtest",
             Command::Chaos(_) => "chaos",
+            // A probe every few seconds has no spans worth exporting.
+            Command::Healthcheck(_) => return Ok(None),
         };
         common::telemetry::Otlp::new(endpoint, &format!("d365mcp-{role}")).map(Some)
     }

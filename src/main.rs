@@ -3,6 +3,7 @@
 //! binds, runs and drains the chosen role until Ctrl-C or SIGTERM.
 
 mod cli;
+mod healthcheck;
 mod roles;
 
 use std::process::ExitCode;

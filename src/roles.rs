@@ -49,6 +49,7 @@ pub async fn run(command: Command) -> Result<(), RunError> {
         Command::Sim(args) => sim(args).await,
         Command::Loadtest(args) => load_test(args).await,
         Command::Chaos(args) => chaos(args).await,
+        Command::Healthcheck(args) => crate::healthcheck::run(args).await,
     }
 }
 
