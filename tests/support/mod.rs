@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod conformance;
+pub mod container;
 pub mod fixture;
 pub mod haproxy;
 pub mod keyed;
