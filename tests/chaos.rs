@@ -10,22 +10,7 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn no_write_is_lost_doubled_or_applied_but_reported_failed() {
-    let out = std::env::temp_dir().join(format!("d365mcp-chaos-{}.json", std::process::id()));
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_d365mcp"))
-        .args(["chaos", "--seeds", "7", "--phase", "3s", "--rate", "20"])
-        .arg("--out")
-        .arg(&out)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|e| panic!("no report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
-    let _ = std::fs::remove_file(&out);
-    let report: Value = serde_json::from_str(&text).unwrap();
+    let (report, stdout) = chaos("faults", &["--seeds", "7"]).await;
     let phases = report["seeds"][0]["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 6, "{stdout}");
     let mut writes = 0;
@@ -56,32 +41,7 @@ async fn no_write_is_lost_doubled_or_applied_but_reported_failed() {
 /// allows), no write is lost, doubled or applied but reported failed.
 #[tokio::test]
 async fn a_rolling_restart_loses_no_request() {
-    let out =
-        std::env::temp_dir().join(format!("d365mcp-chaos-rolling-{}.json", std::process::id()));
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_d365mcp"))
-        .args([
-            "chaos",
-            "--rolling",
-            "--seeds",
-            "11",
-            "--phase",
-            "3s",
-            "--rate",
-            "20",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|e| panic!("no report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
-    let _ = std::fs::remove_file(&out);
-    let report: Value = serde_json::from_str(&text).unwrap();
+    let (report, stdout) = chaos("rolling", &["--rolling", "--seeds", "11"]).await;
     let phases = report["seeds"][0]["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 5, "baseline and four restarts\n{stdout}");
     for phase in phases {
@@ -96,4 +56,27 @@ async fn a_rolling_restart_loses_no_request() {
         }
         assert!(phase["requests"].as_u64().unwrap() > 0, "{name}\n{stdout}");
     }
+}
+
+/// Runs `d365mcp chaos` with `args`, short phases and a low rate, and
+/// returns its JSON report and its stdout (the Markdown table).
+async fn chaos(name: &str, args: &[&str]) -> (Value, String) {
+    let out =
+        std::env::temp_dir().join(format!("d365mcp-chaos-{name}-{}.json", std::process::id()));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_d365mcp"))
+        .arg("chaos")
+        .args(args)
+        .args(["--phase", "3s", "--rate", "20", "--out"])
+        .arg(&out)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|e| panic!("no report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
+    let _ = std::fs::remove_file(&out);
+    (serde_json::from_str(&text).unwrap(), stdout)
 }

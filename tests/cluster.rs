@@ -505,22 +505,7 @@ async fn create_in_flight(
     )
     .send();
     let create = tokio::spawn(create);
-    let sim = cluster.sim.url();
-    support::wait_until(
-        "the create's D365FO request reaches the simulator",
-        Duration::from_secs(10),
-        || {
-            let sim = sim.clone();
-            async move {
-                let requests = sim_requests(&sim).await;
-                match requests["total"].as_u64() {
-                    Some(n) if n > 0 => Ok(()),
-                    _ => Err(requests.to_string()),
-                }
-            }
-        },
-    )
-    .await;
+    support::cluster::wait_for_sim_request(&cluster.sim.url()).await;
     create
 }
 

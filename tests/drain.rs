@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Cluster, cluster::sim_requests, mcp};
+use support::{Cluster, mcp};
 
 #[tokio::test]
 async fn a_worker_stops_at_the_end_of_its_drain_and_the_call_is_answered() {
@@ -32,22 +32,7 @@ async fn a_worker_stops_at_the_end_of_its_drain_and_the_call_is_answered() {
         )
         .send(),
     );
-    let sim = cluster.sim.url();
-    support::wait_until(
-        "the call's D365FO request reaches the simulator",
-        Duration::from_secs(10),
-        || {
-            let sim = sim.clone();
-            async move {
-                let requests = sim_requests(&sim).await;
-                match requests["total"].as_u64() {
-                    Some(n) if n > 0 => Ok(()),
-                    _ => Err(requests.to_string()),
-                }
-            }
-        },
-    )
-    .await;
+    support::cluster::wait_for_sim_request(&cluster.sim.url()).await;
 
     let stopping = Instant::now();
     cluster.workers[0].terminate().await;

@@ -303,6 +303,24 @@ pub async fn sim_requests(sim_url: &str) -> serde_json::Value {
         .expect("the request counter's JSON")
 }
 
+/// Waits (at most 10 s) until the simulator has received a request: a
+/// call started before is then in flight at D365FO.
+#[allow(dead_code)] // not every test binary starts a call in flight
+pub async fn wait_for_sim_request(sim_url: &str) {
+    super::wait_until(
+        "a D365FO request reaches the simulator",
+        Duration::from_secs(10),
+        || async move {
+            let requests = sim_requests(sim_url).await;
+            match requests["total"].as_u64() {
+                Some(n) if n > 0 => Ok(()),
+                _ => Err(requests.to_string()),
+            }
+        },
+    )
+    .await;
+}
+
 /// Zeroes the simulator's request counter (and its faults).
 pub async fn reset_sim(sim_url: &str) {
     let reset = reqwest::Client::new()
