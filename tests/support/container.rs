@@ -169,6 +169,10 @@ pub fn repo() -> PathBuf {
 /// removed when dropped.
 pub struct Podman {
     dir: PathBuf,
+    /// podman refuses a runroot longer than 50 characters, which a
+    /// directory under target/ can be (CI's checkout path is longer than
+    /// this machine's), so it lives under /tmp.
+    runroot: PathBuf,
 }
 
 impl Podman {
@@ -191,7 +195,9 @@ impl Podman {
             .join(format!("podman-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("podman's directory");
-        Podman { dir }
+        let runroot = PathBuf::from(format!("/tmp/d365mcp-podman-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&runroot);
+        Podman { dir, runroot }
     }
 
     /// A directory for a build context, emptied.
@@ -205,15 +211,7 @@ impl Podman {
     /// `podman <args>` on this storage, to its end; panics with its output
     /// unless it succeeds.
     pub fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("podman")
-            .arg("--root")
-            .arg(self.dir.join("storage"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .output()
-            .expect("run podman");
+        let out = self.command().args(args).output().expect("run podman");
         assert!(
             out.status.success(),
             "podman {args:?}: {}\n{}",
@@ -232,6 +230,18 @@ impl Podman {
         all.remove(0)
     }
 
+    /// `podman` on this test's own storage.
+    fn command(&self) -> Command {
+        let mut podman = Command::new("podman");
+        podman
+            .arg("--root")
+            .arg(self.dir.join("storage"))
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .args(["--storage-driver", "vfs"]);
+        podman
+    }
+
     /// The image's root filesystem, as a directory (vfs: no mount).
     pub fn mount(&self, image: &str) -> PathBuf {
         PathBuf::from(self.run(&["image", "mount", image]).trim())
@@ -240,14 +250,9 @@ impl Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .arg("--root")
-            .arg(self.dir.join("storage"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
-            .args(["--storage-driver", "vfs", "image", "unmount", "--all"])
-            .output();
+        let _ = self.command().args(["image", "unmount", "--all"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.runroot);
     }
 }
 
