@@ -9,6 +9,7 @@ mod hop;
 mod loadtest;
 mod membership;
 mod metrics;
+mod redis;
 mod sim;
 mod tuning;
 
@@ -21,18 +22,15 @@ pub use tuning::WorkerTuning;
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use common::{
-    config::{
-        self, ConfigError, D365Config, D365Settings, EdgeConfig, Environments, LogFormat,
-        WorkerConfig,
-    },
-    store::RedisStore,
+use common::config::{
+    self, ConfigError, D365Config, D365Settings, EdgeConfig, Environments, LogFormat, WorkerConfig,
 };
 
 pub use chaos::ChaosArgs;
 pub use loadtest::LoadtestArgs;
 pub use membership::{HeartbeatArgs, MembersArgs};
 pub use metrics::{MetricsArgs, MetricsListen, WORKER_METRICS_PORT};
+pub use redis::{GlobalRedisArgs, RedisArgs};
 
 /// d365mcp: MCP for Microsoft Dynamics 365 Finance & Operations, as a cluster.
 #[derive(Parser)]
@@ -250,57 +248,6 @@ pub struct EdgeArgs {
     pub metrics: MetricsArgs,
 }
 
-/// The shared store, for the roles that can share one.
-#[derive(Args)]
-pub struct RedisArgs {
-    /// Redis holding the cluster's shared state, redis://[user:password@]host:port[/db]
-    /// or rediss:// (TLS); for a Redis Cluster, the URLs of one or more of its
-    /// nodes separated by commas (with --redis-cluster). Without it each
-    /// process keeps its own in-memory store.
-    #[arg(long = "redis-url", env = "D365MCP_REDIS_URL")]
-    pub redis_url: Option<String>,
-    /// --redis-url names a Redis Cluster (its seed nodes): true or false.
-    #[arg(long = "redis-cluster", env = "D365MCP_REDIS_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub redis_cluster: bool,
-    /// Put before every Redis key and channel, so that several deployments
-    /// share one Redis apart, e.g. `prod-eu:` (1-64 visible characters, no braces).
-    #[arg(long = "redis-key-prefix", env = "D365MCP_REDIS_KEY_PREFIX")]
-    pub redis_key_prefix: Option<String>,
-}
-
-impl RedisArgs {
-    /// The Redis store when a URL is set. Connects lazily (the process
-    /// starts while Redis is down); needs a Tokio runtime.
-    pub fn store(&self) -> Result<Option<RedisStore>, ConfigError> {
-        if self.redis_key_prefix.is_some() && self.redis_url.is_none() {
-            return Err(ConfigError::new(
-                "D365MCP_REDIS_KEY_PREFIX (--redis-key-prefix)",
-                "a key prefix needs a Redis in D365MCP_REDIS_URL (--redis-url)",
-            ));
-        }
-        if self.redis_cluster && self.redis_url.is_none() {
-            return Err(ConfigError::new(
-                "D365MCP_REDIS_CLUSTER (--redis-cluster)",
-                "a Redis Cluster needs the URL of at least one of its nodes in \
-                 D365MCP_REDIS_URL (--redis-url)",
-            ));
-        }
-        self.redis_url
-            .as_deref()
-            .map(|url| {
-                let store = RedisStore::open_setting(url, self.redis_cluster)
-                    .map_err(|e| ConfigError::new("D365MCP_REDIS_URL (--redis-url)", e.0))?;
-                match &self.redis_key_prefix {
-                    Some(prefix) => store.with_prefix(prefix).map_err(|e| {
-                        ConfigError::new("D365MCP_REDIS_KEY_PREFIX (--redis-key-prefix)", e.0)
-                    }),
-                    None => Ok(store),
-                }
-            })
-            .transpose()
-    }
-}
-
 /// `d365mcp worker`.
 #[derive(Args)]
 pub struct WorkerArgs {
@@ -313,6 +260,8 @@ pub struct WorkerArgs {
     pub tuning: WorkerTuning,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub global: GlobalRedisArgs,
     #[command(flatten)]
     pub heartbeat: HeartbeatArgs,
     #[command(flatten)]

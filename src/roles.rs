@@ -185,6 +185,7 @@ async fn sim(args: SimArgs) -> Result<(), RunError> {
 async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     let config = args.config()?;
     let store: Option<SharedStore> = args.redis.store()?.map(|s| Arc::new(s) as SharedStore);
+    let global = args.global.store()?;
     let heartbeat = match &store {
         Some(_) => Some(args.heartbeat.config(config.listen)?),
         None => {
@@ -199,16 +200,27 @@ async fn worker(args: WorkerArgs) -> Result<(), RunError> {
     for env in &config.environments {
         tracing::info!(environment = %env.name, base_url = %env.base_url, "serving environment");
     }
-    let worker = match &store {
+    let regional: SharedStore = match &store {
         Some(store) => {
             tracing::info!("shared store: redis");
-            worker::Worker::new(config, Arc::clone(store))
+            Arc::clone(store)
         }
         None => {
             tracing::info!("shared store: in memory, this process only (no --redis-url)");
-            worker::Worker::standalone(config)
+            Arc::new(MemoryStore::new())
         }
     };
+    let global: SharedStore = match global {
+        Some(global) => {
+            tracing::info!(
+                "global store: redis (write claims, keyed write records and throttle windows \
+                 shared with every region)"
+            );
+            Arc::new(global)
+        }
+        None => Arc::clone(&regional),
+    };
+    let worker = worker::Worker::in_region(config, regional, global);
     let worker = Arc::new(worker.context("worker set-up failed")?);
     if worker.node().config.internal_secret.is_none() {
         tracing::warn!(

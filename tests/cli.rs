@@ -48,6 +48,7 @@ fn every_role_has_help() {
         assert!(help.contains("--redis-url") && help.contains("D365MCP_REDIS_URL"));
         assert!(help.contains("--redis-cluster") && help.contains("D365MCP_REDIS_CLUSTER"));
     }
+    assert!(worker.contains("--global-redis-url") && worker.contains("D365MCP_GLOBAL_REDIS_URL"));
 }
 
 fn refused(args: &[&str], envs: &[(&str, &str)], names: &str) {
@@ -161,6 +162,33 @@ fn invalid_configuration_is_refused_naming_the_setting() {
             ("D365MCP_REDIS_CLUSTER", "true"),
         ],
         "D365MCP_REDIS_URL",
+    );
+    // The global store's settings are checked as the regional store's, and
+    // errors name them, not the regional ones.
+    let sim = [("D365FO_BASE_URL", "http://127.0.0.1:1")];
+    refused(
+        &["worker", "--global-redis-url", "localhost:6379"],
+        &sim,
+        "D365MCP_GLOBAL_REDIS_URL",
+    );
+    refused(
+        &[
+            "worker",
+            "--global-redis-url",
+            "redis://127.0.0.1:1,redis://127.0.0.1:2",
+        ],
+        &sim,
+        "D365MCP_GLOBAL_REDIS_CLUSTER=true",
+    );
+    refused(
+        &["worker", "--global-redis-key-prefix", "prod:"],
+        &sim,
+        "D365MCP_GLOBAL_REDIS_KEY_PREFIX",
+    );
+    refused(
+        &["worker", "--global-redis-cluster"],
+        &sim,
+        "D365MCP_GLOBAL_REDIS_CLUSTER",
     );
     refused(&["dev", "--log-format", "xml"], &[], "D365MCP_LOG_FORMAT");
     refused(&["sim", "--max-page-size", "0"], &[], "SIM_MAX_PAGE_SIZE");

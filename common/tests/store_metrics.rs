@@ -17,7 +17,7 @@ use std::{
 use bytes::Bytes;
 use common::{
     metrics,
-    store::{EventLog, KvStore, RedisStore, StoreError},
+    store::{EventLog, GLOBAL, KvStore, REGIONAL, RedisStore, StoreError},
 };
 
 /// A `redis-server` on loopback, killed on drop.
@@ -49,28 +49,40 @@ fn duration_count(operation: &str) -> u64 {
     metrics::get()
         .store
         .duration
-        .with_label_values(&[operation])
+        .with_label_values(&[REGIONAL, operation])
         .get_sample_count()
 }
 
 fn errors(operation: &str, kind: &str) -> u64 {
+    errors_of(REGIONAL, operation, kind)
+}
+
+fn errors_of(store: &str, operation: &str, kind: &str) -> u64 {
     metrics::get()
         .store
         .errors
-        .with_label_values(&[operation, kind])
+        .with_label_values(&[store, operation, kind])
         .get()
+}
+
+fn up_of(store: &str) -> i64 {
+    metrics::get().store.up.with_label_values(&[store]).get()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
 async fn redis_operations_are_timed_and_failures_counted_by_kind() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let store = RedisStore::open_with_timeout(&url, Duration::from_millis(500)).unwrap();
-    let up = || metrics::get().store.up.get();
+    let up = || up_of(REGIONAL);
 
     // Nobody listens yet: unavailable, timed all the same.
     let (timed, failed) = (duration_count("GET"), errors("GET", "unavailable"));
@@ -112,5 +124,21 @@ async fn redis_operations_are_timed_and_failures_counted_by_kind() {
     let err = store.get("metrics:stream").await.unwrap_err();
     assert!(matches!(err, StoreError::Protocol(_)), "{err:?}");
     assert_eq!(errors("GET", "protocol") - failed, 1);
+    assert_eq!(up(), 1);
+
+    // A global store that cannot be reached is down under its own label,
+    // while the regional one stays up.
+    let global = format!("redis://127.0.0.1:{}", free_port());
+    let global = RedisStore::open_with_timeout(&global, Duration::from_millis(300))
+        .unwrap()
+        .global();
+    let failed = (
+        errors("GET", "unavailable"),
+        errors_of(GLOBAL, "GET", "unavailable"),
+    );
+    assert!(global.get("metrics:k").await.is_err());
+    assert_eq!(errors_of(GLOBAL, "GET", "unavailable") - failed.1, 1);
+    assert_eq!(errors("GET", "unavailable"), failed.0);
+    assert_eq!(up_of(GLOBAL), 0);
     assert_eq!(up(), 1);
 }

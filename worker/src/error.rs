@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use common::{ErrorCode, Failure};
 
+/// The retry hint of a call refused because the shared store did not
+/// answer.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
 /// Anything that can go wrong in the worker.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -234,11 +238,15 @@ impl WorkerError {
         }
     }
 
-    /// How long to wait before retrying, when D365FO (or the breaker) said so.
+    /// How long to wait before retrying, when D365FO (or the breaker) said
+    /// so, or the shared store could not be reached.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Throttled { retry_after } => *retry_after,
             Self::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            // Nothing was sent; the store usually answers again within a
+            // second (a failover, a restart).
+            Self::Store(common::store::StoreError::Unavailable(_)) => Some(STORE_RETRY),
             _ => None,
         }
     }

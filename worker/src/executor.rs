@@ -69,8 +69,19 @@ impl Worker {
 
     /// A worker for `config`, sharing state with other nodes through `store`.
     pub fn new(config: WorkerConfig, store: SharedStore) -> Result<Self, WorkerError> {
+        Self::in_region(config, Arc::clone(&store), store)
+    }
+
+    /// A worker of one region among several: its region's state in `store`,
+    /// what guards D365FO across regions (write claims, keyed write
+    /// records, throttle windows) in `global` (see [`crate::node`]).
+    pub fn in_region(
+        config: WorkerConfig,
+        store: SharedStore,
+        global: SharedStore,
+    ) -> Result<Self, WorkerError> {
         Ok(Self {
-            node: Arc::new(Node::new(config, store)?),
+            node: Arc::new(Node::new(config, store, global)?),
         })
     }
 
@@ -218,7 +229,7 @@ async fn execute(
     let tx = tx.clone();
     let detached = Arc::clone(&node);
     let task = async move {
-        let attempt = match crate::replay::begin(&node.store, &request).await {
+        let attempt = match crate::replay::begin(&node.global, &request).await {
             crate::replay::Begin::Retry(result) => {
                 tracing::info!("a keyed write retried: answered from its first attempt");
                 return result;
@@ -294,6 +305,7 @@ async fn run(
             client: &env.client,
             cache: &node.cache,
             store: &node.store,
+            global: &node.global,
             max_rows: node.max_rows,
             max_result_bytes: node.max_result_bytes,
             deadline,

@@ -166,7 +166,10 @@ pub fn init(config: &WorkerConfig) {
         }
     }
     // The gauge exists from the start; the store's first answer sets it.
-    m.store.up.add(0);
+    m.store
+        .up
+        .with_label_values(&[common::store::REGIONAL])
+        .add(0);
 }
 
 /// One finished tool call: `tool` as called (outside the catalogue it is

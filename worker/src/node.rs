@@ -1,7 +1,26 @@
 //! [`Node`]: what one worker process shares between calls — its D365FO
 //! environments (each with a pooled client and a token cache), the metadata
-//! cache and the shared store. Its statistics are the Prometheus families
+//! cache and the shared stores. Its statistics are the Prometheus families
 //! of `common::metrics` (filled through `crate::metrics`).
+//!
+//! # Regional and global state
+//!
+//! A region is a complete cluster with its own store (`--redis-url`):
+//! membership, sessions, rate limits, the metadata cache, breakers and
+//! metrics stay there. What guards the one D365FO environment that several
+//! regions call goes to [`Node::global`] (`--global-redis-url`) when one is
+//! configured — without it, to the regional store, as in a single region:
+//!
+//! - write claims ([`crate::d365::write_once`]) and the records of keyed
+//!   writes ([`crate::replay`]): a client that fails over to another region
+//!   and resends a write finds its first attempt there, so the write is not
+//!   applied twice;
+//! - D365FO's throttle windows ([`crate::d365::throttle`]): D365FO limits
+//!   its callers per environment and identity, not per region, so a 429
+//!   seen in one region holds back the others.
+//!
+//! The circuit breaker stays regional: it follows whether D365FO answers
+//! this region, and a network fault may cut off one region only.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -43,8 +62,12 @@ pub struct Node {
     pub default_environment: String,
     /// Metadata and labels.
     pub cache: MetadataCache,
-    /// The cluster's shared store.
+    /// The region's shared store.
     pub store: SharedStore,
+    /// Where write claims, keyed write records and throttle windows live:
+    /// the global store shared by every region, or [`Node::store`] when
+    /// none is configured.
+    pub global: SharedStore,
     /// What this node's circuit breakers did (opens, refusals, probes,
     /// closes), across its environments: exact per node, for tests; an
     /// operator reads `d365mcp_breaker_*` instead.
@@ -61,8 +84,14 @@ pub struct Node {
 
 impl Node {
     /// Builds one shared HTTP client (pooled, with the configured timeouts)
-    /// and a client with its token provider per environment.
-    pub fn new(config: WorkerConfig, store: SharedStore) -> Result<Self, WorkerError> {
+    /// and a client with its token provider per environment; `store` is
+    /// the region's, `global` the one every region shares (the same store
+    /// in a single region).
+    pub fn new(
+        config: WorkerConfig,
+        store: SharedStore,
+        global: SharedStore,
+    ) -> Result<Self, WorkerError> {
         crate::metrics::init(&config);
         let http = reqwest::Client::builder()
             .user_agent(concat!("d365mcp/", env!("CARGO_PKG_VERSION")))
@@ -82,7 +111,7 @@ impl Node {
                 None => TokenProvider::none(),
             };
             let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout)
-                .with_shared_throttling(store.clone())
+                .with_shared_throttling(global.clone())
                 .with_circuit_breaker(store.clone(), &config.breaker, Arc::clone(&breakers));
             let environment = Environment {
                 name: d365.name.clone(),
@@ -108,6 +137,7 @@ impl Node {
             environments,
             cache: MetadataCache::new(config.cache.clone(), Some(store.clone())),
             store,
+            global,
             breakers,
             max_rows: config.max_rows.max(1),
             max_result_bytes: MAX_RESULT_BYTES,

@@ -392,8 +392,8 @@ fn store_down(error: &str) -> Failure {
     Failure::new(
         ErrorCode::Unavailable,
         format!(
-            "a write with an idempotency key needs the shared store, which is unreachable \
-             ({error}); nothing was sent; retry shortly"
+            "a write with an idempotency key needs the store that holds write claims, which is \
+             unreachable ({error}); nothing was sent; retry shortly"
         ),
     )
     .with_retry_after(Duration::from_secs(1))

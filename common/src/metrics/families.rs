@@ -104,13 +104,17 @@ pub struct Cache {
 
 /// The shared store (every node with one).
 pub struct Store {
-    /// `d365mcp_store_operation_duration_seconds{operation}`.
+    /// `d365mcp_store_operation_duration_seconds{store, operation}`;
+    /// `store` is `regional` (`D365MCP_REDIS_URL`) or `global`
+    /// (`D365MCP_GLOBAL_REDIS_URL`, a worker's write claims and throttle
+    /// windows across regions).
     pub duration: HistogramVec,
-    /// `d365mcp_store_errors_total{operation, kind}`; `kind` is
+    /// `d365mcp_store_errors_total{store, operation, kind}`; `kind` is
     /// `unavailable` or `protocol`.
     pub errors: IntCounterVec,
-    /// `d365mcp_store_up`: 1 while the last operation reached the store.
-    pub up: IntGauge,
+    /// `d365mcp_store_up{store}`: 1 while the last operation reached the
+    /// store.
+    pub up: IntGaugeVec,
 }
 
 /// The edge's own view.

@@ -222,7 +222,7 @@ impl Families {
                     "Shared store operation duration",
                     &STORE_BUCKETS
                 ),
-                &["operation"]
+                &["store", "operation"]
             ),
             errors: family!(
                 r,
@@ -231,15 +231,16 @@ impl Families {
                     "d365mcp_store_errors_total",
                     "Failed shared store operations"
                 ),
-                &["operation", "kind"]
+                &["store", "operation", "kind"]
             ),
             up: family!(
                 r,
-                IntGauge,
+                IntGaugeVec,
                 opts(
                     "d365mcp_store_up",
                     "1 while the shared store answers this node"
-                )
+                ),
+                &["store"]
             ),
         };
         let edge = Edge {

@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{
-    CounterStore, EventLog, KvStore, LoggedEvent, PubSub, StoreResult,
+    CounterStore, EventLog, KvStore, LoggedEvent, PubSub, REGIONAL, StoreResult,
     members::{self, Member, MemberStore, MemberTable},
 };
 
@@ -83,7 +83,11 @@ impl MemoryStore {
     /// An empty store. It is always reachable, so it sets
     /// `d365mcp_store_up` (a node on it has no Redis to miss).
     pub fn new() -> Self {
-        crate::metrics::get().store.up.set(1);
+        crate::metrics::get()
+            .store
+            .up
+            .with_label_values(&[REGIONAL])
+            .set(1);
         Self::default()
     }
 

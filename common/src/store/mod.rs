@@ -31,7 +31,7 @@ use futures::stream::BoxStream;
 pub use limits::{Decision, Limit, LocalLimiter, RateLimitStore};
 pub use members::{Member, MemberStore};
 pub use memory::MemoryStore;
-pub use redis::{DEFAULT_OP_TIMEOUT, InvalidRedisUrl, RedisStore};
+pub use redis::{DEFAULT_OP_TIMEOUT, GLOBAL, InvalidRedisUrl, REGIONAL, RedisStore};
 
 /// The store could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,10 +19,14 @@
 //!   Each gate listens on it and takes the later of what it knew and what it
 //!   hears for its own key; other keys and malformed messages are ignored.
 //! - **Refresh.** A view not read from the store for [`REFRESH_INTERVAL`] is
-//!   read again before the next request. A new gate has never read it, so a
-//!   worker's first request for an environment always sees a window set
-//!   before the worker started; afterwards a gate reads the store at most
-//!   once per interval, however many requests it sends.
+//!   read again. A new gate has never read it, so a worker's first request
+//!   for an environment waits for that read and always sees a window set
+//!   before the worker started. Afterwards no request waits for the store:
+//!   a request on a stale view goes by the view and starts a read in the
+//!   background (one at a time), so a gate reads the store at most once per
+//!   interval, however many requests it sends, and a store that is slow or
+//!   down — a global store in another region (`--global-redis-url`) — adds
+//!   nothing to a request's latency.
 //!
 //! A refresh subscribes first when no subscription is up, then reads: a
 //! window is in the read or in a later message. So the listener starts on
@@ -45,8 +49,8 @@
 //! The gate is advisory: when the store cannot be read, requests go out and
 //! D365FO's own 429 still protects it. A failed subscribe or read counts as
 //! a refresh (the read is skipped when subscribing failed: the store is
-//! unreachable), so a store that is down costs one timeout per interval,
-//! not one per request.
+//! unreachable), so a store that is down costs one timeout per interval in
+//! the background, and the first request of a gate one timeout.
 
 use std::{
     sync::{Arc, Weak},
@@ -92,6 +96,8 @@ struct Shared {
     /// Held while reading the store, so concurrent requests on a stale view
     /// share one read instead of each sending one.
     refreshing: tokio::sync::Mutex<()>,
+    /// Whether a background read is under way (or about to be).
+    background: std::sync::atomic::AtomicBool,
     /// The subscription to the channel and its task.
     listener: super::listener::Listener,
 }
@@ -182,6 +188,7 @@ impl ThrottleGate {
                 environment: environment.to_owned(),
                 view: parking_lot::Mutex::new(View::default()),
                 refreshing: tokio::sync::Mutex::new(()),
+                background: std::sync::atomic::AtomicBool::new(false),
                 listener: super::listener::Listener::default(),
             }),
         }
@@ -237,58 +244,84 @@ impl ThrottleGate {
         }
     }
 
-    /// The known end of the window: the local view while fresh, otherwise
-    /// read from the store (once for all concurrent callers).
+    /// The known end of the window: the local view while fresh; the view
+    /// too once it has been read, with a read started in the background
+    /// when it is stale; on a view never read, read from the store (once
+    /// for all concurrent callers).
     async fn until_ms(&self) -> Option<u64> {
-        if let Some(until) = self.shared.view.lock().fresh() {
+        let known = {
+            let view = self.shared.view.lock();
+            if let Some(until) = view.fresh() {
+                return until;
+            }
+            view.refreshed.map(|_| view.until_ms)
+        };
+        if let Some(until) = known {
+            self.refresh_in_background();
             return until;
         }
         let _refreshing = self.shared.refreshing.lock().await;
         if let Some(until) = self.shared.view.lock().fresh() {
             return until;
         }
-        // Subscribed before reading: a window is then either in the read or
-        // in a message, never in neither.
-        let read = if self.listen().await {
-            self.read().await
-        } else {
-            // The store is unreachable: one timeout per refresh is enough.
-            None
-        };
-        if let Some(until) = read {
-            self.shared.learn(until);
-        }
-        let mut view = self.shared.view.lock();
-        view.refreshed = Some(Instant::now());
-        view.until_ms
+        refresh(&self.store, &self.shared).await
     }
 
-    /// The window's end as stored, if any and readable.
-    async fn read(&self) -> Option<u64> {
-        match self.store.get(&self.shared.key).await {
-            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok()),
-            Ok(None) => None,
-            Err(error) => {
-                tracing::debug!(%error, "throttle window unreadable; sending anyway");
-                None
+    /// Starts a read of the stored window on a task of its own, unless one
+    /// is under way.
+    fn refresh_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.shared.background.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (store, shared) = (self.store.clone(), Arc::clone(&self.shared));
+        tokio::spawn(async move {
+            {
+                let _refreshing = shared.refreshing.lock().await;
+                if shared.view.lock().fresh().is_none() {
+                    refresh(&store, &shared).await;
+                }
             }
-        }
+            shared.background.store(false, Ordering::Release);
+        });
     }
+}
 
-    /// Subscribes to [`CHANNEL`] and starts the listener, unless one runs;
-    /// `false` when subscribing failed. Called with `refreshing` held, so
-    /// two callers never subscribe at once, and from async code only (it
-    /// spawns on the current runtime).
-    async fn listen(&self) -> bool {
-        let shared = Arc::downgrade(&self.shared);
-        self.shared
-            .listener
-            .ensure(&self.store, CHANNEL, "throttle", |messages| {
-                apply(messages, shared)
-            })
-            .await
+/// Reads the window from `store` into `shared`'s view, subscribing first:
+/// a window is then either in the read or in a message, never in neither.
+/// The caller holds `shared.refreshing`, so two callers never subscribe at
+/// once; called from async code only (it spawns on the current runtime).
+async fn refresh(store: &SharedStore, shared: &Arc<Shared>) -> Option<u64> {
+    let weak = Arc::downgrade(shared);
+    let listening = shared
+        .listener
+        .ensure(store, CHANNEL, "throttle", |messages| apply(messages, weak))
+        .await;
+    let read = if listening {
+        read(store, &shared.key).await
+    } else {
+        // The store is unreachable: one timeout per refresh is enough.
+        None
+    };
+    if let Some(until) = read {
+        shared.learn(until);
+    }
+    let mut view = shared.view.lock();
+    view.refreshed = Some(Instant::now());
+    view.until_ms
+}
+
+/// The window's end as stored under `key`, if any and readable.
+async fn read(store: &SharedStore, key: &str) -> Option<u64> {
+    match store.get(key).await {
+        Ok(Some(bytes)) => std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok()),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::debug!(%error, "throttle window unreadable; sending anyway");
+            None
+        }
     }
 }
 

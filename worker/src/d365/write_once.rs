@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::store::SharedStore;
+use common::store::{SharedStore, StoreError};
 use serde_json::{Value, json};
 
 use super::retry::unix_now_ms;
@@ -100,7 +100,7 @@ impl<'a> WriteOnce<'a> {
             Ok(fresh) => fresh,
             Err(e) => {
                 write_claim(WriteClaim::Refused);
-                return Err(e.into());
+                return Err(unclaimed(e));
             }
         };
         if !fresh {
@@ -128,6 +128,23 @@ impl<'a> WriteOnce<'a> {
             tracing::warn!(%error, "could not record how a write ended");
         }
     }
+}
+
+/// A claim the store could not take: the write is not sent. Retryable
+/// when the store is only unreachable (in a deployment of several regions
+/// it is the global store, `D365MCP_GLOBAL_REDIS_URL`).
+fn unclaimed(error: StoreError) -> WorkerError {
+    WorkerError::Store(match error {
+        StoreError::Unavailable(e) => StoreError::Unavailable(format!(
+            "a write is claimed in the store that holds write claims before it is sent, so that \
+             it is never sent twice, and that store is unreachable ({e}); nothing was sent; \
+             retry shortly"
+        )),
+        StoreError::Protocol(e) => StoreError::Protocol(format!(
+            "the store that holds write claims gave an answer that cannot be used ({e}); \
+             nothing was sent"
+        )),
+    })
 }
 
 /// The conflict for a request id claimed before, saying what the record

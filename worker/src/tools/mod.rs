@@ -44,8 +44,10 @@ pub struct Context<'a> {
     pub client: &'a D365Client,
     /// The metadata and label cache (`node.cache`).
     pub cache: &'a MetadataCache,
-    /// The shared store (`node.store`).
+    /// The region's shared store (`node.store`).
     pub store: &'a SharedStore,
+    /// Where write claims live (`node.global`).
+    pub global: &'a SharedStore,
     /// Most rows a query returns per call.
     pub max_rows: usize,
     /// Most bytes of row JSON (or of a document) a call returns.

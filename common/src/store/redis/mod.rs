@@ -49,6 +49,9 @@ pub struct RedisStore {
     op_timeout: Duration,
     /// Put before every key and channel ([`RedisStore::with_prefix`]).
     prefix: Arc<str>,
+    /// Which of a node's stores this is, as the metrics' `store` label says
+    /// it ([`RedisStore::global`]).
+    role: &'static str,
 }
 
 impl RedisStore {
@@ -110,17 +113,24 @@ impl RedisStore {
         // The error family shows from start-up (a dashboard reads 0, not
         // "no data"), on `GET`, the one operation every node makes; the
         // other operations' series appear with their first error.
-        let errors = &crate::metrics::get().store.errors;
-        for kind in ["unavailable", "protocol"] {
-            errors.with_label_values(&["GET", kind]);
-        }
+        prefill(REGIONAL);
         Self {
             conn: opened.commands,
             subscribers: opened.subscribers.into(),
             cluster_seed: opened.cluster_seed,
             op_timeout,
             prefix: Arc::from(""),
+            role: REGIONAL,
         }
+    }
+
+    /// The same store as a node's global store (`D365MCP_GLOBAL_REDIS_URL`,
+    /// shared by every region): its operations are measured under
+    /// `store="global"` rather than `store="regional"`.
+    pub fn global(mut self) -> Self {
+        prefill(GLOBAL);
+        self.role = GLOBAL;
+        self
     }
 
     /// The same store with every key and Pub/Sub channel it touches
@@ -192,8 +202,41 @@ impl RedisStore {
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let cluster = matches!(self.conn, Commands::Cluster(_));
-        bounded(self.op_timeout, what, cluster, op(self.conn.clone())).await
+        let target = Target {
+            what,
+            cluster,
+            role: self.role,
+        };
+        bounded(self.op_timeout, target, op(self.conn.clone())).await
     }
+}
+
+/// The metrics' `store` label of a node's regional store (`D365MCP_REDIS_URL`).
+pub const REGIONAL: &str = "regional";
+
+/// The metrics' `store` label of a node's global store.
+pub const GLOBAL: &str = "global";
+
+/// The error family shows from start-up (a dashboard reads 0, not "no
+/// data"), on `GET`, the one operation every node makes; the other
+/// operations' series appear with their first error.
+fn prefill(role: &'static str) {
+    let m = &crate::metrics::get().store;
+    for kind in ["unavailable", "protocol"] {
+        m.errors.with_label_values(&[role, "GET", kind]);
+    }
+    m.up.with_label_values(&[role]);
+}
+
+/// What one operation is, for its errors and its metrics.
+#[derive(Clone, Copy)]
+struct Target {
+    /// The operation, a fixed string: the metrics' `operation` label.
+    what: &'static str,
+    /// Whether the store is a Redis Cluster.
+    cluster: bool,
+    /// [`REGIONAL`] or [`GLOBAL`].
+    role: &'static str,
 }
 
 /// `fut` within `limit`, its error mapped to a [`StoreError`]; every
@@ -201,18 +244,18 @@ impl RedisStore {
 /// ([`observe`]).
 async fn bounded<T>(
     limit: Duration,
-    what: &'static str,
-    cluster: bool,
+    target: Target,
     fut: impl Future<Output = Result<T, RedisError>>,
 ) -> StoreResult<T> {
     let started = std::time::Instant::now();
+    let what = target.what;
     let result = match tokio::time::timeout(limit, fut).await {
-        Ok(result) => result.map_err(|e| store_error(what, cluster, &e)),
+        Ok(result) => result.map_err(|e| store_error(target, &e)),
         Err(_) => Err(StoreError::Unavailable(format!(
             "redis {what}: no answer within {limit:?}"
         ))),
     };
-    observe(what, started.elapsed(), result.as_ref().err());
+    observe(target, started.elapsed(), result.as_ref().err());
     result
 }
 
@@ -220,10 +263,10 @@ async fn bounded<T>(
 /// included: a timeout shows as the limit), its error's kind, and whether
 /// Redis was reached — a protocol error is an answer, so only
 /// `Unavailable` sets `d365mcp_store_up` to 0.
-fn observe(what: &'static str, elapsed: Duration, error: Option<&StoreError>) {
+fn observe(target: Target, elapsed: Duration, error: Option<&StoreError>) {
     let m = &crate::metrics::get().store;
     m.duration
-        .with_label_values(&[what])
+        .with_label_values(&[target.role, target.what])
         .observe(elapsed.as_secs_f64());
     let kind = match error {
         None => None,
@@ -231,9 +274,12 @@ fn observe(what: &'static str, elapsed: Duration, error: Option<&StoreError>) {
         Some(_) => Some("protocol"),
     };
     if let Some(kind) = kind {
-        m.errors.with_label_values(&[what, kind]).inc();
+        m.errors
+            .with_label_values(&[target.role, target.what, kind])
+            .inc();
     }
-    m.up.set(i64::from(kind != Some("unavailable")));
+    m.up.with_label_values(&[target.role])
+        .set(i64::from(kind != Some("unavailable")));
 }
 
 /// Connection trouble, the server's "try later" answers and, on a cluster,
@@ -241,13 +287,18 @@ fn observe(what: &'static str, elapsed: Duration, error: Option<&StoreError>) {
 /// node dead) are `Unavailable` (retryable); anything else is a reply this
 /// code cannot use. A redirection on one server means the server is a
 /// cluster node: a setting to fix, not a condition to wait out.
-fn store_error(what: &str, cluster: bool, e: &RedisError) -> StoreError {
+fn store_error(target: Target, e: &RedisError) -> StoreError {
     use redis::{ErrorKind, ServerErrorKind as S};
+    let what = target.what;
     let redirected = matches!(e.kind(), ErrorKind::Server(S::Moved | S::Ask));
-    if redirected && !cluster {
+    if redirected && !target.cluster {
+        let setting = if target.role == GLOBAL {
+            "D365MCP_GLOBAL_REDIS_CLUSTER=true (--global-redis-cluster)"
+        } else {
+            "D365MCP_REDIS_CLUSTER=true (--redis-cluster)"
+        };
         return StoreError::Protocol(format!(
-            "redis {what}: {e} (the server is a Redis Cluster node: set \
-             D365MCP_REDIS_CLUSTER=true (--redis-cluster))"
+            "redis {what}: {e} (the server is a Redis Cluster node: set {setting})"
         ));
     }
     let transient = e.is_io_error()

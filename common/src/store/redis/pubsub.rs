@@ -15,7 +15,7 @@ use futures::{StreamExt, stream::BoxStream};
 use redis::{Client, RedisResult, Value};
 use tokio::time::Instant;
 
-use super::{RedisStore, bounded, connect::Commands};
+use super::{RedisStore, Target, bounded, connect::Commands};
 use crate::store::{PubSub, StoreError, StoreResult};
 
 #[async_trait]
@@ -49,7 +49,12 @@ impl PubSub for RedisStore {
             // it all.
             let left = deadline.saturating_duration_since(Instant::now());
             let share = left / u32::try_from(count - tried).unwrap_or(1).max(1);
-            let attempt = bounded(share, "SUBSCRIBE", false, async move {
+            let target = Target {
+                what: "SUBSCRIBE",
+                cluster: false,
+                role: self.role,
+            };
+            let attempt = bounded(share, target, async move {
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(channel).await?;
                 Ok(pubsub)

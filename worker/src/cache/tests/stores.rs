@@ -1,5 +1,7 @@
 //! Stores the cache tests run on besides `MemoryStore`: one whose TTLs
-//! follow tokio's (pausable) clock, and one that is always down.
+//! follow tokio's (pausable) clock, and one that is always down (at once,
+//! or after a delay, as a Redis that no longer answers until the
+//! operation's timeout).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -136,78 +138,82 @@ impl MemberStore for TokioClockStore {
     }
 }
 
-/// A store whose every operation fails, as Redis does when unreachable.
-pub(crate) struct DownStore;
+/// A store whose every operation fails, as Redis does when unreachable,
+/// after the delay it holds (zero: refused at once; more: a timeout).
+pub(crate) struct DownStore(pub Duration);
 
-fn down<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable("connection refused".into()))
+impl DownStore {
+    async fn down<T>(&self) -> StoreResult<T> {
+        tokio::time::sleep(self.0).await;
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
 }
 
 #[async_trait]
 impl KvStore for DownStore {
     async fn get(&self, _: &str) -> StoreResult<Option<Bytes>> {
-        down()
+        self.down().await
     }
     async fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> StoreResult<()> {
-        down()
+        self.down().await
     }
     async fn set_if_absent(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
-        down()
+        self.down().await
     }
     async fn set_if_present(&self, _: &str, _: Bytes, _: Duration) -> StoreResult<bool> {
-        down()
+        self.down().await
     }
     async fn delete(&self, _: &str) -> StoreResult<bool> {
-        down()
+        self.down().await
     }
     async fn expire(&self, _: &str, _: Duration) -> StoreResult<bool> {
-        down()
+        self.down().await
     }
 }
 
 #[async_trait]
 impl CounterStore for DownStore {
     async fn incr(&self, _: &str, _: i64, _: Duration) -> StoreResult<i64> {
-        down()
+        self.down().await
     }
 }
 
 #[async_trait]
 impl EventLog for DownStore {
     async fn append(&self, _: &str, _: Bytes, _: usize, _: Duration) -> StoreResult<u64> {
-        down()
+        self.down().await
     }
     async fn read_after(&self, _: &str, _: u64, _: usize) -> StoreResult<Vec<LoggedEvent>> {
-        down()
+        self.down().await
     }
 }
 
 #[async_trait]
 impl PubSub for DownStore {
     async fn publish(&self, _: &str, _: Bytes) -> StoreResult<usize> {
-        down()
+        self.down().await
     }
     async fn subscribe(&self, _: &str) -> StoreResult<BoxStream<'static, Bytes>> {
-        down()
+        self.down().await
     }
 }
 
 #[async_trait]
 impl RateLimitStore for DownStore {
     async fn acquire(&self, _: &str, _: Limit, _: u32) -> StoreResult<Decision> {
-        down()
+        self.down().await
     }
 }
 
 #[async_trait]
 impl MemberStore for DownStore {
     async fn heartbeat(&self, _: &str, _: &str, _: Bytes, _: Duration) -> StoreResult<()> {
-        down()
+        self.down().await
     }
     async fn leave(&self, _: &str, _: &str) -> StoreResult<bool> {
-        down()
+        self.down().await
     }
     async fn live(&self, _: &str) -> StoreResult<Vec<Member>> {
-        down()
+        self.down().await
     }
 }

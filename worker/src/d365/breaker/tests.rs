@@ -218,7 +218,7 @@ async fn a_probe_that_says_nothing_frees_the_claim_for_the_next_call() {
 
 #[tokio::test]
 async fn a_store_that_is_down_leaves_a_local_breaker() {
-    let store: SharedStore = Arc::new(DownStore);
+    let store: SharedStore = Arc::new(DownStore(Duration::ZERO));
     let a = breaker(&store, config(2, 150));
     drop(a.admit().await.unwrap());
     fail(&a, 2).await;

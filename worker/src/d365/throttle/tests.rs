@@ -3,6 +3,7 @@ use std::sync::Arc;
 use common::store::MemoryStore;
 
 use super::*;
+use crate::cache::tests::stores::DownStore;
 
 fn gate(store: &SharedStore, identity: &str) -> ThrottleGate {
     ThrottleGate::new(store.clone(), "x", "https://x.example/", identity)
@@ -98,6 +99,49 @@ async fn a_new_gate_reads_a_window_set_before_it_existed() {
         matches!(refused, WorkerError::Throttled { retry_after: Some(left) } if left > Duration::from_secs(4)),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn a_stale_view_is_read_again_in_the_background_not_on_the_request() {
+    // A store that answers nothing until its timeout, as a global store in
+    // another region that is cut off.
+    let store: SharedStore = Arc::new(DownStore(Duration::from_millis(400)));
+    let g = gate(&store, "app");
+    // A gate's first request waits for its first read.
+    let started = std::time::Instant::now();
+    g.wait(Deadline::NONE).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // Later requests on a stale view do not wait for the store.
+    tokio::time::sleep(REFRESH_INTERVAL + Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        g.wait(Deadline::NONE).await.unwrap();
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(200), "{took:?}");
+    // A window this worker was told of still holds it back.
+    g.close_for(Duration::from_secs(5)).await;
+    refused_within(&g, Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_window_only_in_the_store_reaches_a_stale_view_by_its_background_read() {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let b = gate(&store, "app");
+    b.wait(Deadline::NONE).await.unwrap();
+    // Set without an announcement (a lost message): only a read finds it.
+    let until = unix_now_ms() + 5_000;
+    store
+        .set(
+            &b.shared.key,
+            Bytes::from(until.to_string()),
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(REFRESH_INTERVAL + Duration::from_millis(50)).await;
+    let left = refused_within(&b, Duration::from_millis(300)).await;
+    assert!(left > Duration::from_secs(3), "{left:?}");
 }
 
 #[tokio::test]

@@ -156,7 +156,7 @@ async fn send_write(
     tool: &str,
     request: Request<'_>,
 ) -> Result<Answer, WorkerError> {
-    let claim = WriteOnce::claim(ctx.store, ctx.request_id, tool).await?;
+    let claim = WriteOnce::claim(ctx.global, ctx.request_id, tool).await?;
     let result = ctx.client.request(request).await;
     claim.settle(Settled::of(&result)).await;
     result

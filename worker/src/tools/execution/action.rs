@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<ActionResult, Wo
         ..QueryOptions::default()
     };
     let url = data_url(ctx.client.base_url(), &path, &query);
-    let claim = WriteOnce::claim(ctx.store, ctx.request_id, names::CALL_ACTION).await?;
+    let claim = WriteOnce::claim(ctx.global, ctx.request_id, names::CALL_ACTION).await?;
     let body = Value::Object(args.parameters);
     let answer = ctx
         .client

@@ -41,7 +41,7 @@ fn services_url(ctx: &Context<'_>, parts: &[&str]) -> String {
 /// Claims the call, posts the parameters once and returns the operation's result.
 pub async fn call(ctx: &Context<'_>, args: CallArgs) -> Result<ServiceResult, WorkerError> {
     let url = services_url(ctx, &[&args.service_group, &args.service, &args.operation]);
-    let claim = WriteOnce::claim(ctx.store, ctx.request_id, names::CALL_JSON_SERVICE).await?;
+    let claim = WriteOnce::claim(ctx.global, ctx.request_id, names::CALL_JSON_SERVICE).await?;
     let body = Value::Object(args.parameters);
     let answer = ctx
         .client

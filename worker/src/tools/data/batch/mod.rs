@@ -83,7 +83,7 @@ pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<BatchResult, Work
     if read_only {
         return Ok(build(ctx.client.request(request).await?)?.result);
     }
-    let claim = WriteOnce::claim(ctx.store, ctx.request_id, TOOL).await?;
+    let claim = WriteOnce::claim(ctx.global, ctx.request_id, TOOL).await?;
     let built = ctx.client.request(request).await.and_then(build);
     let settled = match &built {
         Ok(built) => built.settled,
