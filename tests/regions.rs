@@ -8,6 +8,9 @@
 //! - while the global store is down, writes are refused (retryable, nothing
 //!   sent) and reads go on.
 //!
+//! - the global store is on the write path only: a write costs it two
+//!   round trips, a keyed write four, a read none.
+//!
 //! Each of the first two also runs without the global store, where the
 //! regions do not see each other (the write is sent twice; B asks D365FO),
 //! so the test can tell the difference.
@@ -47,12 +50,7 @@ struct Regions {
 impl Regions {
     /// Two regions, sharing a global store when `global`.
     async fn start(global: bool) -> Regions {
-        let sim_args = [
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--finish-abandoned",
-        ];
+        let sim_args = ["sim", "--listen", "127.0.0.1:0", "--finish-abandoned"];
         let sim = Process::start("sim", &sim_args, &[]).await;
         let global = global.then(RedisServer::start);
         let mut regions = Vec::new();
@@ -283,7 +281,9 @@ async fn a_429_in_one_region_holds_back_the_other() {
         let regions = Regions::start(global).await;
         // D365FO allows one more request a minute; A uses it, then hears 429.
         regions
-            .set_faults(json!({"throttle": {"requests": 1, "window_secs": 60, "retry_after_secs": 30}}))
+            .set_faults(
+                json!({"throttle": {"requests": 1, "window_secs": 60, "retry_after_secs": 30}}),
+            )
             .await;
         let first = query(&regions.mcp_url(0)).await;
         assert!(ok(&first), "{first}");
@@ -328,7 +328,13 @@ async fn while_the_global_store_is_down_writes_are_refused_and_reads_go_on() {
         "a write once the global store is back",
         Duration::from_secs(15),
         || async {
-            let result = call(&url, "d365fo_create_entity_record", create("RGD"), json!({})).await;
+            let result = call(
+                &url,
+                "d365fo_create_entity_record",
+                create("RGD"),
+                json!({}),
+            )
+            .await;
             if ok(&result) {
                 Ok(result)
             } else {
@@ -339,4 +345,70 @@ async fn while_the_global_store_is_down_writes_are_refused_and_reads_go_on() {
     .await;
     assert!(ok(&created), "{created}");
     assert_eq!(regions.requests("/data/Currencies").await, 1);
+}
+
+/// The global store's `calls` of `command` since `before`.
+fn calls_since(
+    global: &RedisServer,
+    before: &std::collections::BTreeMap<String, u64>,
+    command: &str,
+) -> u64 {
+    let now = global.command_calls();
+    now.get(command).copied().unwrap_or(0) - before.get(command).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_global_store_is_on_the_write_path_only() {
+    const N: u64 = 20;
+    let regions = Regions::start(true).await;
+    let global = regions.global.as_ref().unwrap();
+    let url = regions.mcp_url(0);
+    // A gate's first request reads the window and subscribes; after that
+    // it reads in the background, at most once a second.
+    assert!(ok(&query(&url).await));
+
+    let started = std::time::Instant::now();
+    let before = global.command_calls();
+    for _ in 0..N {
+        assert!(ok(&query(&url).await));
+    }
+    let background = 1 + started.elapsed().as_secs();
+    let reads = calls_since(global, &before, "get");
+    assert!(
+        reads <= background,
+        "{N} reads cost {reads} GETs of the global store, more than one a second"
+    );
+    for command in ["set", "del", "publish", "subscribe"] {
+        assert_eq!(calls_since(global, &before, command), 0, "{command}");
+    }
+
+    // A write: its claim before it is sent, how it ended after.
+    let before = global.command_calls();
+    for i in 0..N {
+        let code = format!("W{i:02}");
+        assert!(ok(&call(
+            &url,
+            "d365fo_create_entity_record",
+            create(&code),
+            json!({})
+        )
+        .await));
+    }
+    assert_eq!(calls_since(global, &before, "set"), 2 * N);
+    assert_eq!(calls_since(global, &before, "del"), 0);
+
+    // A keyed write: its record and its claim before, both settled after.
+    let before = global.command_calls();
+    for i in 0..N {
+        let (code, key) = (format!("K{i:02}"), format!("cost-key-{i}"));
+        let answer = call(
+            &url,
+            "d365fo_create_entity_record",
+            create(&code),
+            keyed(&key),
+        )
+        .await;
+        assert!(ok(&answer), "{answer}");
+    }
+    assert_eq!(calls_since(global, &before, "set"), 4 * N);
 }

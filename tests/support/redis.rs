@@ -51,6 +51,25 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// How many times each command has been called (`INFO commandstats`),
+    /// by its lower-case name (`set`, `get`, …).
+    #[allow(dead_code)] // not every test binary counts commands
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut conn)
+            .unwrap();
+        info.lines()
+            .filter_map(|line| {
+                let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
+                Some((name.to_owned(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Stops the server and returns its port, for a restart on it.
     pub fn kill(mut self) -> u16 {
         self.stop();

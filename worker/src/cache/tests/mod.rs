@@ -365,7 +365,10 @@ async fn a_waiter_gives_up_at_its_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn a_store_that_is_down_costs_requests_not_calls() {
-    let cache = MetadataCache::new(CacheConfig::default(), Some(Arc::new(DownStore(Duration::ZERO))));
+    let cache = MetadataCache::new(
+        CacheConfig::default(),
+        Some(Arc::new(DownStore(Duration::ZERO))),
+    );
     let runs = AtomicUsize::new(0);
     for _ in 0..3 {
         let entry = cache
