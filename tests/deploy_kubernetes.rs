@@ -62,7 +62,13 @@ fn render(dir: &str) -> Vec<u8> {
 
 /// The rendered resources of an overlay, as JSON values.
 fn resources(overlay: &str) -> Vec<Value> {
-    let yaml = render(&format!("overlays/{overlay}"));
+    resources_of(&format!("overlays/{overlay}"))
+}
+
+/// The rendered resources of a kustomization directory (under
+/// `deploy/kubernetes`, or absolute), as JSON values.
+fn resources_of(dir: &str) -> Vec<Value> {
+    let yaml = render(dir);
     let to_json = "import json, sys, yaml\n\
                    json.dump([d for d in yaml.safe_load_all(sys.stdin) if d], sys.stdout)";
     let json = run(
@@ -346,4 +352,62 @@ fn every_setting_the_manifests_name_is_in_the_configuration_table() {
             }
         }
     }
+}
+
+/// The worker container of rendered resources.
+fn worker(all: &[Value]) -> Value {
+    named(all, "Deployment", "d365mcp-worker")["spec"]["template"]["spec"]["containers"][0].clone()
+}
+
+fn has_env(container: &Value, name: &str) -> bool {
+    container["env"]
+        .as_array()
+        .is_some_and(|all| all.iter().any(|e| e["name"] == name))
+}
+
+#[test]
+fn regions_share_a_global_store_that_the_first_region_joins_with_one_component() {
+    // The second region's workers keep claims and throttle windows in the
+    // global store, from its Secret; the edges never touch it.
+    let second = resources("second-region");
+    let global = env(&worker(&second), "D365MCP_GLOBAL_REDIS_URL").clone();
+    assert_eq!(
+        global["valueFrom"]["secretKeyRef"]["name"], "d365mcp-global-redis",
+        "{global}"
+    );
+    let prefix = env(&worker(&second), "D365MCP_GLOBAL_REDIS_KEY_PREFIX").clone();
+    let edge =
+        named(&second, "Deployment", "d365mcp-edge")["spec"]["template"]["spec"]["containers"][0]
+            .clone();
+    assert!(!has_env(&edge, "D365MCP_GLOBAL_REDIS_URL"));
+
+    // A single region has none.
+    assert!(!has_env(
+        &worker(&resources("production")),
+        "D365MCP_GLOBAL_REDIS_URL"
+    ));
+
+    // The first region joins with the component, as deploy/kubernetes/README.md
+    // says: the same settings, and it still validates.
+    let dir = repo("target/k8s-tools/first-region");
+    std::fs::create_dir_all(&dir).unwrap();
+    // kustomize takes relative paths only.
+    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+         resources:\n  - ../../../deploy/kubernetes/overlays/production\n\
+         components:\n  - ../../../deploy/kubernetes/components/global-store\n";
+    std::fs::write(dir.join("kustomization.yaml"), kustomization).unwrap();
+    let first = resources_of(dir.to_str().unwrap());
+    assert_eq!(env(&worker(&first), "D365MCP_GLOBAL_REDIS_URL"), &global);
+    assert_eq!(
+        env(&worker(&first), "D365MCP_GLOBAL_REDIS_KEY_PREFIX"),
+        &prefix
+    );
+    let file = repo("target/k8s-tools/first-region.yaml");
+    std::fs::write(&file, render(dir.to_str().unwrap())).unwrap();
+    run(
+        Command::new(tool("kubernetes-validate"))
+            .args(["--strict", "--quiet", "-k", KUBERNETES])
+            .arg(&file),
+        None,
+    );
 }
