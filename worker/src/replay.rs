@@ -31,8 +31,9 @@
 //! result. Only when the worker itself dies mid-way is no end recorded:
 //! retries then hear "still running" until the first attempt's deadline
 //! has passed, then that its outcome is unknown. The records need
-//! a store the workers share (`--redis-url`), as the write claims do: with
-//! a store of its own, a worker knows only its own attempts.
+//! a store the workers share, as the write claims do, and live beside them
+//! (the global store across regions, else `--redis-url`): with a store of
+//! its own, a worker knows only its own attempts.
 //!
 //! A record lives a day, or as long as the edge asks in `replay_ttl_ms` (the
 //! retry window of a key it derived from a session's request), never longer.

@@ -8,9 +8,11 @@
 //! cannot be made (store down) stops the write before it is sent, so the
 //! failure leaves D365FO untouched.
 //!
-//! Workers started with `--redis-url` share their claims; without it each
-//! `d365mcp worker` process has its own in-memory store, and a claim guards
-//! replays on the worker that made it only. Either way the edge hands a call
+//! Claims live in the node's global store (`--global-redis-url`, shared by
+//! every region; `crate::node`), else in the regional one: workers started
+//! with `--redis-url` share their claims; without either each `d365mcp
+//! worker` process has its own in-memory store, and a claim guards replays
+//! on the worker that made it only. Either way the edge hands a call
 //! to a second worker after an ambiguous failure only when the tool is
 //! read-only: a write is never replayed elsewhere, and the claim is the
 //! second line of defence.
