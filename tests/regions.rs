@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    cluster::{Process, sim_requests, wait_for, wait_for_sim_request},
+    cluster::{Process, edge_for, sim_requests, wait_for_sim_request},
     mcp,
     redis::RedisServer,
 };
@@ -105,22 +105,8 @@ async fn region(sim_url: &str, global: Option<&RedisServer>) -> Region {
         args.extend(["--global-redis-url", url]);
     }
     let worker = Process::start("worker", &args, &[]).await;
-    let worker_url = worker.url();
-    let args = [
-        "edge",
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        &worker_url,
-        "--redis-url",
-        &redis_url,
-        "--call-timeout",
-        CALL_TIMEOUT,
-        "--health-interval",
-        "250ms",
-    ];
-    let edge = Process::start("edge", &args, &[]).await;
-    wait_for(&format!("{}/ready", edge.url()), 200).await;
+    let extra = ["--redis-url", &redis_url, "--call-timeout", CALL_TIMEOUT];
+    let edge = edge_for(&worker.url(), &extra).await;
     Region {
         _redis: redis,
         worker,

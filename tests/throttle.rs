@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::json;
 use support::{
-    cluster::{Process, sim_requests, wait_for},
+    cluster::{Process, edge_for, sim_requests},
     mcp,
     redis::RedisServer,
 };
@@ -54,21 +54,7 @@ async fn a_429_seen_by_one_worker_holds_back_the_other() {
     // 5 s: shorter than the Retry-After, so a throttled call fails at once.
     let mut edges = Vec::new();
     for worker in &workers {
-        let worker_url = worker.url();
-        let args = [
-            "edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            &worker_url,
-            "--call-timeout",
-            "5s",
-            "--health-interval",
-            "250ms",
-        ];
-        let edge = Process::start("edge", &args, &[]).await;
-        wait_for(&format!("{}/ready", edge.url()), 200).await;
-        edges.push(edge);
+        edges.push(edge_for(&worker.url(), &["--call-timeout", "5s"]).await);
     }
     // Both workers have started; now D365FO allows one more request a minute.
     let faults = json!({"throttle": {"requests": 1, "window_secs": 60, "retry_after_secs": 30}});

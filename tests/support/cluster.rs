@@ -274,6 +274,25 @@ impl ClusterBuilder {
     }
 }
 
+/// An edge in front of the one worker at `worker_url`, with `extra`
+/// arguments, once it is ready.
+#[allow(dead_code)] // not every test binary starts edges one by one
+pub async fn edge_for(worker_url: &str, extra: &[&str]) -> Process {
+    let mut args = vec![
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        worker_url,
+        "--health-interval",
+        "250ms",
+    ];
+    args.extend(extra);
+    let edge = Process::start("edge", &args, &[]).await;
+    wait_for(&format!("{}/ready", edge.url()), 200).await;
+    edge
+}
+
 /// Polls `url` until it answers `status`, for at most 10 s.
 pub async fn wait_for(url: &str, status: u16) {
     let client = reqwest::Client::new();
