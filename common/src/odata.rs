@@ -54,8 +54,9 @@ pub fn quote(value: &str) -> String {
     Value::String(shown).to_string()
 }
 
-/// The key predicate `(k1='v1',k2=2)` for `key`. Strings are quoted with `'`
-/// doubled and percent-encoded; numbers and booleans are bare.
+/// The key predicate `(k1='v1',k2=2)` for `key`, each value by its JSON
+/// type ([`key_literal`]). The worker retypes it by the entity's metadata
+/// where D365FO wants another form (a date-time key is bare).
 pub fn key_predicate(key: &Map<String, Value>) -> Result<String, String> {
     if key.is_empty() {
         return Err("`key` must name at least one key field".into());
@@ -68,22 +69,32 @@ pub fn key_predicate(key: &Map<String, Value>) -> Result<String, String> {
         }
         out.push_str(name);
         out.push('=');
-        match value {
-            Value::String(s) => {
-                let doubled = s.replace('\'', "''");
-                let _ = write!(out, "'{}'", utf8_percent_encode(&doubled, KEY_LITERAL));
-            }
-            Value::Number(n) => out.push_str(&n.to_string()),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            other => {
-                return Err(format!(
-                    "`key.{name}` must be a string, number or boolean, got {other}"
-                ));
-            }
-        }
+        out.push_str(&key_literal(name, value)?);
     }
     out.push(')');
     Ok(out)
+}
+
+/// One value of key field `name` by its JSON type: a string quoted
+/// ([`quoted_key_literal`]), a number or boolean bare.
+pub fn key_literal(name: &str, value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(quoted_key_literal(s)),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(format!(
+            "`key.{name}` must be a string, number or boolean, got {other}"
+        )),
+    }
+}
+
+/// `text` as a quoted key literal for a path: `'` doubled, the rest
+/// percent-encoded.
+pub fn quoted_key_literal(text: &str) -> String {
+    let doubled = text.replace('\'', "''");
+    let mut out = String::with_capacity(doubled.len() + 2);
+    let _ = write!(out, "'{}'", utf8_percent_encode(&doubled, KEY_LITERAL));
+    out
 }
 
 /// One `$expand` item: a navigation property and, optionally, the fields

@@ -4,6 +4,7 @@
 //! - [`write`]: create, update and delete, each sent at most once per call;
 //! - [`batch`]: several of those in one `$batch`, with atomic changesets;
 //! - [`hints`]: D365FO's answers turned into errors a model can act on;
+//!   [`keys`]: key predicates in the literal form of each key's type;
 //!   [`size`]: the bound on the records one result carries.
 //!
 //! The argument and result types are `common::catalogue::data`'s.
@@ -11,6 +12,7 @@
 mod batch;
 pub mod cursor;
 mod hints;
+mod keys;
 mod query;
 mod record;
 mod size;

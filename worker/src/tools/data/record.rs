@@ -3,7 +3,7 @@
 
 use common::catalogue::data::{RecordArgs, RecordResult};
 
-use super::{hints, size};
+use super::{hints, keys::KeyTyper, size};
 use crate::tools::Context;
 use crate::{
     d365::odata::{QueryOptions, data_url},
@@ -21,7 +21,11 @@ pub async fn run(ctx: &Context<'_>, args: RecordArgs) -> Result<RecordResult, Wo
         cross_company: args.cross_company,
         ..QueryOptions::default()
     };
-    let path = format!("{}{}", args.entity_set, args.key.predicate);
+    let predicate = KeyTyper::new(ctx)
+        .predicate(&args.entity_set, &args.key)
+        .await
+        .map_err(|why| WorkerError::invalid_args(TOOL, why))?;
+    let path = format!("{}{predicate}", args.entity_set);
     let url = data_url(ctx.client.base_url(), &path, &query);
     let record = ctx
         .client

@@ -19,7 +19,7 @@ use common::catalogue::{
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{hints, size};
+use super::{hints, keys::KeyTyper, size};
 use crate::tools::Context;
 use crate::{
     d365::{
@@ -78,7 +78,8 @@ pub async fn create(ctx: &Context<'_>, args: CreateArgs) -> Result<WriteResult, 
 /// Changes the named fields; returns the new ETag and the record when
 /// D365FO sends it.
 pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<WriteResult, WorkerError> {
-    let url = record_url(ctx, &args.entity_set, &args.key, args.cross_company);
+    let tool = names::UPDATE_ENTITY_RECORD;
+    let url = record_url(ctx, tool, &args.entity_set, &args.key, args.cross_company).await?;
     let body = Value::Object(args.fields);
     let mut headers = vec![RETURN_RECORD];
     if let Some(etag) = &args.if_match {
@@ -86,7 +87,7 @@ pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<WriteResult, 
     }
     let answer = send_write(
         ctx,
-        names::UPDATE_ENTITY_RECORD,
+        tool,
         Request {
             method: &Method::PATCH,
             url: &url,
@@ -120,7 +121,8 @@ pub async fn update(ctx: &Context<'_>, args: UpdateArgs) -> Result<WriteResult, 
 
 /// Deletes the record.
 pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<DeleteResult, WorkerError> {
-    let url = record_url(ctx, &args.entity_set, &args.key, args.cross_company);
+    let tool = names::DELETE_ENTITY_RECORD;
+    let url = record_url(ctx, tool, &args.entity_set, &args.key, args.cross_company).await?;
     let headers: Vec<(&str, &str)> = args
         .if_match
         .as_deref()
@@ -129,7 +131,7 @@ pub async fn delete(ctx: &Context<'_>, args: DeleteArgs) -> Result<DeleteResult,
         .collect();
     send_write(
         ctx,
-        names::DELETE_ENTITY_RECORD,
+        tool,
         Request {
             method: &Method::DELETE,
             url: &url,
@@ -179,17 +181,29 @@ fn attach_record(ctx: &Context<'_>, result: &mut WriteResult, record: Value) {
     ));
 }
 
-/// `{base}/data/{set}({key})`, with `cross-company=true` when asked.
-fn record_url(ctx: &Context<'_>, entity_set: &str, key: &Key, cross_company: bool) -> String {
+/// `{base}/data/{set}({key})`, the key typed by the metadata, with
+/// `cross-company=true` when asked. A key that does not fit its types is
+/// refused before anything is claimed or sent.
+async fn record_url(
+    ctx: &Context<'_>,
+    tool: &str,
+    entity_set: &str,
+    key: &Key,
+    cross_company: bool,
+) -> Result<String, WorkerError> {
+    let predicate = KeyTyper::new(ctx)
+        .predicate(entity_set, key)
+        .await
+        .map_err(|why| WorkerError::invalid_args(tool, why))?;
     let query = QueryOptions {
         cross_company,
         ..QueryOptions::default()
     };
-    data_url(
+    Ok(data_url(
         ctx.client.base_url(),
-        &format!("{entity_set}{}", key.predicate),
+        &format!("{entity_set}{predicate}"),
         &query,
-    )
+    ))
 }
 
 /// The body of a write D365FO accepted. An unreadable one must not look

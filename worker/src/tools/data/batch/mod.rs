@@ -24,6 +24,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use self::plan::{Kind, Operation, Target};
+use super::keys::KeyTyper;
 use crate::d365::{
     Answer, Body, Idempotency, Request, Settled, WriteOnce,
     batch::{self, PartRequest, PartResponse, Unit},
@@ -37,8 +38,9 @@ const TOOL: &str = names::EXECUTE_BATCH;
 /// Runs the batch.
 pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<BatchResult, WorkerError> {
     let invalid = |why: String| WorkerError::invalid_args(TOOL, why);
-    let ops = plan::operations(args.operations, MAX_BATCH_OPERATIONS).map_err(invalid)?;
+    let mut ops = plan::operations(args.operations, MAX_BATCH_OPERATIONS).map_err(invalid)?;
     let units = plan::units(&ops).map_err(invalid)?;
+    type_keys(ctx, &mut ops).await.map_err(invalid)?;
     let requests: Vec<Unit<PartRequest>> = units
         .iter()
         .map(|unit| match unit {
@@ -91,6 +93,22 @@ pub async fn run(ctx: &Context<'_>, args: BatchArgs) -> Result<BatchResult, Work
     };
     claim.settle(settled).await;
     Ok(built?.result)
+}
+
+/// Puts each key in the literal form of its types (see [`super::keys`]),
+/// reading each entity set's metadata once; a key that does not fit is
+/// refused, naming its operation, before anything is sent.
+async fn type_keys(ctx: &Context<'_>, ops: &mut [Operation]) -> Result<(), String> {
+    let mut typer = KeyTyper::new(ctx);
+    for op in ops {
+        if let Target::Key(key) = &mut op.target {
+            key.predicate = typer
+                .predicate(&op.entity_set, key)
+                .await
+                .map_err(|why| format!("operations[{}]: {why}", op.index))?;
+        }
+    }
+    Ok(())
 }
 
 /// D365FO's answer, one response per request. An unreadable answer to a
