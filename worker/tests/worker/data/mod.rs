@@ -4,6 +4,7 @@
 //! (a request id runs once; a write whose answer is lost says so).
 
 mod batch;
+mod keys;
 mod reads;
 mod safety;
 mod writes;
