@@ -2,11 +2,35 @@
 //!
 //! Entra ID client credentials, fetched through `azure_identity`'s
 //! [`ClientSecretCredential`] and cached here until five minutes before they
-//! expire. The cache is single-flight: the refresh runs under an async mutex,
-//! so a burst of calls after expiry makes one token request, and the others
-//! wait for it and reuse its answer. A caller waits at most
-//! [`FETCH_TIMEOUT`] for the lock and the fetch together, so a hung token
-//! endpoint fails calls with a clear error instead of holding them forever.
+//! expire. The cache is single-flight: fetches run one at a time under an
+//! async mutex, and a caller that waited for another's fetch takes its
+//! token, so a burst of calls after expiry makes one token request. A caller
+//! waits at most [`FETCH_TIMEOUT`] for its turn and the fetch together, so a
+//! hung token endpoint fails calls with a clear error instead of holding
+//! them forever.
+//!
+//! When D365FO answers 401, the client hands back the token it sent
+//! ([`TokenProvider::invalidate`]); if that token is still the cached one it
+//! is dropped, and the next caller fetches a new one. A token fetched since
+//! is kept, so a burst of 401s on one token makes one renewal. Reading and
+//! dropping the cached token never waits for a fetch in flight.
+//!
+//! # Why a new `ClientSecretCredential` for every fetch
+//!
+//! `azure_identity` 1.0.0 caches too: `ClientSecretCredential::get_token`
+//! goes through its crate-private `TokenCache::get_token` (`src/cache.rs`),
+//! one per credential instance, keyed by scopes, which hands back the same
+//! token until it is within 300 s of `expires_on` (`should_refresh`). It has
+//! no way to clear an entry, and azure_core 1.1.0's `TokenRequestOptions`
+//! holds only `method_options` (a context): no force-refresh and no claims
+//! challenge. Microsoft's Azure Identity docs (`TOKEN_CACHING.md` in the
+//! azure-sdk repositories) describe the same in-memory cache per credential
+//! instance. So with one long-lived credential, a token D365FO refuses
+//! before it expires (revoked, app re-registered) would come back on every
+//! fetch for up to an hour. A credential is cheap to make (a URL and an HTTP
+//! pipeline around the worker's shared `reqwest` client and its connection
+//! pool), so each fetch makes a fresh one, whose cache is empty: the cache
+//! here is the only one, and a fetch always asks Entra ID.
 //!
 //! `azure_identity` insists on an `https` authority host. A local simulator's
 //! token endpoint is plain `http`, so for that case the same client-credentials
@@ -26,7 +50,7 @@ use azure_core::{
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
 use common::config::ClientCredentials;
 use serde::Deserialize;
-use tokio::{sync::Mutex, time::Instant};
+use tokio::time::Instant;
 use url::Url;
 
 use crate::error::WorkerError;
@@ -38,7 +62,7 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// about an hour; a bogus `expires_in` must not pin a token for ever).
 const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Longest a caller waits for a token: for the cache's lock and the fetch.
+/// Longest a caller waits for a token: for its turn to fetch and the fetch.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bearer token. No `Debug`, so it cannot be logged by accident.
@@ -50,6 +74,12 @@ impl Token {
     pub fn header_value(&self) -> String {
         format!("Bearer {}", self.0)
     }
+
+    /// Whether `self` and `other` came from the same fetch (not merely
+    /// equal text): what [`TokenProvider::invalidate`] compares.
+    fn same_fetch(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 struct Cached {
@@ -58,7 +88,8 @@ struct Cached {
 }
 
 enum Source {
-    Azure(Arc<ClientSecretCredential>),
+    /// Entra ID through `azure_identity`.
+    Azure(EntraApp),
     /// Client credentials against a plain-HTTP token endpoint (a simulator).
     Direct {
         http: reqwest::Client,
@@ -68,21 +99,53 @@ enum Source {
     },
 }
 
+/// What a [`ClientSecretCredential`] is made of: each fetch makes its own
+/// (see the module docs).
+struct EntraApp {
+    tenant_id: String,
+    client_id: String,
+    secret: common::config::Secret,
+    options: ClientOptions,
+}
+
+impl EntraApp {
+    /// A new credential, with an empty cache of its own.
+    fn credential(&self) -> azure_core::Result<Arc<ClientSecretCredential>> {
+        ClientSecretCredential::new(
+            &self.tenant_id,
+            self.client_id.clone(),
+            Secret::new(self.secret.expose().to_owned()),
+            Some(ClientSecretCredentialOptions {
+                client_options: self.options.clone(),
+            }),
+        )
+    }
+}
+
 /// Supplies tokens for one environment, or none when it needs none.
 pub struct TokenProvider {
     source: Option<Source>,
     scope: String,
-    cache: Mutex<Option<Cached>>,
+    /// The token in hand; held only to read or replace it, never across
+    /// an `.await`.
+    cache: parking_lot::Mutex<Option<Cached>>,
+    /// Held by the one caller fetching a token.
+    fetching: tokio::sync::Mutex<()>,
     fetch_timeout: Duration,
 }
 
 impl TokenProvider {
     /// A provider that sends no token (a simulator, or a gateway that adds one).
     pub fn none() -> Self {
+        Self::with_source(None, String::new())
+    }
+
+    fn with_source(source: Option<Source>, scope: String) -> Self {
         Self {
-            source: None,
-            scope: String::new(),
-            cache: Mutex::new(None),
+            source,
+            scope,
+            cache: parking_lot::Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
             fetch_timeout: FETCH_TIMEOUT,
         }
     }
@@ -98,21 +161,20 @@ impl TokenProvider {
         let source = if credentials.authority_host.scheme() == "https" {
             let mut cloud = CustomConfiguration::default();
             cloud.authority_host = authority.to_owned();
-            let options = ClientSecretCredentialOptions {
-                client_options: ClientOptions {
+            let app = EntraApp {
+                tenant_id: credentials.tenant_id.clone(),
+                client_id: credentials.client_id.clone(),
+                secret: credentials.client_secret.clone(),
+                options: ClientOptions {
                     transport: Some(Transport::new(Arc::new(http.clone()))),
                     cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
                     ..ClientOptions::default()
                 },
             };
-            let credential = ClientSecretCredential::new(
-                &credentials.tenant_id,
-                credentials.client_id.clone(),
-                Secret::new(credentials.client_secret.expose().to_owned()),
-                Some(options),
-            )
-            .map_err(|e| WorkerError::Setup(format!("Entra ID client credentials: {e}")))?;
-            Source::Azure(credential)
+            // Made once here so that bad settings fail at start-up.
+            app.credential()
+                .map_err(|e| WorkerError::Setup(format!("Entra ID client credentials: {e}")))?;
+            Source::Azure(app)
         } else {
             let endpoint = Url::parse(&format!(
                 "{authority}/{}/oauth2/v2.0/token",
@@ -126,12 +188,13 @@ impl TokenProvider {
                 secret: credentials.client_secret.clone(),
             }
         };
-        Ok(Self {
-            source: Some(source),
-            scope,
-            cache: Mutex::new(None),
-            fetch_timeout: FETCH_TIMEOUT,
-        })
+        Ok(Self::with_source(Some(source), scope))
+    }
+
+    /// Whether requests carry a token: only then can a 401 be answered by
+    /// fetching another.
+    pub fn sends_tokens(&self) -> bool {
+        self.source.is_some()
     }
 
     /// A valid token, from the cache or fresh; `None` when no token is sent.
@@ -151,12 +214,16 @@ impl TokenProvider {
     }
 
     async fn cached_or_fetch(&self, source: &Source) -> Result<Token, WorkerError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.as_ref().filter(|c| Instant::now() < c.refresh_at) {
-            return Ok(cached.token.clone());
+        if let Some(token) = self.cached() {
+            return Ok(token);
+        }
+        let _turn = self.fetching.lock().await;
+        // Whoever held the turn before may have fetched one for us.
+        if let Some(token) = self.cached() {
+            return Ok(token);
         }
         let (token, lifetime) = fetch(source, &self.scope).await?;
-        *cache = Some(Cached {
+        *self.cache.lock() = Some(Cached {
             token: token.clone(),
             refresh_at: refresh_at(Instant::now(), lifetime),
         });
@@ -167,9 +234,23 @@ impl TokenProvider {
         Ok(token)
     }
 
-    /// Forgets the cached token, after D365FO refused it.
-    pub async fn invalidate(&self) {
-        *self.cache.lock().await = None;
+    /// The cached token, unless it is due for refresh.
+    fn cached(&self) -> Option<Token> {
+        self.cache
+            .lock()
+            .as_ref()
+            .filter(|c| Instant::now() < c.refresh_at)
+            .map(|c| c.token.clone())
+    }
+
+    /// D365FO refused `refused`: forget it if it is still the cached token,
+    /// so the next caller fetches another. A token fetched since (another
+    /// caller's renewal after the same 401) is kept.
+    pub fn invalidate(&self, refused: &Token) {
+        let mut cache = self.cache.lock();
+        if cache.as_ref().is_some_and(|c| c.token.same_fetch(refused)) {
+            *cache = None;
+        }
     }
 }
 
@@ -184,8 +265,10 @@ fn refresh_at(now: Instant, lifetime: Duration) -> Instant {
 
 async fn fetch(source: &Source, scope: &str) -> Result<(Token, Duration), WorkerError> {
     match source {
-        Source::Azure(credential) => {
-            let access = credential
+        Source::Azure(app) => {
+            let access = app
+                .credential()
+                .map_err(|e| WorkerError::Token(e.to_string()))?
                 .get_token(&[scope], None)
                 .await
                 .map_err(|e| WorkerError::Token(e.to_string()))?;
@@ -309,6 +392,27 @@ mod tests {
         for huge in [Duration::from_secs(u64::MAX), Duration::MAX] {
             assert_eq!(refresh_at(now, huge), now + MAX_LIFETIME - REFRESH_MARGIN);
         }
+    }
+
+    #[test]
+    fn only_the_refused_fetch_is_forgotten() {
+        let provider = TokenProvider::none();
+        let cache = |token: &Token| {
+            *provider.cache.lock() = Some(Cached {
+                token: token.clone(),
+                refresh_at: Instant::now() + Duration::from_secs(60),
+            });
+        };
+        let first = Token("same text".into());
+        let renewed = Token("same text".into());
+        cache(&renewed);
+        // A late 401 on the token before: the renewal stays.
+        provider.invalidate(&first);
+        assert!(provider.cached().is_some_and(|t| t.same_fetch(&renewed)));
+        provider.invalidate(&renewed);
+        assert!(provider.cached().is_none());
+        provider.invalidate(&renewed);
+        assert!(provider.cached().is_none());
     }
 
     #[tokio::test]

@@ -9,6 +9,10 @@
 //! got no usable answer (timeout, reset, 5xx, unreadable body) is
 //! [`WorkerError::OutcomeUnknown`], which nobody should retry blindly.
 //!
+//! A 401 to a request that carried a token drops that token from the
+//! [`TokenProvider`]'s cache, and the request is sent once more with a new
+//! one (`D365Client::renews_token`); a second 401 is the caller's error.
+//!
 //! With a [`Breaker`], every request asks it first and tells it afterwards
 //! what the exchange said about the environment's health ([`Health`]).
 
@@ -220,6 +224,8 @@ impl D365Client {
         super::odata::check_url_length(request.url)
             .map_err(|reason| WorkerError::invalid_args("the D365FO request", reason))?;
         let mut attempts = Attempts::default();
+        // A 401 is answered once with a new token (see `renews_token`).
+        let mut token_renewed = false;
         loop {
             if let Some(gate) = &self.throttle {
                 gate.wait(request.deadline).await?;
@@ -238,22 +244,22 @@ impl D365Client {
             {
                 gate.close_for(*wait).await;
             }
-            if matches!(error, WorkerError::UpstreamAuth { status: 401, .. }) {
-                // The token may have been revoked early; the next call fetches
-                // a new one instead of failing until the cache expires.
-                self.auth.invalidate().await;
-            }
-            let wait = request
-                .retry
-                .then(|| {
-                    self.retry.next_wait(
-                        request.idempotency,
-                        &mut attempts,
-                        &error,
-                        request.deadline,
-                    )
-                })
-                .flatten();
+            let wait = if request.retry && !token_renewed && self.renews_token(&error) {
+                token_renewed = true;
+                Some(Duration::ZERO)
+            } else {
+                request
+                    .retry
+                    .then(|| {
+                        self.retry.next_wait(
+                            request.idempotency,
+                            &mut attempts,
+                            &error,
+                            request.deadline,
+                        )
+                    })
+                    .flatten()
+            };
             let Some(wait) = wait else {
                 return Err(error);
             };
@@ -277,6 +283,18 @@ impl D365Client {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Whether `error` is answered by sending again with a new token: a 401
+    /// to a request that carried one, which `exchange` has already dropped
+    /// from the cache. Writes too: a 401 means the request was not applied
+    /// (RFC 9110, section 15.5.2, which also lets the client repeat it with
+    /// new credentials). A token revoked or rotated before it expires is
+    /// the case this covers; a second 401, on a token fresh from Entra ID,
+    /// says the fault is elsewhere (the app's D365FO user mapping) and is
+    /// returned as `upstream_auth`.
+    fn renews_token(&self, error: &WorkerError) -> bool {
+        matches!(error, WorkerError::UpstreamAuth { status: 401, .. }) && self.auth.sends_tokens()
     }
 
     /// [`Self::send_once`] in a span of its own, whose id the request
@@ -367,7 +385,7 @@ impl D365Client {
             request = request.header(*name, *value);
         }
         request = super::trace::propagate(request, trace);
-        if let Some(token) = token {
+        if let Some(token) = &token {
             request = request.header(header::AUTHORIZATION, token.header_value());
         }
         request = match call.body {
@@ -395,6 +413,11 @@ impl D365Client {
             transport_error(&e, timeout, write)
         })?;
         let status = response.status().as_u16();
+        if let (401, Some(token)) = (status, &token) {
+            // Revoked or rotated before it expired: whoever sends next
+            // (this request's retry, or another call) fetches a new one.
+            self.auth.invalidate(token);
+        }
         *health = Health::of_status(status);
         *sent = Sent::Answered(status);
         let headers = response.headers().clone();

@@ -6,6 +6,7 @@
 // is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth_renewal;
 mod breaker;
 mod calls;
 mod data;
