@@ -3,7 +3,7 @@
 use super::ast::Literal;
 use super::lexer::{Tok, tokenize};
 use crate::SimError;
-use crate::data::{EntitySet, FieldType, Value};
+use crate::data::{EntitySet, EnumType, FieldType, Value};
 
 /// A key as written in the URL.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +58,13 @@ pub fn resolve_key(
     set: &EntitySet,
     default_company: &str,
 ) -> Result<Vec<Value>, SimError> {
+    // A value that does not convert to its property's type (a quoted
+    // date-time, a number for a string) gets the same 400 as a wrong key
+    // name: Microsoft.OData.Core's `ODataUriResolver.ResolveKeys` refuses
+    // both with its key-mismatch text, which Microsoft Learn quotes for
+    // Dataverse's Web API (alternate keys). D365FO's own answer to a
+    // quoted date-time key is not recorded: this text is a guess that it
+    // passes the library's on.
     let mismatch = || {
         SimError::InvalidKey(format!(
             "The key in the request URI is not valid for resource '{0}'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource '{0}'.",
@@ -111,10 +118,27 @@ pub fn in_company(set: &EntitySet, key: &[Value], company: &str) -> bool {
     matches!(key.get(at), Some(Value::Str(c)) if c.eq_ignore_ascii_case(company))
 }
 
+/// The value of a key literal `l` for a property of type `ty`, in OData
+/// v4's literal forms (ABNF `keyPredicate` takes a `primitiveLiteral`): a
+/// string quoted, numbers and booleans bare, a date-time bare
+/// (`dateTimeOffsetValue` has no quotes; a date alone is taken as midnight
+/// UTC, the lexer's rule for `$filter`, and whether D365FO takes one in a
+/// key is not recorded), an enum member as `Namespace.Type'Member'` of the
+/// property's own enum type. A quoted member without its type is taken as
+/// in `$filter`; D365FO's answer to it in a key is not recorded.
 fn key_value(ty: FieldType, l: &Literal) -> Option<Value> {
+    let member = |e: &EnumType, name: &str| {
+        e.members
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(name))
+            .map(|m| Value::Str((*m).to_owned()))
+    };
     Some(match (ty, l) {
-        (FieldType::String | FieldType::Enum(_), Literal::Str(s)) => Value::Str(s.clone()),
-        (FieldType::Enum(_), Literal::Enum { member, .. }) => Value::Str(member.clone()),
+        (FieldType::String, Literal::Str(s)) => Value::Str(s.clone()),
+        (FieldType::Enum(e), Literal::Str(name)) => member(e, name)?,
+        (FieldType::Enum(e), Literal::Enum { ty, member: name }) if ty == e.name => {
+            member(e, name)?
+        }
         (FieldType::Int32 | FieldType::Int64, Literal::Int(i)) => Value::Int(*i),
         (FieldType::Decimal, Literal::Int(i)) => Value::Decimal(*i as f64),
         (FieldType::Decimal, Literal::Num(n)) => Value::Decimal(*n),
@@ -180,6 +204,59 @@ mod tests {
             ),
             Ok(vec![Value::Str("USD".into())])
         );
+    }
+
+    #[test]
+    fn date_time_keys_are_bare_and_a_quoted_one_is_refused() {
+        let d = Dataset::seeded(1);
+        let rates = d.get("ExchangeRates").unwrap();
+        let key = |start: &str| {
+            let text = format!(
+                "RateTypeName='Default',FromCurrency='EUR',ToCurrency='USD',StartDate={start}"
+            );
+            resolve_key(&parse_key(&text).unwrap(), rates, "usmf")
+        };
+        let bare = key("2023-01-01T00:00:00Z").unwrap();
+        assert_eq!(bare[3], Value::DateTime(1_672_531_200_000));
+        assert_eq!(key("2023-01-01T02:00:00+02:00"), Ok(bare));
+        let quoted = key("'2023-01-01T00:00:00Z'").unwrap_err();
+        assert_eq!(quoted.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            quoted.to_string().contains(
+                "The key in the request URI is not valid for resource \
+                 'Microsoft.Dynamics.DataEntities.ExchangeRate'"
+            ),
+            "{quoted}"
+        );
+    }
+
+    #[test]
+    fn enum_keys_take_their_own_type_and_a_known_member() {
+        static NO_YES: EnumType = EnumType {
+            name: "Microsoft.Dynamics.DataEntities.NoYes",
+            members: &["No", "Yes"],
+        };
+        let no_yes = FieldType::Enum(&NO_YES);
+        let literal = |ty: &str, member: &str| Literal::Enum {
+            ty: ty.into(),
+            member: member.into(),
+        };
+        let ns = "Microsoft.Dynamics.DataEntities";
+        let yes = Some(Value::Str("Yes".into()));
+        assert_eq!(
+            key_value(no_yes, &literal(&format!("{ns}.NoYes"), "yes")),
+            yes
+        );
+        assert_eq!(key_value(no_yes, &Literal::Str("Yes".into())), yes);
+        assert_eq!(
+            key_value(no_yes, &literal(&format!("{ns}.Other"), "Yes")),
+            None
+        );
+        assert_eq!(
+            key_value(no_yes, &literal(&format!("{ns}.NoYes"), "Maybe")),
+            None
+        );
+        assert_eq!(key_value(no_yes, &Literal::Str("Maybe".into())), None);
     }
 
     proptest::proptest! {
