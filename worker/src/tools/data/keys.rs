@@ -28,9 +28,10 @@
 //!
 //! Decisions:
 //! - The metadata is read only when some key value is a string: numbers
-//!   and booleans are right as they are, and most keyed calls (a string
-//!   key of a string property) then cost one in-memory lookup, which a
-//!   batch makes once per entity set.
+//!   and booleans are right as they are. The entity list and schema come
+//!   from the metadata cache (L1 in memory once the warm-up or an earlier
+//!   call filled it; a cold cache costs what a schema lookup costs), and a
+//!   batch reads each entity set's once.
 //! - When the metadata cannot be read, the untyped predicate is sent (and
 //!   the reason logged): a metadata outage must not stop reads and writes of
 //!   string-keyed records, the common case; a date-keyed call then gets
