@@ -34,6 +34,11 @@ pub enum SimError {
     /// A well-formed key that matches no row; 404.
     #[error("No resources were found for the key in segment '{0}'.")]
     EntityNotFound(String),
+    /// A label id the metadata API does not know: 404 with an empty body,
+    /// as D365FO's `/Metadata/Labels` answers (recorded from real
+    /// environments), unlike the OData routes' 404s.
+    #[error("label not found")]
+    LabelNotFound,
     /// Nothing is routed at this URL for this method; 404.
     #[error("No HTTP resource was found that matches the request URI '{0}'.")]
     NoResource(String),
@@ -59,9 +64,10 @@ impl SimError {
         match self {
             Self::InvalidQuery(_) | Self::InvalidKey(_) => StatusCode::BAD_REQUEST,
             Self::App { status, .. } => *status,
-            Self::SegmentNotFound(_) | Self::EntityNotFound(_) | Self::NoResource(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Self::SegmentNotFound(_)
+            | Self::EntityNotFound(_)
+            | Self::NoResource(_)
+            | Self::LabelNotFound => StatusCode::NOT_FOUND,
         }
     }
 
@@ -101,6 +107,9 @@ impl SimError {
 
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
+        if self == Self::LabelNotFound {
+            return StatusCode::NOT_FOUND.into_response();
+        }
         let mut response = (self.status(), self.body()).into_response();
         let headers = response.headers_mut();
         headers.insert(

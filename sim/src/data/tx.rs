@@ -164,14 +164,12 @@ impl<'a> Tx<'a> {
                 mode,
                 if_match,
             } => {
-                let snap = self
-                    .snapshot(set, &key)
-                    .ok_or_else(|| not_found(set, "edit"))?;
+                let snap = self.snapshot(set, &key).ok_or_else(|| not_found("edit"))?;
                 check_etag(set, &snap, if_match)?;
                 let values = row_values(set, body, Some(&snap.values), mode, company)?;
                 self.validate(set, &values)?;
                 let table = self.table_mut(set);
-                let id = table.id_of(&key).ok_or_else(|| not_found(set, "edit"))?;
+                let id = table.id_of(&key).ok_or_else(|| not_found("edit"))?;
                 if table.get(id).map(|r| r.version) != Some(snap.version) {
                     return Err(conflict(set));
                 }
@@ -182,17 +180,17 @@ impl<'a> Tx<'a> {
                 };
                 let old = table
                     .replace(id, row.clone())
-                    .ok_or_else(|| not_found(set, "edit"))?;
+                    .ok_or_else(|| not_found("edit"))?;
                 self.undo.push((set.name, Undo::Replace(id, old)));
                 Ok(Outcome::Updated(row))
             }
             Op::Delete { key, if_match } => {
                 let table = self.table_mut(set);
-                let id = table.id_of(&key).ok_or_else(|| not_found(set, "delete"))?;
+                let id = table.id_of(&key).ok_or_else(|| not_found("delete"))?;
                 if let Some(row) = table.get(id) {
                     check_etag(set, row, if_match)?;
                 }
-                let old = table.remove(id).ok_or_else(|| not_found(set, "delete"))?;
+                let old = table.remove(id).ok_or_else(|| not_found("delete"))?;
                 self.undo.push((set.name, Undo::Remove(id, old)));
                 Ok(Outcome::Deleted)
             }
@@ -288,15 +286,18 @@ fn conflict(set: &EntitySet) -> SimError {
     }
 }
 
-/// 400: an update or delete named a key that matches no row.
-pub(crate) fn not_found(set: &EntitySet, verb: &str) -> SimError {
+/// 400: an update or delete named a key that matches no row (or a row of
+/// another company, without `cross-company=true`). The words are D365FO's
+/// OData layer's, recorded from real environments and matched by other
+/// D365FO clients (hotglue's `target-dynamics-finance` skips a record on a
+/// 400 with this text); that they sit in `innererror.message` under the
+/// generic outer message, and that a delete gets the same words, is a
+/// guess.
+pub(crate) fn not_found(verb: &str) -> SimError {
     SimError::App {
         status: StatusCode::BAD_REQUEST,
         message: "An error has occurred.".to_owned(),
-        inner: format!(
-            "Cannot {verb} a record in {} ({}). The record does not exist.",
-            set.label, set.aot_name
-        ),
+        inner: "No resources were found when selecting for update.".to_owned(),
         kind: if verb == "delete" {
             DELETE_EXCEPTION
         } else {

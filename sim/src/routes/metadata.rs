@@ -171,7 +171,7 @@ fn label(state: &AppState, context: &str, key: Option<&KeySpec>) -> Result<Json,
         .catalogue
         .labels
         .get(id, language)
-        .ok_or_else(|| SimError::EntityNotFound("Labels".to_owned()))?;
+        .ok_or(SimError::LabelNotFound)?;
     Ok(json!({
         "@odata.context": format!("{context}/$entity"),
         "Id": id,

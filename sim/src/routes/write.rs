@@ -119,7 +119,7 @@ pub(super) fn execute<'a>(
         (&Method::PATCH | &Method::PUT, Some(key)) => {
             let key = resolve_key(&parse_key(key)?, set, company)?;
             if !visible(&key) {
-                return Err(not_found(set, "edit"));
+                return Err(not_found("edit"));
             }
             let body = object(body)?;
             let mode = if method == Method::PUT {
@@ -149,7 +149,7 @@ pub(super) fn execute<'a>(
         (&Method::DELETE, Some(key)) => {
             let key = resolve_key(&parse_key(key)?, set, company)?;
             if !visible(&key) {
-                return Err(not_found(set, "delete"));
+                return Err(not_found("delete"));
             }
             tx.apply(set, Op::Delete { key, if_match }, company)?;
             Ok(no_content())

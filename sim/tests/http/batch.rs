@@ -91,8 +91,21 @@ async fn batch_runs_changesets_atomically() {
     ]);
     let (status, text) = post_batch(&sim, batch(&[failing])).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(statuses(&text), [400], "{text}");
+    // As D365FO answers it: a changeset response holding one part, the
+    // failing request's (its Content-ID), a 500 with the refusal's body.
+    assert_eq!(statuses(&text), [500], "{text}");
     assert!(text.contains("not found in the relating table"), "{text}");
+    assert!(text.contains("AxODataWriteException"), "{text}");
+    let inner = text
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("content-type: multipart/mixed")
+        })
+        .unwrap_or_else(|| panic!("no changeset response: {text}"));
+    assert!(inner.contains("boundary=changesetresponse_"), "{text}");
+    assert!(text.contains("Content-ID: 2"), "{text}");
+    assert!(!text.contains("Content-ID: 1\r"), "{text}");
     let (status, _) = get(
         &sim,
         "/data/CustomerGroups(dataAreaId='usmf',CustomerGroupId='88')",
@@ -109,6 +122,20 @@ async fn batch_runs_changesets_atomically() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "the earlier changeset stays");
+
+    // A missing record in a changeset: D365FO's words for it, a 500 part too.
+    let missing = changeset(&[op(
+        "DELETE",
+        "/data/CustomerGroups(dataAreaId='usmf',CustomerGroupId='nope')",
+        1,
+        None,
+    )]);
+    let (_, text) = post_batch(&sim, batch(&[missing])).await;
+    assert_eq!(statuses(&text), [500], "{text}");
+    assert!(
+        text.contains("No resources were found when selecting for update."),
+        "{text}"
+    );
 }
 
 #[tokio::test]

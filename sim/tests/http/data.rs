@@ -221,7 +221,10 @@ async fn create_read_update_delete_with_etags() {
     for method in ["PATCH", "DELETE"] {
         let res = send(&sim, method, key, None, Some(json!({"CreditLimit": 1}))).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{method}");
-        assert_error(&res.json().await.unwrap(), "The record does not exist.");
+        assert_error(
+            &res.json().await.unwrap(),
+            "No resources were found when selecting for update.",
+        );
     }
 }
 

@@ -212,7 +212,10 @@ async fn another_companys_record_needs_cross_company() {
     };
     let res = patch("").await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_error(&res.json().await.unwrap(), "The record does not exist.");
+    assert_error(
+        &res.json().await.unwrap(),
+        "No resources were found when selecting for update.",
+    );
     assert_eq!(
         patch("?cross-company=true").await.unwrap().status(),
         StatusCode::NO_CONTENT

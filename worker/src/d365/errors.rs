@@ -37,7 +37,21 @@ struct ODataErrorBody {
 struct InnerError {
     #[serde(default)]
     message: String,
+    /// The .NET exception's type.
+    #[serde(default, rename = "type")]
+    kind: String,
 }
+
+/// .NET exceptions with which D365FO's OData layer reports a write or
+/// delete its application logic refused (`validateWrite`, a duplicate key):
+/// seen in recorded answers of real environments, and what the simulator
+/// sends (`sim/src/data/write.rs`).
+const REFUSAL_EXCEPTIONS: [&str; 2] = ["AxODataWriteException", "AxODataDeleteException"];
+
+/// Words of D365FO's validation messages, for an error whose type is
+/// missing or another: an Infolog, "Write failed for table row …", "The
+/// record already exists."
+const VALIDATION_WORDS: [&str; 3] = ["Infolog", "Write failed", "already exists"];
 
 #[derive(Deserialize)]
 struct FrontEndError {
@@ -61,6 +75,50 @@ pub fn from_response(status: u16, retry_after: Option<Duration>, body: &str) -> 
         500..=599 => WorkerError::Unavailable(format!("HTTP {status}: {message}")),
         _ => WorkerError::Rejected { status, message },
     }
+}
+
+/// The error for a non-2xx part of a `$batch` answer: as
+/// [`from_response`], except that a 5xx carrying D365FO's OData error for a
+/// refused write ([`is_refusal`]) is the refusal it reports, not an outage.
+/// D365FO answers a changeset whose write its validation refused with such
+/// a part (`HTTP/1.1 500`, an `AxODataWriteException` "The record already
+/// exists"), recorded from real environments; reporting it as retryable
+/// would invite the model to resend a write D365FO refused.
+pub fn from_part(status: u16, retry_after: Option<Duration>, body: &str) -> WorkerError {
+    if (500..=599).contains(&status) && is_refusal(body) {
+        return WorkerError::Rejected {
+            status,
+            message: message_of(status, body),
+        };
+    }
+    from_response(status, retry_after, body)
+}
+
+/// Whether `body` is D365FO's OData error for a write its application
+/// logic refused: one of [`REFUSAL_EXCEPTIONS`], or a message with one of
+/// [`VALIDATION_WORDS`]. A gateway's page, an empty body or a generic
+/// "An error has occurred." without them is not.
+pub fn is_refusal(body: &str) -> bool {
+    let Ok(ODataError { error }) = serde_json::from_str::<ODataError>(without_bom(body).trim())
+    else {
+        return false;
+    };
+    let inner = error.innererror.as_ref();
+    let kind = inner.map_or("", |i| i.kind.as_str());
+    if REFUSAL_EXCEPTIONS.iter().any(|e| kind.ends_with(e)) {
+        return true;
+    }
+    let inner_message = inner.map_or("", |i| i.message.as_str());
+    VALIDATION_WORDS
+        .iter()
+        .any(|w| error.message.contains(w) || inner_message.contains(w))
+}
+
+/// `text` without a leading UTF-8 byte-order mark, which some D365FO
+/// endpoints and proxies put before a JSON body (recorded) and which
+/// serde_json refuses.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// `Retry-After` as a wait: seconds, or an HTTP-date (RFC 9110 §10.2.3
@@ -88,7 +146,7 @@ fn retry_after_at(value: Option<&str>, now: std::time::SystemTime) -> Option<Dur
 
 /// The most specific message the body offers.
 pub fn message_of(status: u16, body: &str) -> String {
-    let trimmed = body.trim();
+    let trimmed = without_bom(body).trim();
     if let Ok(ODataError { error }) = serde_json::from_str::<ODataError>(trimmed) {
         let inner = error
             .innererror
@@ -239,6 +297,48 @@ mod tests {
         // Past: retry in a moment, never a zero-length window.
         let past = Some("Wed, 21 Oct 2015 07:27:00 GMT");
         assert_eq!(retry_after_at(past, now), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_5xx_part_with_a_validation_message_is_a_refusal() {
+        let duplicate = r#"{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Write failed for table row of type 'CurrencyEntity'. Infolog: Warning: Cannot create a record in Currency (Currency). Currency: EUR. The record already exists..","type":"Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException","stacktrace":""}}}"#;
+        let e = from_part(500, None, duplicate);
+        assert_eq!(e.code(), ErrorCode::UpstreamRejected, "{e}");
+        assert!(e.to_string().contains("The record already exists"), "{e}");
+        // By its words alone, whatever the exception's type.
+        let worded = r#"{"error":{"code":"","message":"Write failed for table row of type 'X'. Infolog: Error: field must be filled in."}}"#;
+        assert_eq!(
+            from_part(500, None, worded).code(),
+            ErrorCode::UpstreamRejected
+        );
+        // An outage stays one: a gateway's page, an empty body, a generic
+        // error without a validation message.
+        let generic = r#"{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Object reference not set to an instance of an object.","type":"System.NullReferenceException"}}}"#;
+        for body in ["", "<html><title>500</title></html>", generic] {
+            assert_eq!(
+                from_part(500, None, body).code(),
+                ErrorCode::UpstreamUnavailable,
+                "{body}"
+            );
+        }
+        // Outside a 5xx nothing changes.
+        assert_eq!(
+            from_part(400, None, duplicate).code(),
+            ErrorCode::UpstreamRejected
+        );
+        assert_eq!(from_part(404, None, duplicate).code(), ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_json_is_skipped() {
+        let body = format!("\u{feff}{BAD_PROPERTY}");
+        assert!(message_of(400, &body).starts_with("Could not find a property named 'Foo'"));
+        assert!(is_refusal(&format!(
+            "\u{feff}{}",
+            r#"{"error":{"message":"x","innererror":{"message":"y","type":"AxODataDeleteException"}}}"#
+        )));
+        assert_eq!(without_bom("\u{feff}{}"), "{}");
+        assert_eq!(without_bom("{}"), "{}");
     }
 
     #[test]

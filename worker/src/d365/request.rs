@@ -66,10 +66,11 @@ impl Answer {
     /// The body as JSON; an empty body (a 204) is `null`.
     pub fn json(&self) -> Result<Value, WorkerError> {
         let text = String::from_utf8_lossy(&self.body);
+        let text = super::errors::without_bom(&text);
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_str(text).map_err(|e| {
             let kind = if text.trim_start().starts_with('<') {
                 "an HTML page instead of JSON".to_owned()
             } else {

@@ -156,7 +156,17 @@ pub async fn label(
             key_literal(language)
         ),
     );
-    let answer = client.get_json(&url, deadline).await?;
+    let answer = client.get_json(&url, deadline).await.map_err(|e| match e {
+        // D365FO answers an unknown label 404 with an empty body (recorded
+        // from real environments), where its OData routes send an error
+        // body: still its own answer, so a missing label, not a gateway's.
+        WorkerError::NotFound { message } if message.contains("with an empty body") => {
+            WorkerError::NotFound {
+                message: format!("no label {id} in {language} (D365FO answered {message})"),
+            }
+        }
+        other => other,
+    })?;
     answer
         .get("Value")
         .filter(|v| v.is_string())

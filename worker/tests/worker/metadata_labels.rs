@@ -56,6 +56,8 @@ async fn labels_one_and_many() {
     )
     .await;
 
+    // @NOPE1 is unknown: the simulator answers 404 with an empty body, as
+    // D365FO's label endpoint does, and it is a missing label, not an outage.
     let many = run(
         &sim,
         "d365fo_get_labels",

@@ -7,9 +7,16 @@
 //! requests through [`super::part_router`], which has no `$batch` route);
 //! each changeset runs as one [`Tx`] holding every set's write lock,
 //! all-or-nothing: the first failing request rolls back the others and its
-//! error answers for the whole changeset, as ASP.NET Web API OData does.
-//! The outer response is 200 either way, with one response part per
-//! request. `$n` in a changeset request's URL names the entity created by
+//! error answers for the whole changeset. As D365FO does (recorded from
+//! real environments), that error comes as a changeset response holding
+//! one part, whose `Content-ID` names the failing request; a write the
+//! application logic refused (an `AxODataWriteException` or
+//! `AxODataDeleteException`: validation, a duplicate key, a missing record)
+//! is `HTTP/1.1 500` there, although the same refusal alone is a 400.
+//! Whether D365FO also turns other errors of a changeset (a stale ETag's
+//! 412, a malformed body's 400) into 500 is not known; they keep their
+//! status here (a guess). The outer response is 200 either way, with one
+//! response part per request of a changeset that succeeded. `$n` in a changeset request's URL names the entity created by
 //! the request with `Content-ID: n`.
 //!
 //! Limits (see [`Limits`]): a part whose response body is over 64 MiB
@@ -39,6 +46,7 @@ use self::respond::write_part;
 use super::AppState;
 use crate::SimError;
 use crate::data::Tx;
+use crate::data::write::{DELETE_EXCEPTION, WRITE_EXCEPTION};
 use crate::error::ODATA_EXCEPTION;
 
 /// One request of a batch, owning its parts of the payload.
@@ -210,12 +218,8 @@ async fn run(
                 });
                 let responses = match done {
                     Ok(responses) => responses,
-                    Err(failed) => {
-                        // A failed changeset answers with its one error, not a nested multipart.
-                        let (id, response) = *failed;
-                        write_part(&mut out, id.as_deref(), response, limits).await?;
-                        continue;
-                    }
+                    // A failed changeset answers with its one error part.
+                    Err(failed) => vec![*failed],
                 };
                 write::changeset_headers(&mut out, &inner);
                 for (id, response) in responses {
@@ -266,11 +270,31 @@ fn changeset(
             }
             Err(e) => {
                 tx.rollback();
-                return Err(Box::new((id.clone(), e.into_response())));
+                return Err(Box::new((id.clone(), in_changeset(e).into_response())));
             }
         }
     }
     Ok(responses)
+}
+
+/// A changeset's failing request's error as D365FO answers it inside the
+/// changeset: a refusal of the application logic becomes a 500 (see the
+/// module docs), anything else keeps its status.
+fn in_changeset(e: SimError) -> SimError {
+    match e {
+        SimError::App {
+            message,
+            inner,
+            kind,
+            ..
+        } if kind == WRITE_EXCEPTION || kind == DELETE_EXCEPTION => SimError::App {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+            inner,
+            kind,
+        },
+        other => other,
+    }
 }
 
 /// Runs a lone request: writes in their own transaction, anything else

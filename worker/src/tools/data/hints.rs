@@ -1,16 +1,26 @@
 //! Turning D365FO's answers to data requests into errors a model can act on.
 //!
-//! D365FO words some outcomes only in its message: an update or delete of a
-//! missing record is a 400 saying "The record does not exist.", a create
-//! with a key already taken is a 400 saying "The record already exists.".
-//! Those become not-found and conflict errors. An unknown entity set is a
+//! D365FO words some outcomes only in its message. An update or delete of a
+//! record that does not exist (or lies in another company, without
+//! `cross-company=true`) is a 400 saying "No resources were found when
+//! selecting for update." — recorded from real environments, and what other
+//! D365FO clients test for (hotglue's `target-dynamics-finance` sink skips a
+//! record on that 400 and text); older answers and the X++ layer say "The
+//! record does not exist.". A create with a key already taken says "The
+//! record already exists.", as a 400 or, inside a `$batch` changeset, as a
+//! 500 part (`crate::d365::errors::from_part`). Those become not-found and
+//! conflict errors. An unknown entity set is a
 //! 404 naming the segment; its error points at the tool that finds the
 //! right name. D365FO's own message is always kept.
 
 use crate::error::WorkerError;
 
-/// D365FO's words for a write to a key no record has.
-const NO_RECORD: &str = "The record does not exist.";
+/// D365FO's words for a write to a key no record has: the OData layer's
+/// (first) and the X++ layer's.
+const NO_RECORD: [&str; 2] = [
+    "No resources were found when selecting for update",
+    "The record does not exist.",
+];
 
 /// D365FO's words for a create whose key is taken.
 const DUPLICATE: &str = "The record already exists.";
@@ -54,20 +64,21 @@ pub fn explain(error: WorkerError, entity_set: &str, cross_company: bool) -> Wor
         WorkerError::NotFound { message } => WorkerError::NotFound {
             message: format!("{message} No record of `{entity_set}` has that key{other_company}"),
         },
-        WorkerError::Rejected {
-            status: 400,
-            message,
-        } if message.contains(NO_RECORD) => WorkerError::NotFound {
-            message: format!("{message} No record of `{entity_set}` has that key{other_company}"),
-        },
-        WorkerError::Rejected {
-            status: 400,
-            message,
-        } if message.contains(DUPLICATE) => WorkerError::Conflict(format!(
-            "a record of `{entity_set}` with this key already exists (D365FO: {message}). \
+        // A 400, or a batch part's 5xx with a validation message.
+        WorkerError::Rejected { message, .. } if NO_RECORD.iter().any(|w| message.contains(w)) => {
+            WorkerError::NotFound {
+                message: format!(
+                    "{message} No record of `{entity_set}` has that key{other_company}"
+                ),
+            }
+        }
+        WorkerError::Rejected { message, .. } if message.contains(DUPLICATE) => {
+            WorkerError::Conflict(format!(
+                "a record of `{entity_set}` with this key already exists (D365FO: {message}). \
                  Change it with d365fo_update_entity_record, or create the record under \
                  another key"
-        )),
+            ))
+        }
         other => other,
     }
 }
@@ -120,6 +131,29 @@ mod tests {
         );
         assert_eq!(e.code(), ErrorCode::NotFound);
         assert!(e.to_string().contains("cross_company: true"), "{e}");
+        // D365FO's OData layer's words for a missing record, and a
+        // duplicate refused inside a batch changeset (a 500 part).
+        let cases = [
+            (
+                400,
+                "No resources were found when selecting for update.",
+                ErrorCode::NotFound,
+            ),
+            (
+                500,
+                "Write failed. The record already exists.",
+                ErrorCode::Conflict,
+            ),
+        ];
+        for (status, message, code) in cases {
+            let rejected = WorkerError::Rejected {
+                status,
+                message: message.into(),
+            };
+            let e = explain(rejected, "Currencies", false);
+            assert_eq!(e.code(), code, "{e}");
+            assert!(e.to_string().contains(message), "{e}");
+        }
         let e = explain(
             WorkerError::NotFound {
                 message: "No resources were found.".into(),

@@ -7,6 +7,15 @@ use serde_json::{Value, json};
 use super::{BATCH, GET, SimEnv, assert_failure, customer_key, customer_path};
 use crate::request;
 
+/// Asserts that one operation's result failed with `code`, its message
+/// holding `words`.
+fn failed_with(result: &Value, code: &str, words: &str) {
+    assert_eq!(result["ok"], false, "{result}");
+    assert_eq!(result["error"]["code"], code, "{result}");
+    let message = result["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{result}");
+}
+
 fn group_path(id: &str) -> String {
     format!("/data/CustomerGroups(dataAreaId='usmf',CustomerGroupId='{id}')")
 }
@@ -91,19 +100,13 @@ async fn a_changeset_that_fails_half_way_leaves_nothing_applied() {
     );
     let r = &out["results"];
     for i in [0, 1] {
-        assert_eq!(r[i]["ok"], false);
         assert_eq!(r[i]["rolled_back"], true, "{}", r[i]);
-        assert!(
-            r[i]["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("operation 2"),
-            "{}",
-            r[i]
-        );
+        failed_with(&r[i], "rolled_back", "operation 2");
     }
-    assert_eq!(r[2]["status"], 400);
-    assert_eq!(r[2]["error"]["code"], "upstream_rejected");
+    // D365FO's shape: the changeset answered with the failing request's
+    // part alone, a 500 carrying the refusal. A refusal, not an outage.
+    assert_eq!(r[2]["status"], 500);
+    assert_eq!(r[2]["error"]["code"], "upstream_rejected", "{}", r[2]);
     assert!(
         r[2]["error"]["message"]
             .as_str()
@@ -259,4 +262,41 @@ async fn records_past_the_result_bound_are_left_out_not_failed() {
     assert!(out["note"].as_str().unwrap().contains("left out"), "{out}");
     let size: usize = results.iter().map(|r| r.to_string().len()).sum();
     assert!(size <= limit, "{size} > {limit}");
+}
+
+#[tokio::test]
+async fn a_changeset_refused_for_a_duplicate_names_it_and_leaves_nothing_unknown() {
+    let env = SimEnv::start().await;
+    let called = env
+        .call(
+            BATCH,
+            json!({"operations": [
+                {"op": "create", "entity_set": "CustomerGroups", "changeset": "a",
+                 "fields": {"CustomerGroupId": "84", "Description": "Rolled back"}},
+                {"op": "create", "entity_set": "Currencies", "changeset": "a",
+                 "fields": {"CurrencyCode": "USD", "Name": "Again"}},
+                {"op": "delete", "entity_set": "CustomerGroups", "changeset": "b",
+                 "key": {"dataAreaId": "usmf", "CustomerGroupId": "nope"}}
+            ]}),
+        )
+        .await;
+    let out = called.ok();
+    assert_eq!(out["failed"], 3, "{out}");
+    let r = &out["results"];
+    assert_eq!(r[0]["rolled_back"], true, "{}", r[0]);
+    failed_with(&r[0], "rolled_back", "operation 1");
+    // The duplicate: D365FO's message, as a conflict, never retryable.
+    assert_eq!(r[1]["status"], 500, "{}", r[1]);
+    failed_with(&r[1], "conflict", "The record already exists");
+    // A missing record in a changeset of its own: not found, with the hint.
+    failed_with(
+        &r[2],
+        "not_found",
+        "No record of `CustomerGroups` has that key",
+    );
+    for result in r.as_array().unwrap() {
+        assert_ne!(result["error"]["code"], "outcome_unknown", "{result}");
+    }
+    let (status, _) = env.sim_get(&group_path("84")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "rolled back");
 }

@@ -92,7 +92,27 @@ async fn create_get_update_delete() {
             json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-900")}),
         )
         .await;
-    assert_failure(&again, "not_found", &["The record does not exist."]);
+    // D365FO's 400 for a key no record has, as a not-found with the hint.
+    assert_failure(
+        &again,
+        "not_found",
+        &[
+            "No resources were found when selecting for update.",
+            "No record of `CustomersV3` has that key",
+            "cross_company: true",
+        ],
+    );
+    let update = env
+        .call(
+            UPDATE,
+            json!({"entity_set": "CustomersV3", "key": customer_key("usmf", "US-900"), "fields": {"CreditLimit": 1}}),
+        )
+        .await;
+    assert_failure(
+        &update,
+        "not_found",
+        &["No resources were found when selecting for update."],
+    );
 }
 
 #[tokio::test]

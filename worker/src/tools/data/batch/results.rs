@@ -3,7 +3,18 @@
 //! Each unit sent has one unit in the answer. A changeset D365FO applied
 //! answers with one response per request; one it rolled back answers with
 //! the single error of the request that failed (named by its `Content-ID`),
-//! and every other operation of it is reported `rolled_back`. Records count
+//! and every other operation of it is reported `rolled_back`. That error
+//! comes in one of two shapes: D365FO's, a changeset response holding that
+//! one part (recorded from real environments: HTTP 200 outside, inside a
+//! changeset whose only part is `HTTP/1.1 500` with an OData error such as
+//! an `AxODataWriteException`); or ASP.NET Web API OData's, the error part
+//! alone in place of the changeset. Both are read the same way.
+//!
+//! A part's 5xx that carries D365FO's OData error with a validation
+//! message ("The record already exists", an Infolog) is a refusal, as a 400
+//! would be: in a changeset nothing was applied (it is atomic), and the
+//! message is for the model to act on, not a reason to resend
+//! (`errors::is_refusal`). Records count
 //! against the result's byte budget; past it a record is left out with a
 //! note saying how to read it, never dropped silently.
 //!
@@ -62,6 +73,11 @@ pub fn build(
                 vec![(members[0], Outcome::Answered(r))]
             }
             (Unit::Changeset(_), Some(Unit::Single(r))) if !ok(r.status) => rolled_back(members, r),
+            (Unit::Changeset(_), Some(Unit::Changeset(mut rs)))
+                if rs.len() == 1 && !ok(rs[0].status) =>
+            {
+                rolled_back(members, rs.remove(0))
+            }
             _ => members.iter().map(|&i| (i, Outcome::Unmatched)).collect(),
         };
         for (i, outcome) in outcome {
@@ -193,7 +209,7 @@ fn result(op: &Operation, outcome: Outcome) -> OpResult {
     out.status = Some(response.status);
     if !ok(response.status) {
         let retry_after = errors::parse_retry_after(response.header("retry-after"));
-        let e = errors::from_response(response.status, retry_after, &response.body);
+        let e = errors::from_part(response.status, retry_after, &response.body);
         let e = hints::explain(
             e,
             &op.entity_set,
@@ -207,7 +223,7 @@ fn result(op: &Operation, outcome: Outcome) -> OpResult {
         return out;
     }
     out.ok = true;
-    let body = response.body.trim();
+    let body = errors::without_bom(&response.body).trim();
     let record: Option<Value> = if body.is_empty() {
         None
     } else {

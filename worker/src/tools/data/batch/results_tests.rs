@@ -123,6 +123,43 @@ fn a_failed_changeset_names_its_failure_and_rolls_back_the_rest() {
     }
 }
 
+/// D365FO's own shape (recorded): the changeset answered by a changeset
+/// response holding the failing request's part alone, a 500 with an
+/// `AxODataWriteException`. Read as the failure of that request, the
+/// others rolled back, nothing unknown, D365FO's message kept.
+#[test]
+fn d365fos_one_part_changeset_answer_is_a_refusal_not_an_unknown() {
+    let ops = ops();
+    let units = units(&ops).unwrap();
+    let refused = r#"{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Write failed for table row of type 'CustCustomerV3Entity'. Infolog: Warning: Cannot create a record in Customers (CustTable). Customer account: N-1. The record already exists..","type":"Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException","stacktrace":""}}}"#;
+    let answer = vec![
+        Unit::Single(response(Some("1"), 200, &[], &record("US-001"))),
+        Unit::Changeset(vec![response(Some("2"), 500, &[], refused)]),
+    ];
+    let built = build(&ops, &units, answer, 1 << 20);
+    assert_eq!(built.settled, Settled::Refused);
+    let out = built.json();
+    let r = &out["results"];
+    assert_eq!(r[0]["ok"], true);
+    assert_eq!(r[1]["status"], 500);
+    let failed = |i: usize, code: &str, words: &str| {
+        assert_eq!(r[i]["error"]["code"], code, "{}", r[i]);
+        let message = r[i]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{}", r[i]);
+    };
+    failed(1, "conflict", "The record already exists");
+    failed(2, "rolled_back", "operation 1");
+    failed(3, "rolled_back", "operation 1");
+
+    // One successful part for a changeset of three is not an answer to it.
+    let answer = vec![
+        Unit::Single(response(Some("1"), 200, &[], &record("US-001"))),
+        Unit::Changeset(vec![response(Some("2"), 201, &[], &record("N-1"))]),
+    ];
+    let built = build(&ops, &units, answer, 1 << 20);
+    assert_eq!(built.settled, Settled::Unknown);
+}
+
 #[test]
 fn answers_that_do_not_match_are_reported_per_operation() {
     let ops = ops();
