@@ -81,10 +81,9 @@ pub struct ActionArgs {
     /// For an action bound to one record: that record's key, as for
     /// d365fo_get_entity_record, e.g. {"dataAreaId": "usmf", "CustomerAccount":
     /// "US-001"}. Needs `entity_set`.
-    // Read straight into the OData key predicate: `(k1='v1',k2=2)`.
     #[serde(default, deserialize_with = "fields::key")]
     #[schemars(with = "Option<super::args::data::Key>")]
-    pub key: Option<String>,
+    pub key: Option<super::args::data::Key>,
     /// Parameters sent as the request body.
     #[serde(default, deserialize_with = "fields::parameters")]
     #[schemars(description = parameters!("{\"CompanyId\": \"DEMF\"}"))]

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_json::{Map, Value};
 
-use super::de::expected;
+use super::{data::Key, de::expected};
 use crate::odata;
 
 /// The namespace D365FO puts before action names, which callers may copy.
@@ -67,11 +67,12 @@ pub fn entity_set<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     name(d, "entity_set", "DataManagementEntities")
 }
 
-/// `key`, optional: read straight into the OData key predicate.
-pub fn key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// `key`, optional: a record's key, as the data tools read it (its fields,
+/// and the untyped predicate the worker types by the metadata).
+pub fn key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Key>, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(None),
-        Value::Object(map) => odata::key_predicate(&map)
+        map @ Value::Object(_) => Key::from_value("key", map)
             .map(Some)
             .map_err(D::Error::custom),
         other => Err(expected(
@@ -187,7 +188,7 @@ mod tests {
         #[serde(default, deserialize_with = "entity_set")]
         entity_set: Option<String>,
         #[serde(default, deserialize_with = "key")]
-        key: Option<String>,
+        key: Option<Key>,
         #[serde(default, deserialize_with = "parameters")]
         parameters: Map<String, Value>,
         #[serde(default, deserialize_with = "document_id")]
@@ -211,7 +212,7 @@ mod tests {
         assert_eq!(s.action, "PrintAccountStatement");
         assert_eq!(s.entity_set.as_deref(), Some("CustomersV3"));
         assert_eq!(
-            s.key.as_deref(),
+            s.key.map(|k| k.predicate).as_deref(),
             Some("(CustomerAccount='US%201',dataAreaId='usmf')")
         );
         assert_eq!(s.parameters.len(), 1);

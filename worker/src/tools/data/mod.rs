@@ -12,7 +12,7 @@
 mod batch;
 pub mod cursor;
 mod hints;
-mod keys;
+pub(crate) mod keys;
 mod query;
 mod record;
 mod size;

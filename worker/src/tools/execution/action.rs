@@ -19,7 +19,7 @@ use crate::{
         odata::{QueryOptions, data_url},
     },
     error::WorkerError,
-    tools::Context,
+    tools::{Context, data::keys::KeyTyper},
 };
 
 /// What D365FO's 404 leaves the model to check.
@@ -27,11 +27,12 @@ const NOT_FOUND_HINT: &str = "Find the action, its binding and its entity set wi
     d365fo_search_actions; for an action bound to a record, check the key with \
     d365fo_get_entity_record";
 
-/// The action's path under `/data`, and its binding.
-fn path(args: &ActionArgs) -> Result<(String, Binding), WorkerError> {
+/// The action's path under `/data`, and its binding; `key` is the record's
+/// key predicate, typed by the metadata (`crate::tools::data::keys`).
+fn path(args: &ActionArgs, key: Option<&str>) -> Result<(String, Binding), WorkerError> {
     let invalid = |reason: &str| WorkerError::invalid_args(names::CALL_ACTION, reason);
     let action = format!("{ACTION_NAMESPACE}{}", args.action);
-    match (&args.entity_set, &args.key) {
+    match (&args.entity_set, key) {
         (None, Some(_)) => Err(invalid(
             "`key` needs `entity_set`: give the entity set the record belongs to, e.g. \
              \"CustomersV3\"",
@@ -47,7 +48,16 @@ fn path(args: &ActionArgs) -> Result<(String, Binding), WorkerError> {
 
 /// Claims the call, posts the parameters once and returns the action's value.
 pub async fn run(ctx: &Context<'_>, args: ActionArgs) -> Result<ActionResult, WorkerError> {
-    let (path, binding) = path(&args)?;
+    let key = match (&args.entity_set, &args.key) {
+        (Some(set), Some(key)) => Some(
+            KeyTyper::new(ctx)
+                .predicate(set, key)
+                .await
+                .map_err(|why| WorkerError::invalid_args(names::CALL_ACTION, why))?,
+        ),
+        (_, key) => key.as_ref().map(|k| k.predicate.clone()),
+    };
+    let (path, binding) = path(&args, key.as_deref())?;
     let query = QueryOptions {
         cross_company: args.cross_company,
         ..QueryOptions::default()
@@ -84,9 +94,14 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    /// The path with the key as read, untyped.
+    fn untyped(args: &ActionArgs) -> Result<(String, Binding), WorkerError> {
+        path(args, args.key.as_ref().map(|k| k.predicate.as_str()))
+    }
+
     #[test]
     fn paths_of_the_three_bindings() {
-        let (p, b) = path(&args(json!({"action": "GetCompanyName"}))).unwrap();
+        let (p, b) = untyped(&args(json!({"action": "GetCompanyName"}))).unwrap();
         assert_eq!(
             (p.as_str(), b),
             (
@@ -94,7 +109,7 @@ mod tests {
                 Binding::Unbound
             )
         );
-        let (p, b) = path(&args(
+        let (p, b) = untyped(&args(
             json!({"action": "GetApplicationVersion", "entity_set": "DataManagementEntities"}),
         ))
         .unwrap();
@@ -105,7 +120,7 @@ mod tests {
                 Binding::EntitySet
             )
         );
-        let (p, b) = path(&args(json!({
+        let (p, b) = untyped(&args(json!({
             "action": "PrintAccountStatement",
             "entity_set": "CustomersV3",
             "key": {"dataAreaId": "usmf", "CustomerAccount": "O'Neil"},
@@ -123,9 +138,9 @@ mod tests {
 
     #[test]
     fn inconsistent_bindings_are_refused() {
-        let e = path(&args(json!({"action": "A", "key": {"Id": 1}}))).unwrap_err();
+        let e = untyped(&args(json!({"action": "A", "key": {"Id": 1}}))).unwrap_err();
         assert!(e.to_string().contains("`key` needs `entity_set`"), "{e}");
-        let e = path(&args(
+        let e = untyped(&args(
             json!({"action": "A", "entity_set": "S", "cross_company": true}),
         ))
         .unwrap_err();
