@@ -61,6 +61,45 @@ async fn only_d365fos_own_404_is_remembered_as_missing() {
     assert_eq!(stub.hits(&missing), 1);
 }
 
+/// D365FO's label endpoint as recorded: an unknown label is a 404 with an
+/// empty body (a missing label, remembered like one), and a JSON body may
+/// start with a UTF-8 byte-order mark (read, not refused as invalid JSON).
+#[tokio::test]
+async fn an_empty_404_is_a_missing_label_and_a_byte_order_mark_is_skipped() {
+    let stub = Stub::start().await;
+    stub.value(
+        &modules_path("a"),
+        json!(["Name: ApplicationSuite | Version: 10.0.1"]),
+    );
+    let worker = worker_on(&stub.env("a"), &store());
+    let empty = label_path("a", "@EMPTY1", "en-us");
+    stub.answer(&empty, 404, "");
+    for _ in 0..2 {
+        let called = call(
+            &worker,
+            request("d365fo_get_label", json!({"label_id": "@EMPTY1"})),
+        )
+        .await;
+        assert_eq!(
+            called.failure().code,
+            "not_found",
+            "{}",
+            called.failure().message
+        );
+    }
+    assert_eq!(stub.hits(&empty), 1, "remembered as missing");
+
+    let marked = label_path("a", "@BOM1", "en-us");
+    let body = json!({"Id": "@BOM1", "Language": "en-us", "Value": "Marked"});
+    stub.answer(&marked, 200, format!("\u{feff}{body}"));
+    let called = call(
+        &worker,
+        request("d365fo_get_label", json!({"label_id": "@BOM1"})),
+    )
+    .await;
+    assert_eq!(called.ok()["text"], "Marked");
+}
+
 #[tokio::test]
 async fn environments_never_share_entries_through_an_unreadable_module_list() {
     let stub = Stub::start().await;
