@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={proto}");
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // A user's token is a credential: its Debug is written by hand
+    // (`common::proto`), never derived.
+    config.skip_debug(["d365mcp.worker.v1.CallToolRequest"]);
     tonic_prost_build::configure().compile_with_config(config, &[proto], &["../proto"])?;
     println!("cargo:rustc-env=D365MCP_BUILD_COMMIT={}", commit());
     Ok(())

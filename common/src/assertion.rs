@@ -5,8 +5,9 @@
 //! trusts the request's tenant and principal. Without a check anything that
 //! reaches a worker's gRPC port could claim any of them. So an edge holding
 //! the cluster's [`InternalSecret`] signs each call — HMAC-SHA256 over the
-//! request id, tenant, principal, tool, environment, a digest of the
-//! arguments, the deadline, the replay window and the time it signed — and
+//! request id, tenant, principal, tool, environment, digests of the
+//! arguments and of the user's token (`user_assertion`), the deadline, the
+//! replay window and the time it signed — and
 //! the worker recomputes it. An assertion is good for [`LIFETIME`] after it
 //! was made, with [`SKEW`] for clocks that disagree; it names its call, so it
 //! cannot be lifted onto another.
@@ -91,6 +92,8 @@ impl InternalSecret {
             mac.update(field);
         }
         mac.update(&Sha256::digest(request.arguments_json.as_bytes()));
+        // The user's token decides whose D365FO permissions apply.
+        mac.update(&Sha256::digest(request.user_assertion.as_bytes()));
         mac.update(&request.deadline_unix_ms.to_be_bytes());
         mac.update(&request.replay_ttl_ms.to_be_bytes());
         mac.update(&signed_ms.to_be_bytes());
