@@ -83,6 +83,8 @@ pub fn worker_request(
         log_level: String::new(),
         // Set with the request id of a key derived for resends (`retries`).
         replay_ttl_ms: 0,
+        // Set for a user signed in through OAuth (on-behalf-of, issue 19).
+        user_assertion: String::new(),
     })
 }
 
