@@ -61,15 +61,35 @@ pub fn worker_request(
                      operator for access",
                 )
             })?;
+        // Also checked at the HTTP layer (403 with a challenge); here for
+        // every other way to a call (resource reads, relayed messages).
+        if !spec.effects.read_only
+            && let Some(grant) = caller.grant.as_deref()
+            && !grant.may_write
+        {
+            return Err(Failure::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "{tool} changes data, and the access token does not grant the scope \
+                     needed: {}",
+                    grant.write_scope
+                ),
+            ));
+        }
     }
+    let grant = caller.grant.as_deref();
     Ok(proto::CallToolRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         tenant: caller.tenant.clone(),
         environment,
         principal: Some(proto::Principal {
             subject: caller.subject.clone(),
-            issuer: "d365mcp-api-key".into(),
-            scopes: Vec::new(),
+            issuer: if caller.issuer.is_empty() {
+                "d365mcp-api-key".into()
+            } else {
+                caller.issuer.clone()
+            },
+            scopes: grant.map(|g| g.scopes.clone()).unwrap_or_default(),
         }),
         tool: tool.into(),
         arguments_json: Value::Object(arguments).to_string(),
@@ -83,8 +103,12 @@ pub fn worker_request(
         log_level: String::new(),
         // Set with the request id of a key derived for resends (`retries`).
         replay_ttl_ms: 0,
-        // Set for a user signed in through OAuth (on-behalf-of, issue 19).
-        user_assertion: String::new(),
+        // A user's own token, for the worker's on-behalf-of exchange; none
+        // for an app-only token or an API key.
+        user_assertion: grant
+            .and_then(|g| g.assertion.as_ref())
+            .map(|a| a.0.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -314,10 +338,7 @@ mod tests {
              tenant = \"contoso\"\nread_only = true\n",
         )
         .unwrap();
-        let caller = Principal {
-            subject: "app".into(),
-            tenant: "contoso".into(),
-        };
+        let caller = Principal::key("app", "contoso");
         let request = |tool: &str, arguments: Value| {
             worker_request(
                 &file.policy,

@@ -127,8 +127,8 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     // The layers of /mcp, outermost first (each `.layer` wraps what is
     // above it, so they read here innermost first): `origin::check`, then
     // `auth::authenticate`, `sessions::gate`, `guard::jsonrpc_body`,
-    // `limits::enforce`, `drain::shed`, `listing::splice`, rmcp. Why in
-    // that order:
+    // `auth::resource::require_scope`, `limits::enforce`, `drain::shed`,
+    // `listing::splice`, rmcp. Why in that order:
     // - a foreign Origin or Host is refused before anything else runs, so a
     //   cross-site page learns nothing, not even whether a key is valid;
     // - authentication comes before the session gate, which checks that the
@@ -138,11 +138,14 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     // - the body guard parses the body once; the limits read what it found
     //   (`RpcRequest`: id and tool) and so come after it; on the way out the
     //   guard also turns rmcp's plain-text refusals into JSON-RPC errors;
+    // - a token's scope is checked against the tool the guard found, before
+    //   a call it may not make costs the caller any of its limits;
     // - the caller's own limits come before the edge's load shedding, so a
     //   caller over its limit hears so (429) rather than "edge busy" (503);
     // - a request refused by a limit costs no listing work: the splice sits
     //   innermost, next to the rmcp answer it reads back.
     let shedding = (Arc::clone(&state.drain), config.max_calls_in_flight);
+    let auth = crate::auth::Auth::new(config);
     let mcp = Router::new()
         .fallback_service(mcp)
         .layer(axum::middleware::from_fn(crate::listing::splice))
@@ -159,11 +162,15 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
             Arc::clone(&limiter),
             crate::limits::enforce,
         ))
+        // A token's scope is read with the tool the guard found.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&auth),
+            crate::auth::resource::require_scope,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             config.max_body_bytes,
             crate::guard::jsonrpc_body,
         ));
-    let auth = crate::auth::Auth::new(config);
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state.sessions),
         crate::sessions::gate,
@@ -190,6 +197,10 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
                 .layer(axum::middleware::from_fn_with_state(
                     limiter,
                     crate::limits::enforce,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&auth),
+                    crate::auth::resource::require_scope,
                 ))
                 .layer(axum::middleware::from_fn_with_state(
                     config.max_body_bytes,
@@ -219,12 +230,24 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
             Arc::new(config.policy.clone()),
         )
     });
+    // Public discovery: outside the Host/Origin check and authentication.
+    let metadata = Router::new()
+        .route(
+            crate::auth::resource::METADATA_PATHS[0],
+            get(crate::auth::resource::serve_metadata),
+        )
+        .route(
+            crate::auth::resource::METADATA_PATHS[1],
+            get(crate::auth::resource::serve_metadata),
+        )
+        .with_state(Arc::clone(&auth));
     let router = Router::new()
         .nest("/mcp", checked(mcp))
         .merge(checked(legacy))
         .route("/health", get(health))
         .route("/ready", get(ready).layer(axum::Extension(auth)))
-        .with_state(state);
+        .with_state(state)
+        .merge(metadata);
     match scrape {
         Some(scrape) => router.merge(scrape),
         None => router,
@@ -315,7 +338,7 @@ async fn ready(
         .any(|h| request.headers().contains_key(*h));
     let client = crate::auth::client_of(request.extensions());
     let authenticated =
-        auth.is_open() || (presents && auth.check(client, request.headers()).is_ok());
+        auth.is_open() || (presents && auth.check(client, request.headers()).await.is_ok());
     if !authenticated {
         return (code, Json(json!({ "status": word })));
     }

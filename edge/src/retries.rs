@@ -138,7 +138,14 @@ pub fn keyed_request_id(caller: &Principal, key: &Value) -> Result<String, Failu
         ));
     };
     let mut hasher = Sha256::new();
-    for part in [caller.tenant.as_str(), caller.subject.as_str(), key] {
+    // A token's user is apart from a key of the same name; a key's ids are
+    // as they always were (no issuer part).
+    let issuer = (!caller.issuer.is_empty()).then_some(caller.issuer.as_str());
+    let parts = [caller.tenant.as_str(), caller.subject.as_str()]
+        .into_iter()
+        .chain(issuer)
+        .chain([key]);
+    for part in parts {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }

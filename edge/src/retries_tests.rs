@@ -5,10 +5,7 @@ use serde_json::json;
 use super::*;
 
 fn erp() -> Principal {
-    Principal {
-        subject: "erp".into(),
-        tenant: "contoso".into(),
-    }
+    Principal::key("erp", "contoso")
 }
 
 fn session(id: &str) -> Scope {
@@ -151,10 +148,7 @@ fn keys_set_the_request_id_and_the_records_life() {
 #[test]
 fn an_idempotency_key_names_the_same_call_for_its_caller_only() {
     let erp = erp();
-    let other = Principal {
-        subject: "erp".into(),
-        tenant: "fabrikam".into(),
-    };
+    let other = Principal::key("erp", "fabrikam");
     let key = json!("0b7d1c3e-1f1a-4c55-9a0e-3b8f1d2c4e5f");
     let id = keyed_request_id(&erp, &key).unwrap();
     assert!(

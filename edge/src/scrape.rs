@@ -43,13 +43,20 @@ pub(crate) fn guarded(
             let (auth, policy) = (Arc::clone(&auth), Arc::clone(&policy));
             async move {
                 let client = crate::auth::client_of(request.extensions());
-                match auth.check(client, request.headers()) {
+                match auth.check(client, request.headers()).await {
                     Err(refusal) => *refusal,
-                    Ok(p) if !auth.is_open() && !policy.is_operator(&p.subject, &p.tenant) => (
-                        StatusCode::FORBIDDEN,
-                        "metrics need an operator key (operator = true in the keys file)\n",
-                    )
-                        .into_response(),
+                    // An access token is never an operator's: operators hold keys.
+                    Ok(p)
+                        if !auth.is_open()
+                            && (p.grant.is_some()
+                                || !policy.is_operator(&p.subject, &p.tenant)) =>
+                    {
+                        (
+                            StatusCode::FORBIDDEN,
+                            "metrics need an operator key (operator = true in the keys file)\n",
+                        )
+                            .into_response()
+                    }
                     Ok(_) => next.run(request).await,
                 }
             }

@@ -16,6 +16,7 @@ pub mod exposure;
 pub mod internal;
 pub mod limits;
 mod membership;
+pub mod oauth;
 pub mod policy;
 mod policy_sets;
 mod roles;
@@ -37,6 +38,7 @@ pub use environments::Environments;
 pub use exposure::FailureLimit;
 pub use limits::{RateLimits, StoreErrorPolicy};
 pub use membership::{HeartbeatConfig, membership_keys, parse_advertise_url};
+pub use oauth::{OAuthConfig, OAuthSettings};
 pub use policy::Policy;
 pub use roles::{EdgeConfig, WorkerConfig};
 

@@ -31,6 +31,8 @@ pub struct EdgeConfig {
     pub api_keys: Vec<ApiKey>,
     /// Which environments and tools each key may use (from the keys file).
     pub policy: super::Policy,
+    /// OAuth bearer tokens accepted besides the keys; `None` (off) by default.
+    pub oauth: Option<super::OAuthConfig>,
     /// Signs each call to a worker (`D365MCP_INTERNAL_SECRET`); without it
     /// calls go unsigned, which only a worker without the secret accepts.
     pub internal_secret: Option<crate::assertion::InternalSecret>,
@@ -76,6 +78,7 @@ impl EdgeConfig {
             max_body_bytes: 4 * 1024 * 1024,
             api_keys: Vec::new(),
             policy: super::Policy::default(),
+            oauth: None,
             internal_secret: None,
             auth_failures: FailureLimit::default(),
             connections: super::ConnectionLimits::default(),

@@ -4,7 +4,12 @@
 //! `X-API-Key: <key>`; the edge compares the key's SHA-256 with the
 //! configured digests and attaches the [`Principal`] to the request, where
 //! sessions (bound to it), rate limits and the worker call read it. With no
-//! keys configured every caller is [`Principal::anonymous`].
+//! keys configured (and OAuth off) every caller is [`Principal::anonymous`].
+//!
+//! With OAuth on (`common::config::oauth`), a bearer credential that is no
+//! key and has a JWT's shape is checked as an access token (`token`, keys
+//! from `jwks`); the edge is then a protected resource (`resource`: its
+//! metadata, `WWW-Authenticate` challenges, the write scope of a tool call).
 //!
 //! Exactly one credential per request: two `Authorization` headers (or one
 //! of each kind) are refused with 400 rather than one chosen silently. A
@@ -12,6 +17,13 @@
 //! past the limit the address is refused with 429 before its key is read.
 
 mod failures;
+mod jwks;
+pub mod resource;
+#[cfg(test)]
+pub mod test_keys;
+#[cfg(test)]
+pub mod testing;
+mod token;
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -32,22 +44,64 @@ use common::{
 use failures::Failures;
 use sha2::{Digest, Sha256};
 
+pub use token::Grant;
+
 /// The authenticated caller of one request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+///
+/// Who it is — issuer, subject, tenant — is what sessions and streams are
+/// bound to; what a token grants is not, so that a refreshed token (new
+/// `jti`, maybe new scopes) of the same user goes on with its session.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
-    /// The key's name (or `anonymous`).
+    /// The key's name (or `anonymous`), or a token's `oid` (else `sub`).
     pub subject: String,
     /// The tenant the caller belongs to.
     pub tenant: String,
+    /// Who vouches for the subject: empty for an API key, `jwt:<iss>` for
+    /// a token (so a key's name never stands for a token's user).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub issuer: String,
+    /// What a token grants; `None` for an API key. Never stored.
+    #[serde(skip)]
+    pub grant: Option<Arc<Grant>>,
+}
+
+impl PartialEq for Principal {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.subject, &self.tenant, &self.issuer)
+            == (&other.subject, &other.tenant, &other.issuer)
+    }
+}
+
+impl Eq for Principal {}
+
+impl std::hash::Hash for Principal {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.subject, &self.tenant, &self.issuer).hash(state);
+    }
 }
 
 impl Principal {
     /// The caller of an edge that checks no keys.
     pub fn anonymous() -> Self {
+        Self::key("anonymous", common::config::auth::DEFAULT_TENANT)
+    }
+
+    /// The principal of the API key `name` of `tenant`.
+    pub fn key(name: &str, tenant: &str) -> Self {
         Self {
-            subject: "anonymous".into(),
-            tenant: common::config::auth::DEFAULT_TENANT.into(),
+            subject: name.into(),
+            tenant: tenant.into(),
+            issuer: String::new(),
+            grant: None,
         }
+    }
+
+    /// Whether the caller may call tools that change data as far as its
+    /// credential goes: an API key always (its policy decides), a token
+    /// only with the write scope.
+    pub fn may_write(&self) -> bool {
+        self.grant.as_ref().is_none_or(|g| g.may_write)
     }
 
     /// The principal `parts` carry: set by [`authenticate`] on every request
@@ -61,9 +115,11 @@ impl Principal {
     }
 }
 
-/// Who may call this edge: its keys, and the failed attempts so far.
+/// Who may call this edge: its keys, its OAuth issuer's tokens, and the
+/// failed attempts so far.
 pub struct Auth {
     keys: Vec<ApiKey>,
+    oauth: Option<token::Verifier>,
     failures: Failures,
 }
 
@@ -77,6 +133,8 @@ enum Refused {
     /// A credential that is wrong or malformed: 401, counted as a failure
     /// with a short hint of what was presented.
     Wrong { reason: &'static str, hint: String },
+    /// An access token refused: 401, 403 or 503 (`token::Rejected`).
+    Token(token::Rejected, String),
 }
 
 impl Auth {
@@ -84,13 +142,22 @@ impl Auth {
     pub fn new(config: &EdgeConfig) -> Arc<Self> {
         Arc::new(Self {
             keys: config.api_keys.clone(),
+            oauth: config
+                .oauth
+                .as_ref()
+                .map(|o| token::Verifier::new(o, jwks::MIN_INTERVAL)),
             failures: Failures::new(config.auth_failures),
         })
     }
 
-    /// Whether every caller is anonymous (no keys configured).
+    /// Whether every caller is anonymous (no keys configured, OAuth off).
     pub fn is_open(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.oauth.is_none()
+    }
+
+    /// The OAuth settings, when OAuth is on.
+    pub fn oauth(&self) -> Option<&common::config::OAuthConfig> {
+        self.oauth.as_ref().map(token::Verifier::config)
     }
 
     /// Failed and refused authentications since start.
@@ -101,7 +168,7 @@ impl Auth {
     /// The principal of a request from `client` with `headers`, or the
     /// response refusing it: 429 for an address that failed too often, 400
     /// for two credentials, 401 for none or a wrong one (counted).
-    pub fn check(
+    pub async fn check(
         &self,
         client: Option<IpAddr>,
         headers: &HeaderMap,
@@ -113,18 +180,98 @@ impl Auth {
         if let Some(wait) = self.failures.wait(client, now) {
             return Err(Box::new(too_many_failures(wait)));
         }
-        match identify(&self.keys, headers) {
+        match self.identify(headers).await {
             Ok(principal) => Ok(principal),
-            Err(Refused::Missing(reason)) => Err(Box::new(unauthenticated(reason))),
+            Err(Refused::Missing(reason)) => Err(Box::new(self.unauthenticated(reason, false))),
             Err(Refused::Ambiguous(reason)) => Err(Box::new(crate::error::refusal(
                 &Failure::new(ErrorCode::InvalidRequest, reason),
                 serde_json::Value::Null,
             ))),
             Err(Refused::Wrong { reason, hint }) => {
                 self.failures.failed(client, &hint, reason, now);
-                Err(Box::new(unauthenticated(reason)))
+                Err(Box::new(self.unauthenticated(reason, false)))
+            }
+            Err(Refused::Token(rejected, hint)) => {
+                Err(Box::new(self.refuse_token(client, rejected, &hint, now)))
             }
         }
+    }
+
+    /// The principal of `headers`' one credential: an API key, or with
+    /// OAuth on a bearer access token.
+    async fn identify(&self, headers: &HeaderMap) -> Result<Principal, Refused> {
+        let presented = match presented_key(headers) {
+            Err(Refused::Missing(_)) if self.oauth.is_some() => {
+                return Err(Refused::Missing(
+                    "this server needs an OAuth access token (`Authorization: Bearer <token>`) \
+                     or an API key",
+                ));
+            }
+            other => other?,
+        };
+        if let Some(principal) = key_principal(&self.keys, presented) {
+            return Ok(principal);
+        }
+        let bearer = headers.contains_key(header::AUTHORIZATION);
+        match &self.oauth {
+            Some(verifier) if bearer && token::looks_like_jwt(presented) => verifier
+                .verify(presented)
+                .await
+                .map_err(|rejected| Refused::Token(rejected, failures::key_hint(presented))),
+            _ => Err(wrong_key(presented)),
+        }
+    }
+
+    /// The answer to a refused token: 401 `invalid_token` (counted as a
+    /// failure), 403 `insufficient_scope`, or 503 while the issuer's keys
+    /// cannot be had.
+    fn refuse_token(
+        &self,
+        client: Option<IpAddr>,
+        rejected: token::Rejected,
+        hint: &str,
+        now: Instant,
+    ) -> Response {
+        let Some(config) = self.oauth() else {
+            return self.unauthenticated("the credential is not valid", false);
+        };
+        match rejected {
+            token::Rejected::Invalid(why) => {
+                self.failures
+                    .failed(client, hint, "invalid access token", now);
+                self.unauthenticated(&why, true)
+            }
+            token::Rejected::NoScope => resource::refuse_scope(
+                config,
+                &config.full_scope(&config.read_scope),
+                serde_json::Value::Null,
+            ),
+            token::Rejected::Unavailable(why) => crate::error::refusal(
+                &Failure::new(ErrorCode::Unavailable, why).with_retry_after(Duration::from_secs(5)),
+                serde_json::Value::Null,
+            ),
+        }
+    }
+
+    /// 401 for `reason`; with OAuth on, the challenge names the resource
+    /// metadata, and whether a presented token was the trouble.
+    fn unauthenticated(&self, reason: &str, bad_token: bool) -> Response {
+        let hint = if self.oauth.is_some() {
+            "send `Authorization: Bearer <token>` with an access token of this server's \
+             authorization server (see the resource metadata in WWW-Authenticate), or an API key"
+        } else {
+            "send `Authorization: Bearer <key>` or `X-API-Key: <key>` with a key of this server"
+        };
+        let failure = Failure::new(ErrorCode::Unauthenticated, reason).with_hint(hint);
+        let mut response = crate::error::refusal(&failure, serde_json::Value::Null);
+        let challenge = match self.oauth() {
+            Some(config) => resource::unauthorized(config, bad_token.then_some(reason)),
+            None => HeaderValue::from_static("Bearer"),
+        };
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
+        response
     }
 }
 
@@ -143,7 +290,7 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let client = client_of(request.extensions());
-    match auth.check(client, request.headers()) {
+    match auth.check(client, request.headers()).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
@@ -163,19 +310,26 @@ pub async fn authenticate(
     }
 }
 
+/// The principal of API key `headers` present (only keys: tokens are
+/// [`Auth::identify`]'s).
+#[cfg(test)]
 fn identify(keys: &[ApiKey], headers: &HeaderMap) -> Result<Principal, Refused> {
     let presented = presented_key(headers)?;
+    key_principal(keys, presented).ok_or_else(|| wrong_key(presented))
+}
+
+fn key_principal(keys: &[ApiKey], presented: &str) -> Option<Principal> {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     keys.iter()
         .find(|k| same(&k.sha256, &digest))
-        .map(|k| Principal {
-            subject: k.name.clone(),
-            tenant: k.tenant.clone(),
-        })
-        .ok_or_else(|| Refused::Wrong {
-            reason: "the API key is not valid for this server",
-            hint: failures::key_hint(presented),
-        })
+        .map(|k| Principal::key(&k.name, &k.tenant))
+}
+
+fn wrong_key(presented: &str) -> Refused {
+    Refused::Wrong {
+        reason: "the API key is not valid for this server",
+        hint: failures::key_hint(presented),
+    }
 }
 
 fn presented_key(headers: &HeaderMap) -> Result<&str, Refused> {
@@ -224,17 +378,6 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, Refused> {
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     use subtle::ConstantTimeEq as _;
     bool::from(a.ct_eq(b))
-}
-
-fn unauthenticated(reason: &str) -> Response {
-    let failure = Failure::new(ErrorCode::Unauthenticated, reason).with_hint(
-        "send `Authorization: Bearer <key>` or `X-API-Key: <key>` with a key of this server",
-    );
-    let mut response = crate::error::refusal(&failure, serde_json::Value::Null);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
 }
 
 fn too_many_failures(wait: Duration) -> Response {
@@ -298,6 +441,7 @@ mod tests {
         ] {
             let reason = match identify(&keys(), &h).unwrap_err() {
                 Refused::Missing(r) | Refused::Ambiguous(r) | Refused::Wrong { reason: r, .. } => r,
+                Refused::Token(..) => "a token",
             };
             assert!(reason.contains(says), "{h:?}: {reason}");
         }
@@ -327,8 +471,8 @@ mod tests {
         assert!(!hint.contains("0123456789"), "{hint}");
     }
 
-    #[test]
-    fn an_address_that_fails_too_often_is_refused_even_with_a_good_key() {
+    #[tokio::test]
+    async fn an_address_that_fails_too_often_is_refused_even_with_a_good_key() {
         let mut config = EdgeConfig::local("127.0.0.1:0".parse().unwrap());
         config.api_keys = keys();
         config.auth_failures = common::config::FailureLimit {
@@ -339,15 +483,15 @@ mod tests {
         let me = Some("192.0.2.7".parse().unwrap());
         let wrong = headers(&[("authorization", "Bearer guess")]);
         for _ in 0..3 {
-            let refused = auth.check(me, &wrong).unwrap_err();
+            let refused = auth.check(me, &wrong).await.unwrap_err();
             assert_eq!(refused.status(), 401);
         }
         let good = headers(&[("authorization", "Bearer s3cret")]);
-        let refused = auth.check(me, &good).unwrap_err();
+        let refused = auth.check(me, &good).await.unwrap_err();
         assert_eq!(refused.status(), 429);
         assert!(refused.headers().contains_key(header::RETRY_AFTER));
         let elsewhere = Some("192.0.2.8".parse().unwrap());
-        assert_eq!(auth.check(elsewhere, &good).unwrap().subject, "erp");
+        assert_eq!(auth.check(elsewhere, &good).await.unwrap().subject, "erp");
         assert_eq!(
             auth.counts(),
             failures::Counts {
@@ -357,6 +501,6 @@ mod tests {
         );
         let mut two = good.clone();
         two.append("authorization", HeaderValue::from_static("Bearer s3cret"));
-        assert_eq!(auth.check(elsewhere, &two).unwrap_err().status(), 400);
+        assert_eq!(auth.check(elsewhere, &two).await.unwrap_err().status(), 400);
     }
 }

@@ -18,10 +18,7 @@ fn limit(burst: u32) -> Limit {
 }
 
 fn caller(subject: &str, tenant: &str) -> Principal {
-    Principal {
-        subject: subject.into(),
-        tenant: tenant.into(),
-    }
+    Principal::key(subject, tenant)
 }
 
 fn scope(result: Result<(), Rejection>) -> Option<Scope> {

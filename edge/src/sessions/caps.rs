@@ -312,10 +312,7 @@ mod tests {
     }
 
     fn who(subject: &str, tenant: &str) -> Principal {
-        Principal {
-            subject: subject.into(),
-            tenant: tenant.into(),
-        }
+        Principal::key(subject, tenant)
     }
 
     #[tokio::test]
