@@ -22,11 +22,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::post;
 
 use crate::admin::{self, Control};
 use crate::auth::bearer::{Caller, Verifier, unauthorized};
-use crate::auth::token::{Issuer, token};
 use crate::auth::{AuthConfig, AuthMode};
 use crate::faults::FaultConfig;
 use crate::faults::inject::{Faults, Outcome, error_response, throttled};
@@ -60,9 +58,7 @@ pub(crate) fn wrap(
         upgrades,
         journal,
     });
-    let tokens = Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .with_state(Arc::new(Issuer::new(auth)));
+    let tokens = crate::auth::router(auth);
     d365.layer(middleware::from_fn_with_state(Arc::clone(&control), gate))
         .merge(tokens)
         .merge(admin::router(control))
@@ -90,8 +86,15 @@ async fn gate(State(control): State<Arc<Control>>, request: Request, next: Next)
         return next.run(request).await;
     }
     let base = crate::routes::base_url(request.headers(), request.uri());
+    let mut request = request;
     let caller = match control.verifier.check(request.headers(), &base) {
-        Ok(caller) => caller,
+        Ok(Some(principal)) => {
+            let caller = principal.caller.clone();
+            // Read by the write handlers (`routes::write`).
+            request.extensions_mut().insert(principal);
+            Some(caller)
+        }
+        Ok(None) => None,
         Err(why) => {
             tracing::debug!(%why, path = request.uri().path(), "refused a request: 401");
             return unauthorized();

@@ -36,6 +36,19 @@ pub struct SimArgs {
         hide_env_values = true
     )]
     pub clients: Vec<String>,
+    /// Scopes the clients' APIs expose, as CLIENT_ID=APP_ID_URI/SCOPE, comma-separated
+    /// (default: the test client exposes api://d365mcp/mcp.tools).
+    #[arg(long = "expose", env = "SIM_EXPOSE", value_delimiter = ',')]
+    pub exposed: Vec<String>,
+    /// Directory users who are D365FO users, as UPN=ROLE or UPN=ROLE:PASSWORD (ROLE: reader,
+    /// writer or admin), comma-separated (default: alice@contoso.com=writer, bob@contoso.com=reader).
+    #[arg(
+        long = "user",
+        env = "SIM_USERS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub users: Vec<String>,
     /// Latency added to every D365FO request, in milliseconds.
     #[arg(long, env = "SIM_LATENCY_MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -104,6 +117,27 @@ impl SimArgs {
                 .map(|c| c.parse())
                 .collect::<Result<_, _>>()
                 .map_err(|e| ConfigError::new("SIM_CLIENTS (--client)", e))?;
+        }
+        if !self.exposed.is_empty() {
+            // Named scopes replace the test client's default exposure.
+            for client in &mut auth.clients {
+                client.app_id_uri = None;
+                client.scopes.clear();
+            }
+            for exposed in &self.exposed {
+                exposed
+                    .parse::<sim::auth::Exposure>()
+                    .and_then(|e| e.apply(&mut auth.clients))
+                    .map_err(|e| ConfigError::new("SIM_EXPOSE (--expose)", e))?;
+            }
+        }
+        if !self.users.is_empty() {
+            auth.users = self
+                .users
+                .iter()
+                .map(|u| u.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| ConfigError::new("SIM_USERS (--user)", e))?;
         }
         let mut faults = sim::faults::FaultConfig {
             error_500_rate: self.fail_500,

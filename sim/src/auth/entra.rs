@@ -56,7 +56,7 @@ impl EntraError {
         )
     }
 
-    /// AADSTS70003: a grant type other than `client_credentials`.
+    /// AADSTS70003: a grant type the simulator does not serve.
     pub fn unsupported_grant(grant: &str) -> Self {
         Self::new(
             "unsupported_grant_type",
@@ -130,10 +130,139 @@ impl EntraError {
         )
     }
 
+    /// AADSTS70011: a scope the resource does not expose, or none at all.
+    pub fn invalid_scope(scope: &str) -> Self {
+        Self::new(
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided request must include a 'scope' input parameter. The provided \
+                 value for the input parameter 'scope' is not valid. The scope {scope} is not \
+                 valid."
+            ),
+        )
+    }
+
+    /// AADSTS28000 (guessed code): scopes of more than one resource.
+    pub fn many_resources(scope: &str) -> Self {
+        Self::new(
+            "invalid_scope",
+            28000,
+            format!(
+                "Provided value for the input parameter scope is not valid because it contains \
+                 more than one resource. Scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// AADSTS50034: no user with this UPN in the tenant.
+    pub fn unknown_user(upn: &str, tenant: &str) -> Self {
+        Self::new(
+            "invalid_grant",
+            50034,
+            format!(
+                "The user account {upn} does not exist in the {tenant} directory. To sign into \
+                 this application, the account must be added to the directory."
+            ),
+        )
+    }
+
+    /// AADSTS50126: the password does not match.
+    pub fn bad_credentials() -> Self {
+        Self::new(
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.".to_owned(),
+        )
+    }
+
+    /// AADSTS50027: the assertion is not a JWT (or is too long to be one).
+    pub fn malformed_assertion() -> Self {
+        Self::new(
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.".to_owned(),
+        )
+    }
+
+    /// AADSTS50013: the assertion's signature (or issuer) is not this
+    /// tenant's.
+    pub fn assertion_signature(why: &str) -> Self {
+        Self::new(
+            "invalid_grant",
+            50013,
+            format!("Assertion failed signature validation. [Reason - {why}]"),
+        )
+    }
+
+    /// AADSTS500133: the assertion has expired.
+    pub fn assertion_expired(now: u64, exp: u64) -> Self {
+        Self::new(
+            "invalid_grant",
+            500133,
+            format!(
+                "Assertion is not within its valid time range. Ensure that the access token is \
+                 not expired before using it for user assertion, or request a new token. \
+                 Current time: {}, expiry time of assertion {}.",
+                entra_timestamp(now),
+                entra_timestamp(exp)
+            ),
+        )
+    }
+
+    /// AADSTS500131: the assertion was issued for another app.
+    pub fn assertion_audience(aud: &str, client_id: &str) -> Self {
+        Self::new(
+            "invalid_grant",
+            500131,
+            format!(
+                "Assertion audience does not match the Client app presenting the assertion. The \
+                 audience in the assertion was '{aud}' and the expected audience is \
+                 '{client_id}' or one of the Application Id URIs of this application with App \
+                 ID '{client_id}'."
+            ),
+        )
+    }
+
+    /// An app-only assertion (guessed code and wording: Entra refuses it,
+    /// how exactly is not documented).
+    pub fn assertion_not_user() -> Self {
+        Self::new(
+            "invalid_grant",
+            50013,
+            "Assertion failed signature validation. [Reason - The assertion is an app-only \
+             token; on-behalf-of needs a user's token.]"
+                .to_owned(),
+        )
+    }
+
+    /// AADSTS700027 (guessed for this case): a client assertion, which needs
+    /// a certificate the simulator does not know.
+    pub fn client_assertion_unsupported() -> Self {
+        Self::new(
+            "invalid_client",
+            700027,
+            "Client assertion failed signature validation. (The simulator registers no \
+             certificates: authenticate with client_secret.)"
+                .to_owned(),
+        )
+    }
+
+    /// AADSTS50000 (guessed): the simulator could not sign a token.
+    pub fn server_error() -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            50000,
+            "There was an error issuing a token.".to_owned(),
+        )
+    }
+
     /// The HTTP status Entra sends this error with.
     pub fn status(&self) -> StatusCode {
         if self.error == "invalid_client" {
             StatusCode::UNAUTHORIZED
+        } else if self.error == "temporarily_unavailable" {
+            StatusCode::INTERNAL_SERVER_ERROR
         } else {
             StatusCode::BAD_REQUEST
         }

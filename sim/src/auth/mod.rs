@@ -1,25 +1,51 @@
-//! Entra ID as D365FO clients meet it: a client-credentials token endpoint
-//! that issues signed JWTs, and the bearer check D365FO makes on every
-//! `/data`, `/Metadata` and `/api` request.
+//! Entra ID as this project's components meet it, and the bearer check
+//! D365FO makes on every `/data`, `/Metadata` and `/api` request.
 //!
-//! - [`token`]: `POST /{tenant}/oauth2/v2.0/token`, with Entra's success
-//!   and error bodies ([`entra`]).
-//! - [`bearer`]: the check of an `Authorization: Bearer …` header and the
-//!   401 D365FO answers when it fails.
+//! - [`token`]: `POST /{tenant}/oauth2/v2.0/token`: the client-credentials,
+//!   resource-owner password and on-behalf-of grants ([`grants`], [`obo`]),
+//!   with Entra's success and error bodies (`entra`).
+//! - [`discovery`]: the OpenID configuration and the JWKS.
+//! - [`keys`]: the simulator's fixed RS256 key pair.
+//! - [`claims`]: v1 tokens (for D365FO) and v2 tokens (for registered APIs).
+//! - [`directory`]: app registrations, exposed scopes, users and their
+//!   D365FO roles.
+//! - [`users`]: admin routes: a user's token without a password, and the
+//!   count of grants by kind.
+//! - [`bearer`]: the check of an `Authorization: Bearer …` header, the 401
+//!   D365FO answers when it fails, and the principal writes are allowed by.
 //!
-//! Tokens are HS256, not Entra's RS256: clients treat access tokens as
-//! opaque, only the simulator itself validates them, and an HMAC check costs
-//! about a microsecond, so `Required` mode does not become a benchmark's
-//! bottleneck. The claims are those of an Entra v1 access token for a
-//! resource such as D365FO (`iss` `https://sts.windows.net/{tenant}/`).
+//! Tokens are RS256 with a `kid`, as Entra signs them, so the edge can
+//! validate the simulator's tokens against its JWKS exactly as it would
+//! Entra's. An RSA verification costs far more than an HMAC (tens of
+//! microseconds in a release build, about a millisecond in a debug one), so
+//! `Required` mode remembers the tokens it verified (see [`bearer`]): a
+//! client reusing its token, as every client does for an hour, pays one
+//! hash-map lookup per request.
 
 pub mod bearer;
+pub mod claims;
+pub mod directory;
+pub mod discovery;
 mod entra;
+pub mod grants;
+pub mod keys;
+pub mod obo;
 pub mod token;
+pub mod users;
 
 use std::str::FromStr;
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+
+pub use claims::{Claims, V2Claims, issuer, issuer_v2};
+pub use directory::{
+    ClientCredential, D365Role, DEFAULT_USER_PASSWORD, Exposure, SimUser, default_users,
+};
 
 /// How `/data`, `/Metadata` and `/api` treat the `Authorization` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -52,39 +78,17 @@ impl FromStr for AuthMode {
     }
 }
 
-/// An app registration that may ask for tokens: Entra's client id and one
-/// of its secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientCredential {
-    /// The application (client) id.
-    pub client_id: String,
-    /// The client secret's value.
-    pub client_secret: String,
-}
-
-impl FromStr for ClientCredential {
-    type Err = String;
-
-    /// `client_id:client_secret`; the secret may itself contain `:`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once(':') {
-            Some((id, secret)) if !id.trim().is_empty() && !secret.is_empty() => Ok(Self {
-                client_id: id.trim().to_owned(),
-                client_secret: secret.to_owned(),
-            }),
-            _ => Err(format!(
-                "'{s}' is not a client: expected client_id:client_secret"
-            )),
-        }
-    }
-}
-
 /// The tenant of the default configuration.
 pub const DEFAULT_TENANT_ID: &str = "00000000-0000-0000-0000-000000000365";
 /// The client id of the default test client.
 pub const DEFAULT_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 /// The secret of the default test client.
 pub const DEFAULT_CLIENT_SECRET: &str = "d365mcp-sim-secret";
+/// The Application ID URI of the API the default test client exposes (the
+/// edge's, for user tokens and the on-behalf-of exchange).
+pub const DEFAULT_APP_ID_URI: &str = "api://d365mcp";
+/// The delegated scope that API exposes.
+pub const DEFAULT_SCOPE: &str = "mcp.tools";
 
 /// Authentication settings of a simulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +99,13 @@ pub struct AuthConfig {
     /// another gets Entra's AADSTS90002. Default [`DEFAULT_TENANT_ID`].
     pub tenant_id: String,
     /// The registered clients. Default: one test client,
-    /// [`DEFAULT_CLIENT_ID`] with secret [`DEFAULT_CLIENT_SECRET`].
+    /// [`DEFAULT_CLIENT_ID`] with secret [`DEFAULT_CLIENT_SECRET`], exposing
+    /// [`DEFAULT_APP_ID_URI`] with the scope [`DEFAULT_SCOPE`], acting as a
+    /// D365FO admin with app-only tokens.
     pub clients: Vec<ClientCredential>,
-    /// The HMAC key tokens are signed with; tests use it to forge expired or
-    /// foreign tokens. Never a secret worth keeping: it is a simulator.
-    pub signing_key: String,
+    /// The directory's users, who are D365FO users too. Default
+    /// [`default_users`]: alice (writer) and bob (reader).
+    pub users: Vec<SimUser>,
     /// `expires_in` of issued tokens, in seconds (Entra: 3599).
     pub token_lifetime_secs: u64,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds (300, the .NET
@@ -113,58 +119,59 @@ impl Default for AuthConfig {
             mode: AuthMode::None,
             tenant_id: DEFAULT_TENANT_ID.to_owned(),
             clients: vec![ClientCredential {
-                client_id: DEFAULT_CLIENT_ID.to_owned(),
-                client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+                app_id_uri: Some(DEFAULT_APP_ID_URI.to_owned()),
+                scopes: vec![DEFAULT_SCOPE.to_owned()],
+                ..ClientCredential::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
             }],
-            signing_key: "d365mcp-simulator-token-signing-key".to_owned(),
+            users: default_users(),
             token_lifetime_secs: 3599,
             clock_skew_secs: 300,
         }
     }
 }
 
-/// The claims of an access token, as Entra's v1 tokens carry them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The resource: the environment's base URL as the client named it.
-    pub aud: String,
-    /// `https://sts.windows.net/{tenant}/`.
-    pub iss: String,
-    /// Issued at (Unix seconds).
-    pub iat: u64,
-    /// Not before (Unix seconds).
-    pub nbf: u64,
-    /// Expires (Unix seconds).
-    pub exp: u64,
-    /// The client (application) id.
-    #[serde(default)]
-    pub appid: String,
-    /// How the client authenticated: "1" for a secret.
-    #[serde(default)]
-    pub appidacr: String,
-    /// The identity provider: the issuer, for service principals.
-    #[serde(default)]
-    pub idp: String,
-    /// The service principal's object id.
-    #[serde(default)]
-    pub oid: String,
-    /// The subject: the same object id for app-only tokens.
-    #[serde(default)]
-    pub sub: String,
-    /// The tenant id.
-    #[serde(default)]
-    pub tid: String,
-    /// A unique token id.
-    #[serde(default)]
-    pub uti: String,
-    /// Token version, "1.0".
-    #[serde(default)]
-    pub ver: String,
+impl AuthConfig {
+    /// The registered app with client id `client_id`.
+    pub fn client(&self, client_id: &str) -> Option<&ClientCredential> {
+        self.clients
+            .iter()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    /// The registered app whose API `resource` names (client id or
+    /// Application ID URI).
+    pub fn api(&self, resource: &str) -> Option<&ClientCredential> {
+        self.clients.iter().find(|c| c.is_resource(resource))
+    }
+
+    /// The user with this UPN (case-insensitive).
+    pub fn user(&self, upn: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.upn.eq_ignore_ascii_case(upn))
+    }
+
+    /// The user with this object id.
+    pub fn user_by_oid(&self, oid: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.object_id == oid)
+    }
 }
 
-/// `https://sts.windows.net/{tenant}/`, the issuer of v1 access tokens.
-pub fn issuer(tenant_id: &str) -> String {
-    format!("https://sts.windows.net/{tenant_id}/")
+/// The Entra routes: the token endpoint, discovery, and the admin routes of
+/// [`users`]. Merged beside the gated D365FO routes, so faults never reach
+/// them.
+pub fn router(config: AuthConfig) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks))
+        .route("/_sim/users/{upn}/token", post(users::token))
+        .route("/_sim/tokens", get(users::counts))
+        // Token requests are small forms; an assertion is bounded too
+        // (`obo::MAX_ASSERTION_LEN`). Larger bodies get a 413.
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(Arc::new(token::Issuer::new(config)))
 }
 
 /// A stable, GUID-shaped object id for a client, so a client's `oid` (and
@@ -200,17 +207,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modes_and_clients_parse() {
+    fn modes_parse() {
         assert_eq!("any-token".parse::<AuthMode>(), Ok(AuthMode::AnyToken));
         assert_eq!("REQUIRED".parse::<AuthMode>(), Ok(AuthMode::Required));
         assert!("maybe".parse::<AuthMode>().is_err());
-        let c: ClientCredential = "app:s:e:c".parse().unwrap();
-        assert_eq!(
-            (c.client_id.as_str(), c.client_secret.as_str()),
-            ("app", "s:e:c")
-        );
-        assert!("nosecret".parse::<ClientCredential>().is_err());
-        assert!(":x".parse::<ClientCredential>().is_err());
     }
 
     #[test]

@@ -8,13 +8,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{Extension, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
 use super::entities::split_key;
 use super::{AppState, base_url, data_segments, odata_json, request_url};
+use crate::auth::bearer::{Principal, write_refusal};
 use crate::data::write::{Mode, invalid_request};
 use crate::data::{EntitySet, Op, Outcome, Row, Tx, not_found};
 use crate::odata::QueryOptions;
@@ -24,11 +25,15 @@ use crate::{SimError, json};
 /// `POST /data/…`: a create when the path names an entity set, else an action.
 pub(super) async fn post(
     State(state): State<Arc<AppState>>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Response {
     if names_a_set(&state, &uri) {
+        if let Some(refusal) = write_refusal(principal.as_deref(), uri.path()) {
+            return refusal.into_response();
+        }
         return super::blocking(move || single(&state, &Method::POST, &headers, &uri, &body)).await;
     }
     super::actions::post(State(state), headers, OriginalUri(uri), body).await
@@ -37,11 +42,15 @@ pub(super) async fn post(
 /// `PATCH`, `PUT` and `DELETE /data/{Set}({key})`.
 pub(super) async fn change(
     State(state): State<Arc<AppState>>,
+    principal: Option<Extension<Principal>>,
     method: Method,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Response {
+    if let Some(refusal) = write_refusal(principal.as_deref(), uri.path()) {
+        return refusal.into_response();
+    }
     super::blocking(move || single(&state, &method, &headers, &uri, &body)).await
 }
 

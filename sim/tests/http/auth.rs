@@ -62,8 +62,16 @@ pub async fn fetch_token(sim: &Sim) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-/// A token signed with `key`, for `aud`, expiring at `exp`.
-fn forge(key: &str, aud: &str, exp: u64) -> String {
+/// How a forged token is signed.
+enum Key<'a> {
+    /// With the simulator's own (published) RSA key.
+    Simulator,
+    /// HS256 with a secret, as the simulator signed tokens before.
+    Hmac(&'a str),
+}
+
+/// An app-only token of `appid` signed with `key`, for `aud`, expiring at `exp`.
+fn forge(key: Key<'_>, appid: &str, aud: &str, exp: u64) -> String {
     let now = sim::auth::bearer::now();
     let iss = sim::auth::issuer(DEFAULT_TENANT_ID);
     let claims = Claims {
@@ -73,19 +81,30 @@ fn forge(key: &str, aud: &str, exp: u64) -> String {
         iat: now.min(exp),
         nbf: now.min(exp).saturating_sub(300),
         exp,
-        appid: "forger".into(),
+        appid: appid.into(),
         appidacr: "1".into(),
         oid: "forger".into(),
         sub: "forger".into(),
         tid: DEFAULT_TENANT_ID.into(),
         uti: "x".into(),
         ver: "1.0".into(),
+        upn: None,
+        unique_name: None,
+        name: None,
+        scp: None,
     };
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
-    )
+    match key {
+        Key::Simulator => jsonwebtoken::encode(
+            &sim::auth::keys::header(),
+            &claims,
+            &sim::auth::keys::keys().unwrap().encoding,
+        ),
+        Key::Hmac(secret) => jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        ),
+    }
     .unwrap()
 }
 
@@ -199,7 +218,7 @@ async fn token_errors_are_entras() {
             700016,
         ),
         (
-            with("grant_type", Some("password")),
+            with("grant_type", Some("implicit")),
             DEFAULT_TENANT_ID,
             400,
             "unsupported_grant_type",
@@ -273,14 +292,21 @@ async fn assert_401(response: reqwest::Response) {
 #[tokio::test]
 async fn required_mode_refuses_bad_tokens_with_d365s_401() {
     let sim = sim(AuthMode::Required).await;
-    let key = AuthConfig::default().signing_key;
     let hour = sim::auth::bearer::now() + 3600;
+    let app = DEFAULT_CLIENT_ID;
     let cases = [
         None,
         Some("not-a-jwt".to_owned()),
-        Some(forge("some other key", &sim.base, hour)),
-        Some(forge(&key, &sim.base, 1_000_000)),
-        Some(forge(&key, "https://other.operations.dynamics.com", hour)),
+        Some(forge(Key::Hmac("some key"), app, &sim.base, hour)),
+        Some(forge(Key::Simulator, app, &sim.base, 1_000_000)),
+        Some(forge(
+            Key::Simulator,
+            app,
+            "https://other.operations.dynamics.com",
+            hour,
+        )),
+        // Guessed: an app with no D365FO user mapped gets the same 401.
+        Some(forge(Key::Simulator, "unregistered-app", &sim.base, hour)),
     ];
     for token in &cases {
         assert_401(get_data(&sim, token.as_deref()).await).await;
@@ -291,7 +317,7 @@ async fn required_mode_refuses_bad_tokens_with_d365s_401() {
     }
     // A forged token with the right key, audience and lifetime is accepted:
     // the check is the signature, not who asked for the token.
-    let good = forge(&key, &format!("{}/", sim.base), hour);
+    let good = forge(Key::Simulator, app, &format!("{}/", sim.base), hour);
     assert_eq!(get_data(&sim, Some(&good)).await.status(), StatusCode::OK);
     let fetched = fetch_token(&sim).await;
     assert_eq!(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sim::SimConfig;
-use sim::auth::token::Issuer;
+use sim::auth::grants::{Client, Minter, Subject, Target};
 use sim::auth::{AuthConfig, AuthMode};
 use sim::faults::{FaultConfig, Latency, Throttle};
 
@@ -160,11 +160,28 @@ async fn verified_callers_have_their_own_budgets() {
         ..SimConfig::default()
     })
     .await;
-    // Signed with the default key, as the simulator's token endpoint would.
-    let issuer = Issuer::new(AuthConfig::default());
-    let now = sim::auth::bearer::now();
-    let a = issuer.sign(&sim.base, "client-a", now).unwrap();
-    let b = issuer.sign(&sim.base, "client-b", now).unwrap();
+    // Signed with the simulator's key, as its token endpoint would: two
+    // users' tokens through the same app.
+    let config = AuthConfig::default();
+    let minter = Minter {
+        config: &config,
+        authority: &sim.base,
+        now: sim::auth::bearer::now(),
+    };
+    let token = |upn: &str| {
+        let user = Subject {
+            oid: sim::auth::object_id(upn),
+            upn: upn.to_owned(),
+        };
+        let client = Client {
+            id: sim::auth::DEFAULT_CLIENT_ID,
+            confidential: true,
+        };
+        let target = Target::D365(sim.base.clone());
+        minter.mint(&target, client, Some(&user)).unwrap()
+    };
+    let a = token("alice@contoso.com");
+    let b = token("bob@contoso.com");
     for _ in 0..2 {
         assert_eq!(get(&sim, Some(&a)).await.status(), StatusCode::OK);
     }

@@ -9,6 +9,7 @@ mod actions;
 mod auth;
 mod batch;
 mod data;
+mod entra;
 mod faults;
 mod journal;
 mod metadata;
