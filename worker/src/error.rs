@@ -82,6 +82,12 @@ pub enum WorkerError {
     )]
     Token(String),
 
+    /// The signed-in user's own identity could not be used toward D365FO:
+    /// Entra ID refused the on-behalf-of exchange of the user's token, or
+    /// D365FO refused the user. The message says whether to sign in again.
+    #[error("{0}")]
+    UserAuth(String),
+
     /// D365FO throttled us and the retries allowed within the deadline ran out.
     #[error("D365FO is throttling requests (HTTP 429){}; wait and retry the call", retry_hint(.retry_after))]
     Throttled {
@@ -197,6 +203,7 @@ impl WorkerError {
             Self::OutcomeUnknown(m) => Self::OutcomeUnknown(m.clone()),
             Self::Store(e) => Self::Store(e.clone()),
             Self::Token(m) => Self::Token(m.clone()),
+            Self::UserAuth(m) => Self::UserAuth(m.clone()),
             Self::Throttled { retry_after } => Self::Throttled {
                 retry_after: *retry_after,
             },
@@ -227,7 +234,9 @@ impl WorkerError {
             Self::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,
             Self::Store(e) => e.code(),
             Self::NotFound { .. } | Self::Missing(_) => ErrorCode::NotFound,
-            Self::UpstreamAuth { .. } | Self::Token(_) => ErrorCode::UpstreamAuth,
+            Self::UpstreamAuth { .. } | Self::Token(_) | Self::UserAuth(_) => {
+                ErrorCode::UpstreamAuth
+            }
             Self::Throttled { .. } => ErrorCode::Throttled,
             Self::Unavailable(_) | Self::BadResponse(_) => ErrorCode::UpstreamUnavailable,
             // Not upstream_unavailable: nothing reached D365FO, which is what

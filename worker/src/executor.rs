@@ -30,7 +30,10 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::{
-    d365::Deadline,
+    d365::{
+        Deadline,
+        auth::obo::{self, Caller},
+    },
     error::WorkerError,
     node::{Environment, Node},
     tools::{self, Context, Progress},
@@ -296,9 +299,13 @@ async fn run(
     let deadline = Deadline::from_unix_ms(request.deadline_unix_ms);
     // The metrics' label: the environment as resolved, once it is.
     let mut environment = common::metrics::OTHER;
+    // Who the call is made for: a signed-in user's token goes down to the
+    // D365FO client as a task-local (`d365::auth::obo`), never into a log.
+    let caller = Caller::new(&request.user_assertion);
     let work = async {
         let (env, args) = resolve(node, request)?;
         environment = env.name.as_str();
+        env.client.admit(&caller)?;
         let ctx = Context {
             node,
             env,
@@ -318,7 +325,8 @@ async fn run(
             tenant: &request.tenant,
         };
         let run = tools::run(&ctx, &request.tool, args);
-        crate::call_log::scope(tx.clone(), &request.log_level, run).await
+        let run = crate::call_log::scope(tx.clone(), &request.log_level, run);
+        obo::scope(caller.clone(), run).await
     };
     let outcome = match deadline.instant() {
         Some(at) => tokio::time::timeout_at(at, work)

@@ -19,6 +19,9 @@
 //!   its callers per environment and identity, not per region, so a 429
 //!   seen in one region holds back the others.
 //!
+//! A user's own D365FO tokens (on-behalf-of, [`crate::d365::auth::obo`])
+//! stay in this worker's memory only, never in either store.
+//!
 //! The circuit breaker stays regional: it follows whether D365FO answers
 //! this region, and a network fault may cut off one region only.
 
@@ -28,7 +31,11 @@ use common::{config::WorkerConfig, store::SharedStore};
 
 use crate::{
     cache::MetadataCache,
-    d365::{D365Client, auth::TokenProvider, breaker::BreakerCounters},
+    d365::{
+        D365Client,
+        auth::{TokenProvider, obo::OnBehalfOf},
+        breaker::BreakerCounters,
+    },
     error::WorkerError,
 };
 
@@ -104,13 +111,15 @@ impl Node {
         let breakers: Arc<BreakerCounters> = Arc::default();
         let mut environments = BTreeMap::new();
         for d365 in &config.environments {
-            let auth = match &d365.credentials {
-                Some(credentials) => {
-                    TokenProvider::client_credentials(credentials, d365.scope(), &http)?
-                }
-                None => TokenProvider::none(),
+            let (auth, obo) = match &d365.credentials {
+                Some(credentials) => (
+                    TokenProvider::client_credentials(credentials, d365.scope(), &http)?,
+                    OnBehalfOf::new(credentials, d365.scope(), &http)?,
+                ),
+                None => (TokenProvider::none(), None),
             };
             let client = D365Client::new(http.clone(), d365.clone(), auth, config.request_timeout)
+                .with_on_behalf_of(obo)
                 .with_shared_throttling(global.clone())
                 .with_circuit_breaker(store.clone(), &config.breaker, Arc::clone(&breakers));
             let environment = Environment {

@@ -2,20 +2,64 @@
 
 use url::Url;
 
-use super::{ConfigError, Secret, parse_base_url};
+use super::{
+    ConfigError, Secret,
+    credentials::{CredentialKind, OnBehalfOf},
+    parse_base_url,
+};
 
-/// Entra ID client credentials for one D365FO environment.
+/// The Entra ID identity a worker uses for one D365FO environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCredentials {
-    /// Directory (tenant) id.
+    /// Directory (tenant) id; may be empty for a managed identity and the
+    /// Azure CLI, which know their own.
     pub tenant_id: String,
-    /// Application (client) id.
+    /// Application (client) id; may be empty for a system-assigned managed
+    /// identity and the Azure CLI.
     pub client_id: String,
-    /// Client secret.
-    pub client_secret: Secret,
+    /// How the application proves who it is.
+    pub kind: CredentialKind,
     /// The Entra authority, `https://login.microsoftonline.com` unless
     /// overridden (sovereign clouds, or the simulator's token endpoint).
     pub authority_host: Url,
+    /// Whether calls of signed-in users go to D365FO as those users.
+    pub on_behalf_of: OnBehalfOf,
+}
+
+impl ClientCredentials {
+    /// Client-secret credentials, calling as the application only.
+    pub fn client_secret(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: Secret,
+        authority_host: Url,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            kind: CredentialKind::ClientSecret(secret),
+            authority_host,
+            on_behalf_of: OnBehalfOf::Off,
+        }
+    }
+
+    /// The client secret, when that is the kind.
+    pub fn secret(&self) -> Option<&Secret> {
+        match &self.kind {
+            CredentialKind::ClientSecret(secret) => Some(secret),
+            _ => None,
+        }
+    }
+
+    /// The token endpoint of the tenant:
+    /// `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_endpoint(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority_host.as_str().trim_end_matches('/'),
+            self.tenant_id
+        )
+    }
 }
 
 /// The D365FO settings as given, before validation.
@@ -98,12 +142,12 @@ impl D365Config {
                 // A token or a client secret must never cross a network in clear text.
                 require_tls_off_loopback(keys::BASE_URL, &base_url)?;
                 require_tls_off_loopback(keys::AUTHORITY_HOST, &authority_host)?;
-                Some(ClientCredentials {
-                    tenant_id: tenant.to_owned(),
-                    client_id: client_id.to_owned(),
-                    client_secret: Secret::new(secret),
+                Some(ClientCredentials::client_secret(
+                    tenant,
+                    client_id,
+                    Secret::new(secret),
                     authority_host,
-                })
+                ))
             }
             (client_id, secret, tenant) => {
                 let missing = [
@@ -146,7 +190,7 @@ impl D365Config {
 }
 
 /// Refuses `http://` for a host that is not this machine.
-fn require_tls_off_loopback(key: &str, url: &Url) -> Result<(), ConfigError> {
+pub(super) fn require_tls_off_loopback(key: &str, url: &Url) -> Result<(), ConfigError> {
     if url.scheme() == "https" {
         return Ok(());
     }

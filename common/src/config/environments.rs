@@ -20,13 +20,30 @@
 //! tenant_id = "00000000-0000-0000-0000-000000000001"
 //! client_id = "22222222-2222-2222-2222-222222222222"
 //! client_secret_env = "D365FO_UAT_CLIENT_SECRET"
+//!
+//! [environments.aks]
+//! base_url = "https://contoso-aks.operations.dynamics.com"
+//! credential = "workload_identity"   # tenant and client from AZURE_TENANT_ID, AZURE_CLIENT_ID
+//! on_behalf_of = "preferred"          # signed-in users call D365FO as themselves
 //! ```
+//!
+//! `credential` picks the application identity (see
+//! [`super::credentials`]): `client_secret` (the default when
+//! `client_secret_env` is set), `certificate` (`certificate_path`),
+//! `workload_identity` (`federated_token_file`, default
+//! `AZURE_FEDERATED_TOKEN_FILE`), `managed_identity` (`client_id` for a
+//! user-assigned one) or `azure_cli`. `on_behalf_of` (`off`, `preferred`,
+//! `required`; default `off`) says whether a signed-in user's calls reach
+//! D365FO as that user, and what happens to callers without a user token.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{ConfigError, D365Config, D365Settings};
+use super::{
+    ClientCredentials, ConfigError, D365Config, D365Settings,
+    credentials::{self, CredentialKeys, CredentialKind, OnBehalfOf},
+};
 
 /// The file's setting name, as an operator spells it.
 pub const KEY: &str = "D365MCP_ENVIRONMENTS_FILE (--environments-file)";
@@ -56,6 +73,10 @@ struct Entry {
     client_id: Option<String>,
     client_secret_env: Option<String>,
     authority_host: Option<String>,
+    credential: Option<String>,
+    certificate_path: Option<String>,
+    federated_token_file: Option<String>,
+    on_behalf_of: Option<String>,
 }
 
 /// Checks an environment's name: letters, digits, `-`, `_` or `.`.
@@ -75,8 +96,9 @@ pub fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// Parses the environments file `text`; `secret` looks up the environment
-/// variables that `client_secret_env` names.
+/// Parses the environments file `text`; `secret` looks up environment
+/// variables: those `client_secret_env` names, and workload identity's
+/// `AZURE_*` defaults.
 pub fn parse(
     text: &str,
     secret: impl Fn(&str) -> Option<String>,
@@ -105,16 +127,48 @@ pub fn parse(
                     },
                 )?),
             };
+        let keys = CredentialKeys {
+            credential: entry.credential.clone(),
+            client_secret: client_secret.clone(),
+            certificate_path: entry.certificate_path.clone(),
+            federated_token_file: entry.federated_token_file.clone(),
+        };
+        let kind = credentials::kind(&keys, &at, &secret)?;
         let settings = D365Settings {
             base_url: Some(entry.base_url.clone()),
-            client_id: entry.client_id.clone(),
+            client_id: entry.client_id.clone().filter(|_| kind.is_none()),
             client_secret,
-            tenant_id: entry.tenant_id.clone(),
+            tenant_id: entry.tenant_id.clone().filter(|_| kind.is_none()),
             authority_host: entry.authority_host.clone(),
         };
-        let config = D365Config::from_settings(name, &settings)
+        let mut config = D365Config::from_settings(name, &settings)
             .map_err(|e| ConfigError::new(at("*"), format!("{}: {}", e.key, e.reason)))?
             .ok_or_else(|| ConfigError::new(at("base_url"), "is required"))?;
+        if let Some(kind) = kind {
+            config.credentials = Some(other_kind(&config, entry, kind, &at, &secret)?);
+        }
+        if let Some(raw) = &entry.on_behalf_of {
+            let policy = OnBehalfOf::parse(&at("on_behalf_of"), raw)?;
+            match &mut config.credentials {
+                _ if !policy.is_on() => {}
+                Some(c) if c.kind.authenticates_client() => c.on_behalf_of = policy,
+                Some(c) => {
+                    return Err(ConfigError::new(
+                        at("on_behalf_of"),
+                        format!(
+                            "needs a credential that authenticates the application to Entra ID                              (client_secret, certificate or workload_identity), not `{}`",
+                            c.kind.name()
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(ConfigError::new(
+                        at("on_behalf_of"),
+                        "needs the application's credentials (tenant_id, client_id and a                          credential): the exchange is made by the application",
+                    ));
+                }
+            }
+        }
         all.push(config);
     }
     let default = match file.default {
@@ -140,6 +194,66 @@ pub fn parse(
         }
     };
     Ok(Environments { all, default })
+}
+
+/// The credentials of a kind other than a client secret.
+fn other_kind(
+    config: &D365Config,
+    entry: &Entry,
+    kind: CredentialKind,
+    at: &dyn Fn(&str) -> String,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClientCredentials, ConfigError> {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let workload = matches!(kind, CredentialKind::WorkloadIdentity(_));
+    let needs_app = matches!(
+        kind,
+        CredentialKind::Certificate(_) | CredentialKind::WorkloadIdentity(_)
+    );
+    // A workload identity's pod carries its tenant and client ids.
+    let (tenant, client) = (
+        given(&entry.tenant_id)
+            .or_else(|| workload.then(|| given(&var("AZURE_TENANT_ID"))).flatten()),
+        given(&entry.client_id)
+            .or_else(|| workload.then(|| given(&var("AZURE_CLIENT_ID"))).flatten()),
+    );
+    for (value, key, default) in [
+        (&tenant, "tenant_id", "AZURE_TENANT_ID"),
+        (&client, "client_id", "AZURE_CLIENT_ID"),
+    ] {
+        if needs_app && value.is_none() {
+            let also = if workload {
+                format!(" (nor is {default})")
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::new(
+                at(key),
+                format!("is required with credential = \"{}\"{also}", kind.name()),
+            ));
+        }
+    }
+    let authority_host = match given(&entry.authority_host) {
+        Some(raw) => super::parse_base_url(&at("authority_host"), &raw)?,
+        None => url::Url::parse(D365Config::DEFAULT_AUTHORITY).map_err(|e| {
+            ConfigError::new(at("authority_host"), format!("built-in default: {e}"))
+        })?,
+    };
+    // Tokens are sent; never in clear text off this machine.
+    super::d365::require_tls_off_loopback(&at("base_url"), &config.base_url)?;
+    super::d365::require_tls_off_loopback(&at("authority_host"), &authority_host)?;
+    Ok(ClientCredentials {
+        tenant_id: tenant.unwrap_or_default(),
+        client_id: client.unwrap_or_default(),
+        kind,
+        authority_host,
+        on_behalf_of: OnBehalfOf::Off,
+    })
 }
 
 fn names(all: &[D365Config]) -> String {
@@ -178,7 +292,12 @@ mod tests {
         assert_eq!(names, ["prod", "sim"]);
         let prod = &envs.all[0];
         assert_eq!(
-            prod.credentials.as_ref().unwrap().client_secret.expose(),
+            prod.credentials
+                .as_ref()
+                .unwrap()
+                .secret()
+                .unwrap()
+                .expose(),
             "s3cret"
         );
         assert!(envs.all[1].credentials.is_none());
@@ -212,5 +331,88 @@ mod tests {
         let plain = "[environments.a]\nbase_url = \"http://contoso.example\"\ntenant_id = \"t\"\n\
                      client_id = \"c\"\nclient_secret_env = \"PROD_SECRET\"\n";
         assert!(err(plain).contains("environments.a"));
+    }
+
+    #[test]
+    fn credential_kinds_and_on_behalf_of() {
+        let pod = |var: &str| match var {
+            "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/token".to_owned()),
+            "AZURE_TENANT_ID" => Some("t".to_owned()),
+            "AZURE_CLIENT_ID" => Some("c".to_owned()),
+            other => secrets(other),
+        };
+        let envs = parse(
+            r#"
+            default = "aks"
+            [environments.aks]
+            base_url = "https://contoso.operations.dynamics.com"
+            credential = "workload_identity"
+            on_behalf_of = "required"
+            [environments.cert]
+            base_url = "https://contoso.operations.dynamics.com"
+            tenant_id = "t"
+            client_id = "c"
+            credential = "certificate"
+            certificate_path = "/etc/d365/app.pem"
+            on_behalf_of = "preferred"
+            [environments.mi]
+            base_url = "https://contoso.operations.dynamics.com"
+            credential = "managed_identity"
+            [environments.secret]
+            base_url = "https://contoso.operations.dynamics.com"
+            tenant_id = "t"
+            client_id = "c"
+            client_secret_env = "PROD_SECRET"
+            "#,
+            pod,
+        )
+        .unwrap();
+        let creds = |i: usize| envs.all[i].credentials.clone().unwrap();
+        assert_eq!(
+            creds(0).kind,
+            CredentialKind::WorkloadIdentity("/var/run/secrets/token".into())
+        );
+        assert_eq!(
+            (creds(0).tenant_id.as_str(), creds(0).client_id.as_str()),
+            ("t", "c")
+        );
+        assert_eq!(creds(0).on_behalf_of, OnBehalfOf::Required);
+        assert_eq!(
+            creds(1).kind,
+            CredentialKind::Certificate("/etc/d365/app.pem".into())
+        );
+        assert_eq!(creds(1).on_behalf_of, OnBehalfOf::Preferred);
+        assert_eq!(creds(2).kind, CredentialKind::ManagedIdentity);
+        assert_eq!(creds(3).on_behalf_of, OnBehalfOf::Off);
+        assert_eq!(creds(3).secret().map(|s| s.expose()), Some("s3cret"));
+    }
+
+    #[test]
+    fn credential_mistakes_name_the_key() {
+        let err = |text: &str| parse(text, secrets).unwrap_err().key;
+        let base = "[environments.a]\nbase_url = \"https://x.example\"\n";
+        assert_eq!(
+            err(&format!("{base}on_behalf_of = \"preferred\"\n")),
+            format!("{KEY}: environments.a.on_behalf_of")
+        );
+        assert_eq!(
+            err(&format!(
+                "{base}credential = \"managed_identity\"\non_behalf_of = \"required\"\n"
+            )),
+            format!("{KEY}: environments.a.on_behalf_of")
+        );
+        assert_eq!(
+            err(&format!("{base}on_behalf_of = \"always\"\n")),
+            format!("{KEY}: environments.a.on_behalf_of")
+        );
+        assert_eq!(
+            err(&format!(
+                "{base}credential = \"certificate\"\ncertificate_path = \"/c.pem\"\n"
+            )),
+            format!("{KEY}: environments.a.tenant_id")
+        );
+        let plain = "[environments.a]\nbase_url = \"http://contoso.example\"\n\
+                     credential = \"azure_cli\"\n";
+        assert_eq!(err(plain), format!("{KEY}: environments.a.base_url"));
     }
 }

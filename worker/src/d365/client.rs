@@ -15,6 +15,11 @@
 //!
 //! With a [`Breaker`], every request asks it first and tells it afterwards
 //! what the exchange said about the environment's health ([`Health`]).
+//!
+//! Whose token a request carries is decided per request from the call's
+//! [`obo::Caller`] (a task-local the executor sets): with on-behalf-of on
+//! for the environment, a signed-in user's own token and the user's own
+//! throttle window (`super::identity`); otherwise the application's.
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,7 +31,7 @@ use url::Url;
 
 pub use super::request::{Answer, Body, Request};
 use super::{
-    auth::TokenProvider,
+    auth::{TokenProvider, obo},
     breaker::{Breaker, BreakerCounters, Health},
     errors,
     retry::{Attempts, Deadline, Idempotency, RetryPolicy},
@@ -52,7 +57,13 @@ pub struct D365Client {
     request_timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: usize,
-    throttle: Option<ThrottleGate>,
+    throttle: Option<Arc<ThrottleGate>>,
+    /// The store of the throttle windows, for users' gates.
+    throttle_store: Option<common::store::SharedStore>,
+    /// Signed-in users' own identities, when the environment uses them.
+    obo: Option<obo::OnBehalfOf>,
+    /// Users' throttle gates, made on demand (`super::identity`).
+    user_gates: super::identity::UserGates,
     breaker: Option<Breaker>,
 }
 
@@ -89,8 +100,23 @@ impl D365Client {
             retry: RetryPolicy::default(),
             max_body_bytes: MAX_BODY_BYTES,
             throttle: None,
+            throttle_store: None,
+            obo: None,
+            user_gates: super::identity::UserGates::default(),
             breaker: None,
         }
+    }
+
+    /// The same client, calling D365FO as the signed-in user of each call
+    /// that has one, as `obo`'s policy says (see [`obo`]).
+    pub fn with_on_behalf_of(mut self, obo: Option<obo::OnBehalfOf>) -> Self {
+        self.obo = obo;
+        self
+    }
+
+    /// Refuses `caller` when this environment requires a signed-in user.
+    pub fn admit(&self, caller: &obo::Caller) -> Result<(), WorkerError> {
+        self.obo.as_ref().map_or(Ok(()), |obo| obo.admit(caller))
     }
 
     /// The same client, reading bodies of at most `bytes` (tests use a small
@@ -108,12 +134,13 @@ impl D365Client {
             .credentials
             .as_ref()
             .map_or("anonymous", |c| c.client_id.as_str());
-        self.throttle = Some(ThrottleGate::new(
-            store,
+        self.throttle = Some(Arc::new(ThrottleGate::new(
+            store.clone(),
             &self.config.name,
             self.config.base_url.as_str(),
             identity,
-        ));
+        )));
+        self.throttle_store = Some(store);
         self
     }
 
@@ -223,15 +250,40 @@ impl D365Client {
         // never retried.
         super::odata::check_url_length(request.url)
             .map_err(|reason| WorkerError::invalid_args("the D365FO request", reason))?;
+        let who = self.identity()?;
+        let result = self.request_as(&request, &who).await;
+        result.map_err(|error| who.explain(error))
+    }
+
+    /// Whose token and throttle window this task's requests use.
+    fn identity(&self) -> Result<super::identity::Identity<'_>, WorkerError> {
+        super::identity::Identity::of(
+            &self.auth,
+            self.throttle.as_ref(),
+            self.obo.as_ref(),
+            &self.user_gates,
+            self.throttle_store
+                .as_ref()
+                .map(|store| (store, &self.config)),
+        )
+    }
+
+    /// [`Self::request`] as `who`.
+    async fn request_as(
+        &self,
+        request: &Request<'_>,
+        who: &super::identity::Identity<'_>,
+    ) -> Result<Answer, WorkerError> {
+        let request = *request;
         let mut attempts = Attempts::default();
         // A 401 is answered once with a new token (see `renews_token`).
         let mut token_renewed = false;
         loop {
-            if let Some(gate) = &self.throttle {
+            if let Some(gate) = who.gate() {
                 gate.wait(request.deadline).await?;
             }
             let mut sent = Sent::NotSent;
-            let error = match self.send_traced(&request, &mut sent).await {
+            let error = match self.send_traced(&request, who.tokens(), &mut sent).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
@@ -240,11 +292,11 @@ impl D365Client {
                 WorkerError::Throttled {
                     retry_after: Some(wait),
                 },
-            ) = (&self.throttle, &error)
+            ) = (who.gate(), &error)
             {
                 gate.close_for(*wait).await;
             }
-            let wait = if request.retry && !token_renewed && self.renews_token(&error) {
+            let wait = if request.retry && !token_renewed && renews_token(who.tokens(), &error) {
                 token_renewed = true;
                 Some(Duration::ZERO)
             } else {
@@ -285,23 +337,12 @@ impl D365Client {
         }
     }
 
-    /// Whether `error` is answered by sending again with a new token: a 401
-    /// to a request that carried one, which `exchange` has already dropped
-    /// from the cache. Writes too: a 401 means the request was not applied
-    /// (RFC 9110, section 15.5.2, which also lets the client repeat it with
-    /// new credentials). A token revoked or rotated before it expires is
-    /// the case this covers; a second 401, on a token fresh from Entra ID,
-    /// says the fault is elsewhere (the app's D365FO user mapping) and is
-    /// returned as `upstream_auth`.
-    fn renews_token(&self, error: &WorkerError) -> bool {
-        matches!(error, WorkerError::UpstreamAuth { status: 401, .. }) && self.auth.sends_tokens()
-    }
-
     /// [`Self::send_once`] in a span of its own, whose id the request
     /// carries to D365FO as its `traceparent` (`super::trace`).
     async fn send_traced(
         &self,
         call: &Request<'_>,
+        auth: &TokenProvider,
         sent: &mut Sent,
     ) -> Result<Answer, WorkerError> {
         let planned = common::trace::plan(None);
@@ -310,7 +351,7 @@ impl D365Client {
         // The context goes down as a parameter, not a task-local scope: one
         // scope less to enter and leave on every poll of every request.
         let result = self
-            .send_once(call, sent, &context)
+            .send_once(call, auth, sent, &context)
             .instrument(span.clone())
             .await;
         super::trace::finish(&span, *sent, &result);
@@ -322,15 +363,16 @@ impl D365Client {
     async fn send_once(
         &self,
         call: &Request<'_>,
+        auth: &TokenProvider,
         sent: &mut Sent,
         trace: &common::trace::SpanContext,
     ) -> Result<Answer, WorkerError> {
         let mut health = Health::Unknown;
         let Some(breaker) = &self.breaker else {
-            return self.exchange(call, &mut health, sent, trace).await;
+            return self.exchange(call, auth, &mut health, sent, trace).await;
         };
         let permit = breaker.admit().await?;
-        let result = self.exchange(call, &mut health, sent, trace).await;
+        let result = self.exchange(call, auth, &mut health, sent, trace).await;
         breaker.record(permit, health).await;
         result
     }
@@ -341,6 +383,7 @@ impl D365Client {
     async fn exchange(
         &self,
         call: &Request<'_>,
+        auth: &TokenProvider,
         health: &mut Health,
         sent: &mut Sent,
         trace: &common::trace::SpanContext,
@@ -355,10 +398,10 @@ impl D365Client {
         // timeout below must count from the moment the request leaves, or a
         // write could still be in flight when the call's deadline passes.
         let token = match deadline.instant() {
-            Some(at) => tokio::time::timeout_at(at, self.auth.token())
+            Some(at) => tokio::time::timeout_at(at, auth.token())
                 .await
                 .map_err(|_| not_sent(write, " while a token was fetched"))??,
-            None => self.auth.token().await?,
+            None => auth.token().await?,
         };
         if deadline.is_past() {
             return Err(not_sent(write, ""));
@@ -416,7 +459,7 @@ impl D365Client {
         if let (401, Some(token)) = (status, &token) {
             // Revoked or rotated before it expired: whoever sends next
             // (this request's retry, or another call) fetches a new one.
-            self.auth.invalidate(token);
+            auth.invalidate(token);
         }
         *health = Health::of_status(status);
         *sent = Sent::Answered(status);
@@ -488,6 +531,19 @@ impl D365Client {
             body,
         })
     }
+}
+
+/// Whether `error` is answered by sending again with a new token: a 401
+/// to a request that carried one, which `exchange` has already dropped
+/// from the cache. Writes too: a 401 means the request was not applied
+/// (RFC 9110, section 15.5.2, which also lets the client repeat it with
+/// new credentials). A token revoked or rotated before it expires is
+/// the case this covers; a second 401, on a token fresh from Entra ID,
+/// says the fault is elsewhere (the app's D365FO user mapping) and is
+/// returned as `upstream_auth` (a user's: `D365Client::request` explains
+/// it as the user's account).
+fn renews_token(auth: &TokenProvider, error: &WorkerError) -> bool {
+    matches!(error, WorkerError::UpstreamAuth { status: 401, .. }) && auth.sends_tokens()
 }
 
 /// Whether a write answered `status` was refused without being run: the

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod breaker;
 pub mod client;
 pub mod errors;
+mod identity;
 mod listener;
 pub mod location;
 pub mod odata;

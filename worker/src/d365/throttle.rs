@@ -100,6 +100,8 @@ struct Shared {
     background: std::sync::atomic::AtomicBool,
     /// The subscription to the channel and its task.
     listener: super::listener::Listener,
+    /// Whether the gate subscribes at all ([`ThrottleGate::polling`]).
+    subscribes: bool,
 }
 
 #[derive(Default)]
@@ -181,6 +183,25 @@ impl ThrottleGate {
     /// The gate of the environment named `environment` at `base_url` as
     /// `identity` (the client id, or `anonymous` when no token is sent).
     pub fn new(store: SharedStore, environment: &str, base_url: &str, identity: &str) -> Self {
+        Self::build(store, environment, base_url, identity, true)
+    }
+
+    /// A gate that reads the store (every [`REFRESH_INTERVAL`] at most) but
+    /// keeps no subscription: a Redis subscription is a connection of its
+    /// own, too many for one gate per signed-in user (on-behalf-of), so
+    /// another worker's window reaches a user's gate up to one interval
+    /// late. Its own 429s it learns at once, and still announces.
+    pub fn polling(store: SharedStore, environment: &str, base_url: &str, identity: &str) -> Self {
+        Self::build(store, environment, base_url, identity, false)
+    }
+
+    fn build(
+        store: SharedStore,
+        environment: &str,
+        base_url: &str,
+        identity: &str,
+        subscribes: bool,
+    ) -> Self {
         Self {
             store,
             shared: Arc::new(Shared {
@@ -190,6 +211,7 @@ impl ThrottleGate {
                 refreshing: tokio::sync::Mutex::new(()),
                 background: std::sync::atomic::AtomicBool::new(false),
                 listener: super::listener::Listener::default(),
+                subscribes,
             }),
         }
     }
@@ -293,10 +315,11 @@ impl ThrottleGate {
 /// once; called from async code only (it spawns on the current runtime).
 async fn refresh(store: &SharedStore, shared: &Arc<Shared>) -> Option<u64> {
     let weak = Arc::downgrade(shared);
-    let listening = shared
-        .listener
-        .ensure(store, CHANNEL, "throttle", |messages| apply(messages, weak))
-        .await;
+    let listening = !shared.subscribes
+        || shared
+            .listener
+            .ensure(store, CHANNEL, "throttle", |messages| apply(messages, weak))
+            .await;
     let read = if listening {
         read(store, &shared.key).await
     } else {

@@ -163,12 +163,12 @@ impl Setup {
             .add_root_certificate(reqwest::Certificate::from_der(&cert).unwrap())
             .build()
             .unwrap();
-        let credentials = ClientCredentials {
-            tenant_id: TENANT.into(),
-            client_id: "client".into(),
-            client_secret: Secret::new("s3cret"),
-            authority_host: Url::parse(&authority).unwrap(),
-        };
+        let credentials = ClientCredentials::client_secret(
+            TENANT,
+            "client",
+            Secret::new("s3cret"),
+            Url::parse(&authority).unwrap(),
+        );
         let scope = format!("{base}.default");
         let auth = TokenProvider::client_credentials(&credentials, scope, &http).unwrap();
         let config = D365Config {

@@ -55,12 +55,12 @@ pub fn worker(base: &Url) -> Arc<Worker> {
 
 pub fn with_credentials(base: &Url) -> Arc<Worker> {
     let mut config = config(base);
-    config.environments[0].credentials = Some(ClientCredentials {
-        tenant_id: "00000000-0000-0000-0000-000000000001".into(),
-        client_id: "client".into(),
-        client_secret: Secret::new("s3cret"),
-        authority_host: base.clone(),
-    });
+    config.environments[0].credentials = Some(ClientCredentials::client_secret(
+        "00000000-0000-0000-0000-000000000001",
+        "client",
+        Secret::new("s3cret"),
+        base.clone(),
+    ));
     Arc::new(Worker::standalone(config).unwrap())
 }
 

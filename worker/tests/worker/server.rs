@@ -91,12 +91,12 @@ fn two_environments(base: &url::Url) -> Worker {
     let prod = D365Config {
         name: "prod".into(),
         base_url: url::Url::parse("https://contoso.operations.dynamics.com").unwrap(),
-        credentials: Some(ClientCredentials {
-            tenant_id: "tenant-1".into(),
-            client_id: "client-1".into(),
-            client_secret: Secret::new("hunter2-do-not-show"),
-            authority_host: url::Url::parse("https://login.microsoftonline.com").unwrap(),
-        }),
+        credentials: Some(ClientCredentials::client_secret(
+            "tenant-1",
+            "client-1",
+            Secret::new("hunter2-do-not-show"),
+            url::Url::parse("https://login.microsoftonline.com").unwrap(),
+        )),
     };
     let local = config(base).environments.remove(0);
     let config = WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), local.clone())

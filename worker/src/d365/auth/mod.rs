@@ -32,26 +32,33 @@
 //! pool), so each fetch makes a fresh one, whose cache is empty: the cache
 //! here is the only one, and a fetch always asks Entra ID.
 //!
+
 //! `azure_identity` insists on an `https` authority host. A local simulator's
 //! token endpoint is plain `http`, so for that case the same client-credentials
-//! request is made directly (it is one form POST). Tokens never reach a log:
-//! [`Token`] has no `Debug`.
+//! request is made directly (it is one form POST, [`entra`]). Tokens never
+//! reach a log: [`Token`] has no `Debug`.
+//!
+//! # Layout
+//!
+//! - [`app`]: the application identity of each credential kind (client
+//!   secret, certificate, workload identity, managed identity, Azure CLI),
+//!   each made afresh for every fetch.
+//! - [`entra`]: the token endpoint's form POST (client credentials and
+//!   on-behalf-of), bounded in time and size, and Entra's error body mapped
+//!   to an error naming its AADSTS code.
+//! - [`assertion`]: the client assertion a certificate signs.
+//! - [`obo`]: the signed-in user's own identity, through the on-behalf-of
+//!   exchange: who is calling ([`obo::Caller`]), the per-user token cache.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+pub mod app;
+pub mod assertion;
+pub mod entra;
+pub mod obo;
 
-use azure_core::{
-    cloud::{CloudConfiguration, CustomConfiguration},
-    credentials::{Secret, TokenCredential},
-    http::{ClientOptions, Transport},
-};
-use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+use std::{sync::Arc, time::Duration};
+
 use common::config::ClientCredentials;
-use serde::Deserialize;
 use tokio::time::Instant;
-use url::Url;
 
 use crate::error::WorkerError;
 
@@ -70,6 +77,11 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Token(Arc<str>);
 
 impl Token {
+    /// A token with the text `access_token`.
+    pub(crate) fn new(access_token: &str) -> Self {
+        Self(access_token.into())
+    }
+
     /// The `Authorization` header value.
     pub fn header_value(&self) -> String {
         format!("Bearer {}", self.0)
@@ -87,39 +99,16 @@ struct Cached {
     refresh_at: Instant,
 }
 
+/// Where a provider's tokens come from.
 enum Source {
-    /// Entra ID through `azure_identity`.
-    Azure(EntraApp),
-    /// Client credentials against a plain-HTTP token endpoint (a simulator).
-    Direct {
-        http: reqwest::Client,
-        endpoint: Url,
-        client_id: String,
-        secret: common::config::Secret,
+    /// The environment's application identity.
+    App(Box<app::AppSource>),
+    /// One signed-in user, through the on-behalf-of exchange of their
+    /// token (held in memory only, never logged).
+    User {
+        endpoint: Arc<entra::Endpoint>,
+        assertion: common::config::Secret,
     },
-}
-
-/// What a [`ClientSecretCredential`] is made of: each fetch makes its own
-/// (see the module docs).
-struct EntraApp {
-    tenant_id: String,
-    client_id: String,
-    secret: common::config::Secret,
-    options: ClientOptions,
-}
-
-impl EntraApp {
-    /// A new credential, with an empty cache of its own.
-    fn credential(&self) -> azure_core::Result<Arc<ClientSecretCredential>> {
-        ClientSecretCredential::new(
-            &self.tenant_id,
-            self.client_id.clone(),
-            Secret::new(self.secret.expose().to_owned()),
-            Some(ClientSecretCredentialOptions {
-                client_options: self.options.clone(),
-            }),
-        )
-    }
 }
 
 /// Supplies tokens for one environment, or none when it needs none.
@@ -157,38 +146,25 @@ impl TokenProvider {
         scope: String,
         http: &reqwest::Client,
     ) -> Result<Self, WorkerError> {
-        let authority = credentials.authority_host.as_str().trim_end_matches('/');
-        let source = if credentials.authority_host.scheme() == "https" {
-            let mut cloud = CustomConfiguration::default();
-            cloud.authority_host = authority.to_owned();
-            let app = EntraApp {
-                tenant_id: credentials.tenant_id.clone(),
-                client_id: credentials.client_id.clone(),
-                secret: credentials.client_secret.clone(),
-                options: ClientOptions {
-                    transport: Some(Transport::new(Arc::new(http.clone()))),
-                    cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
-                    ..ClientOptions::default()
-                },
-            };
-            // Made once here so that bad settings fail at start-up.
-            app.credential()
-                .map_err(|e| WorkerError::Setup(format!("Entra ID client credentials: {e}")))?;
-            Source::Azure(app)
-        } else {
-            let endpoint = Url::parse(&format!(
-                "{authority}/{}/oauth2/v2.0/token",
-                credentials.tenant_id
-            ))
-            .map_err(|e| WorkerError::Setup(format!("token endpoint: {e}")))?;
-            Source::Direct {
-                http: http.clone(),
-                endpoint,
-                client_id: credentials.client_id.clone(),
-                secret: credentials.client_secret.clone(),
-            }
+        let source = app::AppSource::new(credentials, http)?;
+        Ok(Self::with_source(
+            Some(Source::App(Box::new(source))),
+            scope,
+        ))
+    }
+
+    /// A provider for one signed-in user, exchanging `assertion` (the
+    /// user's access token) at `endpoint` for tokens of `scope`.
+    pub(crate) fn on_behalf_of(
+        endpoint: Arc<entra::Endpoint>,
+        assertion: &str,
+        scope: String,
+    ) -> Self {
+        let source = Source::User {
+            endpoint,
+            assertion: common::config::Secret::new(assertion),
         };
-        Ok(Self::with_source(Some(source), scope))
+        Self::with_source(Some(source), scope)
     }
 
     /// Whether requests carry a token: only then can a 401 be answered by
@@ -265,80 +241,12 @@ fn refresh_at(now: Instant, lifetime: Duration) -> Instant {
 
 async fn fetch(source: &Source, scope: &str) -> Result<(Token, Duration), WorkerError> {
     match source {
-        Source::Azure(app) => {
-            let access = app
-                .credential()
-                .map_err(|e| WorkerError::Token(e.to_string()))?
-                .get_token(&[scope], None)
-                .await
-                .map_err(|e| WorkerError::Token(e.to_string()))?;
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let expires = u64::try_from(access.expires_on.unix_timestamp()).unwrap_or(0);
-            let lifetime = Duration::from_secs(expires.saturating_sub(now));
-            Ok((Token(access.token.secret().into()), lifetime))
-        }
-        Source::Direct {
-            http,
+        Source::App(app) => app.fetch(scope).await,
+        Source::User {
             endpoint,
-            client_id,
-            secret,
-        } => fetch_direct(http, endpoint, client_id, secret, scope).await,
+            assertion,
+        } => endpoint.on_behalf_of(assertion.expose(), scope).await,
     }
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
-}
-
-async fn fetch_direct(
-    http: &reqwest::Client,
-    endpoint: &Url,
-    client_id: &str,
-    secret: &common::config::Secret,
-    scope: &str,
-) -> Result<(Token, Duration), WorkerError> {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", client_id)
-        .append_pair("client_secret", secret.expose())
-        .append_pair("scope", scope)
-        .finish();
-    let response = http
-        .post(endpoint.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| WorkerError::Token(format!("{endpoint}: {e}")))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| WorkerError::Token(format!("{endpoint}: {e}")))?;
-    if !status.is_success() {
-        #[derive(Deserialize)]
-        struct EntraError {
-            #[serde(default)]
-            error: String,
-            #[serde(default)]
-            error_description: String,
-        }
-        let why = serde_json::from_str::<EntraError>(&text)
-            .map(|e| format!("{}: {}", e.error, e.error_description))
-            .unwrap_or_else(|_| format!("HTTP {status}"));
-        return Err(WorkerError::Token(why));
-    }
-    let parsed: TokenResponse = serde_json::from_str(&text)
-        .map_err(|e| WorkerError::Token(format!("unreadable token response: {e}")))?;
-    Ok((
-        Token(parsed.access_token.into()),
-        Duration::from_secs(parsed.expires_in),
-    ))
 }
 
 #[cfg(test)]
@@ -346,12 +254,12 @@ mod tests {
     use super::*;
 
     fn credentials(authority: &str) -> ClientCredentials {
-        ClientCredentials {
-            tenant_id: "00000000-0000-0000-0000-000000000001".into(),
-            client_id: "client".into(),
-            client_secret: common::config::Secret::new("s3cret"),
-            authority_host: Url::parse(authority).unwrap(),
-        }
+        ClientCredentials::client_secret(
+            "00000000-0000-0000-0000-000000000001",
+            "client",
+            common::config::Secret::new("s3cret"),
+            url::Url::parse(authority).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -364,15 +272,21 @@ mod tests {
             &http,
         )
         .unwrap();
-        assert!(matches!(azure.source, Some(Source::Azure(_))));
+        assert!(matches!(
+            azure.source,
+            Some(Source::App(ref app)) if matches!(**app, app::AppSource::Azure(_))
+        ));
         let direct =
             TokenProvider::client_credentials(&credentials("http://127.0.0.1:1/"), scope, &http)
                 .unwrap();
-        let Some(Source::Direct { endpoint, .. }) = &direct.source else {
+        let Some(Source::App(app)) = &direct.source else {
+            panic!("expected the application's source");
+        };
+        let app::AppSource::Direct(endpoint) = app.as_ref() else {
             panic!("expected the direct source for an http authority");
         };
         assert_eq!(
-            endpoint.as_str(),
+            endpoint.url().as_str(),
             "http://127.0.0.1:1/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token"
         );
         assert!(TokenProvider::none().token().await.unwrap().is_none());
