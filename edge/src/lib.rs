@@ -18,7 +18,9 @@
 //!   each (environment info, entity schema).
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
-//! - `auth`: API keys → the [`Principal`] of each request.
+//! - `auth`: API keys and OAuth access tokens → the [`Principal`] of each
+//!   request; the edge as a protected resource (metadata, challenges, the
+//!   write scope of a tool call).
 //! - `legacy`: the 2024-11-05 HTTP+SSE transport (`GET /sse`,
 //!   `POST /message`); a POST on any edge reaches the stream's edge.
 //! - `listen`: `subscriptions/listen` — resource updates after a D365FO

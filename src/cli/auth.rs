@@ -1,13 +1,14 @@
 //! Who may call an edge: the flags `dev` and `edge` share, so that both
-//! read the API keys file, refuse a keyless non-loopback address, and
-//! throttle failed authentication the same way.
+//! read the API keys file and the OAuth settings, refuse a non-loopback
+//! address that checks no one, and throttle failed authentication the same
+//! way.
 
 use std::net::SocketAddr;
 
 use clap::Args;
-use common::config::{self, ConfigError, EdgeConfig, FailureLimit, exposure};
+use common::config::{self, ConfigError, EdgeConfig, FailureLimit, OAuthSettings, exposure};
 
-/// API keys and how failed authentication is throttled.
+/// API keys, OAuth access tokens, and how failed authentication is throttled.
 #[derive(Clone, Args)]
 pub struct AuthArgs {
     /// TOML file of accepted API keys (SHA-256 digests, principal names,
@@ -26,6 +27,32 @@ pub struct AuthArgs {
     /// The window of --auth-failure-limit, started by an address's first failure.
     #[arg(long, env = "D365MCP_AUTH_FAILURE_WINDOW", default_value = "1m")]
     pub auth_failure_window: String,
+    /// Accept OAuth access tokens of this issuer, exactly as tokens carry
+    /// it in `iss` (Entra ID: https://login.microsoftonline.com/{tenant}/v2.0).
+    /// Off without it.
+    #[arg(long, env = "D365MCP_OAUTH_ISSUER")]
+    pub oauth_issuer: Option<String>,
+    /// This server's resource identifier, published in its metadata (Entra
+    /// ID: the Application ID URI, also its scopes' prefix); https.
+    #[arg(long, env = "D365MCP_OAUTH_RESOURCE")]
+    pub oauth_resource: Option<String>,
+    /// Accepted token audiences, comma-separated (default: the resource;
+    /// Entra ID v2 tokens carry the application's client id).
+    #[arg(long, env = "D365MCP_OAUTH_AUDIENCES")]
+    pub oauth_audiences: Option<String>,
+    /// The issuer's key set, when not from its
+    /// /.well-known/openid-configuration.
+    #[arg(long, env = "D365MCP_OAUTH_JWKS_URL")]
+    pub oauth_jwks_url: Option<String>,
+    /// The tenant every token of the issuer belongs to.
+    #[arg(long, env = "D365MCP_OAUTH_TENANT")]
+    pub oauth_tenant: Option<String>,
+    /// The scope (or app role) that gives the tools that change nothing.
+    #[arg(long, env = "D365MCP_OAUTH_READ_SCOPE")]
+    pub oauth_read_scope: Option<String>,
+    /// The scope (or app role) that gives every tool.
+    #[arg(long, env = "D365MCP_OAUTH_WRITE_SCOPE")]
+    pub oauth_write_scope: Option<String>,
 }
 
 impl AuthArgs {
@@ -40,12 +67,26 @@ impl AuthArgs {
         let window =
             config::parse_duration(exposure::FAILURE_WINDOW_KEY, &self.auth_failure_window)?;
         config.auth_failures = FailureLimit::new(self.auth_failure_limit, window)?;
-        exposure::check(config.listen, &config.api_keys, self.allow_anonymous)
+        config.oauth = config::OAuthConfig::from_settings(&OAuthSettings {
+            issuer: self.oauth_issuer.clone(),
+            resource: self.oauth_resource.clone(),
+            audiences: self.oauth_audiences.clone(),
+            jwks_url: self.oauth_jwks_url.clone(),
+            tenant: self.oauth_tenant.clone(),
+            read_scope: self.oauth_read_scope.clone(),
+            write_scope: self.oauth_write_scope.clone(),
+        })?;
+        if let Some(oauth) = &config.oauth {
+            oauth.check_policy(&config.policy)?;
+        }
+        // Tokens are checked too: an edge with OAuth on serves no one anonymously.
+        let checks_someone = self.allow_anonymous || config.oauth.is_some();
+        exposure::check(config.listen, &config.api_keys, checks_someone)
     }
 
     /// Warns, once at start, about an edge serving every caller as anonymous.
     pub fn warn_if_open(config: &EdgeConfig, bound: SocketAddr) {
-        if !config.api_keys.is_empty() {
+        if !config.api_keys.is_empty() || config.oauth.is_some() {
             return;
         }
         if bound.ip().is_loopback() {

@@ -3,6 +3,7 @@
 mod auth;
 mod limits;
 mod metrics;
+mod oauth;
 mod prompts;
 mod resources;
 mod retries;

@@ -1,0 +1,284 @@
+//! OAuth access tokens at the edge: the protected resource metadata, the
+//! 401 and 403 challenges, and what reaches the worker — against a stand-in
+//! issuer of the test's own (`auth::testing`).
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    http::{HeaderValue, Request, StatusCode},
+};
+use common::{ErrorCode, catalogue::names, config::ApiKey, proto};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+use super::support::{ScriptedWorker, messages, meta, post, state_with};
+use crate::{
+    EdgeState, app,
+    auth::testing::{Issuer, PRIVATE_A, RESOURCE, mint},
+};
+
+const METADATA_URL: &str = "https://mcp.test/.well-known/oauth-protected-resource/mcp";
+
+/// An edge accepting `issuer`'s tokens and the API key `k-123`, whose
+/// worker echoes the principal and the user assertion it was handed.
+fn edge(issuer: &Issuer) -> EdgeState {
+    let worker = ScriptedWorker(|request: &proto::CallToolRequest| {
+        let principal = request.principal.clone().unwrap_or_default();
+        let echo = json!({
+            "tenant": request.tenant, "subject": principal.subject,
+            "issuer": principal.issuer, "scopes": principal.scopes,
+            "assertion": request.user_assertion,
+        });
+        proto::ToolResult {
+            outcome: Some(proto::tool_result::Outcome::Output(proto::ToolOutput {
+                content_json: json!([{"type": "text", "text": "ok"}]).to_string(),
+                structured_content_json: echo.to_string(),
+                is_error: false,
+            })),
+        }
+    });
+    let state = state_with(worker);
+    let mut config = (*state.config).clone();
+    config.oauth = Some(issuer.config());
+    config.api_keys = vec![ApiKey {
+        name: "erp-team".into(),
+        tenant: "contoso".into(),
+        sha256: Sha256::digest(b"k-123").into(),
+    }];
+    EdgeState {
+        config: Arc::new(config),
+        ..state
+    }
+}
+
+fn call(tool: &str, credential: Option<&str>) -> Request<Body> {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": tool, "arguments": {}, "_meta": meta()
+    }});
+    let mut request = post(&body.to_string(), "tools/call", Some(tool));
+    if let Some(credential) = credential {
+        let value = HeaderValue::from_str(&format!("Bearer {credential}")).unwrap();
+        request.headers_mut().insert("authorization", value);
+    }
+    request
+}
+
+fn challenge(response: &axum::response::Response) -> String {
+    response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_metadata_is_public_cacheable_and_names_the_issuer() {
+    let issuer = Issuer::start().await;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        // A Host no allowed-hosts list holds: discovery is not behind it.
+        let request = Request::get(path)
+            .header("host", "mcp.test")
+            .body(Body::empty())
+            .unwrap();
+        let response = app(edge(&issuer)).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age")
+        );
+        let body = messages(response).await.pop().unwrap();
+        assert_eq!(body["resource"], RESOURCE);
+        assert_eq!(body["authorization_servers"], json!([issuer.url]));
+        assert_eq!(body["bearer_methods_supported"], json!(["header"]));
+        assert_eq!(
+            body["scopes_supported"],
+            json!([
+                format!("{RESOURCE}/mcp.read"),
+                format!("{RESOURCE}/mcp.write")
+            ])
+        );
+    }
+    // With OAuth off there is nothing to discover.
+    let off = Request::get("/.well-known/oauth-protected-resource")
+        .body(Body::empty())
+        .unwrap();
+    let response = app(super::support::state()).oneshot(off).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn no_token_or_a_bad_one_gets_a_401_pointing_at_the_metadata() {
+    let issuer = Issuer::start().await;
+    let response = app(edge(&issuer))
+        .oneshot(call(names::TEST_CONNECTION, None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge(&response),
+        format!("Bearer resource_metadata=\"{METADATA_URL}\"")
+    );
+    let body = messages(response).await.pop().unwrap();
+    assert_eq!(
+        body["error"]["code"],
+        ErrorCode::Unauthenticated.jsonrpc_code()
+    );
+
+    let mut expired = issuer.claims("mcp.read");
+    expired["exp"] = json!(jsonwebtoken::get_current_timestamp() - 600);
+    let response = app(edge(&issuer))
+        .oneshot(call(
+            names::TEST_CONNECTION,
+            Some(&mint(PRIVATE_A, "a", &expired)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let said = challenge(&response);
+    assert!(
+        said.contains(&format!("resource_metadata=\"{METADATA_URL}\"")),
+        "{said}"
+    );
+    assert!(said.contains("error=\"invalid_token\""), "{said}");
+    assert!(
+        said.contains("error_description=\"the access token has expired\""),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_token_calls_as_its_user_and_hands_the_worker_the_token() {
+    let issuer = Issuer::start().await;
+    let token = mint(PRIVATE_A, "a", &issuer.claims("mcp.read"));
+    let response = app(edge(&issuer))
+        .oneshot(call(names::TEST_CONNECTION, Some(&token)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let echo = &messages(response).await.pop().unwrap()["result"]["structuredContent"];
+    assert_eq!(echo["subject"], "user-oid-1");
+    assert_eq!(echo["tenant"], "contoso");
+    assert_eq!(echo["issuer"], format!("jwt:{}", issuer.url));
+    assert_eq!(echo["scopes"], json!(["mcp.read"]));
+    assert_eq!(echo["assertion"], token.as_str());
+}
+
+#[tokio::test]
+async fn an_app_only_token_and_an_api_key_hand_the_worker_no_assertion() {
+    let issuer = Issuer::start().await;
+    let mut claims = issuer.claims("");
+    claims.as_object_mut().unwrap().remove("scp");
+    claims["roles"] = json!(["mcp.write"]);
+    for credential in [mint(PRIVATE_A, "a", &claims), "k-123".to_owned()] {
+        let response = app(edge(&issuer))
+            .oneshot(call(names::TEST_CONNECTION, Some(&credential)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let echo = &messages(response).await.pop().unwrap()["result"]["structuredContent"];
+        assert_eq!(echo["assertion"], "", "{echo}");
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_token_gets_403_insufficient_scope_for_a_write_tool() {
+    let issuer = Issuer::start().await;
+    let token = mint(PRIVATE_A, "a", &issuer.claims("mcp.read"));
+    let response = app(edge(&issuer))
+        .oneshot(call(names::CREATE_ENTITY_RECORD, Some(&token)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let said = challenge(&response);
+    assert!(
+        said.starts_with(&format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{RESOURCE}/mcp.write\""
+        )),
+        "{said}"
+    );
+    let body = messages(response).await.pop().unwrap();
+    assert_eq!(body["id"], 7, "answers the request");
+    assert_eq!(
+        body["error"]["code"],
+        ErrorCode::PermissionDenied.jsonrpc_code()
+    );
+    // A token with neither scope gets nothing at all.
+    let none = mint(PRIVATE_A, "a", &issuer.claims("User.Read"));
+    let response = app(edge(&issuer))
+        .oneshot(call(names::TEST_CONNECTION, Some(&none)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(challenge(&response).contains(&format!("scope=\"{RESOURCE}/mcp.read\"")));
+}
+
+#[tokio::test]
+async fn a_session_follows_its_user_across_refreshed_tokens_and_no_one_else() {
+    let issuer = Issuer::start().await;
+    let app = app(edge(&issuer));
+    let first = mint(PRIVATE_A, "a", &issuer.claims("mcp.read"));
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}
+    }});
+    let request = |token: &str, body: &Value, session: Option<&str>| {
+        let mut builder = Request::post("/mcp")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(session) = session {
+            builder = builder
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        builder.body(Body::from(body.to_string())).unwrap()
+    };
+    let response = app
+        .clone()
+        .oneshot(request(&first, &init, None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    // The same user's next token: a new jti (and here more scope).
+    let refreshed = mint(PRIVATE_A, "a", &issuer.claims("mcp.read mcp.write"));
+    assert_ne!(refreshed, first);
+    let response = app
+        .clone()
+        .oneshot(request(&refreshed, &ping, Some(&session)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "same user, same session");
+    let mut other = issuer.claims("mcp.read mcp.write");
+    other["oid"] = json!("user-oid-2");
+    let response = app
+        .clone()
+        .oneshot(request(
+            &mint(PRIVATE_A, "a", &other),
+            &ping,
+            Some(&session),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "another user's session"
+    );
+    let response = app
+        .oneshot(request("k-123", &ping, Some(&session)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "nor a key's");
+}
