@@ -18,6 +18,7 @@ mod metadata_labels;
 mod metadata_stubs;
 mod metadata_tools;
 mod metrics;
+mod on_behalf_of;
 mod server;
 mod simulator;
 mod throttle;
