@@ -121,6 +121,14 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The subject of `user`'s tokens.
+    pub fn of(user: &super::SimUser) -> Self {
+        Self {
+            oid: user.object_id.clone(),
+            upn: user.upn.clone(),
+        }
+    }
+
     fn name(&self) -> String {
         self.upn.split('@').next().unwrap_or(&self.upn).to_owned()
     }

@@ -78,10 +78,7 @@ pub fn check(
     let user = config
         .user_by_oid(&claims.oid)
         .ok_or_else(|| EntraError::unknown_user(&upn, tenant))?;
-    Ok(Subject {
-        oid: user.object_id.clone(),
-        upn: user.upn.clone(),
-    })
+    Ok(Subject::of(user))
 }
 
 /// The signature, and nothing else: the time and audience are checked
@@ -111,10 +108,7 @@ mod tests {
 
     fn alice(config: &AuthConfig) -> Subject {
         let user = config.user("alice@contoso.com").unwrap();
-        Subject {
-            oid: user.object_id.clone(),
-            upn: user.upn.clone(),
-        }
+        Subject::of(user)
     }
 
     fn token(config: &AuthConfig, target: &Target<'_>, user: Option<&Subject>, now: u64) -> String {

@@ -198,10 +198,7 @@ impl Issuer {
             return Err(EntraError::bad_credentials());
         }
         let target = resolve(&self.config, scope, tenant)?;
-        let subject = Subject {
-            oid: user.object_id.clone(),
-            upn: user.upn.clone(),
-        };
+        let subject = Subject::of(user);
         let client = Client {
             id: &client.client_id,
             confidential: form.client_secret.is_some(),

@@ -90,10 +90,7 @@ pub async fn token(
         authority: &authority,
         now: minted_at,
     };
-    let subject = Subject {
-        oid: user.object_id.clone(),
-        upn: user.upn.clone(),
-    };
+    let subject = Subject::of(user);
     let tenant = &config.tenant_id;
     let granted = config
         .client(&client_id)

@@ -10,7 +10,7 @@ use sim::auth::{
 use crate::support::Sim;
 
 /// A simulator whose D365FO endpoints need tokens in `mode`.
-async fn sim(mode: AuthMode) -> Sim {
+pub async fn sim(mode: AuthMode) -> Sim {
     Sim::start(SimConfig {
         auth: AuthConfig {
             mode,
@@ -21,7 +21,7 @@ async fn sim(mode: AuthMode) -> Sim {
     .await
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
+pub fn form(pairs: &[(&str, &str)]) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     pairs
         .iter()
@@ -31,7 +31,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 /// POSTs a token request; the status and the JSON body.
-async fn request_token(sim: &Sim, tenant: &str, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
+pub async fn request_token(sim: &Sim, tenant: &str, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = sim
         .http
         .post(sim.url(&format!("/{tenant}/oauth2/v2.0/token")))

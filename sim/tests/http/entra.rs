@@ -5,9 +5,8 @@
 use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sim::SimConfig;
 use sim::auth::{
-    AuthConfig, AuthMode, Claims, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID,
+    AuthMode, Claims, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID,
     DEFAULT_USER_PASSWORD, V2Claims,
 };
 
@@ -16,36 +15,27 @@ use crate::support::Sim;
 const OBO: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 async fn required() -> Sim {
-    Sim::start(SimConfig {
-        auth: AuthConfig {
-            mode: AuthMode::Required,
-            ..AuthConfig::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
-        .collect::<Vec<_>>()
-        .join("&")
+    crate::auth::sim(AuthMode::Required).await
 }
 
 async fn post_token(sim: &Sim, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
-    let res = sim
-        .http
-        .post(sim.url(&format!("/{DEFAULT_TENANT_ID}/oauth2/v2.0/token")))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(pairs))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap())
+    crate::auth::request_token(sim, DEFAULT_TENANT_ID, pairs).await
+}
+
+/// An app-only token for the edge's API.
+async fn app_only_token(sim: &Sim) -> String {
+    let (status, body) = post_token(
+        sim,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("scope", "api://d365mcp/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// A user's token for the edge's API, by the password grant.
@@ -148,20 +138,8 @@ async fn discovery_and_jwks_validate_the_tokens_issued() {
     assert_eq!(claims.azp, DEFAULT_CLIENT_ID);
 
     // An app-only token for the same API: roles, no scp.
-    let (status, body) = post_token(
-        &sim,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-            ("scope", "api://d365mcp/.default"),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let app: V2Claims =
-        jsonwebtoken::dangerous::insecure_decode_claims(body["access_token"].as_str().unwrap())
-            .unwrap();
+        jsonwebtoken::dangerous::insecure_decode_claims(&app_only_token(&sim).await).unwrap();
     assert!(app.scp.is_none());
     assert_eq!(app.roles, Some(vec!["mcp.tools".to_owned()]));
 
@@ -229,17 +207,7 @@ async fn on_behalf_of_refuses_as_entra_does() {
         .await
         .unwrap();
     let expired = expired["access_token"].as_str().unwrap();
-    let (_, app_only) = post_token(
-        &sim,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-            ("scope", "api://d365mcp/.default"),
-        ],
-    )
-    .await;
-    let app_only = app_only["access_token"].as_str().unwrap();
+    let app_only = app_only_token(&sim).await;
     // A D365FO token is not for this client: its audience is D365FO.
     let for_d365 = d365_token(&sim, "bob@contoso.com").await;
     let cases = [
@@ -252,7 +220,13 @@ async fn on_behalf_of_refuses_as_entra_does() {
             50027,
         ),
         (expired, DEFAULT_CLIENT_SECRET, 400, "invalid_grant", 500133),
-        (app_only, DEFAULT_CLIENT_SECRET, 400, "invalid_grant", 50013),
+        (
+            &app_only,
+            DEFAULT_CLIENT_SECRET,
+            400,
+            "invalid_grant",
+            50013,
+        ),
         (
             &for_d365,
             DEFAULT_CLIENT_SECRET,
