@@ -341,4 +341,22 @@ mod tests {
         let local = settings("http://127.0.0.1:9000/t/v2.0", "http://localhost:8080/mcp");
         assert!(OAuthConfig::from_settings(&local).unwrap().is_some());
     }
+
+    #[test]
+    fn a_tenant_policy_is_refused_while_it_names_keys_only() {
+        let config = OAuthConfig::from_settings(&settings(ENTRA, "https://r.example.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.check_policy(&Policy::default()), Ok(()));
+        let file = crate::config::auth::parse_file(
+            "[tenants.contoso]\n[keys.app]\n\
+             sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n\
+             tenant = \"contoso\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.check_policy(&file.policy).unwrap_err().key,
+            ISSUER_KEY
+        );
+    }
 }

@@ -282,3 +282,90 @@ async fn a_session_follows_its_user_across_refreshed_tokens_and_no_one_else() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "nor a key's");
 }
+
+#[tokio::test]
+async fn metrics_need_a_key_not_a_token() {
+    let issuer = Issuer::start().await;
+    let token = mint(PRIVATE_A, "a", &issuer.claims("mcp.read mcp.write"));
+    for (credential, status) in [
+        (token.as_str(), StatusCode::FORBIDDEN),
+        ("k-123", StatusCode::OK),
+    ] {
+        let request = Request::get("/metrics")
+            .header("authorization", format!("Bearer {credential}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = app(edge(&issuer)).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status);
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_stream_is_its_users_and_a_post_needs_the_write_scope_to_write() {
+    use http_body_util::BodyExt as _;
+
+    let issuer = Issuer::start().await;
+    let app = app(edge(&issuer));
+    let token = |oid: &str, scp: &str| {
+        let mut claims = issuer.claims(scp);
+        claims["oid"] = json!(oid);
+        mint(PRIVATE_A, "a", &claims)
+    };
+    let open = Request::get("/sse")
+        .header("host", "127.0.0.1")
+        .header("accept", "text/event-stream")
+        .header(
+            "authorization",
+            format!("Bearer {}", token("u1", "mcp.read")),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(open).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body();
+    let mut seen = String::new();
+    while !seen.contains("sessionId=") || !seen.ends_with("\n\n") {
+        let frame = stream.frame().await.unwrap().unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    let endpoint = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let post = |credential: String, body: Value| {
+        Request::post(endpoint.as_str())
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {credential}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    // The same user, a refreshed token: accepted.
+    let response = app
+        .clone()
+        .oneshot(post(token("u1", "mcp.read"), ping.clone()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // Another user: not their stream.
+    let response = app
+        .clone()
+        .oneshot(post(token("u2", "mcp.read mcp.write"), ping))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // A write without the write scope: refused before it reaches the stream.
+    let write = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": names::CREATE_ENTITY_RECORD, "arguments": {}}});
+    let response = app
+        .oneshot(post(token("u1", "mcp.read"), write))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(challenge(&response).contains("insufficient_scope"));
+}
