@@ -175,14 +175,18 @@ impl OAuthConfig {
         format!("{}/{name}", self.resource.trim_end_matches('/'))
     }
 
-    /// Refuses a tenant policy: it names API keys, and a token's subject is
-    /// none of them, so every token call would be refused by it.
+    /// Refuses a tenant policy without a table for the tokens' tenant: a
+    /// token's caller is no key, so its tenant's table is all it has.
     pub fn check_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
-        if policy.is_configured() {
+        if policy.is_configured() && !policy.has_tenant(&self.tenant) {
             return Err(ConfigError::new(
-                ISSUER_KEY,
-                "the API keys file configures a tenant policy ([tenants.*] or rules on keys), \
-                 which does not apply to OAuth callers yet; use OAuth without a tenant policy",
+                TENANT_KEY,
+                format!(
+                    "the API keys file configures a tenant policy but no [tenants.{}] table; \
+                     OAuth callers get that table's rules, so add one (an empty table allows \
+                     everything)",
+                    self.tenant
+                ),
             ));
         }
         Ok(())
@@ -343,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tenant_policy_is_refused_while_it_names_keys_only() {
+    fn a_tenant_policy_needs_a_table_for_the_tokens_tenant() {
         let config = OAuthConfig::from_settings(&settings(ENTRA, "https://r.example.com"))
             .unwrap()
             .unwrap();
@@ -356,7 +360,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             config.check_policy(&file.policy).unwrap_err().key,
-            ISSUER_KEY
+            TENANT_KEY
         );
+        let contoso = OAuthConfig {
+            tenant: "contoso".into(),
+            ..config
+        };
+        assert_eq!(contoso.check_policy(&file.policy), Ok(()));
     }
 }

@@ -22,6 +22,10 @@
 //! policies existed. Once one is configured, every key's tenant needs a
 //! table (an empty one allows everything), so that no tenant is left open
 //! by omission. The edge and the worker both check the same [`Policy`].
+//!
+//! A caller that is no key — an OAuth user or application, whose subject
+//! the edge vouched for (`super::oauth`) — gets its tenant's table as it
+//! stands: never an operator, and refused when the tenant has no table.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -183,6 +187,8 @@ pub struct KeyEntry {
 pub struct Policy {
     /// Per principal; empty when no policy is configured.
     keys: BTreeMap<String, KeyRules>,
+    /// Per tenant, for callers that are no key.
+    tenants: BTreeMap<String, KeyRules>,
     configured: bool,
 }
 
@@ -251,10 +257,27 @@ impl Policy {
                 },
             );
         }
+        let tenants = tenant_rules
+            .into_iter()
+            .map(|(name, rules)| {
+                let own = KeyRules {
+                    tenant: name.clone(),
+                    operator: false,
+                    rules,
+                };
+                (name, own)
+            })
+            .collect();
         Ok(Self {
             keys,
+            tenants,
             configured: true,
         })
+    }
+
+    /// Whether `tenant` has a table (what a caller that is no key needs).
+    pub fn has_tenant(&self, tenant: &str) -> bool {
+        self.tenants.contains_key(tenant)
     }
 
     /// Whether a policy is configured (otherwise everything is allowed).
@@ -263,16 +286,21 @@ impl Policy {
     }
 
     fn of(&self, subject: &str, tenant: &str) -> Result<&KeyRules, Denied> {
-        self.keys
-            .get(subject)
-            .filter(|k| k.tenant == tenant)
-            .ok_or_else(|| {
-                Denied(format!(
-                    "`{}` of tenant `{}` is not a key of this cluster's policy",
-                    short(subject),
-                    short(tenant)
-                ))
-            })
+        let key = self.keys.get(subject);
+        let rules = match key {
+            Some(key) => Some(key).filter(|k| k.tenant == tenant),
+            // Not a key: a token's user or application, of its tenant (the
+            // anonymous caller of an edge without keys is no one's).
+            None if !subject.is_empty() && subject != "anonymous" => self.tenants.get(tenant),
+            None => None,
+        };
+        rules.ok_or_else(|| {
+            Denied(format!(
+                "`{}` of tenant `{}` is not a key of this cluster's policy",
+                short(subject),
+                short(tenant)
+            ))
+        })
     }
 
     /// Whether `subject` of `tenant` may call `tool` at all (on some
@@ -345,7 +373,11 @@ impl Policy {
             return Ok(());
         }
         let key = self.of(subject, tenant)?;
-        let who = format!("key `{subject}` (tenant `{tenant}`)");
+        let who = if self.keys.contains_key(subject) {
+            format!("key `{subject}` (tenant `{tenant}`)")
+        } else {
+            format!("`{}` (tenant `{tenant}`)", short(subject))
+        };
         if let Some(why) = tool_refusal(key, tool) {
             return Err(Denied(format!("{who} may not call {}: {why}", tool.name)));
         }

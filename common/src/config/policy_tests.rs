@@ -332,3 +332,59 @@ fn a_key_follows_only_the_environments_it_may_use() {
     assert!(!policy.may_follow("fabrikam-app", "contoso", Some("fabrikam")));
     assert!(Policy::default().may_follow("anyone", "any", None));
 }
+
+#[test]
+fn a_caller_that_is_no_key_gets_its_tenants_table_and_no_more() {
+    let policy = policy();
+    // An OAuth user of contoso: contoso's environments, never an operator.
+    let user = "6f0c3b4e-0000-4000-8000-000000000001";
+    assert!(
+        check(
+            user,
+            "contoso",
+            names::QUERY_ENTITIES,
+            "contoso-prod",
+            json!({})
+        )
+        .is_ok()
+    );
+    denied(
+        check(
+            user,
+            "contoso",
+            names::QUERY_ENTITIES,
+            "fabrikam",
+            json!({}),
+        ),
+        "may not use environment",
+    );
+    assert!(!policy.is_operator(user, "contoso"));
+    // fabrikam's table limits its users as it limits its keys.
+    assert!(!policy.lists(user, "fabrikam", tool(names::RUN_REPORT)));
+    // No table, no rules; a key keeps its own tenant; no subject is no one.
+    denied(
+        check(user, "nowhere", names::QUERY_ENTITIES, "x", json!({})),
+        "not a key",
+    );
+    denied(
+        check(
+            "contoso-app",
+            "fabrikam",
+            names::QUERY_ENTITIES,
+            "fabrikam",
+            json!({}),
+        ),
+        "not a key",
+    );
+    denied(
+        check(
+            "",
+            "contoso",
+            names::QUERY_ENTITIES,
+            "contoso-prod",
+            json!({}),
+        ),
+        "not a key",
+    );
+    assert!(policy.has_tenant("contoso") && !policy.has_tenant("nowhere"));
+}

@@ -213,13 +213,23 @@ impl Auth {
             return Ok(principal);
         }
         let bearer = headers.contains_key(header::AUTHORIZATION);
-        match &self.oauth {
-            Some(verifier) if bearer && token::looks_like_jwt(presented) => verifier
-                .verify(presented)
-                .await
-                .map_err(|rejected| Refused::Token(rejected, failures::key_hint(presented))),
-            _ => Err(wrong_key(presented)),
+        let Some(verifier) = self
+            .oauth
+            .as_ref()
+            .filter(|_| bearer && token::looks_like_jwt(presented))
+        else {
+            return Err(wrong_key(presented));
+        };
+        let refused = |rejected| Refused::Token(rejected, failures::key_hint(presented));
+        let principal = verifier.verify(presented).await.map_err(refused)?;
+        // The tenant policy knows a caller by its subject: a token's must
+        // never be read as a key's.
+        if self.keys.iter().any(|k| k.name == principal.subject) {
+            return Err(refused(token::Rejected::Invalid(
+                "the access token's subject is the name of an API key of this server".into(),
+            )));
         }
+        Ok(principal)
     }
 
     /// The answer to a refused token: 401 `invalid_token` (counted as a

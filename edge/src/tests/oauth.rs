@@ -28,6 +28,7 @@ fn edge(issuer: &Issuer) -> EdgeState {
         let principal = request.principal.clone().unwrap_or_default();
         let echo = json!({
             "tenant": request.tenant, "subject": principal.subject,
+            "environment": request.environment,
             "issuer": principal.issuer, "scopes": principal.scopes,
             "assertion": request.user_assertion,
         });
@@ -368,4 +369,52 @@ async fn a_legacy_stream_is_its_users_and_a_post_needs_the_write_scope_to_write(
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(challenge(&response).contains("insufficient_scope"));
+}
+
+#[tokio::test]
+async fn a_tokens_user_gets_its_tenants_policy_and_never_a_keys() {
+    let issuer = Issuer::start().await;
+    let mut state = edge(&issuer);
+    let mut config = (*state.config).clone();
+    config.policy = common::config::auth::parse_file(
+        "[tenants.contoso]\nenvironments = [\"contoso-prod\"]\n[keys.erp-team]\n\
+         sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n\
+         tenant = \"contoso\"\noperator = true\n",
+    )
+    .unwrap()
+    .policy;
+    state.config = Arc::new(config);
+    let token = mint(PRIVATE_A, "a", &issuer.claims("mcp.read"));
+    let response = app(state.clone())
+        .oneshot(call(names::TEST_CONNECTION, Some(&token)))
+        .await
+        .unwrap();
+    let message = messages(response).await.pop().unwrap();
+    let echo = &message["result"]["structuredContent"];
+    assert_eq!(echo["environment"], "contoso-prod", "{message}");
+    // The tenant's rules, not an operator key's, whatever the scope.
+    let writer = mint(PRIVATE_A, "a", &issuer.claims("mcp.read mcp.write"));
+    let response = app(state.clone())
+        .oneshot(call(names::RESET_PERFORMANCE_STATS, Some(&writer)))
+        .await
+        .unwrap();
+    let message = messages(response).await.pop().unwrap();
+    assert_eq!(
+        message["error"]["data"]["code"],
+        ErrorCode::PermissionDenied.as_str(),
+        "{message}"
+    );
+    let said = message["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("operator tool"), "{message}");
+    // A token whose subject is a key's name is no one.
+    let mut claims = issuer.claims("mcp.read");
+    claims["oid"] = json!("erp-team");
+    let response = app(state)
+        .oneshot(call(
+            names::TEST_CONNECTION,
+            Some(&mint(PRIVATE_A, "a", &claims)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
