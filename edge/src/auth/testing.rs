@@ -106,6 +106,16 @@ impl Issuer {
             "scp": scp, "jti": uuid::Uuid::new_v4().to_string(), "ver": "2.0",
         })
     }
+
+    /// The claims of a good app-only token with `roles`, no `scp`.
+    pub fn app_claims(&self, roles: &[&str]) -> Value {
+        let mut claims = self.claims("");
+        if let Some(map) = claims.as_object_mut() {
+            map.remove("scp");
+        }
+        claims["roles"] = json!(roles);
+        claims
+    }
 }
 
 /// `claims` signed with RS256 by `private` (a key of `test_keys`), naming `kid`.

@@ -35,9 +35,7 @@ async fn a_good_delegated_token_is_its_user_with_the_token_kept() {
 #[tokio::test]
 async fn an_app_only_token_has_its_roles_and_no_assertion() {
     let issuer = Issuer::start().await;
-    let mut claims = issuer.claims("");
-    claims.as_object_mut().unwrap().remove("scp");
-    claims["roles"] = json!(["mcp.read"]);
+    let mut claims = issuer.app_claims(&["mcp.read"]);
     claims["aud"] = json!(testing::RESOURCE);
     let principal = verifier(&issuer)
         .verify(&mint(PRIVATE_A, "a", &claims))

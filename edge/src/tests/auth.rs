@@ -1,41 +1,12 @@
 //! API keys: refused without one, and the principal reaches the worker.
 
-use std::sync::Arc;
-
 use axum::http::{HeaderValue, StatusCode};
 use common::ErrorCode;
-use common::{config::ApiKey, proto};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-use super::support::{ScriptedWorker, messages, meta, post, state_with};
-use crate::{EdgeState, app};
-
-fn keyed_state() -> EdgeState {
-    let worker = ScriptedWorker(|request: &proto::CallToolRequest| {
-        let principal = request.principal.clone().unwrap_or_default();
-        let echo = json!({"tenant": request.tenant, "subject": principal.subject});
-        proto::ToolResult {
-            outcome: Some(proto::tool_result::Outcome::Output(proto::ToolOutput {
-                content_json: json!([{"type": "text", "text": echo.to_string()}]).to_string(),
-                structured_content_json: echo.to_string(),
-                is_error: false,
-            })),
-        }
-    });
-    let state = state_with(worker);
-    let mut config = (*state.config).clone();
-    config.api_keys = vec![ApiKey {
-        name: "erp-team".into(),
-        tenant: "contoso".into(),
-        sha256: Sha256::digest(b"k-123").into(),
-    }];
-    EdgeState {
-        config: Arc::new(config),
-        ..state
-    }
-}
+use super::support::{keyed_state, messages, meta, post};
+use crate::app;
 
 fn call() -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {

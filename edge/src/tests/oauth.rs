@@ -8,12 +8,11 @@ use axum::{
     body::Body,
     http::{HeaderValue, Request, StatusCode},
 };
-use common::{ErrorCode, catalogue::names, config::ApiKey, proto};
+use common::{ErrorCode, catalogue::names};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-use super::support::{ScriptedWorker, messages, meta, post, state_with};
+use super::support::{keyed_state, messages, meta, post};
 use crate::{
     EdgeState, app,
     auth::testing::{Issuer, PRIVATE_A, RESOURCE, mint},
@@ -21,33 +20,12 @@ use crate::{
 
 const METADATA_URL: &str = "https://mcp.test/.well-known/oauth-protected-resource/mcp";
 
-/// An edge accepting `issuer`'s tokens and the API key `k-123`, whose
+/// An edge accepting `issuer`'s tokens beside the API key `k-123`, whose
 /// worker echoes the principal and the user assertion it was handed.
 fn edge(issuer: &Issuer) -> EdgeState {
-    let worker = ScriptedWorker(|request: &proto::CallToolRequest| {
-        let principal = request.principal.clone().unwrap_or_default();
-        let echo = json!({
-            "tenant": request.tenant, "subject": principal.subject,
-            "environment": request.environment,
-            "issuer": principal.issuer, "scopes": principal.scopes,
-            "assertion": request.user_assertion,
-        });
-        proto::ToolResult {
-            outcome: Some(proto::tool_result::Outcome::Output(proto::ToolOutput {
-                content_json: json!([{"type": "text", "text": "ok"}]).to_string(),
-                structured_content_json: echo.to_string(),
-                is_error: false,
-            })),
-        }
-    });
-    let state = state_with(worker);
+    let state = keyed_state();
     let mut config = (*state.config).clone();
     config.oauth = Some(issuer.config());
-    config.api_keys = vec![ApiKey {
-        name: "erp-team".into(),
-        tenant: "contoso".into(),
-        sha256: Sha256::digest(b"k-123").into(),
-    }];
     EdgeState {
         config: Arc::new(config),
         ..state
@@ -173,9 +151,7 @@ async fn a_delegated_token_calls_as_its_user_and_hands_the_worker_the_token() {
 #[tokio::test]
 async fn an_app_only_token_and_an_api_key_hand_the_worker_no_assertion() {
     let issuer = Issuer::start().await;
-    let mut claims = issuer.claims("");
-    claims.as_object_mut().unwrap().remove("scp");
-    claims["roles"] = json!(["mcp.write"]);
+    let claims = issuer.app_claims(&["mcp.write"]);
     for credential in [mint(PRIVATE_A, "a", &claims), "k-123".to_owned()] {
         let response = app(edge(&issuer))
             .oneshot(call(names::TEST_CONNECTION, Some(&credential)))

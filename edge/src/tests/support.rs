@@ -114,6 +114,39 @@ where
     }
 }
 
+/// Edge state accepting the API key `k-123` (`erp-team` of `contoso`),
+/// whose worker echoes what it was handed: tenant, environment, principal
+/// and user assertion.
+pub fn keyed_state() -> EdgeState {
+    let worker = ScriptedWorker(|request: &CallToolRequest| {
+        let principal = request.principal.clone().unwrap_or_default();
+        let echo = json!({
+            "tenant": request.tenant, "subject": principal.subject,
+            "environment": request.environment,
+            "issuer": principal.issuer, "scopes": principal.scopes,
+            "assertion": request.user_assertion,
+        });
+        proto::ToolResult {
+            outcome: Some(proto::tool_result::Outcome::Output(proto::ToolOutput {
+                content_json: json!([{"type": "text", "text": echo.to_string()}]).to_string(),
+                structured_content_json: echo.to_string(),
+                is_error: false,
+            })),
+        }
+    });
+    let state = state_with(worker);
+    let mut config = (*state.config).clone();
+    config.api_keys = vec![common::config::ApiKey {
+        name: "erp-team".into(),
+        tenant: "contoso".into(),
+        sha256: <sha2::Sha256 as sha2::Digest>::digest(b"k-123").into(),
+    }];
+    EdgeState {
+        config: Arc::new(config),
+        ..state
+    }
+}
+
 /// Edge state dispatching to `worker`.
 pub fn state_with(worker: impl ToolExecutor) -> EdgeState {
     let mut config = EdgeConfig::local("127.0.0.1:0".parse().unwrap());
