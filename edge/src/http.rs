@@ -233,11 +233,11 @@ pub fn app_with<H: Handler>(state: EdgeState) -> Router {
     // Public discovery: outside the Host/Origin check and authentication.
     let metadata = Router::new()
         .route(
-            crate::auth::resource::METADATA_PATHS[0],
+            crate::auth::resource::METADATA_PATH,
             get(crate::auth::resource::serve_metadata),
         )
         .route(
-            crate::auth::resource::METADATA_PATHS[1],
+            &format!("{}/{{*resource}}", crate::auth::resource::METADATA_PATH),
             get(crate::auth::resource::serve_metadata),
         )
         .with_state(Arc::clone(&auth));

@@ -22,12 +22,10 @@ use serde_json::{Value, json};
 
 use super::{Auth, Principal};
 
-/// The paths the metadata is served at: the well-known path alone, and
-/// with the MCP endpoint's path after it (RFC 9728 §3.1).
-pub const METADATA_PATHS: [&str; 2] = [
-    "/.well-known/oauth-protected-resource",
-    "/.well-known/oauth-protected-resource/mcp",
-];
+/// The well-known path of the metadata (RFC 9728 §3.1). It is served
+/// there alone, and followed by the MCP endpoint's path (`/mcp`) or the
+/// configured resource's path, where a client derives it from.
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// How long a client may cache the metadata.
 const CACHE_CONTROL: &str = "public, max-age=3600";
@@ -46,12 +44,22 @@ pub fn metadata(config: &OAuthConfig) -> Value {
     })
 }
 
-/// Answers a metadata request (404 when OAuth is off).
-pub async fn serve_metadata(State(auth): State<Arc<Auth>>) -> Response {
-    let Some(verifier) = &auth.oauth else {
+/// Answers a metadata request at [`METADATA_PATH`] and below it (404 when
+/// OAuth is off, or for a path that is neither `/mcp` nor the resource's).
+pub async fn serve_metadata(State(auth): State<Arc<Auth>>, uri: axum::http::Uri) -> Response {
+    let Some(config) = auth.oauth() else {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
-    let mut response = Json(metadata(verifier.config())).into_response();
+    let suffix = uri.path().strip_prefix(METADATA_PATH).unwrap_or_default();
+    let resource_path = config
+        .metadata_url()
+        .split_once(METADATA_PATH)
+        .map(|(_, path)| path.to_owned())
+        .unwrap_or_default();
+    if !matches!(suffix, "" | "/mcp") && suffix != resource_path {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    let mut response = Json(metadata(config)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,

@@ -83,6 +83,24 @@ async fn the_metadata_is_public_cacheable_and_names_the_issuer() {
             ])
         );
     }
+    // Below the well-known path: only the MCP endpoint's path and the
+    // resource's own.
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    let other = get("/.well-known/oauth-protected-resource/elsewhere");
+    let response = app(edge(&issuer)).oneshot(other).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let mut state = edge(&issuer);
+    let mut config = (*state.config).clone();
+    config.oauth = common::config::OAuthConfig::from_settings(&common::config::OAuthSettings {
+        issuer: Some(issuer.url.clone()),
+        resource: Some("https://mcp.test/d365mcp".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    state.config = Arc::new(config);
+    let own = get("/.well-known/oauth-protected-resource/d365mcp");
+    let response = app(state).oneshot(own).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     // With OAuth off there is nothing to discover.
     let off = Request::get("/.well-known/oauth-protected-resource")
         .body(Body::empty())
