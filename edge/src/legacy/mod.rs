@@ -95,4 +95,14 @@ impl Legacy {
     fn held_here(&self, session: &str) -> Option<(Principal, mpsc::Sender<ClientJsonRpcMessage>)> {
         self.local.lock().get(session).cloned()
     }
+
+    /// Keeps `caller` — the stream's owner, with a newer token perhaps — as
+    /// the principal the stream's next messages run as.
+    fn renew_owner(&self, session: &str, caller: &Principal) {
+        if let Some((owner, _)) = self.local.lock().get_mut(session)
+            && owner == caller
+        {
+            *owner = caller.clone();
+        }
+    }
 }

@@ -85,6 +85,7 @@ impl Legacy {
             if &owner != caller {
                 return unknown_session();
             }
+            self.renew_owner(session, caller);
             return match inbox.try_send(message) {
                 Ok(()) => StatusCode::ACCEPTED.into_response(),
                 Err(TrySendError::Full(_)) => busy("the session has too many messages waiting"),

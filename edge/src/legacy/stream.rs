@@ -60,11 +60,17 @@ pub async fn open_stream<H: Handler>(State(state): State<EdgeState>, request: Re
         .local
         .lock()
         .insert(session.clone(), (principal.clone(), inbox));
-    // Every message runs as the stream's principal, wherever it was posted.
+    // Every message runs as the stream's principal, wherever it was posted:
+    // as held here, with the latest token its user posted on this edge (a
+    // worker's on-behalf-of exchange needs one that has not expired).
     let marker = super::LegacySession(session.clone());
+    let (held, this) = (Arc::clone(&legacy), session.clone());
     let incoming = tokio_stream::wrappers::ReceiverStream::new(incoming).map(move |mut message| {
         let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.extensions.insert(principal.clone());
+        let owner = held
+            .held_here(&this)
+            .map_or_else(|| principal.clone(), |(p, _)| p);
+        parts.extensions.insert(owner);
         parts.extensions.insert(marker.clone());
         message.insert_extension(parts);
         message

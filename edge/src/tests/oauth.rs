@@ -295,8 +295,28 @@ async fn metrics_need_a_key_not_a_token() {
     }
 }
 
+/// Reads `stream`'s SSE events until the JSON-RPC message answering `id`.
+async fn answer(stream: &mut Body, id: i64) -> Value {
+    use http_body_util::BodyExt as _;
+    let mut seen = String::new();
+    loop {
+        let found = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|m| m["id"] == id);
+        if let Some(message) = found {
+            return message;
+        }
+        let frame = stream.frame().await.unwrap().unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_legacy_stream_is_its_users_and_a_post_needs_the_write_scope_to_write() {
+async fn a_legacy_stream_is_its_users_and_calls_with_their_latest_token() {
     use http_body_util::BodyExt as _;
 
     let issuer = Issuer::start().await;
@@ -331,36 +351,44 @@ async fn a_legacy_stream_is_its_users_and_a_post_needs_the_write_scope_to_write(
         .unwrap()
         .trim()
         .to_owned();
-    let post = |credential: String, body: Value| {
-        Request::post(endpoint.as_str())
+    let post = |credential: &str, body: Value| {
+        let request = Request::post(endpoint.as_str())
             .header("host", "127.0.0.1")
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {credential}"))
             .body(Body::from(body.to_string()))
-            .unwrap()
+            .unwrap();
+        app.clone().oneshot(request)
     };
-    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
-    // The same user, a refreshed token: accepted.
-    let response = app
-        .clone()
-        .oneshot(post(token("u1", "mcp.read"), ping.clone()))
-        .await
-        .unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}
+    }});
+    let response = post(&token("u1", "mcp.read"), init).await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
+    answer(&mut stream, 1).await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = post(&token("u1", "mcp.read"), initialized).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // The same user's refreshed token: its call hands the worker that token.
+    let latest = token("u1", "mcp.read");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": names::TEST_CONNECTION, "arguments": {}}});
+    let response = post(&latest, call.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let message = answer(&mut stream, 2).await;
+    let echo = &message["result"]["structuredContent"];
+    assert_eq!(echo["subject"], "u1", "{message}");
+    assert_eq!(echo["assertion"], latest.as_str(), "{message}");
     // Another user: not their stream.
-    let response = app
-        .clone()
-        .oneshot(post(token("u2", "mcp.read mcp.write"), ping))
+    let response = post(&token("u2", "mcp.read mcp.write"), call)
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // A write without the write scope: refused before it reaches the stream.
-    let write = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+    let write = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": {"name": names::CREATE_ENTITY_RECORD, "arguments": {}}});
-    let response = app
-        .oneshot(post(token("u1", "mcp.read"), write))
-        .await
-        .unwrap();
+    let response = post(&latest, write).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(challenge(&response).contains("insufficient_scope"));
 }
