@@ -255,6 +255,24 @@ async fn a_session_follows_its_user_across_refreshed_tokens_and_no_one_else() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "same user, same session");
+    // Its calls hand the worker the token they came with.
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = app
+        .clone()
+        .oneshot(request(&refreshed, &initialized, Some(&session)))
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": names::TEST_CONNECTION, "arguments": {}}});
+    let response = app
+        .clone()
+        .oneshot(request(&refreshed, &call, Some(&session)))
+        .await
+        .unwrap();
+    let message = messages(response).await.pop().unwrap();
+    let echo = &message["result"]["structuredContent"];
+    assert_eq!(echo["assertion"], refreshed.as_str(), "{message}");
     let mut other = issuer.claims("mcp.read mcp.write");
     other["oid"] = json!("user-oid-2");
     let response = app
