@@ -97,6 +97,12 @@ impl Deployment {
             .map(|s| format!("{RESOURCE}/{s}"))
             .collect::<Vec<_>>()
             .join(" ");
+        self.token_for(upn, &scope).await
+    }
+
+    /// A token signed in as `upn` for `scope`, as the simulator's admin
+    /// route issues it.
+    async fn token_for(&self, upn: &str, scope: &str) -> String {
         let answer: Value = reqwest::Client::new()
             .post(format!("{}/_sim/users/{upn}/token", self.sim.url()))
             .json(&json!({"scope": scope}))
@@ -230,20 +236,9 @@ async fn each_user_reaches_d365fo_as_themselves() {
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
 
     // A token for another audience is refused, never forwarded.
-    let foreign: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/_sim/users/alice@contoso.com/token",
-            deployment.sim.url()
-        ))
-        .json(&json!({"scope": format!("{}/.default", deployment.sim.url())}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let foreign = foreign["access_token"].as_str().unwrap();
-    let (status, challenge, body) = deployment.call(Some(foreign), CREATE, group("O6")).await;
+    let d365fo = format!("{}/.default", deployment.sim.url());
+    let foreign = deployment.token_for("alice@contoso.com", &d365fo).await;
+    let (status, challenge, body) = deployment.call(Some(&foreign), CREATE, group("O6")).await;
     assert_eq!(status, 401, "{body}");
     assert!(challenge.contains("invalid_token"), "{challenge}");
 }
