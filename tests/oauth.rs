@@ -9,7 +9,8 @@
 //! through; a token with only the read scope is refused a write tool at the
 //! edge (403 `insufficient_scope`); a call without a token gets the 401
 //! that points at the protected resource metadata. alice's D365FO token is
-//! exchanged once and reused.
+//! exchanged once and reused. The official Python SDK, in its default mode,
+//! calls with alice's token.
 
 // Tests fail loudly on anything unexpected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -59,7 +60,12 @@ async fn deploy() -> Deployment {
          client_secret_env = \"D365FO_SIM_SECRET\"\nauthority_host = \"{sim_url}\"\n\
          on_behalf_of = \"preferred\"\n"
     );
-    let path = std::env::temp_dir().join(format!("d365mcp-oauth-envs-{}.toml", std::process::id()));
+    // One file per deployment: the tests of this binary run at once.
+    let port = sim_url.rsplit(':').next().unwrap_or("0");
+    let path = std::env::temp_dir().join(format!(
+        "d365mcp-oauth-envs-{}-{port}.toml",
+        std::process::id()
+    ));
     std::fs::write(&path, environments).unwrap();
     let path = path.to_string_lossy().into_owned();
     let worker_args = [
@@ -241,4 +247,39 @@ async fn each_user_reaches_d365fo_as_themselves() {
     let (status, challenge, body) = deployment.call(Some(&foreign), CREATE, group("O6")).await;
     assert_eq!(status, 401, "{body}");
     assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+/// The official MCP Python SDK (target/py-clients, installed by
+/// scripts/test.sh) in its default mode, sending alice's token: the write
+/// reaches D365FO as her.
+#[tokio::test]
+async fn the_python_sdk_calls_as_the_signed_in_user() {
+    let deployment = deploy().await;
+    let alice = deployment
+        .token("alice@contoso.com", &["mcp.read", "mcp.write"])
+        .await;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/py-clients/bin/python");
+    let script = root.join("tests/clients/python_bearer.py");
+    let url = format!("{}/mcp", deployment.edge.url());
+    let args = [script.to_str().unwrap(), url.as_str(), alice.as_str()];
+    let output = support::run_bounded(
+        "python mcp 2.3.0 with a bearer token",
+        python.to_str().unwrap(),
+        &args,
+        std::time::Duration::from_secs(90),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary ({e}): {stdout}"));
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["created"], true, "{summary}");
+    let grants = deployment.grants().await;
+    assert!(
+        grants["on_behalf_of"].as_u64().unwrap_or(0) >= 1,
+        "{grants}"
+    );
 }
