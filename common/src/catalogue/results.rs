@@ -28,6 +28,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         tenant_id: None,
         client_id: None,
         client_secret: None,
+        credential: None,
+        on_behalf_of: None,
         authority_host: None,
     };
     let entra = server::AuthConfig {
@@ -35,6 +37,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         tenant_id: Some("t".into()),
         client_id: Some("c".into()),
         client_secret: Some("(set, redacted)".into()),
+        credential: Some("client_secret".into()),
+        on_behalf_of: Some("preferred".into()),
         authority_host: Some("https://login.microsoftonline.com".into()),
     };
     let mut samples = vec![

@@ -129,6 +129,14 @@ pub struct AuthConfig {
     // Only whether it is set, e.g. "(set, redacted)".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    // How the application proves who it is: client_secret, certificate,
+    // workload_identity, managed_identity or azure_cli.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    // Whether signed-in users call D365FO as themselves: off, preferred or
+    // required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     // The Entra authority host, with client credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority_host: Option<String>,

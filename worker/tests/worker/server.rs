@@ -122,6 +122,12 @@ async fn the_configuration_lists_environments_and_never_a_secret() {
         .collect();
     assert_eq!(names, [ENV, "prod"]);
     assert_eq!(config["environments"][1]["auth"]["client_id"], "client-1");
+    // Which credential, and whether users call as themselves: the default.
+    assert_eq!(
+        config["environments"][1]["auth"]["credential"],
+        "client_secret"
+    );
+    assert_eq!(config["environments"][1]["auth"]["on_behalf_of"], "off");
     let text = called.result.as_ref().unwrap().0.to_string();
     assert!(!text.contains("hunter2"), "{text}");
     assert!(!config.to_string().contains("hunter2"));

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{Context, Reply, args, unknown_tool};
 use crate::error::WorkerError;
+use common::config::{CredentialKind, OnBehalfOf};
 
 /// Runs one tool of this group.
 pub async fn run(
@@ -66,7 +67,17 @@ fn config(ctx: &Context<'_>) -> ConfigResult {
                     kind: "entra_client_credentials".into(),
                     tenant_id: Some(c.tenant_id.clone()),
                     client_id: Some(c.client_id.clone()),
-                    client_secret: Some("(set, redacted)".into()),
+                    client_secret: matches!(c.kind, CredentialKind::ClientSecret(_))
+                        .then(|| "(set, redacted)".into()),
+                    credential: Some(c.kind.name().into()),
+                    on_behalf_of: Some(
+                        match c.on_behalf_of {
+                            OnBehalfOf::Off => "off",
+                            OnBehalfOf::Preferred => "preferred",
+                            OnBehalfOf::Required => "required",
+                        }
+                        .into(),
+                    ),
                     authority_host: Some(
                         c.authority_host.as_str().trim_end_matches('/').to_owned(),
                     ),
@@ -76,6 +87,8 @@ fn config(ctx: &Context<'_>) -> ConfigResult {
                     tenant_id: None,
                     client_id: None,
                     client_secret: None,
+                    credential: None,
+                    on_behalf_of: None,
                     authority_host: None,
                 },
             };
