@@ -319,6 +319,34 @@ async fn a_reader_may_read_but_not_write() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
+    // Inside a `$batch` too: a reader's write fails its changeset with the
+    // same 403, and a lone write part is refused the same way.
+    let part = |id: u32| {
+        format!(
+            "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\
+             Content-ID: {id}\r\n\r\nPATCH {key} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n\
+             {{\"CreditLimit\": 2}}\r\n"
+        )
+    };
+    let payload = format!(
+        "--batch_r\r\nContent-Type: multipart/mixed; boundary=changeset_r\r\n\r\n\
+         --changeset_r\r\n{}--changeset_r--\r\n--batch_r\r\n{}--batch_r--\r\n",
+        part(1),
+        part(2)
+    );
+    let batch = sim
+        .http
+        .post(sim.url("/data/$batch"))
+        .bearer_auth(&bob)
+        .header("content-type", "multipart/mixed; boundary=batch_r")
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), StatusCode::OK);
+    let text = batch.text().await.unwrap();
+    assert_eq!(text.matches("HTTP/1.1 403").count(), 2, "{text}");
+    assert!(text.contains("not authorized to access table"), "{text}");
     // Actions are not writes: a reader may ask for the version.
     let version = sim
         .http

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request as HttpRequest, StatusCode, Uri, header,
 };
@@ -45,6 +45,7 @@ pub(super) use self::respond::Limits;
 use self::respond::write_part;
 use super::AppState;
 use crate::SimError;
+use crate::auth::bearer::{Principal, write_refusal};
 use crate::data::Tx;
 use crate::data::write::{DELETE_EXCEPTION, WRITE_EXCEPTION};
 use crate::error::ODATA_EXCEPTION;
@@ -77,10 +78,20 @@ fn malformed(message: String) -> SimError {
 /// `POST /data/$batch`.
 pub(super) async fn post(
     State(state): State<Arc<AppState>>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match run(&state, &headers, &body, &Limits::DEFAULT).await {
+    let principal = principal.map(|Extension(p)| p);
+    match run(
+        &state,
+        &headers,
+        &body,
+        &Limits::DEFAULT,
+        principal.as_ref(),
+    )
+    .await
+    {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -183,11 +194,15 @@ fn share(whole: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
+/// Runs a parsed batch. `principal` is who the batch's token acts as (none
+/// when tokens are not checked): its writes are refused as they would be
+/// alone, a reader's write failing its changeset.
 async fn run(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     body: &Bytes,
     limits: &Limits,
+    principal: Option<&Principal>,
 ) -> Result<Response, SimError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -201,14 +216,15 @@ async fn run(
         write::open_part(&mut out, &outer);
         match item {
             Item::Single(req) => {
-                let response = single(state, &router, headers, &req).await;
+                let response = single(state, &router, headers, &req, principal).await;
                 write_part(&mut out, req.id.as_deref(), response, limits).await?;
             }
             Item::Changeset(requests) => {
                 let inner = format!("changesetresponse_{}", uuid::Uuid::new_v4());
                 let (state, outer_headers) = (Arc::clone(state), headers.clone());
+                let principal = principal.cloned();
                 let done = tokio::task::spawn_blocking(move || {
-                    changeset(&state, &outer_headers, &requests)
+                    changeset(&state, &outer_headers, &requests, principal.as_ref())
                 })
                 .await
                 .unwrap_or_else(|e| {
@@ -250,6 +266,7 @@ fn changeset(
     state: &AppState,
     outer: &HeaderMap,
     requests: &[Part],
+    principal: Option<&Principal>,
 ) -> Result<Vec<Answer>, Box<Answer>> {
     let mut tx = Tx::changeset(&state.data);
     let mut created: HashMap<String, String> = HashMap::new();
@@ -257,6 +274,9 @@ fn changeset(
     for req in requests {
         let id = &req.id;
         let result = sub_request(outer, req, &created).and_then(|(method, uri, headers)| {
+            if let Some(refusal) = write_refusal(principal, uri.path()) {
+                return Err(refusal);
+            }
             super::write::execute(state, &mut tx, &method, &headers, &uri, &req.body)
         });
         match result {
@@ -304,6 +324,7 @@ async fn single(
     router: &axum::Router,
     outer: &HeaderMap,
     req: &Part,
+    principal: Option<&Principal>,
 ) -> Response {
     let (method, uri, headers) = match sub_request(outer, req, &HashMap::new()) {
         Ok(parts) => parts,
@@ -312,6 +333,9 @@ async fn single(
     let is_write = matches!(method, Method::PATCH | Method::PUT | Method::DELETE)
         || (method == Method::POST && super::write::names_a_set(state, &uri));
     if is_write {
+        if let Some(refusal) = write_refusal(principal, uri.path()) {
+            return refusal.into_response();
+        }
         let (state, body) = (Arc::clone(state), req.body.clone());
         return super::blocking(move || {
             let mut tx = Tx::single(&state.data);

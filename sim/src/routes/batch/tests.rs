@@ -61,6 +61,7 @@ async fn a_batch_inside_a_batch_is_refused_without_recursion() {
             &headers(&format!("b{levels}")),
             &nested(levels),
             &Limits::DEFAULT,
+            None,
         )
         .await
         .unwrap_err();
@@ -130,7 +131,9 @@ async fn an_oversized_part_is_a_500_part_not_an_empty_200() {
         response: 1 << 20,
     };
     let body = gets("/data/CustomersV3?$top=50", 1);
-    let response = run(&state, &headers("b"), &body, &limits).await.unwrap();
+    let response = run(&state, &headers("b"), &body, &limits, None)
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = text_of(response).await;
     assert!(
@@ -141,7 +144,12 @@ async fn an_oversized_part_is_a_500_part_not_an_empty_200() {
     assert!(!text.contains("HTTP/1.1 200"), "{text}");
     // A small part still fits.
     let body = gets("/data/CustomersV3?$top=1&$select=CustomerAccount", 1);
-    let text = text_of(run(&state, &headers("b"), &body, &limits).await.unwrap()).await;
+    let text = text_of(
+        run(&state, &headers("b"), &body, &limits, None)
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
 }
 
@@ -158,6 +166,7 @@ async fn a_batch_past_its_response_budget_fails_as_a_whole() {
             &headers("b"),
             &gets("/data/CustomersV3", 1),
             &limits,
+            None,
         )
         .await
         .unwrap(),
@@ -169,6 +178,7 @@ async fn a_batch_past_its_response_budget_fails_as_a_whole() {
         &headers("b"),
         &gets("/data/CustomersV3", 50),
         &limits,
+        None,
     )
     .await
     .unwrap_err();
