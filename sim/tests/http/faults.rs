@@ -358,7 +358,10 @@ async fn admin_api_validates_and_resets_to_start_up() {
 async fn an_abandoned_write_is_finished_only_in_finish_mode() {
     for finish_abandoned in [false, true] {
         let mut faults = FaultConfig::default();
-        faults.latency.fixed_ms = 400;
+        // Far longer than the caller's 100 ms patience, so a loaded machine
+        // (the full suite on two cores) cannot finish the write before the
+        // caller gives up.
+        faults.latency.fixed_ms = 2_000;
         let sim = Sim::start(SimConfig {
             faults,
             finish_abandoned,
@@ -400,9 +403,9 @@ async fn an_abandoned_write_is_finished_only_in_finish_mode() {
         if finish_abandoned {
             wait_for("the abandoned create is finished", present).await;
         } else {
-            // A window, not a wait: the create must not appear, and 1 s is
-            // well past the 400 ms it would have taken.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // A window, not a wait: the create must not appear, and 3 s is
+            // well past the 2 s it would have taken.
+            tokio::time::sleep(Duration::from_secs(3)).await;
             assert!(!present().await, "a dropped create was applied");
         }
     }
