@@ -16,8 +16,7 @@
 //!
 //! Tokens are RS256 with a `kid`, as Entra signs them, so the edge can
 //! validate the simulator's tokens against its JWKS exactly as it would
-//! Entra's. An RSA verification costs far more than an HMAC (tens of
-//! microseconds in a release build, about a millisecond in a debug one), so
+//! Entra's. An RSA verification costs far more than an HMAC, so
 //! `Required` mode remembers the tokens it verified (see [`bearer`]): a
 //! client reusing its token, as every client does for an hour, pays one
 //! hash-map lookup per request.
