@@ -105,6 +105,36 @@ pub struct D365Args {
     /// A TOML file naming several D365FO environments (see README); instead of the D365FO_* settings.
     #[arg(long = "environments-file", env = "D365MCP_ENVIRONMENTS_FILE")]
     pub environments_file: Option<String>,
+    /// Where the application's credentials come from: `environment` (the settings above) or `keyvault`.
+    #[arg(long = "d365fo-credential-source", env = "D365FO_CREDENTIAL_SOURCE")]
+    pub credential_source: Option<String>,
+    /// Azure Key Vault holding the credentials, e.g. https://contoso-d365.vault.azure.net.
+    #[arg(long = "d365fo-keyvault-url", env = "D365FO_KEYVAULT_URL")]
+    pub keyvault_url: Option<String>,
+    /// Name of the vault's secret holding the application (client) id.
+    #[arg(
+        long = "d365fo-keyvault-client-id-secret",
+        env = "D365FO_KEYVAULT_CLIENT_ID_SECRET"
+    )]
+    pub keyvault_client_id_secret: Option<String>,
+    /// Name of the vault's secret holding the client secret.
+    #[arg(
+        long = "d365fo-keyvault-client-secret-secret",
+        env = "D365FO_KEYVAULT_CLIENT_SECRET_SECRET"
+    )]
+    pub keyvault_client_secret_secret: Option<String>,
+    /// Name of the vault's secret holding the directory (tenant) id.
+    #[arg(
+        long = "d365fo-keyvault-tenant-id-secret",
+        env = "D365FO_KEYVAULT_TENANT_ID_SECRET"
+    )]
+    pub keyvault_tenant_id_secret: Option<String>,
+    /// Token audience of the vault; default from its host (https://vault.azure.net in Azure's public cloud).
+    #[arg(long = "d365fo-keyvault-audience", env = "D365FO_KEYVAULT_AUDIENCE")]
+    pub keyvault_audience: Option<String>,
+    /// Identity reading the vault: `managed_identity` or `workload_identity` (default: workload identity in a pod that has one).
+    #[arg(long = "d365fo-keyvault-identity", env = "D365FO_KEYVAULT_IDENTITY")]
+    pub keyvault_identity: Option<String>,
 }
 
 impl D365Args {
@@ -142,11 +172,42 @@ impl D365Args {
         }
     }
 
+    fn keyvault(&self) -> config::keyvault::KeyVaultKeys {
+        config::keyvault::KeyVaultKeys {
+            url: self.keyvault_url.clone(),
+            client_id_secret: self.keyvault_client_id_secret.clone(),
+            client_secret_secret: self.keyvault_client_secret_secret.clone(),
+            tenant_id_secret: self.keyvault_tenant_id_secret.clone(),
+            audience: self.keyvault_audience.clone(),
+            identity: self.keyvault_identity.clone(),
+        }
+    }
+
     /// The validated connection; `None` when no base URL is set.
     pub fn config(&self) -> Result<Option<D365Config>, ConfigError> {
         let name = self.environment.trim();
         config::environments::check_name("D365MCP_ENVIRONMENT (--environment-name)", name)?;
-        D365Config::from_settings(name, &self.settings())
+        const SOURCE: &str = "D365FO_CREDENTIAL_SOURCE (--d365fo-credential-source)";
+        let source = self.credential_source.as_deref().map(str::trim);
+        match source.map(str::to_ascii_lowercase).as_deref() {
+            Some("keyvault") => {
+                config::keyvault::d365_config(name, &self.settings(), &self.keyvault(), &|var| {
+                    std::env::var(var).ok()
+                })
+                .map(Some)
+            }
+            None | Some("" | "environment") => match self.keyvault().first_given() {
+                Some(key) => Err(ConfigError::new(
+                    config::keyvault::env_key(key),
+                    "is for D365FO_CREDENTIAL_SOURCE=keyvault, which is not set",
+                )),
+                None => D365Config::from_settings(name, &self.settings()),
+            },
+            Some(other) => Err(ConfigError::new(
+                SOURCE,
+                format!("`{other}` is not one of {}", config::keyvault::SOURCES),
+            )),
+        }
     }
 }
 

@@ -25,6 +25,10 @@ pub enum CredentialKind {
     ManagedIdentity,
     /// The Azure CLI's signed-in account (`az login`): local development.
     AzureCli,
+    /// A client id, secret and tenant kept in Azure Key Vault, read with
+    /// the node's own identity and re-read after a rotation
+    /// (`keyvault_*` keys; see [`super::keyvault`]).
+    KeyVault(Box<super::keyvault::KeyVaultSource>),
 }
 
 impl CredentialKind {
@@ -36,6 +40,7 @@ impl CredentialKind {
             Self::WorkloadIdentity(_) => "workload_identity",
             Self::ManagedIdentity => "managed_identity",
             Self::AzureCli => "azure_cli",
+            Self::KeyVault(_) => "keyvault",
         }
     }
 
@@ -52,7 +57,7 @@ impl CredentialKind {
 
 /// The environments-file values of `credential`.
 pub const CREDENTIAL_KINDS: &str =
-    "client_secret, certificate, workload_identity, managed_identity, azure_cli";
+    "client_secret, certificate, workload_identity, managed_identity, azure_cli, keyvault";
 
 /// Whose identity a call reaches D365FO with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,6 +114,8 @@ pub struct CredentialKeys {
     pub certificate_path: Option<String>,
     /// `federated_token_file`.
     pub federated_token_file: Option<String>,
+    /// The `keyvault_*` keys.
+    pub keyvault: super::keyvault::KeyVaultKeys,
 }
 
 /// The kind `keys` select; `None` for the client-secret kind, which
@@ -123,7 +130,17 @@ pub fn kind(
     fn given(v: Option<&String>) -> Option<&str> {
         v.map(|s| s.trim()).filter(|s| !s.is_empty())
     }
-    let Some(name) = given(keys.credential.as_ref()) else {
+    let name = given(keys.credential.as_ref());
+    if let (Some(key), false) = (keys.keyvault.first_given(), name == Some("keyvault")) {
+        return Err(ConfigError::new(
+            at(key),
+            format!(
+                "is for credential = \"keyvault\"; this environment uses \"{}\"",
+                name.unwrap_or("client_secret")
+            ),
+        ));
+    }
+    let Some(name) = name else {
         return Ok(None);
     };
     let secret = given(keys.client_secret.as_ref());
@@ -160,6 +177,7 @@ pub fn kind(
         }
         "managed_identity" => CredentialKind::ManagedIdentity,
         "azure_cli" => CredentialKind::AzureCli,
+        "keyvault" => CredentialKind::KeyVault(Box::new(keys.keyvault.parse(at, var)?)),
         other => {
             return Err(ConfigError::new(
                 at("credential"),

@@ -32,7 +32,8 @@
 //! `client_secret_env` is set), `certificate` (`certificate_path`),
 //! `workload_identity` (`federated_token_file`, default
 //! `AZURE_FEDERATED_TOKEN_FILE`), `managed_identity` (`client_id` for a
-//! user-assigned one) or `azure_cli`. `on_behalf_of` (`off`, `preferred`,
+//! user-assigned one), `azure_cli` or `keyvault` (`keyvault_url` and the
+//! three `keyvault_*_secret` names; see [`super::keyvault`]). `on_behalf_of` (`off`, `preferred`,
 //! `required`; default `off`) says whether a signed-in user's calls reach
 //! D365FO as that user, and what happens to callers without a user token.
 
@@ -43,6 +44,7 @@ use serde::Deserialize;
 use super::{
     ClientCredentials, ConfigError, D365Config, D365Settings,
     credentials::{self, CredentialKeys, CredentialKind, OnBehalfOf},
+    keyvault::KeyVaultKeys,
 };
 
 /// The file's setting name, as an operator spells it.
@@ -77,6 +79,12 @@ struct Entry {
     certificate_path: Option<String>,
     federated_token_file: Option<String>,
     on_behalf_of: Option<String>,
+    keyvault_url: Option<String>,
+    keyvault_client_id_secret: Option<String>,
+    keyvault_client_secret_secret: Option<String>,
+    keyvault_tenant_id_secret: Option<String>,
+    keyvault_audience: Option<String>,
+    keyvault_identity: Option<String>,
 }
 
 /// Checks an environment's name: letters, digits, `-`, `_` or `.`.
@@ -132,6 +140,14 @@ pub fn parse(
             client_secret: client_secret.clone(),
             certificate_path: entry.certificate_path.clone(),
             federated_token_file: entry.federated_token_file.clone(),
+            keyvault: KeyVaultKeys {
+                url: entry.keyvault_url.clone(),
+                client_id_secret: entry.keyvault_client_id_secret.clone(),
+                client_secret_secret: entry.keyvault_client_secret_secret.clone(),
+                tenant_id_secret: entry.keyvault_tenant_id_secret.clone(),
+                audience: entry.keyvault_audience.clone(),
+                identity: entry.keyvault_identity.clone(),
+            },
         };
         let kind = credentials::kind(&keys, &at, &secret)?;
         let settings = D365Settings {
@@ -210,6 +226,21 @@ fn other_kind(
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
+    if let (CredentialKind::KeyVault(_), Some(key)) = (
+        &kind,
+        [
+            ("tenant_id", &entry.tenant_id),
+            ("client_id", &entry.client_id),
+        ]
+        .into_iter()
+        .find_map(|(key, value)| given(value).map(|_| key)),
+    ) {
+        return Err(ConfigError::new(
+            at(key),
+            "comes from the vault with credential = \"keyvault\" (keyvault_tenant_id_secret, \
+             keyvault_client_id_secret); remove it",
+        ));
+    }
     let workload = matches!(kind, CredentialKind::WorkloadIdentity(_));
     let needs_app = matches!(
         kind,

@@ -8,7 +8,8 @@
 //! | `managed_identity` | `azure_identity::ManagedIdentityCredential` (IMDS or App Service) |
 //! | `azure_cli` | `azure_identity::AzureCliCredential` (`az account get-access-token`) |
 //! | `certificate` | [`super::entra`]: client credentials with a signed client assertion |
-//! | any, on an `http` authority | [`super::entra`] (a simulator; `azure_identity` insists on `https`) |
+//! | `keyvault` | [`super::vault`]: a client secret read from Key Vault with the node's managed or workload identity |
+//! | any, on an `http` authority | [`super::entra`] (a simulator; `azure_identity` insists on `https`); a managed identity: [`super::imds`] |
 //!
 //! Every fetch makes a new `azure_identity` credential, whose token cache is
 //! empty, so a token D365FO refused is never handed back (see the parent
@@ -45,6 +46,11 @@ pub enum AppSource {
     /// The token endpoint spoken directly (a certificate, or a plain-HTTP
     /// simulator).
     Direct(Endpoint),
+    /// A managed identity on a plain-HTTP authority (the simulator's IMDS).
+    Imds(super::imds::Imds),
+    /// Credentials read from Azure Key Vault, and read again after a
+    /// rotation.
+    KeyVault(Box<super::vault::KeyVaultApp>),
 }
 
 /// What an `azure_identity` credential is made of: each fetch makes its own.
@@ -80,6 +86,22 @@ impl AppSource {
         http: &reqwest::Client,
     ) -> Result<Self, WorkerError> {
         let https = credentials.authority_host.scheme() == "https";
+        match &credentials.kind {
+            CredentialKind::KeyVault(source) => {
+                let app =
+                    super::vault::KeyVaultApp::new(source, &credentials.authority_host, http)?;
+                return Ok(Self::KeyVault(Box::new(app)));
+            }
+            CredentialKind::ManagedIdentity if !https => {
+                let imds = super::imds::Imds::new(
+                    &credentials.authority_host,
+                    &credentials.client_id,
+                    http,
+                )?;
+                return Ok(Self::Imds(imds));
+            }
+            _ => {}
+        }
         if !https || matches!(credentials.kind, CredentialKind::Certificate(_)) {
             return Endpoint::new(credentials, http).map(Self::Direct);
         }
@@ -101,7 +123,7 @@ impl AppSource {
             CredentialKind::AzureCli => AzureKind::Cli {
                 tenant_id: optional(&credentials.tenant_id),
             },
-            CredentialKind::Certificate(_) => {
+            CredentialKind::Certificate(_) | CredentialKind::KeyVault(_) => {
                 return Endpoint::new(credentials, http).map(Self::Direct);
             }
         };
@@ -133,6 +155,8 @@ impl AppSource {
     pub(super) async fn fetch(&self, scope: &str) -> Result<(Token, Duration), WorkerError> {
         match self {
             Self::Direct(endpoint) => endpoint.client_credentials(scope).await,
+            Self::Imds(imds) => imds.fetch(scope).await,
+            Self::KeyVault(vault) => Box::pin(vault.fetch(scope)).await,
             Self::Azure(app) => {
                 let access = app
                     .credential()
@@ -148,6 +172,16 @@ impl AppSource {
                 let lifetime = Duration::from_secs(expires.saturating_sub(now));
                 Ok((Token::new(access.token.secret()), lifetime))
             }
+        }
+    }
+}
+
+impl AppSource {
+    /// D365FO refused a token of this source: what was read from a vault
+    /// is read again before the next token.
+    pub(super) fn refused(&self) {
+        if let Self::KeyVault(vault) = self {
+            vault.refused();
         }
     }
 }

@@ -160,7 +160,7 @@ impl Endpoint {
             .await
             .map_err(|e| WorkerError::Token(format!("{endpoint}: {e}")))?;
         let status = response.status();
-        let body = read_bounded(response)
+        let body = read_bounded(response, MAX_ANSWER_BYTES)
             .await
             .map_err(|e| WorkerError::Token(format!("{endpoint}: {e}")))?;
         if !status.is_success() {
@@ -177,12 +177,15 @@ pub(super) enum Grant {
     User,
 }
 
-/// Reads at most [`MAX_ANSWER_BYTES`] of `response`.
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+/// Reads at most `max` bytes of `response`.
+pub(super) async fn read_bounded(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(format!("an answer of more than {MAX_ANSWER_BYTES} bytes"));
+        if body.len() + chunk.len() > max {
+            return Err(format!("an answer of more than {max} bytes"));
         }
         body.extend_from_slice(&chunk);
     }

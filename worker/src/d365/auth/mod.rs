@@ -47,13 +47,19 @@
 //!   on-behalf-of), bounded in time and size, and Entra's error body mapped
 //!   to an error naming its AADSTS code.
 //! - [`assertion`]: the client assertion a certificate signs.
+//! - [`vault`]: the application's credentials read from Azure Key Vault,
+//!   and read again after a rotation (a refusal by Entra or a D365FO 401).
+//! - [`imds`]: a managed identity's token from the simulator's stand-in
+//!   for Azure's instance metadata service.
 //! - [`obo`]: the signed-in user's own identity, through the on-behalf-of
 //!   exchange: who is calling ([`obo::Caller`]), the per-user token cache.
 
 pub mod app;
 pub mod assertion;
 pub mod entra;
+pub mod imds;
 pub mod obo;
+pub mod vault;
 
 use std::{sync::Arc, time::Duration};
 
@@ -226,6 +232,9 @@ impl TokenProvider {
         let mut cache = self.cache.lock();
         if cache.as_ref().is_some_and(|c| c.token.same_fetch(refused)) {
             *cache = None;
+            if let Some(Source::App(app)) = &self.source {
+                app.refused();
+            }
         }
     }
 }
