@@ -18,6 +18,9 @@
 //!   each (environment info, entity schema).
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
+//! - `completions`: `completion/complete` — environment, entity set and
+//!   enumeration names for template and prompt arguments, from the workers'
+//!   metadata cache, within the caller's tenant policy.
 //! - `auth`: API keys and OAuth access tokens → the [`Principal`] of each
 //!   request; the edge as a protected resource (metadata, challenges, the
 //!   write scope of a tool call).
@@ -63,6 +66,7 @@
 
 mod accept;
 mod auth;
+mod completions;
 mod convert;
 mod dispatch;
 mod drain;

@@ -57,6 +57,7 @@ impl ServerHandler for McpHandler {
             .enable_resources()
             .enable_resources_subscribe()
             .enable_prompts()
+            .enable_completions()
             .enable_logging()
             .build();
         ServerConfig::new(capabilities)
@@ -294,10 +295,13 @@ impl ServerHandler for McpHandler {
 
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
+        request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        Operation::start(Method::CompletionComplete, &context).finish(Ok(CompleteResult::default()))
+        let op = Operation::start(Method::CompletionComplete, &context);
+        let caller = Principal::of(context.extensions.get());
+        let completed = crate::completions::complete(&self.state, &caller, &request, &context.ct);
+        op.finish(completed.await)
     }
 
     async fn on_custom_request(

@@ -202,6 +202,7 @@ impl ToolExecutor for Worker {
         ListToolsResponse {
             tools: catalogue::tools().iter().map(|t| t.to_proto()).collect(),
             worker_version: env!("CARGO_PKG_VERSION").to_owned(),
+            environments: self.node.environments.keys().cloned().collect(),
         }
     }
 }

@@ -331,6 +331,20 @@ impl Policy {
             })
     }
 
+    /// Whether `subject` of `tenant` may name the entity set `set` (what
+    /// completions offer it): always, unless an `entity_sets` rule leaves it
+    /// out (compared without regard to ASCII case, as calls are checked).
+    pub fn may_name_entity_set(&self, subject: &str, tenant: &str, set: &str) -> bool {
+        if !self.configured {
+            return true;
+        }
+        self.of(subject, tenant)
+            .is_ok_and(|k| match &k.rules.entity_sets {
+                None => true,
+                Some(allowed) => allowed.iter().any(|a| a.eq_ignore_ascii_case(set)),
+            })
+    }
+
     /// Whether `subject` of `tenant` may use operator tools (and read the
     /// metrics on an edge's MCP listener): every key while no policy is
     /// configured, else only keys with `operator = true`.

@@ -31,7 +31,7 @@ use common::{
     ErrorCode, Failure,
     assertion::{self, InternalSecret},
     executor::ToolExecutor,
-    proto::{CallToolEvent, CallToolRequest},
+    proto::{CallToolEvent, CallToolRequest, ListToolsRequest},
 };
 use futures::{StreamExt, stream::BoxStream};
 use parking_lot::RwLock;
@@ -252,6 +252,32 @@ impl WorkerPool {
                     .call(request, read_only, timeout, self.secret.as_ref())
                     .await
             }
+        }
+    }
+
+    /// The D365FO environments the workers serve, asked of one healthy
+    /// worker (every worker of a cluster reads the same environments file)
+    /// within `timeout`. Empty from a worker older than the answer's field.
+    pub async fn environments(&self, timeout: Duration) -> Result<Vec<String>, Failure> {
+        let roster = match self.inner.as_ref() {
+            Inner::Local(executor) => return Ok(executor.list_tools().environments),
+            Inner::Remote(current) => Arc::clone(&current.read()),
+        };
+        let healthy = roster
+            .members
+            .values()
+            .find(|m| m.healthy.load(Ordering::Relaxed));
+        let Some(member) = healthy.or_else(|| roster.members.values().next()) else {
+            return Err(Failure::new(
+                ErrorCode::Unavailable,
+                "no worker is known to this edge",
+            ));
+        };
+        let mut request = tonic::Request::new(ListToolsRequest {});
+        request.set_timeout(timeout);
+        match member.client.clone().list_tools(request).await {
+            Ok(response) => Ok(response.into_inner().environments),
+            Err(status) => Err(refused_or_lost(&member.url, &status, true)),
         }
     }
 }
