@@ -50,15 +50,16 @@ pub(crate) fn wrap(
         )),
         None => d365,
     };
+    let live = Arc::new(crate::auth::live::Live::default());
     let control = Arc::new(Control {
-        verifier: Verifier::new(&auth),
+        verifier: Verifier::new(&auth).with_live(Arc::clone(&live)),
         faults: Faults::new(faults),
         requests: RequestLog::default(),
         traces: Default::default(),
         upgrades,
         journal,
     });
-    let tokens = crate::auth::router(auth);
+    let tokens = crate::auth::router(auth, live);
     d365.layer(middleware::from_fn_with_state(Arc::clone(&control), gate))
         .merge(tokens)
         .merge(admin::router(control))

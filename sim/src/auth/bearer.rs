@@ -19,6 +19,7 @@
 //! expiry and an audience comparison per request.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -85,6 +86,8 @@ pub struct Verifier {
     config: AuthConfig,
     validation: Validation,
     verified: Mutex<HashMap<String, Verified>>,
+    /// Tokens revoked by a rotation (`POST /_sim/clients/{id}/secret`).
+    live: Arc<super::live::Live>,
 }
 
 impl Verifier {
@@ -103,7 +106,14 @@ impl Verifier {
             config: config.clone(),
             validation,
             verified: Mutex::default(),
+            live: Arc::default(),
         }
+    }
+
+    /// The verifier, refusing the tokens `live` revokes.
+    pub fn with_live(mut self, live: Arc<super::live::Live>) -> Self {
+        self.live = live;
+        self
     }
 
     /// The configured mode.
@@ -134,6 +144,9 @@ impl Verifier {
             AuthMode::AnyToken => token.map(|_| None).ok_or(AuthFailure::Missing),
             AuthMode::Required => {
                 let token = token.ok_or(AuthFailure::Missing)?;
+                if self.live.is_revoked(token) {
+                    return Err(AuthFailure::Invalid("revoked".into()));
+                }
                 let remembered = self.verified.lock().get(token).cloned();
                 let verified = match remembered {
                     Some(v) if now <= v.exp.saturating_add(self.validation.leeway) => v,
@@ -192,7 +205,7 @@ impl Verifier {
 
 /// The token of an `Authorization: Bearer …` header (scheme
 /// case-insensitive, as RFC 6750 allows).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();

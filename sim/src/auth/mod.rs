@@ -11,6 +11,10 @@
 //!   D365FO roles.
 //! - [`users`]: admin routes: a user's token without a password, and the
 //!   count of grants by kind.
+//! - [`live`]: what tests change while it runs: a client secret's
+//!   rotation (and the tokens D365FO then refuses).
+//! - [`vault`]: Azure Key Vault's secret endpoint and the managed-identity
+//!   (IMDS) token endpoint that reads it.
 //! - [`bearer`]: the check of an `Authorization: Bearer …` header, the 401
 //!   D365FO answers when it fails, and the principal writes are allowed by.
 //!
@@ -28,9 +32,11 @@ pub mod discovery;
 mod entra;
 pub mod grants;
 pub mod keys;
+pub mod live;
 pub mod obo;
 pub mod token;
 pub mod users;
+pub mod vault;
 
 use std::str::FromStr;
 
@@ -38,7 +44,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 pub use claims::{Claims, V2Claims, issuer, issuer_v2};
@@ -154,10 +160,11 @@ impl AuthConfig {
     }
 }
 
-/// The Entra routes: the token endpoint, discovery, and the admin routes of
-/// [`users`]. Merged beside the gated D365FO routes, so faults never reach
-/// them.
-pub fn router(config: AuthConfig) -> Router {
+/// The Entra routes: the token endpoint, discovery, IMDS, Key Vault, and
+/// the admin routes of [`users`], [`live`] and [`vault`]. Merged beside
+/// the gated D365FO routes, so faults never reach them. `live` is shared
+/// with the bearer check.
+pub fn router(config: AuthConfig, live: Arc<live::Live>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route(
@@ -167,10 +174,14 @@ pub fn router(config: AuthConfig) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks))
         .route("/_sim/users/{upn}/token", post(users::token))
         .route("/_sim/tokens", get(users::counts))
+        .route("/_sim/clients/{client_id}/secret", post(live::rotate))
+        .route("/_sim/keyvault/secrets/{name}", get(vault::get_secret))
+        .route("/_sim/vault/secrets/{name}", put(vault::set_secret))
+        .route("/metadata/identity/oauth2/token", get(vault::imds_token))
         // Token requests are small forms; an assertion is bounded too
         // (`obo::MAX_ASSERTION_LEN`). Larger bodies get a 413.
         .layer(DefaultBodyLimit::max(64 * 1024))
-        .with_state(Arc::new(token::Issuer::new(config)))
+        .with_state(Arc::new(token::Issuer::with_live(config, live)))
 }
 
 /// A stable, GUID-shaped object id for a client, so a client's `oid` (and

@@ -127,15 +127,26 @@ pub struct Issuer {
     pub config: AuthConfig,
     /// What has been granted.
     pub counts: GrantCounts,
+    /// Rotated secrets, revoked tokens and the vault's secrets.
+    pub live: Arc<super::live::Live>,
 }
 
 impl Issuer {
     /// An issuer for `config`.
     pub fn new(config: AuthConfig) -> Self {
-        Self {
+        Self::with_live(config, Arc::default())
+    }
+
+    /// An issuer for `config` sharing `live` with the bearer check; its
+    /// vault starts with the first app's credentials.
+    pub fn with_live(config: AuthConfig, live: Arc<super::live::Live>) -> Self {
+        let issuer = Self {
             config,
             counts: GrantCounts::default(),
-        }
+            live,
+        };
+        super::vault::seed(&issuer);
+        issuer
     }
 
     /// The access token for a checked request, or an Entra error.
@@ -243,8 +254,11 @@ impl Issuer {
             .config
             .client(client_id)
             .ok_or_else(|| EntraError::unknown_client(client_id, tenant))?;
+        // A rotated secret replaces the registered one: the old stops working.
+        let current = self.live.secret_of(&client.client_id);
+        let expected = current.as_deref().unwrap_or(&client.client_secret);
         match (&form.client_secret, &form.client_assertion) {
-            (Some(secret), _) if *secret != client.client_secret => {
+            (Some(secret), _) if secret != expected => {
                 Err(EntraError::bad_secret(&client.client_id))
             }
             (Some(_), _) => Ok(client),
@@ -309,6 +323,10 @@ pub async fn token(
     match issuer.grant(&tenant, &form, &minter) {
         Ok(granted) => {
             (granted.counter)(&issuer.counts).fetch_add(1, Ordering::Relaxed);
+            if let (Some(client_id), true) = (&form.client_id, granted.scope.is_none()) {
+                // App-only: what a rotation with `revoke_tokens` revokes.
+                issuer.live.issued(client_id, &granted.token);
+            }
             issuer.success(&granted)
         }
         Err(e) => {

@@ -13,6 +13,7 @@ mod data;
 mod execution;
 mod fixture;
 mod grpc;
+mod key_vault;
 mod metadata_cache;
 mod metadata_labels;
 mod metadata_stubs;
