@@ -11,12 +11,14 @@ mod membership;
 mod metrics;
 mod redis;
 mod sim;
+mod stdio;
 mod tuning;
 
 pub use auth::AuthArgs;
 pub use bounds::BoundsArgs;
 pub use hop::{HopArgs, WorkerGuardArgs};
 pub use sim::SimArgs;
+pub use stdio::StdioArgs;
 pub use tuning::WorkerTuning;
 
 use std::{net::SocketAddr, time::Duration};
@@ -65,6 +67,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// The D365FO simulator.
     Sim(SimArgs),
+    /// MCP on stdin and stdout for a local client (Claude Desktop, VS Code), with the worker in this process.
+    Stdio(StdioArgs),
     /// MCP load against running targets, with JSON, Markdown and SVG reports.
     Loadtest(LoadtestArgs),
     /// Faults (kill -9, SIGTERM, Redis restart) injected into a local cluster under load; audits every write.
@@ -358,6 +362,7 @@ impl Cli {
             Command::Edge(_) => "edge",
             Command::Worker(_) => "worker",
             Command::Sim(_) => "sim",
+            Command::Stdio(_) => "stdio",
             Command::Loadtest(_) => "loadtest",
             Command::Chaos(_) => "chaos",
             // A probe every few seconds has no spans worth exporting.
@@ -400,13 +405,7 @@ impl EdgeArgs {
             "D365MCP_HEALTH_INTERVAL (--health-interval)",
             &self.health_interval,
         )?;
-        if self.max_body_bytes < 1024 {
-            return Err(ConfigError::new(
-                "D365MCP_MAX_BODY_BYTES (--max-body-bytes)",
-                "must be at least 1024",
-            ));
-        }
-        config.max_body_bytes = self.max_body_bytes;
+        config.max_body_bytes = max_body_bytes(self.max_body_bytes)?;
         config.session_idle_timeout = positive(
             "D365MCP_SESSION_IDLE_TIMEOUT (--session-idle-timeout)",
             &self.session_idle_timeout,
@@ -465,6 +464,17 @@ impl WorkerArgs {
         )?;
         Ok(config)
     }
+}
+
+/// Validates `--max-body-bytes`.
+pub(crate) fn max_body_bytes(bytes: usize) -> Result<usize, ConfigError> {
+    if bytes < 1024 {
+        return Err(ConfigError::new(
+            "D365MCP_MAX_BODY_BYTES (--max-body-bytes)",
+            "must be at least 1024",
+        ));
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn positive(key: &str, raw: &str) -> Result<Duration, ConfigError> {

@@ -5,6 +5,7 @@
 mod cli;
 mod healthcheck;
 mod roles;
+mod stdio;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
 //! Starting each role: bind, announce, run until a shutdown signal, drain.
 //!
 //! Every server prints one line `d365mcp <role> listening on <addr>` to
-//! stdout once bound, so scripts and tests can start it on port 0.
+//! stdout once bound, so scripts and tests can start it on port 0 (not
+//! `stdio`, whose stdout is the protocol: `crate::stdio`).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -47,6 +48,7 @@ pub async fn run(command: Command) -> Result<(), RunError> {
         Command::Edge(args) => edge(args).await,
         Command::Worker(args) => worker(args).await,
         Command::Sim(args) => sim(args).await,
+        Command::Stdio(args) => crate::stdio::run(args).await,
         Command::Loadtest(args) => load_test(args).await,
         Command::Chaos(args) => chaos(args).await,
         Command::Healthcheck(args) => crate::healthcheck::run(args).await,
@@ -141,7 +143,7 @@ fn announce(role: &str, addr: SocketAddr) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-fn shutdown_signal() -> CancellationToken {
+pub(crate) fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let fired = token.clone();
     tokio::spawn(async move {
@@ -333,56 +335,17 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
     let stop = shutdown_signal();
     let (environments, using_sim) = match args.d365.environments()? {
         Some(environments) => (environments, false),
-        None => {
-            let (listener, local) = bind(SocketAddr::from(([127, 0, 0, 1], 0)), "sim").await?;
-            let sim_stop = stop.clone();
-            tokio::spawn(async move {
-                if let Err(e) = sim::serve(
-                    listener,
-                    sim::SimConfig::default(),
-                    sim_stop.cancelled_owned(),
-                )
-                .await
-                {
-                    tracing::error!(error = %e, "simulator stopped");
-                }
-            });
-            let base_url = Url::parse(&format!("http://{local}")).context("simulator URL")?;
-            let d365 = D365Config {
-                name: args.d365.environment.clone(),
-                base_url,
-                credentials: None,
-            };
-            let environments = Environments {
-                default: d365.name.clone(),
-                all: vec![d365],
-            };
-            (environments, true)
-        }
+        None => (start_sim(&args.d365.environment, &stop).await?, true),
     };
-    let Some(d365) = environments
-        .all
-        .iter()
-        .find(|e| e.name == environments.default)
-        .cloned()
-    else {
-        return Err(ConfigError::new(
-            common::config::environments::KEY,
-            "the default environment is not configured",
-        )
-        .into());
-    };
-    let worker_config = WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone())
-        .with_environments(environments);
-    let mut worker_config = args.tuning.apply(worker_config)?;
-    // No gRPC hop in one process; the policy is checked on both sides still.
-    worker_config.policy = edge_config.policy.clone();
     // One in-memory store for the in-process edge and worker.
     let store: SharedStore = Arc::new(MemoryStore::new());
-    let worker = Arc::new(
-        worker::Worker::new(worker_config, Arc::clone(&store)).context("worker set-up failed")?,
-    );
-    background_work(&worker, &stop);
+    let (worker, d365) = local_worker(
+        environments,
+        &args.tuning,
+        &edge_config.policy,
+        &store,
+        &stop,
+    )?;
     let (listener, local) = bind(listen_addr, "edge").await?;
     AuthArgs::warn_if_open(&edge_config, local);
     let metrics = bind_metrics(&args.metrics, MetricsListen::Shared).await?;
@@ -398,6 +361,71 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
         .await
         .context("edge failed")?;
     Ok(())
+}
+
+/// The built-in simulator, on a loopback port of its own until `stop`, as
+/// the one environment, named `name`.
+pub(crate) async fn start_sim(
+    name: &str,
+    stop: &CancellationToken,
+) -> Result<Environments, RunError> {
+    let (listener, local) = bind(SocketAddr::from(([127, 0, 0, 1], 0)), "sim").await?;
+    let sim_stop = stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = sim::serve(
+            listener,
+            sim::SimConfig::default(),
+            sim_stop.cancelled_owned(),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    let base_url = Url::parse(&format!("http://{local}")).context("simulator URL")?;
+    let d365 = D365Config {
+        name: name.to_owned(),
+        base_url,
+        credentials: None,
+    };
+    Ok(Environments {
+        default: d365.name.clone(),
+        all: vec![d365],
+    })
+}
+
+/// A worker in this process (no gRPC hop) serving `environments` on
+/// `store`, with its background work until `stop`; and the default
+/// environment's connection.
+pub(crate) fn local_worker(
+    environments: Environments,
+    tuning: &crate::cli::WorkerTuning,
+    policy: &common::config::Policy,
+    store: &SharedStore,
+    stop: &CancellationToken,
+) -> Result<(Arc<worker::Worker>, D365Config), RunError> {
+    let Some(d365) = environments
+        .all
+        .iter()
+        .find(|e| e.name == environments.default)
+        .cloned()
+    else {
+        return Err(ConfigError::new(
+            common::config::environments::KEY,
+            "the default environment is not configured",
+        )
+        .into());
+    };
+    let worker_config = WorkerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), d365.clone())
+        .with_environments(environments);
+    let mut worker_config = tuning.apply(worker_config)?;
+    // The edge in the same process checks the policy too, as across a hop.
+    worker_config.policy = policy.clone();
+    let worker = Arc::new(
+        worker::Worker::new(worker_config, Arc::clone(store)).context("worker set-up failed")?,
+    );
+    background_work(&worker, stop);
+    Ok((worker, d365))
 }
 
 /// The metrics listener of its own, when one is configured (`default`

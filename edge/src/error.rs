@@ -35,6 +35,9 @@ pub enum EdgeError {
     /// Serving HTTP failed.
     #[error("HTTP server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The MCP conversation on stdin and stdout failed (`crate::stdio`).
+    #[error("MCP over stdio failed: {0}")]
+    Stdio(String),
 }
 
 impl EdgeError {
@@ -42,7 +45,7 @@ impl EdgeError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadWorkerUrl { .. } | Self::NoWorkers => ErrorCode::InvalidRequest,
-            Self::Io(_) => ErrorCode::Internal,
+            Self::Io(_) | Self::Stdio(_) => ErrorCode::Internal,
         }
     }
 }

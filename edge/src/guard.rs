@@ -8,7 +8,7 @@
 //! configured limit) and handed on unchanged.
 
 use axum::{
-    body::{Body, Bytes},
+    body::Body,
     extract::{Request, State},
     http::Method,
     middleware::Next,
@@ -19,6 +19,9 @@ use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, Ge
 use serde_json::Value;
 
 use crate::limits::RpcRequest;
+
+#[cfg(test)]
+use axum::body::Bytes;
 
 /// Checks POST bodies of at most `limit` bytes.
 ///
@@ -40,37 +43,25 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
             } else {
                 crate::metrics::Refusal::Guard
             });
-            return if too_large {
-                reject(
-                    Failure::new(
-                        ErrorCode::PayloadTooLarge,
-                        format!(
-                            "request body exceeds the limit of {limit} bytes \
-                             (D365MCP_MAX_BODY_BYTES)"
-                        ),
-                    )
-                    .with_hint("send a smaller request, or raise D365MCP_MAX_BODY_BYTES"),
-                    Value::Null,
-                )
+            let failure = if too_large {
+                too_large_failure("request body", limit)
             } else {
-                reject(
-                    Failure::new(
-                        ErrorCode::InvalidRequest,
-                        format!("could not read the request body: {e}"),
-                    ),
-                    Value::Null,
+                Failure::new(
+                    ErrorCode::InvalidRequest,
+                    format!("could not read the request body: {e}"),
                 )
             };
+            return reject(failure, Value::Null).response();
         }
     };
     let message = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes);
     let opens_session = matches!(&message, Ok(ClientJsonRpcMessage::Request(r))
         if matches!(r.request, ClientRequest::InitializeRequest(_)));
-    let summary = match summarize(&bytes, message) {
+    let summary = match summarize(&bytes, message.as_ref()) {
         Ok(summary) => summary,
-        Err(response) => {
+        Err(refused) => {
             crate::metrics::refused(crate::metrics::Refusal::Guard);
-            return *response;
+            return refused.response();
         }
     };
     let mut request = Request::from_parts(parts, Body::from(bytes));
@@ -92,14 +83,51 @@ pub async fn jsonrpc_body(State(limit): State<usize>, request: Request, next: Ne
 /// a notification), or why rmcp would refuse the body.
 #[cfg(test)]
 fn check(bytes: &Bytes) -> Result<Option<RpcRequest>, Box<Response>> {
-    summarize(bytes, serde_json::from_slice::<ClientJsonRpcMessage>(bytes))
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(bytes);
+    summarize(bytes, message.as_ref()).map_err(|refused| Box::new(refused.response()))
+}
+
+/// One message that arrived without HTTP (`crate::stdio`), checked as a
+/// POST body is: the message rmcp will read, or the error to answer with.
+pub(crate) fn screen(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Refused> {
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(bytes);
+    summarize(bytes, message.as_ref())?;
+    message.map_err(|e| explain(bytes, &e))
+}
+
+/// The failure of a message over `limit` bytes (`what`: "request body").
+pub(crate) fn too_large_failure(what: &str, limit: usize) -> Failure {
+    Failure::new(
+        ErrorCode::PayloadTooLarge,
+        format!("{what} exceeds the limit of {limit} bytes (D365MCP_MAX_BODY_BYTES)"),
+    )
+    .with_hint("send a smaller request, or raise D365MCP_MAX_BODY_BYTES")
+}
+
+/// Why a message is not handed to rmcp, and the request it answers.
+pub(crate) struct Refused {
+    /// What is wrong, with its code.
+    pub failure: Failure,
+    /// The request's id, `null` when it could not be read.
+    pub id: Value,
+}
+
+impl Refused {
+    /// The JSON-RPC error response: its body, without HTTP.
+    pub(crate) fn body(&self) -> Value {
+        serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "error": self.failure.to_jsonrpc() })
+    }
+
+    fn response(self) -> Response {
+        crate::error::refusal(&self.failure, self.id)
+    }
 }
 
 /// [`check`] of a body already parsed as `message`.
 fn summarize(
-    bytes: &Bytes,
-    message: Result<ClientJsonRpcMessage, serde_json::Error>,
-) -> Result<Option<RpcRequest>, Box<Response>> {
+    bytes: &[u8],
+    message: Result<&ClientJsonRpcMessage, &serde_json::Error>,
+) -> Result<Option<RpcRequest>, Refused> {
     // The one parse every request pays; only a body rmcp would refuse is
     // looked at again, to say what is wrong with it.
     match message {
@@ -111,7 +139,7 @@ fn summarize(
                 && speaks_stateless(&request.request) =>
         {
             let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
-            Err(Box::new(removed(request.request.method(), id)))
+            Err(removed(request.request.method(), id))
         }
         Ok(ClientJsonRpcMessage::Request(request)) => match &request.request {
             // rmcp reads an MCP method whose params don't fit its schema as
@@ -121,17 +149,13 @@ fn summarize(
                 if MCP_METHODS.contains(&custom.method.as_str()) =>
             {
                 let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
-                Err(Box::new(invalid_params(
-                    &custom.method,
-                    custom.params.clone(),
-                    id,
-                )))
+                Err(invalid_params(&custom.method, custom.params.clone(), id))
             }
             // What a session keeps of its handshake is bounded: a large
             // `initialize` is refused before rmcp logs or stores it.
             ClientRequest::InitializeRequest(_) if bytes.len() > MAX_INITIALIZE_BYTES => {
                 let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
-                Err(Box::new(reject(
+                Err(reject(
                     Failure::new(
                         ErrorCode::InvalidRequest,
                         format!(
@@ -145,7 +169,7 @@ fn summarize(
                          client has",
                     ),
                     id,
-                )))
+                ))
             }
             other => Ok(Some(RpcRequest {
                 id: serde_json::to_value(&request.id).unwrap_or(Value::Null),
@@ -170,7 +194,7 @@ fn summarize(
             lists_tools: false,
         })),
         Ok(_) => Ok(None),
-        Err(e) => Err(Box::new(explain(bytes, &e))),
+        Err(e) => Err(explain(bytes, e)),
     }
 }
 
@@ -229,7 +253,7 @@ fn names_stateless(params: Option<&Value>) -> bool {
         .is_some_and(|v| v >= STATELESS_VERSION)
 }
 
-fn removed(method: &str, id: Value) -> Response {
+fn removed(method: &str, id: Value) -> Refused {
     reject(
         Failure::new(
             ErrorCode::MethodNotFound,
@@ -243,7 +267,7 @@ fn removed(method: &str, id: Value) -> Response {
     )
 }
 
-fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Response {
+fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Refused {
     let params = params.unwrap_or(Value::Null);
     let detail = match method {
         "tools/call" if !params["name"].is_string() => {
@@ -288,7 +312,7 @@ fn invalid_params(method: &str, params: Option<Value>, id: Value) -> Response {
 }
 
 /// Why rmcp cannot take `bytes`, as a JSON-RPC error response.
-fn explain(bytes: &Bytes, error: &serde_json::Error) -> Response {
+fn explain(bytes: &[u8], error: &serde_json::Error) -> Refused {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(e) => {
@@ -351,8 +375,8 @@ fn short(text: &str, max: usize) -> &str {
     }
 }
 
-fn reject(failure: Failure, id: Value) -> Response {
-    crate::error::refusal(&failure, id)
+fn reject(failure: Failure, id: Value) -> Refused {
+    Refused { failure, id }
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@
 //!   DELETE ends them everywhere, `Last-Event-ID` resumes on any edge.
 //! - `follow`: a shared-store channel followed for the edge's lifetime.
 //! - `guard`: malformed JSON-RPC and oversize bodies refused with a JSON-RPC error.
+//! - [`serve_stdio`]: MCP over stdin and stdout (`d365mcp stdio`), one line
+//!   a message, served by the same handler and guard as HTTP.
 //! - `origin`: `Host` and `Origin` checked on every MCP route (DNS rebinding,
 //!   cross-site requests); 403 with a JSON-RPC error.
 //! - `refusals`: rmcp's plain-text refusals (406, 415, 400, 405) rewritten as
@@ -90,6 +92,7 @@ mod retries;
 pub mod scrape;
 mod sessions;
 mod spans;
+mod stdio;
 mod workers;
 
 pub use auth::Principal;
@@ -97,6 +100,7 @@ pub use error::EdgeError;
 pub use http::{EdgeState, Handler, app, app_with, serve, serve_with};
 pub use listen::Notifier;
 pub use membership::MemberWatch;
+pub use stdio::{serve_lines, serve_stdio};
 pub use workers::{WorkerPool, WorkerStatus};
 
 #[cfg(test)]

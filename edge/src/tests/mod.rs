@@ -8,7 +8,7 @@ mod prompts;
 mod resources;
 mod retries;
 mod shedding;
-mod support;
+pub(crate) mod support;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Interop check: the official MCP Python SDK (mcp==2.3.0) starting `d365mcp stdio --sim`
+as its child process, as Claude Desktop and VS Code do.
+
+Usage:
+    python3 python_stdio.py BINARY MODE
+
+    BINARY  The d365mcp binary.
+    MODE    auto    mcp.Client(stdio_client(...)): probes server/discover, falls back
+                    to initialize.  Expected protocol: 2026-07-28.
+            legacy  mcp.Client(stdio_client(...), mode="legacy"): the initialize
+                    handshake.  Expected: a 2025-* version.
+
+Steps: list tools, call d365fo_query_entities on CustomersV3 and check its structured
+content, then leave the client, which closes the server's stdin: the server must exit
+on its own within the SDK's grace period (it is sent SIGTERM after that).
+
+Output: one JSON line on stdout, e.g.
+    {"client":"python-stdio","mode":"auto","protocol":"2026-07-28","tools":23,"ok":true}
+Exit code 0 on success, 1 on any failure (the JSON line then has "ok":false and
+"error"; details also go to stderr).  The whole run is bounded by 55 s.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+import anyio
+
+import mcp
+from mcp.client import stdio as sdk_stdio
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+TOTAL_TIMEOUT_S = 55.0
+REQUEST_TIMEOUT_S = 20.0
+ENTITY_SET = "CustomersV3"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        raise CheckFailed(what)
+
+
+async def run(binary: str, mode: str, summary: dict[str, Any]) -> None:
+    params = StdioServerParameters(
+        command=binary,
+        args=["stdio", "--sim"],
+        # Logs at info, so that there is something on stderr to keep off stdout.
+        env={"D365MCP_LOG_LEVEL": "info"},
+    )
+    with tempfile.TemporaryFile(mode="w+") as errlog:
+        transport = stdio_client(params, errlog=errlog)
+        if mode == "auto":
+            client = mcp.Client(transport, read_timeout_seconds=REQUEST_TIMEOUT_S)
+        else:
+            client = mcp.Client(transport, mode=mode, read_timeout_seconds=REQUEST_TIMEOUT_S)
+
+        summary["step"] = "connect"
+        async with client:
+            summary["protocol"] = client.protocol_version
+            expected = "2026-07-28" if mode == "auto" else "2025-"
+            check(
+                (client.protocol_version or "").startswith(expected),
+                f"negotiated {client.protocol_version!r}, expected {expected}",
+            )
+            info = client.server_info
+            if info is not None:
+                summary["server"] = f"{info.name} {info.version}"
+
+            summary["step"] = "tools/list"
+            tools = []
+            cursor: str | None = None
+            for _ in range(50):
+                page = await client.list_tools(cursor=cursor)
+                tools.extend(page.tools)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+            summary["tools"] = len(tools)
+            names = [t.name for t in tools]
+            check("d365fo_query_entities" in names, f"d365fo_query_entities is not listed: {names}")
+
+            summary["step"] = "tools/call d365fo_query_entities"
+            res = await client.call_tool(
+                "d365fo_query_entities",
+                {"entity_set": ENTITY_SET, "top": 3, "select": ["CustomerAccount", "OrganizationName"]},
+            )
+            check(not res.is_error, f"d365fo_query_entities returned is_error: {res.content!r}")
+            sc = res.structured_content
+            check(isinstance(sc, dict), f"no structured content: {sc!r}")
+            rows = sc.get("rows")
+            check(isinstance(rows, list) and len(rows) == 3, f"expected 3 rows: {str(sc)[:300]}")
+            check(sc.get("returned") == 3, f"returned={sc.get('returned')!r}, expected 3")
+            check(all(r.get("CustomerAccount") for r in rows), f"rows without CustomerAccount: {rows}")
+            summary["rows"] = len(rows)
+            summary["step"] = "close"
+            closing = time.monotonic()
+        # Leaving the client closed the server's stdin and waited for it to exit,
+        # sending SIGTERM only after the grace period: a quick close means it
+        # exited on its own.
+        summary["close_s"] = round(time.monotonic() - closing, 2)
+        check(
+            summary["close_s"] < sdk_stdio.PROCESS_TERMINATION_TIMEOUT,
+            f"the server took {summary['close_s']} s to exit after stdin closed",
+        )
+        errlog.seek(0)
+        stderr = errlog.read()
+        summary["stderr_lines"] = len(stderr.splitlines())
+        check("serving MCP on stdin and stdout" in stderr, f"no start-up log on stderr: {stderr[:500]!r}")
+    summary["step"] = "done"
+
+
+async def main_async(binary: str, mode: str) -> int:
+    summary: dict[str, Any] = {"client": "python-stdio", "sdk": "mcp 2.3.0", "mode": mode, "protocol": None}
+    try:
+        with anyio.fail_after(TOTAL_TIMEOUT_S):
+            await run(binary, mode, summary)
+        summary["ok"] = True
+        print(json.dumps(summary, separators=(",", ":")), flush=True)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - report everything, timeouts and exception groups too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        traceback.print_exc(file=sys.stderr)
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        summary["ok"] = False
+        summary["error"] = f"{summary.get('step')}: {type(exc).__name__}: {exc}"
+        print(json.dumps(summary, separators=(",", ":")), flush=True)
+        return 1
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[2] not in ("auto", "legacy"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    return anyio.run(main_async, sys.argv[1], sys.argv[2])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
