@@ -38,15 +38,7 @@ fn repo(path: &str) -> PathBuf {
 /// Runs `program args` and returns its JSON summary line, failing with the
 /// client's own words when it fails.
 async fn run(what: &str, program: &str, args: &[&str]) -> serde_json::Value {
-    let output = support::run_bounded(what, program, args, RUN_TIMEOUT).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed:\n{stdout}\n{stderr}"
-    );
-    let summary = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(summary).unwrap_or_else(|e| panic!("{what}: no summary ({e}): {stdout}"))
+    support::json_summary(what, program, args, RUN_TIMEOUT).await
 }
 
 fn check(what: &str, summary: &serde_json::Value, protocol: &str) {

@@ -33,18 +33,8 @@ async fn complete_as(url: &str, key: &str) -> Value {
     let script = repo("tests/clients/python_completions.py");
     let args = [script.to_str().unwrap(), url, key];
     let what = format!("python completions as {key}");
-    let output = support::run_bounded(
-        &what,
-        python.to_str().unwrap(),
-        &args,
-        Duration::from_secs(90),
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{what}:\n{stdout}\n{stderr}");
-    let summary = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(summary).unwrap_or_else(|e| panic!("{what}: no summary ({e}): {stdout}"))
+    let python = python.to_str().unwrap();
+    support::json_summary(&what, python, &args, Duration::from_secs(90)).await
 }
 
 fn values(summary: &Value, what: &str) -> Vec<String> {

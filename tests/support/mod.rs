@@ -50,6 +50,26 @@ pub async fn run_bounded(
         .expect("the child's output")
 }
 
+/// Runs `program args` as [`run_bounded`] does and returns the JSON summary
+/// on the last line of its output, failing with the program's own words
+/// when it fails (the client scripts of `tests/clients/` end that way).
+pub async fn json_summary(
+    what: &str,
+    program: &str,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> serde_json::Value {
+    let output = run_bounded(what, program, args, timeout).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(summary).unwrap_or_else(|e| panic!("{what}: no summary ({e}): {stdout}"))
+}
+
 /// Polls `check` every 50 ms until it gives a value, for at most `within`,
 /// and returns that value; otherwise panics with `what` and the last state
 /// `check` reported. For a state the cluster reaches on its own (a health
