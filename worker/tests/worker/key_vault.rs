@@ -11,24 +11,22 @@ use common::config::{
 };
 use serde_json::json;
 use sim::auth::{AuthConfig, AuthMode, DEFAULT_CLIENT_ID, vault::DEFAULT_SECRET_NAMES};
-use tokio::sync::oneshot;
 use url::Url;
 use worker::Worker;
 
 use super::{Called, call, config, request};
 
-/// A simulator whose D365FO wants a token of its own Entra stand-in.
+/// A simulator whose D365FO wants a token of its own Entra stand-in, and
+/// a client for its admin routes.
 struct Sim {
+    /// Runs until dropped.
+    _sim: super::simulator::Sim,
     base: Url,
     http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
 }
 
 impl Sim {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
         let config = sim::SimConfig {
             auth: AuthConfig {
                 mode: AuthMode::Required,
@@ -36,17 +34,11 @@ impl Sim {
             },
             ..sim::SimConfig::default()
         };
-        tokio::spawn(async move {
-            sim::serve(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
+        let sim = super::simulator::Sim::start_with(config).await;
         Self {
-            base,
+            base: sim.base.clone(),
+            _sim: sim,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            _stop: stop,
         }
     }
 

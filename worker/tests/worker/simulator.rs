@@ -27,11 +27,16 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start() -> Sim {
+        Self::start_with(sim::SimConfig::default()).await
+    }
+
+    /// A simulator of `config` (an auth mode, faults at start-up).
+    pub async fn start_with(config: sim::SimConfig) -> Sim {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            sim::serve(listener, sim::SimConfig::default(), async {
+            sim::serve(listener, config, async {
                 let _ = stopped.await;
             })
             .await
