@@ -337,15 +337,8 @@ async fn dev(args: DevArgs) -> Result<(), RunError> {
         Some(environments) => (environments, false),
         None => (start_sim(&args.d365.environment, &stop).await?, true),
     };
-    // One in-memory store for the in-process edge and worker.
-    let store: SharedStore = Arc::new(MemoryStore::new());
-    let (worker, d365) = local_worker(
-        environments,
-        &args.tuning,
-        &edge_config.policy,
-        &store,
-        &stop,
-    )?;
+    let (worker, d365, store) =
+        local_worker(environments, &args.tuning, &edge_config.policy, &stop)?;
     let (listener, local) = bind(listen_addr, "edge").await?;
     AuthArgs::warn_if_open(&edge_config, local);
     let metrics = bind_metrics(&args.metrics, MetricsListen::Shared).await?;
@@ -394,16 +387,15 @@ pub(crate) async fn start_sim(
     })
 }
 
-/// A worker in this process (no gRPC hop) serving `environments` on
-/// `store`, with its background work until `stop`; and the default
-/// environment's connection.
+/// A worker in this process (no gRPC hop) serving `environments`, with its
+/// background work until `stop`; the default environment's connection; and
+/// the in-memory store it shares with the edge in the same process.
 pub(crate) fn local_worker(
     environments: Environments,
     tuning: &crate::cli::WorkerTuning,
     policy: &common::config::Policy,
-    store: &SharedStore,
     stop: &CancellationToken,
-) -> Result<(Arc<worker::Worker>, D365Config), RunError> {
+) -> Result<(Arc<worker::Worker>, D365Config, SharedStore), RunError> {
     let Some(d365) = environments
         .all
         .iter()
@@ -421,11 +413,12 @@ pub(crate) fn local_worker(
     let mut worker_config = tuning.apply(worker_config)?;
     // The edge in the same process checks the policy too, as across a hop.
     worker_config.policy = policy.clone();
+    let store: SharedStore = Arc::new(MemoryStore::new());
     let worker = Arc::new(
-        worker::Worker::new(worker_config, Arc::clone(store)).context("worker set-up failed")?,
+        worker::Worker::new(worker_config, Arc::clone(&store)).context("worker set-up failed")?,
     );
     background_work(&worker, stop);
-    Ok((worker, d365))
+    Ok((worker, d365, store))
 }
 
 /// The metrics listener of its own, when one is configured (`default`

@@ -5,10 +5,7 @@
 //! banner; logs go to stderr (`common::telemetry`). The process ends when
 //! the client closes stdin, or on Ctrl-C or SIGTERM.
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use common::store::{MemoryStore, SharedStore};
 
 use crate::{
     cli::StdioArgs,
@@ -28,14 +25,8 @@ pub async fn run(args: StdioArgs) -> Result<(), RunError> {
     // The caller is the local user who started this process: no keys and
     // no policy (`EdgeConfig::local`), so the handler serves it as
     // `anonymous` of the default tenant (README, "stdio").
-    let store: SharedStore = Arc::new(MemoryStore::new());
-    let (worker, d365) = local_worker(
-        environments,
-        &args.tuning,
-        &edge_config.policy,
-        &store,
-        &stop,
-    )?;
+    let (worker, d365, store) =
+        local_worker(environments, &args.tuning, &edge_config.policy, &stop)?;
     tracing::info!(environment = %d365.name, base_url = %d365.base_url, sim = args.sim,
         "serving MCP on stdin and stdout");
     common::metrics::set_role("stdio");

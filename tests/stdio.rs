@@ -209,18 +209,13 @@ async fn the_python_sdk_starts_it_lists_calls_and_closes() {
             env!("CARGO_BIN_EXE_d365mcp"),
             mode,
         ];
-        let output = support::run_bounded(
+        let summary = support::json_summary(
             &what,
             python.to_str().unwrap(),
             &args,
             Duration::from_secs(90),
         )
         .await;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{what}:\n{stdout}\n{stderr}");
-        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{what}: no summary ({e}): {stdout}"));
         assert_eq!(summary["ok"], true, "{what}: {summary}");
         assert_eq!(summary["rows"], 3, "{what}: {summary}");
         let negotiated = summary["protocol"].as_str().unwrap_or_default();

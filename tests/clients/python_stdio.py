@@ -23,11 +23,9 @@ Exit code 0 on success, 1 on any failure (the JSON line then has "ok":false and
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
-import traceback
 from typing import Any
 
 import anyio
@@ -36,18 +34,10 @@ import mcp
 from mcp.client import stdio as sdk_stdio
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-TOTAL_TIMEOUT_S = 55.0
+# Beside this script: the HTTP interop check's assertion and error summary.
+from python_client import ENTITY_SET, check, reported
+
 REQUEST_TIMEOUT_S = 20.0
-ENTITY_SET = "CustomersV3"
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(cond: bool, what: str) -> None:
-    if not cond:
-        raise CheckFailed(what)
 
 
 async def run(binary: str, mode: str, summary: dict[str, Any]) -> None:
@@ -58,12 +48,10 @@ async def run(binary: str, mode: str, summary: dict[str, Any]) -> None:
         env={"D365MCP_LOG_LEVEL": "info"},
     )
     with tempfile.TemporaryFile(mode="w+") as errlog:
-        transport = stdio_client(params, errlog=errlog)
-        if mode == "auto":
-            client = mcp.Client(transport, read_timeout_seconds=REQUEST_TIMEOUT_S)
-        else:
-            client = mcp.Client(transport, mode=mode, read_timeout_seconds=REQUEST_TIMEOUT_S)
-
+        # "auto" is the SDK's default mode, what a new user gets.
+        client = mcp.Client(
+            stdio_client(params, errlog=errlog), mode=mode, read_timeout_seconds=REQUEST_TIMEOUT_S
+        )
         summary["step"] = "connect"
         async with client:
             summary["protocol"] = client.protocol_version
@@ -77,16 +65,11 @@ async def run(binary: str, mode: str, summary: dict[str, Any]) -> None:
                 summary["server"] = f"{info.name} {info.version}"
 
             summary["step"] = "tools/list"
-            tools = []
-            cursor: str | None = None
-            for _ in range(50):
-                page = await client.list_tools(cursor=cursor)
-                tools.extend(page.tools)
-                cursor = page.next_cursor
-                if not cursor:
-                    break
-            summary["tools"] = len(tools)
-            names = [t.name for t in tools]
+            # One page: the server lists its tools whole.
+            listed = await client.list_tools()
+            check(not listed.next_cursor, "tools/list gave a cursor; expected one page")
+            summary["tools"] = len(listed.tools)
+            names = [t.name for t in listed.tools]
             check("d365fo_query_entities" in names, f"d365fo_query_entities is not listed: {names}")
 
             summary["step"] = "tools/call d365fo_query_entities"
@@ -121,22 +104,7 @@ async def run(binary: str, mode: str, summary: dict[str, Any]) -> None:
 
 async def main_async(binary: str, mode: str) -> int:
     summary: dict[str, Any] = {"client": "python-stdio", "sdk": "mcp 2.3.0", "mode": mode, "protocol": None}
-    try:
-        with anyio.fail_after(TOTAL_TIMEOUT_S):
-            await run(binary, mode, summary)
-        summary["ok"] = True
-        print(json.dumps(summary, separators=(",", ":")), flush=True)
-        return 0
-    except BaseException as exc:  # noqa: BLE001 - report everything, timeouts and exception groups too
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        traceback.print_exc(file=sys.stderr)
-        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-            exc = exc.exceptions[0]
-        summary["ok"] = False
-        summary["error"] = f"{summary.get('step')}: {type(exc).__name__}: {exc}"
-        print(json.dumps(summary, separators=(",", ":")), flush=True)
-        return 1
+    return await reported(summary, lambda: run(binary, mode, summary))
 
 
 def main() -> int:
