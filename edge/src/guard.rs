@@ -220,6 +220,8 @@ const MCP_METHODS: &[&str] = &[
     "prompts/get",
     "completion/complete",
     "logging/setLevel",
+    "skills/list",
+    "skills/get",
 ];
 
 /// Methods of the session protocols that 2026-07-28 removed (`ping` is

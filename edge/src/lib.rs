@@ -18,6 +18,9 @@
 //!   each (environment info, entity schema).
 //! - `prompts`: instructions for common analyst tasks, built on the edge
 //!   without a worker call.
+//! - `skills`: SEP-2640 skills (`skill://d365fo/<name>/SKILL.md`), guides
+//!   to the D365FO way of using the tools, compiled in and served as
+//!   resources and by `skills/list` and `skills/get`.
 //! - `completions`: `completion/complete` — environment, entity set and
 //!   enumeration names for template and prompt arguments, from the workers'
 //!   metadata cache, within the caller's tenant policy.
@@ -91,6 +94,7 @@ mod resources;
 mod retries;
 pub mod scrape;
 mod sessions;
+mod skills;
 mod spans;
 mod stdio;
 mod workers;

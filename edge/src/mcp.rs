@@ -13,7 +13,7 @@ use crate::{
     convert, dispatch, listen,
     listing::mcp_tools,
     metrics::{self, Method, Operation},
-    prompts, resources, retries, spans,
+    prompts, resources, retries, skills, spans,
 };
 use common::{ErrorCode, Failure, catalogue};
 use futures::future::BoxFuture;
@@ -22,12 +22,12 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
         CustomRequest, CustomResult, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
-        Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        LoggingMessageNotification, PaginatedRequestParams, ProgressNotificationParam,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        ServerNotification, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
-        Tool, UnsubscribeRequestParams,
+        GetSkillRequestParams, GetSkillResult, Implementation, InitializeRequestParams,
+        InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListSkillsResult, ListToolsResult, LoggingMessageNotification, PaginatedRequestParams,
+        ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -59,6 +59,7 @@ impl ServerHandler for McpHandler {
             .enable_prompts()
             .enable_completions()
             .enable_logging()
+            .enable_skills()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("d365mcp", env!("CARGO_PKG_VERSION")))
@@ -80,7 +81,9 @@ impl ServerHandler for McpHandler {
                  schemas at d365fo://entities/{entity}/schema or \
                  d365fo://environments/{environment}/entities/{entity}/schema. Prompts: \
                  d365fo_entity_analysis (argument `entity`, e.g. CustomersV3) and \
-                 d365fo_environment_summary walk through the tools step by step.",
+                 d365fo_environment_summary walk through the tools step by step. Skills \
+                 (skills/list, or the resources skill://d365fo/{name}/SKILL.md) teach \
+                 entity keys, company scope, paging, ETag writes and labels.",
             )
     }
 
@@ -125,7 +128,9 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let op = Operation::start(Method::ResourcesList, &context);
-        op.finish(Ok(ListResourcesResult::with_all_items(resources::list())))
+        let mut listed = resources::list();
+        listed.extend(skills::resources());
+        op.finish(Ok(ListResourcesResult::with_all_items(listed)))
     }
 
     async fn list_resource_templates(
@@ -150,9 +155,31 @@ impl ServerHandler for McpHandler {
         let caller = Principal::of(context.extensions.get());
         let read = resources::read(&self.state, &caller, &request.uri, &context.ct);
         let read = common::trace::scope(trace, read).instrument(span.clone());
-        let result = read.await.map(Into::into);
+        // Skills are compiled in: no worker call.
+        let result = match skills::read(&request.uri) {
+            Some(skill) => skill.map(Into::into),
+            None => read.await.map(Into::into),
+        };
         spans::finish(&span, &result);
         op.finish(result)
+    }
+
+    async fn list_skills(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, ErrorData> {
+        let op = Operation::start(Method::SkillsList, &context);
+        op.finish(Ok(ListSkillsResult::with_all_items(skills::list())))
+    }
+
+    async fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, ErrorData> {
+        let op = Operation::start(Method::SkillsGet, &context);
+        op.finish(skills::get(&request.uri).map(GetSkillResult::new))
     }
 
     async fn list_prompts(

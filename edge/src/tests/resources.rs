@@ -62,9 +62,14 @@ fn resources_and_prompts_are_advertised() {
 async fn list_names_the_default_environment_and_templates_the_rest() {
     let list = rpc(state(), "resources/list", json!({})).await;
     let resources = list["result"]["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 1, "{list}");
-    assert_eq!(resources[0]["uri"], "d365fo://environment");
+    assert_eq!(resources[0]["uri"], "d365fo://environment", "{list}");
     assert_eq!(resources[0]["mimeType"], "application/json");
+    // The rest are the skills' files (`crate::skills`).
+    let skills = crate::skills::resources();
+    assert_eq!(resources.len(), 1 + skills.len(), "{list}");
+    for (listed, skill) in resources[1..].iter().zip(&skills) {
+        assert_eq!(listed["uri"], skill.uri.as_str(), "{list}");
+    }
 
     let templates = rpc(state(), "resources/templates/list", json!({})).await;
     let templates: Vec<&str> = templates["result"]["resourceTemplates"]
