@@ -12,6 +12,7 @@ mod metrics;
 mod redis;
 mod sim;
 mod stdio;
+mod surface;
 mod tuning;
 
 pub use auth::AuthArgs;
@@ -19,6 +20,7 @@ pub use bounds::BoundsArgs;
 pub use hop::{HopArgs, WorkerGuardArgs};
 pub use sim::SimArgs;
 pub use stdio::StdioArgs;
+pub use surface::SurfaceArgs;
 pub use tuning::WorkerTuning;
 
 use std::{net::SocketAddr, time::Duration};
@@ -224,6 +226,8 @@ pub struct DevArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
+    pub surface: SurfaceArgs,
+    #[command(flatten)]
     pub d365: D365Args,
     #[command(flatten)]
     pub tuning: WorkerTuning,
@@ -237,6 +241,7 @@ impl DevArgs {
     pub fn edge_config(&self) -> Result<EdgeConfig, ConfigError> {
         let mut config = EdgeConfig::local(listen(&self.listen)?);
         self.auth.apply(&mut config)?;
+        self.surface.apply(&mut config)?;
         config.metrics_on_listener =
             self.metrics.listen(MetricsListen::Shared)? == MetricsListen::Shared;
         Ok(config)
@@ -274,6 +279,8 @@ pub struct EdgeArgs {
     pub max_body_bytes: usize,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub surface: SurfaceArgs,
     /// A session unused this long ends on every edge (sliding).
     #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
     pub session_idle_timeout: String,
@@ -424,6 +431,7 @@ impl EdgeArgs {
         config.retry_window = EdgeConfig::parse_retry_window(&self.retry_window)?;
         self.bounds.apply(&mut config)?;
         self.auth.apply(&mut config)?;
+        self.surface.apply(&mut config)?;
         config.rate_limits = match &self.rate_limits_file {
             Some(path) => config::limits::load(path)?,
             None => config::RateLimits::defaults(),

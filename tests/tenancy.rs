@@ -131,6 +131,20 @@ async fn two_tenants_read_and_write_only_their_own_environments() {
     );
     let ops = listed(&url, CONTOSO_OPS).await;
     assert!(ops.iter().any(|t| t == "d365fo_reset_performance_stats"));
+    // Toolsets choose what is listed, not what may be called: the writer
+    // (default toolsets) is not shown the execution tools but may call them;
+    // the operator's key lists them all.
+    assert!(!writer.iter().any(|t| t == "d365fo_search_actions"));
+    assert_eq!(ops.len(), common::catalogue::tools().len());
+    succeeded(
+        &call(
+            &url,
+            CONTOSO,
+            "d365fo_search_actions",
+            json!({"query": "version"}),
+        )
+        .await,
+    );
 }
 
 /// A session may not subscribe to another tenant's environment (its

@@ -1,7 +1,7 @@
 //! `tools/list` without serializing the catalogue for every request.
 //!
-//! The catalogue never changes while an edge runs, but its listing is about
-//! 45 KB of JSON (23 tools with their input and output schemas), and rmcp
+//! The catalogue never changes while an edge runs, but its listing is tens
+//! of kilobytes of JSON (every tool with its schemas), and rmcp
 //! serializes a handler's result afresh for every request: under a
 //! `tools/list` load that serialization took over a third of an edge's CPU
 //! (perf, loadtest/bench). So the tools are serialized once ([`tools_json`])
@@ -16,9 +16,14 @@
 //! 3. on the way out, [`splice`] finds the marker in rmcp's JSON answer,
 //!    drops it and puts the serialized tools in the place of the empty list.
 //!
-//! A key the tenant policy limits gets the same treatment with its own
-//! listing, serialized once per distinct set of tools ([`placeholder`]
-//! names it by index in the marker).
+//! Any other [`Listing`] — the default toolsets, a tenant's or a key's,
+//! the tools a tenant policy allows, without output schemas — gets the same
+//! treatment, serialized once per distinct listing ([`placeholder`] names
+//! it by index in the marker).
+//!
+//! What a listing costs an agent is held to a budget: [`BUDGET_BYTES`] for
+//! the default surface (its test fails beyond it; the printed sizes are
+//! what docs/TOOLS.md reports).
 //!
 //! Anything else passes untouched, and an answer without the marker is
 //! returned as rmcp made it, so a request the splice does not understand
@@ -45,6 +50,12 @@ use serde_json::{Map, Value, json, value::RawValue};
 
 use crate::limits::RpcRequest;
 
+/// Most bytes the default `tools/list` answer may take (issue 20: about 3k
+/// tokens at 4 bytes a token), since every request an agent's model makes
+/// carries it.
+#[cfg(test)]
+const BUDGET_BYTES: usize = 12 * 1024;
+
 /// The mark of a request whose tools are spliced in (a request extension).
 #[derive(Debug, Clone, Copy)]
 pub struct Splice;
@@ -66,19 +77,26 @@ pub fn mcp_tools() -> &'static [Tool] {
     TOOLS.get_or_init(|| catalogue::tools().iter().filter_map(to_mcp_tool).collect())
 }
 
+/// One catalogue entry as an MCP tool. Its annotations say only what
+/// differs from the spec's defaults (`openWorldHint` true; destructive and
+/// idempotent hints mean something only for a tool that is not read-only),
+/// and not the title again: every byte is carried by every agent request.
 fn to_mcp_tool(spec: &catalogue::ToolSpec) -> Option<Tool> {
+    let effects = spec.effects;
+    let mut annotations = json!({ "readOnlyHint": effects.read_only });
+    if !effects.read_only {
+        annotations["destructiveHint"] = effects.destructive.into();
+        annotations["idempotentHint"] = effects.idempotent.into();
+    }
+    if !effects.open_world {
+        annotations["openWorldHint"] = false.into();
+    }
     let mut tool = json!({
         "name": spec.name,
         "title": spec.title,
         "description": spec.description,
         "inputSchema": spec.input_schema,
-        "annotations": {
-            "title": spec.title,
-            "readOnlyHint": spec.effects.read_only,
-            "destructiveHint": spec.effects.destructive,
-            "idempotentHint": spec.effects.idempotent,
-            "openWorldHint": spec.effects.open_world,
-        }
+        "annotations": annotations,
     });
     if let Some(output) = &spec.output_schema {
         tool["outputSchema"] = output.clone();
@@ -100,47 +118,95 @@ fn tools_json() -> Option<&'static RawValue> {
         .as_deref()
 }
 
-/// Most distinct tool sets the tenant policy gives keys whose listings are
-/// kept serialized; past it a limited key's listing is serialized per request.
+/// What one caller is listed: the catalogue's tools `names` (in catalogue
+/// order), with or without their output schemas. [`Listing::everything`]
+/// is the whole catalogue with its schemas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The tools shown; `None` for all of them.
+    pub names: Option<Vec<&'static str>>,
+    /// Whether each carries its `outputSchema`.
+    pub output_schemas: bool,
+}
+
+impl Listing {
+    /// The tools of the catalogue that `shown` keeps, with or without
+    /// their output schemas.
+    pub fn of(shown: impl Fn(&catalogue::ToolSpec) -> bool, output_schemas: bool) -> Self {
+        let names: Vec<&'static str> = catalogue::tools()
+            .iter()
+            .filter(|spec| shown(spec))
+            .map(|spec| spec.name)
+            .collect();
+        let all = names.len() == catalogue::tools().len();
+        Self {
+            names: (!all).then_some(names),
+            output_schemas,
+        }
+    }
+
+    fn everything(&self) -> bool {
+        self.names.is_none() && self.output_schemas
+    }
+
+    /// The tools, as rmcp's plain path answers them.
+    pub fn tools(&self) -> Vec<Tool> {
+        mcp_tools()
+            .iter()
+            .filter(|t| {
+                self.names
+                    .as_ref()
+                    .is_none_or(|names| names.contains(&t.name.as_ref()))
+            })
+            .map(|t| {
+                let mut tool = t.clone();
+                if !self.output_schemas {
+                    tool.output_schema = None;
+                }
+                tool
+            })
+            .collect()
+    }
+}
+
+/// Most distinct listings kept serialized; past it a listing is serialized
+/// per request.
 const MAX_LIMITED: usize = 1024;
 
-/// The listings of keys the tenant policy limits, serialized once per
-/// distinct set of tools; a placeholder names one by its index.
+/// The listings other than the whole catalogue (toolsets, tenant policies,
+/// no output schemas), serialized once each; a placeholder names one by
+/// its index.
 #[allow(clippy::type_complexity)]
-fn limited() -> &'static parking_lot::RwLock<Vec<(Vec<&'static str>, Arc<RawValue>)>> {
-    static LIMITED: OnceLock<parking_lot::RwLock<Vec<(Vec<&'static str>, Arc<RawValue>)>>> =
-        OnceLock::new();
+fn limited() -> &'static parking_lot::RwLock<Vec<(Listing, Arc<RawValue>)>> {
+    static LIMITED: OnceLock<parking_lot::RwLock<Vec<(Listing, Arc<RawValue>)>>> = OnceLock::new();
     LIMITED.get_or_init(Default::default)
 }
 
-/// The index of the listing of exactly the tools `names` (in catalogue
-/// order), serialized on first use; `None` past [`MAX_LIMITED`].
-fn limited_listing(names: &[&'static str]) -> Option<usize> {
-    if let Some(at) = limited().read().iter().position(|(n, _)| n == names) {
+/// The index of `listing`, serialized on first use; `None` past
+/// [`MAX_LIMITED`].
+fn limited_listing(listing: &Listing) -> Option<usize> {
+    if let Some(at) = limited().read().iter().position(|(l, _)| l == listing) {
         return Some(at);
     }
-    let tools: Vec<&Tool> = mcp_tools()
-        .iter()
-        .filter(|t| names.contains(&t.name.as_ref()))
-        .collect();
-    let json: Arc<RawValue> = serde_json::value::to_raw_value(&tools).ok()?.into();
+    let json: Arc<RawValue> = serde_json::value::to_raw_value(&listing.tools())
+        .ok()?
+        .into();
     let mut all = limited().write();
-    if let Some(at) = all.iter().position(|(n, _)| n == names) {
+    if let Some(at) = all.iter().position(|(l, _)| l == listing) {
         return Some(at);
     }
     if all.len() >= MAX_LIMITED {
         return None;
     }
-    all.push((names.to_vec(), json));
+    all.push((listing.clone(), json));
     Some(all.len() - 1)
 }
 
 /// The answer with no tools and the marker, when `context`'s request was
-/// marked by [`splice`]: the whole catalogue, or only the tools `allowed`
-/// (a key the tenant policy limits).
+/// marked by [`splice`]: the whole catalogue, or another `listing`.
 pub fn placeholder(
     context: &RequestContext<RoleServer>,
-    allowed: Option<&[&'static str]>,
+    listing: &Listing,
 ) -> Option<ListToolsResult> {
     let marked = context
         .extensions
@@ -149,9 +215,10 @@ pub fn placeholder(
     if !marked {
         return None;
     }
-    let marker = match allowed {
-        None => Value::Bool(true),
-        Some(names) => Value::from(limited_listing(names)?),
+    let marker = if listing.everything() {
+        Value::Bool(true)
+    } else {
+        Value::from(limited_listing(listing)?)
     };
     let mut meta = Map::new();
     meta.insert(MARKER.to_owned(), marker);
@@ -289,6 +356,48 @@ fn filled(bytes: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// The default surface: the default toolsets, no output schemas, a
+    /// caller the policy lets call everything (the largest default
+    /// listing), as the whole JSON-RPC answer a client receives.
+    #[test]
+    fn the_default_listing_fits_the_budget() {
+        let config = common::config::EdgeConfig::local(([127, 0, 0, 1], 0).into());
+        let listing = Listing::of(|spec| config.toolsets.lists(spec), config.output_schemas);
+        let answer = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1,
+            "result": {"resultType": "complete", "tools": listing.tools()}
+        });
+        let bytes = serde_json::to_vec(&answer).unwrap().len();
+        for t in listing.tools() {
+            eprintln!(
+                "{} {} {}",
+                t.name,
+                serde_json::to_vec(&t).unwrap().len(),
+                serde_json::to_string(&t.input_schema).unwrap()
+            );
+        }
+        let all = Listing::of(|_| true, true);
+        let everything = serde_json::to_vec(&all.tools()).unwrap().len();
+        eprintln!(
+            "default tools/list: {} tools, {bytes} bytes; every tool with output schemas: {} tools, {everything} bytes",
+            listing.tools().len(),
+            all.tools().len()
+        );
+        assert!(
+            bytes <= BUDGET_BYTES,
+            "the default tools/list is {bytes} bytes, over its budget of {BUDGET_BYTES}: \
+             tighten descriptions or schemas, or move a tool out of the default toolsets"
+        );
+        // Ordered as the catalogue, whatever the listing (deterministic).
+        let names: Vec<String> = listing.tools().iter().map(|t| t.name.to_string()).collect();
+        let catalogue_order: Vec<String> = catalogue::tools()
+            .iter()
+            .filter(|s| config.toolsets.lists(s))
+            .map(|s| s.name.to_owned())
+            .collect();
+        assert_eq!(names, catalogue_order);
+    }
+
     #[test]
     fn the_placeholder_answer_gets_the_tools_and_loses_the_marker() {
         let answer = br#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"complete","_meta":{"io.d365mcp/tools-spliced":true},"tools":[]}}"#;
@@ -306,8 +415,12 @@ mod tests {
             catalogue::names::QUERY_ENTITIES,
             catalogue::names::GET_LABEL,
         ];
-        let at = limited_listing(&names).unwrap();
-        assert_eq!(limited_listing(&names), Some(at), "made once");
+        let listing = Listing {
+            names: Some(names.to_vec()),
+            output_schemas: true,
+        };
+        let at = limited_listing(&listing).unwrap();
+        assert_eq!(limited_listing(&listing.clone()), Some(at), "made once");
         let answer = format!(
             r#"{{"jsonrpc":"2.0","id":7,"result":{{"_meta":{{"io.d365mcp/tools-spliced":{at}}},"tools":[]}}}}"#
         );

@@ -64,26 +64,19 @@ impl ServerHandler for McpHandler {
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("d365mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Tools for Microsoft Dynamics 365 Finance & Operations. Find entities with \
-                 d365fo_search_entities and learn their fields and keys with \
-                 d365fo_get_entity_schema before querying. Read with d365fo_query_entities \
-                 (OData filter, select, expand, orderby; a cursor for more rows) and \
-                 d365fo_get_entity_record (key as an object); change data with \
-                 d365fo_create_entity_record, d365fo_update_entity_record, \
-                 d365fo_delete_entity_record or several operations at once with \
-                 d365fo_execute_batch. Run OData actions (d365fo_search_actions, \
-                 d365fo_call_action), JSON services and reports. Labels (@SYS…) resolve with \
-                 d365fo_get_label or d365fo_get_labels. Every tool takes an \
-                 optional `environment` naming a configured D365FO environment \
-                 (d365fo_get_server_config lists them); without it the \
-                 default one is used. Resources: d365fo://environment (the default \
-                 environment's URL and versions), d365fo://environments/{name}, and entity \
-                 schemas at d365fo://entities/{entity}/schema or \
+                "Tools for Microsoft Dynamics 365 Finance & Operations. Find an entity with \
+                 d365fo_search_entities and its fields and keys with d365fo_get_entity_schema \
+                 before reading (d365fo_query_entities, d365fo_get_entity_record) or changing \
+                 data (create, update, delete, d365fo_execute_batch). Every tool takes an \
+                 optional `environment`: the name of a configured D365FO environment, the \
+                 default one when omitted. Resources: d365fo://environment, \
+                 d365fo://environments/{environment} and entity schemas at \
                  d365fo://environments/{environment}/entities/{entity}/schema. Prompts: \
-                 d365fo_entity_analysis (argument `entity`, e.g. CustomersV3) and \
-                 d365fo_environment_summary walk through the tools step by step. Skills \
+                 d365fo_entity_analysis and d365fo_environment_summary. Skills \
                  (skills/list, or the resources skill://d365fo/{name}/SKILL.md) teach \
-                 entity keys, company scope, paging, ETag writes and labels.",
+                 entity keys, company scope, paging, ETag writes and labels. OData actions, \
+                 JSON services, reports and operator tools are listed when configuration \
+                 adds their toolsets.",
             )
     }
 
@@ -93,32 +86,27 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let op = Operation::start(Method::ToolsList, &context);
-        // A key the tenant policy limits sees only the tools it may call.
+        // A caller sees the tools of its toolsets that it may call.
         let caller = Principal::of(context.extensions.get());
-        let policy = &self.state.config.policy;
-        let allowed: Option<Vec<&'static str>> =
-            (!policy.lists_everything(&caller.subject, &caller.tenant)).then(|| {
-                catalogue::tools()
-                    .iter()
-                    .filter(|spec| policy.lists(&caller.subject, &caller.tenant, spec))
-                    .map(|spec| spec.name)
-                    .collect()
-            });
+        let config = &self.state.config;
+        let policy = &config.policy;
+        let toolsets = policy
+            .listed_toolsets(&caller.subject, &caller.tenant)
+            .unwrap_or(config.toolsets);
+        let everything = policy.lists_everything(&caller.subject, &caller.tenant);
+        let listing = crate::listing::Listing::of(
+            |spec| {
+                toolsets.lists(spec)
+                    && (everything || policy.lists(&caller.subject, &caller.tenant, spec))
+            },
+            config.output_schemas,
+        );
         // The whole catalogue is one page; a cursor still gets it whole.
         let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
-        if first_page
-            && let Some(placeholder) = crate::listing::placeholder(&context, allowed.as_deref())
-        {
+        if first_page && let Some(placeholder) = crate::listing::placeholder(&context, &listing) {
             return op.finish(Ok(placeholder));
         }
-        let tools = match &allowed {
-            None => mcp_tools().to_vec(),
-            Some(names) => mcp_tools()
-                .iter()
-                .filter(|tool| names.contains(&tool.name.as_ref()))
-                .cloned()
-                .collect(),
-        };
+        let tools = listing.tools();
         op.finish(Ok(ListToolsResult::with_all_items(tools)))
     }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use clap::Args;
 use common::config::{ConfigError, EdgeConfig, Environments};
 
-use super::{D365Args, WorkerTuning};
+use super::{D365Args, SurfaceArgs, WorkerTuning};
 
 /// `d365mcp stdio`.
 #[derive(Args)]
@@ -17,6 +17,8 @@ pub struct StdioArgs {
     /// Largest accepted message (one line of stdin), in bytes.
     #[arg(long, env = "D365MCP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    #[command(flatten)]
+    pub surface: SurfaceArgs,
     #[command(flatten)]
     pub d365: D365Args,
     #[command(flatten)]
@@ -29,6 +31,7 @@ impl StdioArgs {
     pub fn edge_config(&self) -> Result<EdgeConfig, ConfigError> {
         let mut config = EdgeConfig::local(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.max_body_bytes = super::max_body_bytes(self.max_body_bytes)?;
+        self.surface.apply(&mut config)?;
         Ok(config)
     }
 

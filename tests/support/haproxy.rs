@@ -101,15 +101,22 @@ pub struct Balanced {
 
 impl Balanced {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Balanced::start`] with more arguments for both edges.
+    pub async fn start_with(edge_args: &[&str]) -> Self {
         let redis = super::redis::RedisServer::start();
         let redis_arg = format!("--redis-url={}", redis.url());
-        let cluster = super::Cluster::builder()
+        let mut builder = super::Cluster::builder()
             .edges(2)
             .workers(1)
             .edge_arg(&redis_arg)
-            .worker_arg(&redis_arg)
-            .start()
-            .await;
+            .worker_arg(&redis_arg);
+        for arg in edge_args {
+            builder = builder.edge_arg(arg);
+        }
+        let cluster = builder.start().await;
         let edges: Vec<std::net::SocketAddr> = cluster.edges.iter().map(|e| e.addr).collect();
         let lb = Haproxy::start(&edges);
         Self {

@@ -47,6 +47,7 @@ pub fn keys_file() -> PathBuf {
              [keys.contoso-app]\nsha256 = \"{}\"\ntenant = \"contoso\"\n\
              [keys.contoso-reader]\nsha256 = \"{}\"\ntenant = \"contoso\"\nread_only = true\n\
              [keys.contoso-ops]\nsha256 = \"{}\"\ntenant = \"contoso\"\noperator = true\n\
+             toolsets = [\"all\"]\n\
              [keys.fabrikam-app]\nsha256 = \"{}\"\ntenant = \"fabrikam\"\n",
             digest(CONTOSO),
             digest(CONTOSO_READER),

@@ -48,27 +48,28 @@ pub fn specs() -> Vec<ToolSpec> {
 }
 
 /// The description of `entity_set`, which every data tool takes.
-const ENTITY_SET: &str = "Entity set (public collection) name, e.g. CustomersV3, VendorsV2, SalesOrderHeadersV2. Case-sensitive.";
+const ENTITY_SET: &str = "Entity set name, e.g. CustomersV3 (case-sensitive).";
 
 /// The description of `key`: an object of key field to value.
-const KEY: &str = "Every key field and its value, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}.";
+const KEY: &str =
+    "Every key field, e.g. {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}.";
 
 /// The description of `select`.
-const SELECT: &str =
-    "Fields to return, e.g. [\"CustomerAccount\", \"OrganizationName\"]. Omit for all fields.";
+const SELECT: &str = "Fields to return; omit for all.";
 
 /// The description of `expand`: navigation properties, one level, each
 /// with an optional select.
-const EXPAND: &str = "Related records to include inside each row, one level deep (D365FO expands no further). Each item is a navigation property name, e.g. [\"SalesOrderLines\"], or an object to return only some of their fields, e.g. [{\"name\": \"SalesOrderLines\", \"select\": [\"ItemNumber\", \"OrderedSalesQuantity\"]}].";
+const EXPAND: &str = "Navigation properties to include, one level: names or {name, select}.";
 
 /// The description of `cross_company` of a keyed read or write.
-const CROSS_COMPANY: &str = "Set to true when the record belongs to a company other than the caller's default company (D365FO answers that it does not exist otherwise).";
+const CROSS_COMPANY: &str = "True for a record outside the caller's default company.";
 
 /// The description of `fields` of a create or update.
-const FIELDS: &str = "Field names and their new values as JSON, e.g. {\"OrganizationName\": \"Contoso Retail\", \"CreditLimit\": 5000}. Enums as their member name, e.g. \"Yes\"; dates as ISO 8601 text, e.g. \"2025-01-31T00:00:00Z\".";
+const FIELDS: &str =
+    "Field values, e.g. {\"CreditLimit\": 5000}; enums by member name, dates as ISO 8601.";
 
 /// The description of `if_match`: an ETag from an earlier read.
-const IF_MATCH: &str = "The record's `@odata.etag` from an earlier read, e.g. \"W/\\\"JzEsNTYzNzE0NDU3Nic=\\\"\"; the change is refused with a conflict if the record changed since. Omit to change it whatever its state.";
+const IF_MATCH: &str = "`@odata.etag` of your last read; a conflict if the record changed since.";
 
 /// Arguments of `d365fo_query_entities`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -92,19 +93,17 @@ pub struct QueryArgs {
     /// OData $orderby, e.g. "CustomerAccount desc".
     #[serde(default, deserialize_with = "de::orderby")]
     pub orderby: Option<String>,
-    /// Most rows to return (default 100). The server returns at most its
-    /// `max_rows` (1,000 by default) per call; continue with `next_cursor`.
+    /// Most rows (default 100; at most the server's `max_rows` per call).
     #[serde(default, deserialize_with = "de::top")]
     #[schemars(range(min = 1, max = de::MAX_TOP))]
     pub top: Option<usize>,
-    /// Also return the total number of matching rows.
+    /// Also return `total_count`, the number of matching rows.
     #[serde(default, deserialize_with = "de::count")]
     pub count: bool,
-    /// Read all companies instead of the default company.
+    /// Read every company, not only the default one.
     #[serde(default, deserialize_with = "de::cross_company")]
     pub cross_company: bool,
-    /// `next_cursor` of a previous call, to continue it. Other arguments are
-    /// ignored when given.
+    /// `next_cursor` of the previous page; other arguments are then ignored.
     #[serde(default, deserialize_with = "de::cursor")]
     pub cursor: Option<String>,
 }
@@ -172,21 +171,11 @@ fn query_entities() -> ToolSpec {
     ToolSpec {
         group: Group::Data,
         name: names::QUERY_ENTITIES,
-        title: "Query D365FO entities",
-        description: "Reads rows of a D365FO data entity through OData. `entity_set` is the \
-            public collection name, e.g. `CustomersV3`, `VendorsV2`, `ReleasedProductsV2`, \
-            `SalesOrderHeadersV2`. `filter` is an OData $filter expression, e.g. \
-            `CustomerGroupId eq '10'` or `dataAreaId eq 'usmf' and CreditLimit gt 1000`; \
-            strings in single quotes, enums as \
-            `Microsoft.Dynamics.DataEntities.NoYes'Yes'`. `select` lists the fields to \
-            return; ask only for what you need. `expand` includes related records, e.g. \
-            `[\"SalesOrderLines\"]` on SalesOrderHeadersV2. Rows come from the caller's \
-            default company unless `cross_company` is true. At most `top` rows are returned \
-            (default 100), and never more than the server's limit per call (1,000 unless \
-            configured otherwise; d365fo_get_server_config shows it as `max_rows`): a larger \
-            `top` returns only that many, with a `note` saying so. When more rows exist the \
-            result has `more: true` and a `next_cursor` to pass back as `cursor` for the next \
-            rows.",
+        title: "Query entities",
+        description: "Reads rows of an entity set with OData. In `filter`, strings are in single\
+            quotes and enums `Microsoft.Dynamics.DataEntities.NoYes'Yes'`. Rows come from the\
+            default company unless `cross_company`. Returns `rows`, and `next_cursor` while\
+            `more`.",
         input_schema: input::<QueryArgs>(),
         output_schema: Some(output::<QueryResult>()),
         examples: &[
@@ -201,16 +190,8 @@ fn get_entity_record() -> ToolSpec {
     ToolSpec {
         group: Group::Data,
         name: names::GET_ENTITY_RECORD,
-        title: "Get one D365FO record",
-        description: "Reads one record of a D365FO data entity by its key. `key` is an \
-            object of key field to value; most entities are keyed by company and an id, \
-            e.g. `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}`. Use \
-            `select` to return only some fields and `expand` to include related records, \
-            e.g. `[\"SalesOrderLines\"]` on SalesOrderHeadersV2. A record of another \
-            company than the default one needs `cross_company: true`. The record's \
-            `@odata.etag` is what `if_match` of an update or delete expects. Returns a \
-            not-found error when no record has that key, and an invalid-arguments error \
-            when the record is too large for one result (narrow `select`, or drop `expand`).",
+        title: "Get one record",
+        description: "Reads one record by its full key, with its `@odata.etag` for `if_match`.",
         input_schema: input::<RecordArgs>(),
         output_schema: Some(output::<RecordResult>()),
         examples: &[
@@ -251,16 +232,14 @@ mod tests {
     fn every_data_tool_has_an_output_schema_and_examples() {
         for spec in specs() {
             assert!(spec.output_schema.is_some(), "{}", spec.name);
-            assert!(
-                spec.description.contains("e.g.") || spec.description.contains("Example"),
-                "{}",
-                spec.name
-            );
+            assert!(!spec.examples.is_empty(), "{}", spec.name);
             assert_eq!(spec.group, Group::Data);
         }
-        let query = find(names::QUERY_ENTITIES).map(|t| t.description);
+        let query = find(names::QUERY_ENTITIES).map(|t| t.input_schema.clone());
         assert!(
-            query.is_some_and(|d| d.contains("`max_rows`") && d.contains("`note`")),
+            query.is_some_and(|s| s["properties"]["top"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("`max_rows`"))),
             "the query tool says `top` is capped per call"
         );
         let batch = find(names::EXECUTE_BATCH).map(|t| t.input_schema.clone());

@@ -174,7 +174,7 @@ fn call_action() -> ToolSpec {
     ToolSpec {
         group: Group::Execution,
         name: names::CALL_ACTION,
-        title: "Call a D365FO OData action",
+        title: "Call an OData action",
         description: "Calls an OData action of D365FO and returns what it returns. Actions run \
             business logic and MAY CHANGE DATA; each call runs at most once (it is resent only \
             when D365FO throttled it before running it), so check the result before calling \
@@ -203,7 +203,7 @@ fn call_json_service() -> ToolSpec {
     ToolSpec {
         group: Group::Execution,
         name: names::CALL_JSON_SERVICE,
-        title: "Call a D365FO JSON service",
+        title: "Call a JSON service",
         description: "Calls an operation of a D365FO custom (JSON) service, \
             POST /api/services/{service_group}/{service}/{operation}, and returns its result. \
             Service operations run X++ code and MAY CHANGE DATA; each call runs at most once \
@@ -229,7 +229,7 @@ fn list_json_services() -> ToolSpec {
     ToolSpec {
         group: Group::Execution,
         name: names::LIST_JSON_SERVICES,
-        title: "List D365FO JSON services",
+        title: "List JSON services",
         description: "Discovers D365FO's custom (JSON) services, one level at a time, without \
             running anything. No arguments: the service groups. With `service_group`: its \
             services. With `service_group` and `service`: its operations. With all three and \
@@ -251,7 +251,7 @@ fn run_report() -> ToolSpec {
     ToolSpec {
         group: Group::Execution,
         name: names::RUN_REPORT,
-        title: "Run a D365FO report as PDF",
+        title: "Run a report as PDF",
         description: "Renders a D365FO business document (an SSRS report such as a customer \
             invoice, sales confirmation or purchase order) for one record and returns the PDF \
             as an embedded resource (application/pdf), with its size and page count. It reads \

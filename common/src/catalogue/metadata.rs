@@ -43,10 +43,7 @@ pub mod names {
 }
 
 /// The description of `language`.
-const LANGUAGE: &str = "Language of label texts, e.g. \"en-us\" (default) or \"de\".";
-
-/// What `language` looks like; the reader checks the same rule.
-const LANGUAGE_PATTERN: &str = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$";
+const LANGUAGE: &str = "Label language, e.g. \"de\" (default en-us).";
 
 /// What a label id looks like; the reader checks the same rule.
 const LABEL_ID_PATTERN: &str = "^@[A-Za-z0-9_:.-]+$";
@@ -54,19 +51,15 @@ const LABEL_ID_PATTERN: &str = "^@[A-Za-z0-9_:.-]+$";
 /// The description of a search's `query`, with an example of the tool's.
 macro_rules! query {
     ($example:literal) => {
-        concat!(
-            "Words to look for, e.g. \"",
-            $example,
-            "\". Omit to list everything (filtered)."
-        )
+        concat!("Words to look for, e.g. \"", $example, "\".")
     };
 }
 
 /// The description of a search's `top`.
-const TOP: &str = "Most results to return (default 20).";
+const TOP: &str = "Most results (default 20).";
 
 /// The description of a search's `skip`.
-const SKIP: &str = "Results to skip: pass a previous result's `next_skip` to continue.";
+const SKIP: &str = "`next_skip` of the previous page.";
 
 /// Arguments of `d365fo_search_entities`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -79,10 +72,10 @@ pub struct SearchEntitiesArgs {
     /// Entity category, e.g. "Master".
     #[serde(default, deserialize_with = "args::text")]
     pub category: Option<String>,
-    /// Only entities OData serves (true) or does not (false).
+    /// Only entities OData serves (true) or not.
     #[serde(default, deserialize_with = "args::flag")]
     pub data_service_enabled: Option<bool>,
-    /// Only read-only (true) or writable (false) entities.
+    /// Only read-only (true) or writable entities.
     #[serde(default, deserialize_with = "args::flag")]
     pub read_only: Option<bool>,
     /// Most results to return.
@@ -98,7 +91,7 @@ pub struct SearchEntitiesArgs {
         default = "args::default_language",
         deserialize_with = "args::language"
     )]
-    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    #[schemars(description = LANGUAGE)]
     pub language: String,
 }
 
@@ -115,7 +108,7 @@ pub struct SchemaArgs {
         default = "args::default_language",
         deserialize_with = "args::language"
     )]
-    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    #[schemars(description = LANGUAGE)]
     pub language: String,
 }
 
@@ -165,7 +158,7 @@ pub struct SearchEnumsArgs {
         default = "args::default_language",
         deserialize_with = "args::language"
     )]
-    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    #[schemars(description = LANGUAGE)]
     pub language: String,
 }
 
@@ -182,7 +175,7 @@ pub struct EnumArgs {
         default = "args::default_language",
         deserialize_with = "args::language"
     )]
-    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    #[schemars(description = LANGUAGE)]
     pub language: String,
 }
 
@@ -199,7 +192,7 @@ pub struct LabelArgs {
         default = "args::default_language",
         deserialize_with = "args::language"
     )]
-    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    #[schemars(description = LANGUAGE)]
     pub language: String,
 }
 
@@ -219,7 +212,7 @@ pub struct LabelsArgs {
         default = "args::default_language",
         deserialize_with = "args::language"
     )]
-    #[schemars(regex(pattern = LANGUAGE_PATTERN), description = LANGUAGE)]
+    #[schemars(description = LANGUAGE)]
     pub language: String,
 }
 
@@ -229,11 +222,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::TEST_CONNECTION,
-            title: "Test D365FO connection",
-            description: "Checks that the D365FO environment is reachable and that this server \
-                can authenticate to it. Returns whether the connection works, the environment URL \
-                and the round-trip time. Use it first when other tools fail with connection or \
-                authentication errors.",
+            title: "Test connection",
+            description: "Checks that D365FO answers and accepts this server's credentials.",
             input_schema: input::<NoArgs>(),
             output_schema: Some(output::<ConnectionResult>()),
             examples: &[r#"{}"#],
@@ -242,10 +232,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::GET_ENVIRONMENT_INFO,
-            title: "Get D365FO environment info",
-            description: "Returns the D365FO environment's URL, application version and platform \
-                build version. Use it to tell which release an environment runs before relying \
-                on version-specific entities or fields.",
+            title: "Get environment info",
+            description: "Returns the environment's URL and application and platform versions.",
             input_schema: input::<NoArgs>(),
             output_schema: Some(output::<EnvironmentInfoResult>()),
             examples: &[r#"{}"#],
@@ -254,14 +242,9 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::SEARCH_ENTITIES,
-            title: "Search D365FO data entities",
-            description: "Finds D365FO data entities by name or label, best match first (exact name, \
-                then prefix, substring, all words, then similar spelling). Use it to find the entity \
-                set to pass to d365fo_query_entities or d365fo_get_entity_schema, e.g. \
-                {\"query\": \"customer\"} finds CustomersV3. Filters: `category` (Master, \
-                Transaction, Reference, Document, Parameters), `data_service_enabled` (true for \
-                entities OData serves), `read_only`. Returns `top` results (default 20); when \
-                `more` is true pass `next_skip` as `skip` for the next page.",
+            title: "Search data entities",
+            description: "Finds data entities by name or label, best match first: the way to the\
+                `entity_set` the data tools take.",
             input_schema: input::<SearchEntitiesArgs>(),
             output_schema: Some(output::<SearchEntitiesResult>()),
             examples: &[
@@ -273,15 +256,10 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::GET_ENTITY_SCHEMA,
-            title: "Get a D365FO entity's schema",
-            description: "Returns a data entity's fields with their types, key and mandatory flags \
-                and labels, the members of enum-typed fields, navigation properties and bound \
-                actions. `entity` is the entity set name (e.g. \"CustomersV3\"), the public entity \
-                name (\"CustomerV3\") or the AOT name. Read it before writing a filter or creating \
-                a record: `keys` are the fields d365fo_get_entity_record needs, `mandatory` ones \
-                must be given on create. Labels come in `language` (default en-us); a label D365FO \
-                fails to return is null, and `unresolved_labels` says how many and why. An \
-                unknown entity is a not-found error with similar names suggested.",
+            title: "Get an entity's schema",
+            description: "Returns an entity's fields (type, key, mandatory, label, enum members),\
+                navigation properties and actions. Read it before filtering or writing: `keys` is\
+                what `key` takes.",
             input_schema: input::<SchemaArgs>(),
             output_schema: Some(output::<EntitySchemaResult>()),
             examples: &[
@@ -293,14 +271,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::SEARCH_ACTIONS,
-            title: "Search D365FO OData actions",
-            description: "Finds OData actions (operations beyond reading and writing rows) by name, \
-                best match first, with their binding, parameters, return type and the `path` to \
-                call under /data. `entity` limits the search to actions bound to one entity (e.g. \
-                \"CustomersV3\"); `binding` to \"Unbound\", \"BoundToEntitySet\" or \
-                \"BoundToEntityInstance\". Example: {\"query\": \"version\"} finds \
-                GetApplicationVersion. Returns `top` results; when `more` is true pass \
-                `next_skip` as `skip`.",
+            title: "Search OData actions",
+            description: "Finds OData actions by name, with their binding, parameters and return type.",
             input_schema: input::<SearchActionsArgs>(),
             output_schema: Some(output::<SearchActionsResult>()),
             examples: &[
@@ -312,12 +284,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::SEARCH_ENUMERATIONS,
-            title: "Search D365FO enumerations",
-            description: "Finds enumerations (the value lists of enum-typed fields, e.g. NoYes, \
-                SalesStatus) by name or label, best match first. Use d365fo_get_enumeration for \
-                one enumeration's members. In a $filter an enum value is written \
-                Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. Returns `top` results; when \
-                `more` is true pass `next_skip` as `skip`.",
+            title: "Search enumerations",
+            description: "Finds enumerations (value lists of enum fields) by name or label.",
             input_schema: input::<SearchEnumsArgs>(),
             output_schema: Some(output::<SearchEnumsResult>()),
             examples: &[r#"{"query": "sales status", "skip": 20}"#],
@@ -326,12 +294,9 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::GET_ENUMERATION,
-            title: "Get a D365FO enumeration",
-            description: "Returns an enumeration's members with their names, integer values and \
-                labels in `language` (default en-us), e.g. {\"name\": \"SalesStatus\"}. Filters \
-                use the member name: Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'. A \
-                label D365FO fails to return is null, and `unresolved_labels` says how many and \
-                why. An unknown name is a not-found error.",
+            title: "Get an enumeration",
+            description: "Returns an enumeration's members: names, values, labels. Filters use the name:\
+                Microsoft.Dynamics.DataEntities.SalesStatus'Invoiced'.",
             input_schema: input::<EnumArgs>(),
             output_schema: Some(output::<EnumResult>()),
             examples: &[r#"{"name": "SalesStatus"}"#],
@@ -340,11 +305,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::GET_LABEL,
-            title: "Get a D365FO label",
-            description: "Returns the text of one label id in `language` (default en-us), e.g. \
-                {\"label_id\": \"@SYS13342\"} gives \"Company\". Label ids appear in schemas and \
-                search results as `label_id`. For several ids use d365fo_get_labels. A label \
-                without text in that language is a not-found error.",
+            title: "Get a label",
+            description: "Returns the text of one label id (e.g. @SYS13342).",
             input_schema: input::<LabelArgs>(),
             output_schema: Some(output::<LabelResult>()),
             examples: &[r#"{"label_id": "@SYS13342"}"#],
@@ -353,13 +315,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::GET_LABELS,
-            title: "Get many D365FO labels",
-            description: "Returns the texts of up to 100 label ids in one call, in the order asked, \
-                each with `found` true or false, e.g. {\"label_ids\": [\"@SYS13342\", \
-                \"@SYS7399\"], \"language\": \"de\"}. Ids D365FO does not know come back with \
-                `found: false` rather than failing the call; an id whose lookup failed (D365FO \
-                unavailable, throttling) comes back with `found: false` and an `error`. The call \
-                fails only when every lookup failed.",
+            title: "Get many labels",
+            description: "Returns the texts of up to 100 label ids, in order, each with `found`.",
             input_schema: input::<LabelsArgs>(),
             output_schema: Some(output::<LabelsResult>()),
             examples: &[r#"{"label_ids": ["@SYS13342", "@SYS7399"], "language": "de"}"#],
@@ -368,11 +325,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Metadata,
             name: names::GET_INSTALLED_MODULES,
-            title: "Get D365FO installed modules",
-            description: "Lists the modules (models) installed in the D365FO environment with \
-                their versions and publishers, and the `version_hash` over them that keys this \
-                server's metadata cache: two environments with the same hash run the same code. \
-                Use it to check whether an ISV solution or a feature's module is present.",
+            title: "Get installed modules",
+            description: "Lists installed modules and versions, and their `version_hash`.",
             input_schema: input::<NoArgs>(),
             output_schema: Some(output::<InstalledModulesResult>()),
             examples: &[r#"{}"#],

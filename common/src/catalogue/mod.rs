@@ -11,6 +11,10 @@
 //! - [`metadata`]: connection, versions, entities, enumerations, labels;
 //! - [`server`]: statistics and configuration of the cluster itself.
 //!
+//! [`toolsets`] says which tools an agent sees listed by default and how
+//! configuration shows it more (`data`, `metadata`, `labels`, `execution`,
+//! `operator`); what it may call is the tenant policy's business.
+//!
 //! [`args`] holds the field readers the argument types deserialize with
 //! (errors a model can act on); [`input`] derives a tool's input schema from
 //! its argument type with schemars, in a portable form (inlined, one `type`
@@ -30,12 +34,14 @@ pub mod execution;
 pub mod metadata;
 mod schema;
 pub mod server;
+pub mod toolsets;
 
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
 pub use schema::{Portable, any_json, any_json_schema, environment_property, input, output};
+pub use toolsets::{Toolset, Toolsets};
 
 use crate::proto::ToolDescriptor;
 
@@ -169,10 +175,20 @@ mod tests {
                 tool.name
             );
             assert!(
-                tool.description.len() > 40,
+                tool.description.len() > 15,
                 "{} needs a real description",
                 tool.name
             );
+            // What the default toolsets list travels with every request
+            // an agent's model makes: said in a few lines, or not at all.
+            if Toolsets::DEFAULT.lists(tool) {
+                assert!(
+                    tool.description.len() <= 320,
+                    "{}'s description is {} bytes; the default surface's are at most 320",
+                    tool.name,
+                    tool.description.len()
+                );
+            }
             assert!(
                 !tool.effects.read_only || !tool.effects.destructive,
                 "{}",

@@ -84,10 +84,8 @@ pub fn any_json_schema(_: &mut SchemaGenerator) -> Schema {
 /// The `environment` argument every tool takes. The executor takes it out
 /// before a tool reads its arguments, so no argument type has it.
 pub fn environment_property() -> Value {
-    json!({
-        "type": "string",
-        "description": "Name of a configured D365FO environment. Omit to use the default environment."
-    })
+    // Undescribed: the server's instructions say it once for every tool.
+    json!({ "type": "string" })
 }
 
 /// A schema that accepts any JSON value, spelled so that every client can
@@ -228,6 +226,11 @@ fn tidy(node: &mut Map<String, Value>) {
     node.remove("format");
     // Defaults are the readers' and said in descriptions where they matter.
     node.remove("default");
+    // An empty description is a field said elsewhere (a batch operation's
+    // arguments are the single-record tools').
+    if node.get("description").is_some_and(|d| d == "") {
+        node.remove("description");
+    }
     // A map of any JSON values: `additionalProperties: true` says nothing.
     if node.get("additionalProperties") == Some(&Value::Bool(true)) {
         node.remove("additionalProperties");

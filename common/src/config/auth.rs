@@ -77,6 +77,7 @@ struct Entry {
     tools: Option<Vec<String>>,
     read_only: Option<bool>,
     entity_sets: Option<Vec<String>>,
+    toolsets: Option<Vec<String>>,
 }
 
 /// The API keys file: its keys and the tenant policy it configures.
@@ -135,6 +136,7 @@ pub fn parse_file(text: &str) -> Result<KeysFile, ConfigError> {
                 tools: entry.tools,
                 read_only: entry.read_only,
                 entity_sets: entry.entity_sets,
+                toolsets: entry.toolsets,
             },
         });
         keys.push(ApiKey {

@@ -33,6 +33,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use super::policy_listing::Listed;
 use crate::catalogue::{self, Group, ToolSpec, names};
 
 /// Tools that act on the cluster itself rather than on a tenant's data;
@@ -55,10 +56,14 @@ pub struct RulesText {
     pub read_only: Option<bool>,
     /// Entity sets the data tools may name; absent = all.
     pub entity_sets: Option<Vec<String>>,
+    /// Toolsets listed to the caller (`data`, `metadata`, `labels`,
+    /// `execution`, `operator`, `all`); absent = the edge's default. Not a
+    /// rule: it restricts nothing ([`super::policy_listing`]).
+    pub toolsets: Option<Vec<String>>,
 }
 
 impl RulesText {
-    /// Whether any rule is written.
+    /// Whether any rule is written (`toolsets` is none).
     pub fn is_empty(&self) -> bool {
         self.environments.is_none()
             && self.tools.is_none()
@@ -190,6 +195,9 @@ pub struct Policy {
     /// Per tenant, for callers that are no key.
     tenants: BTreeMap<String, KeyRules>,
     configured: bool,
+    /// The toolsets listed per tenant and key, whether or not a policy is
+    /// configured.
+    listed: Listed,
 }
 
 /// A call the policy refuses, with what the caller may do instead.
@@ -220,12 +228,25 @@ impl Policy {
         tenants: &BTreeMap<String, RulesText>,
         entries: &[KeyEntry],
     ) -> Result<Self, ConfigError> {
+        let mut listed = Listed::default();
+        for (name, text) in tenants {
+            let at = format!("tenants.{name}");
+            listed.set_tenant(name, Listed::parse(key, &at, text.toolsets.as_deref())?);
+        }
+        for entry in entries {
+            let at = format!("keys.{}", entry.name);
+            let toolsets = Listed::parse(key, &at, entry.rules.toolsets.as_deref())?;
+            listed.set_key(&entry.name, toolsets);
+        }
         let configured = !tenants.is_empty()
             || entries
                 .iter()
                 .any(|e| e.operator.is_some() || !e.rules.is_empty());
         if !configured {
-            return Ok(Self::default());
+            return Ok(Self {
+                listed,
+                ..Self::default()
+            });
         }
         let mut tenant_rules = BTreeMap::new();
         for (name, text) in tenants {
@@ -272,7 +293,19 @@ impl Policy {
             keys,
             tenants,
             configured: true,
+            listed,
         })
+    }
+
+    /// The toolsets listed to `subject` of `tenant`, when the keys file
+    /// chooses them (its key's, else its tenant's); `None` = the edge's
+    /// default (`D365MCP_TOOLSETS`).
+    pub fn listed_toolsets(
+        &self,
+        subject: &str,
+        tenant: &str,
+    ) -> Option<crate::catalogue::Toolsets> {
+        self.listed.of(subject, tenant)
     }
 
     /// Whether `tenant` has a table (what a caller that is no key needs).

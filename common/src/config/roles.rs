@@ -57,6 +57,13 @@ pub struct EdgeConfig {
     pub retry_window: Duration,
     /// Rate limits per principal, tenant and tool (off in `local`).
     pub rate_limits: RateLimits,
+    /// The toolsets `tools/list` shows a caller whose key or tenant chooses
+    /// none in the keys file (`D365MCP_TOOLSETS`).
+    pub toolsets: crate::catalogue::Toolsets,
+    /// Whether `tools/list` carries each tool's `outputSchema`
+    /// (`D365MCP_TOOL_OUTPUT_SCHEMAS`); results carry `structuredContent`
+    /// either way.
+    pub output_schemas: bool,
     /// Whether `/metrics` and `/metrics/cluster` are served on `listen`
     /// (behind an operator key); false when they have a listener of their
     /// own (`D365MCP_METRICS_LISTEN`).
@@ -90,6 +97,8 @@ impl EdgeConfig {
             retry_window: Duration::from_secs(10 * 60),
             rate_limits: RateLimits::off(),
             metrics_on_listener: true,
+            toolsets: crate::catalogue::Toolsets::DEFAULT,
+            output_schemas: false,
         }
     }
 

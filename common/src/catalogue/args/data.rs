@@ -69,13 +69,10 @@ impl JsonSchema for Key {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": {
-                "anyOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }]
-            }
-        })
+        // Values are strings, numbers or booleans: the description's
+        // example shows them and the reader says so; spelling it out here
+        // would cost every agent request about 90 bytes per keyed tool.
+        json_schema!({ "type": "object", "minProperties": 1 })
     }
 }
 
@@ -146,13 +143,11 @@ pub fn if_match<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
 #[serde(untagged, deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) enum ExpandEntry {
-    /// Navigation property name, e.g. "SalesOrderLines".
+    // A navigation property name (`expand` describes both forms).
     Name(String),
     // A navigation property and the fields of it to return.
     Select {
-        /// Navigation property name.
         name: String,
-        /// Fields of the related records to return.
         #[serde(default)]
         select: Vec<String>,
     },

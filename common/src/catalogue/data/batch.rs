@@ -6,10 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{
-    CROSS_COMPANY, ENTITY_SET, EXPAND, FIELDS, IF_MATCH, KEY, MAX_BATCH_OPERATIONS, MAX_EXPAND,
-    SELECT, names,
-};
+use super::{MAX_BATCH_OPERATIONS, MAX_EXPAND, names};
 use crate::catalogue::args::{
     data::{self as data_de, ExpandEntry, Key},
     de,
@@ -94,43 +91,42 @@ struct Operation {
 /// is the batch planner's check.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-// Flattened into an item of `operations`, whose schema has no description.
+// Flattened into an item of `operations`, whose schema has no description;
+// the fields the single-record tools describe are not described again.
 #[schemars(description = "")]
 pub struct OpArgs {
     /// The record's entity set.
     #[serde(deserialize_with = "de::entity_set")]
-    #[schemars(length(min = 1), description = ENTITY_SET)]
+    #[schemars(length(min = 1), description = "")]
     pub entity_set: String,
     /// The record's key (get, update, delete).
     #[serde(default)]
-    #[schemars(description = KEY)]
+    #[schemars(description = "")]
     pub key: Option<Key>,
-    /// Index in `operations` of an earlier create in the same changeset;
-    /// this update or delete targets the record it creates. Instead of `key`.
+    /// Index of an earlier create in this changeset, instead of `key`.
     #[serde(default, deserialize_with = "data_de::key_ref")]
     pub key_ref: Option<usize>,
     /// Fields of a create or update.
     #[serde(default, deserialize_with = "data_de::opt_fields")]
-    #[schemars(extend("minProperties" = 1), description = FIELDS)]
+    #[schemars(extend("minProperties" = 1), description = "")]
     pub fields: Option<Map<String, Value>>,
     /// `$select` of a get.
     #[serde(default, deserialize_with = "de::select")]
-    #[schemars(description = SELECT)]
+    #[schemars(description = "")]
     pub select: Vec<String>,
     /// `$expand` of a get.
     #[serde(default, deserialize_with = "data_de::expand")]
-    #[schemars(with = "Vec<ExpandEntry>", length(max = MAX_EXPAND), description = EXPAND)]
+    #[schemars(with = "Vec<ExpandEntry>", length(max = MAX_EXPAND), description = "")]
     pub expand: Vec<ExpandItem>,
     /// `If-Match` of an update or delete.
     #[serde(default, deserialize_with = "data_de::if_match")]
-    #[schemars(length(min = 1), description = IF_MATCH)]
+    #[schemars(length(min = 1), description = "")]
     pub if_match: Option<String>,
     /// `cross-company=true`.
     #[serde(default, deserialize_with = "de::cross_company")]
-    #[schemars(description = CROSS_COMPANY)]
+    #[schemars(description = "")]
     pub cross_company: bool,
-    /// Label of an atomic group of writes, e.g. "a": adjacent writes with
-    /// the same label are applied all or nothing.
+    /// Label of an all-or-nothing group of adjacent writes, e.g. "a".
     #[serde(default, deserialize_with = "data_de::changeset")]
     #[schemars(length(min = 1))]
     pub changeset: Option<String>,
@@ -217,23 +213,11 @@ pub(super) fn spec() -> ToolSpec {
     ToolSpec {
         group: Group::Data,
         name: names::EXECUTE_BATCH,
-        title: "Run several D365FO operations in one batch",
-        description: "Runs up to 100 reads and writes of D365FO records in one OData $batch \
-            request. Each item of `operations` has `op` (`get`, `create`, `update` or \
-            `delete`) and the same arguments as d365fo_get_entity_record, \
-            d365fo_create_entity_record, d365fo_update_entity_record and \
-            d365fo_delete_entity_record. Writes that share a `changeset` label, and stand next \
-            to each other, are atomic: if one fails, none of them is applied. A get cannot be \
-            in a changeset. Inside a changeset, `key_ref` (the index of an earlier create of \
-            the same changeset) targets the record that create makes, instead of `key`. \
-            Example: `[{\"op\": \"create\", \"entity_set\": \"CustomerGroups\", \"fields\": \
-            {\"CustomerGroupId\": \"80\", \"Description\": \"Export\"}, \"changeset\": \"a\"}, \
-            {\"op\": \"create\", \"entity_set\": \"CustomersV3\", \"fields\": \
-            {\"CustomerAccount\": \"US-901\", \"CustomerGroupId\": \"80\"}, \"changeset\": \
-            \"a\"}, {\"op\": \"get\", \"entity_set\": \"CustomersV3\", \"key\": \
-            {\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}}]`. Returns one \
-            result per operation, in order, each with `ok`, the HTTP `status` and the record \
-            or the `error`; operations rolled back with their changeset say `rolled_back`.",
+        title: "Run a batch of operations",
+        description: "Runs up to 100 gets, creates, updates and deletes in one OData $batch. Each \
+            operation has `op` and the arguments of the single-record tool. Adjacent writes \
+            with the same `changeset` label are all-or-nothing. Returns one result per \
+            operation, in order.",
         input_schema: input::<BatchArgs>(),
         output_schema: Some(output::<BatchResult>()),
         examples: &[

@@ -139,18 +139,10 @@ pub(super) fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Data,
             name: names::CREATE_ENTITY_RECORD,
-            title: "Create a D365FO record",
-            description: "Creates one record of a D365FO data entity. `fields` holds the new \
-                record's fields, key fields included, e.g. on CustomersV3 \
-                `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-900\", \
-                \"OrganizationName\": \"Contoso Retail\", \"CustomerGroupId\": \"10\"}`. The \
-                record goes to the company named by `dataAreaId`, or the caller's default \
-                company without one. Returns the created record as D365FO stored it \
-                (defaults filled in), its `key` and its `etag`. D365FO refuses unknown \
-                fields, values of the wrong type, missing mandatory fields and references to \
-                records that do not exist, with its own message; an existing key is a \
-                conflict. Not idempotent: if the result is lost or says the outcome is \
-                unknown, read the record before creating it again.",
+            title: "Create a record",
+            description: "Creates one record from `fields`, key fields included (`dataAreaId` picks the\
+                company). Returns it with its `key` and `etag`. Not idempotent: if the outcome is\
+                unknown, read before creating again.",
             input_schema: input::<CreateArgs>(),
             output_schema: Some(output::<WriteResult>()),
             examples: &[
@@ -161,15 +153,8 @@ pub(super) fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Data,
             name: names::UPDATE_ENTITY_RECORD,
-            title: "Update a D365FO record",
-            description: "Changes some fields of one D365FO record, found by `key`; fields not \
-                named keep their values. Example: `entity_set` `CustomersV3`, `key` \
-                `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \"US-001\"}`, `fields` \
-                `{\"CreditLimit\": 25000, \"OnHoldStatus\": \"No\"}`. Key fields cannot be \
-                changed. Pass the `@odata.etag` of your last read as `if_match` to refuse the \
-                change (a conflict error) when someone else changed the record since. A \
-                record of another company than the default one needs `cross_company: true`. \
-                Returns the new `etag` and, when D365FO sends it, the updated `record`.",
+            title: "Update a record",
+            description: "Changes the given `fields` of one record (not its key). Returns the new `etag`.",
             input_schema: input::<UpdateArgs>(),
             output_schema: Some(output::<WriteResult>()),
             examples: &[
@@ -180,13 +165,8 @@ pub(super) fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             group: Group::Data,
             name: names::DELETE_ENTITY_RECORD,
-            title: "Delete a D365FO record",
-            description: "Deletes one D365FO record by `key`, e.g. `entity_set` \
-                `CustomersV3`, `key` `{\"dataAreaId\": \"usmf\", \"CustomerAccount\": \
-                \"US-900\"}`. Pass the `@odata.etag` of your last read as `if_match` to \
-                refuse the delete when the record changed since. A record of another company \
-                than the default one needs `cross_company: true`. D365FO refuses to delete a \
-                record that others depend on, with its own message.",
+            title: "Delete a record",
+            description: "Deletes one record.",
             input_schema: input::<DeleteArgs>(),
             output_schema: Some(output::<DeleteResult>()),
             examples: &[
