@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-pub use limits::{Decision, Limit, LocalLimiter, RateLimitStore};
+pub use limits::{Decision, Limit, LocalLimiter, RateLimitStore, Take};
 pub use members::{Member, MemberStore};
 pub use memory::MemoryStore;
 pub use redis::{DEFAULT_OP_TIMEOUT, GLOBAL, InvalidRedisUrl, REGIONAL, RedisStore};

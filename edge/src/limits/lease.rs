@@ -73,6 +73,14 @@ impl Leases {
         }
     }
 
+    /// Gives back a unit [`Leases::spend`] took, for a request refused by
+    /// another of its buckets (it took nothing).
+    pub fn unspend(&self, key: &str) {
+        if let Some(lease) = self.held.lock().get_mut(key) {
+            lease.left = lease.left.saturating_add(1);
+        }
+    }
+
     /// How many units to ask the shared store for, for a request on `key`
     /// under `limit` that found no leased unit: the request's own plus
     /// the lease.

@@ -22,15 +22,20 @@
 //!
 //! # Buckets and keys
 //!
-//! A request takes one unit, in this order, stopping at the first refusal:
-//! the tool's bucket for its caller (`d365mcp:rl:v1:tool:<tool>:<subject>`),
-//! the caller's (`d365mcp:rl:v1:principal:<subject>`), then the tenant's
-//! (`d365mcp:rl:v1:tenant:<tenant>`). Most specific first: a client refused
-//! by its own limit takes nothing from its tenant's, so one noisy key cannot
-//! starve the others of its tenant. A request refused by its tenant has
-//! taken its principal's unit (at most one unit per refusal, to its own
-//! caller). Each key lives only until its bucket is full again (its TTL is
-//! set by the store on every admission), at most `burst / rate` seconds.
+//! A request takes one unit from each of its buckets: the tool's bucket for
+//! its caller (`d365mcp:rl:v1:{t:<tenant>}:tool:<tool>:<subject>`), the
+//! caller's (`d365mcp:rl:v1:{t:<tenant>}:principal:<subject>`) and the
+//! tenant's (`d365mcp:rl:v1:{t:<tenant>}:tenant`), all in one store call
+//! (one Lua script on Redis: one round trip per request, not one per
+//! bucket). The tenant is the keys' hash tag, so on Redis Cluster the
+//! buckets of one request share a slot, as a script's keys must; the
+//! limiter is their only user, and a principal belongs to one tenant, so
+//! the tag splits nothing. The decision is all or nothing: a request
+//! refused by any bucket takes nothing from the others, so one noisy key
+//! cannot starve the others of its tenant, and a refusal costs nobody a
+//! unit. The refusal named is the first in order, most specific first.
+//! Each key lives only until its bucket is full again (its TTL is set by
+//! the store on every admission), at most `burst / rate` seconds.
 //!
 //! # Leases
 //!
@@ -39,7 +44,9 @@
 //! edge takes units ahead of need and spends them itself (`lease`): every
 //! admission is still a unit of the shared bucket, so the bound holds
 //! across edges. Limits below 2,000/s (the defaults among them) lease
-//! nothing.
+//! nothing. A bucket with a leased unit left is not asked; the others are
+//! asked together, and a request refused by one of them gives its leased
+//! units back.
 //!
 //! # The shared store unreachable
 //!
@@ -60,7 +67,7 @@ use std::{
 
 use common::{
     config::{RateLimits, StoreErrorPolicy},
-    store::{Decision, Limit, LocalLimiter, SharedStore, StoreError, limits::KEY_PREFIX},
+    store::{Decision, Limit, LocalLimiter, SharedStore, StoreError, Take, limits::KEY_PREFIX},
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -107,6 +114,24 @@ pub enum Rejection {
     StoreDown(StoreError),
 }
 
+/// One bucket a request takes from.
+struct Bucket {
+    key: String,
+    limit: Limit,
+    kind: RateScope,
+    scope: Scope,
+}
+
+impl Bucket {
+    fn take(&self, cost: u32) -> Take<'_> {
+        Take {
+            key: &self.key,
+            limit: self.limit,
+            cost,
+        }
+    }
+}
+
 /// Decides every request's limits; one per edge.
 pub struct Limiter {
     limits: RateLimits,
@@ -145,95 +170,140 @@ impl Limiter {
     }
 
     /// Takes a unit from each bucket `caller`'s request (a call of `tool`,
-    /// if any) counts against, stopping at the first refusal.
+    /// if any) counts against, all in one decision of the store: all of
+    /// them, or none when one refuses (the first, in order, names the
+    /// refusal).
     pub async fn check(&self, caller: &Principal, tool: Option<&str>) -> Result<(), Rejection> {
-        let tool_limit = tool.and_then(|t| Some((t, self.limits.for_tool(t)?)));
-        if let Some((tool, limit)) = tool_limit {
-            let key = format!("{KEY_PREFIX}tool:{tool}:{}", caller.subject);
-            let scope = || Scope::Tool {
-                tool: tool.to_owned(),
-                subject: caller.subject.clone(),
-            };
-            self.take(&key, limit, RateScope::Tool, scope).await?;
+        let buckets = self.buckets(caller, tool);
+        if buckets.is_empty() {
+            return Ok(());
         }
-        if let Some(limit) = self.limits.for_principal(&caller.subject) {
-            let key = format!("{KEY_PREFIX}principal:{}", caller.subject);
-            let scope = || Scope::Principal {
-                subject: caller.subject.clone(),
-            };
-            self.take(&key, limit, RateScope::Principal, scope).await?;
-        }
-        if let Some(limit) = self.limits.for_tenant(&caller.tenant) {
-            let key = format!("{KEY_PREFIX}tenant:{}", caller.tenant);
-            let scope = || Scope::Tenant {
-                tenant: caller.tenant.clone(),
-            };
-            self.take(&key, limit, RateScope::Tenant, scope).await?;
+        // Leased units need no store; the others are decided together.
+        let leased: Vec<bool> = buckets.iter().map(|b| self.leases.spend(&b.key)).collect();
+        let asked: Vec<&Bucket> = buckets
+            .iter()
+            .zip(&leased)
+            .filter_map(|(bucket, &leased)| (!leased).then_some(bucket))
+            .collect();
+        let mut decided = self.decide(&asked).await?.into_iter();
+        for (bucket, &was_leased) in buckets.iter().zip(&leased) {
+            let decision = if was_leased { None } else { decided.next() };
+            let allowed = decision.is_none_or(|d| d.allowed);
+            crate::metrics::rate_limit(bucket.kind, allowed);
+            if let Some(decision) = decision.filter(|d| !d.allowed) {
+                // Nothing was taken: the leased units go back.
+                for (bucket, leased) in buckets.iter().zip(&leased) {
+                    if *leased {
+                        self.leases.unspend(&bucket.key);
+                    }
+                }
+                return Err(Rejection::Limited {
+                    scope: bucket.scope.clone(),
+                    limit: bucket.limit,
+                    retry_after: decision.retry_after,
+                });
+            }
         }
         Ok(())
     }
 
-    async fn take(
-        &self,
-        key: &str,
-        limit: Limit,
-        kind: RateScope,
-        scope: impl FnOnce() -> Scope,
-    ) -> Result<(), Rejection> {
-        let decision = self.decide(key, limit).await?;
-        crate::metrics::rate_limit(kind, decision.allowed);
-        if decision.allowed {
-            return Ok(());
-        }
-        Err(Rejection::Limited {
-            scope: scope(),
-            limit,
-            retry_after: decision.retry_after,
-        })
-    }
-
-    /// One unit from `key`: leased, from the shared store, or by the policy
-    /// when the store fails.
-    async fn decide(&self, key: &str, limit: Limit) -> Result<Decision, Rejection> {
-        if self.leases.spend(key) {
-            return Ok(Decision {
-                allowed: true,
-                retry_after: Duration::ZERO,
-                remaining: 0,
+    /// The buckets a request of `caller` (a call of `tool`, if any) takes
+    /// from, most specific first. Every key carries the tenant as its hash
+    /// tag (`{t:<tenant>}`, never empty: `{}` would tag nothing), so one
+    /// script may touch them all on Redis Cluster.
+    fn buckets(&self, caller: &Principal, tool: Option<&str>) -> Vec<Bucket> {
+        let (subject, tenant) = (&caller.subject, &caller.tenant);
+        let mut buckets = Vec::with_capacity(3);
+        if let Some((tool, limit)) = tool.and_then(|t| Some((t, self.limits.for_tool(t)?))) {
+            buckets.push(Bucket {
+                key: format!("{KEY_PREFIX}{{t:{tenant}}}:tool:{tool}:{subject}"),
+                limit,
+                kind: RateScope::Tool,
+                scope: Scope::Tool {
+                    tool: tool.to_owned(),
+                    subject: subject.clone(),
+                },
             });
         }
-        let error = match self.shared_decision(key, limit).await {
-            Ok(decision) => return Ok(decision),
+        if let Some(limit) = self.limits.for_principal(subject) {
+            buckets.push(Bucket {
+                key: format!("{KEY_PREFIX}{{t:{tenant}}}:principal:{subject}"),
+                limit,
+                kind: RateScope::Principal,
+                scope: Scope::Principal {
+                    subject: subject.clone(),
+                },
+            });
+        }
+        if let Some(limit) = self.limits.for_tenant(tenant) {
+            buckets.push(Bucket {
+                key: format!("{KEY_PREFIX}{{t:{tenant}}}:tenant"),
+                limit,
+                kind: RateScope::Tenant,
+                scope: Scope::Tenant {
+                    tenant: tenant.clone(),
+                },
+            });
+        }
+        buckets
+    }
+
+    /// One unit from each of `buckets`: from the shared store, or by the
+    /// policy when the store fails.
+    async fn decide(&self, buckets: &[&Bucket]) -> Result<Vec<Decision>, Rejection> {
+        if buckets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let error = match self.shared_decision(buckets).await {
+            Ok(decisions) => return Ok(decisions),
             Err(error) => error,
         };
         match self.limits.on_store_error {
             StoreErrorPolicy::Closed => Err(Rejection::StoreDown(error)),
             StoreErrorPolicy::Open => {
-                self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                Ok(self.local.acquire_now(key, limit, 1))
+                let takes: Vec<Take> = buckets.iter().map(|b| b.take(1)).collect();
+                let decisions = self.local.acquire_all_now(&takes);
+                let made = u64::try_from(decisions.len()).unwrap_or(u64::MAX);
+                self.fallbacks.fetch_add(made, Ordering::Relaxed);
+                Ok(decisions)
             }
         }
     }
 
-    /// One unit from `key`'s shared bucket, with a lease when it is busy.
-    async fn shared_decision(&self, key: &str, limit: Limit) -> Result<Decision, StoreError> {
+    /// One unit from each of `buckets`' shared buckets in one store call,
+    /// with a lease for those that are busy.
+    async fn shared_decision(&self, buckets: &[&Bucket]) -> Result<Vec<Decision>, StoreError> {
         if let Some(error) = self.store_skipped() {
             return Err(error);
         }
-        let mut units = self.leases.size(key, limit);
+        let mut units: Vec<u32> = buckets
+            .iter()
+            .map(|b| self.leases.size(&b.key, b.limit))
+            .collect();
         loop {
-            match self.shared.acquire(key, limit, units).await {
-                Ok(decision) if !decision.allowed && units > 1 => {
-                    // Too few units left for the lease: one may still fit.
-                    self.leases.refused(key);
-                    units = 1;
-                }
-                Ok(decision) => {
-                    self.store_is_back();
-                    if decision.allowed {
-                        self.leases.taken(key, units);
+            let takes: Vec<Take> = buckets
+                .iter()
+                .zip(&units)
+                .map(|(b, &n)| b.take(n))
+                .collect();
+            match self.shared.acquire_all(&takes).await {
+                Ok(decisions) => {
+                    let refused = decisions.len().checked_sub(1).filter(|&last| {
+                        decisions.get(last).is_some_and(|d| !d.allowed) && units[last] > 1
+                    });
+                    if let Some(at) = refused {
+                        // Too few units left for the lease: one may still fit.
+                        self.leases.refused(&buckets[at].key);
+                        units[at] = 1;
+                        continue;
                     }
-                    return Ok(decision);
+                    self.store_is_back();
+                    if decisions.iter().all(|d| d.allowed) {
+                        for (bucket, &n) in buckets.iter().zip(&units) {
+                            self.leases.taken(&bucket.key, n);
+                        }
+                    }
+                    return Ok(decisions);
                 }
                 Err(error) => {
                     self.store_failed(&error);

@@ -166,3 +166,24 @@ async fn leases_keep_two_edges_within_the_shared_bound_and_use_the_whole_burst()
     assert!(admitted <= bound, "{admitted} admitted, bound {bound}");
     assert!(admitted >= 40, "only {admitted}: leased units were lost");
 }
+
+#[tokio::test]
+async fn a_tenant_refusal_takes_nothing_from_the_callers_bucket() {
+    let limits = RateLimits {
+        principal: Some(limit(2)),
+        tenant: Some(limit(1)),
+        ..RateLimits::off()
+    };
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let limiter = Limiter::new(limits, store.clone());
+    let (erp, other) = (caller("erp", "t"), caller("other", "t"));
+    assert_eq!(scope(limiter.check(&other, None).await), None);
+    assert!(matches!(
+        scope(limiter.check(&erp, None).await),
+        Some(Scope::Tenant { .. })
+    ));
+    // Both of erp's units are still there: the refusal took none.
+    let key = format!("{KEY_PREFIX}{{t:t}}:principal:erp");
+    let left = store.acquire(&key, limit(2), 2).await.unwrap();
+    assert!(left.allowed, "{left:?}");
+}

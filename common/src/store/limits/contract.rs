@@ -6,13 +6,14 @@
 
 use std::time::Duration;
 
-use super::{Limit, RateLimitStore};
+use super::{Limit, RateLimitStore, Take};
 
 /// Runs every rate-limit check on keys under `p`.
 pub async fn run(store: &dyn RateLimitStore, p: &str) {
     burst_then_refusal(store, p).await;
     refill(store, p).await;
     atomic_under_concurrency(store, p).await;
+    several_buckets_all_or_nothing(store, p).await;
 }
 
 async fn burst_then_refusal(store: &dyn RateLimitStore, p: &str) {
@@ -84,5 +85,49 @@ async fn atomic_under_concurrency(store: &dyn RateLimitStore, p: &str) {
     assert_eq!(
         admitted, 10,
         "rate limit: concurrent requests share one burst"
+    );
+}
+
+/// One request's buckets (keys with one hash tag, as on Redis Cluster one
+/// script's keys must be): taken together, or none when one refuses.
+async fn several_buckets_all_or_nothing(store: &dyn RateLimitStore, p: &str) {
+    let keys = ["a", "b", "c"].map(|k| format!("{p}rl:{{call}}:{k}"));
+    let limit = |burst| Limit {
+        rate_per_second: 0.01,
+        burst,
+    };
+    let take = |i: usize, burst| Take {
+        key: &keys[i],
+        limit: limit(burst),
+        cost: 1,
+    };
+    assert!(store.acquire_all(&[]).await.unwrap().is_empty());
+    let both = store.acquire_all(&[take(0, 2), take(1, 1)]).await.unwrap();
+    assert_eq!(both.len(), 2, "rate limits: one decision per bucket");
+    assert!(both.iter().all(|d| d.allowed));
+    assert_eq!((both[0].remaining, both[1].remaining), (1, 0));
+
+    let refused = store.acquire_all(&[take(0, 2), take(1, 1)]).await.unwrap();
+    assert_eq!(refused.len(), 2);
+    assert!(refused[0].allowed, "rate limits: the first would admit");
+    assert!(!refused[1].allowed, "rate limits: the second refuses");
+    assert!(refused[1].retry_after > Duration::ZERO);
+    let first = store.acquire(&keys[0], limit(2), 1).await.unwrap();
+    assert!(
+        first.allowed && first.remaining == 0,
+        "rate limits: a refused request took nothing from the bucket before"
+    );
+
+    let stopped = store.acquire_all(&[take(0, 2), take(2, 3)]).await.unwrap();
+    assert_eq!(
+        stopped.len(),
+        1,
+        "rate limits: the buckets after a refusal are not asked"
+    );
+    assert!(!stopped[0].allowed);
+    let untouched = store.acquire(&keys[2], limit(3), 3).await.unwrap();
+    assert!(
+        untouched.allowed,
+        "rate limits: a bucket after a refusal keeps its whole burst"
     );
 }

@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{Decision, Limit, RateLimitStore, gcra};
+use super::{Decision, Limit, RateLimitStore, Take, gcra};
 use crate::store::{MemoryStore, StoreResult};
 
 /// Decisions between two sweeps of full buckets: the sweep costs a pass over
@@ -45,6 +45,15 @@ impl LocalLimiter {
 
     /// [`RateLimitStore::acquire`] without the `async`: it never waits.
     pub fn acquire_now(&self, key: &str, limit: Limit, cost: u32) -> Decision {
+        let decisions = self.acquire_all_now(&[Take { key, limit, cost }]);
+        // One bucket asked is one decision.
+        decisions[0]
+    }
+
+    /// [`RateLimitStore::acquire_all`] without the `async`, as the Redis
+    /// script decides: every bucket read at one instant, nothing written
+    /// unless all admit.
+    pub fn acquire_all_now(&self, takes: &[Take<'_>]) -> Vec<Decision> {
         let now = self.epoch.elapsed().as_secs_f64() * 1_000_000.0;
         let mut buckets = self.inner.lock();
         buckets.decisions += 1;
@@ -53,11 +62,21 @@ impl LocalLimiter {
             buckets.decisions = 0;
             buckets.tat.retain(|_, tat| *tat > now);
         }
-        let (decision, next) = gcra(buckets.tat.get(key).copied(), now, limit, cost);
-        if let Some(next) = next {
-            buckets.tat.insert(key.to_owned(), next);
+        let mut decisions = Vec::with_capacity(takes.len());
+        let mut next = Vec::with_capacity(takes.len());
+        for take in takes {
+            let tat = buckets.tat.get(take.key).copied();
+            let (decision, tat) = gcra(tat, now, take.limit, take.cost);
+            decisions.push(decision);
+            match tat {
+                Some(tat) => next.push(tat),
+                None => return decisions,
+            }
         }
-        decision
+        for (take, tat) in takes.iter().zip(next) {
+            buckets.tat.insert(take.key.to_owned(), tat);
+        }
+        decisions
     }
 
     /// Buckets held (full ones may linger until the next sweep).
@@ -73,15 +92,15 @@ impl LocalLimiter {
 
 #[async_trait]
 impl RateLimitStore for LocalLimiter {
-    async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision> {
-        Ok(self.acquire_now(key, limit, cost))
+    async fn acquire_all(&self, takes: &[Take<'_>]) -> StoreResult<Vec<Decision>> {
+        Ok(self.acquire_all_now(takes))
     }
 }
 
 #[async_trait]
 impl RateLimitStore for MemoryStore {
-    async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision> {
-        Ok(self.limits.acquire_now(key, limit, cost))
+    async fn acquire_all(&self, takes: &[Take<'_>]) -> StoreResult<Vec<Decision>> {
+        Ok(self.limits.acquire_all_now(takes))
     }
 }
 

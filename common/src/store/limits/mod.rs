@@ -1,6 +1,9 @@
-//! Rate limits as a store capability: [`RateLimitStore::acquire`] takes
-//! `cost` units from the bucket at a key, atomically, wherever the bucket
-//! lives.
+//! Rate limits as a store capability: [`RateLimitStore::acquire_all`]
+//! takes units from every bucket a request counts against (its caller's,
+//! its tenant's, its tool's) in one atomic step, wherever the buckets live:
+//! all of them or, when one refuses, none. One step is one round trip to
+//! Redis per request however many limits apply ([`RateLimitStore::acquire`]
+//! is the same for one bucket).
 //!
 //! The algorithm is GCRA (the generic cell rate algorithm): a bucket is one
 //! number, its *theoretical arrival time* (TAT), the instant at which it
@@ -14,7 +17,10 @@
 //!
 //! [`gcra`] is that rule as a pure function of a clock reading; the
 //! in-memory backend ([`LocalLimiter`]) calls it and the Redis backend runs
-//! the same rule as one Lua script on one key, on the Redis server's clock.
+//! the same rule as one Lua script over the request's keys, on the Redis
+//! server's clock. On Redis Cluster a script's keys must share a hash slot:
+//! the keys of one [`RateLimitStore::acquire_all`] carry one hash tag (the
+//! edge tags them with the caller's tenant).
 
 pub(crate) mod contract;
 mod memory;
@@ -59,13 +65,38 @@ pub struct Decision {
     pub remaining: u64,
 }
 
+/// Units to take from one bucket, one of a request's [`RateLimitStore::acquire_all`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Take<'a> {
+    /// The bucket's key. The keys of one call are distinct and, for Redis
+    /// Cluster, share a hash tag (`{…}`), so that one script may touch them.
+    pub key: &'a str,
+    /// The bucket's rate and burst.
+    pub limit: Limit,
+    /// Units to take; above `limit.burst` never admitted.
+    pub cost: u32,
+}
+
 /// Atomic rate-limit buckets.
 #[async_trait]
 pub trait RateLimitStore: Send + Sync {
+    /// Takes from the buckets of `takes` in order, atomically and all or
+    /// nothing: when a bucket refuses, the ones after it are not asked and
+    /// no bucket gives anything. Returns one decision per bucket asked: all
+    /// admitted, or the last one refused (the earlier ones then say what
+    /// they would have admitted, and kept their units). A bucket lives (its
+    /// key has a TTL) only until it is full again.
+    async fn acquire_all(&self, takes: &[Take<'_>]) -> StoreResult<Vec<Decision>>;
+
     /// Takes `cost` units from the bucket at `key` under `limit`, or refuses
-    /// and takes nothing. A bucket lives (its key has a TTL) only until it is
-    /// full again. A `cost` above `limit.burst` is never admitted.
-    async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision>;
+    /// and takes nothing: [`RateLimitStore::acquire_all`] of one bucket.
+    async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision> {
+        let take = Take { key, limit, cost };
+        let decisions = self.acquire_all(&[take]).await?;
+        decisions.first().copied().ok_or_else(|| {
+            super::StoreError::Protocol("a rate-limit store decided nothing for one bucket".into())
+        })
+    }
 }
 
 /// Slack on the burst, in microseconds, that absorbs floating-point

@@ -8,8 +8,8 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::store::{
-    CounterStore, Decision, EventLog, KvStore, Limit, LoggedEvent, Member, MemberStore,
-    MemoryStore, PubSub, RateLimitStore, StoreError, StoreResult,
+    CounterStore, Decision, EventLog, KvStore, LoggedEvent, Member, MemberStore, MemoryStore,
+    PubSub, RateLimitStore, StoreError, StoreResult, Take,
 };
 use futures::stream::BoxStream;
 use tokio::time::Instant;
@@ -120,8 +120,8 @@ impl PubSub for TokioClockStore {
 
 #[async_trait]
 impl RateLimitStore for TokioClockStore {
-    async fn acquire(&self, key: &str, limit: Limit, cost: u32) -> StoreResult<Decision> {
-        self.inner.acquire(key, limit, cost).await
+    async fn acquire_all(&self, takes: &[Take<'_>]) -> StoreResult<Vec<Decision>> {
+        self.inner.acquire_all(takes).await
     }
 }
 
@@ -200,7 +200,7 @@ impl PubSub for DownStore {
 
 #[async_trait]
 impl RateLimitStore for DownStore {
-    async fn acquire(&self, _: &str, _: Limit, _: u32) -> StoreResult<Decision> {
+    async fn acquire_all(&self, _: &[Take<'_>]) -> StoreResult<Vec<Decision>> {
         self.down().await
     }
 }
