@@ -79,7 +79,7 @@ pub trait Handler: rmcp::ServerHandler + Clone + Send + Sync + 'static {
     /// Whether the handler sends the client requests during a call
     /// (elicitation, sampling, roots): only then are a session's answers
     /// relayed between edges (`sessions::answers`). The D365FO tools ask
-    /// nothing, so a client's stray answers cost the cluster nothing.
+    /// The D365FO handler asks for confirmations (`confirm`).
     const ASKS_CLIENT: bool = false;
 
     /// The handler of one session (or stateless request) on `state`'s edge.
@@ -87,6 +87,10 @@ pub trait Handler: rmcp::ServerHandler + Clone + Send + Sync + 'static {
 }
 
 impl Handler for McpHandler {
+    // A change to existing data may wait for its user's confirmation
+    // (`confirm`), whose answer may reach another edge.
+    const ASKS_CLIENT: bool = true;
+
     fn for_edge(state: &EdgeState) -> Self {
         McpHandler::new(state.clone())
     }

@@ -21,6 +21,9 @@
 //! - `skills`: SEP-2640 skills (`skill://d365fo/<name>/SKILL.md`), guides
 //!   to the D365FO way of using the tools, compiled in and served as
 //!   resources and by `skills/list` and `skills/get`.
+//! - `confirm`: a change to existing data waits for its user's yes — an
+//!   elicitation in a session, an `input_required` result in 2026-07-28 —
+//!   per the caller's `writes` policy, without weakening at-most-once.
 //! - `completions`: `completion/complete` — environment, entity set and
 //!   enumeration names for template and prompt arguments, from the workers'
 //!   metadata cache, within the caller's tenant policy.
@@ -72,6 +75,7 @@
 mod accept;
 mod auth;
 mod completions;
+mod confirm;
 mod convert;
 mod dispatch;
 mod drain;

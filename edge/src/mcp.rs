@@ -421,6 +421,8 @@ impl McpHandler {
             Ok(key) => key,
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
+        // Kept for the confirmation, asked once the policy has allowed the call.
+        let to_confirm = crate::confirm::applies(spec, &arguments).then(|| arguments.clone());
         let mut worker_request = match dispatch::worker_request(
             &self.state.config.policy,
             &caller,
@@ -432,6 +434,31 @@ impl McpHandler {
             Ok(worker_request) => worker_request,
             Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
         };
+        let mut retry_key = retry_key;
+        if let Some(arguments) = &to_confirm {
+            let gate =
+                crate::confirm::gate(&self.state, &caller, spec, arguments, &request, &context);
+            match gate.await {
+                Ok(crate::confirm::Gate::Proceed { confirmed }) => {
+                    // A confirmed stateless retry without the client's key
+                    // runs under its confirmation's id: a resend of it is
+                    // answered from the first attempt.
+                    if let Some(handle) = confirmed
+                        && matches!(retry_key, retries::RetryKey::None)
+                    {
+                        let key = serde_json::Value::String(format!("confirmation:{handle}"));
+                        match retries::keyed_request_id(&caller, &key) {
+                            Ok(id) => retry_key = retries::RetryKey::Explicit(id),
+                            Err(failure) => {
+                                return convert::failure_to_mcp(failure).map(Into::into);
+                            }
+                        }
+                    }
+                }
+                Ok(crate::confirm::Gate::Answer(answer)) => return Ok(answer),
+                Err(failure) => return convert::failure_to_mcp(failure).map(Into::into),
+            }
+        }
         retry_key.apply(&mut worker_request);
         spans::record_call(&worker_request.request_id);
         // The worker sends only the lines the client will get.

@@ -159,9 +159,7 @@ fn derived_request_id(call: &Call<'_>, scope: &Scope) -> String {
         Scope::Session(id) => ("session", id.as_str()),
         Scope::Legacy(id) => ("legacy", id.as_str()),
     };
-    let mut arguments = Sha256::new();
-    arguments.update(canonical(&Value::Object(call.arguments.clone())));
-    let arguments = format!("{:x}", arguments.finalize());
+    let arguments = arguments_digest(call.arguments);
     let id = canonical(call.jsonrpc_id);
     let mut hasher = Sha256::new();
     for part in [
@@ -178,6 +176,14 @@ fn derived_request_id(call: &Call<'_>, scope: &Scope) -> String {
         hasher.update(part.as_bytes());
     }
     format!("{DERIVED}{:x}", hasher.finalize())
+}
+
+/// A digest of a call's arguments, the same however their members were
+/// ordered (what a confirmation is bound to).
+pub fn arguments_digest(arguments: &Map<String, Value>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(canonical(&Value::Object(arguments.clone())));
+    format!("{:x}", hasher.finalize())
 }
 
 /// `value` as JSON text with every object's members sorted by name, so the

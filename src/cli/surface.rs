@@ -1,5 +1,6 @@
 //! What an agent sees and what a write asks first: the edge's
-//! `tools/list` surface (toolsets, output schemas).
+//! `tools/list` surface (toolsets, output schemas) and its confirmation of
+//! changes to existing data.
 
 use clap::Args;
 use common::{
@@ -20,6 +21,16 @@ pub struct SurfaceArgs {
     /// to every request an agent's model makes.
     #[arg(long, env = "D365MCP_TOOL_OUTPUT_SCHEMAS", default_value = "off")]
     pub tool_output_schemas: String,
+    /// Whether updates, deletes, batches with writes, actions and JSON
+    /// service calls wait for the user's confirmation: auto (when the client
+    /// can ask its user), confirm (always; refused when it cannot), allow,
+    /// or refuse. A key's or tenant's `writes` in the keys file narrows it.
+    #[arg(long, env = "D365MCP_CONFIRM_WRITES", default_value = "auto")]
+    pub confirm_writes: String,
+    /// Longest a call waits for its user's answer (2025 sessions), and how
+    /// long a 2026-07-28 confirmation stays valid.
+    #[arg(long, env = "D365MCP_CONFIRM_TIMEOUT", default_value = "5m")]
+    pub confirm_timeout: String,
 }
 
 impl SurfaceArgs {
@@ -42,6 +53,14 @@ impl SurfaceArgs {
                 ));
             }
         };
+        config.writes =
+            common::config::policy::Writes::parse(&self.confirm_writes).map_err(|reason| {
+                ConfigError::new("D365MCP_CONFIRM_WRITES (--confirm-writes)", reason)
+            })?;
+        config.confirm_timeout = super::positive(
+            "D365MCP_CONFIRM_TIMEOUT (--confirm-timeout)",
+            &self.confirm_timeout,
+        )?;
         Ok(())
     }
 }

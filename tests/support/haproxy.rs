@@ -99,6 +99,22 @@ pub struct Balanced {
     _redis: super::redis::RedisServer,
 }
 
+/// Two edges and a worker on a Redis of their own, the edges started with
+/// `edge_args` too.
+pub async fn two_edges(edge_args: &[&str]) -> (super::Cluster, super::redis::RedisServer) {
+    let redis = super::redis::RedisServer::start();
+    let redis_arg = format!("--redis-url={}", redis.url());
+    let mut builder = super::Cluster::builder()
+        .edges(2)
+        .workers(1)
+        .edge_arg(&redis_arg)
+        .worker_arg(&redis_arg);
+    for arg in edge_args {
+        builder = builder.edge_arg(arg);
+    }
+    (builder.start().await, redis)
+}
+
 impl Balanced {
     pub async fn start() -> Self {
         Self::start_with(&[]).await
@@ -106,17 +122,7 @@ impl Balanced {
 
     /// [`Balanced::start`] with more arguments for both edges.
     pub async fn start_with(edge_args: &[&str]) -> Self {
-        let redis = super::redis::RedisServer::start();
-        let redis_arg = format!("--redis-url={}", redis.url());
-        let mut builder = super::Cluster::builder()
-            .edges(2)
-            .workers(1)
-            .edge_arg(&redis_arg)
-            .worker_arg(&redis_arg);
-        for arg in edge_args {
-            builder = builder.edge_arg(arg);
-        }
-        let cluster = builder.start().await;
+        let (cluster, redis) = two_edges(edge_args).await;
         let edges: Vec<std::net::SocketAddr> = cluster.edges.iter().map(|e| e.addr).collect();
         let lb = Haproxy::start(&edges);
         Self {

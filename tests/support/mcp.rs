@@ -118,6 +118,17 @@ pub fn stateless_call(
     arguments: Value,
     meta: Value,
 ) -> reqwest::RequestBuilder {
+    stateless_call_with(url, tool, arguments, meta, Value::Null)
+}
+
+/// [`stateless_call`] with more `params` (`requestState`, `inputResponses`).
+pub fn stateless_call_with(
+    url: &str,
+    tool: &str,
+    arguments: Value,
+    meta: Value,
+    params: Value,
+) -> reqwest::RequestBuilder {
     let mut all_meta = serde_json::json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}
@@ -125,9 +136,13 @@ pub fn stateless_call(
     if let (Some(all), Value::Object(extra)) = (all_meta.as_object_mut(), meta) {
         all.extend(extra);
     }
+    let mut all_params =
+        serde_json::json!({"name": tool, "arguments": arguments, "_meta": all_meta});
+    if let (Some(all), Value::Object(extra)) = (all_params.as_object_mut(), params) {
+        all.extend(extra);
+    }
     let body = serde_json::json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": all_meta}
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": all_params
     });
     reqwest::Client::new()
         .post(url)

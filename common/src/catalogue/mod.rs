@@ -29,6 +29,7 @@
 //! which the edge routes on and the worker resolves.
 
 pub mod args;
+mod confirm;
 pub mod data;
 pub mod execution;
 pub mod metadata;
@@ -41,6 +42,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 pub use schema::{Portable, any_json, any_json_schema, environment_property, input, output};
+pub use confirm::asks_confirmation;
 pub use toolsets::{Toolset, Toolsets};
 
 use crate::proto::ToolDescriptor;

@@ -78,6 +78,7 @@ struct Entry {
     read_only: Option<bool>,
     entity_sets: Option<Vec<String>>,
     toolsets: Option<Vec<String>>,
+    writes: Option<String>,
 }
 
 /// The API keys file: its keys and the tenant policy it configures.
@@ -137,6 +138,7 @@ pub fn parse_file(text: &str) -> Result<KeysFile, ConfigError> {
                 read_only: entry.read_only,
                 entity_sets: entry.entity_sets,
                 toolsets: entry.toolsets,
+                writes: entry.writes,
             },
         });
         keys.push(ApiKey {

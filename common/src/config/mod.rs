@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod policy;
 mod policy_listing;
 mod policy_sets;
+mod policy_writes;
 mod roles;
 
 use std::{

@@ -34,6 +34,7 @@ use serde_json::{Map, Value};
 
 use super::ConfigError;
 use super::policy_listing::Listed;
+pub use super::policy_writes::Writes;
 use crate::catalogue::{self, Group, ToolSpec, names};
 
 /// Tools that act on the cluster itself rather than on a tenant's data;
@@ -60,6 +61,10 @@ pub struct RulesText {
     /// `execution`, `operator`, `all`); absent = the edge's default. Not a
     /// rule: it restricts nothing ([`super::policy_listing`]).
     pub toolsets: Option<Vec<String>>,
+    /// Whether changes to existing data wait for the user's confirmation:
+    /// `auto`, `confirm`, `allow` or `refuse` ([`super::policy_writes`]);
+    /// absent = the edge's default.
+    pub writes: Option<String>,
 }
 
 impl RulesText {
@@ -69,6 +74,7 @@ impl RulesText {
             && self.tools.is_none()
             && self.read_only.is_none()
             && self.entity_sets.is_none()
+            && self.writes.is_none()
     }
 }
 
@@ -79,6 +85,7 @@ struct Rules {
     tools: Option<BTreeSet<&'static str>>,
     read_only: bool,
     entity_sets: Option<BTreeSet<String>>,
+    writes: Option<Writes>,
 }
 
 impl Rules {
@@ -115,7 +122,14 @@ impl Rules {
                 Some(set)
             }
         };
+        let writes = text
+            .writes
+            .as_deref()
+            .map(Writes::parse)
+            .transpose()
+            .map_err(|reason| ConfigError::new(key, format!("{at}.writes: {reason}")))?;
         Ok(Self {
+            writes,
             environments: names(&text.environments, "environments")?,
             tools,
             read_only: text.read_only.unwrap_or(false),
@@ -140,6 +154,10 @@ impl Rules {
             tools: both(&self.tools, &other.tools),
             read_only: self.read_only || other.read_only,
             entity_sets: both(&self.entity_sets, &other.entity_sets),
+            writes: match (self.writes, other.writes) {
+                (Some(a), Some(b)) => Some(a.stricter(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -308,6 +326,16 @@ impl Policy {
         self.listed.of(subject, tenant)
     }
 
+    /// Whether changes to existing data wait for the confirmation of
+    /// `subject`'s user, when its key or tenant says (`writes`); `None` =
+    /// the edge's default (`D365MCP_CONFIRM_WRITES`).
+    pub fn writes(&self, subject: &str, tenant: &str) -> Option<Writes> {
+        if !self.configured {
+            return None;
+        }
+        self.of(subject, tenant).ok()?.rules.writes
+    }
+
     /// Whether `tenant` has a table (what a caller that is no key needs).
     pub fn has_tenant(&self, tenant: &str) -> bool {
         self.tenants.contains_key(tenant)
@@ -427,6 +455,15 @@ impl Policy {
         };
         if let Some(why) = tool_refusal(key, tool) {
             return Err(Denied(format!("{who} may not call {}: {why}", tool.name)));
+        }
+        if key.rules.writes == Some(Writes::Refuse)
+            && catalogue::asks_confirmation(tool, arguments)
+        {
+            return Err(Denied(format!(
+                "{who} may not call {} this way: the tenant policy refuses changes to existing \
+                 data (writes = \"refuse\"); creates and reads are allowed",
+                tool.name
+            )));
         }
         if let Some(allowed) = &key.rules.environments {
             if environment.is_empty() {

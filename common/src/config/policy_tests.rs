@@ -379,3 +379,68 @@ fn a_caller_that_is_no_key_gets_its_tenants_table_and_no_more() {
     );
     assert!(policy.has_tenant("contoso") && !policy.has_tenant("nowhere"));
 }
+
+/// `toolsets` chooses what is listed (a key's replaces its tenant's) and
+/// alone configures no policy; `writes` narrows (the stricter wins) and
+/// `refuse` stops changes to existing data on every side that checks.
+#[test]
+fn toolsets_list_and_writes_narrow() {
+    use crate::catalogue::{Toolsets, find, names};
+    let file = |body: &str| parse_file(body).map(|f| f.policy);
+    let only_toolsets = file(&format!(
+        "[keys.a]\nsha256 = \"{}\"\ntoolsets = [\"execution\"]\n",
+        digest(1)
+    ))
+    .unwrap();
+    assert!(!only_toolsets.is_configured());
+    assert_eq!(
+        only_toolsets.listed_toolsets("a", "default"),
+        Toolsets::parse(["execution"]).ok()
+    );
+    assert_eq!(only_toolsets.listed_toolsets("b", "default"), None);
+    let err = file(&format!(
+        "[keys.a]\nsha256 = \"{}\"\ntoolsets = [\"reports\"]\n",
+        digest(1)
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("keys.a.toolsets") && err.to_string().contains("`reports`"),
+        "{err}"
+    );
+
+    let policy = file(&format!(
+        "[tenants.t]\nwrites = \"confirm\"\ntoolsets = [\"all\"]\n\
+         [keys.a]\nsha256 = \"{}\"\ntenant = \"t\"\nwrites = \"allow\"\n\
+         [keys.r]\nsha256 = \"{}\"\ntenant = \"t\"\nwrites = \"refuse\"\ntoolsets = [\"data\"]\n",
+        digest(1),
+        digest(2)
+    ))
+    .unwrap();
+    assert_eq!(
+        policy.writes("a", "t"),
+        Some(Writes::Confirm),
+        "a key cannot loosen"
+    );
+    assert_eq!(policy.writes("r", "t"), Some(Writes::Refuse));
+    assert_eq!(policy.listed_toolsets("a", "t"), Some(Toolsets::ALL));
+    assert_eq!(
+        policy.listed_toolsets("r", "t"),
+        Toolsets::parse(["data"]).ok()
+    );
+    let delete = find(names::DELETE_ENTITY_RECORD).unwrap();
+    let create = find(names::CREATE_ENTITY_RECORD).unwrap();
+    let arguments = json!({"entity_set": "CustomersV3"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let refused = policy.check("r", "t", delete, "", &arguments).unwrap_err();
+    assert!(refused.0.contains("writes = \"refuse\""), "{refused}");
+    assert!(policy.check("r", "t", create, "", &arguments).is_ok());
+    assert!(policy.check("a", "t", delete, "", &arguments).is_ok());
+    let bad = file(&format!(
+        "[tenants.t]\nwrites = \"maybe\"\n[keys.a]\nsha256 = \"{}\"\ntenant = \"t\"\n",
+        digest(1)
+    ))
+    .unwrap_err();
+    assert!(bad.to_string().contains("tenants.t.writes"), "{bad}");
+}

@@ -64,6 +64,11 @@ pub struct EdgeConfig {
     /// (`D365MCP_TOOL_OUTPUT_SCHEMAS`); results carry `structuredContent`
     /// either way.
     pub output_schemas: bool,
+    /// Whether changes to existing data wait for the user's confirmation,
+    /// for a caller whose key or tenant says nothing (`D365MCP_CONFIRM_WRITES`).
+    pub writes: super::policy::Writes,
+    /// Longest a call waits for its user's confirmation.
+    pub confirm_timeout: Duration,
     /// Whether `/metrics` and `/metrics/cluster` are served on `listen`
     /// (behind an operator key); false when they have a listener of their
     /// own (`D365MCP_METRICS_LISTEN`).
@@ -99,6 +104,8 @@ impl EdgeConfig {
             metrics_on_listener: true,
             toolsets: crate::catalogue::Toolsets::DEFAULT,
             output_schemas: false,
+            writes: super::policy::Writes::Auto,
+            confirm_timeout: Duration::from_secs(300),
         }
     }
 
