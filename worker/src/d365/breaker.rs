@@ -21,8 +21,10 @@
 //! [`CHANNEL`], as `"open {until} {open_ms} {failures} {window_ms}
 //! {probes_failed} {key}"`. Every gate keeps a local view, kept current as
 //! the throttle gate's is (`super::throttle`): a listener applies the
-//! messages for its key, and a view not read for [`REFRESH_INTERVAL`] is
-//! read again before the next request. A later open wins over an earlier
+//! messages for its key, and a timer reads the store every
+//! [`RESYNC_INTERVAL`] (every [`REFRESH_INTERVAL`] while not subscribed),
+//! so a closed breaker costs a request no store command; only the first
+//! request of a worker waits for a read. A later open wins over an earlier
 //! one; a close names the end of the open state it closes.
 //!
 //! ## Open, half-open, closed
@@ -72,9 +74,12 @@ pub const PREFIX: &str = "d365mcp:breaker:v1:";
 /// The channel on which breakers are announced opened and closed.
 pub const CHANNEL: &str = "d365mcp:breaker:v1:changed";
 
-/// How long a gate trusts its view before reading the store again; also
+/// How often a breaker reads the store while it has no subscription; also
 /// how long it refuses without asking after finding another worker's probe.
 pub const REFRESH_INTERVAL: Duration = super::throttle::REFRESH_INTERVAL;
+
+/// How often a subscribed breaker reads the store anyway (a lost message).
+pub const RESYNC_INTERVAL: Duration = super::throttle::RESYNC_INTERVAL;
 
 /// The retry-after of a call refused while a probe runs.
 const PROBE_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -102,6 +107,8 @@ struct Shared {
     refreshing: tokio::sync::Mutex<()>,
     /// The subscription to the channel and its task.
     listener: super::listener::Listener,
+    /// Whether the resync task was started (the first read starts it).
+    resyncing: std::sync::atomic::AtomicBool,
 }
 
 /// Leave to send one request; hand it back to [`Breaker::record`].
@@ -174,6 +181,7 @@ impl Breaker {
                 reported: Reported::default(),
                 refreshing: tokio::sync::Mutex::new(()),
                 listener: super::listener::Listener::default(),
+                resyncing: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -358,12 +366,13 @@ impl Breaker {
         }
     }
 
-    /// The known open state: the view while fresh (unless `force`d),
-    /// otherwise read from the store (once for all concurrent callers).
+    /// The known open state: the view once read (its timer keeps it
+    /// current), unless `force`d; otherwise read from the store (once for
+    /// all concurrent callers). The first read starts the resync timer.
     async fn state(&self, force: bool) -> Option<Open> {
         if !force {
             let view = self.shared.view.lock();
-            if view.fresh(REFRESH_INTERVAL) {
+            if view.refreshed.is_some() {
                 self.shared.report(&view);
                 return view.open;
             }
@@ -371,55 +380,84 @@ impl Breaker {
         let _refreshing = self.shared.refreshing.lock().await;
         if !force {
             let view = self.shared.view.lock();
-            if view.fresh(REFRESH_INTERVAL) {
+            if view.refreshed.is_some() {
                 self.shared.report(&view);
                 return view.open;
             }
         }
-        // Subscribed before reading: a change is in the read or in a message.
-        let read = if self.listen().await {
-            self.read().await
-        } else {
-            Read::Unreachable
+        let open = refresh(&self.store, &self.shared).await;
+        use std::sync::atomic::Ordering;
+        if !self.shared.resyncing.swap(true, Ordering::AcqRel) {
+            let weak = Arc::downgrade(&self.shared);
+            tokio::spawn(resync(self.store.clone(), weak));
+        }
+        open
+    }
+}
+
+/// Reads the stored state into `shared`'s view, subscribed first: a change
+/// is in the read or in a message. Called with `refreshing` held.
+async fn refresh(store: &SharedStore, shared: &Arc<Shared>) -> Option<Open> {
+    let read = if listen(store, shared).await {
+        read(store, &shared.key).await
+    } else {
+        Read::Unreachable
+    };
+    let mut view = shared.view.lock();
+    match read {
+        Read::Open(open) => {
+            view.learn_open(open);
+        }
+        Read::Absent => view.learn_absent(unix_now_ms()),
+        Read::Unreachable => {}
+    }
+    shared.report(&view);
+    view.refreshed = Some(Instant::now());
+    view.open
+}
+
+/// Reads the store into the view on a timer, as the throttle gate does
+/// (`super::throttle`: [`RESYNC_INTERVAL`] while subscribed,
+/// [`REFRESH_INTERVAL`] while not), until the breaker is dropped: requests
+/// go by the view and send nothing to the store.
+async fn resync(store: SharedStore, shared: Weak<Shared>) {
+    loop {
+        let interval = match shared.upgrade() {
+            Some(shared) if shared.listener.is_listening() => RESYNC_INTERVAL,
+            Some(_) => REFRESH_INTERVAL,
+            None => return,
         };
-        let mut view = self.shared.view.lock();
-        match read {
-            Read::Open(open) => {
-                view.learn_open(open);
-            }
-            Read::Absent => view.learn_absent(unix_now_ms()),
-            Read::Unreachable => {}
-        }
-        self.shared.report(&view);
-        view.refreshed = Some(Instant::now());
-        view.open
+        tokio::time::sleep(interval).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let _refreshing = shared.refreshing.lock().await;
+        refresh(&store, &shared).await;
     }
+}
 
-    async fn read(&self) -> Read {
-        match self.store.get(&self.shared.key).await {
-            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(Open::decode)
-                .map_or(Read::Absent, Read::Open),
-            Ok(None) => Read::Absent,
-            Err(error) => {
-                tracing::debug!(%error, "breaker state unreadable; going by this worker's view");
-                Read::Unreachable
-            }
+async fn read(store: &SharedStore, key: &str) -> Read {
+    match store.get(key).await {
+        Ok(Some(bytes)) => std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(Open::decode)
+            .map_or(Read::Absent, Read::Open),
+        Ok(None) => Read::Absent,
+        Err(error) => {
+            tracing::debug!(%error, "breaker state unreadable; going by this worker's view");
+            Read::Unreachable
         }
     }
+}
 
-    /// Subscribes to [`CHANNEL`] and starts the listener unless one runs;
-    /// `false` when subscribing failed. Called with `refreshing` held.
-    async fn listen(&self) -> bool {
-        let shared = Arc::downgrade(&self.shared);
-        self.shared
-            .listener
-            .ensure(&self.store, CHANNEL, "breaker", |messages| {
-                apply(messages, shared)
-            })
-            .await
-    }
+/// Subscribes to [`CHANNEL`] and starts the listener unless one runs;
+/// `false` when subscribing failed. Called with `refreshing` held.
+async fn listen(store: &SharedStore, shared: &Arc<Shared>) -> bool {
+    let weak = Arc::downgrade(shared);
+    shared
+        .listener
+        .ensure(store, CHANNEL, "breaker", |messages| apply(messages, weak))
+        .await
 }
 
 /// Applies the messages for `shared`'s key until the subscription ends (it

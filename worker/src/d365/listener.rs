@@ -58,7 +58,6 @@ impl Listener {
     }
 
     /// Whether a task listens now.
-    #[cfg(test)]
     pub(super) fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
     }

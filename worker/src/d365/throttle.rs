@@ -9,33 +9,49 @@
 //!
 //! Reading the store before every D365FO request would cost a round trip
 //! per request, so each gate keeps a local view: the latest known end of the
-//! window (Unix ms) and when it was last read from the store. It is kept
+//! window (Unix ms) and when it was last read from the store. While no
+//! window is open a read sends no Redis command at all; the view is kept
 //! current in two ways:
 //!
-//! - **Pub/sub.** [`ThrottleGate::close_for`] sets the key (with a TTL, as
-//!   the source of truth) and publishes `"{until_ms} {key}"` on the one
-//!   channel [`CHANNEL`] shared by every window: the end in Unix ms, one
-//!   space, then the gate's whole store key (which may itself hold spaces).
-//!   Each gate listens on it and takes the later of what it knew and what it
-//!   hears for its own key; other keys and malformed messages are ignored.
-//! - **Refresh.** A view not read from the store for [`REFRESH_INTERVAL`] is
-//!   read again. A new gate has never read it, so a worker's first request
-//!   for an environment waits for that read and always sees a window set
-//!   before the worker started. Afterwards no request waits for the store:
-//!   a request on a stale view goes by the view and starts a read in the
-//!   background (one at a time), so a gate reads the store at most once per
-//!   interval, however many requests it sends, and a store that is slow or
-//!   down — a global store in another region (`--global-redis-url`) — adds
-//!   nothing to a request's latency.
+//! - **Pub/sub, the source of truth.** [`ThrottleGate::close_for`] sets the
+//!   key (with a TTL, for gates that start later) and publishes
+//!   `"{until_ms} {key}"` on the one channel [`CHANNEL`] shared by every
+//!   window: the end in Unix ms, one space, then the gate's whole store key
+//!   (which may itself hold spaces). Each gate listens on it and takes the
+//!   later of what it knew and what it hears for its own key; other keys
+//!   and malformed messages are ignored.
+//! - **Resync, on a timer.** A gate's first request reads the store (so a
+//!   window set before the worker started is always seen), subscribes, and
+//!   starts a task that reads the store again every [`RESYNC_INTERVAL`]
+//!   while the subscription is up and every [`REFRESH_INTERVAL`] while it
+//!   is not (subscribing failed, or Redis restarted and ended it: the next
+//!   tick subscribes again). Requests never wait for it nor start it, so a
+//!   store that is slow or down — a global store in another region
+//!   (`--global-redis-url`) — adds nothing to a request's latency, and the
+//!   reads do not grow with the traffic: one per interval per gate.
+//!
+//! A message can be lost with the subscription up (the publisher's PUBLISH
+//! failed, a Redis Cluster node failed over between PUBLISH and delivery):
+//! the window then reaches this worker at the next resync, at most
+//! [`RESYNC_INTERVAL`] late. Meanwhile this worker's requests reach
+//! D365FO, whose own 429 answers them and opens (or extends) the window in
+//! this worker's view at once — D365FO is protected either way; a lost
+//! message costs a few refused requests, never a request sent into a
+//! window this worker knows of.
+//!
+//! A polling gate ([`ThrottleGate::polling`], one per signed-in user) keeps
+//! no subscription and no timer (there may be thousands, mostly idle): a
+//! request on a view older than [`REFRESH_INTERVAL`] goes by the view and
+//! starts a read in the background (one at a time), so such a gate reads
+//! the store at most once per interval while it is used, and never when it
+//! is not.
 //!
 //! A refresh subscribes first when no subscription is up, then reads: a
 //! window is in the read or in a later message. So the listener starts on
 //! the first [`ThrottleGate::wait`], in async code (a gate may be built
-//! outside a runtime), and when subscribing fails or the subscription ends
-//! (Redis restarted), the next refresh subscribes again; meanwhile the
-//! refresh alone bounds how late a window is seen. Delivery is asynchronous:
-//! another worker's window reaches a fresh view when the listener has run,
-//! typically within a round trip of the publish.
+//! outside a runtime). Delivery is asynchronous: another worker's window
+//! reaches a view when the listener has run, typically within a round trip
+//! of the publish.
 //!
 //! ## Metrics
 //!
@@ -72,13 +88,19 @@ pub const PREFIX: &str = "d365mcp:throttle:v1:";
 /// `"{until_ms} {key}"` (see the module docs).
 pub const CHANNEL: &str = "d365mcp:throttle:v1:closed";
 
-/// How long a gate trusts its local view before reading the store again.
+/// How often a gate reads the store while it has no subscription: a
+/// polling gate in use, or a subscribing gate whose subscription is down.
 ///
 /// This is the staleness bound when pub/sub fails: a window published while
 /// this gate's subscription was down (Redis restarting, subscribe failing)
-/// is seen at most this late. With the subscription up, windows are seen as
-/// soon as their message arrives.
+/// is seen at most this late.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often a subscribed gate reads the store anyway, on its own timer:
+/// the bound on how late a window whose message was lost is seen (see the
+/// module docs for why that is safe). With the message, a window is seen
+/// as soon as it arrives.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The shared back-off window of one environment and identity.
 pub struct ThrottleGate {
@@ -102,6 +124,11 @@ struct Shared {
     listener: super::listener::Listener,
     /// Whether the gate subscribes at all ([`ThrottleGate::polling`]).
     subscribes: bool,
+    /// How often a subscribed gate reads the store ([`RESYNC_INTERVAL`]).
+    resync: Duration,
+    /// Whether the resync task was started (a subscribing gate's first
+    /// read starts it).
+    resyncing: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -212,8 +239,19 @@ impl ThrottleGate {
                 background: std::sync::atomic::AtomicBool::new(false),
                 listener: super::listener::Listener::default(),
                 subscribes,
+                resync: RESYNC_INTERVAL,
+                resyncing: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// The same gate, reading the store every `resync` while subscribed.
+    #[cfg(test)]
+    fn with_resync(mut self, resync: Duration) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.resync = resync;
+        }
+        self
     }
 
     /// Waits while the environment is closed, if the deadline allows;
@@ -266,13 +304,17 @@ impl ThrottleGate {
         }
     }
 
-    /// The known end of the window: the local view while fresh; the view
-    /// too once it has been read, with a read started in the background
-    /// when it is stale; on a view never read, read from the store (once
-    /// for all concurrent callers).
+    /// The known end of the window: a subscribing gate's view once it has
+    /// been read (its timer keeps it current); a polling gate's view while
+    /// fresh, and once read, with a read started in the background when it
+    /// is stale; on a view never read, read from the store (once for all
+    /// concurrent callers).
     async fn until_ms(&self) -> Option<u64> {
         let known = {
             let view = self.shared.view.lock();
+            if self.shared.subscribes && view.refreshed.is_some() {
+                return view.until_ms;
+            }
             if let Some(until) = view.fresh() {
                 return until;
             }
@@ -286,7 +328,13 @@ impl ThrottleGate {
         if let Some(until) = self.shared.view.lock().fresh() {
             return until;
         }
-        refresh(&self.store, &self.shared).await
+        let until = refresh(&self.store, &self.shared).await;
+        use std::sync::atomic::Ordering;
+        if self.shared.subscribes && !self.shared.resyncing.swap(true, Ordering::AcqRel) {
+            let weak = Arc::downgrade(&self.shared);
+            tokio::spawn(resync(self.store.clone(), weak));
+        }
+        until
     }
 
     /// Starts a read of the stored window on a task of its own, unless one
@@ -332,6 +380,24 @@ async fn refresh(store: &SharedStore, shared: &Arc<Shared>) -> Option<u64> {
     let mut view = shared.view.lock();
     view.refreshed = Some(Instant::now());
     view.until_ms
+}
+
+/// Reads the store into a subscribing gate's view on a timer (see the
+/// module docs), until the gate is dropped.
+async fn resync(store: SharedStore, shared: Weak<Shared>) {
+    loop {
+        let interval = match shared.upgrade() {
+            Some(shared) if shared.listener.is_listening() => shared.resync,
+            Some(_) => REFRESH_INTERVAL,
+            None => return,
+        };
+        tokio::time::sleep(interval).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let _refreshing = shared.refreshing.lock().await;
+        refresh(&store, &shared).await;
+    }
 }
 
 /// The window's end as stored under `key`, if any and readable.

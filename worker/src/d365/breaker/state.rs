@@ -132,6 +132,7 @@ pub struct View {
 
 impl View {
     /// Whether the view was read from the store within `interval`.
+    #[cfg(test)]
     pub fn fresh(&self, interval: Duration) -> bool {
         self.refreshed.is_some_and(|at| at.elapsed() < interval)
     }

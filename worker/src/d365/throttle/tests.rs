@@ -125,10 +125,12 @@ async fn a_stale_view_is_read_again_in_the_background_not_on_the_request() {
 }
 
 #[tokio::test]
-async fn a_window_only_in_the_store_reaches_a_stale_view_by_its_background_read() {
+async fn a_window_only_in_the_store_reaches_a_subscribed_view_by_its_resync() {
     let store: SharedStore = Arc::new(MemoryStore::new());
-    let b = gate(&store, "app");
+    let resync = Duration::from_millis(200);
+    let b = gate(&store, "app").with_resync(resync);
     b.wait(Deadline::NONE).await.unwrap();
+    assert!(b.shared.listener.is_listening());
     // Set without an announcement (a lost message): only a read finds it.
     let until = unix_now_ms() + 5_000;
     store
@@ -139,6 +141,24 @@ async fn a_window_only_in_the_store_reaches_a_stale_view_by_its_background_read(
         )
         .await
         .unwrap();
+    // No request in between: the gate's timer reads the store, not a request.
+    tokio::time::sleep(resync + Duration::from_millis(100)).await;
+    let left = refused_within(&b, Duration::ZERO).await;
+    assert!(left > Duration::from_secs(3), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_polling_gate_reads_a_stale_view_again_in_the_background() {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let b = ThrottleGate::polling(store.clone(), "x", "https://x.example/", "user");
+    b.wait(Deadline::NONE).await.unwrap();
+    let until = unix_now_ms() + 5_000;
+    let value = Bytes::from(until.to_string());
+    store
+        .set(&b.shared.key, value, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    // A sleep on purpose: the view growing stale is what is tested.
     tokio::time::sleep(REFRESH_INTERVAL + Duration::from_millis(50)).await;
     let left = refused_within(&b, Duration::from_millis(300)).await;
     assert!(left > Duration::from_secs(3), "{left:?}");
