@@ -59,6 +59,15 @@ async fn the_environment_resource_reads_through_a_worker_in_both_eras() {
             "{era:?}: {templates:?}"
         );
 
+        // An enumeration reads through d365fo_get_enumeration.
+        let uri = "d365fo://enumerations/NoYes";
+        let read = client
+            .read_resource(ReadResourceRequestParams::new(uri))
+            .await
+            .unwrap_or_else(|e| panic!("{era:?}: resources/read {uri}: {e}"));
+        let enumeration = json_contents(&read.contents, uri);
+        assert_eq!(enumeration["name"], "NoYes", "{era:?}: {enumeration}");
+
         // The resource says what the tool says.
         let uri = "d365fo://environment";
         let read = client

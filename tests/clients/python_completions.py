@@ -58,6 +58,12 @@ async def run(url: str, key: str) -> dict:
                 "environments": shown(
                     await client.complete(prompt, {"name": "environment", "value": ""})
                 ),
+                "enumeration": shown(
+                    await client.complete(
+                        ResourceTemplateReference(uri="d365fo://enumerations/{enumeration}"),
+                        {"name": "enumeration", "value": "Sales"},
+                    )
+                ),
                 "named": shown(
                     await client.complete(
                         ResourceTemplateReference(uri="d365fo://environments/{name}"),

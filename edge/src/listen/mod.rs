@@ -57,9 +57,6 @@ pub struct Listeners {
     sessions: Arc<Sessions>,
     next_id: AtomicU64,
     listening: Mutex<Vec<Listener>>,
-    /// The MCP peers of the 2025 sessions initialized on this edge, by
-    /// session id; their updates go out while their `GET` stream is here.
-    session_peers: Mutex<std::collections::HashMap<String, Peer<RoleServer>>>,
     /// Subscriptions of legacy HTTP+SSE sessions (always on this edge):
     /// the peer and its resources.
     legacy: Mutex<std::collections::HashMap<String, Subscriber>>,
@@ -73,7 +70,6 @@ impl Listeners {
             sessions,
             next_id: AtomicU64::new(0),
             listening: Mutex::new(Vec::new()),
-            session_peers: Mutex::new(std::collections::HashMap::new()),
             legacy: Mutex::new(std::collections::HashMap::new()),
             relay: tokio::sync::OnceCell::new(),
         })
@@ -197,9 +193,9 @@ impl Drop for Registration {
 /// one); `None` for a URI that is not ours.
 pub(crate) fn environment_of(uri: &str) -> Option<Option<String>> {
     match Address::parse(uri).ok()? {
-        Address::Environment { environment } | Address::EntitySchema { environment, .. } => {
-            Some(environment)
-        }
+        Address::Environment { environment }
+        | Address::EntitySchema { environment, .. }
+        | Address::Enumeration { environment, .. } => Some(environment),
     }
 }
 

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `d365fo://environment`, `d365fo://environments/{name}` | `d365fo_get_environment_info` |
 //! | `d365fo://entities/{entity}/schema`, `d365fo://environments/{environment}/entities/{entity}/schema` | `d365fo_get_entity_schema` |
+//! | `d365fo://enumerations/{enumeration}`, `d365fo://environments/{environment}/enumerations/{enumeration}` | `d365fo_get_enumeration` |
 //!
 //! Every failure is a JSON-RPC error (resources have no `isError` result):
 //! the `common::ErrorCode` decides the code, `data` names it and the URI.
@@ -75,6 +76,22 @@ pub fn templates() -> Vec<ResourceTemplate> {
              or entity set name, e.g. CustomersV3.",
         )
         .with_mime_type(JSON),
+        ResourceTemplate::new("d365fo://enumerations/{enumeration}", "enumeration")
+            .with_title("D365FO enumeration")
+            .with_description(
+                "An enumeration of the default environment: its members' names, values and \
+                 labels, e.g. SalesStatus.",
+            )
+            .with_mime_type(JSON),
+        ResourceTemplate::new(
+            "d365fo://environments/{environment}/enumerations/{enumeration}",
+            "enumeration_in_environment",
+        )
+        .with_title("D365FO enumeration in a named environment")
+        .with_description(
+            "An enumeration of a configured environment: its members' names, values and labels.",
+        )
+        .with_mime_type(JSON),
     ]
 }
 
@@ -93,6 +110,11 @@ pub fn tool_call(address: &Address) -> (&'static str, Map<String, Value>) {
             let mut arguments = Map::new();
             arguments.insert("entity".into(), json!(entity));
             (GET_ENTITY_SCHEMA, environment, arguments)
+        }
+        Address::Enumeration { environment, name } => {
+            let mut arguments = Map::new();
+            arguments.insert("name".into(), json!(name));
+            (catalogue::names::GET_ENUMERATION, environment, arguments)
         }
     };
     if let Some(name) = environment {
@@ -272,6 +294,24 @@ mod tests {
             Value::Object(args),
             json!({"entity": "CustomersV3", "environment": "prod"})
         );
+        for (uri, arguments) in [
+            (
+                "d365fo://enumerations/SalesStatus",
+                json!({"name": "SalesStatus"}),
+            ),
+            (
+                "d365fo://environments/prod/enumerations/NoYes",
+                json!({"name": "NoYes", "environment": "prod"}),
+            ),
+        ] {
+            let address = Address::parse(uri).unwrap();
+            assert_eq!(address.uri(), uri, "canonical");
+            let (tool, args) = tool_call(&address);
+            assert_eq!(tool, catalogue::names::GET_ENUMERATION);
+            assert_eq!(Value::Object(args), arguments);
+        }
+        assert!(Address::parse("d365fo://enumerations/Sales Status").is_err());
+        assert!(Address::parse("d365fo://enumerations/A/B").is_err());
     }
 
     #[test]

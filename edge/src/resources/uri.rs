@@ -32,6 +32,11 @@ pub enum Address {
         environment: Option<String>,
         entity: String,
     },
+    /// One enumeration's members, by name.
+    Enumeration {
+        environment: Option<String>,
+        name: String,
+    },
 }
 
 impl Address {
@@ -70,6 +75,14 @@ impl Address {
                 environment: Some(environment(uri, name)?),
                 entity: entity_name(uri, entity)?,
             }),
+            ["enumerations", enumeration] => Ok(Self::Enumeration {
+                environment: None,
+                name: enumeration_name(uri, enumeration)?,
+            }),
+            ["environments", name, "enumerations", enumeration] => Ok(Self::Enumeration {
+                environment: Some(environment(uri, name)?),
+                name: enumeration_name(uri, enumeration)?,
+            }),
             _ => Err(not_found(uri)),
         }
     }
@@ -89,6 +102,14 @@ impl Address {
                 environment: Some(name),
                 entity,
             } => format!("{SCHEME}environments/{name}/entities/{entity}/schema"),
+            Self::Enumeration {
+                environment: None,
+                name,
+            } => format!("{SCHEME}enumerations/{name}"),
+            Self::Enumeration {
+                environment: Some(environment),
+                name,
+            } => format!("{SCHEME}environments/{environment}/enumerations/{name}"),
         }
     }
 }
@@ -131,6 +152,19 @@ fn entity_name(uri: &str, entity: &str) -> Result<String, Failure> {
             "entity",
             "an entity is named by its public entity or entity set name, a plain identifier \
              (letters, digits and `_`, not starting with a digit), e.g. CustomersV3",
+        ))
+    }
+}
+
+fn enumeration_name(uri: &str, name: &str) -> Result<String, Failure> {
+    if is_identifier(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(bad_part(
+            uri,
+            "enumeration",
+            "an enumeration is named by a plain identifier (letters, digits and `_`, not \
+             starting with a digit), e.g. SalesStatus",
         ))
     }
 }

@@ -84,6 +84,8 @@ async fn list_names_the_default_environment_and_templates_the_rest() {
             "d365fo://environments/{name}",
             "d365fo://entities/{entity}/schema",
             "d365fo://environments/{environment}/entities/{entity}/schema",
+            "d365fo://enumerations/{enumeration}",
+            "d365fo://environments/{environment}/enumerations/{enumeration}",
         ]
     );
 }
