@@ -339,8 +339,11 @@ fn calls_since(
     before: &std::collections::BTreeMap<String, u64>,
     command: &str,
 ) -> u64 {
-    let now = global.command_calls();
-    now.get(command).copied().unwrap_or(0) - before.get(command).copied().unwrap_or(0)
+    global
+        .calls_since(before)
+        .get(command)
+        .copied()
+        .unwrap_or(0)
 }
 
 #[tokio::test]

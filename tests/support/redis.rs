@@ -70,6 +70,23 @@ impl RedisServer {
             .collect()
     }
 
+    /// How many times each command has been called since `before` (an
+    /// earlier [`RedisServer::command_calls`]), commands not called left out.
+    #[allow(dead_code)] // not every test binary counts commands
+    pub fn calls_since(
+        &self,
+        before: &std::collections::BTreeMap<String, u64>,
+    ) -> std::collections::BTreeMap<String, u64> {
+        self.command_calls()
+            .into_iter()
+            .map(|(name, calls)| {
+                let since = calls - before.get(&name).copied().unwrap_or(0);
+                (name, since)
+            })
+            .filter(|&(_, since)| since > 0)
+            .collect()
+    }
+
     /// Stops the server and returns its port, for a restart on it.
     pub fn kill(mut self) -> u16 {
         self.stop();
