@@ -6,6 +6,8 @@
 //!   retry with the answer) and in a 2025 session (an `elicitation/create`
 //!   on the call's stream, answered by a POST), behind a round-robin
 //!   balancer with no stickiness;
+//! - a 2025 session's question, asked on one edge's stream, is answered
+//!   with a POST to the other edge, and the call goes on where it was asked;
 //! - a 2026-07-28 question asked by one edge is answered on the other, and
 //!   a resend of the confirmed retry is answered from the first attempt
 //!   (the delete is not applied twice); an answer for other arguments is
@@ -221,4 +223,38 @@ async fn a_client_that_cannot_ask_runs_under_auto_and_is_refused_under_confirm()
     assert_eq!(record["result"]["isError"], false, "{record}");
     let name = &record["result"]["structuredContent"]["record"]["OrganizationName"];
     assert_ne!(name, "Refused", "a refused update was applied: {record}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_question_is_answered_through_the_other_edge() {
+    use support::{raw, sse::SseReader};
+    let (cluster, _redis) = two_edges(&[]).await;
+    let (a, b) = (cluster.mcp_url(0), cluster.mcp_url(1));
+    let session = raw::open_with(&a, None, json!({"elicitation": {"form": {}}})).await;
+    let update = json!({"entity_set": "CustomersV3",
+                        "key": {"dataAreaId": "usmf", "CustomerAccount": "US-002"},
+                        "fields": {"OrganizationName": "Asked on A, answered on B"}});
+    let call = raw::tool_call(7, "d365fo_update_entity_record", update, json!({}));
+    let response = raw::post(&a, Some(&session), None, &call)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = SseReader::new(response);
+    let asked = stream.message(Duration::from_secs(20)).await;
+    assert_eq!(asked["method"], "elicitation/create", "{asked}");
+    let message = asked["params"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("US-002") && message.contains("OrganizationName"),
+        "{message}"
+    );
+    let yes = json!({"jsonrpc": "2.0", "id": asked["id"],
+                     "result": {"action": "accept", "content": {"confirm": true}}});
+    let answered = raw::post(&b, Some(&session), None, &yes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 202, "the other edge takes the answer");
+    let result = stream.message(Duration::from_secs(20)).await;
+    assert_eq!(result["id"], 7, "{result}");
+    assert_eq!(result["result"]["isError"], false, "{result}");
 }

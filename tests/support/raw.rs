@@ -66,8 +66,13 @@ pub fn post(
 
 /// Opens a session on `url` as `key`: initialize, then initialized. Returns its id.
 pub async fn open(url: &str, key: Option<&str>) -> String {
+    open_with(url, key, json!({})).await
+}
+
+/// [`open`] for a client declaring `capabilities`.
+pub async fn open_with(url: &str, key: Option<&str>, capabilities: Value) -> String {
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": PROTOCOL, "capabilities": {},
+        "protocolVersion": PROTOCOL, "capabilities": capabilities,
         "clientInfo": {"name": "raw-test", "version": "0"}
     }});
     let response = post(url, None, key, &init).send().await.unwrap();
