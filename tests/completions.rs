@@ -91,7 +91,10 @@ async fn the_python_sdk_completes_names_within_the_callers_policy() {
     // Enumeration names, in the enumeration templates.
     let enumerations = values(&open, "enumeration");
     assert!(enumerations.contains(&"SalesStatus".to_owned()), "{open}");
-    assert!(enumerations.iter().all(|n| n.starts_with("Sales")), "{open}");
+    assert!(
+        enumerations.iter().all(|n| n.starts_with("Sales")),
+        "{open}"
+    );
     assert_eq!(open["unknown"]["code"], -32602, "{open}");
     let message = open["unknown"]["message"].as_str().unwrap();
     assert!(

@@ -41,8 +41,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub use schema::{Portable, any_json, any_json_schema, environment_property, input, output};
 pub use confirm::asks_confirmation;
+pub use schema::{Portable, any_json, any_json_schema, environment_property, input, output};
 pub use toolsets::{Toolset, Toolsets};
 
 use crate::proto::ToolDescriptor;

@@ -456,8 +456,7 @@ impl Policy {
         if let Some(why) = tool_refusal(key, tool) {
             return Err(Denied(format!("{who} may not call {}: {why}", tool.name)));
         }
-        if key.rules.writes == Some(Writes::Refuse)
-            && catalogue::asks_confirmation(tool, arguments)
+        if key.rules.writes == Some(Writes::Refuse) && catalogue::asks_confirmation(tool, arguments)
         {
             return Err(Denied(format!(
                 "{who} may not call {} this way: the tenant policy refuses changes to existing \
