@@ -421,19 +421,18 @@ async fn refresh(store: &SharedStore, shared: &Arc<Shared>) -> Option<Open> {
 /// [`REFRESH_INTERVAL`] while not), until the breaker is dropped: requests
 /// go by the view and send nothing to the store.
 async fn resync(store: SharedStore, shared: Weak<Shared>) {
-    loop {
-        let interval = match shared.upgrade() {
-            Some(shared) if shared.listener.is_listening() => RESYNC_INTERVAL,
-            Some(_) => REFRESH_INTERVAL,
-            None => return,
-        };
-        tokio::time::sleep(interval).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let _refreshing = shared.refreshing.lock().await;
-        refresh(&store, &shared).await;
-    }
+    let interval = |shared: &Shared| match shared.listener.is_listening() {
+        true => RESYNC_INTERVAL,
+        false => REFRESH_INTERVAL,
+    };
+    super::listener::resync(shared, interval, |shared| {
+        let store = store.clone();
+        async move {
+            let _refreshing = shared.refreshing.lock().await;
+            refresh(&store, &shared).await;
+        }
+    })
+    .await;
 }
 
 async fn read(store: &SharedStore, key: &str) -> Read {

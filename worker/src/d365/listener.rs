@@ -8,7 +8,11 @@
 
 use std::{
     future::Future,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -65,6 +69,27 @@ impl Listener {
     /// The subscription's stream ended: the next refresh subscribes again.
     pub(super) fn ended(&self) {
         self.listening.store(false, Ordering::Release);
+    }
+}
+
+/// A gate's timer: waits `interval` (asked afresh each time, as it depends
+/// on whether the gate listens), then runs `refresh`, until the gate is
+/// dropped. Requests never wait for it.
+pub(super) async fn resync<S, I, F, Fut>(shared: Weak<S>, interval: I, refresh: F)
+where
+    I: Fn(&S) -> Duration,
+    F: Fn(Arc<S>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        let Some(wait) = shared.upgrade().map(|s| interval(&s)) else {
+            return;
+        };
+        tokio::time::sleep(wait).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        refresh(shared).await;
     }
 }
 

@@ -385,19 +385,18 @@ async fn refresh(store: &SharedStore, shared: &Arc<Shared>) -> Option<u64> {
 /// Reads the store into a subscribing gate's view on a timer (see the
 /// module docs), until the gate is dropped.
 async fn resync(store: SharedStore, shared: Weak<Shared>) {
-    loop {
-        let interval = match shared.upgrade() {
-            Some(shared) if shared.listener.is_listening() => shared.resync,
-            Some(_) => REFRESH_INTERVAL,
-            None => return,
-        };
-        tokio::time::sleep(interval).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let _refreshing = shared.refreshing.lock().await;
-        refresh(&store, &shared).await;
-    }
+    let interval = |shared: &Shared| match shared.listener.is_listening() {
+        true => shared.resync,
+        false => REFRESH_INTERVAL,
+    };
+    super::listener::resync(shared, interval, |shared| {
+        let store = store.clone();
+        async move {
+            let _refreshing = shared.refreshing.lock().await;
+            refresh(&store, &shared).await;
+        }
+    })
+    .await;
 }
 
 /// The window's end as stored under `key`, if any and readable.
