@@ -284,6 +284,10 @@ pub struct EdgeArgs {
     /// A session unused this long ends on every edge (sliding).
     #[arg(long, env = "D365MCP_SESSION_IDLE_TIMEOUT", default_value = "30m")]
     pub session_idle_timeout: String,
+    /// This edge's in-memory copy of a session unused this long (with no
+    /// stream open) is evicted, and restored from the store when used again.
+    #[arg(long, env = "D365MCP_SESSION_EVICT_AFTER", default_value = "60s")]
+    pub session_evict_after: String,
     /// After SIGTERM, how long calls in flight may take to finish.
     #[arg(long, env = "D365MCP_DRAIN_TIMEOUT", default_value = "25s")]
     pub drain_timeout: String,
@@ -416,6 +420,10 @@ impl EdgeArgs {
         config.session_idle_timeout = positive(
             "D365MCP_SESSION_IDLE_TIMEOUT (--session-idle-timeout)",
             &self.session_idle_timeout,
+        )?;
+        config.session_evict_after = positive(
+            "D365MCP_SESSION_EVICT_AFTER (--session-evict-after)",
+            &self.session_evict_after,
         )?;
         config.drain_timeout = config::parse_duration(
             "D365MCP_DRAIN_TIMEOUT (--drain-timeout)",

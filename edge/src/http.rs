@@ -51,6 +51,7 @@ impl EdgeState {
         let sessions = Arc::new(Sessions::new(
             store.clone(),
             config.session_idle_timeout,
+            config.session_evict_after,
             config.session_caps,
         ));
         Self {

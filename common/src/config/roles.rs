@@ -45,6 +45,10 @@ pub struct EdgeConfig {
     pub session_caps: super::SessionCaps,
     /// A session unused this long ends (on every edge).
     pub session_idle_timeout: Duration,
+    /// An edge's in-memory copy of a session unused this long, with no
+    /// stream open, is evicted; the session's next request restores it from
+    /// the store (on any edge).
+    pub session_evict_after: Duration,
     /// After SIGTERM, how long tool calls in flight may take to finish
     /// before they are answered as abandoned.
     pub drain_timeout: Duration,
@@ -96,6 +100,7 @@ impl EdgeConfig {
             connections: super::ConnectionLimits::default(),
             session_caps: super::SessionCaps::default(),
             session_idle_timeout: Duration::from_secs(30 * 60),
+            session_evict_after: Duration::from_secs(60),
             // Inside Kubernetes' default 30 s grace period, with room to exit.
             drain_timeout: Duration::from_secs(25),
             max_calls_in_flight: 1024,

@@ -161,19 +161,18 @@ impl Listeners {
     }
 
     async fn send_here(&self, session: &str, notification: ServerNotification) {
-        let peer = self.session_peers.lock().get(session).cloned();
-        if let Some(peer) = peer
+        if let Some(peer) = self.sessions.peer(session)
             && let Err(e) = peer.send_notification(notification).await
         {
             tracing::debug!(session, error = %e, "session notification not delivered");
         }
     }
 
-    /// Remembers `peer` as session `session`'s on this edge, and listens
-    /// for changes: the session may subscribe through another edge and
-    /// hold its stream here.
+    /// Remembers `peer` as session `session`'s on this edge (with its copy
+    /// here, `crate::sessions`), and listens for changes: the session may
+    /// subscribe through another edge and hold its stream here.
     pub async fn session_initialized(self: &Arc<Self>, session: String, peer: Peer<RoleServer>) {
-        self.session_peers.lock().insert(session, peer);
+        self.sessions.set_peer(&session, peer);
         self.start_relay().await;
     }
 
@@ -244,16 +243,7 @@ impl Listeners {
                 due.extend(matching(uris, change).map(|uri| (peer.clone(), uri)));
             }
         }
-        let sessions: Vec<(String, Peer<RoleServer>)> = {
-            let mut peers = self.session_peers.lock();
-            peers.retain(|_, p| !p.is_transport_closed());
-            peers
-                .iter()
-                .filter(|(id, _)| self.sessions.streams_here(id))
-                .map(|(id, p)| (id.clone(), p.clone()))
-                .collect()
-        };
-        for (id, peer) in sessions {
+        for (id, peer) in self.sessions.streaming_peers() {
             match self.sessions.shared_records().peek(&id).await {
                 Ok(Some(record)) => {
                     due.extend(

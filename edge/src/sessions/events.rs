@@ -31,8 +31,11 @@ use serde::{Deserialize, Serialize};
 
 /// Newest events kept per stream.
 pub const MAX_EVENTS: usize = 1000;
-/// How long a stream's log outlives its last event.
-pub const EVENT_TTL: Duration = Duration::from_secs(600);
+/// How long a stream's log outlives its last event: long enough for a
+/// client whose connection dropped to come back (SSE retry is 3 s), short
+/// so that an idle session's answers (a `tools/list` is about 13 KB) leave
+/// Redis soon (issue 21; it was 600 s).
+pub const EVENT_TTL: Duration = Duration::from_secs(120);
 /// How long a resumed stream waits for a new event before it ends.
 pub const FOLLOW_IDLE: Duration = Duration::from_secs(30);
 /// How often a resumed stream looks for new events.

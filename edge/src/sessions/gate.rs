@@ -64,7 +64,7 @@ pub async fn gate(
             return not_found();
         }
         Err(e) => {
-            if sessions.held_here(&id).await && request.method() != Method::DELETE {
+            if sessions.held_here(&id) && request.method() != Method::DELETE {
                 tracing::warn!(session = %id, error = %e, "shared store unreachable; serving the session held here");
                 return next.run(request).await;
             }

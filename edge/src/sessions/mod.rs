@@ -17,6 +17,8 @@
 //!   store), most legacy streams per key and tenant on an edge.
 //! - `answers`: a client's answer to a server request (elicitation,
 //!   sampling) reaches the edge that asked, wherever it was posted.
+//! - `held`: the copies held in this edge's memory; one idle for a while is
+//!   evicted, and restored from the store by its next request.
 //!
 //! While the store is unreachable an edge keeps serving the sessions it
 //! holds in memory (it cannot learn of a DELETE elsewhere meanwhile), and
@@ -26,12 +28,13 @@ mod answers;
 mod caps;
 mod events;
 mod gate;
+mod held;
 mod record;
 
 use std::{sync::Arc, time::Duration};
 
 use common::store::{SharedStore, StoreError};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use rmcp::{
     model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, ServerJsonRpcMessage},
     transport::streamable_http_server::session::{
@@ -66,15 +69,22 @@ pub struct Sessions {
     /// Sessions whose standalone stream (`GET`) is open on this edge: their
     /// session-wide notifications are sent from here.
     standalone: Arc<parking_lot::Mutex<std::collections::HashSet<SessionId>>>,
-    /// The sessions this edge holds in memory (opened or restored here),
-    /// counted active until their copy here ends.
-    held: parking_lot::Mutex<std::collections::HashMap<SessionId, metrics::SessionOpen>>,
+    /// The sessions this edge holds in memory (opened or restored here).
+    held: Arc<held::Held>,
+    /// Started with the first session: evicts idle copies.
+    evicting: std::sync::OnceLock<()>,
 }
 
 impl Sessions {
     /// Sessions kept in `store`, ending after `idle_ttl` without a request,
-    /// at most `caps` of them per key and tenant.
-    pub fn new(store: SharedStore, idle_ttl: Duration, caps: common::config::SessionCaps) -> Self {
+    /// at most `caps` of them per key and tenant; this edge's copy of one
+    /// is evicted from memory after `evict_after` without a request.
+    pub fn new(
+        store: SharedStore,
+        idle_ttl: Duration,
+        evict_after: Duration,
+        caps: common::config::SessionCaps,
+    ) -> Self {
         let events = Arc::new(SharedEvents::new(store.clone()));
         Self {
             local: Arc::new(LocalSessionManager::default().with_event_store(events)),
@@ -82,7 +92,8 @@ impl Sessions {
             caps: Arc::new(Caps::new(store.clone(), caps, idle_ttl)),
             records: Records::new(store, idle_ttl),
             standalone: Arc::default(),
-            held: Default::default(),
+            held: Arc::new(held::Held::new(evict_after)),
+            evicting: std::sync::OnceLock::new(),
         }
     }
 
@@ -112,47 +123,82 @@ impl Sessions {
         Arc::new(self.records.clone())
     }
 
-    async fn held_here(&self, id: &SessionId) -> bool {
-        self.local.sessions.read().await.contains_key(id)
+    fn held_here(&self, id: &SessionId) -> bool {
+        self.held.contains(id)
     }
 
     /// Drops this edge's copy of session `id`, if it holds one, which ends
     /// for `reason`.
     async fn forget(&self, id: &SessionId, reason: metrics::EndReason) {
-        if let Some(mut open) = self.held.lock().remove(id) {
-            open.ends_as(reason);
+        if self.held.release(id, reason) {
+            close_local(&self.local, id).await;
         }
-        if let Err(e) = self.local.close_session(id).await {
-            tracing::debug!(session = %id, error = %e, "closing the local copy of a session");
-        }
+    }
+
+    /// The MCP peer of session `id` on this edge, if it holds the session.
+    pub fn peer(&self, id: &str) -> Option<rmcp::service::Peer<rmcp::RoleServer>> {
+        self.held.peer(&SessionId::from(id))
+    }
+
+    /// Remembers `peer` as session `id`'s on this edge.
+    pub fn set_peer(&self, id: &str, peer: rmcp::service::Peer<rmcp::RoleServer>) {
+        self.held.set_peer(&SessionId::from(id), peer);
+    }
+
+    /// The peers of the sessions whose standalone stream is open here.
+    pub fn streaming_peers(&self) -> Vec<(String, rmcp::service::Peer<rmcp::RoleServer>)> {
+        let standalone = self.standalone.lock().clone();
+        self.held
+            .peers(|id| standalone.contains(id))
+            .into_iter()
+            .map(|(id, peer)| (id.to_string(), peer))
+            .collect()
     }
 }
 
 impl Sessions {
     /// How many sessions this edge holds in memory.
-    #[cfg(test)]
     pub fn held_count(&self) -> usize {
-        self.held.lock().len()
+        self.held.len()
     }
 
-    /// Counts session `id` active on this edge until its copy here ends.
+    /// Counts session `id` held on this edge until its copy here ends, and
+    /// starts evicting idle copies with the first.
     fn hold(&self, id: &SessionId, version: metrics::SharedVersion) {
-        let open = metrics::SessionOpen::new(metrics::SessionKind::Session, version);
-        // A copy replaced (never expected) ends as closed.
-        self.held.lock().insert(id.clone(), open);
-    }
-
-    /// Notes the version session `id` opened with.
-    fn opened_with(&self, id: &SessionId, record: &Record) {
-        if let Some(open) = self.held.lock().get(id) {
-            open.set_version(version_of(record));
-        }
+        self.held.hold(id, version);
+        self.evicting.get_or_init(|| {
+            let local = Arc::downgrade(&self.local);
+            let evict = held::Held::evict(Arc::downgrade(&self.held), move |id| {
+                let local = local.clone();
+                async move {
+                    if let Some(local) = local.upgrade() {
+                        close_local(&local, &id).await;
+                    }
+                }
+            });
+            tokio::spawn(evict);
+        });
     }
 }
 
-/// The label of the version a session's record says it opened with.
-fn version_of(record: &Record) -> &'static str {
-    metrics::version_name(Some(record.initialize.protocol_version.as_str()))
+/// Closes the copy of session `id` in `local`, already released from `held`.
+async fn close_local(local: &LocalSessionManager, id: &SessionId) {
+    if let Err(e) = local.close_session(id).await {
+        tracing::debug!(session = %id, error = %e, "closing the local copy of a session");
+    }
+}
+
+/// The label of the version an `initialize` asks for.
+fn version_in(message: &ClientJsonRpcMessage) -> Option<&'static str> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    let ClientRequest::InitializeRequest(init) = &request.request else {
+        return None;
+    };
+    Some(metrics::version_name(Some(
+        init.params.protocol_version.as_str(),
+    )))
 }
 
 /// The id of the session an `initialize` request opens (an extension of
@@ -217,6 +263,10 @@ impl SessionManager for Sessions {
         // the trimmed one the record holds.
         record::trim_message(&mut message);
         let record = opening_record(&message);
+        // A genuine open's or a restore's: it labels the copy's duration here.
+        if let Some(version) = version_in(&message) {
+            self.held.set_version(id, version);
+        }
         // The handler's `initialize` learns the new session's id (its
         // request carries no Mcp-Session-Id yet) to remember its peer.
         if let ClientJsonRpcMessage::Request(request) = &mut message {
@@ -225,7 +275,6 @@ impl SessionManager for Sessions {
         let response = self.local.initialize_session(id, message).await?;
         if let (Some(record), ServerJsonRpcMessage::Response(_)) = (record, &response) {
             metrics::session_created(metrics::SessionKind::Session);
-            self.opened_with(id, &record);
             if let Err(e) = self.records.save(id, &record).await {
                 tracing::warn!(session = %id, error = %e,
                     "session not saved to the shared store; it lives on this edge only");
@@ -237,14 +286,18 @@ impl SessionManager for Sessions {
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
         // The gate has checked the shared record; this asks whether this
         // edge holds the session in memory (else rmcp restores it).
-        Ok(self.held_here(id).await)
+        self.held.used(id);
+        Ok(self.held_here(id))
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        // Called when the local copy stops (idle, shutdown) or is dropped:
-        // the session itself lives on in the store until DELETE or expiry.
-        self.held.lock().remove(id);
-        Ok(self.local.close_session(id).await?)
+        // Called when a local copy's service stops (idle, shutdown, closed
+        // here): the session itself lives on in the store until DELETE or
+        // expiry. A copy closed here may stop after a newer one was restored.
+        if self.held.stopped(id) {
+            self.local.close_session(id).await?;
+        }
+        Ok(())
     }
 
     async fn create_stream(
@@ -252,8 +305,14 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let busy = self.held.stream(id);
         let stream = self.local.create_stream(id, message).await?;
-        Ok(metrics::counted(metrics::StreamKind::Request, stream))
+        Ok(
+            metrics::counted(metrics::StreamKind::Request, stream).map(move |event| {
+                let _busy = &busy;
+                event
+            }),
+        )
     }
 
     async fn accept_message(
@@ -261,6 +320,7 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        self.held.used(id);
         if answers::is_answer(&message) && self.answers.enabled() {
             self.answers.publish(id, &message).await;
         }
@@ -271,6 +331,7 @@ impl SessionManager for Sessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let busy = self.held.stream(id);
         let stream = self.local.create_standalone_stream(id).await?;
         self.standalone.lock().insert(id.clone());
         let open = (
@@ -279,6 +340,7 @@ impl SessionManager for Sessions {
                 id: id.clone(),
             },
             metrics::StreamOpen::new(metrics::StreamKind::Standalone),
+            busy,
         );
         Ok(futures::StreamExt::map(stream, move |event| {
             let _open = &open;
@@ -291,8 +353,14 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let busy = self.held.stream(id);
         let stream = self.local.resume(id, last_event_id).await?;
-        Ok(metrics::counted(metrics::StreamKind::Request, stream))
+        Ok(
+            metrics::counted(metrics::StreamKind::Request, stream).map(move |event| {
+                let _busy = &busy;
+                event
+            }),
+        )
     }
 
     async fn restore_session(
@@ -300,15 +368,16 @@ impl SessionManager for Sessions {
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         self.answers.listen(Arc::clone(&self.local)).await;
+        if !self.held_here(&id) && self.local.sessions.read().await.contains_key(&id) {
+            // A copy evicted a moment ago, still being closed: rmcp restores
+            // one session once at a time, so it is not the current one.
+            close_local(&self.local, &id).await;
+        }
         let outcome = self.local.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
-            // One more read, only when a session moves to this edge: its
-            // version labels its duration here.
-            let version = match self.records.peek(&id).await {
-                Ok(Some(record)) => version_of(&record),
-                _ => common::metrics::OTHER,
-            };
-            self.hold(&id, Arc::new(version.into()));
+            // Its version (labelling its duration here) comes with the
+            // replayed `initialize` (`initialize_session`).
+            self.hold(&id, metrics::SharedVersion::default());
         }
         Ok(outcome)
     }

@@ -1,6 +1,7 @@
 //! The edge's router driven in-process with `oneshot`, against fake workers.
 
 mod auth;
+mod evict;
 mod limits;
 mod metrics;
 mod oauth;
