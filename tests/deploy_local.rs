@@ -42,7 +42,12 @@ async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
 #[tokio::test]
 async fn local_cluster_serves_a_call_through_the_balancer_and_stops_on_sigint() {
     let lb_port = support::redis::free_port();
-    let mut child = tokio::process::Command::new("deploy/local-cluster.sh")
+    // Through `env --default-signal=INT`: a test run started in the
+    // background by a non-interactive shell inherits SIGINT ignored, and
+    // bash cannot trap a signal ignored on entry, so the script would never
+    // see the Ctrl-C this test sends.
+    let mut child = tokio::process::Command::new("env")
+        .args(["--default-signal=INT", "deploy/local-cluster.sh"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("D365MCP_BIN", env!("CARGO_BIN_EXE_d365mcp"))
         .env("LB_PORT", lb_port.to_string())
