@@ -2,6 +2,7 @@
 //! configuration (exit code 2 naming the bad setting), sets up logging, then
 //! binds, runs and drains the chosen role until Ctrl-C or SIGTERM.
 
+mod allocator;
 mod cli;
 mod healthcheck;
 mod roles;
@@ -11,13 +12,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: under load, glibc's `malloc`
-/// and `free` took about a tenth of an edge's and a worker's CPU (perf, in
-/// the cluster benchmark of loadtest/bench), spent on the many short-lived
-/// buffers of HTTP, gRPC and JSON.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let (format, otlp) = match (cli.log_format(), cli.otlp()) {
@@ -26,6 +20,7 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(allocator::on_park)
         .build()
     {
         Ok(runtime) => runtime,

@@ -108,6 +108,7 @@ pub use error::EdgeError;
 pub use http::{EdgeState, Handler, app, app_with, serve, serve_with};
 pub use listen::Notifier;
 pub use membership::MemberWatch;
+pub use sessions::released as sessions_released;
 pub use stdio::{serve_lines, serve_stdio};
 pub use workers::{WorkerPool, WorkerStatus};
 

@@ -46,6 +46,7 @@ use rmcp::{
 pub use caps::{Caps, OpensSession, Slots};
 pub use events::SharedEvents;
 pub use gate::{claim, gate, plausible_id};
+pub use held::released;
 pub use record::Records;
 
 use crate::{auth::Principal, metrics};
