@@ -13,6 +13,10 @@
 #   SESSIONS=1000 SETTLE=10 loadtest/bench/sessions.sh
 #   EDGE_ARGS="--session-evict-after 1h" loadtest/bench/sessions.sh
 #   BIN=/tmp/d365mcp-before loadtest/bench/sessions.sh
+#   EDGE_WRAP="heaptrack -o /tmp/edge" BIN=... loadtest/bench/sessions.sh
+#
+# EDGE_WRAP runs the edge under a profiler (heaptrack sees only a build
+# whose global allocator is the system's: src/allocator.rs).
 #
 # Raw outputs go to loadtest/bench/out/sessions-*.
 set -euo pipefail
@@ -23,6 +27,7 @@ CONCURRENCY=${CONCURRENCY:-64}
 SETTLE=${SETTLE:-90}
 CHECK=${CHECK:-100}
 EDGE_ARGS=${EDGE_ARGS:-}
+EDGE_WRAP=${EDGE_WRAP:-}
 OUT=loadtest/bench/out
 mkdir -p "$OUT"
 
@@ -43,6 +48,13 @@ cargo build --release -p loadtest --example idle_sessions
 PIDS=()
 cleanup() {
     local pid
+    # A wrapped edge (EDGE_WRAP) first, while Redis is up, so that it drains
+    # and exits and its profile is written: at most 30 s.
+    if [ -n "${WRAPPED_PID:-}" ]; then
+        kill "$WRAPPED_PID" 2>/dev/null || true
+        for _ in $(seq 300); do kill -0 "$WRAPPED_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$WRAPPED_PID" 2>/dev/null || true
+    fi
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
@@ -78,11 +90,16 @@ start worker "$BIN" worker --listen 127.0.0.1:0 --d365fo-base-url "$SIM" --redis
 WORKER="http://$ADDR"
 LIMITS="$OUT/sessions-rate-limits.toml"
 printf '[principal]\nrate = 1000000.0\nburst = 1000000\n' >"$LIMITS"
-# shellcheck disable=SC2086 # EDGE_ARGS is a list of flags
-start edge "$BIN" edge --listen 127.0.0.1:0 --workers "$WORKER" --redis-url "$REDIS" \
+# shellcheck disable=SC2086 # EDGE_WRAP and EDGE_ARGS are lists of words
+start edge $EDGE_WRAP "$BIN" edge --listen 127.0.0.1:0 --workers "$WORKER" --redis-url "$REDIS" \
     --rate-limits-file "$LIMITS" --max-sessions-per-key 1000000 --max-sessions-per-tenant 1000000 \
     $EDGE_ARGS
 EDGE_PID=$PID
+if [ -n "$EDGE_WRAP" ]; then
+    # The edge is the wrapper's child: measure (and stop) it.
+    EDGE_PID=$(pgrep -n -f "^$BIN edge")
+    WRAPPED_PID=$EDGE_PID
+fi
 EDGE_ADDR=$ADDR
 EDGE="http://$ADDR/mcp"
 for _ in $(seq 300); do

@@ -2,7 +2,7 @@
 //!
 //! rmcp runs a session held here as two tasks with about ten channels, the
 //! handler and the client's `initialize` (measured in `docs/BENCHMARKS.md`:
-//! about 190 KB a session). An idle session needs none of it: its record,
+//! about 108 KB a session). An idle session needs none of it: its record,
 //! event logs and caps slots are in the store, and its next request restores
 //! it on whichever edge gets it — here too. So a copy with no stream open
 //! (no request being answered, no `GET` stream, no resumption) and no
