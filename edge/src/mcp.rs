@@ -141,7 +141,12 @@ impl ServerHandler for McpHandler {
         let target = spans::Target::Resource(&request.uri);
         let (span, trace) = spans::start(Method::ResourcesRead, target, &context);
         let caller = Principal::of(context.extensions.get());
-        let read = resources::read(&self.state, &caller, &request.uri, &context.ct);
+        let read = Box::pin(resources::read(
+            &self.state,
+            &caller,
+            &request.uri,
+            &context.ct,
+        ));
         let read = common::trace::scope(trace, read).instrument(span.clone());
         // Skills are compiled in: no worker call.
         let result = match skills::read(&request.uri) {
@@ -315,7 +320,12 @@ impl ServerHandler for McpHandler {
     ) -> Result<CompleteResult, ErrorData> {
         let op = Operation::start(Method::CompletionComplete, &context);
         let caller = Principal::of(context.extensions.get());
-        let completed = crate::completions::complete(&self.state, &caller, &request, &context.ct);
+        let completed = Box::pin(crate::completions::complete(
+            &self.state,
+            &caller,
+            &request,
+            &context.ct,
+        ));
         op.finish(completed.await)
     }
 
@@ -375,7 +385,9 @@ impl ServerHandler for McpHandler {
             spans::Target::Tool(request.name.as_ref(), environment.and_then(|e| e.as_str()));
         let (span, trace) = spans::start(Method::ToolsCall, target, &context);
         // The worker request takes the trace from the task (`dispatch`).
-        let call = common::trace::scope(trace, self.call(request, context));
+        // Boxed: rmcp spawns and wraps this method's future, and every move
+        // of an unboxed call (kilobytes of state) is a copy.
+        let call = common::trace::scope(trace, Box::pin(self.call(request, context)));
         let result = call.instrument(span.clone()).await;
         spans::finish(&span, &result);
         op.finish(result)

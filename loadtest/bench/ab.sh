@@ -36,63 +36,13 @@ for bin in "$BEFORE" "$AFTER"; do
 done
 
 DEV_PID=
-CLUSTER_PIDS=()
+source loadtest/bench/cluster.sh
 stop_dev() {
     [ -n "$DEV_PID" ] && { kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; }
     DEV_PID=
-    for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${CLUSTER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    CLUSTER_PIDS=()
+    stop_cluster
 }
 trap stop_dev EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# spawn NAME BIN ARGS...: one cluster process on SERVER_CPUS; sets ADDR
-# from its `listening on` line.
-spawn() {
-    local name=$1 bin=$2 log="$OUT/$1.log"
-    shift 2
-    : >"$log"
-    taskset -c "$SERVER_CPUS" env RUST_LOG=warn "$bin" "$@" >"$log" 2>&1 &
-    CLUSTER_PIDS+=("$!")
-    for _ in $(seq 300); do
-        ADDR=$(sed -n 's/.* listening on \([0-9.:]*\).*/\1/p' "$log" | head -1)
-        [ -n "$ADDR" ] && return 0
-        sleep 0.1
-    done
-    echo "$name did not start within 30 s:" >&2
-    tail -20 "$log" >&2
-    exit 1
-}
-
-# start_cluster BIN: run.sh's cluster (Redis, simulator, 2 workers, 2 edges
-# with rate limits far above what this machine sends); sets URLS.
-start_cluster() {
-    local bin=$1 port
-    port=$(free_port)
-    taskset -c "$SERVER_CPUS" redis-server --port "$port" --bind 127.0.0.1 --save "" \
-        --appendonly no >"$OUT/redis.log" 2>&1 &
-    CLUSTER_PIDS+=("$!")
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-    local redis="redis://127.0.0.1:$port" sim w0 w1
-    spawn sim "$bin" sim --listen 127.0.0.1:0; sim="http://$ADDR"
-    spawn worker-0 "$bin" worker --listen 127.0.0.1:0 --d365fo-base-url "$sim" --redis-url "$redis"
-    w0="http://$ADDR"
-    spawn worker-1 "$bin" worker --listen 127.0.0.1:0 --d365fo-base-url "$sim" --redis-url "$redis"
-    w1="http://$ADDR"
-    printf '[principal]\nrate = 1000000.0\nburst = 1000000\n' >"$OUT/rate-limits.toml"
-    URLS=()
-    for i in 0 1; do
-        spawn "edge-$i" "$bin" edge --listen 127.0.0.1:0 --workers "$w0,$w1" --redis-url "$redis" \
-            --rate-limits-file "$OUT/rate-limits.toml" --health-interval 250ms
-        for _ in $(seq 100); do
-            [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/ready")" = 200 ] && break
-            sleep 0.1
-        done
-        URLS+=(--target "http://$ADDR/mcp")
-    done
-}
 
 # start_dev BIN: `BIN dev` on SERVER_CPUS; sets URL.
 start_dev() {

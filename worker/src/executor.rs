@@ -325,7 +325,9 @@ async fn run(
                 .map_or("", |p| p.subject.as_str()),
             tenant: &request.tenant,
         };
-        let run = tools::run(&ctx, &request.tool, args);
+        // Boxed: the tools' futures (kilobytes) are then moved as a pointer
+        // by each wrapper below instead of copied.
+        let run = Box::pin(tools::run(&ctx, &request.tool, args));
         let run = crate::call_log::scope(tx.clone(), &request.log_level, run);
         obo::scope(caller.clone(), run).await
     };
