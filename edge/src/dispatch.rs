@@ -145,7 +145,10 @@ pub async fn run(
                     tracing::debug!(%request_id, level = %log.level, logger = %log.logger, data = %log.data_json, "worker log");
                     on_notice(Notice::Log(log)).await;
                 }
-                Some(proto::call_tool_event::Event::Result(result)) => return Ok(result),
+                Some(proto::call_tool_event::Event::Result(result)) => {
+                    finish_stream(events).await;
+                    return Ok(result);
+                }
                 None => {}
             }
         }
@@ -158,6 +161,22 @@ pub async fn run(
         .unwrap_or_else(|_| Err(timed_out(read_only, timeout)));
     timer.finish(&outcome);
     outcome
+}
+
+/// Longest wait for the end of a call's stream (the worker's gRPC trailers)
+/// once its result has come; they follow it at once.
+const STREAM_END_WAIT: Duration = Duration::from_secs(1);
+
+/// Reads a call's stream to its end after the result. Dropped before, the
+/// stream is reset (RST_STREAM), and the trailers that then arrive for it
+/// are answered with another reset, which h2 counts against the connection:
+/// at 1,024 (h2's `max_local_error_reset_streams`, over the connection's
+/// life) it closes the connection to the worker with ENHANCE_YOUR_CALM, and
+/// every call in flight on it fails. Under sustained load that happened
+/// every few tens of thousands of calls (loadtest/bench/scaling.sh).
+async fn finish_stream<S: futures::Stream + Unpin>(mut events: S) {
+    let drain = async { while events.next().await.is_some() {} };
+    let _ = tokio::time::timeout(STREAM_END_WAIT, drain).await;
 }
 
 /// The error of a call whose worker ended it without a result (it stopped
@@ -394,5 +413,43 @@ mod tests {
             .as_millis() as u64;
         assert!(a.deadline_unix_ms >= now + 4_000);
         assert_eq!(a.tool, catalogue::names::QUERY_ENTITIES);
+    }
+
+    /// A stream whose end is seen only when it is polled past its last item.
+    struct Ends<'a> {
+        items: Vec<u32>,
+        ended: &'a std::sync::atomic::AtomicBool,
+    }
+
+    impl futures::Stream for Ends<'_> {
+        type Item = u32;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<u32>> {
+            let next = self.items.pop();
+            if next.is_none() {
+                self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            std::task::Poll::Ready(next)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_calls_stream_is_read_to_its_end_after_the_result() {
+        let ended = std::sync::atomic::AtomicBool::new(false);
+        finish_stream(Ends {
+            items: vec![1, 2],
+            ended: &ended,
+        })
+        .await;
+        assert!(ended.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_that_does_not_end_is_dropped_after_the_wait() {
+        let started = tokio::time::Instant::now();
+        finish_stream(futures::stream::pending::<u32>()).await;
+        assert_eq!(started.elapsed(), STREAM_END_WAIT);
     }
 }

@@ -45,15 +45,26 @@ pub(super) fn never_started(status: &tonic::Status) -> bool {
 /// worker's HTTP/2 server cancelling streams that raced its GOAWAY. This
 /// edge never ends a call with a status of its own; it drops it.
 pub(super) fn read_may_move(status: &tonic::Status) -> bool {
-    !matches!(
-        status.code(),
-        tonic::Code::InvalidArgument
-            | tonic::Code::OutOfRange
-            | tonic::Code::ResourceExhausted
-            | tonic::Code::Unauthenticated
-            | tonic::Code::PermissionDenied
-            | tonic::Code::DeadlineExceeded
-    )
+    connection_failed(status)
+        || !matches!(
+            status.code(),
+            tonic::Code::InvalidArgument
+                | tonic::Code::OutOfRange
+                | tonic::Code::ResourceExhausted
+                | tonic::Code::Unauthenticated
+                | tonic::Code::PermissionDenied
+                | tonic::Code::DeadlineExceeded
+        )
+}
+
+/// True when `status` is the HTTP/2 connection's failure rather than the
+/// worker's answer: tonic words an h2 error "h2 protocol error: …", and maps
+/// a GOAWAY with ENHANCE_YOUR_CALM (h2 closing a connection it judges
+/// abused) to `ResourceExhausted`, which would otherwise read as the worker
+/// refusing the call for its load, or as a result too large. The
+/// connection was lost: every call on it may have started.
+fn connection_failed(status: &tonic::Status) -> bool {
+    status.message().starts_with("h2 protocol error")
 }
 
 pub(super) fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
@@ -70,6 +81,7 @@ pub(super) fn status_to_failure(url: &str, status: &tonic::Status) -> Failure {
         );
     }
     let code = match status.code() {
+        _ if connection_failed(status) => ErrorCode::Unavailable,
         tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
         tonic::Code::Cancelled => ErrorCode::Cancelled,
         tonic::Code::Unavailable => ErrorCode::Unavailable,
@@ -93,6 +105,7 @@ pub(super) fn lost_worker(url: &str, status: &tonic::Status, read_only: bool) ->
         return outcome_unknown(url, status);
     }
     match status.code() {
+        _ if connection_failed(status) => lost_connection(url, status),
         tonic::Code::DeadlineExceeded => status_to_failure(url, status),
         // The stream itself was fine; what it carried was not (too large, or
         // malformed). Retrying would fail the same way.
@@ -106,15 +119,20 @@ pub(super) fn lost_worker(url: &str, status: &tonic::Status, read_only: bool) ->
                 ),
             )
         }
-        _ => Failure::new(
-            ErrorCode::Unavailable,
-            format!(
-                "lost the connection to worker {url} during the call ({}); the call may or may \
-                 not have completed",
-                status.message()
-            ),
-        ),
+        _ => lost_connection(url, status),
     }
+}
+
+/// A read whose connection to worker `url` broke during the call.
+fn lost_connection(url: &str, status: &tonic::Status) -> Failure {
+    Failure::new(
+        ErrorCode::Unavailable,
+        format!(
+            "lost the connection to worker {url} during the call ({}); the call may or may not \
+             have completed",
+            status.message()
+        ),
+    )
 }
 
 /// The failure of a call that worker `url` refused or lost before its
@@ -124,13 +142,14 @@ pub(super) fn lost_worker(url: &str, status: &tonic::Status, read_only: bool) ->
 /// tonic's refusals of the request itself.
 pub(super) fn refused_or_lost(url: &str, status: &tonic::Status, read_only: bool) -> Failure {
     // An unauthenticated call was refused before it ran.
-    let request_refused = matches!(
-        status.code(),
-        tonic::Code::InvalidArgument
-            | tonic::Code::OutOfRange
-            | tonic::Code::ResourceExhausted
-            | tonic::Code::Unauthenticated
-    );
+    let request_refused = !connection_failed(status)
+        && matches!(
+            status.code(),
+            tonic::Code::InvalidArgument
+                | tonic::Code::OutOfRange
+                | tonic::Code::ResourceExhausted
+                | tonic::Code::Unauthenticated
+        );
     if read_only || request_refused {
         return status_to_failure(url, status);
     }
@@ -152,6 +171,34 @@ fn outcome_unknown(url: &str, status: &tonic::Status) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What tonic makes of h2's GOAWAY(ENHANCE_YOUR_CALM).
+    fn calm_down() -> tonic::Status {
+        tonic::Status::new(
+            tonic::Code::ResourceExhausted,
+            "h2 protocol error: connection error received: too_many_internal_resets",
+        )
+    }
+
+    #[test]
+    fn an_h2_connection_failure_is_a_lost_connection_not_a_refusal() {
+        let status = calm_down();
+        assert!(read_may_move(&status));
+        let read = refused_or_lost("w", &status, true);
+        assert_eq!(read.code, ErrorCode::Unavailable, "{read:?}");
+        // A write on it may have started: its outcome is unknown.
+        let write = refused_or_lost("w", &status, false);
+        assert_eq!(write.code, ErrorCode::OutcomeUnknown, "{write:?}");
+        let during = lost_worker("w", &status, true);
+        assert_eq!(during.code, ErrorCode::Unavailable, "{during:?}");
+        // The worker's own ResourceExhausted stays a refusal.
+        let refusal = tonic::Status::new(tonic::Code::ResourceExhausted, "too many calls");
+        assert!(!read_may_move(&refusal));
+        assert_eq!(
+            refused_or_lost("w", &refusal, false).code,
+            ErrorCode::RateLimited
+        );
+    }
 
     #[test]
     fn a_read_moves_on_a_transport_failure_not_on_a_refusal() {
