@@ -43,10 +43,14 @@ echo "== warm-up: $WARMUP" >&2
 taskset -c "$LOAD_CPUS" "$BIN" loadtest "${URLS[@]}" --scenario "$SCENARIO" --mode closed \
     --concurrency "$CONCURRENCY" --duration "$WARMUP" --warmup 0s --quiet --out "$OUT/warmup.json" >/dev/null
 
-# cpu_ticks PID: utime + stime, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-declare -A BEFORE_TICKS
-for i in "${!CLUSTER_NAMES[@]}"; do BEFORE_TICKS[$i]=$(cpu_ticks "${CLUSTER_PIDS[$i]}"); done
+# user_ticks / system_ticks PID: utime / stime, in clock ticks.
+user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }
+system_ticks() { awk '{ print $15 }' "/proc/$1/stat"; }
+declare -A BEFORE_USER BEFORE_SYSTEM
+for i in "${!CLUSTER_NAMES[@]}"; do
+    BEFORE_USER[$i]=$(user_ticks "${CLUSTER_PIDS[$i]}")
+    BEFORE_SYSTEM[$i]=$(system_ticks "${CLUSTER_PIDS[$i]}")
+done
 PERF_PID=
 if [ -n "${PERF:-}" ]; then
     # PERF=dwarf: with call graphs (DWARF unwinding; larger, slower to report).
@@ -66,7 +70,8 @@ done >"$OUT/threads.txt"
 TICKS=$(getconf CLK_TCK)
 {
     for i in "${!CLUSTER_NAMES[@]}"; do
-        echo "${CLUSTER_NAMES[$i]} $(($(cpu_ticks "${CLUSTER_PIDS[$i]}") - BEFORE_TICKS[$i]))"
+        echo "${CLUSTER_NAMES[$i]} $(($(user_ticks "${CLUSTER_PIDS[$i]}") - BEFORE_USER[$i])) \
+            $(($(system_ticks "${CLUSTER_PIDS[$i]}") - BEFORE_SYSTEM[$i]))"
     done
 } >"$OUT/ticks.txt"
 stop_cluster
@@ -78,18 +83,22 @@ run = json.load(open(f"{out}/run.json"))
 calls, secs = run["ok"], run["elapsed_s"]
 groups = collections.OrderedDict()
 for line in open(f"{out}/ticks.txt"):
-    name, ticks = line.split()
+    name, user, system = line.split()
     group = name.rsplit("-", 1)[0] if name[-1].isdigit() else name
-    groups[group] = groups.get(group, 0) + int(ticks)
+    before = groups.get(group, (0, 0))
+    groups[group] = (before[0] + int(user), before[1] + int(system))
 print(f"{calls:,} calls in {secs:.1f} s = {calls / secs:,.0f}/s, {run['failed']} failed, "
       f"p50 {run['latency_ms']['p50']:.2f} ms, p99 {run['latency_ms']['p99']:.2f} ms")
-print("| process | CPU s | µs of CPU per call | share |")
-print("|---|--:|--:|--:|")
-total = sum(groups.values())
-for group, ticks in groups.items():
-    cpu = ticks / hz
-    print(f"| {group} | {cpu:.2f} | {cpu / max(calls, 1) * 1e6:.1f} | {ticks / max(total, 1):.0%} |")
-print(f"| all | {total / hz:.2f} | {total / hz / max(calls, 1) * 1e6:.1f} | 100% |")
+print("| process | CPU s | µs of CPU per call | of which in the kernel | share |")
+print("|---|--:|--:|--:|--:|")
+def per_call(ticks):
+    return ticks / hz / max(calls, 1) * 1e6
+total = sum(u + s for u, s in groups.values())
+total_system = sum(s for _, s in groups.values())
+for group, (user, system) in groups.items():
+    print(f"| {group} | {(user + system) / hz:.2f} | {per_call(user + system):.1f} | "
+          f"{per_call(system):.1f} | {(user + system) / max(total, 1):.0%} |")
+print(f"| all | {total / hz:.2f} | {per_call(total):.1f} | {per_call(total_system):.1f} | 100% |")
 PY
 if [ -n "${PERF:-}" ]; then
     # Each process by its role: perf names threads, not roles.

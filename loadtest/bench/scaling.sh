@@ -93,7 +93,7 @@ for run in runs:
     cpu, cpu_s = {}, {}
     for line in open(f"{d}/profile.txt"):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and re.fullmatch(r"[\d.]+", cells[2]):
+        if len(cells) >= 4 and re.fullmatch(r"[\d.]+", cells[2]):
             cpu[cells[0]], cpu_s[cells[0]] = float(cells[2]), float(cells[1])
     before, after = stats(f"{d}/redis-commandstats-start.txt"), stats(f"{d}/redis-commandstats-end.txt")
     delta = collections.Counter()
