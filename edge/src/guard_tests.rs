@@ -267,3 +267,75 @@ proptest! {
         }
     }
 }
+
+/// The general parse's summary of a body that rmcp reads as a `tools/call`.
+fn general_tool_call(body: &str) -> Option<(Value, Option<String>)> {
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(body.as_bytes()).ok()?;
+    let ClientJsonRpcMessage::Request(request) = &message else {
+        return None;
+    };
+    if !matches!(request.request, ClientRequest::CallToolRequest(_)) {
+        return None;
+    }
+    let summary = summarize(body.as_bytes(), Ok(&message)).ok()??;
+    Some((summary.id, summary.tool))
+}
+
+#[test]
+fn the_tool_call_reading_takes_what_rmcp_takes_as_a_tool_call() {
+    let taken = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":1}}}"#,
+        r#"{"jsonrpc":"2.0","id":"x-1","method":"tools/call","params":{"name":"t"}}"#,
+        r#"{"id":2.0,"params":{"arguments":{},"name":"t","_meta":{"progressToken":3}},"method":"tools/call","jsonrpc":"2.0"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":null}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","requestState":"s"},"extra":1}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"t\u0041"}}"#,
+    ];
+    for body in taken {
+        let fast = tool_call(body.as_bytes()).map(|s| (s.id, s.tool));
+        assert!(fast.is_some(), "{body}");
+        assert_eq!(fast, general_tool_call(body), "{body}");
+    }
+    // Left to the general parse, which says what is wrong or reads another
+    // kind of message.
+    let left = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"t"}}"#,
+        r#"{"jsonrpc":"2.0","id":true,"method":"tools/call","params":{"name":"t"}}"#,
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"t"}}"#,
+        r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"t"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":[1]}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":5}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}"#,
+    ];
+    for body in left {
+        assert!(tool_call(body.as_bytes()).is_none(), "{body}");
+        assert!(general_tool_call(body).is_none(), "{body}");
+    }
+}
+
+proptest! {
+    /// Whatever the body, the tool call reading agrees with the general parse
+    /// whenever it takes one.
+    #[test]
+    fn the_tool_call_reading_never_takes_what_rmcp_would_not(
+        id in prop_oneof![Just("1".to_owned()), Just("\"a\"".to_owned()), Just("1.0".to_owned()),
+                          Just("1.5".to_owned()), Just("null".to_owned()), Just("[]".to_owned())],
+        name in prop_oneof![Just("\"t\"".to_owned()), Just("1".to_owned()), Just("null".to_owned())],
+        arguments in prop_oneof![Just("{}".to_owned()), Just("{\"k\":[1]}".to_owned()),
+                                 Just("null".to_owned()), Just("\"s\"".to_owned())],
+        meta in prop_oneof![Just("{}".to_owned()), Just("{\"progressToken\":\"p\"}".to_owned()),
+                            Just("[]".to_owned()), Just("1".to_owned())],
+        version in prop_oneof![Just("\"2.0\"".to_owned()), Just("\"2\"".to_owned())],
+    ) {
+        let body = format!(
+            r#"{{"jsonrpc":{version},"id":{id},"method":"tools/call","params":{{"name":{name},"arguments":{arguments},"_meta":{meta}}}}}"#
+        );
+        if let Some(fast) = tool_call(body.as_bytes()) {
+            prop_assert_eq!(Some((fast.id, fast.tool)), general_tool_call(&body), "{}", body);
+        }
+    }
+}
