@@ -135,24 +135,8 @@ pub async fn run(
 ) -> Result<proto::ToolResult, Failure> {
     let request_id = request.request_id.clone();
     let call = async {
-        let mut events = workers.call(request, read_only, timeout).await?;
-        while let Some(event) = events.next().await {
-            match event?.event {
-                Some(proto::call_tool_event::Event::Progress(progress)) => {
-                    on_notice(Notice::Progress(progress)).await;
-                }
-                Some(proto::call_tool_event::Event::Log(log)) => {
-                    tracing::debug!(%request_id, level = %log.level, logger = %log.logger, data = %log.data_json, "worker log");
-                    on_notice(Notice::Log(log)).await;
-                }
-                Some(proto::call_tool_event::Event::Result(result)) => {
-                    finish_stream(events).await;
-                    return Ok(result);
-                }
-                None => {}
-            }
-        }
-        Err(ended_without_result(read_only))
+        let events = workers.call(request, read_only, timeout).await?;
+        result_of(events, &request_id, read_only, &mut on_notice).await
     };
     // Timed to the final event, or to the drop of this future (cancelled).
     let timer = crate::metrics::WorkerCall::start();
@@ -161,6 +145,36 @@ pub async fn run(
         .unwrap_or_else(|_| Err(timed_out(read_only, timeout)));
     timer.finish(&outcome);
     outcome
+}
+
+/// Hands each notice of a call's `events` to `on_notice` and returns the
+/// call's result, having read the stream to its end ([`finish_stream`]).
+async fn result_of<S>(
+    mut events: S,
+    request_id: &str,
+    read_only: bool,
+    on_notice: &mut (impl FnMut(Notice) -> BoxFuture<'static, ()> + Send),
+) -> Result<proto::ToolResult, Failure>
+where
+    S: futures::Stream<Item = Result<proto::CallToolEvent, Failure>> + Unpin,
+{
+    while let Some(event) = events.next().await {
+        match event?.event {
+            Some(proto::call_tool_event::Event::Progress(progress)) => {
+                on_notice(Notice::Progress(progress)).await;
+            }
+            Some(proto::call_tool_event::Event::Log(log)) => {
+                tracing::debug!(%request_id, level = %log.level, logger = %log.logger, data = %log.data_json, "worker log");
+                on_notice(Notice::Log(log)).await;
+            }
+            Some(proto::call_tool_event::Event::Result(result)) => {
+                finish_stream(events).await;
+                return Ok(result);
+            }
+            None => {}
+        }
+    }
+    Err(ended_without_result(read_only))
 }
 
 /// Longest wait for the end of a call's stream (the worker's gRPC trailers)
@@ -415,34 +429,53 @@ mod tests {
         assert_eq!(a.tool, catalogue::names::QUERY_ENTITIES);
     }
 
-    /// A stream whose end is seen only when it is polled past its last item.
+    /// A call's events, whose end is seen only when the stream is polled
+    /// past its last event.
     struct Ends<'a> {
-        items: Vec<u32>,
+        events: Vec<proto::CallToolEvent>,
         ended: &'a std::sync::atomic::AtomicBool,
     }
 
     impl futures::Stream for Ends<'_> {
-        type Item = u32;
+        type Item = Result<proto::CallToolEvent, Failure>;
         fn poll_next(
             mut self: std::pin::Pin<&mut Self>,
             _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<u32>> {
-            let next = self.items.pop();
+        ) -> std::task::Poll<Option<Self::Item>> {
+            let next = self.events.pop();
             if next.is_none() {
                 self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-            std::task::Poll::Ready(next)
+            std::task::Poll::Ready(next.map(Ok))
         }
     }
 
     #[tokio::test]
     async fn a_calls_stream_is_read_to_its_end_after_the_result() {
         let ended = std::sync::atomic::AtomicBool::new(false);
-        finish_stream(Ends {
-            items: vec![1, 2],
+        let event = |event| proto::CallToolEvent { event: Some(event) };
+        let log = proto::LogEvent {
+            level: "info".into(),
+            ..Default::default()
+        };
+        let events = Ends {
+            // Popped from the back: the log, then the result.
+            events: vec![
+                event(proto::call_tool_event::Event::Result(
+                    proto::ToolResult::default(),
+                )),
+                event(proto::call_tool_event::Event::Log(log)),
+            ],
             ended: &ended,
+        };
+        let mut notices = 0;
+        let result = result_of(events, "r-1", true, &mut |_| {
+            notices += 1;
+            Box::pin(async {})
         })
         .await;
+        assert!(result.is_ok());
+        assert_eq!(notices, 1);
         assert!(ended.load(std::sync::atomic::Ordering::SeqCst));
     }
 
